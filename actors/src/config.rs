@@ -1,0 +1,602 @@
+//! The engine's configuration: serde structs for the whole file, unknown fields rejected,
+//! values validated. Every error names the JSON path and the bad value.
+//!
+//! The `options_trading`, `data_collection` and `strategies` sections are the seed's §6.1 and
+//! §6.2 blocks; `feed`, `storage`, `market` and `positions` are this engine's own.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use chrono::{FixedOffset, NaiveTime, Weekday};
+use messages::{Mode, Timeframe};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// The whole config file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub options_trading: OptionsTrading,
+    pub data_collection: DataCollection,
+    pub strategies: Strategies,
+    pub feed: Feed,
+    pub storage: Storage,
+    pub market: Market,
+    pub positions: Positions,
+}
+
+/// Seed §6.1.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OptionsTrading {
+    pub enabled: bool,
+    pub paper_trading: bool,
+    pub logging_only_mode: bool,
+    pub entry_filters: EntryFilters,
+    pub strike_selection: StrikeSelection,
+    pub position_sizing: PositionSizing,
+    pub risk_management: RiskManagement,
+}
+
+impl OptionsTrading {
+    /// The mode the flags select: logging-only wins, then paper, else live.
+    pub fn mode(&self) -> Mode {
+        if self.logging_only_mode {
+            Mode::Logging
+        } else if self.paper_trading {
+            Mode::Paper
+        } else {
+            Mode::Live
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EntryFilters {
+    pub min_signal_strength: f64,
+    pub min_expected_move_pct: f64,
+    pub valid_underlyings: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StrikeSelection {
+    pub prefer_atm: bool,
+    pub max_strikes_from_atm: u32,
+    pub min_volume: u64,
+    pub min_oi: u64,
+    pub expiry_preference: ExpiryPreference,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExpiryPreference {
+    Weekly,
+    Monthly,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PositionSizing {
+    pub risk_per_trade_pct: f64,
+    pub max_position_size_pct: f64,
+    pub account_capital: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RiskManagement {
+    pub max_concurrent_positions: u32,
+    pub max_daily_loss_pct: f64,
+    pub stop_loss_pct: f64,
+    pub target_multiplier: f64,
+    pub trailing_stop_enabled: bool,
+}
+
+/// Seed §6.2 `data_collection`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataCollection {
+    pub realtime: Realtime,
+    pub historical: Historical,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Realtime {
+    pub enabled: bool,
+    pub interval_seconds: u64,
+    pub batch_size: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Historical {
+    pub enabled: bool,
+    pub default_lookback_days: u32,
+    pub cache_refresh_hours: u32,
+}
+
+/// Seed §6.2 `strategies`: one block per strategy the engine knows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Strategies {
+    pub ma_crossover: MaCrossover,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaCrossover {
+    pub timeframe: Timeframe,
+    pub historical_lookback: HistoricalLookback,
+    pub realtime_aggregation: RealtimeAggregation,
+    #[serde(default)]
+    pub parameters: MaParameters,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistoricalLookback {
+    pub periods: usize,
+    pub min_periods: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RealtimeAggregation {
+    pub enabled: bool,
+    pub include_incomplete: bool,
+}
+
+/// The crossover's own parameters (not in the seed; these are the original's defaults).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MaParameters {
+    pub fast_period: usize,
+    pub slow_period: usize,
+    /// Stop on the underlying, % away from the signal price; target = price ± multiplier × risk.
+    pub stop_loss_pct: f64,
+}
+
+impl Default for MaParameters {
+    fn default() -> Self {
+        MaParameters {
+            fast_period: 9,
+            slow_period: 21,
+            stop_loss_pct: 1.0,
+        }
+    }
+}
+
+/// Where market data comes from in `run`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Feed {
+    pub kind: FeedKind,
+    pub simulated: Simulated,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FeedKind {
+    /// Seeded geometric Brownian motion ticks (the default without a broker).
+    Simulated,
+}
+
+/// The simulated live feed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Simulated {
+    pub seed: u64,
+    /// Data seconds that pass per wall-clock second (60 = a 6¼-hour session in ~6 minutes).
+    pub speed: f64,
+    /// Data seconds between ticks of one symbol.
+    pub tick_seconds: u32,
+    /// Annualised volatility of the random walk (0.15 = 15 %).
+    pub annual_volatility: f64,
+    /// Start price per underlying; every valid underlying needs one.
+    pub start_prices: BTreeMap<String, f64>,
+    /// Data date to start from (`YYYY-MM-DD`); today when absent.
+    #[serde(default)]
+    pub start_date: Option<chrono::NaiveDate>,
+}
+
+/// Persistence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Storage {
+    pub backend: StorageBackend,
+    /// Directory for the embedded store, exports and the control socket.
+    pub data_dir: PathBuf,
+    /// SQLite file (relative paths are under `data_dir`).
+    pub sqlite_file: PathBuf,
+    /// The seed's JSON signals file, kept as an export (relative paths are under `data_dir`).
+    pub signals_export: PathBuf,
+    /// Commit when this many rows are pending.
+    pub batch_rows: usize,
+    /// Commit at least this often while rows are pending.
+    pub flush_interval_ms: u64,
+    /// Persist closed candles of `run` into `historical_data`.
+    pub persist_candles: bool,
+}
+
+impl Storage {
+    /// `p` under `data_dir` unless absolute.
+    pub fn resolve(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.data_dir.join(p)
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageBackend {
+    /// Embedded SQLite under `data_dir` (the default).
+    Sqlite,
+}
+
+/// The exchange session.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Market {
+    /// UTC offset of exchange time, e.g. `+05:30`.
+    pub utc_offset: String,
+    /// Session open, exchange time (`HH:MM`); intraday candles align to it.
+    pub session_open: String,
+    /// Session close, exchange time (`HH:MM`), exclusive.
+    pub session_close: String,
+    /// Trading weekdays (`Mon` … `Sun`).
+    pub trading_days: Vec<String>,
+}
+
+/// PositionManager.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Positions {
+    pub monitor_interval_seconds: u64,
+}
+
+/// The default config, as shipped in `config/default.json`.
+pub const DEFAULT_JSON: &str = include_str!("../../config/default.json");
+
+impl Config {
+    /// Reads, parses and validates a config file.
+    pub fn load(path: &Path) -> Result<Config> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::ConfigRead {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::parse(&text, path)
+    }
+
+    /// Parses and validates config text; `path` names it in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Config> {
+        let de = &mut serde_json::Deserializer::from_str(text);
+        let cfg: Config = serde_path_to_error::deserialize(de).map_err(|e| {
+            let json_path = e.path().to_string();
+            Error::ConfigParse {
+                path: path.to_path_buf(),
+                json_path,
+                message: e.into_inner().to_string(),
+            }
+        })?;
+        cfg.validate(path)?;
+        Ok(cfg)
+    }
+
+    /// The shipped default config.
+    pub fn default_config() -> Result<Config> {
+        Config::parse(DEFAULT_JSON, Path::new("config/default.json"))
+    }
+
+    /// Checks every value range; the first failure is returned with its JSON path.
+    pub fn validate(&self, path: &Path) -> Result<()> {
+        let bad = |json_path: &str, value: String, reason: &str| Error::ConfigInvalid {
+            path: path.to_path_buf(),
+            json_path: json_path.to_string(),
+            value,
+            reason: reason.to_string(),
+        };
+        let pct = |json_path: &str, v: f64| {
+            if v.is_finite() && v > 0.0 && v <= 100.0 {
+                Ok(())
+            } else {
+                Err(bad(json_path, v.to_string(), "must be a percentage in (0, 100]"))
+            }
+        };
+        let pct0 = |json_path: &str, v: f64| {
+            if v.is_finite() && (0.0..=100.0).contains(&v) {
+                Ok(())
+            } else {
+                Err(bad(json_path, v.to_string(), "must be a percentage in [0, 100]"))
+            }
+        };
+        let o = &self.options_trading;
+        let ef = &o.entry_filters;
+        if !(ef.min_signal_strength.is_finite() && (0.0..=1.0).contains(&ef.min_signal_strength)) {
+            return Err(bad(
+                "options_trading.entry_filters.min_signal_strength",
+                ef.min_signal_strength.to_string(),
+                "must be in [0, 1]",
+            ));
+        }
+        pct0(
+            "options_trading.entry_filters.min_expected_move_pct",
+            ef.min_expected_move_pct,
+        )?;
+        if ef.valid_underlyings.is_empty() {
+            return Err(bad(
+                "options_trading.entry_filters.valid_underlyings",
+                "[]".into(),
+                "must name at least one underlying",
+            ));
+        }
+        for (i, u) in ef.valid_underlyings.iter().enumerate() {
+            if u.trim().is_empty() || u.trim() != u {
+                return Err(bad(
+                    &format!("options_trading.entry_filters.valid_underlyings[{i}]"),
+                    format!("{u:?}"),
+                    "must be a non-empty symbol without spaces around it",
+                ));
+            }
+        }
+        let ps = &o.position_sizing;
+        pct("options_trading.position_sizing.risk_per_trade_pct", ps.risk_per_trade_pct)?;
+        pct(
+            "options_trading.position_sizing.max_position_size_pct",
+            ps.max_position_size_pct,
+        )?;
+        if !(ps.account_capital.is_finite() && ps.account_capital > 0.0) {
+            return Err(bad(
+                "options_trading.position_sizing.account_capital",
+                ps.account_capital.to_string(),
+                "must be > 0",
+            ));
+        }
+        let rm = &o.risk_management;
+        if rm.max_concurrent_positions == 0 {
+            return Err(bad(
+                "options_trading.risk_management.max_concurrent_positions",
+                "0".into(),
+                "must be >= 1",
+            ));
+        }
+        pct("options_trading.risk_management.max_daily_loss_pct", rm.max_daily_loss_pct)?;
+        pct("options_trading.risk_management.stop_loss_pct", rm.stop_loss_pct)?;
+        if !(rm.target_multiplier.is_finite() && rm.target_multiplier > 0.0) {
+            return Err(bad(
+                "options_trading.risk_management.target_multiplier",
+                rm.target_multiplier.to_string(),
+                "must be > 0",
+            ));
+        }
+        if self.data_collection.realtime.interval_seconds == 0 {
+            return Err(bad(
+                "data_collection.realtime.interval_seconds",
+                "0".into(),
+                "must be >= 1",
+            ));
+        }
+        let ma = &self.strategies.ma_crossover;
+        let hl = &ma.historical_lookback;
+        if hl.min_periods == 0 {
+            return Err(bad(
+                "strategies.ma_crossover.historical_lookback.min_periods",
+                "0".into(),
+                "must be >= 1",
+            ));
+        }
+        if hl.periods < hl.min_periods {
+            return Err(bad(
+                "strategies.ma_crossover.historical_lookback.periods",
+                hl.periods.to_string(),
+                &format!("must be >= min_periods ({})", hl.min_periods),
+            ));
+        }
+        let p = &ma.parameters;
+        if p.fast_period == 0 || p.fast_period >= p.slow_period {
+            return Err(bad(
+                "strategies.ma_crossover.parameters.fast_period",
+                p.fast_period.to_string(),
+                &format!("must be >= 1 and < slow_period ({})", p.slow_period),
+            ));
+        }
+        if hl.min_periods < p.slow_period {
+            return Err(bad(
+                "strategies.ma_crossover.historical_lookback.min_periods",
+                hl.min_periods.to_string(),
+                &format!("must be >= slow_period ({})", p.slow_period),
+            ));
+        }
+        pct("strategies.ma_crossover.parameters.stop_loss_pct", p.stop_loss_pct)?;
+        let sim = &self.feed.simulated;
+        if !(sim.speed.is_finite() && sim.speed > 0.0) {
+            return Err(bad("feed.simulated.speed", sim.speed.to_string(), "must be > 0"));
+        }
+        if sim.tick_seconds == 0 {
+            return Err(bad("feed.simulated.tick_seconds", "0".into(), "must be >= 1"));
+        }
+        if !(sim.annual_volatility.is_finite() && sim.annual_volatility > 0.0 && sim.annual_volatility < 5.0) {
+            return Err(bad(
+                "feed.simulated.annual_volatility",
+                sim.annual_volatility.to_string(),
+                "must be in (0, 5)",
+            ));
+        }
+        for (name, price) in &sim.start_prices {
+            if !(price.is_finite() && *price > 0.0) {
+                return Err(bad(
+                    &format!("feed.simulated.start_prices.{name}"),
+                    price.to_string(),
+                    "must be > 0",
+                ));
+            }
+        }
+        for u in &ef.valid_underlyings {
+            if !sim.start_prices.contains_key(u) {
+                return Err(bad(
+                    "feed.simulated.start_prices",
+                    format!("(no entry for {u:?})"),
+                    "needs a start price for every valid underlying",
+                ));
+            }
+        }
+        let st = &self.storage;
+        if st.batch_rows == 0 {
+            return Err(bad("storage.batch_rows", "0".into(), "must be >= 1"));
+        }
+        if st.flush_interval_ms == 0 {
+            return Err(bad("storage.flush_interval_ms", "0".into(), "must be >= 1"));
+        }
+        self.market.session().map_err(|(json_path, value, reason)| bad(json_path, value, &reason))?;
+        if self.positions.monitor_interval_seconds == 0 {
+            return Err(bad(
+                "positions.monitor_interval_seconds",
+                "0".into(),
+                "must be >= 1",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The parsed exchange session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionSpec {
+    pub offset: FixedOffset,
+    pub open: NaiveTime,
+    pub close: NaiveTime,
+    /// Bit i set = weekday i (Mon = 0) trades.
+    pub days: u8,
+}
+
+impl Market {
+    /// Parses the session; an error is (json path, value, reason).
+    pub fn session(&self) -> std::result::Result<SessionSpec, (&'static str, String, String)> {
+        let offset: FixedOffset = self.utc_offset.parse().map_err(|_| {
+            (
+                "market.utc_offset",
+                format!("{:?}", self.utc_offset),
+                "is not a UTC offset like +05:30".to_string(),
+            )
+        })?;
+        let t = |path: &'static str, s: &str| {
+            NaiveTime::parse_from_str(s, "%H:%M")
+                .map_err(|_| (path, format!("{s:?}"), "is not a time HH:MM".to_string()))
+        };
+        let open = t("market.session_open", &self.session_open)?;
+        let close = t("market.session_close", &self.session_close)?;
+        if close <= open {
+            return Err((
+                "market.session_close",
+                format!("{:?}", self.session_close),
+                format!("must be after session_open ({})", self.session_open),
+            ));
+        }
+        let mut days = 0u8;
+        for d in &self.trading_days {
+            let wd: Weekday = d.parse().map_err(|_| {
+                (
+                    "market.trading_days",
+                    format!("{d:?}"),
+                    "is not a weekday (Mon … Sun)".to_string(),
+                )
+            })?;
+            days |= 1 << wd.num_days_from_monday();
+        }
+        if days == 0 {
+            return Err((
+                "market.trading_days",
+                "[]".to_string(),
+                "must name at least one weekday".to_string(),
+            ));
+        }
+        Ok(SessionSpec {
+            offset,
+            open,
+            close,
+            days,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(mutate: impl FnOnce(&mut serde_json::Value)) -> Result<Config> {
+        let mut v: serde_json::Value = serde_json::from_str(DEFAULT_JSON).unwrap();
+        mutate(&mut v);
+        Config::parse(&v.to_string(), Path::new("test.json"))
+    }
+
+    #[test]
+    fn default_config_is_valid_and_logging_only() {
+        let c = Config::default_config().unwrap();
+        assert_eq!(c.options_trading.mode(), Mode::Logging);
+        assert_eq!(c.strategies.ma_crossover.timeframe, Timeframe::Minute15);
+        assert_eq!(c.strategies.ma_crossover.historical_lookback.periods, 1000);
+        assert_eq!(c.options_trading.position_sizing.account_capital, 100000.0);
+    }
+
+    #[test]
+    fn unknown_field_names_its_path() {
+        let e = with(|v| v["options_trading"]["entry_filters"]["min_strength"] = 1.into())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("options_trading.entry_filters"), "{e}");
+        assert!(e.contains("min_strength"), "{e}");
+    }
+
+    #[test]
+    fn bad_timeframe_names_path_and_value() {
+        let e = with(|v| v["strategies"]["ma_crossover"]["timeframe"] = "7minute".into())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("strategies.ma_crossover.timeframe"), "{e}");
+        assert!(e.contains("7minute"), "{e}");
+    }
+
+    #[test]
+    fn out_of_range_values_are_rejected() {
+        let cases: Vec<(&str, Box<dyn Fn(&mut serde_json::Value)>)> = vec![
+            (
+                "options_trading.position_sizing.risk_per_trade_pct",
+                Box::new(|v| v["options_trading"]["position_sizing"]["risk_per_trade_pct"] = 0.0.into()),
+            ),
+            (
+                "options_trading.risk_management.stop_loss_pct",
+                Box::new(|v| v["options_trading"]["risk_management"]["stop_loss_pct"] = 150.0.into()),
+            ),
+            (
+                "options_trading.position_sizing.account_capital",
+                Box::new(|v| v["options_trading"]["position_sizing"]["account_capital"] = (-5.0).into()),
+            ),
+            (
+                "options_trading.entry_filters.valid_underlyings",
+                Box::new(|v| v["options_trading"]["entry_filters"]["valid_underlyings"] = serde_json::json!([])),
+            ),
+            (
+                "market.session_open",
+                Box::new(|v| v["market"]["session_open"] = "9h15".into()),
+            ),
+        ];
+        for (path, m) in cases {
+            let e = with(|v| m(v)).unwrap_err().to_string();
+            assert!(e.contains(path), "expected {path} in {e}");
+        }
+    }
+
+    #[test]
+    fn invalid_json_names_location() {
+        let e = Config::parse("{\"options_trading\": ", Path::new("x.json"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("x.json"), "{e}");
+    }
+}

@@ -1,0 +1,35 @@
+//! The actors of the alphastocks engine, their supervisor, and the pure logic they use.
+//!
+//! Market data flows one way, each arrow a typed message:
+//!
+//! ```text
+//! feed ─Ticks/BarsReceived─▶ DataManager ─CandlesUpdated─▶ Strategy ─SignalDetected─▶ SignalManager
+//!                                 │                                                     │
+//!                                 └──────────── Persist ──▶ DbWriter ◀── Persist ───────┤
+//!                                                              ▲                        │ SignalGenerated
+//!                                      IsSignalProcessed/Persist│                        ▼
+//!                 PositionManager ◀── SignalActivated ──── OptionsExecutor ◀────────────┘
+//! ```
+//!
+//! - One actor per file: [`data_manager`], [`strategy`], [`signal_manager`],
+//!   [`options_executor`], [`position_manager`], [`db_writer`].
+//! - [`supervisor`]: panics become supervised restarts with the mailbox kept.
+//! - [`logic`]: indicators, candle aggregation, sessions — plain code, no actix.
+//! - [`feed`]: the replay CSV reader and the simulated market.
+//! - [`store`]: the storage trait and the embedded SQLite store.
+//! - [`config`]: the config file.
+
+pub mod config;
+pub mod data_manager;
+pub mod db_writer;
+pub mod error;
+pub mod feed;
+pub mod logic;
+pub mod options_executor;
+pub mod position_manager;
+pub mod signal_manager;
+pub mod store;
+pub mod strategy;
+pub mod supervisor;
+
+pub use error::{Error, Result};

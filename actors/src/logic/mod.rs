@@ -1,0 +1,15 @@
+//! Pure logic: no actix, no I/O. Each piece is a plain struct or function, tested directly.
+//!
+//! - [`ema`]: the incremental exponential moving average (TA-Lib seeding).
+//! - [`session`]: exchange-session arithmetic (trading days, candle buckets aligned to the open).
+//! - [`aggregator`]: ticks and bars → candles of one timeframe, with invalid input rejected.
+//! - [`crossover`]: the EMA fast/slow crossover detector and its signal levels.
+//! - [`price`]: rounding to the exchange tick.
+//! - [`inorder`]: a queue that completes asynchronous work strictly in arrival order.
+
+pub mod aggregator;
+pub mod crossover;
+pub mod ema;
+pub mod inorder;
+pub mod price;
+pub mod session;

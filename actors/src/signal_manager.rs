@@ -1,0 +1,305 @@
+//! **SignalManager** — the lifecycle of signals: identity, persistence, publication.
+//!
+//! - Owns: the cache of active signals (last 24 h of data time), the set of ids seen this run,
+//!   the subscriber list, and the JSON export (`signals.json`, the seed's fallback file).
+//! - Handles: [`SignalDetected`] (from Strategy), [`SubscribeSignals`], [`GetSignals`],
+//!   [`GetActiveSignals`], [`InjectPanic`], [`Drain`], [`GetRestarts`].
+//! - Sends: [`Persist`] and [`QuerySignals`] to DbWriter; [`SignalGenerated`] to subscribers
+//!   (OptionsExecutor, recorders) — only after the DbWriter committed the signal, and in the
+//!   order the signals were detected.
+//!
+//! Ids are UUID v5 over (symbol, strategy, candle time, action): a crossover detected again —
+//! after a restart, or in a re-run — has the same id, so it is never published twice in a run
+//! and the executor's idempotency check holds across runs.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use chrono::{TimeZone, Utc};
+use messages::msg::*;
+use messages::{signal_id, Row, Signal, SignalMetadata};
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+use crate::db_writer::DbWriter;
+use crate::logic::inorder::InOrder;
+use crate::supervisor::{guard, note_restart};
+
+const NAME: &str = "signal_manager";
+const ACTIVE_WINDOW_SECS: i64 = 86_400;
+
+/// The SignalManager actor.
+pub struct SignalManager {
+    db: Addr<DbWriter>,
+    subscribers: Vec<Recipient<SignalGenerated>>,
+    seen: HashSet<Uuid>,
+    /// Active signals by (timestamp, id), so pruning and export are ordered.
+    active: BTreeMap<(i64, Uuid), Arc<Signal>>,
+    pending: InOrder<Arc<Signal>, bool>,
+    drain_waiters: Vec<oneshot::Sender<()>>,
+    export_path: PathBuf,
+    export_dirty: bool,
+    published: u64,
+    restarts: u64,
+}
+
+impl SignalManager {
+    /// A SignalManager persisting through `db` and exporting to `export_path`.
+    pub fn new(db: Addr<DbWriter>, export_path: PathBuf) -> Self {
+        SignalManager {
+            db,
+            subscribers: Vec::new(),
+            seen: HashSet::new(),
+            active: BTreeMap::new(),
+            pending: InOrder::default(),
+            drain_waiters: Vec::new(),
+            export_path,
+            export_dirty: false,
+            published: 0,
+            restarts: 0,
+        }
+    }
+
+    fn build(d: &SignalDetected) -> Option<Signal> {
+        Some(Signal {
+            signal_id: signal_id(&d.symbol, &d.strategy, d.candle_time, d.action),
+            timestamp: Utc.timestamp_opt(d.at, 0).single()?,
+            symbol: d.symbol.clone(),
+            strategy: d.strategy.clone(),
+            action: d.action,
+            price: d.price,
+            stop_loss: d.stop_loss,
+            target: d.target,
+            confidence: d.confidence,
+            expected_move_pct: d.expected_move_pct,
+            metadata: SignalMetadata {
+                candle_time: Utc.timestamp_opt(d.candle_time, 0).single()?,
+                ema_fast: d.ema_fast,
+                ema_slow: d.ema_slow,
+            },
+        })
+    }
+
+    fn on_detected(&mut self, d: SignalDetected, ctx: &mut Context<Self>) {
+        let Some(signal) = Self::build(&d) else {
+            log::error!("{NAME}: signal with an impossible time dropped: {d:?}");
+            return;
+        };
+        if !self.seen.insert(signal.signal_id) {
+            log::debug!("{NAME}: {} seen before in this run; not published again", signal.signal_id);
+            return;
+        }
+        log::info!(
+            "{NAME}: {} {} {} @ {} (SL {}, target {}, strength {}, move {}%)",
+            signal.signal_id,
+            signal.action.as_str(),
+            signal.symbol,
+            signal.price,
+            signal.stop_loss,
+            signal.target,
+            signal.confidence,
+            signal.expected_move_pct
+        );
+        let signal = Arc::new(signal);
+        self.cache(signal.clone());
+        let seq = self.pending.push(signal.clone());
+        self.persist(seq, signal, ctx);
+    }
+
+    /// Asks the DbWriter to commit the signal; on the ack, releases it (in order).
+    fn persist(&mut self, seq: u64, signal: Arc<Signal>, ctx: &mut Context<Self>) {
+        let req = self.db.send(Persist(vec![Row::Signal(Box::new((*signal).clone()))]));
+        ctx.spawn(req.into_actor(self).map(move |res, act, _| {
+            let ok = match res {
+                Ok(Ok(())) => true,
+                Ok(Err(e)) => {
+                    log::error!("{NAME}: store refused {}: {e}; kept in {}", signal.signal_id, act.export_path.display());
+                    false
+                }
+                Err(e) => {
+                    log::error!("{NAME}: DbWriter unreachable for {}: {e}; kept in {}", signal.signal_id, act.export_path.display());
+                    false
+                }
+            };
+            act.release(seq, ok);
+        }));
+    }
+
+    fn release(&mut self, seq: u64, ok: bool) {
+        for (signal, persisted) in self.pending.complete(seq, ok) {
+            if !persisted {
+                // The seed's fallback: the JSON file has it even when the store does not.
+                self.export();
+            }
+            self.published += 1;
+            for s in &self.subscribers {
+                s.do_send(SignalGenerated { signal: signal.clone() });
+            }
+        }
+        if self.pending.is_empty() {
+            for w in self.drain_waiters.drain(..) {
+                let _ = w.send(());
+            }
+        }
+    }
+
+    fn cache(&mut self, s: Arc<Signal>) {
+        let ts = s.timestamp.timestamp();
+        self.active.insert((ts, s.signal_id), s);
+        // Keep the last 24 h of data time.
+        let latest = self.active.keys().next_back().map(|k| k.0).unwrap_or(ts);
+        while let Some((&(t, _), _)) = self.active.iter().next() {
+            if t >= latest - ACTIVE_WINDOW_SECS {
+                break;
+            }
+            self.active.pop_first();
+        }
+        self.export_dirty = true;
+    }
+
+    /// Writes the active signals to the JSON export (atomically: temp file, then rename).
+    fn export(&mut self) {
+        let list: Vec<&Signal> = self.active.values().map(|s| s.as_ref()).collect();
+        let res = (|| -> std::io::Result<()> {
+            if let Some(dir) = self.export_path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            let tmp = self.export_path.with_extension("json.tmp");
+            let body = serde_json::to_vec_pretty(&list).map_err(std::io::Error::other)?;
+            std::fs::write(&tmp, body)?;
+            std::fs::rename(&tmp, &self.export_path)
+        })();
+        match res {
+            Ok(()) => self.export_dirty = false,
+            Err(e) => log::error!("{NAME}: cannot write {}: {e}", self.export_path.display()),
+        }
+    }
+}
+
+impl Actor for SignalManager {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.set_mailbox_capacity(1024);
+        ctx.run_interval(Duration::from_secs(5), |act, _| {
+            if act.export_dirty {
+                act.export();
+            }
+        });
+        // After a restart the futures waiting for acks were cancelled: ask again (idempotent).
+        let again: Vec<(u64, Arc<Signal>)> = self.pending_items();
+        for (seq, s) in again {
+            self.persist(seq, s, ctx);
+        }
+    }
+
+    fn stopped(&mut self, _ctx: &mut Context<Self>) {
+        if self.export_dirty {
+            self.export();
+        }
+    }
+}
+
+impl SignalManager {
+    fn pending_items(&self) -> Vec<(u64, Arc<Signal>)> {
+        self.pending.waiting().map(|(seq, s)| (seq, s.clone())).collect()
+    }
+}
+
+impl Supervised for SignalManager {
+    fn restarting(&mut self, _ctx: &mut Context<Self>) {
+        note_restart(NAME, &mut self.restarts);
+    }
+}
+
+impl Handler<SignalDetected> for SignalManager {
+    type Result = ();
+
+    fn handle(&mut self, msg: SignalDetected, ctx: &mut Context<Self>) {
+        guard(NAME, ctx, |ctx| self.on_detected(msg, ctx));
+    }
+}
+
+impl Handler<SubscribeSignals> for SignalManager {
+    type Result = ();
+
+    fn handle(&mut self, msg: SubscribeSignals, _ctx: &mut Context<Self>) {
+        self.subscribers.push(msg.0);
+    }
+}
+
+impl Handler<GetSignals> for SignalManager {
+    type Result = ResponseActFuture<Self, Result<Vec<Signal>, StoreFailure>>;
+
+    fn handle(&mut self, msg: GetSignals, _ctx: &mut Context<Self>) -> Self::Result {
+        let q = msg.0.clone();
+        Box::pin(self.db.send(QuerySignals(msg.0)).into_actor(self).map(move |res, act, _| {
+            match res {
+                Ok(Ok(v)) => Ok(v),
+                other => {
+                    let why = match other {
+                        Ok(Err(e)) => e.to_string(),
+                        Err(e) => e.to_string(),
+                        Ok(Ok(_)) => String::new(),
+                    };
+                    log::warn!("{NAME}: store query failed ({why}); answering from the cache");
+                    let mut v: Vec<Signal> = act
+                        .active
+                        .values()
+                        .filter(|s| q.matches(s))
+                        .map(|s| (**s).clone())
+                        .collect();
+                    v.reverse();
+                    Ok(v)
+                }
+            }
+        }))
+    }
+}
+
+impl Handler<GetActiveSignals> for SignalManager {
+    type Result = Vec<Signal>;
+
+    fn handle(&mut self, _: GetActiveSignals, _ctx: &mut Context<Self>) -> Vec<Signal> {
+        self.active.values().map(|s| (**s).clone()).collect()
+    }
+}
+
+impl Handler<InjectPanic> for SignalManager {
+    type Result = ();
+
+    fn handle(&mut self, _: InjectPanic, ctx: &mut Context<Self>) {
+        guard(NAME, ctx, |_| panic!("fault injected into {NAME}"));
+    }
+}
+
+impl Handler<Drain> for SignalManager {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, _: Drain, _ctx: &mut Context<Self>) -> Self::Result {
+        if self.export_dirty {
+            self.export();
+        }
+        if self.pending.is_empty() {
+            return Box::pin(async {});
+        }
+        // Pending signals wait for the DbWriter's commit: ask for it now.
+        self.db.do_send(Flush);
+        let (tx, rx) = oneshot::channel();
+        self.drain_waiters.push(tx);
+        Box::pin(async move {
+            let _ = rx.await;
+        })
+    }
+}
+
+impl Handler<GetRestarts> for SignalManager {
+    type Result = u64;
+
+    fn handle(&mut self, _: GetRestarts, _ctx: &mut Context<Self>) -> u64 {
+        self.restarts
+    }
+}

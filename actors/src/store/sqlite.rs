@@ -1,0 +1,408 @@
+//! The embedded default store: SQLite in WAL mode, the same tables as `schema/`.
+//!
+//! Durability: WAL with `synchronous=NORMAL` — a committed transaction survives a crash or kill
+//! of the engine (it is in the WAL file); only a power loss of the machine can take the last
+//! commits. Keys make every write idempotent (`INSERT OR IGNORE`), so replays and restarts
+//! never duplicate rows.
+
+use std::path::Path;
+
+use chrono::{TimeZone, Utc};
+use messages::{
+    Action, CandleRow, Outcome, Row, Signal, SignalMetadata, SignalQuery,
+    Timeframe,
+};
+use rusqlite::{params, Connection, OptionalExtension};
+use uuid::Uuid;
+
+use super::Store;
+use crate::error::{Error, Result};
+
+const B: &str = "sqlite";
+
+/// The DDL, mirroring `schema/*.sql` (SQLite types; epoch seconds for times).
+const DDL: &str = "
+CREATE TABLE IF NOT EXISTS market_data (
+    timestamp INTEGER NOT NULL, symbol TEXT NOT NULL, ltp REAL NOT NULL,
+    volume INTEGER NOT NULL, oi INTEGER NOT NULL DEFAULT 0, received_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS market_data_symbol_ts ON market_data(symbol, timestamp);
+CREATE TABLE IF NOT EXISTS historical_data (
+    symbol TEXT NOT NULL, interval TEXT NOT NULL, timestamp INTEGER NOT NULL,
+    open REAL NOT NULL, high REAL NOT NULL, low REAL NOT NULL, close REAL NOT NULL,
+    volume REAL NOT NULL, vwap REAL NOT NULL DEFAULT 0, trades INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (symbol, interval, timestamp)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS trading_signals (
+    signal_id TEXT PRIMARY KEY, timestamp INTEGER NOT NULL, symbol TEXT NOT NULL,
+    asset_type TEXT NOT NULL, strategy TEXT NOT NULL, action TEXT NOT NULL,
+    price REAL NOT NULL, quantity INTEGER NOT NULL, confidence REAL NOT NULL,
+    target REAL NOT NULL, stop_loss REAL NOT NULL, expected_move_pct REAL NOT NULL,
+    candle_time INTEGER NOT NULL, ema_fast REAL NOT NULL, ema_slow REAL NOT NULL,
+    metadata TEXT NOT NULL, created_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS trading_signals_query ON trading_signals(symbol, strategy, timestamp);
+CREATE TABLE IF NOT EXISTS options_data (
+    timestamp INTEGER NOT NULL, underlying TEXT NOT NULL, tradingsymbol TEXT NOT NULL,
+    expiry TEXT NOT NULL, strike REAL NOT NULL, option_type TEXT NOT NULL,
+    ltp REAL, bid REAL, ask REAL, volume INTEGER, oi INTEGER,
+    iv REAL, delta REAL, gamma REAL, theta REAL, vega REAL
+);
+CREATE TABLE IF NOT EXISTS positions (
+    position_id TEXT NOT NULL, version INTEGER NOT NULL, signal_id TEXT NOT NULL,
+    body TEXT NOT NULL, status TEXT NOT NULL, updated_at INTEGER NOT NULL,
+    PRIMARY KEY (position_id, version)
+);
+CREATE INDEX IF NOT EXISTS positions_signal ON positions(signal_id);
+CREATE TABLE IF NOT EXISTS performance_metrics (
+    timestamp INTEGER NOT NULL, component TEXT NOT NULL, metric TEXT NOT NULL,
+    value REAL NOT NULL, labels TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS executor_decisions (
+    signal_id TEXT PRIMARY KEY, decided_at INTEGER NOT NULL, symbol TEXT NOT NULL,
+    mode TEXT NOT NULL, outcome TEXT NOT NULL, reason TEXT NOT NULL,
+    underlying_price REAL NOT NULL
+);
+";
+
+/// The tables, in schema order.
+pub const TABLES: [&str; 7] = [
+    "market_data",
+    "historical_data",
+    "trading_signals",
+    "options_data",
+    "positions",
+    "performance_metrics",
+    "executor_decisions",
+];
+
+/// SQLite behind the [`Store`] trait.
+pub struct SqliteStore {
+    conn: Connection,
+}
+
+impl SqliteStore {
+    /// Opens (creating it and its directory if needed) the database at `path`.
+    pub fn open(path: &Path) -> Result<Self> {
+        if let Some(dir) = path.parent() {
+            if !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| Error::store(B, format!("create {}", dir.display()), e))?;
+            }
+        }
+        let conn = Connection::open(path)
+            .map_err(|e| Error::store(B, format!("open {}", path.display()), e))?;
+        Self::init(conn)
+    }
+
+    /// An in-memory database (tests).
+    pub fn in_memory() -> Result<Self> {
+        let conn = Connection::open_in_memory().map_err(|e| Error::store(B, "open memory", e))?;
+        Self::init(conn)
+    }
+
+    fn init(conn: Connection) -> Result<Self> {
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(|e| Error::store(B, "journal_mode=WAL", e))?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(|e| Error::store(B, "synchronous=NORMAL", e))?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(|e| Error::store(B, "busy_timeout", e))?;
+        conn.execute_batch(DDL)
+            .map_err(|e| Error::store(B, "create tables", e))?;
+        Ok(SqliteStore { conn })
+    }
+}
+
+fn outcome_parts(o: &Outcome) -> (&'static str, &'static str) {
+    match o {
+        Outcome::Logged => ("logged", ""),
+        Outcome::Rejected(r) => ("rejected", r.as_str()),
+    }
+}
+
+fn signal_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Signal> {
+    let id: String = r.get(0)?;
+    let ts: i64 = r.get(1)?;
+    let action: String = r.get(5)?;
+    let candle_time: i64 = r.get(11)?;
+    let bad = |i: usize, m: String| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, m.into())
+    };
+    Ok(Signal {
+        signal_id: Uuid::parse_str(&id).map_err(|e| bad(0, e.to_string()))?,
+        timestamp: Utc.timestamp_opt(ts, 0).single().ok_or_else(|| bad(1, format!("time {ts}")))?,
+        symbol: r.get(2)?,
+        strategy: r.get(4)?,
+        action: action.parse::<Action>().map_err(|e| bad(5, e))?,
+        price: r.get(6)?,
+        confidence: r.get(7)?,
+        target: r.get(8)?,
+        stop_loss: r.get(9)?,
+        expected_move_pct: r.get(10)?,
+        metadata: SignalMetadata {
+            candle_time: Utc
+                .timestamp_opt(candle_time, 0)
+                .single()
+                .ok_or_else(|| bad(11, format!("time {candle_time}")))?,
+            ema_fast: r.get(12)?,
+            ema_slow: r.get(13)?,
+        },
+    })
+}
+
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        B
+    }
+
+    fn write(&mut self, rows: &[Row]) -> Result<()> {
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(|e| Error::store(B, "begin", e))?;
+        {
+            let mut sig = tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO trading_signals (signal_id, timestamp, symbol, asset_type,
+                     strategy, action, price, quantity, confidence, target, stop_loss,
+                     expected_move_pct, candle_time, ema_fast, ema_slow, metadata, created_at)
+                     VALUES (?1, ?2, ?3, 'INDEX_OR_EQUITY', ?4, ?5, ?6, 0, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                )
+                .map_err(|e| Error::store(B, "prepare signal insert", e))?;
+            let mut candle = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO historical_data (symbol, interval, timestamp, open, high,
+                     low, close, volume) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )
+                .map_err(|e| Error::store(B, "prepare candle insert", e))?;
+            let mut dec = tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO executor_decisions (signal_id, decided_at, symbol, mode,
+                     outcome, reason, underlying_price) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )
+                .map_err(|e| Error::store(B, "prepare decision insert", e))?;
+            let now = Utc::now().timestamp();
+            for row in rows {
+                let r = match row {
+                    Row::Signal(s) => {
+                        let meta = serde_json::to_string(&s.metadata).unwrap_or_default();
+                        sig.execute(params![
+                            s.signal_id.to_string(),
+                            s.timestamp.timestamp(),
+                            s.symbol,
+                            s.strategy,
+                            s.action.as_str(),
+                            s.price,
+                            s.confidence,
+                            s.target,
+                            s.stop_loss,
+                            s.expected_move_pct,
+                            s.metadata.candle_time.timestamp(),
+                            s.metadata.ema_fast,
+                            s.metadata.ema_slow,
+                            meta,
+                            now
+                        ])
+                    }
+                    Row::Candle(c) => candle.execute(params![
+                        c.symbol,
+                        c.interval.as_str(),
+                        c.ts,
+                        c.open,
+                        c.high,
+                        c.low,
+                        c.close,
+                        c.volume
+                    ]),
+                    Row::Decision(d) => {
+                        let (outcome, reason) = outcome_parts(&d.outcome);
+                        dec.execute(params![
+                            d.signal_id.to_string(),
+                            d.decided_at.timestamp(),
+                            d.symbol,
+                            d.mode.as_str(),
+                            outcome,
+                            reason,
+                            d.underlying_price
+                        ])
+                    }
+                };
+                r.map_err(|e| Error::store(B, format!("insert into {}", row.table()), e))?;
+            }
+        }
+        tx.commit().map_err(|e| Error::store(B, "commit", e))
+    }
+
+    fn signals(&mut self, q: &SignalQuery) -> Result<Vec<Signal>> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT signal_id, timestamp, symbol, asset_type, strategy, action, price,
+                        confidence, target, stop_loss, expected_move_pct, candle_time,
+                        ema_fast, ema_slow
+                 FROM trading_signals
+                 WHERE (?1 IS NULL OR symbol = ?1) AND (?2 IS NULL OR strategy = ?2)
+                   AND (?3 IS NULL OR timestamp >= ?3) AND (?4 IS NULL OR timestamp <= ?4)
+                 ORDER BY timestamp DESC, signal_id",
+            )
+            .map_err(|e| Error::store(B, "prepare signal query", e))?;
+        let rows = st
+            .query_map(
+                params![
+                    q.symbol,
+                    q.strategy,
+                    q.start.map(|t| t.timestamp()),
+                    q.end.map(|t| t.timestamp())
+                ],
+                signal_from_row,
+            )
+            .map_err(|e| Error::store(B, "query signals", e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| Error::store(B, "read signals", e))
+    }
+
+    fn is_signal_processed(&mut self, id: Uuid) -> Result<bool> {
+        self.conn
+            .prepare_cached("SELECT 1 FROM executor_decisions WHERE signal_id = ?1 UNION ALL SELECT 1 FROM positions WHERE signal_id = ?1 LIMIT 1")
+            .and_then(|mut st| st.query_row(params![id.to_string()], |_| Ok(())).optional())
+            .map(|o| o.is_some())
+            .map_err(|e| Error::store(B, "query executor_decisions", e))
+    }
+
+    fn history(&mut self, symbol: &str, interval: Timeframe, limit: usize) -> Result<Vec<CandleRow>> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT timestamp, open, high, low, close, volume FROM historical_data
+                 WHERE symbol = ?1 AND interval = ?2 ORDER BY timestamp DESC LIMIT ?3",
+            )
+            .map_err(|e| Error::store(B, "prepare history query", e))?;
+        let mut rows = st
+            .query_map(params![symbol, interval.as_str(), limit as i64], |r| {
+                Ok(CandleRow {
+                    symbol: symbol.to_string(),
+                    interval,
+                    ts: r.get(0)?,
+                    open: r.get(1)?,
+                    high: r.get(2)?,
+                    low: r.get(3)?,
+                    close: r.get(4)?,
+                    volume: r.get(5)?,
+                })
+            })
+            .map_err(|e| Error::store(B, "query history", e))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| Error::store(B, "read history", e))?;
+        rows.reverse();
+        Ok(rows)
+    }
+
+    fn row_counts(&mut self) -> Result<Vec<(String, u64)>> {
+        TABLES
+            .iter()
+            .map(|t| {
+                self.conn
+                    .query_row(&format!("SELECT COUNT(*) FROM {t}"), [], |r| r.get::<_, i64>(0))
+                    .map(|n| (t.to_string(), n as u64))
+                    .map_err(|e| Error::store(B, format!("count {t}"), e))
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use messages::{ExecutorDecision, Mode, RejectReason};
+
+    fn signal(ts: i64, symbol: &str, action: Action) -> Signal {
+        Signal {
+            signal_id: messages::signal_id(symbol, "ma_crossover", ts, action),
+            timestamp: Utc.timestamp_opt(ts + 900, 0).unwrap(),
+            symbol: symbol.into(),
+            strategy: "ma_crossover".into(),
+            action,
+            price: 24012.35,
+            stop_loss: 23772.25,
+            target: 24492.55,
+            confidence: 0.61,
+            expected_move_pct: 2.0,
+            metadata: SignalMetadata {
+                candle_time: Utc.timestamp_opt(ts, 0).unwrap(),
+                ema_fast: 24000.1,
+                ema_slow: 23999.9,
+            },
+        }
+    }
+
+    #[test]
+    fn signals_round_trip_filter_and_dedupe() {
+        let mut s = SqliteStore::in_memory().unwrap();
+        let a = signal(1_700_000_000, "NIFTY", Action::Buy);
+        let b = signal(1_700_000_900, "BANKNIFTY", Action::Sell);
+        s.write(&[Row::Signal(Box::new(a.clone())), Row::Signal(Box::new(b.clone()))]).unwrap();
+        s.write(&[Row::Signal(Box::new(a.clone()))]).unwrap();
+        let all = s.signals(&SignalQuery::default()).unwrap();
+        assert_eq!(all, vec![b.clone(), a.clone()], "newest first, no duplicate");
+        let q = SignalQuery { symbol: Some("NIFTY".into()), ..Default::default() };
+        assert_eq!(s.signals(&q).unwrap(), vec![a.clone()]);
+        let q = SignalQuery { start: Some(b.timestamp), ..Default::default() };
+        assert_eq!(s.signals(&q).unwrap(), vec![b.clone()]);
+        let q = SignalQuery { end: Some(a.timestamp), strategy: Some("ma_crossover".into()), ..Default::default() };
+        assert_eq!(s.signals(&q).unwrap(), vec![a]);
+        let counts = s.row_counts().unwrap();
+        assert!(counts.contains(&("trading_signals".to_string(), 2)));
+    }
+
+    #[test]
+    fn decisions_mark_signals_processed() {
+        let mut s = SqliteStore::in_memory().unwrap();
+        let id = Uuid::from_u128(7);
+        assert!(!s.is_signal_processed(id).unwrap());
+        let d = ExecutorDecision {
+            signal_id: id,
+            decided_at: Utc.timestamp_opt(1_700_000_000, 0).unwrap(),
+            symbol: "NIFTY".into(),
+            mode: Mode::Logging,
+            outcome: Outcome::Rejected(RejectReason::WeakSignal),
+            underlying_price: 24000.0,
+        };
+        s.write(&[Row::Decision(Box::new(d))]).unwrap();
+        assert!(s.is_signal_processed(id).unwrap());
+    }
+
+    #[test]
+    fn history_returns_latest_oldest_first() {
+        let mut s = SqliteStore::in_memory().unwrap();
+        let rows: Vec<Row> = (0..5)
+            .map(|i| {
+                Row::Candle(CandleRow {
+                    symbol: "NIFTY".into(),
+                    interval: Timeframe::Minute15,
+                    ts: 1_700_000_000 + i * 900,
+                    open: 1.0,
+                    high: 2.0,
+                    low: 0.5,
+                    close: i as f64,
+                    volume: 10.0,
+                })
+            })
+            .collect();
+        s.write(&rows).unwrap();
+        s.write(&rows[..2]).unwrap();
+        let h = s.history("NIFTY", Timeframe::Minute15, 3).unwrap();
+        assert_eq!(h.iter().map(|c| c.close).collect::<Vec<_>>(), vec![2.0, 3.0, 4.0]);
+        assert!(s.history("NIFTY", Timeframe::Minute5, 3).unwrap().is_empty());
+    }
+
+    #[test]
+    fn file_store_survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("sub/a.db");
+        let sig = signal(1_700_000_000, "NIFTY", Action::Buy);
+        SqliteStore::open(&p).unwrap().write(&[Row::Signal(Box::new(sig.clone()))]).unwrap();
+        let mut again = SqliteStore::open(&p).unwrap();
+        assert_eq!(again.signals(&SignalQuery::default()).unwrap(), vec![sig]);
+    }
+}

@@ -1,0 +1,105 @@
+//! Execution: modes, the executor's decision on each signal, and its statistics.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// How far the engine goes with a valid signal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Do everything up to the order, log it, place nothing (the default).
+    Logging,
+    /// Simulated fills, monitored positions.
+    Paper,
+    /// Real orders at the broker.
+    Live,
+}
+
+impl Mode {
+    /// `"logging"`, `"paper"` or `"live"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Logging => "logging",
+            Mode::Paper => "paper",
+            Mode::Live => "live",
+        }
+    }
+}
+
+impl std::str::FromStr for Mode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "logging" => Ok(Mode::Logging),
+            "paper" => Ok(Mode::Paper),
+            "live" => Ok(Mode::Live),
+            other => Err(format!(
+                "unknown mode {other:?}: expected logging, paper or live"
+            )),
+        }
+    }
+}
+
+/// Why the executor turned a signal down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectReason {
+    AlreadyProcessed,
+    InvalidUnderlying,
+    TooOld,
+    TradingDisabled,
+    WeakSignal,
+    SmallExpectedMove,
+    MaxPositions,
+    StoreUnavailable,
+}
+
+impl RejectReason {
+    /// Stable snake_case name (as stored and logged).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RejectReason::AlreadyProcessed => "already_processed",
+            RejectReason::InvalidUnderlying => "invalid_underlying",
+            RejectReason::TooOld => "too_old",
+            RejectReason::TradingDisabled => "trading_disabled",
+            RejectReason::WeakSignal => "weak_signal",
+            RejectReason::SmallExpectedMove => "small_expected_move",
+            RejectReason::MaxPositions => "max_positions",
+            RejectReason::StoreUnavailable => "store_unavailable",
+        }
+    }
+}
+
+/// What the executor did with one signal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", content = "reason", rename_all = "snake_case")]
+pub enum Outcome {
+    /// Valid; logged as the would-be trade (logging-only mode).
+    Logged,
+    /// Rejected for the given reason.
+    Rejected(RejectReason),
+}
+
+/// The executor's record of a decision: the idempotency key of execution (one per signal id).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExecutorDecision {
+    pub signal_id: Uuid,
+    pub decided_at: DateTime<Utc>,
+    pub symbol: String,
+    pub mode: Mode,
+    pub outcome: Outcome,
+    pub underlying_price: f64,
+}
+
+/// The executor's counters since start.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecutorStats {
+    pub received: u64,
+    pub logged: u64,
+    pub rejected: u64,
+    /// Rejections by reason (`RejectReason::as_str`).
+    pub rejected_by_reason: BTreeMap<String, u64>,
+}

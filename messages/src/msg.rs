@@ -1,0 +1,272 @@
+//! Every actix message of the engine, each beside its reply type, grouped by the actor that
+//! handles it.
+
+use std::sync::Arc;
+
+use actix::prelude::*;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::{
+    Bar, Candle, CandleEvent, CandleRow, ExecutorStats, Mode, Row, Signal, SignalQuery, SymbolId,
+    Tick, Timeframe,
+};
+
+// ---------------------------------------------------------------- DataManager
+
+/// Live ticks from a feed (a batch: one poll, or one simulated step).
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "IngestReport")]
+pub struct TicksReceived(pub Vec<Tick>);
+
+/// Replay bars of one symbol, `bar_secs` long each, in time order.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "IngestReport")]
+pub struct BarsReceived {
+    pub symbol: SymbolId,
+    pub bar_secs: i64,
+    pub bars: Vec<Bar>,
+}
+
+/// Reply to [`TicksReceived`] / [`BarsReceived`]: how many were taken and dropped.
+#[derive(MessageResponse, Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IngestReport {
+    pub accepted: u64,
+    pub dropped: u64,
+}
+
+/// The engine clock moved to `now` (epoch seconds): close every candle that ended by then.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct AdvanceClock {
+    pub now: i64,
+}
+
+/// The strategy data of a symbol: history merged with realtime candles (at most `periods`),
+/// and the forming candle when `include_incomplete` is on.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "StrategyData")]
+pub struct GetCandles {
+    pub symbol: SymbolId,
+}
+
+/// Reply to [`GetCandles`].
+#[derive(MessageResponse, Debug, Clone, Default, PartialEq)]
+pub struct StrategyData {
+    /// Closed candles, oldest first.
+    pub closed: Vec<Candle>,
+    /// The forming candle, when `include_incomplete` is on and one is open.
+    pub forming: Option<Candle>,
+}
+
+impl StrategyData {
+    /// Closed candles followed by the forming one: the seed's merged strategy frame.
+    pub fn merged(&self) -> Vec<Candle> {
+        let mut v = self.closed.clone();
+        v.extend(self.forming);
+        v
+    }
+}
+
+/// Ask DataManager for its counters.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "DataStats")]
+pub struct GetDataStats;
+
+/// DataManager's counters since start.
+#[derive(MessageResponse, Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DataStats {
+    pub ticks: u64,
+    pub bars: u64,
+    pub candles_closed: u64,
+    pub dropped_not_finite: u64,
+    pub dropped_non_positive: u64,
+    pub dropped_negative_volume: u64,
+    pub dropped_out_of_order: u64,
+    pub dropped_outside_session: u64,
+    pub dropped_unknown_symbol: u64,
+    pub dropped_inconsistent: u64,
+}
+
+impl DataStats {
+    /// All dropped ticks and bars.
+    pub fn dropped(&self) -> u64 {
+        self.dropped_not_finite
+            + self.dropped_non_positive
+            + self.dropped_negative_volume
+            + self.dropped_out_of_order
+            + self.dropped_outside_session
+            + self.dropped_unknown_symbol
+            + self.dropped_inconsistent
+    }
+}
+
+// ---------------------------------------------------------------- Strategy
+
+/// Candle updates of one ingest batch, in data order.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct CandlesUpdated(pub Vec<CandleEvent>);
+
+/// Where a restarted Strategy asks for candles to rebuild its indicators.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct UseDataSource(pub Recipient<GetCandles>);
+
+/// Closed candles loaded from the store at start (warm-up only: they never raise signals).
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct HistoryLoaded {
+    pub symbol: SymbolId,
+    pub candles: Vec<Candle>,
+}
+
+// ---------------------------------------------------------------- SignalManager
+
+/// What a strategy found, before it becomes a [`Signal`] with an id.
+#[derive(Message, Debug, Clone, PartialEq)]
+#[rtype(result = "()")]
+pub struct SignalDetected {
+    pub symbol: String,
+    pub strategy: String,
+    pub timeframe: Timeframe,
+    pub action: crate::Action,
+    /// Data time of detection, epoch seconds.
+    pub at: i64,
+    /// Open time of the crossing candle, epoch seconds.
+    pub candle_time: i64,
+    pub price: f64,
+    pub stop_loss: f64,
+    pub target: f64,
+    pub confidence: f64,
+    pub expected_move_pct: f64,
+    pub ema_fast: f64,
+    pub ema_slow: f64,
+}
+
+/// A new signal, persisted by the DbWriter before it is published. Carries the whole signal.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct SignalGenerated {
+    pub signal: Arc<Signal>,
+}
+
+/// Subscribe to [`SignalGenerated`].
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SubscribeSignals(pub Recipient<SignalGenerated>);
+
+/// Query signals (the store's answer; the in-memory cache when the store fails).
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "Result<Vec<Signal>, StoreFailure>")]
+pub struct GetSignals(pub SignalQuery);
+
+/// The signals generated since start and still cached as active.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "Vec<Signal>")]
+pub struct GetActiveSignals;
+
+// ---------------------------------------------------------------- OptionsExecutor
+
+/// A signal the executor accepted and acted on in `mode`. Carries the whole signal.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct SignalActivated {
+    pub signal: Arc<Signal>,
+    pub mode: Mode,
+    pub underlying_price: f64,
+}
+
+/// Subscribe to [`SignalActivated`].
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SubscribeActivations(pub Recipient<SignalActivated>);
+
+/// Ask the executor for its counters.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "ExecutorStats")]
+pub struct GetExecutorStats;
+
+// ---------------------------------------------------------------- PositionManager
+
+/// Ask PositionManager for its summary.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "PositionSummary")]
+pub struct GetPositionSummary;
+
+/// PositionManager's view.
+#[derive(MessageResponse, Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PositionSummary {
+    pub open_positions: u32,
+    pub activations_seen: u64,
+    pub monitor_runs: u64,
+}
+
+// ---------------------------------------------------------------- DbWriter
+
+/// Rows to persist. The reply comes once they are committed (or the commit failed).
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "Result<(), StoreFailure>")]
+pub struct Persist(pub Vec<Row>);
+
+/// Commit everything pending now; the reply tells how many rows were committed.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "Result<u64, StoreFailure>")]
+pub struct Flush;
+
+/// Has the executor already decided on this signal (committed or pending)?
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "Result<bool, StoreFailure>")]
+pub struct IsSignalProcessed(pub Uuid);
+
+/// Read signals from the store.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "Result<Vec<Signal>, StoreFailure>")]
+pub struct QuerySignals(pub SignalQuery);
+
+/// Read the latest `limit` candles of a symbol and interval, oldest first.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "Result<Vec<CandleRow>, StoreFailure>")]
+pub struct LoadHistory {
+    pub symbol: String,
+    pub interval: Timeframe,
+    pub limit: usize,
+}
+
+/// Ask the DbWriter for its counters.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "WriterStats")]
+pub struct GetWriterStats;
+
+/// DbWriter counters since start.
+#[derive(MessageResponse, Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WriterStats {
+    pub backend: String,
+    pub rows_committed: u64,
+    pub commits: u64,
+    pub pending: u64,
+    pub failed_commits: u64,
+}
+
+/// A store operation failed; the text names the operation and the cause.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("store: {0}")]
+pub struct StoreFailure(pub String);
+
+// ---------------------------------------------------------------- every actor
+
+/// Fault injection: the receiving actor panics inside its handler (tests and `ctl crash`).
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct InjectPanic;
+
+/// A barrier: the reply comes once everything the actor received before it has been fully
+/// handled (including work it started asynchronously).
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct Drain;
+
+/// How many times has this actor been restarted by its supervisor?
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "u64")]
+pub struct GetRestarts;
