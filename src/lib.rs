@@ -1,1 +1,12 @@
-//! placeholder
+//! The alphastocks engine binary's library: system wiring and the two ways to drive it.
+//!
+//! - [`system`]: starts the six supervised actors on their arbiters and connects them.
+//! - [`replay`]: pushes a CSV of bars through the engine as fast as it goes, deterministically.
+//! - [`live`]: runs the engine on the simulated live feed until Ctrl-C / SIGTERM.
+//! - [`recorder`]: an actor that writes every published signal to `signals.jsonl`.
+
+pub mod error;
+pub mod live;
+pub mod recorder;
+pub mod replay;
+pub mod system;

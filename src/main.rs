@@ -1,1 +1,298 @@
-fn main(){}
+//! The `alphastocks` command: run the engine, replay data, check config, make sample data.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use actors::config::Config;
+use alphastocks::error::AppError;
+use alphastocks::{live, replay};
+use clap::{Parser, Subcommand};
+use messages::{Mode, SignalQuery, Timeframe};
+
+#[derive(Parser)]
+#[command(
+    name = "alphastocks",
+    version,
+    about = "NSE options trading engine (actix actors)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the engine on the live feed (the simulated market without a broker) until Ctrl-C or SIGTERM.
+    Run {
+        #[arg(long, default_value = "config/default.json")]
+        config: PathBuf,
+        /// logging or paper (overrides the config's flags); live arrives with the broker.
+        #[arg(long)]
+        mode: Option<Mode>,
+        /// Stop after this many seconds.
+        #[arg(long)]
+        duration: Option<f64>,
+    },
+    /// Push a CSV of bars through the engine as fast as it goes; writes DIR/signals.jsonl.
+    Replay {
+        /// CSV with header timestamp,open,high,low,close,volume.
+        #[arg(long)]
+        data: PathBuf,
+        /// Symbol of the data (default: the file name's first word, upper-cased).
+        #[arg(long)]
+        symbol: Option<String>,
+        /// Candle timeframe (default: the strategy's).
+        #[arg(long)]
+        timeframe: Option<Timeframe>,
+        #[arg(long, default_value = "config/default.json")]
+        config: PathBuf,
+        #[arg(long, default_value = "out")]
+        out: PathBuf,
+        #[arg(long)]
+        mode: Option<Mode>,
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Config commands.
+    Config {
+        #[command(subcommand)]
+        cmd: ConfigCmd,
+    },
+    /// Data commands.
+    Data {
+        #[command(subcommand)]
+        cmd: DataCmd,
+    },
+    /// Query stored signals (newest first) as JSON lines.
+    Signals {
+        #[arg(long, default_value = "config/default.json")]
+        config: PathBuf,
+        #[arg(long)]
+        symbol: Option<String>,
+        #[arg(long)]
+        strategy: Option<String>,
+        /// RFC 3339 start time (inclusive).
+        #[arg(long)]
+        start: Option<chrono::DateTime<chrono::FixedOffset>>,
+        /// RFC 3339 end time (inclusive).
+        #[arg(long)]
+        end: Option<chrono::DateTime<chrono::FixedOffset>>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCmd {
+    /// Validate a config file and print the effective config.
+    Check {
+        #[arg(default_value = "config/default.json")]
+        file: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum DataCmd {
+    /// Write a seeded sample dataset (simulated bars) as replay CSV.
+    Sample {
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value = "24000")]
+        start_price: f64,
+        #[arg(long, default_value_t = 250)]
+        days: usize,
+        #[arg(long, default_value = "15minute")]
+        interval: Timeframe,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        #[arg(long, default_value = "0.15")]
+        volatility: f64,
+        /// First day (YYYY-MM-DD).
+        #[arg(long, default_value = "2024-01-01")]
+        from: chrono::NaiveDate,
+    },
+}
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let cli = Cli::parse();
+    match dispatch(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code() as u8)
+        }
+    }
+}
+
+fn load(path: &Path) -> Result<Config, AppError> {
+    Ok(Config::load(path)?)
+}
+
+fn mode_of(cfg: &Config, cli: Option<Mode>) -> Result<Mode, AppError> {
+    let m = cli.unwrap_or_else(|| cfg.options_trading.mode());
+    if m == Mode::Live {
+        return Err(AppError::Usage(
+            "mode live needs the Kite broker, which this build does not have yet; use logging or paper".into(),
+        ));
+    }
+    Ok(m)
+}
+
+fn dispatch(cli: Cli) -> Result<(), AppError> {
+    match cli.cmd {
+        Cmd::Run {
+            config,
+            mode,
+            duration,
+        } => {
+            let cfg = load(&config)?;
+            let mode = mode_of(&cfg, mode)?;
+            let opts = live::RunOptions {
+                mode,
+                duration: duration.map(Duration::from_secs_f64),
+            };
+            actix::System::new().block_on(live::run(cfg, opts))
+        }
+        Cmd::Replay {
+            data,
+            symbol,
+            timeframe,
+            config,
+            out,
+            mode,
+            json,
+        } => {
+            let cfg = load(&config)?;
+            let mode = mode_of(&cfg, mode)?;
+            let symbol = symbol.unwrap_or_else(|| symbol_from_file(&data));
+            let opts = replay::ReplayOptions {
+                data,
+                symbol,
+                timeframe,
+                out,
+                progress: std::io::stderr().is_terminal(),
+                mode,
+            };
+            let summary = actix::System::new().block_on(replay::replay(cfg, opts))?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&summary).unwrap_or_default()
+                );
+            } else {
+                print!("{}", summary.render());
+            }
+            Ok(())
+        }
+        Cmd::Config {
+            cmd: ConfigCmd::Check { file },
+        } => {
+            let cfg = load(&file)?;
+            println!("{}", serde_json::to_string_pretty(&cfg).unwrap_or_default());
+            eprintln!(
+                "{}: valid (mode {})",
+                file.display(),
+                cfg.options_trading.mode().as_str()
+            );
+            Ok(())
+        }
+        Cmd::Data {
+            cmd:
+                DataCmd::Sample {
+                    out,
+                    start_price,
+                    days,
+                    interval,
+                    seed,
+                    volatility,
+                    from,
+                },
+        } => sample(&out, start_price, days, interval, seed, volatility, from),
+        Cmd::Signals {
+            config,
+            symbol,
+            strategy,
+            start,
+            end,
+        } => {
+            let cfg = load(&config)?;
+            let mut store = alphastocks::system::open_store(&cfg)?;
+            let q = SignalQuery {
+                symbol,
+                strategy,
+                start: start.map(|t| t.to_utc()),
+                end: end.map(|t| t.to_utc()),
+            };
+            for s in store.signals(&q)? {
+                println!("{}", serde_json::to_string(&s).unwrap_or_default());
+            }
+            Ok(())
+        }
+    }
+}
+
+/// `data/sample/nifty_15minute.csv` → `NIFTY`.
+fn symbol_from_file(p: &Path) -> String {
+    p.file_stem()
+        .and_then(|s| s.to_str())
+        .and_then(|s| s.split(['_', '-', '.']).next())
+        .filter(|s| !s.is_empty())
+        .map(|s| s.to_uppercase())
+        .unwrap_or_else(|| "NIFTY".to_string())
+}
+
+fn sample(
+    out: &Path,
+    start_price: f64,
+    days: usize,
+    interval: Timeframe,
+    seed: u64,
+    volatility: f64,
+    from: chrono::NaiveDate,
+) -> Result<(), AppError> {
+    use actors::feed::sim::SimMarket;
+    use actors::logic::session::Session;
+    use chrono::{FixedOffset, TimeZone};
+    use std::io::Write;
+
+    if interval == Timeframe::Day {
+        return Err(AppError::Usage("sample: pick an intraday interval".into()));
+    }
+    let session = Session::nse();
+    let per_day = ((session.close - session.open) / interval.seconds()) as usize;
+    let start = from
+        .and_hms_opt(0, 0, 0)
+        .map(|t| t.and_utc().timestamp())
+        .ok_or_else(|| AppError::Usage("sample: bad --from".into()))?;
+    let sub = (interval.seconds() / 60).max(1) as usize;
+    let mut m = SimMarket::new(seed, session, volatility, 60, vec![start_price], start);
+    let bars = m.bars(per_day * days, interval.seconds(), sub);
+    let ist = FixedOffset::east_opt(19_800).ok_or_else(|| AppError::Usage("offset".into()))?;
+    let io = |source| AppError::Io {
+        context: format!("cannot write {}", out.display()),
+        source,
+    };
+    if let Some(dir) = out.parent() {
+        std::fs::create_dir_all(dir).map_err(io)?;
+    }
+    let mut w = std::io::BufWriter::new(std::fs::File::create(out).map_err(io)?);
+    writeln!(w, "timestamp,open,high,low,close,volume").map_err(io)?;
+    for b in &bars {
+        let t = ist
+            .timestamp_opt(b.ts, 0)
+            .single()
+            .map(|t| t.format("%Y-%m-%dT%H:%M:%S%:z").to_string())
+            .unwrap_or_default();
+        writeln!(
+            w,
+            "{t},{},{},{},{},{}",
+            b.open, b.high, b.low, b.close, b.volume
+        )
+        .map_err(io)?;
+    }
+    w.flush().map_err(io)?;
+    eprintln!("wrote {} bars to {}", bars.len(), out.display());
+    Ok(())
+}

@@ -306,14 +306,22 @@ impl Config {
             if v.is_finite() && v > 0.0 && v <= 100.0 {
                 Ok(())
             } else {
-                Err(bad(json_path, v.to_string(), "must be a percentage in (0, 100]"))
+                Err(bad(
+                    json_path,
+                    v.to_string(),
+                    "must be a percentage in (0, 100]",
+                ))
             }
         };
         let pct0 = |json_path: &str, v: f64| {
             if v.is_finite() && (0.0..=100.0).contains(&v) {
                 Ok(())
             } else {
-                Err(bad(json_path, v.to_string(), "must be a percentage in [0, 100]"))
+                Err(bad(
+                    json_path,
+                    v.to_string(),
+                    "must be a percentage in [0, 100]",
+                ))
             }
         };
         let o = &self.options_trading;
@@ -346,7 +354,10 @@ impl Config {
             }
         }
         let ps = &o.position_sizing;
-        pct("options_trading.position_sizing.risk_per_trade_pct", ps.risk_per_trade_pct)?;
+        pct(
+            "options_trading.position_sizing.risk_per_trade_pct",
+            ps.risk_per_trade_pct,
+        )?;
         pct(
             "options_trading.position_sizing.max_position_size_pct",
             ps.max_position_size_pct,
@@ -366,8 +377,14 @@ impl Config {
                 "must be >= 1",
             ));
         }
-        pct("options_trading.risk_management.max_daily_loss_pct", rm.max_daily_loss_pct)?;
-        pct("options_trading.risk_management.stop_loss_pct", rm.stop_loss_pct)?;
+        pct(
+            "options_trading.risk_management.max_daily_loss_pct",
+            rm.max_daily_loss_pct,
+        )?;
+        pct(
+            "options_trading.risk_management.stop_loss_pct",
+            rm.stop_loss_pct,
+        )?;
         if !(rm.target_multiplier.is_finite() && rm.target_multiplier > 0.0) {
             return Err(bad(
                 "options_trading.risk_management.target_multiplier",
@@ -413,15 +430,29 @@ impl Config {
                 &format!("must be >= slow_period ({})", p.slow_period),
             ));
         }
-        pct("strategies.ma_crossover.parameters.stop_loss_pct", p.stop_loss_pct)?;
+        pct(
+            "strategies.ma_crossover.parameters.stop_loss_pct",
+            p.stop_loss_pct,
+        )?;
         let sim = &self.feed.simulated;
         if !(sim.speed.is_finite() && sim.speed > 0.0) {
-            return Err(bad("feed.simulated.speed", sim.speed.to_string(), "must be > 0"));
+            return Err(bad(
+                "feed.simulated.speed",
+                sim.speed.to_string(),
+                "must be > 0",
+            ));
         }
         if sim.tick_seconds == 0 {
-            return Err(bad("feed.simulated.tick_seconds", "0".into(), "must be >= 1"));
+            return Err(bad(
+                "feed.simulated.tick_seconds",
+                "0".into(),
+                "must be >= 1",
+            ));
         }
-        if !(sim.annual_volatility.is_finite() && sim.annual_volatility > 0.0 && sim.annual_volatility < 5.0) {
+        if !(sim.annual_volatility.is_finite()
+            && sim.annual_volatility > 0.0
+            && sim.annual_volatility < 5.0)
+        {
             return Err(bad(
                 "feed.simulated.annual_volatility",
                 sim.annual_volatility.to_string(),
@@ -453,7 +484,9 @@ impl Config {
         if st.flush_interval_ms == 0 {
             return Err(bad("storage.flush_interval_ms", "0".into(), "must be >= 1"));
         }
-        self.market.session().map_err(|(json_path, value, reason)| bad(json_path, value, &reason))?;
+        self.market
+            .session()
+            .map_err(|(json_path, value, reason)| bad(json_path, value, &reason))?;
         if self.positions.monitor_interval_seconds == 0 {
             return Err(bad(
                 "positions.monitor_interval_seconds",
@@ -567,19 +600,28 @@ mod tests {
         let cases: Vec<(&str, Box<dyn Fn(&mut serde_json::Value)>)> = vec![
             (
                 "options_trading.position_sizing.risk_per_trade_pct",
-                Box::new(|v| v["options_trading"]["position_sizing"]["risk_per_trade_pct"] = 0.0.into()),
+                Box::new(|v| {
+                    v["options_trading"]["position_sizing"]["risk_per_trade_pct"] = 0.0.into()
+                }),
             ),
             (
                 "options_trading.risk_management.stop_loss_pct",
-                Box::new(|v| v["options_trading"]["risk_management"]["stop_loss_pct"] = 150.0.into()),
+                Box::new(|v| {
+                    v["options_trading"]["risk_management"]["stop_loss_pct"] = 150.0.into()
+                }),
             ),
             (
                 "options_trading.position_sizing.account_capital",
-                Box::new(|v| v["options_trading"]["position_sizing"]["account_capital"] = (-5.0).into()),
+                Box::new(|v| {
+                    v["options_trading"]["position_sizing"]["account_capital"] = (-5.0).into()
+                }),
             ),
             (
                 "options_trading.entry_filters.valid_underlyings",
-                Box::new(|v| v["options_trading"]["entry_filters"]["valid_underlyings"] = serde_json::json!([])),
+                Box::new(|v| {
+                    v["options_trading"]["entry_filters"]["valid_underlyings"] =
+                        serde_json::json!([])
+                }),
             ),
             (
                 "market.session_open",

@@ -59,7 +59,9 @@ impl DataManager {
         let n = cfg.symbols.len();
         DataManager {
             agg: Aggregator::new(cfg.timeframe, cfg.session, n, cfg.include_incomplete),
-            history: (0..n).map(|_| VecDeque::with_capacity(cfg.periods)).collect(),
+            history: (0..n)
+                .map(|_| VecDeque::with_capacity(cfg.periods))
+                .collect(),
             cfg,
             candles_to,
             history_to,
@@ -142,7 +144,13 @@ impl DataManager {
                 Err(r) => {
                     report.dropped += 1;
                     let symbols = &self.cfg.symbols;
-                    let d = format!("{} ts={} price={} volume={}", symbols.name(t.symbol), t.ts, t.price, t.volume);
+                    let d = format!(
+                        "{} ts={} price={} volume={}",
+                        symbols.name(t.symbol),
+                        t.ts,
+                        t.price,
+                        t.volume
+                    );
                     self.count_drop(r, "tick", || d);
                 }
             }
@@ -155,7 +163,10 @@ impl DataManager {
         let mut report = IngestReport::default();
         for b in &msg.bars {
             self.stats.bars += 1;
-            match self.agg.push_bar(msg.symbol, b, msg.bar_secs, &mut |e| events.push(e)) {
+            match self
+                .agg
+                .push_bar(msg.symbol, b, msg.bar_secs, &mut |e| events.push(e))
+            {
                 Ok(()) => report.accepted += 1,
                 Err(r) => {
                     report.dropped += 1;
@@ -195,12 +206,21 @@ impl DataManager {
                         })
                         .collect();
                     let n = act.merge_history(id.0 as usize, &loaded);
-                    log::info!("{NAME}: loaded {} {} candles of {name} from the store ({n} new)", loaded.len(), act.cfg.timeframe);
+                    log::info!(
+                        "{NAME}: loaded {} {} candles of {name} from the store ({n} new)",
+                        loaded.len(),
+                        act.cfg.timeframe
+                    );
                     if !loaded.is_empty() {
-                        act.history_to.do_send(HistoryLoaded { symbol: id, candles: loaded });
+                        act.history_to.do_send(HistoryLoaded {
+                            symbol: id,
+                            candles: loaded,
+                        });
                     }
                 }
-                Ok(Err(e)) => log::error!("{NAME}: cannot load history of {name}: {e}; starting without it"),
+                Ok(Err(e)) => {
+                    log::error!("{NAME}: cannot load history of {name}: {e}; starting without it")
+                }
                 Err(e) => log::error!("{NAME}: DbWriter unreachable for history of {name}: {e}"),
             }));
         }

@@ -61,7 +61,8 @@ impl DbWriter {
     /// An unsupervised DbWriter over an in-memory SQLite store (unit tests).
     #[doc(hidden)]
     pub fn start_unsupervised_for_tests() -> Addr<DbWriter> {
-        let store = crate::store::sqlite::SqliteStore::in_memory().map(|s| Box::new(s) as Box<dyn Store>);
+        let store =
+            crate::store::sqlite::SqliteStore::in_memory().map(|s| Box::new(s) as Box<dyn Store>);
         match store {
             Ok(s) => DbWriter::new(s, 100, Duration::from_millis(10)).start(),
             Err(e) => panic!("in-memory sqlite: {e}"),

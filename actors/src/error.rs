@@ -50,7 +50,11 @@ pub enum Error {
 
 impl Error {
     /// A store error with its context.
-    pub fn store(backend: &'static str, context: impl Into<String>, e: impl std::fmt::Display) -> Self {
+    pub fn store(
+        backend: &'static str,
+        context: impl Into<String>,
+        e: impl std::fmt::Display,
+    ) -> Self {
         Error::Store {
             backend,
             context: context.into(),

@@ -60,7 +60,8 @@ pub struct OptionsExecutor {
     subscribers: Vec<Recipient<SignalActivated>>,
     stats: ExecutorStats,
     decided: HashSet<Uuid>,
-    pending: InOrder<Arc<Signal>, Result<bool, String>>,
+    /// Signals waiting for the store's answer, with the engine time at their arrival.
+    pending: InOrder<(Arc<Signal>, i64), Result<bool, String>>,
     drain_waiters: Vec<oneshot::Sender<()>>,
     data_now: i64,
     open_positions: u32,
@@ -87,8 +88,13 @@ impl OptionsExecutor {
     fn on_signal(&mut self, s: Arc<Signal>, ctx: &mut Context<Self>) {
         self.stats.received += 1;
         self.data_now = self.data_now.max(s.timestamp.timestamp());
-        log::debug!("{NAME}: received {} {} {}", s.signal_id, s.action.as_str(), s.symbol);
-        let seq = self.pending.push(s.clone());
+        log::debug!(
+            "{NAME}: received {} {} {}",
+            s.signal_id,
+            s.action.as_str(),
+            s.symbol
+        );
+        let seq = self.pending.push((s.clone(), self.now()));
         self.ask_store(seq, s.signal_id, ctx);
     }
 
@@ -100,8 +106,8 @@ impl OptionsExecutor {
                 Ok(Err(e)) => Err(e.to_string()),
                 Err(e) => Err(e.to_string()),
             };
-            for (signal, answer) in act.pending.complete(seq, r) {
-                act.decide(&signal, answer);
+            for ((signal, at), answer) in act.pending.complete(seq, r) {
+                act.decide(&signal, at, answer);
             }
             if act.pending.is_empty() {
                 for w in act.drain_waiters.drain(..) {
@@ -118,8 +124,13 @@ impl OptionsExecutor {
         }
     }
 
-    /// The entry rules; `Ok(())` means valid.
-    fn validate(&self, s: &Signal, in_store: Result<bool, String>) -> Result<(), RejectReason> {
+    /// The entry rules, judged at engine time `now`; `Ok(())` means valid.
+    fn validate(
+        &self,
+        s: &Signal,
+        now: i64,
+        in_store: Result<bool, String>,
+    ) -> Result<(), RejectReason> {
         match in_store {
             Ok(true) => return Err(RejectReason::AlreadyProcessed),
             Ok(false) => {}
@@ -137,7 +148,7 @@ impl OptionsExecutor {
         if !self.cfg.valid_underlyings.contains(&s.symbol) {
             return Err(RejectReason::InvalidUnderlying);
         }
-        if self.now() - s.timestamp.timestamp() > self.cfg.max_age_secs {
+        if now - s.timestamp.timestamp() > self.cfg.max_age_secs {
             return Err(RejectReason::TooOld);
         }
         if s.confidence < self.cfg.min_signal_strength {
@@ -152,8 +163,8 @@ impl OptionsExecutor {
         Ok(())
     }
 
-    fn decide(&mut self, s: &Arc<Signal>, in_store: Result<bool, String>) {
-        let verdict = self.validate(s, in_store);
+    fn decide(&mut self, s: &Arc<Signal>, now: i64, in_store: Result<bool, String>) {
+        let verdict = self.validate(s, now, in_store);
         let outcome = match verdict {
             Ok(()) => Outcome::Logged,
             Err(r) => Outcome::Rejected(r),
@@ -201,17 +212,18 @@ impl OptionsExecutor {
         {
             self.decided.insert(s.signal_id);
             let decided_at = Utc
-                .timestamp_opt(self.now().max(s.timestamp.timestamp()), 0)
+                .timestamp_opt(now.max(s.timestamp.timestamp()), 0)
                 .single()
                 .unwrap_or(s.timestamp);
-            self.db.do_send(Persist(vec![Row::Decision(Box::new(ExecutorDecision {
-                signal_id: s.signal_id,
-                decided_at,
-                symbol: s.symbol.clone(),
-                mode: self.cfg.mode,
-                outcome,
-                underlying_price: s.price,
-            }))]));
+            self.db
+                .do_send(Persist(vec![Row::Decision(Box::new(ExecutorDecision {
+                    signal_id: s.signal_id,
+                    decided_at,
+                    symbol: s.symbol.clone(),
+                    mode: self.cfg.mode,
+                    outcome,
+                    underlying_price: s.price,
+                }))]));
         }
     }
 }
@@ -222,7 +234,11 @@ impl Actor for OptionsExecutor {
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.set_mailbox_capacity(1024);
         // After a restart the store queries in flight were cancelled: ask again.
-        let again: Vec<(u64, Uuid)> = self.pending.waiting().map(|(q, s)| (q, s.signal_id)).collect();
+        let again: Vec<(u64, Uuid)> = self
+            .pending
+            .waiting()
+            .map(|(q, (s, _))| (q, s.signal_id))
+            .collect();
         for (seq, id) in again {
             self.ask_store(seq, id, ctx);
         }
@@ -331,20 +347,51 @@ mod tests {
     async fn rules_in_order() {
         let db = DbWriter::start_unsupervised_for_tests();
         let mut ex = OptionsExecutor::new(cfg(), db);
-        ex.data_now = 1_700_100_000;
+        const NOW: i64 = 1_700_100_000;
         let ok = signal("NIFTY", 0.7, 2.0, 1_700_100_000);
-        assert_eq!(ex.validate(&ok, Ok(false)), Ok(()));
-        assert_eq!(ex.validate(&ok, Ok(true)), Err(RejectReason::AlreadyProcessed));
-        assert_eq!(ex.validate(&ok, Err("down".into())), Err(RejectReason::StoreUnavailable));
-        assert_eq!(ex.validate(&signal("SBIN", 0.7, 2.0, 1_700_100_000), Ok(false)), Err(RejectReason::InvalidUnderlying));
-        assert_eq!(ex.validate(&signal("NIFTY", 0.7, 2.0, 1_700_100_000 - 86_401), Ok(false)), Err(RejectReason::TooOld));
-        assert_eq!(ex.validate(&signal("NIFTY", 0.59, 2.0, 1_700_100_000), Ok(false)), Err(RejectReason::WeakSignal));
-        assert_eq!(ex.validate(&signal("NIFTY", 0.7, 0.5, 1_700_100_000), Ok(false)), Err(RejectReason::SmallExpectedMove));
+        assert_eq!(ex.validate(&ok, NOW, Ok(false)), Ok(()));
+        assert_eq!(
+            ex.validate(&ok, NOW, Ok(true)),
+            Err(RejectReason::AlreadyProcessed)
+        );
+        assert_eq!(
+            ex.validate(&ok, NOW, Err("down".into())),
+            Err(RejectReason::StoreUnavailable)
+        );
+        assert_eq!(
+            ex.validate(&signal("SBIN", 0.7, 2.0, 1_700_100_000), NOW, Ok(false)),
+            Err(RejectReason::InvalidUnderlying)
+        );
+        assert_eq!(
+            ex.validate(
+                &signal("NIFTY", 0.7, 2.0, 1_700_100_000 - 86_401),
+                NOW,
+                Ok(false)
+            ),
+            Err(RejectReason::TooOld)
+        );
+        assert_eq!(
+            ex.validate(&signal("NIFTY", 0.59, 2.0, 1_700_100_000), NOW, Ok(false)),
+            Err(RejectReason::WeakSignal)
+        );
+        assert_eq!(
+            ex.validate(&signal("NIFTY", 0.7, 0.5, 1_700_100_000), NOW, Ok(false)),
+            Err(RejectReason::SmallExpectedMove)
+        );
         ex.open_positions = 3;
-        assert_eq!(ex.validate(&ok, Ok(false)), Err(RejectReason::MaxPositions));
+        assert_eq!(
+            ex.validate(&ok, NOW, Ok(false)),
+            Err(RejectReason::MaxPositions)
+        );
         ex.cfg.enabled = false;
-        assert_eq!(ex.validate(&ok, Ok(false)), Err(RejectReason::TradingDisabled));
+        assert_eq!(
+            ex.validate(&ok, NOW, Ok(false)),
+            Err(RejectReason::TradingDisabled)
+        );
         ex.decided.insert(ok.signal_id);
-        assert_eq!(ex.validate(&ok, Ok(false)), Err(RejectReason::AlreadyProcessed));
+        assert_eq!(
+            ex.validate(&ok, NOW, Ok(false)),
+            Err(RejectReason::AlreadyProcessed)
+        );
     }
 }

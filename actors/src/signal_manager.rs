@@ -89,7 +89,10 @@ impl SignalManager {
             return;
         };
         if !self.seen.insert(signal.signal_id) {
-            log::debug!("{NAME}: {} seen before in this run; not published again", signal.signal_id);
+            log::debug!(
+                "{NAME}: {} seen before in this run; not published again",
+                signal.signal_id
+            );
             return;
         }
         log::info!(
@@ -111,16 +114,26 @@ impl SignalManager {
 
     /// Asks the DbWriter to commit the signal; on the ack, releases it (in order).
     fn persist(&mut self, seq: u64, signal: Arc<Signal>, ctx: &mut Context<Self>) {
-        let req = self.db.send(Persist(vec![Row::Signal(Box::new((*signal).clone()))]));
+        let req = self
+            .db
+            .send(Persist(vec![Row::Signal(Box::new((*signal).clone()))]));
         ctx.spawn(req.into_actor(self).map(move |res, act, _| {
             let ok = match res {
                 Ok(Ok(())) => true,
                 Ok(Err(e)) => {
-                    log::error!("{NAME}: store refused {}: {e}; kept in {}", signal.signal_id, act.export_path.display());
+                    log::error!(
+                        "{NAME}: store refused {}: {e}; kept in {}",
+                        signal.signal_id,
+                        act.export_path.display()
+                    );
                     false
                 }
                 Err(e) => {
-                    log::error!("{NAME}: DbWriter unreachable for {}: {e}; kept in {}", signal.signal_id, act.export_path.display());
+                    log::error!(
+                        "{NAME}: DbWriter unreachable for {}: {e}; kept in {}",
+                        signal.signal_id,
+                        act.export_path.display()
+                    );
                     false
                 }
             };
@@ -136,7 +149,9 @@ impl SignalManager {
             }
             self.published += 1;
             for s in &self.subscribers {
-                s.do_send(SignalGenerated { signal: signal.clone() });
+                s.do_send(SignalGenerated {
+                    signal: signal.clone(),
+                });
             }
         }
         if self.pending.is_empty() {
@@ -205,7 +220,10 @@ impl Actor for SignalManager {
 
 impl SignalManager {
     fn pending_items(&self) -> Vec<(u64, Arc<Signal>)> {
-        self.pending.waiting().map(|(seq, s)| (seq, s.clone())).collect()
+        self.pending
+            .waiting()
+            .map(|(seq, s)| (seq, s.clone()))
+            .collect()
     }
 }
 
@@ -236,8 +254,8 @@ impl Handler<GetSignals> for SignalManager {
 
     fn handle(&mut self, msg: GetSignals, _ctx: &mut Context<Self>) -> Self::Result {
         let q = msg.0.clone();
-        Box::pin(self.db.send(QuerySignals(msg.0)).into_actor(self).map(move |res, act, _| {
-            match res {
+        Box::pin(self.db.send(QuerySignals(msg.0)).into_actor(self).map(
+            move |res, act, _| match res {
                 Ok(Ok(v)) => Ok(v),
                 other => {
                     let why = match other {
@@ -255,8 +273,8 @@ impl Handler<GetSignals> for SignalManager {
                     v.reverse();
                     Ok(v)
                 }
-            }
-        }))
+            },
+        ))
     }
 }
 

@@ -12,7 +12,11 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use actix::prelude::*;
 
 /// Runs `f`; on a panic logs it, stops the actor (→ supervisor restart) and returns `None`.
-pub fn guard<A, R>(name: &str, ctx: &mut Context<A>, f: impl FnOnce(&mut Context<A>) -> R) -> Option<R>
+pub fn guard<A, R>(
+    name: &str,
+    ctx: &mut Context<A>,
+    f: impl FnOnce(&mut Context<A>) -> R,
+) -> Option<R>
 where
     A: Actor<Context = Context<A>>,
 {
@@ -24,7 +28,9 @@ where
                 .map(|s| s.to_string())
                 .or_else(|| payload.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".to_string());
-            log::error!("{name}: handler panicked ({what}); restarting the actor, its mailbox is kept");
+            log::error!(
+                "{name}: handler panicked ({what}); restarting the actor, its mailbox is kept"
+            );
             ctx.stop();
             None
         }

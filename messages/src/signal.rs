@@ -99,10 +99,22 @@ mod tests {
     #[test]
     fn signal_ids_are_deterministic_and_distinct() {
         let a = signal_id("NIFTY", "ma_crossover", 1_700_000_000, Action::Buy);
-        assert_eq!(a, signal_id("NIFTY", "ma_crossover", 1_700_000_000, Action::Buy));
-        assert_ne!(a, signal_id("NIFTY", "ma_crossover", 1_700_000_000, Action::Sell));
-        assert_ne!(a, signal_id("NIFTY", "ma_crossover", 1_700_000_900, Action::Buy));
-        assert_ne!(a, signal_id("BANKNIFTY", "ma_crossover", 1_700_000_000, Action::Buy));
+        assert_eq!(
+            a,
+            signal_id("NIFTY", "ma_crossover", 1_700_000_000, Action::Buy)
+        );
+        assert_ne!(
+            a,
+            signal_id("NIFTY", "ma_crossover", 1_700_000_000, Action::Sell)
+        );
+        assert_ne!(
+            a,
+            signal_id("NIFTY", "ma_crossover", 1_700_000_900, Action::Buy)
+        );
+        assert_ne!(
+            a,
+            signal_id("BANKNIFTY", "ma_crossover", 1_700_000_000, Action::Buy)
+        );
         assert_eq!(a.get_version_num(), 5);
     }
 }

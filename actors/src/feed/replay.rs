@@ -65,7 +65,11 @@ pub fn read(r: impl Read, path: &Path) -> Result<ReplayData> {
         .clone();
     let names: Vec<String> = header
         .iter()
-        .map(|h| String::from_utf8_lossy(h).trim_start_matches('\u{feff}').to_string())
+        .map(|h| {
+            String::from_utf8_lossy(h)
+                .trim_start_matches('\u{feff}')
+                .to_string()
+        })
         .collect();
     if names != HEADER {
         return Err(row_err(
@@ -107,9 +111,9 @@ pub fn read(r: impl Read, path: &Path) -> Result<ReplayData> {
         let mut v = [0f64; 5];
         for (k, slot) in v.iter_mut().enumerate() {
             let s = field(k + 1);
-            *slot = s.parse::<f64>().map_err(|_| {
-                row_err(line, format!("{} {s:?} is not a number", HEADER[k + 1]))
-            })?;
+            *slot = s
+                .parse::<f64>()
+                .map_err(|_| row_err(line, format!("{} {s:?} is not a number", HEADER[k + 1])))?;
         }
         bars.push(Bar {
             ts,
@@ -159,7 +163,11 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(b, c);
         assert_eq!(parse_timestamp(&a.to_string()), Some(a));
-        assert_eq!(parse_timestamp("2017-12-15 09:15:00"), None, "no offset: ambiguous");
+        assert_eq!(
+            parse_timestamp("2017-12-15 09:15:00"),
+            None,
+            "no offset: ambiguous"
+        );
     }
 
     #[test]
@@ -179,7 +187,10 @@ mod tests {
                    2024-01-02T09:15:00+05:30,1,2,0.5,1.5,10\n\
                    2024-01-02T09:20:00+05:30,1.5,abc,1,1.8,0\n";
         let e = read(csv.as_bytes(), p()).unwrap_err().to_string();
-        assert!(e.contains("line 3") && e.contains("high") && e.contains("abc"), "{e}");
+        assert!(
+            e.contains("line 3") && e.contains("high") && e.contains("abc"),
+            "{e}"
+        );
         let csv = "timestamp,open,high,low,close,volume\nyesterday,1,1,1,1,1\n";
         let e = read(csv.as_bytes(), p()).unwrap_err().to_string();
         assert!(e.contains("line 2") && e.contains("yesterday"), "{e}");

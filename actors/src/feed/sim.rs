@@ -29,7 +29,14 @@ pub struct SimMarket {
 impl SimMarket {
     /// Starts at the first session open at or after `start` (epoch seconds), with one price per
     /// symbol id (in id order).
-    pub fn new(seed: u64, session: Session, sigma: f64, step_secs: i64, prices: Vec<f64>, start: i64) -> Self {
+    pub fn new(
+        seed: u64,
+        session: Session,
+        sigma: f64,
+        step_secs: i64,
+        prices: Vec<f64>,
+        start: i64,
+    ) -> Self {
         let mut m = SimMarket {
             rng: ChaCha8Rng::seed_from_u64(seed),
             session,
@@ -65,7 +72,8 @@ impl SimMarket {
     fn step_price(&mut self, i: usize, dt_secs: f64) -> f64 {
         let dt = dt_secs / YEAR_SECS;
         let z: f64 = self.rng.sample(StandardNormal);
-        let p = self.prices[i] * ((-0.5 * self.sigma * self.sigma) * dt + self.sigma * dt.sqrt() * z).exp();
+        let p = self.prices[i]
+            * ((-0.5 * self.sigma * self.sigma) * dt + self.sigma * dt.sqrt() * z).exp();
         self.prices[i] = p;
         round_to_tick(p, TICK).max(TICK)
     }
@@ -101,7 +109,14 @@ impl SimMarket {
                 low = low.min(close);
             }
             let volume = self.rng.gen_range(1_000..=50_000) as f64 * 25.0;
-            bars.push(Bar { ts, open, high, low, close, volume });
+            bars.push(Bar {
+                ts,
+                open,
+                high,
+                low,
+                close,
+                volume,
+            });
             self.now = self.next_session_time(ts + bar_secs);
         }
         bars
@@ -125,7 +140,9 @@ mod tests {
         assert_eq!(ta, tb);
         let s = Session::nse();
         assert!(ta.iter().all(|t| s.contains(t.ts)));
-        assert!(ta.iter().all(|t| t.price > 0.0 && ((t.price * 20.0).round() - t.price * 20.0).abs() < 1e-6));
+        assert!(ta
+            .iter()
+            .all(|t| t.price > 0.0 && ((t.price * 20.0).round() - t.price * 20.0).abs() < 1e-6));
         let last = ta.iter().rev().find(|t| t.symbol == SymbolId(0)).unwrap();
         assert!((15_000.0..40_000.0).contains(&last.price), "{}", last.price);
         assert!(ta.first().unwrap().ts == s.open_of(start));
@@ -136,6 +153,8 @@ mod tests {
         let mut m = SimMarket::new(1, Session::nse(), 0.2, 60, vec![24000.0], 1_704_153_600);
         let bars = m.bars(100, 900, 15);
         assert!(bars.windows(2).all(|w| w[1].ts > w[0].ts));
-        assert!(bars.iter().all(|b| b.high >= b.open.max(b.close) && b.low <= b.open.min(b.close)));
+        assert!(bars
+            .iter()
+            .all(|b| b.high >= b.open.max(b.close) && b.low <= b.open.min(b.close)));
     }
 }

@@ -77,11 +77,7 @@ impl Aggregator {
 
     /// Adds a tick; candle events go to `out` in data order.
     #[inline]
-    pub fn push_tick(
-        &mut self,
-        t: &Tick,
-        out: &mut impl FnMut(CandleEvent),
-    ) -> Result<(), Reject> {
+    pub fn push_tick(&mut self, t: &Tick, out: &mut impl FnMut(CandleEvent)) -> Result<(), Reject> {
         if !t.price.is_finite() || !t.volume.is_finite() {
             return Err(Reject::NotFinite);
         }
@@ -157,7 +153,12 @@ impl Aggregator {
         out: &mut impl FnMut(CandleEvent),
     ) -> Result<(), Reject> {
         let (o, h, l, c) = (bar.open, bar.high, bar.low, bar.close);
-        if !(o.is_finite() && h.is_finite() && l.is_finite() && c.is_finite() && bar.volume.is_finite()) {
+        if !(o.is_finite()
+            && h.is_finite()
+            && l.is_finite()
+            && c.is_finite()
+            && bar.volume.is_finite())
+        {
             return Err(Reject::NotFinite);
         }
         if o <= 0.0 || h <= 0.0 || l <= 0.0 || c <= 0.0 {
@@ -267,7 +268,9 @@ mod tests {
     use chrono::{DateTime, FixedOffset};
 
     fn t(s: &str) -> i64 {
-        DateTime::<FixedOffset>::parse_from_rfc3339(s).unwrap().timestamp()
+        DateTime::<FixedOffset>::parse_from_rfc3339(s)
+            .unwrap()
+            .timestamp()
     }
     const S: SymbolId = SymbolId(0);
 
@@ -292,19 +295,30 @@ mod tests {
         let mut a = Aggregator::new(Timeframe::Minute15, Session::nse(), 1, false);
         let mut evs = Vec::new();
         let mut out = |e| evs.push(e);
-        a.push_tick(&tick("2024-01-02T09:15:00+05:30", 100.0, 1.0), &mut out).unwrap();
-        a.push_tick(&tick("2024-01-02T09:20:00+05:30", 103.0, 2.0), &mut out).unwrap();
-        a.push_tick(&tick("2024-01-02T09:29:59+05:30", 99.0, 3.0), &mut out).unwrap();
-        a.push_tick(&tick("2024-01-02T09:29:59+05:30", 101.0, 1.0), &mut out).unwrap();
+        a.push_tick(&tick("2024-01-02T09:15:00+05:30", 100.0, 1.0), &mut out)
+            .unwrap();
+        a.push_tick(&tick("2024-01-02T09:20:00+05:30", 103.0, 2.0), &mut out)
+            .unwrap();
+        a.push_tick(&tick("2024-01-02T09:29:59+05:30", 99.0, 3.0), &mut out)
+            .unwrap();
+        a.push_tick(&tick("2024-01-02T09:29:59+05:30", 101.0, 1.0), &mut out)
+            .unwrap();
         // The next bucket's first tick closes the first candle.
-        a.push_tick(&tick("2024-01-02T09:30:00+05:30", 102.0, 5.0), &mut out).unwrap();
+        a.push_tick(&tick("2024-01-02T09:30:00+05:30", 102.0, 5.0), &mut out)
+            .unwrap();
         let c = closed_of(&evs);
         assert_eq!(c.len(), 1);
         assert_eq!(c[0].ts, t("2024-01-02T09:15:00+05:30"));
-        assert_eq!((c[0].open, c[0].high, c[0].low, c[0].close, c[0].volume), (100.0, 103.0, 99.0, 101.0, 7.0));
+        assert_eq!(
+            (c[0].open, c[0].high, c[0].low, c[0].close, c[0].volume),
+            (100.0, 103.0, 99.0, 101.0, 7.0)
+        );
         assert_eq!(evs[0].end_ts, t("2024-01-02T09:30:00+05:30"));
         let f = a.forming(S).unwrap();
-        assert_eq!((f.ts, f.open, f.volume), (t("2024-01-02T09:30:00+05:30"), 102.0, 5.0));
+        assert_eq!(
+            (f.ts, f.open, f.volume),
+            (t("2024-01-02T09:30:00+05:30"), 102.0, 5.0)
+        );
     }
 
     #[test]
@@ -312,14 +326,36 @@ mod tests {
         let mut a = Aggregator::new(Timeframe::Minute15, Session::nse(), 1, true);
         let mut n = 0;
         let mut out = |_| n += 1;
-        a.push_tick(&tick("2024-01-02T10:00:00+05:30", 100.0, 1.0), &mut out).unwrap();
-        assert_eq!(a.push_tick(&tick("2024-01-02T10:01:00+05:30", f64::NAN, 1.0), &mut out), Err(Reject::NotFinite));
-        assert_eq!(a.push_tick(&tick("2024-01-02T10:01:00+05:30", 0.0, 1.0), &mut out), Err(Reject::NonPositive));
-        assert_eq!(a.push_tick(&tick("2024-01-02T10:01:00+05:30", 100.0, -1.0), &mut out), Err(Reject::NegativeVolume));
-        assert_eq!(a.push_tick(&tick("2024-01-02T09:59:00+05:30", 100.0, 1.0), &mut out), Err(Reject::OutOfOrder));
-        assert_eq!(a.push_tick(&tick("2024-01-02T15:30:00+05:30", 100.0, 1.0), &mut out), Err(Reject::OutsideSession));
-        assert_eq!(a.push_tick(&tick("2024-01-06T10:00:00+05:30", 100.0, 1.0), &mut out), Err(Reject::OutsideSession));
-        let bad_sym = Tick { symbol: SymbolId(9), ..tick("2024-01-02T10:02:00+05:30", 100.0, 1.0) };
+        a.push_tick(&tick("2024-01-02T10:00:00+05:30", 100.0, 1.0), &mut out)
+            .unwrap();
+        assert_eq!(
+            a.push_tick(&tick("2024-01-02T10:01:00+05:30", f64::NAN, 1.0), &mut out),
+            Err(Reject::NotFinite)
+        );
+        assert_eq!(
+            a.push_tick(&tick("2024-01-02T10:01:00+05:30", 0.0, 1.0), &mut out),
+            Err(Reject::NonPositive)
+        );
+        assert_eq!(
+            a.push_tick(&tick("2024-01-02T10:01:00+05:30", 100.0, -1.0), &mut out),
+            Err(Reject::NegativeVolume)
+        );
+        assert_eq!(
+            a.push_tick(&tick("2024-01-02T09:59:00+05:30", 100.0, 1.0), &mut out),
+            Err(Reject::OutOfOrder)
+        );
+        assert_eq!(
+            a.push_tick(&tick("2024-01-02T15:30:00+05:30", 100.0, 1.0), &mut out),
+            Err(Reject::OutsideSession)
+        );
+        assert_eq!(
+            a.push_tick(&tick("2024-01-06T10:00:00+05:30", 100.0, 1.0), &mut out),
+            Err(Reject::OutsideSession)
+        );
+        let bad_sym = Tick {
+            symbol: SymbolId(9),
+            ..tick("2024-01-02T10:02:00+05:30", 100.0, 1.0)
+        };
         assert_eq!(a.push_tick(&bad_sym, &mut out), Err(Reject::UnknownSymbol));
         assert_eq!(n, 1);
         let f = a.forming(S).unwrap();
@@ -331,11 +367,25 @@ mod tests {
         let mut a = Aggregator::new(Timeframe::Minute15, Session::nse(), 1, true);
         let mut evs = Vec::new();
         let mut out = |e| evs.push(e);
-        for (i, ts) in ["2024-01-02T09:15:00+05:30", "2024-01-02T09:30:00+05:30"].iter().enumerate() {
-            let b = Bar { ts: t(ts), open: 10.0, high: 12.0 + i as f64, low: 9.0, close: 11.0, volume: 5.0 };
+        for (i, ts) in ["2024-01-02T09:15:00+05:30", "2024-01-02T09:30:00+05:30"]
+            .iter()
+            .enumerate()
+        {
+            let b = Bar {
+                ts: t(ts),
+                open: 10.0,
+                high: 12.0 + i as f64,
+                low: 9.0,
+                close: 11.0,
+                volume: 5.0,
+            };
             a.push_bar(S, &b, 900, &mut out).unwrap();
         }
-        assert_eq!(evs.len(), 2, "no forming events: each bar completes its candle");
+        assert_eq!(
+            evs.len(),
+            2,
+            "no forming events: each bar completes its candle"
+        );
         assert!(evs.iter().all(|e| e.state == CandleState::Closed));
         assert_eq!(evs[1].candle.high, 13.0);
         assert!(a.forming(S).is_none());
@@ -348,13 +398,28 @@ mod tests {
         let mut out = |e| evs.push(e);
         let start = t("2024-01-02T15:15:00+05:30");
         for i in 0..3 {
-            let b = Bar { ts: start + i * 300, open: 10.0 + i as f64, high: 20.0 - i as f64, low: 5.0 + i as f64, close: 11.0 + i as f64, volume: 1.0 };
+            let b = Bar {
+                ts: start + i * 300,
+                open: 10.0 + i as f64,
+                high: 20.0 - i as f64,
+                low: 5.0 + i as f64,
+                close: 11.0 + i as f64,
+                volume: 1.0,
+            };
             a.push_bar(S, &b, 300, &mut out).unwrap();
         }
         let c = closed_of(&evs);
         assert_eq!(c.len(), 1, "the last 5-minute bar reaches the 15:30 close");
-        assert_eq!((c[0].open, c[0].high, c[0].low, c[0].close, c[0].volume), (10.0, 20.0, 5.0, 13.0, 3.0));
-        assert_eq!(evs.iter().filter(|e| e.state == CandleState::Forming).count(), 2);
+        assert_eq!(
+            (c[0].open, c[0].high, c[0].low, c[0].close, c[0].volume),
+            (10.0, 20.0, 5.0, 13.0, 3.0)
+        );
+        assert_eq!(
+            evs.iter()
+                .filter(|e| e.state == CandleState::Forming)
+                .count(),
+            2
+        );
     }
 
     #[test]
@@ -362,9 +427,11 @@ mod tests {
         let mut a = Aggregator::new(Timeframe::Minute5, Session::nse(), 1, false);
         let mut evs = Vec::new();
         let mut out = |e| evs.push(e);
-        a.push_tick(&tick("2024-01-02T09:16:00+05:30", 100.0, 1.0), &mut out).unwrap();
+        a.push_tick(&tick("2024-01-02T09:16:00+05:30", 100.0, 1.0), &mut out)
+            .unwrap();
         // No data 09:20–09:40: no empty candles are invented.
-        a.push_tick(&tick("2024-01-02T09:41:00+05:30", 104.0, 1.0), &mut out).unwrap();
+        a.push_tick(&tick("2024-01-02T09:41:00+05:30", 104.0, 1.0), &mut out)
+            .unwrap();
         let c = closed_of(&evs);
         assert_eq!(c.len(), 1);
         assert_eq!(c[0].ts, t("2024-01-02T09:15:00+05:30"));
@@ -381,7 +448,14 @@ mod tests {
         let mut a = Aggregator::new(Timeframe::Minute15, Session::nse(), 1, false);
         let mut out = |_| {};
         let ts = t("2024-01-02T09:15:00+05:30");
-        let b = Bar { ts, open: 10.0, high: 9.0, low: 8.0, close: 9.5, volume: 1.0 };
+        let b = Bar {
+            ts,
+            open: 10.0,
+            high: 9.0,
+            low: 8.0,
+            close: 9.5,
+            volume: 1.0,
+        };
         assert_eq!(a.push_bar(S, &b, 900, &mut out), Err(Reject::Inconsistent));
         let good = Bar { high: 11.0, ..b };
         a.push_bar(S, &good, 900, &mut out).unwrap();

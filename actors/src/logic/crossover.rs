@@ -168,11 +168,17 @@ pub fn levels(action: Action, c: &Candle, f: f64, s: f64, prev: f64, p: &Crossov
     let (stop, target) = match action {
         Action::Buy => {
             let stop = round_to_tick(price - dist, TICK);
-            (stop, round_to_tick(price + p.target_multiplier * (price - stop), TICK))
+            (
+                stop,
+                round_to_tick(price + p.target_multiplier * (price - stop), TICK),
+            )
         }
         Action::Sell => {
             let stop = round_to_tick(price + dist, TICK);
-            (stop, round_to_tick(price - p.target_multiplier * (stop - price), TICK))
+            (
+                stop,
+                round_to_tick(price - p.target_multiplier * (stop - price), TICK),
+            )
         }
     };
     let d = f - s;
@@ -219,7 +225,9 @@ mod tests {
     }
 
     /// Falling then rising closes: the fast EMA crosses above the slow one.
-    const CLOSES: [f64; 9] = [110.0, 108.0, 106.0, 104.0, 102.0, 100.0, 104.0, 110.0, 115.0];
+    const CLOSES: [f64; 9] = [
+        110.0, 108.0, 106.0, 104.0, 102.0, 100.0, 104.0, 110.0, 115.0,
+    ];
 
     #[test]
     fn buy_at_the_first_candle_where_fast_goes_above_slow() {
@@ -237,7 +245,11 @@ mod tests {
         let (i, h) = hits[0];
         assert_eq!(i, 7);
         assert_eq!(h.action, Action::Buy);
-        assert!((h.ema_fast - 107.666_666_666_666_67).abs() < 1e-9, "{}", h.ema_fast);
+        assert!(
+            (h.ema_fast - 107.666_666_666_666_67).abs() < 1e-9,
+            "{}",
+            h.ema_fast
+        );
         assert!((h.ema_slow - 106.04).abs() < 1e-9, "{}", h.ema_slow);
         assert_eq!(h.price, 110.0);
         assert_eq!(h.stop_loss, 108.9);
@@ -254,7 +266,10 @@ mod tests {
             .enumerate()
             .filter_map(|(i, c)| x.on_closed(&candle(i as i64, *c)))
             .collect();
-        assert!(hits.is_empty(), "the crossover at candle 8 (7 closed before) is too early");
+        assert!(
+            hits.is_empty(),
+            "the crossover at candle 8 (7 closed before) is too early"
+        );
     }
 
     #[test]
@@ -264,7 +279,9 @@ mod tests {
             assert!(x.on_closed(&candle(i as i64, *c)).is_none());
         }
         // Candle 7 forming at 110 crosses; again at 111 it must not fire twice; nor at close.
-        let first = x.on_forming(&candle(7, 110.0)).expect("crosses while forming");
+        let first = x
+            .on_forming(&candle(7, 110.0))
+            .expect("crosses while forming");
         assert_eq!(first.action, Action::Buy);
         assert!(x.on_forming(&candle(7, 111.0)).is_none());
         assert!(x.on_closed(&candle(7, 110.0)).is_none());

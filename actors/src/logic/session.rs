@@ -96,7 +96,10 @@ impl Session {
         let day = self.day_start(ts);
         let close = day + self.close;
         if tf == Timeframe::Day {
-            return Bucket { start: day, end: close };
+            return Bucket {
+                start: day,
+                end: close,
+            };
         }
         let open = day + self.open;
         let len = tf.seconds();
@@ -114,7 +117,9 @@ mod tests {
     use chrono::{DateTime, FixedOffset};
 
     fn t(s: &str) -> i64 {
-        DateTime::<FixedOffset>::parse_from_rfc3339(s).unwrap().timestamp()
+        DateTime::<FixedOffset>::parse_from_rfc3339(s)
+            .unwrap()
+            .timestamp()
     }
 
     #[test]

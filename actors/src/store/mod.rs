@@ -20,7 +20,12 @@ pub trait Store: Send {
     /// True when a decision on this signal is stored.
     fn is_signal_processed(&mut self, id: Uuid) -> Result<bool>;
     /// The latest `limit` candles, oldest first.
-    fn history(&mut self, symbol: &str, interval: Timeframe, limit: usize) -> Result<Vec<CandleRow>>;
+    fn history(
+        &mut self,
+        symbol: &str,
+        interval: Timeframe,
+        limit: usize,
+    ) -> Result<Vec<CandleRow>>;
     /// Row count per table.
     fn row_counts(&mut self) -> Result<Vec<(String, u64)>>;
 }

@@ -8,10 +8,7 @@
 use std::path::Path;
 
 use chrono::{TimeZone, Utc};
-use messages::{
-    Action, CandleRow, Outcome, Row, Signal, SignalMetadata, SignalQuery,
-    Timeframe,
-};
+use messages::{Action, CandleRow, Outcome, Row, Signal, SignalMetadata, SignalQuery, Timeframe};
 use rusqlite::{params, Connection, OptionalExtension};
 use uuid::Uuid;
 
@@ -131,7 +128,10 @@ fn signal_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Signal> {
     };
     Ok(Signal {
         signal_id: Uuid::parse_str(&id).map_err(|e| bad(0, e.to_string()))?,
-        timestamp: Utc.timestamp_opt(ts, 0).single().ok_or_else(|| bad(1, format!("time {ts}")))?,
+        timestamp: Utc
+            .timestamp_opt(ts, 0)
+            .single()
+            .ok_or_else(|| bad(1, format!("time {ts}")))?,
         symbol: r.get(2)?,
         strategy: r.get(4)?,
         action: action.parse::<Action>().map_err(|e| bad(5, e))?,
@@ -270,7 +270,12 @@ impl Store for SqliteStore {
             .map_err(|e| Error::store(B, "query executor_decisions", e))
     }
 
-    fn history(&mut self, symbol: &str, interval: Timeframe, limit: usize) -> Result<Vec<CandleRow>> {
+    fn history(
+        &mut self,
+        symbol: &str,
+        interval: Timeframe,
+        limit: usize,
+    ) -> Result<Vec<CandleRow>> {
         let mut st = self
             .conn
             .prepare_cached(
@@ -303,7 +308,9 @@ impl Store for SqliteStore {
             .iter()
             .map(|t| {
                 self.conn
-                    .query_row(&format!("SELECT COUNT(*) FROM {t}"), [], |r| r.get::<_, i64>(0))
+                    .query_row(&format!("SELECT COUNT(*) FROM {t}"), [], |r| {
+                        r.get::<_, i64>(0)
+                    })
                     .map(|n| (t.to_string(), n as u64))
                     .map_err(|e| Error::store(B, format!("count {t}"), e))
             })
@@ -341,15 +348,33 @@ mod tests {
         let mut s = SqliteStore::in_memory().unwrap();
         let a = signal(1_700_000_000, "NIFTY", Action::Buy);
         let b = signal(1_700_000_900, "BANKNIFTY", Action::Sell);
-        s.write(&[Row::Signal(Box::new(a.clone())), Row::Signal(Box::new(b.clone()))]).unwrap();
+        s.write(&[
+            Row::Signal(Box::new(a.clone())),
+            Row::Signal(Box::new(b.clone())),
+        ])
+        .unwrap();
         s.write(&[Row::Signal(Box::new(a.clone()))]).unwrap();
         let all = s.signals(&SignalQuery::default()).unwrap();
-        assert_eq!(all, vec![b.clone(), a.clone()], "newest first, no duplicate");
-        let q = SignalQuery { symbol: Some("NIFTY".into()), ..Default::default() };
+        assert_eq!(
+            all,
+            vec![b.clone(), a.clone()],
+            "newest first, no duplicate"
+        );
+        let q = SignalQuery {
+            symbol: Some("NIFTY".into()),
+            ..Default::default()
+        };
         assert_eq!(s.signals(&q).unwrap(), vec![a.clone()]);
-        let q = SignalQuery { start: Some(b.timestamp), ..Default::default() };
+        let q = SignalQuery {
+            start: Some(b.timestamp),
+            ..Default::default()
+        };
         assert_eq!(s.signals(&q).unwrap(), vec![b.clone()]);
-        let q = SignalQuery { end: Some(a.timestamp), strategy: Some("ma_crossover".into()), ..Default::default() };
+        let q = SignalQuery {
+            end: Some(a.timestamp),
+            strategy: Some("ma_crossover".into()),
+            ..Default::default()
+        };
         assert_eq!(s.signals(&q).unwrap(), vec![a]);
         let counts = s.row_counts().unwrap();
         assert!(counts.contains(&("trading_signals".to_string(), 2)));
@@ -392,8 +417,14 @@ mod tests {
         s.write(&rows).unwrap();
         s.write(&rows[..2]).unwrap();
         let h = s.history("NIFTY", Timeframe::Minute15, 3).unwrap();
-        assert_eq!(h.iter().map(|c| c.close).collect::<Vec<_>>(), vec![2.0, 3.0, 4.0]);
-        assert!(s.history("NIFTY", Timeframe::Minute5, 3).unwrap().is_empty());
+        assert_eq!(
+            h.iter().map(|c| c.close).collect::<Vec<_>>(),
+            vec![2.0, 3.0, 4.0]
+        );
+        assert!(s
+            .history("NIFTY", Timeframe::Minute5, 3)
+            .unwrap()
+            .is_empty());
     }
 
     #[test]
@@ -401,7 +432,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("sub/a.db");
         let sig = signal(1_700_000_000, "NIFTY", Action::Buy);
-        SqliteStore::open(&p).unwrap().write(&[Row::Signal(Box::new(sig.clone()))]).unwrap();
+        SqliteStore::open(&p)
+            .unwrap()
+            .write(&[Row::Signal(Box::new(sig.clone()))])
+            .unwrap();
         let mut again = SqliteStore::open(&p).unwrap();
         assert_eq!(again.signals(&SignalQuery::default()).unwrap(), vec![sig]);
     }

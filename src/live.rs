@@ -1,0 +1,144 @@
+//! `run`: the engine on a live feed until Ctrl-C, SIGTERM or `--duration`.
+//!
+//! Without a broker the feed is the simulated market (seeded GBM ticks for every valid
+//! underlying on an accelerated clock), announced in a banner. It resumes where stored history
+//! ends (its clock starts after the last stored candle and each price at its last close), so
+//! consecutive runs extend one continuous market.
+
+use std::time::{Duration, Instant};
+
+use actors::config::Config;
+use actors::feed::sim::SimMarket;
+use actors::logic::session::Session;
+use actors::options_executor::Clock;
+use messages::msg::*;
+use messages::{Mode, Symbols};
+
+use crate::error::AppError;
+use crate::system::{Engine, EngineOptions};
+
+/// How to run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub mode: Mode,
+    /// Stop after this long (wall clock); run until a signal when absent.
+    pub duration: Option<Duration>,
+}
+
+/// Runs the engine inside a running actix `System` until asked to stop.
+pub async fn run(cfg: Config, opts: RunOptions) -> Result<(), AppError> {
+    let names = cfg.options_trading.entry_filters.valid_underlyings.clone();
+    let symbols = Symbols::new(names.iter().cloned());
+    let session = Session::new(
+        &cfg.market
+            .session()
+            .map_err(|(p, v, r)| AppError::Usage(format!("config: at `{p}`: value {v} {r}")))?,
+    );
+    let sim = cfg.feed.simulated.clone();
+    let tf = cfg.strategies.ma_crossover.timeframe;
+    let store_path = cfg.storage.resolve(&cfg.storage.sqlite_file);
+    let engine = Engine::start(EngineOptions {
+        config: cfg.clone(),
+        symbols: symbols.clone(),
+        mode: opts.mode,
+        clock: Clock::Data,
+        load_history: cfg.data_collection.historical.enabled,
+        persist_candles: cfg.storage.persist_candles,
+    })?;
+
+    // Resume after stored history: start prices at the last closes, clock after the last candle.
+    let mut start = match sim.start_date {
+        Some(d) => d
+            .and_hms_opt(0, 0, 0)
+            .map(|t| t.and_utc().timestamp())
+            .unwrap_or_else(|| chrono::Utc::now().timestamp()),
+        None => chrono::Utc::now().timestamp(),
+    };
+    let mut prices = Vec::with_capacity(symbols.len());
+    for (id, name) in symbols.iter() {
+        let d = engine.data.send(GetCandles { symbol: id }).await?;
+        let base = sim.start_prices.get(name).copied().unwrap_or(1000.0);
+        match d.closed.last() {
+            Some(c) => {
+                start = start.max(c.ts + tf.seconds());
+                prices.push(c.close);
+            }
+            None => prices.push(base),
+        }
+    }
+    let mut market = SimMarket::new(
+        sim.seed ^ start as u64,
+        session,
+        sim.annual_volatility,
+        sim.tick_seconds as i64,
+        prices,
+        start,
+    );
+
+    println!("================================================================");
+    println!(" alphastocks engine");
+    println!(
+        " feed:  SIMULATED market (no broker configured) — seeded GBM, seed {}, {}x speed,",
+        sim.seed, sim.speed
+    );
+    println!(
+        "        {} underlyings, a tick every {} s of data time",
+        symbols.len(),
+        sim.tick_seconds
+    );
+    println!(" mode:  {}", opts.mode.as_str().to_uppercase());
+    println!(" store: sqlite {}", store_path.display());
+    println!("================================================================");
+    log::info!("SYSTEM READY");
+
+    let step = Duration::from_secs_f64(sim.tick_seconds as f64 / sim.speed);
+    let mut ticker = actix_rt::time::interval(step);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let deadline = opts.duration.map(|d| Instant::now() + d);
+    let mut term = actix_rt::signal::unix::signal(actix_rt::signal::unix::SignalKind::terminate())
+        .map_err(|source| AppError::Io {
+            context: "cannot listen for SIGTERM".into(),
+            source,
+        })?;
+    let mut last_report = Instant::now();
+    let mut ticks = Vec::with_capacity(symbols.len());
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = actix_rt::signal::ctrl_c() => { log::info!("run: Ctrl-C received, shutting down"); break; }
+            _ = term.recv() => { log::info!("run: SIGTERM received, shutting down"); break; }
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            log::info!("run: duration reached, shutting down");
+            break;
+        }
+        ticks.clear();
+        market.step(&mut ticks);
+        let now = ticks.first().map(|t| t.ts).unwrap_or(0);
+        engine.data.send(TicksReceived(ticks.clone())).await?;
+        engine.data.do_send(AdvanceClock { now });
+        if last_report.elapsed() >= Duration::from_secs(30) {
+            last_report = Instant::now();
+            let d = engine.data.send(GetDataStats).await?;
+            let x = engine.executor.send(GetExecutorStats).await?;
+            log::info!(
+                "status: data time {} | ticks {} (dropped {}) | candles {} | signals {} | logged {} | rejected {}",
+                chrono::DateTime::from_timestamp(now, 0).map(|t| t.to_rfc3339()).unwrap_or_default(),
+                d.ticks,
+                d.dropped(),
+                d.candles_closed,
+                x.received,
+                x.logged,
+                x.rejected
+            );
+        }
+    }
+    let d = engine.data.send(GetDataStats).await?;
+    let x = engine.executor.send(GetExecutorStats).await?;
+    engine.shutdown().await;
+    println!(
+        "stopped: {} ticks, {} candles, {} signals ({} logged, {} rejected); store flushed",
+        d.ticks, d.candles_closed, x.received, x.logged, x.rejected
+    );
+    Ok(())
+}

@@ -1,0 +1,200 @@
+//! System wiring: starts every actor under a supervisor and connects them.
+//!
+//! Arbiters: the market-data path (DataManager → Strategy → SignalManager → OptionsExecutor →
+//! PositionManager) shares one arbiter, so a candle's trip is a same-thread hop; DbWriter,
+//! which blocks on the store, has its own. Feeds run on the caller's (the System's) arbiter.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use actix::{Addr, Arbiter, MailboxError, Supervisor};
+use actors::config::Config;
+use actors::data_manager::{DataManager, DataManagerConfig};
+use actors::db_writer::DbWriter;
+use actors::logic::crossover::CrossoverParams;
+use actors::logic::session::Session;
+use actors::options_executor::{Clock, ExecutorConfig, OptionsExecutor};
+use actors::position_manager::PositionManager;
+use actors::signal_manager::SignalManager;
+use actors::store::sqlite::SqliteStore;
+use actors::store::Store;
+use actors::strategy::Strategy;
+use messages::msg::*;
+use messages::{Mode, Symbols};
+
+/// How to start the engine.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    pub config: Config,
+    pub symbols: Symbols,
+    pub mode: Mode,
+    pub clock: Clock,
+    /// Load `periods` candles per symbol from the store at start.
+    pub load_history: bool,
+    /// Persist closed candles into `historical_data`.
+    pub persist_candles: bool,
+}
+
+/// Addresses of the running actors.
+pub struct Engine {
+    pub symbols: Symbols,
+    pub data: Addr<DataManager>,
+    pub strategy: Addr<Strategy>,
+    pub signals: Addr<SignalManager>,
+    pub executor: Addr<OptionsExecutor>,
+    pub positions: Addr<PositionManager>,
+    pub db: Addr<DbWriter>,
+    pipeline: Arbiter,
+    io: Arbiter,
+}
+
+/// Opens the configured store.
+pub fn open_store(cfg: &Config) -> actors::Result<Box<dyn Store>> {
+    let path = cfg.storage.resolve(&cfg.storage.sqlite_file);
+    Ok(Box::new(SqliteStore::open(&path)?))
+}
+
+impl Engine {
+    /// Starts every actor (inside a running actix `System`).
+    pub fn start(opts: EngineOptions) -> actors::Result<Engine> {
+        let cfg = &opts.config;
+        let store = open_store(cfg)?;
+        let pipeline = Arbiter::new();
+        let io = Arbiter::new();
+
+        let (batch_rows, flush) = (
+            cfg.storage.batch_rows,
+            Duration::from_millis(cfg.storage.flush_interval_ms),
+        );
+        let db = Supervisor::start_in_arbiter(&io.handle(), move |_| {
+            DbWriter::new(store, batch_rows, flush)
+        });
+
+        let export = cfg.storage.resolve(&cfg.storage.signals_export);
+        let db2 = db.clone();
+        let signals = Supervisor::start_in_arbiter(&pipeline.handle(), move |_| {
+            SignalManager::new(db2, export)
+        });
+
+        let session = Session::new(&cfg.market.session().map_err(|(p, v, r)| {
+            actors::Error::ConfigInvalid {
+                path: "config".into(),
+                json_path: p.into(),
+                value: v,
+                reason: r,
+            }
+        })?);
+        let ma = &cfg.strategies.ma_crossover;
+        let params = CrossoverParams {
+            fast: ma.parameters.fast_period,
+            slow: ma.parameters.slow_period,
+            min_periods: ma.historical_lookback.min_periods,
+            stop_loss_pct: ma.parameters.stop_loss_pct,
+            target_multiplier: cfg.options_trading.risk_management.target_multiplier,
+        };
+        let (symbols, tf) = (opts.symbols.clone(), ma.timeframe);
+        let to_signals = signals.clone().recipient();
+        let strategy = Supervisor::start_in_arbiter(&pipeline.handle(), move |_| {
+            Strategy::new(symbols, tf, session, params, to_signals)
+        });
+
+        let dm_cfg = DataManagerConfig {
+            symbols: opts.symbols.clone(),
+            timeframe: tf,
+            session,
+            periods: ma.historical_lookback.periods,
+            include_incomplete: ma.realtime_aggregation.enabled
+                && ma.realtime_aggregation.include_incomplete,
+            persist_candles: opts.persist_candles,
+            load_history: opts.load_history,
+        };
+        let (c_to, h_to, db3) = (
+            strategy.clone().recipient(),
+            strategy.clone().recipient(),
+            db.clone(),
+        );
+        let data = Supervisor::start_in_arbiter(&pipeline.handle(), move |_| {
+            DataManager::new(dm_cfg, c_to, h_to, db3)
+        });
+        strategy.do_send(UseDataSource(data.clone().recipient()));
+
+        let o = &cfg.options_trading;
+        let ex_cfg = ExecutorConfig {
+            enabled: o.enabled,
+            mode: opts.mode,
+            valid_underlyings: o
+                .entry_filters
+                .valid_underlyings
+                .iter()
+                .cloned()
+                .collect::<HashSet<_>>(),
+            min_signal_strength: o.entry_filters.min_signal_strength,
+            min_expected_move_pct: o.entry_filters.min_expected_move_pct,
+            max_concurrent_positions: o.risk_management.max_concurrent_positions,
+            max_age_secs: 24 * 3600,
+            clock: opts.clock,
+        };
+        let db4 = db.clone();
+        let executor = Supervisor::start_in_arbiter(&pipeline.handle(), move |_| {
+            OptionsExecutor::new(ex_cfg, db4)
+        });
+        signals.do_send(SubscribeSignals(executor.clone().recipient()));
+
+        let every = Duration::from_secs(cfg.positions.monitor_interval_seconds);
+        let positions =
+            Supervisor::start_in_arbiter(&pipeline.handle(), move |_| PositionManager::new(every));
+        executor.do_send(SubscribeActivations(positions.clone().recipient()));
+
+        Ok(Engine {
+            symbols: opts.symbols,
+            data,
+            strategy,
+            signals,
+            executor,
+            positions,
+            db,
+            pipeline,
+            io,
+        })
+    }
+
+    /// Waits until everything sent into the engine so far has gone all the way through and
+    /// is committed: a barrier passed down the pipeline in order.
+    pub async fn drain(&self) -> Result<(), MailboxError> {
+        self.data.send(Drain).await?;
+        self.strategy.send(Drain).await?;
+        self.signals.send(Drain).await?;
+        self.executor.send(Drain).await?;
+        self.positions.send(Drain).await?;
+        self.db.send(Drain).await?;
+        Ok(())
+    }
+
+    /// Restart counts per actor.
+    pub async fn restarts(&self) -> Result<Vec<(&'static str, u64)>, MailboxError> {
+        Ok(vec![
+            ("data_manager", self.data.send(GetRestarts).await?),
+            ("strategy", self.strategy.send(GetRestarts).await?),
+            ("signal_manager", self.signals.send(GetRestarts).await?),
+            ("options_executor", self.executor.send(GetRestarts).await?),
+            ("position_manager", self.positions.send(GetRestarts).await?),
+            ("db_writer", self.db.send(GetRestarts).await?),
+        ])
+    }
+
+    /// Drains, commits, and stops the actors' arbiters.
+    pub async fn shutdown(self) {
+        if let Err(e) = self.drain().await {
+            log::error!("engine: drain at shutdown failed: {e}");
+        }
+        match self.db.send(Flush).await {
+            Ok(Ok(n)) => log::info!("engine: final flush committed {n} rows"),
+            Ok(Err(e)) => log::error!("engine: final flush failed: {e}"),
+            Err(e) => log::error!("engine: DbWriter unreachable at shutdown: {e}"),
+        }
+        self.pipeline.stop();
+        self.io.stop();
+        let _ = self.pipeline.join();
+        let _ = self.io.join();
+    }
+}

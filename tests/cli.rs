@@ -1,0 +1,127 @@
+//! The binary as a user meets it: exit codes, error messages, `run` on the simulated feed.
+
+mod common;
+
+use std::process::Command;
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_alphastocks"));
+    c.current_dir(common::root()).env("RUST_LOG", "info");
+    c
+}
+
+#[test]
+fn config_check_accepts_the_default_and_prints_it() {
+    let out = bin()
+        .args(["config", "check", "config/default.json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["strategies"]["ma_crossover"]["timeframe"], "15minute");
+}
+
+#[test]
+fn bad_config_exits_2_naming_path_and_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            ("options_trading", "position_sizing", "risk_per_trade_pct"),
+            serde_json::json!(150.0),
+            "150",
+        ),
+        (
+            ("strategies", "ma_crossover", "timeframe"),
+            serde_json::json!("2minute"),
+            "2minute",
+        ),
+        (
+            ("options_trading", "entry_filters", "min_signal_strength"),
+            serde_json::json!(-1),
+            "-1",
+        ),
+    ];
+    for ((a, b, c), val, shown) in cases {
+        let mut v = common::default_json();
+        v[a][b][c] = val;
+        let p = common::write_config(dir.path(), &v);
+        let out = bin().args(["config", "check"]).arg(&p).output().unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(&format!("{a}.{b}.{c}")) && err.contains(shown),
+            "{err}"
+        );
+    }
+    let out = bin()
+        .args(["config", "check", "/nonexistent.json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn malformed_replay_file_exits_2_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("nifty.csv");
+    std::fs::write(&csv, "timestamp,open,high,low,close,volume\n2024-01-02T09:15:00+05:30,1,2,1,1,5\n2024-01-02T09:30:00+05:30,1,2,x,1,5\n").unwrap();
+    let mut v = common::default_json();
+    v["storage"]["data_dir"] = dir.path().to_string_lossy().into_owned().into();
+    let cfg = common::write_config(dir.path(), &v);
+    let out = bin()
+        .args(["replay", "--data"])
+        .arg(&csv)
+        .arg("--config")
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("line 3") && err.contains("low"), "{err}");
+}
+
+#[test]
+fn run_on_the_simulated_feed_announces_itself_and_persists() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut v = common::default_json();
+    v["storage"]["data_dir"] = dir.path().to_string_lossy().into_owned().into();
+    v["strategies"]["ma_crossover"]["timeframe"] = "minute".into();
+    v["feed"]["simulated"]["speed"] = 6000.0.into();
+    v["feed"]["simulated"]["start_date"] = "2024-03-04".into();
+    let cfg = common::write_config(dir.path(), &v);
+    let out = bin()
+        .args(["run", "--duration", "4", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("SIMULATED"), "{stdout}");
+    assert!(stderr.contains("SYSTEM READY"), "{stderr}");
+    let db = dir.path().join("alphastocks.db");
+    assert!(
+        common::count(&db, "historical_data") > 100,
+        "closed candles persisted"
+    );
+    assert!(
+        common::count(&db, "trading_signals") > 0,
+        "signals generated and persisted"
+    );
+    // A second run resumes after the stored history.
+    let out = bin()
+        .args(["run", "--duration", "2", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("loaded"),
+        "history loaded at start: {stderr}"
+    );
+}
