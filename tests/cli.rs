@@ -125,3 +125,49 @@ fn run_on_the_simulated_feed_announces_itself_and_persists() {
         "history loaded at start: {stderr}"
     );
 }
+
+#[test]
+fn sigterm_stops_run_gracefully_with_a_final_flush() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    let mut v = common::default_json();
+    v["storage"]["data_dir"] = dir.path().to_string_lossy().into_owned().into();
+    v["strategies"]["ma_crossover"]["timeframe"] = "minute".into();
+    v["feed"]["simulated"]["speed"] = 6000.0.into();
+    v["feed"]["simulated"]["start_date"] = "2024-03-04".into();
+    let cfg = common::write_config(dir.path(), &v);
+    let mut child = bin()
+        .args(["run", "--config"])
+        .arg(&cfg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    let mut line = String::new();
+    while err.read_line(&mut line).unwrap() > 0 {
+        seen.push_str(&line);
+        if line.contains("SYSTEM READY") {
+            break;
+        }
+        line.clear();
+    }
+    assert!(seen.contains("SYSTEM READY"), "{seen}");
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut err, &mut rest).unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "exit {status:?}: {rest}");
+    assert!(rest.contains("SIGTERM received"), "{rest}");
+    assert!(rest.contains("final flush committed"), "{rest}");
+    // What the run accepted is in the store after the signal.
+    let db = dir.path().join("alphastocks.db");
+    assert!(common::count(&db, "historical_data") > 0);
+}

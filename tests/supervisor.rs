@@ -100,3 +100,83 @@ fn every_actor_restarts_after_a_panic_and_signals_keep_coming() {
     assert_eq!(common::count(&db, "trading_signals"), clean.len() as i64);
     assert_eq!(common::count(&db, "executor_decisions"), clean.len() as i64);
 }
+
+#[test]
+fn get_signals_answers_every_filter_through_the_actor() {
+    use chrono::{TimeZone, Utc};
+    use messages::SignalQuery;
+    let dir = tempfile::tempdir().unwrap();
+    let sys = actix::System::new();
+    sys.block_on(async {
+        let data = read_file(&common::sample()).unwrap();
+        let engine = Engine::start(EngineOptions {
+            config: common::config_in(dir.path()),
+            symbols: Symbols::new(["NIFTY"]),
+            mode: Mode::Logging,
+            clock: Clock::Data,
+            load_history: false,
+            persist_candles: false,
+        })
+        .unwrap();
+        engine
+            .data
+            .send(BarsReceived {
+                symbol: messages::SymbolId(0),
+                bar_secs: data.bar_secs,
+                bars: data.bars.clone(),
+            })
+            .await
+            .unwrap();
+        engine.drain().await.unwrap();
+        let all = engine
+            .signals
+            .send(GetSignals(SignalQuery::default()))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(all.len() > 100);
+        assert!(
+            all.windows(2).all(|w| w[0].timestamp >= w[1].timestamp),
+            "newest first"
+        );
+        let (start, end) = (all[all.len() - 1].timestamp, all[all.len() / 2].timestamp);
+        let q = SignalQuery {
+            symbol: Some("NIFTY".into()),
+            strategy: Some("ma_crossover".into()),
+            start: Some(start),
+            end: Some(end),
+        };
+        let some = engine
+            .signals
+            .send(GetSignals(q.clone()))
+            .await
+            .unwrap()
+            .unwrap();
+        let expected: Vec<_> = all.iter().filter(|s| q.matches(s)).cloned().collect();
+        assert_eq!(some, expected);
+        assert!(some.len() < all.len() && !some.is_empty());
+        let none = SignalQuery {
+            symbol: Some("BANKNIFTY".into()),
+            ..Default::default()
+        };
+        assert!(engine
+            .signals
+            .send(GetSignals(none))
+            .await
+            .unwrap()
+            .unwrap()
+            .is_empty());
+        let later = SignalQuery {
+            start: Some(Utc.timestamp_opt(4_000_000_000, 0).unwrap()),
+            ..Default::default()
+        };
+        assert!(engine
+            .signals
+            .send(GetSignals(later))
+            .await
+            .unwrap()
+            .unwrap()
+            .is_empty());
+        engine.shutdown().await;
+    });
+}
