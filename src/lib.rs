@@ -6,6 +6,7 @@
 //! - [`recorder`]: an actor that writes every published signal to `signals.jsonl`.
 
 pub mod error;
+pub mod import;
 pub mod live;
 pub mod recorder;
 pub mod replay;

@@ -23,6 +23,8 @@ pub struct RunOptions {
     pub mode: Mode,
     /// Stop after this long (wall clock); run until a signal when absent.
     pub duration: Option<Duration>,
+    /// Store backend override (`--store`).
+    pub store: Option<actors::config::StorageBackend>,
 }
 
 /// Runs the engine inside a running actix `System` until asked to stop.
@@ -36,7 +38,6 @@ pub async fn run(cfg: Config, opts: RunOptions) -> Result<(), AppError> {
     );
     let sim = cfg.feed.simulated.clone();
     let tf = cfg.strategies.ma_crossover.timeframe;
-    let store_path = cfg.storage.resolve(&cfg.storage.sqlite_file);
     let engine = Engine::start(EngineOptions {
         config: cfg.clone(),
         symbols: symbols.clone(),
@@ -44,6 +45,7 @@ pub async fn run(cfg: Config, opts: RunOptions) -> Result<(), AppError> {
         clock: Clock::Data,
         load_history: cfg.data_collection.historical.enabled,
         persist_candles: cfg.storage.persist_candles,
+        backend: opts.store.unwrap_or(cfg.storage.backend),
     })?;
 
     // Resume after stored history: start prices at the last closes, clock after the last candle.
@@ -87,7 +89,24 @@ pub async fn run(cfg: Config, opts: RunOptions) -> Result<(), AppError> {
         sim.tick_seconds
     );
     println!(" mode:  {}", opts.mode.as_str().to_uppercase());
-    println!(" store: sqlite {}", store_path.display());
+    let w = engine.db.send(GetWriterStats).await?;
+    println!(
+        " store: {}{}{}",
+        w.health.backend,
+        w.health
+            .server_version
+            .as_deref()
+            .map(|v| format!(" (server {v})"))
+            .unwrap_or_default(),
+        if w.health.connected {
+            String::new()
+        } else {
+            format!(
+                " — DISCONNECTED, {} rows in the local outbox",
+                w.health.outbox_pending
+            )
+        }
+    );
     println!("================================================================");
     log::info!("SYSTEM READY");
 
@@ -121,15 +140,25 @@ pub async fn run(cfg: Config, opts: RunOptions) -> Result<(), AppError> {
             last_report = Instant::now();
             let d = engine.data.send(GetDataStats).await?;
             let x = engine.executor.send(GetExecutorStats).await?;
+            let w = engine.db.send(GetWriterStats).await?;
+            let store = if w.health.connected {
+                format!("{} ok", w.health.backend)
+            } else {
+                format!(
+                    "{} DOWN, {} rows in the outbox",
+                    w.health.backend, w.health.outbox_pending
+                )
+            };
             log::info!(
-                "status: data time {} | ticks {} (dropped {}) | candles {} | signals {} | logged {} | rejected {}",
+                "status: data time {} | ticks {} (dropped {}) | candles {} | signals {} | logged {} | rejected {} | store {}",
                 chrono::DateTime::from_timestamp(now, 0).map(|t| t.to_rfc3339()).unwrap_or_default(),
                 d.ticks,
                 d.dropped(),
                 d.candles_closed,
                 x.received,
                 x.logged,
-                x.rejected
+                x.rejected,
+                store
             );
         }
     }

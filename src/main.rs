@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use actors::config::Config;
+use actors::config::{Config, StorageBackend};
 use alphastocks::error::AppError;
 use alphastocks::{live, replay};
 use clap::{Parser, Subcommand};
@@ -34,6 +34,9 @@ enum Cmd {
         /// Stop after this many seconds.
         #[arg(long)]
         duration: Option<f64>,
+        /// Store backend: sqlite, clickhouse or auto (overrides storage.backend).
+        #[arg(long)]
+        store: Option<StorageBackend>,
     },
     /// Push a CSV of bars through the engine as fast as it goes; writes DIR/signals.jsonl.
     Replay {
@@ -55,6 +58,14 @@ enum Cmd {
         /// Print the summary as JSON.
         #[arg(long)]
         json: bool,
+        /// Store backend: sqlite, clickhouse or auto (overrides storage.backend).
+        #[arg(long)]
+        store: Option<StorageBackend>,
+    },
+    /// Database commands.
+    Db {
+        #[command(subcommand)]
+        cmd: DbCmd,
     },
     /// Config commands.
     Config {
@@ -93,7 +104,38 @@ enum ConfigCmd {
 }
 
 #[derive(Subcommand)]
+enum DbCmd {
+    /// Create the database and apply the schema migrations not yet applied (idempotent).
+    Init {
+        #[arg(long, default_value = "config/default.json")]
+        config: PathBuf,
+        #[arg(long)]
+        store: Option<StorageBackend>,
+    },
+    /// Report connectivity, server version and row counts per table.
+    Check {
+        #[arg(long, default_value = "config/default.json")]
+        config: PathBuf,
+        #[arg(long)]
+        store: Option<StorageBackend>,
+    },
+}
+
+#[derive(Subcommand)]
 enum DataCmd {
+    /// Load candles from a CSV (the replay format) into historical_data, through the DbWriter.
+    Import {
+        #[arg(long)]
+        csv: PathBuf,
+        #[arg(long)]
+        symbol: String,
+        #[arg(long)]
+        interval: Timeframe,
+        #[arg(long, default_value = "config/default.json")]
+        config: PathBuf,
+        #[arg(long)]
+        store: Option<StorageBackend>,
+    },
     /// Write a seeded sample dataset (simulated bars) as replay CSV.
     Sample {
         #[arg(long)]
@@ -146,12 +188,14 @@ fn dispatch(cli: Cli) -> Result<(), AppError> {
             config,
             mode,
             duration,
+            store,
         } => {
             let cfg = load(&config)?;
             let mode = mode_of(&cfg, mode)?;
             let opts = live::RunOptions {
                 mode,
                 duration: duration.map(Duration::from_secs_f64),
+                store,
             };
             actix::System::new().block_on(live::run(cfg, opts))
         }
@@ -163,6 +207,7 @@ fn dispatch(cli: Cli) -> Result<(), AppError> {
             out,
             mode,
             json,
+            store,
         } => {
             let cfg = load(&config)?;
             let mode = mode_of(&cfg, mode)?;
@@ -174,6 +219,7 @@ fn dispatch(cli: Cli) -> Result<(), AppError> {
                 out,
                 progress: std::io::stderr().is_terminal(),
                 mode,
+                store,
             };
             let summary = actix::System::new().block_on(replay::replay(cfg, opts))?;
             if json {
@@ -198,6 +244,72 @@ fn dispatch(cli: Cli) -> Result<(), AppError> {
             );
             Ok(())
         }
+        Cmd::Db {
+            cmd: DbCmd::Init { config, store },
+        } => {
+            let cfg = load(&config)?;
+            let backend = store.unwrap_or(cfg.storage.backend);
+            let mut st = alphastocks::system::open_store(&cfg, backend)?;
+            let h = st.health();
+            if !h.connected {
+                return Err(AppError::Usage(format!(
+                    "{}: the server is not answering; nothing applied",
+                    h.backend
+                )));
+            }
+            println!(
+                "{}: schema up to date ({} tables{})",
+                h.backend,
+                actors::store::schema::TABLES.len(),
+                h.server_version
+                    .map(|v| format!(", server {v}"))
+                    .unwrap_or_default()
+            );
+            Ok(())
+        }
+        Cmd::Db {
+            cmd: DbCmd::Check { config, store },
+        } => {
+            let cfg = load(&config)?;
+            let backend = store.unwrap_or(cfg.storage.backend);
+            let mut st = alphastocks::system::open_store(&cfg, backend)?;
+            let h = st.health();
+            println!("backend:   {}", h.backend);
+            println!("connected: {}", h.connected);
+            println!("server:    {}", h.server_version.as_deref().unwrap_or("?"));
+            println!("outbox:    {} rows waiting", h.outbox_pending);
+            if !h.connected {
+                return Err(AppError::Usage(format!(
+                    "{}: the server is not answering",
+                    h.backend
+                )));
+            }
+            for (t, n) in st.row_counts()? {
+                println!("{t:<22}{n:>12}");
+            }
+            Ok(())
+        }
+        Cmd::Data {
+            cmd:
+                DataCmd::Import {
+                    csv,
+                    symbol,
+                    interval,
+                    config,
+                    store,
+                },
+        } => {
+            let cfg = load(&config)?;
+            let backend = store.unwrap_or(cfg.storage.backend);
+            let n = actix::System::new().block_on(alphastocks::import::import(
+                &cfg, backend, &csv, &symbol, interval,
+            ))?;
+            println!(
+                "imported {n} {interval} candles of {symbol} from {}",
+                csv.display()
+            );
+            Ok(())
+        }
         Cmd::Data {
             cmd:
                 DataCmd::Sample {
@@ -218,7 +330,7 @@ fn dispatch(cli: Cli) -> Result<(), AppError> {
             end,
         } => {
             let cfg = load(&config)?;
-            let mut store = alphastocks::system::open_store(&cfg)?;
+            let mut store = alphastocks::system::open_store(&cfg, cfg.storage.backend)?;
             let q = SignalQuery {
                 symbol,
                 strategy,

@@ -32,6 +32,8 @@ pub struct ReplayOptions {
     pub out: PathBuf,
     pub progress: bool,
     pub mode: messages::Mode,
+    /// Store backend override (`--store`).
+    pub store: Option<actors::config::StorageBackend>,
 }
 
 /// The replay's figures.
@@ -45,6 +47,7 @@ pub struct ReplaySummary {
     pub signals: u64,
     pub executor: ExecutorStats,
     pub restarts: u64,
+    pub store: messages::StoreHealth,
     pub load_secs: f64,
     pub wall_secs: f64,
     pub bars_per_sec: f64,
@@ -58,6 +61,7 @@ pub async fn replay(mut cfg: Config, opts: ReplayOptions) -> Result<ReplaySummar
         cfg.strategies.ma_crossover.timeframe = tf;
     }
     let tf = cfg.strategies.ma_crossover.timeframe;
+    let backend = cfg.storage.backend;
     let t0 = Instant::now();
     let data = read_file(&opts.data)?;
     check_bar_size(data.bar_secs, tf)
@@ -72,6 +76,7 @@ pub async fn replay(mut cfg: Config, opts: ReplayOptions) -> Result<ReplaySummar
         clock: Clock::Data,
         load_history: false,
         persist_candles: false,
+        backend: opts.store.unwrap_or(backend),
     })?;
     let signals_file = opts.out.join("signals.jsonl");
     let recorder = SignalRecorder::create(&signals_file)
@@ -127,6 +132,7 @@ pub async fn replay(mut cfg: Config, opts: ReplayOptions) -> Result<ReplaySummar
     let stats = engine.data.send(GetDataStats).await?;
     let executor = engine.executor.send(GetExecutorStats).await?;
     let restarts = engine.restarts().await?.iter().map(|(_, n)| n).sum();
+    let store = engine.db.send(GetWriterStats).await?.health;
     engine.shutdown().await;
     let bars = data.bars.len() as u64;
     Ok(ReplaySummary {
@@ -138,6 +144,7 @@ pub async fn replay(mut cfg: Config, opts: ReplayOptions) -> Result<ReplaySummar
         signals: lines,
         executor,
         restarts,
+        store,
         load_secs,
         wall_secs: wall,
         bars_per_sec: bars as f64 / wall.max(1e-9),
@@ -169,6 +176,18 @@ impl ReplaySummary {
         s.push_str(&format!(
             "  wall time    {:.3} s (+ {:.3} s reading the file)\n  throughput   {:.0} bars/s, {:.0} candles/s\n",
             self.wall_secs, self.load_secs, self.bars_per_sec, self.candles_per_sec
+        ));
+        s.push_str(&format!(
+            "  store        {}{}\n",
+            self.store.backend,
+            if self.store.connected {
+                String::new()
+            } else {
+                format!(
+                    " (DISCONNECTED: {} rows wait in the local outbox)",
+                    self.store.outbox_pending
+                )
+            }
         ));
         if self.restarts > 0 {
             s.push_str(&format!("  restarts     {}\n", self.restarts));

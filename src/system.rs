@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use actix::{Addr, Arbiter, MailboxError, Supervisor};
 use actors::config::Config;
+use actors::config::StorageBackend;
 use actors::data_manager::{DataManager, DataManagerConfig};
 use actors::db_writer::DbWriter;
 use actors::logic::crossover::CrossoverParams;
@@ -16,6 +17,7 @@ use actors::logic::session::Session;
 use actors::options_executor::{Clock, ExecutorConfig, OptionsExecutor};
 use actors::position_manager::PositionManager;
 use actors::signal_manager::SignalManager;
+use actors::store::clickhouse::ClickHouseStore;
 use actors::store::sqlite::SqliteStore;
 use actors::store::Store;
 use actors::strategy::Strategy;
@@ -33,6 +35,8 @@ pub struct EngineOptions {
     pub load_history: bool,
     /// Persist closed candles into `historical_data`.
     pub persist_candles: bool,
+    /// The store backend (the config's, or the command line's override).
+    pub backend: StorageBackend,
 }
 
 /// Addresses of the running actors.
@@ -48,17 +52,42 @@ pub struct Engine {
     io: Arbiter,
 }
 
-/// Opens the configured store.
-pub fn open_store(cfg: &Config) -> actors::Result<Box<dyn Store>> {
+/// Opens the store `backend` selects: SQLite, ClickHouse (with the SQLite file as its outbox),
+/// or, for `auto`, ClickHouse when it answers now and SQLite otherwise.
+pub fn open_store(cfg: &Config, backend: StorageBackend) -> actors::Result<Box<dyn Store>> {
     let path = cfg.storage.resolve(&cfg.storage.sqlite_file);
-    Ok(Box::new(SqliteStore::open(&path)?))
+    let ch = cfg.storage.clickhouse.from_env();
+    let use_ch = match backend {
+        StorageBackend::Sqlite => false,
+        StorageBackend::Clickhouse => true,
+        StorageBackend::Auto => match ClickHouseStore::ping(&ch) {
+            Ok(v) => {
+                log::info!("store: auto → ClickHouse {v} at {}", ch.url);
+                true
+            }
+            Err(e) => {
+                log::warn!(
+                    "store: auto → SQLite at {} (ClickHouse at {} not reachable: {e})",
+                    path.display(),
+                    ch.url
+                );
+                false
+            }
+        },
+    };
+    let local = SqliteStore::open(&path)?;
+    if use_ch {
+        Ok(Box::new(ClickHouseStore::open(&ch, local)?))
+    } else {
+        Ok(Box::new(local))
+    }
 }
 
 impl Engine {
     /// Starts every actor (inside a running actix `System`).
     pub fn start(opts: EngineOptions) -> actors::Result<Engine> {
         let cfg = &opts.config;
-        let store = open_store(cfg)?;
+        let store = open_store(cfg, opts.backend)?;
         let pipeline = Arbiter::new();
         let io = Arbiter::new();
 

@@ -16,6 +16,7 @@ fn run_replay(
         out: out.to_path_buf(),
         progress: false,
         mode: Mode::Logging,
+        store: None,
     };
     actix::System::new()
         .block_on(replay(cfg, opts))

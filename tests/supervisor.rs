@@ -25,6 +25,7 @@ async fn run(
         clock: Clock::Data,
         load_history: false,
         persist_candles: false,
+        backend: actors::config::StorageBackend::Sqlite,
     })
     .unwrap();
     let out = dir.join("signals.jsonl");
@@ -116,6 +117,7 @@ fn get_signals_answers_every_filter_through_the_actor() {
             clock: Clock::Data,
             load_history: false,
             persist_candles: false,
+            backend: actors::config::StorageBackend::Sqlite,
         })
         .unwrap();
         engine

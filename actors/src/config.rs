@@ -220,6 +220,37 @@ pub struct Storage {
     pub flush_interval_ms: u64,
     /// Persist closed candles of `run` into `historical_data`.
     pub persist_candles: bool,
+    /// The ClickHouse server (used by the `clickhouse` and `auto` backends).
+    pub clickhouse: ClickHouse,
+}
+
+/// ClickHouse connection settings; each is overridden by its environment variable
+/// (`CLICKHOUSE_URL`, `CLICKHOUSE_DATABASE`, `CLICKHOUSE_USER`, `CLICKHOUSE_PASSWORD`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClickHouse {
+    pub url: String,
+    pub database: String,
+    pub user: String,
+    /// Prefer `CLICKHOUSE_PASSWORD` in the environment to a password in the file.
+    #[serde(default, skip_serializing)]
+    pub password: String,
+    /// Seconds to wait for one request before treating the server as down.
+    pub timeout_seconds: u64,
+}
+
+impl ClickHouse {
+    /// These settings with the environment's overrides applied.
+    pub fn from_env(&self) -> ClickHouse {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        ClickHouse {
+            url: var("CLICKHOUSE_URL").unwrap_or_else(|| self.url.clone()),
+            database: var("CLICKHOUSE_DATABASE").unwrap_or_else(|| self.database.clone()),
+            user: var("CLICKHOUSE_USER").unwrap_or_else(|| self.user.clone()),
+            password: var("CLICKHOUSE_PASSWORD").unwrap_or_else(|| self.password.clone()),
+            timeout_seconds: self.timeout_seconds,
+        }
+    }
 }
 
 impl Storage {
@@ -238,6 +269,24 @@ impl Storage {
 pub enum StorageBackend {
     /// Embedded SQLite under `data_dir` (the default).
     Sqlite,
+    /// ClickHouse, with a durable SQLite outbox while it is down.
+    Clickhouse,
+    /// ClickHouse when reachable at start, else SQLite.
+    Auto,
+}
+
+impl std::str::FromStr for StorageBackend {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        match s {
+            "sqlite" => Ok(StorageBackend::Sqlite),
+            "clickhouse" => Ok(StorageBackend::Clickhouse),
+            "auto" => Ok(StorageBackend::Auto),
+            o => Err(format!(
+                "unknown store {o:?}: expected sqlite, clickhouse or auto"
+            )),
+        }
+    }
 }
 
 /// The exchange session.
@@ -483,6 +532,33 @@ impl Config {
         }
         if st.flush_interval_ms == 0 {
             return Err(bad("storage.flush_interval_ms", "0".into(), "must be >= 1"));
+        }
+        let ch = &st.clickhouse;
+        if !(ch.url.starts_with("http://") || ch.url.starts_with("https://")) {
+            return Err(bad(
+                "storage.clickhouse.url",
+                format!("{:?}", ch.url),
+                "must be an http:// or https:// URL",
+            ));
+        }
+        if ch.database.is_empty()
+            || !ch
+                .database
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            return Err(bad(
+                "storage.clickhouse.database",
+                format!("{:?}", ch.database),
+                "must be a non-empty name of letters, digits and _",
+            ));
+        }
+        if ch.timeout_seconds == 0 {
+            return Err(bad(
+                "storage.clickhouse.timeout_seconds",
+                "0".into(),
+                "must be >= 1",
+            ));
         }
         self.market
             .session()

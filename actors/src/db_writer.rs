@@ -3,7 +3,7 @@
 //! - Owns: the [`Store`] (SQLite by default), the rows pending commit, and the callers waiting
 //!   for their rows to be committed.
 //! - Handles: [`Persist`], [`Flush`], [`IsSignalProcessed`], [`QuerySignals`], [`LoadHistory`],
-//!   [`GetWriterStats`], [`InjectPanic`], [`Drain`], [`GetRestarts`].
+//!   [`LoadRecovery`], [`GetWriterStats`], [`InjectPanic`], [`Drain`], [`GetRestarts`].
 //! - Sends: nothing; it answers.
 //!
 //! Rows are batched into one transaction, committed when `batch_rows` are pending, every
@@ -201,12 +201,24 @@ impl Handler<LoadHistory> for DbWriter {
     }
 }
 
+impl Handler<LoadRecovery> for DbWriter {
+    type Result = Result<messages::Recovery, StoreFailure>;
+
+    fn handle(&mut self, msg: LoadRecovery, _ctx: &mut Context<Self>) -> Self::Result {
+        self.flush()?;
+        self.store
+            .recovery(msg.since)
+            .map_err(|e| StoreFailure(e.to_string()))
+    }
+}
+
 impl Handler<GetWriterStats> for DbWriter {
     type Result = WriterStats;
 
     fn handle(&mut self, _: GetWriterStats, _ctx: &mut Context<Self>) -> WriterStats {
         WriterStats {
             pending: self.pending.len() as u64,
+            health: self.store.health(),
             ..self.stats.clone()
         }
     }

@@ -30,6 +30,8 @@ use crate::logic::inorder::InOrder;
 use crate::supervisor::{guard, note_restart};
 
 const NAME: &str = "options_executor";
+/// Decisions of the last this-many days are preloaded at start.
+const RECOVERY_DAYS: i64 = 7;
 
 /// Where "now" comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -233,6 +235,24 @@ impl Actor for OptionsExecutor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.set_mailbox_capacity(1024);
+        if self.restarts == 0 {
+            // Recovery: what was decided before this process (a crash, a re-run) is known up
+            // front, so it is never executed twice even while the store is unreachable.
+            let since = Utc::now().timestamp() - RECOVERY_DAYS * 86_400;
+            ctx.wait(self.db.send(LoadRecovery { since }).into_actor(self).map(|res, act, _| match res {
+                Ok(Ok(r)) => {
+                    act.decided.extend(r.processed.iter().copied());
+                    act.open_positions = r.open_positions.len() as u32;
+                    log::info!(
+                        "{NAME}: recovered {} decided signal ids and {} open positions from the store",
+                        r.processed.len(),
+                        r.open_positions.len()
+                    );
+                }
+                Ok(Err(e)) => log::error!("{NAME}: recovery from the store failed: {e}; every signal is still checked against the store"),
+                Err(e) => log::error!("{NAME}: DbWriter unreachable for recovery: {e}"),
+            }));
+        }
         // After a restart the store queries in flight were cancelled: ask again.
         let again: Vec<(u64, Uuid)> = self
             .pending

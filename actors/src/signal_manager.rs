@@ -199,6 +199,28 @@ impl Actor for SignalManager {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.set_mailbox_capacity(1024);
+        if self.restarts == 0 {
+            // Recovery: the signals of the last 24 h become the active cache again.
+            let since = Utc::now().timestamp() - ACTIVE_WINDOW_SECS;
+            ctx.wait(
+                self.db.send(LoadRecovery { since }).into_actor(self).map(
+                    |res, act, _| match res {
+                        Ok(Ok(r)) => {
+                            let n = r.active_signals.len();
+                            for s in r.active_signals {
+                                act.active
+                                    .insert((s.timestamp.timestamp(), s.signal_id), Arc::new(s));
+                            }
+                            if n > 0 {
+                                log::info!("{NAME}: recovered {n} active signals from the store");
+                            }
+                        }
+                        Ok(Err(e)) => log::error!("{NAME}: cannot reload active signals: {e}"),
+                        Err(e) => log::error!("{NAME}: DbWriter unreachable for recovery: {e}"),
+                    },
+                ),
+            );
+        }
         ctx.run_interval(Duration::from_secs(5), |act, _| {
             if act.export_dirty {
                 act.export();

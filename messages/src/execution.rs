@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -102,4 +102,49 @@ pub struct ExecutorStats {
     pub rejected: u64,
     /// Rejections by reason (`RejectReason::as_str`).
     pub rejected_by_reason: BTreeMap<String, u64>,
+}
+
+/// Call or put.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum OptionType {
+    CE,
+    PE,
+}
+
+/// Whether a position is still held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum PositionStatus {
+    Open,
+    Closed,
+}
+
+/// One version of an option position, as stored (`positions` table). A change is a new row with
+/// a higher `version`; the latest version is the position's state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PositionRecord {
+    pub position_id: Uuid,
+    pub version: u64,
+    pub signal_id: Uuid,
+    pub symbol: String,
+    pub option_symbol: String,
+    pub strike: f64,
+    pub option_type: OptionType,
+    pub expiry: NaiveDate,
+    pub mode: Mode,
+    pub status: PositionStatus,
+    pub lots: u32,
+    pub lot_size: u32,
+    pub quantity: u32,
+    pub entry_time: DateTime<Utc>,
+    pub entry_premium: f64,
+    pub stop_loss_premium: f64,
+    pub target_premium: f64,
+    pub current_premium: f64,
+    pub unrealized_pnl: f64,
+    pub exit_time: Option<DateTime<Utc>>,
+    pub exit_premium: f64,
+    pub exit_reason: String,
+    pub realized_pnl: f64,
+    pub updated_at: DateTime<Utc>,
 }

@@ -233,6 +233,14 @@ pub struct LoadHistory {
     pub limit: usize,
 }
 
+/// Load what the engine needs after a restart: signals, decisions and positions since `since`.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "Result<crate::Recovery, StoreFailure>")]
+pub struct LoadRecovery {
+    /// Epoch seconds.
+    pub since: i64,
+}
+
 /// Ask the DbWriter for its counters.
 #[derive(Message, Debug, Clone, Copy)]
 #[rtype(result = "WriterStats")]
@@ -246,6 +254,7 @@ pub struct WriterStats {
     pub commits: u64,
     pub pending: u64,
     pub failed_commits: u64,
+    pub health: crate::StoreHealth,
 }
 
 /// A store operation failed; the text names the operation and the cause.

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{ExecutorDecision, Signal, Timeframe};
+use crate::{ExecutorDecision, PositionRecord, Signal, Timeframe};
 
 /// A closed candle as stored in `historical_data` (symbol by name: the store outlives symbol ids).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -19,11 +19,12 @@ pub struct CandleRow {
 }
 
 /// One row for the store.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Row {
     Signal(Box<Signal>),
     Candle(CandleRow),
     Decision(Box<ExecutorDecision>),
+    Position(Box<PositionRecord>),
 }
 
 impl Row {
@@ -33,6 +34,29 @@ impl Row {
             Row::Signal(_) => "trading_signals",
             Row::Candle(_) => "historical_data",
             Row::Decision(_) => "executor_decisions",
+            Row::Position(_) => "positions",
         }
     }
+}
+
+/// What the engine reloads from the store at start.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Recovery {
+    /// Signals of the recovery window, newest first.
+    pub active_signals: Vec<Signal>,
+    /// Ids of the signals the executor decided on in the recovery window.
+    pub processed: Vec<uuid::Uuid>,
+    /// The latest version of every open position.
+    pub open_positions: Vec<PositionRecord>,
+}
+
+/// The store's health, for logs and status.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoreHealth {
+    pub backend: String,
+    /// The database of truth answered its last request.
+    pub connected: bool,
+    /// Rows accepted but waiting in the local outbox for the database of truth.
+    pub outbox_pending: u64,
+    pub server_version: Option<String>,
 }

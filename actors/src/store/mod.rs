@@ -1,24 +1,34 @@
-//! The storage interface. DbWriter owns one [`Store`] and is the only writer; the embedded
-//! SQLite store is the default, and a ClickHouse store implements the same trait.
+//! The storage interface. DbWriter owns one [`Store`] and is the only writer.
+//!
+//! - [`sqlite`]: the embedded default (and the local outbox of the ClickHouse store).
+//! - [`clickhouse`]: ClickHouse as the database of truth, with a durable SQLite outbox that
+//!   takes writes while the server is down and ships them, in order, once it is back.
 
+pub mod clickhouse;
+pub mod schema;
 pub mod sqlite;
 
-use messages::{CandleRow, Row, Signal, SignalQuery, Timeframe};
+use messages::{
+    CandleRow, PositionRecord, Recovery, Row, Signal, SignalQuery, StoreHealth, Timeframe,
+};
 use uuid::Uuid;
 
 use crate::error::Result;
 
-/// A blocking store. Every `write` is one atomic transaction: all rows or none.
+/// A blocking store. Every `write` is atomic for its batch (all rows accepted or none), and
+/// re-writing a row with the same key never shows up twice (signals by id, candles by
+/// symbol/interval/time, decisions by signal id, positions by id and version).
 pub trait Store: Send {
-    /// Backend name for logs and status (`"sqlite"`).
+    /// Backend name for logs and status (`"sqlite"`, `"clickhouse"`).
     fn backend(&self) -> &'static str;
-    /// Writes rows atomically. Re-writing a row with the same key changes nothing
-    /// (signals by id, candles by symbol/interval/time, decisions by signal id).
+    /// Writes rows. Returns once they are durable (committed, or safe in the outbox).
     fn write(&mut self, rows: &[Row]) -> Result<()>;
     /// Signals matching `q`, newest first.
     fn signals(&mut self, q: &SignalQuery) -> Result<Vec<Signal>>;
-    /// True when a decision on this signal is stored.
+    /// True when the executor already decided on this signal (or a position has it).
     fn is_signal_processed(&mut self, id: Uuid) -> Result<bool>;
+    /// Ids of the signals decided on at or after `since` (epoch seconds).
+    fn processed_since(&mut self, since: i64) -> Result<Vec<Uuid>>;
     /// The latest `limit` candles, oldest first.
     fn history(
         &mut self,
@@ -26,6 +36,25 @@ pub trait Store: Send {
         interval: Timeframe,
         limit: usize,
     ) -> Result<Vec<CandleRow>>;
+    /// The latest version of each position opened for `signal_id`.
+    fn positions_by_signal(&mut self, signal_id: Uuid) -> Result<Vec<PositionRecord>>;
+    /// The latest version of every open position.
+    fn open_positions(&mut self) -> Result<Vec<PositionRecord>>;
     /// Row count per table.
     fn row_counts(&mut self) -> Result<Vec<(String, u64)>>;
+    /// Connectivity and outbox state.
+    fn health(&mut self) -> StoreHealth;
+
+    /// What a restarted engine reloads.
+    fn recovery(&mut self, since: i64) -> Result<Recovery> {
+        let q = SignalQuery {
+            start: chrono::DateTime::from_timestamp(since, 0),
+            ..Default::default()
+        };
+        Ok(Recovery {
+            active_signals: self.signals(&q)?,
+            processed: self.processed_since(since)?,
+            open_positions: self.open_positions()?,
+        })
+    }
 }

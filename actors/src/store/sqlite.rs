@@ -8,7 +8,10 @@
 use std::path::Path;
 
 use chrono::{TimeZone, Utc};
-use messages::{Action, CandleRow, Outcome, Row, Signal, SignalMetadata, SignalQuery, Timeframe};
+use messages::{
+    Action, CandleRow, Outcome, PositionRecord, PositionStatus, Row, Signal, SignalMetadata,
+    SignalQuery, StoreHealth, Timeframe,
+};
 use rusqlite::{params, Connection, OptionalExtension};
 use uuid::Uuid;
 
@@ -55,6 +58,10 @@ CREATE TABLE IF NOT EXISTS performance_metrics (
     timestamp INTEGER NOT NULL, component TEXT NOT NULL, metric TEXT NOT NULL,
     value REAL NOT NULL, labels TEXT NOT NULL DEFAULT ''
 );
+CREATE TABLE IF NOT EXISTS outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, tbl TEXT NOT NULL, key TEXT NOT NULL, payload TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outbox_key ON outbox(key);
 CREATE TABLE IF NOT EXISTS executor_decisions (
     signal_id TEXT PRIMARY KEY, decided_at INTEGER NOT NULL, symbol TEXT NOT NULL,
     mode TEXT NOT NULL, outcome TEXT NOT NULL, reason TEXT NOT NULL,
@@ -63,7 +70,7 @@ CREATE TABLE IF NOT EXISTS executor_decisions (
 ";
 
 /// The tables, in schema order.
-pub const TABLES: [&str; 7] = [
+pub const TABLES: [&str; 8] = [
     "market_data",
     "historical_data",
     "trading_signals",
@@ -71,6 +78,7 @@ pub const TABLES: [&str; 7] = [
     "positions",
     "performance_metrics",
     "executor_decisions",
+    "outbox",
 ];
 
 /// SQLite behind the [`Store`] trait.
@@ -108,6 +116,114 @@ impl SqliteStore {
         conn.execute_batch(DDL)
             .map_err(|e| Error::store(B, "create tables", e))?;
         Ok(SqliteStore { conn })
+    }
+}
+
+impl SqliteStore {
+    /// Latest version of each position whose latest row matches `filter`.
+    fn latest_positions(
+        &mut self,
+        filter: &str,
+        arg: Option<String>,
+    ) -> Result<Vec<PositionRecord>> {
+        let sql = format!(
+            "SELECT p.body FROM positions p
+             WHERE p.version = (SELECT MAX(version) FROM positions q WHERE q.position_id = p.position_id)
+               AND {filter} ORDER BY p.position_id"
+        );
+        let mut st = self
+            .conn
+            .prepare_cached(&sql)
+            .map_err(|e| Error::store(B, "prepare positions query", e))?;
+        let get = |r: &rusqlite::Row<'_>| r.get::<_, String>(0);
+        let bodies = match arg {
+            Some(a) => st
+                .query_map(params![a], get)
+                .and_then(|m| m.collect::<rusqlite::Result<Vec<_>>>()),
+            None => st
+                .query_map([], get)
+                .and_then(|m| m.collect::<rusqlite::Result<Vec<_>>>()),
+        }
+        .map_err(|e| Error::store(B, "query positions", e))?;
+        bodies
+            .iter()
+            .map(|b| serde_json::from_str(b).map_err(|e| Error::store(B, "decode position", e)))
+            .collect()
+    }
+
+    /// Appends rows to the outbox (one transaction), in order.
+    pub fn outbox_push(&mut self, rows: &[Row]) -> Result<()> {
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(|e| Error::store(B, "begin outbox", e))?;
+        {
+            let mut st = tx
+                .prepare_cached("INSERT INTO outbox (tbl, key, payload) VALUES (?1, ?2, ?3)")
+                .map_err(|e| Error::store(B, "prepare outbox insert", e))?;
+            for r in rows {
+                let key = match r {
+                    Row::Decision(d) => d.signal_id.to_string(),
+                    Row::Signal(s) => s.signal_id.to_string(),
+                    Row::Position(p) => p.signal_id.to_string(),
+                    Row::Candle(c) => format!("{}|{}|{}", c.symbol, c.interval.as_str(), c.ts),
+                };
+                let payload = serde_json::to_string(r)
+                    .map_err(|e| Error::store(B, "encode outbox row", e))?;
+                st.execute(params![r.table(), key, payload])
+                    .map_err(|e| Error::store(B, "insert outbox", e))?;
+            }
+        }
+        tx.commit().map_err(|e| Error::store(B, "commit outbox", e))
+    }
+
+    /// The oldest `limit` outbox rows with their sequence numbers.
+    pub fn outbox_peek(&mut self, limit: usize) -> Result<Vec<(i64, Row)>> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT seq, payload FROM outbox ORDER BY seq LIMIT ?1")
+            .map_err(|e| Error::store(B, "prepare outbox read", e))?;
+        let rows = st
+            .query_map(params![limit as i64], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+            })
+            .map_err(|e| Error::store(B, "read outbox", e))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| Error::store(B, "read outbox", e))?;
+        rows.into_iter()
+            .map(|(seq, p)| {
+                serde_json::from_str(&p)
+                    .map(|r| (seq, r))
+                    .map_err(|e| Error::store(B, format!("decode outbox row {seq}"), e))
+            })
+            .collect()
+    }
+
+    /// Removes outbox rows up to and including `seq` (they were shipped).
+    pub fn outbox_delete_upto(&mut self, seq: i64) -> Result<()> {
+        self.conn
+            .execute("DELETE FROM outbox WHERE seq <= ?1", params![seq])
+            .map(|_| ())
+            .map_err(|e| Error::store(B, "delete shipped outbox rows", e))
+    }
+
+    /// Rows waiting in the outbox.
+    pub fn outbox_len(&mut self) -> Result<u64> {
+        self.conn
+            .query_row("SELECT COUNT(*) FROM outbox", [], |r| r.get::<_, i64>(0))
+            .map(|n| n as u64)
+            .map_err(|e| Error::store(B, "count outbox", e))
+    }
+
+    /// True when a decision or position for this signal waits in the outbox.
+    pub fn outbox_has_processed(&mut self, id: Uuid) -> Result<bool> {
+        self.conn
+            .prepare_cached(
+                "SELECT 1 FROM outbox WHERE key = ?1 AND tbl IN ('executor_decisions', 'positions') LIMIT 1",
+            )
+            .and_then(|mut st| st.query_row(params![id.to_string()], |_| Ok(())).optional())
+            .map(|o| o.is_some())
+            .map_err(|e| Error::store(B, "query outbox", e))
     }
 }
 
@@ -182,6 +298,12 @@ impl Store for SqliteStore {
                      outcome, reason, underlying_price) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 )
                 .map_err(|e| Error::store(B, "prepare decision insert", e))?;
+            let mut pos = tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO positions (position_id, version, signal_id, body, status,
+                     updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )
+                .map_err(|e| Error::store(B, "prepare position insert", e))?;
             let now = Utc::now().timestamp();
             for row in rows {
                 let r = match row {
@@ -225,6 +347,21 @@ impl Store for SqliteStore {
                             outcome,
                             reason,
                             d.underlying_price
+                        ])
+                    }
+                    Row::Position(p) => {
+                        let body = serde_json::to_string(p.as_ref()).unwrap_or_default();
+                        let status = match p.status {
+                            PositionStatus::Open => "OPEN",
+                            PositionStatus::Closed => "CLOSED",
+                        };
+                        pos.execute(params![
+                            p.position_id.to_string(),
+                            p.version as i64,
+                            p.signal_id.to_string(),
+                            body,
+                            status,
+                            p.updated_at.timestamp()
                         ])
                     }
                 };
@@ -301,6 +438,36 @@ impl Store for SqliteStore {
             .map_err(|e| Error::store(B, "read history", e))?;
         rows.reverse();
         Ok(rows)
+    }
+
+    fn processed_since(&mut self, since: i64) -> Result<Vec<Uuid>> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT signal_id FROM executor_decisions WHERE decided_at >= ?1")
+            .map_err(|e| Error::store(B, "prepare processed query", e))?;
+        let ids = st
+            .query_map(params![since], |r| r.get::<_, String>(0))
+            .map_err(|e| Error::store(B, "query processed", e))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| Error::store(B, "read processed", e))?;
+        Ok(ids.iter().filter_map(|s| Uuid::parse_str(s).ok()).collect())
+    }
+
+    fn positions_by_signal(&mut self, signal_id: Uuid) -> Result<Vec<PositionRecord>> {
+        self.latest_positions("signal_id = ?1", Some(signal_id.to_string()))
+    }
+
+    fn open_positions(&mut self) -> Result<Vec<PositionRecord>> {
+        self.latest_positions("status = 'OPEN'", None)
+    }
+
+    fn health(&mut self) -> StoreHealth {
+        StoreHealth {
+            backend: B.to_string(),
+            connected: true,
+            outbox_pending: 0,
+            server_version: Some(format!("SQLite {}", rusqlite::version())),
+        }
     }
 
     fn row_counts(&mut self) -> Result<Vec<(String, u64)>> {

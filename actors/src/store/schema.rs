@@ -1,0 +1,86 @@
+//! The ClickHouse schema as versioned migrations, embedded from `schema/*.sql`.
+//!
+//! Each file is one migration, applied once and recorded in `schema_migrations`; a later change
+//! to the data model is a new file (an `ALTER`, or a new table plus an `INSERT … SELECT`), never
+//! an edit of an applied one. The files name the database `alphastocks.`; it is replaced by the
+//! configured database when applied.
+
+/// (version, name, SQL) of every migration, in order.
+pub const MIGRATIONS: [(u32, &str, &str); 7] = [
+    (
+        1,
+        "001_market_data",
+        include_str!("../../../schema/001_market_data.sql"),
+    ),
+    (
+        2,
+        "002_historical_data",
+        include_str!("../../../schema/002_historical_data.sql"),
+    ),
+    (
+        3,
+        "003_trading_signals",
+        include_str!("../../../schema/003_trading_signals.sql"),
+    ),
+    (
+        4,
+        "004_options_data",
+        include_str!("../../../schema/004_options_data.sql"),
+    ),
+    (
+        5,
+        "005_positions",
+        include_str!("../../../schema/005_positions.sql"),
+    ),
+    (
+        6,
+        "006_performance_metrics",
+        include_str!("../../../schema/006_performance_metrics.sql"),
+    ),
+    (
+        7,
+        "007_executor_decisions",
+        include_str!("../../../schema/007_executor_decisions.sql"),
+    ),
+];
+
+/// The tables the schema creates.
+pub const TABLES: [&str; 7] = [
+    "market_data",
+    "historical_data",
+    "trading_signals",
+    "options_data",
+    "positions",
+    "performance_metrics",
+    "executor_decisions",
+];
+
+/// The migration's SQL for database `db`, without comments or the trailing `;`.
+pub fn statement(sql: &str, db: &str) -> String {
+    let body: String = sql
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("--"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    body.trim()
+        .trim_end_matches(';')
+        .replace("alphastocks.", &format!("{db}."))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_file_is_one_create_table_of_its_table() {
+        for ((v, name, sql), table) in MIGRATIONS.iter().zip(TABLES) {
+            let st = statement(sql, "x");
+            assert!(name.starts_with(&format!("{v:03}_")));
+            assert!(
+                st.starts_with(&format!("CREATE TABLE IF NOT EXISTS x.{table}")),
+                "{st}"
+            );
+            assert!(!st.contains(';'), "one statement: {name}");
+        }
+    }
+}

@@ -1,0 +1,70 @@
+//! `data import`: loads a CSV of candles into `historical_data` through a DbWriter (the only
+//! writer), so a later `run` starts with that history.
+
+use std::path::Path;
+use std::time::Duration;
+
+use actix::Actor;
+use actors::config::{Config, StorageBackend};
+use actors::db_writer::DbWriter;
+use actors::feed::replay::read_file;
+use messages::msg::{Flush, Persist};
+use messages::{CandleRow, Row, Timeframe};
+
+use crate::error::AppError;
+
+/// Rows per Persist message.
+const CHUNK: usize = 10_000;
+
+/// Imports `csv` as `interval` candles of `symbol`; returns the number of rows written.
+pub async fn import(
+    cfg: &Config,
+    backend: StorageBackend,
+    csv: &Path,
+    symbol: &str,
+    interval: Timeframe,
+) -> Result<u64, AppError> {
+    let data = read_file(csv)?;
+    if data.bars.len() > 1 && data.bar_secs != interval.seconds() && interval != Timeframe::Day {
+        return Err(AppError::Usage(format!(
+            "{}: rows are {} s apart but --interval {interval} is {} s",
+            csv.display(),
+            data.bar_secs,
+            interval.seconds()
+        )));
+    }
+    let store = crate::system::open_store(cfg, backend)?;
+    let db = DbWriter::new(
+        store,
+        CHUNK,
+        Duration::from_millis(cfg.storage.flush_interval_ms),
+    )
+    .start();
+    let mut n = 0u64;
+    for chunk in data.bars.chunks(CHUNK) {
+        let rows: Vec<Row> = chunk
+            .iter()
+            .filter(|b| b.open > 0.0 && b.high >= b.low && b.close > 0.0)
+            .map(|b| {
+                Row::Candle(CandleRow {
+                    symbol: symbol.to_string(),
+                    interval,
+                    ts: b.ts,
+                    open: b.open,
+                    high: b.high,
+                    low: b.low,
+                    close: b.close,
+                    volume: b.volume,
+                })
+            })
+            .collect();
+        n += rows.len() as u64;
+        db.send(Persist(rows))
+            .await?
+            .map_err(|e| AppError::Usage(format!("import failed: {e}")))?;
+    }
+    db.send(Flush)
+        .await?
+        .map_err(|e| AppError::Usage(format!("import failed: {e}")))?;
+    Ok(n)
+}
