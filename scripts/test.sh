@@ -9,8 +9,11 @@ export PATH="$HOME/.cargo/bin:$PATH"
 cargo fmt --all -- --check
 cargo clippy --all-targets -- -D warnings
 
+# A real ClickHouse on 127.0.0.1:8123 for the persistence tests (installed when missing),
+# stopped again at exit. Tests that need a server of their own start it on other ports.
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+trap 'rm -f "$log"; bash scripts/clickhouse.sh stop || true' EXIT
+bash scripts/clickhouse.sh start
 status=0
 cargo test --workspace 2>&1 | tee "$log" || status=$?
 passed=$(grep -Eo '^test result: .* ([0-9]+) passed' "$log" | grep -Eo '[0-9]+ passed' | awk '{s+=$1} END {print s+0}')

@@ -61,6 +61,9 @@ enum Cmd {
         /// Store backend: sqlite, clickhouse or auto (overrides storage.backend).
         #[arg(long)]
         store: Option<StorageBackend>,
+        /// Feed at most this many bars per second.
+        #[arg(long)]
+        max_rate: Option<f64>,
     },
     /// Database commands.
     Db {
@@ -208,6 +211,7 @@ fn dispatch(cli: Cli) -> Result<(), AppError> {
             mode,
             json,
             store,
+            max_rate,
         } => {
             let cfg = load(&config)?;
             let mode = mode_of(&cfg, mode)?;
@@ -220,6 +224,7 @@ fn dispatch(cli: Cli) -> Result<(), AppError> {
                 progress: std::io::stderr().is_terminal(),
                 mode,
                 store,
+                max_rate,
             };
             let summary = actix::System::new().block_on(replay::replay(cfg, opts))?;
             if json {

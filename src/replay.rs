@@ -34,6 +34,9 @@ pub struct ReplayOptions {
     pub mode: messages::Mode,
     /// Store backend override (`--store`).
     pub store: Option<actors::config::StorageBackend>,
+    /// Cap the feed at this many bars per second (watching a replay unfold); as fast as the
+    /// pipeline goes when absent.
+    pub max_rate: Option<f64>,
 }
 
 /// The replay's figures.
@@ -98,7 +101,17 @@ pub async fn replay(mut cfg: Config, opts: ReplayOptions) -> Result<ReplaySummar
     let sym = symbols.id(&opts.symbol).unwrap_or(messages::SymbolId(0));
     let t1 = Instant::now();
     let mut dropped = 0;
-    for chunk in data.bars.chunks(BATCH) {
+    let batch = match opts.max_rate {
+        Some(r) if r > 0.0 => ((r / 10.0).ceil() as usize).clamp(1, BATCH),
+        _ => BATCH,
+    };
+    let mut fed = 0usize;
+    for chunk in data.bars.chunks(batch) {
+        if let Some(rate) = opts.max_rate.filter(|r| *r > 0.0) {
+            let due = t1 + std::time::Duration::from_secs_f64(fed as f64 / rate);
+            actix_rt::time::sleep_until(due.into()).await;
+        }
+        fed += chunk.len();
         let r = engine
             .data
             .send(BarsReceived {

@@ -40,3 +40,57 @@ pub fn count(db: &Path, table: &str) -> i64 {
     c.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
         .unwrap()
 }
+
+/// The ClickHouse HTTP endpoint the tests use (`CLICKHOUSE_URL`, default 127.0.0.1:8123).
+pub fn ch_url() -> String {
+    std::env::var("CLICKHOUSE_URL").unwrap_or_else(|_| "http://127.0.0.1:8123".into())
+}
+
+/// Runs one SQL statement over ClickHouse's HTTP interface; returns the body. Panics with a
+/// hint when no server answers (the test command starts one: scripts/clickhouse.sh start).
+pub fn ch_sql_at(url: &str, sql: &str) -> String {
+    use std::io::{Read, Write};
+    let hostport = url.trim_start_matches("http://").trim_end_matches('/');
+    let mut s = std::net::TcpStream::connect(hostport).unwrap_or_else(|e| {
+        panic!("no ClickHouse at {url} ({e}); start one with: bash scripts/clickhouse.sh start")
+    });
+    let req = format!(
+        "POST / HTTP/1.0\r\nHost: {hostport}\r\nContent-Length: {}\r\n\r\n{sql}",
+        sql.len()
+    );
+    s.write_all(req.as_bytes()).unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    let (head, body) = resp.split_once("\r\n\r\n").unwrap_or((&resp, ""));
+    assert!(
+        head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200"),
+        "{sql}\n{resp}"
+    );
+    body.to_string()
+}
+
+/// [`ch_sql_at`] on the default server.
+pub fn ch_sql(sql: &str) -> String {
+    ch_sql_at(&ch_url(), sql)
+}
+
+/// A number from a one-value query.
+pub fn ch_num(sql: &str) -> u64 {
+    ch_sql(sql)
+        .trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+/// A database name unique to this test process and `tag`.
+pub fn ch_db(tag: &str) -> String {
+    format!("as_test_{}_{tag}", std::process::id())
+}
+
+/// A number from a one-value query on the server at `url`.
+pub fn ch_num_at(url: &str, sql: &str) -> u64 {
+    ch_sql_at(url, sql)
+        .trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}

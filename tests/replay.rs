@@ -17,6 +17,7 @@ fn run_replay(
         progress: false,
         mode: Mode::Logging,
         store: None,
+        max_rate: None,
     };
     actix::System::new()
         .block_on(replay(cfg, opts))

@@ -125,7 +125,7 @@ struct ChSignal {
 #[derive(Debug, Clone, ::clickhouse::Row, Serialize, Deserialize)]
 struct ChCandle {
     symbol: String,
-    interval: String,
+    timeframe: String,
     #[serde(with = "::clickhouse::serde::chrono::datetime")]
     timestamp: DateTime<Utc>,
     open: f64,
@@ -347,7 +347,7 @@ fn split(rows: &[Row]) -> Split {
             Row::Signal(x) => s.signals.push(ChSignal::from(x)),
             Row::Candle(c) => s.candles.push(ChCandle {
                 symbol: c.symbol.clone(),
-                interval: c.interval.as_str().to_string(),
+                timeframe: c.interval.as_str().to_string(),
                 timestamp: epoch(c.ts),
                 open: c.open,
                 high: c.high,
@@ -426,6 +426,9 @@ pub struct ClickHouseStore {
     backoff: Duration,
     /// Every signal id with a decision or position, once loaded.
     processed: Option<std::collections::HashSet<Uuid>>,
+    /// Every stored signal id, once loaded: a signal already stored is not inserted again, so
+    /// a re-run leaves no physical duplicate even before ClickHouse merges parts.
+    known_signals: Option<std::collections::HashSet<Uuid>>,
 }
 
 impl ClickHouseStore {
@@ -443,6 +446,7 @@ impl ClickHouseStore {
             retry_at: None,
             backoff: Duration::from_millis(500),
             processed: None,
+            known_signals: None,
         };
         match s.init_schema() {
             Ok(applied) => {
@@ -568,32 +572,8 @@ impl ClickHouseStore {
         Ok(shipped)
     }
 
-    fn may_try(&self) -> bool {
-        self.connected || self.retry_at.is_none_or(|t| Instant::now() >= t)
-    }
-
-    fn query<T, F, Fut>(&mut self, what: &str, f: F) -> Result<T>
-    where
-        T: Send + 'static,
-        F: FnOnce(Client) -> Fut + Send + 'static,
-        Fut: Future<Output = std::result::Result<T, ::clickhouse::error::Error>>,
-    {
-        let db = self.db.clone();
-        let r = self.worker.call(what, move |c| f(c.with_database(db)));
-        match &r {
-            Ok(_) => self.mark_up(),
-            Err(_) => self.mark_down(),
-        }
-        r
-    }
-}
-
-impl Store for ClickHouseStore {
-    fn backend(&self) -> &'static str {
-        B
-    }
-
-    fn write(&mut self, rows: &[Row]) -> Result<()> {
+    /// Writes to the server, or to the outbox when it cannot take them.
+    fn write_rows(&mut self, rows: &[Row]) -> Result<()> {
         if let Some(p) = self.processed.as_mut() {
             for r in rows {
                 match r {
@@ -631,6 +611,92 @@ impl Store for ClickHouseStore {
         self.outbox.outbox_push(rows)
     }
 
+    /// Loads the stored signal ids once; false when the server cannot say (then nothing is
+    /// filtered: ReplacingMergeTree still collapses a repeat).
+    fn load_known_signals(&mut self) -> bool {
+        if self.known_signals.is_some() {
+            return true;
+        }
+        if !self.may_try() {
+            return false;
+        }
+        #[derive(::clickhouse::Row, Deserialize)]
+        struct Id {
+            #[serde(with = "::clickhouse::serde::uuid")]
+            signal_id: Uuid,
+        }
+        match self.query("load stored signal ids", |c| async move {
+            c.query("SELECT signal_id FROM trading_signals")
+                .fetch_all::<Id>()
+                .await
+        }) {
+            Ok(ids) => {
+                self.known_signals = Some(ids.into_iter().map(|i| i.signal_id).collect());
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    fn may_try(&self) -> bool {
+        self.connected || self.retry_at.is_none_or(|t| Instant::now() >= t)
+    }
+
+    fn query<T, F, Fut>(&mut self, what: &str, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(Client) -> Fut + Send + 'static,
+        Fut: Future<Output = std::result::Result<T, ::clickhouse::error::Error>>,
+    {
+        let db = self.db.clone();
+        let r = self.worker.call(what, move |c| f(c.with_database(db)));
+        match &r {
+            Ok(_) => self.mark_up(),
+            Err(_) => self.mark_down(),
+        }
+        r
+    }
+}
+
+impl Store for ClickHouseStore {
+    fn backend(&self) -> &'static str {
+        B
+    }
+
+    fn write(&mut self, rows: &[Row]) -> Result<()> {
+        if rows.iter().any(|r| matches!(r, Row::Signal(_))) {
+            self.load_known_signals();
+        }
+        let filtered;
+        let rows = match &self.known_signals {
+            Some(known)
+                if rows
+                    .iter()
+                    .any(|r| matches!(r, Row::Signal(s) if known.contains(&s.signal_id))) =>
+            {
+                filtered = rows
+                    .iter()
+                    .filter(|r| !matches!(r, Row::Signal(s) if known.contains(&s.signal_id)))
+                    .cloned()
+                    .collect::<Vec<_>>();
+                &filtered[..]
+            }
+            _ => rows,
+        };
+        if rows.is_empty() {
+            return Ok(());
+        }
+        self.write_rows(rows)?;
+        // Durable now (on the server or in the outbox): remember what is stored.
+        if let Some(known) = self.known_signals.as_mut() {
+            for r in rows {
+                if let Row::Signal(s) = r {
+                    known.insert(s.signal_id);
+                }
+            }
+        }
+        Ok(())
+    }
     fn signals(&mut self, q: &SignalQuery) -> Result<Vec<Signal>> {
         let mut sql = String::from("SELECT ?fields FROM trading_signals FINAL WHERE 1 = 1");
         if q.symbol.is_some() {
@@ -667,27 +733,30 @@ impl Store for ClickHouseStore {
     }
 
     fn is_signal_processed(&mut self, id: Uuid) -> Result<bool> {
-        if self.processed.is_none() {
+        if self.outbox.outbox_has_processed(id)? {
+            return Ok(true);
+        }
+        if self.processed.is_none() && self.may_try() {
             #[derive(::clickhouse::Row, Deserialize)]
             struct Id {
                 #[serde(with = "::clickhouse::serde::uuid")]
                 signal_id: Uuid,
             }
-            let ids: Vec<Id> = self.query("load decided signal ids", |c| async move {
+            match self.query("load decided signal ids", |c| async move {
                 c.query("SELECT signal_id FROM executor_decisions UNION ALL SELECT signal_id FROM positions")
                     .fetch_all::<Id>()
                     .await
-            })?;
-            log::info!(
-                "clickhouse: {} decided signal ids loaded for idempotency checks",
-                ids.len()
-            );
-            self.processed = Some(ids.into_iter().map(|i| i.signal_id).collect());
+            }) {
+                Ok(ids) => {
+                    log::info!("clickhouse: {} decided signal ids loaded for idempotency checks", ids.len());
+                    self.processed = Some(ids.into_iter().map(|i| i.signal_id).collect());
+                }
+                Err(e) => log::warn!("clickhouse: {e}; idempotency answered from the outbox and this run's decisions"),
+            }
         }
-        if self.processed.as_ref().is_some_and(|p| p.contains(&id)) {
-            return Ok(true);
-        }
-        self.outbox.outbox_has_processed(id)
+        // While the server has never answered, only the outbox (and the executor's own record
+        // of this run and its recovery) can say: trading goes on.
+        Ok(self.processed.as_ref().is_some_and(|p| p.contains(&id)))
     }
 
     fn processed_since(&mut self, since: i64) -> Result<Vec<Uuid>> {
@@ -713,7 +782,7 @@ impl Store for ClickHouseStore {
     ) -> Result<Vec<CandleRow>> {
         let (sym, iv) = (symbol.to_string(), interval.as_str().to_string());
         let rows: Vec<ChCandle> = self.query("query historical_data", move |c| async move {
-            c.query("SELECT ?fields FROM historical_data FINAL WHERE symbol = ? AND `interval` = ? ORDER BY timestamp DESC LIMIT ?")
+            c.query("SELECT ?fields FROM historical_data FINAL WHERE symbol = ? AND timeframe = ? ORDER BY timestamp DESC LIMIT ?")
                 .bind(sym.as_str())
                 .bind(iv.as_str())
                 .bind(limit as u64)

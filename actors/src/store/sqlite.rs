@@ -28,10 +28,10 @@ CREATE TABLE IF NOT EXISTS market_data (
 );
 CREATE INDEX IF NOT EXISTS market_data_symbol_ts ON market_data(symbol, timestamp);
 CREATE TABLE IF NOT EXISTS historical_data (
-    symbol TEXT NOT NULL, interval TEXT NOT NULL, timestamp INTEGER NOT NULL,
+    symbol TEXT NOT NULL, timeframe TEXT NOT NULL, timestamp INTEGER NOT NULL,
     open REAL NOT NULL, high REAL NOT NULL, low REAL NOT NULL, close REAL NOT NULL,
     volume REAL NOT NULL, vwap REAL NOT NULL DEFAULT 0, trades INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (symbol, interval, timestamp)
+    PRIMARY KEY (symbol, timeframe, timestamp)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS trading_signals (
     signal_id TEXT PRIMARY KEY, timestamp INTEGER NOT NULL, symbol TEXT NOT NULL,
@@ -288,7 +288,7 @@ impl Store for SqliteStore {
                 .map_err(|e| Error::store(B, "prepare signal insert", e))?;
             let mut candle = tx
                 .prepare_cached(
-                    "INSERT OR REPLACE INTO historical_data (symbol, interval, timestamp, open, high,
+                    "INSERT OR REPLACE INTO historical_data (symbol, timeframe, timestamp, open, high,
                      low, close, volume) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 )
                 .map_err(|e| Error::store(B, "prepare candle insert", e))?;
@@ -417,7 +417,7 @@ impl Store for SqliteStore {
             .conn
             .prepare_cached(
                 "SELECT timestamp, open, high, low, close, volume FROM historical_data
-                 WHERE symbol = ?1 AND interval = ?2 ORDER BY timestamp DESC LIMIT ?3",
+                 WHERE symbol = ?1 AND timeframe = ?2 ORDER BY timestamp DESC LIMIT ?3",
             )
             .map_err(|e| Error::store(B, "prepare history query", e))?;
         let mut rows = st
