@@ -51,6 +51,7 @@ pub struct ReplaySummary {
     pub executor: ExecutorStats,
     pub restarts: u64,
     pub store: messages::StoreHealth,
+    pub writer: messages::msg::WriterStats,
     pub load_secs: f64,
     pub wall_secs: f64,
     pub bars_per_sec: f64,
@@ -145,7 +146,8 @@ pub async fn replay(mut cfg: Config, opts: ReplayOptions) -> Result<ReplaySummar
     let stats = engine.data.send(GetDataStats).await?;
     let executor = engine.executor.send(GetExecutorStats).await?;
     let restarts = engine.restarts().await?.iter().map(|(_, n)| n).sum();
-    let store = engine.db.send(GetWriterStats).await?.health;
+    let writer = engine.db.send(GetWriterStats).await?;
+    let store = writer.health.clone();
     engine.shutdown().await;
     let bars = data.bars.len() as u64;
     Ok(ReplaySummary {
@@ -158,6 +160,7 @@ pub async fn replay(mut cfg: Config, opts: ReplayOptions) -> Result<ReplaySummar
         executor,
         restarts,
         store,
+        writer,
         load_secs,
         wall_secs: wall,
         bars_per_sec: bars as f64 / wall.max(1e-9),

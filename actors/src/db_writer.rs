@@ -77,7 +77,10 @@ impl DbWriter {
             }
             return Ok(0);
         }
-        match self.store.write(&self.pending) {
+        let t0 = std::time::Instant::now();
+        let res = self.store.write(&self.pending);
+        self.stats.commit_micros += t0.elapsed().as_micros() as u64;
+        match res {
             Ok(()) => {
                 let n = self.pending.len() as u64;
                 self.stats.rows_committed += n;

@@ -254,6 +254,8 @@ pub struct WriterStats {
     pub commits: u64,
     pub pending: u64,
     pub failed_commits: u64,
+    /// Wall time spent inside store writes, microseconds.
+    pub commit_micros: u64,
     pub health: crate::StoreHealth,
 }
 

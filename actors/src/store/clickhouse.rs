@@ -471,6 +471,11 @@ impl ClickHouseStore {
         Ok(s)
     }
 
+    /// Did the server answer the last request?
+    pub fn health_now(&self) -> bool {
+        self.connected
+    }
+
     /// Is the server answering? (`SELECT version()`.)
     pub fn ping(cfg: &ChConfig) -> Result<String> {
         let w = Worker::spawn(client(cfg), Duration::from_secs(cfg.timeout_seconds))?;
@@ -592,7 +597,14 @@ impl ClickHouseStore {
             let drained =
                 pending == 0 || self.ship_outbox().is_ok() && self.outbox.outbox_len()? == 0;
             if drained {
-                match self.insert(rows) {
+                let t0 = Instant::now();
+                let r = self.insert(rows);
+                log::debug!(
+                    "clickhouse: insert of {} rows took {:?}",
+                    rows.len(),
+                    t0.elapsed()
+                );
+                match r {
                     Ok(()) => {
                         self.mark_up();
                         return Ok(());
