@@ -1,0 +1,1 @@
+//! Black-Scholes (placeholder: being written).
