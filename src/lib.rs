@@ -10,4 +10,5 @@ pub mod import;
 pub mod live;
 pub mod recorder;
 pub mod replay;
+pub mod report;
 pub mod system;

@@ -52,6 +52,8 @@ pub struct ReplaySummary {
     pub restarts: u64,
     pub store: messages::StoreHealth,
     pub writer: messages::msg::WriterStats,
+    /// Paper trading results (paper mode).
+    pub paper: Option<crate::report::Report>,
     pub load_secs: f64,
     pub wall_secs: f64,
     pub bars_per_sec: f64,
@@ -66,6 +68,7 @@ pub async fn replay(mut cfg: Config, opts: ReplayOptions) -> Result<ReplaySummar
     }
     let tf = cfg.strategies.ma_crossover.timeframe;
     let backend = cfg.storage.backend;
+    let cfg_capital = cfg.options_trading.position_sizing.account_capital;
     let t0 = Instant::now();
     let data = read_file(&opts.data)?;
     check_bar_size(data.bar_secs, tf)
@@ -93,6 +96,15 @@ pub async fn replay(mut cfg: Config, opts: ReplayOptions) -> Result<ReplaySummar
         .signals
         .send(SubscribeSignals(recorder.clone().recipient()))
         .await?;
+    let positions = crate::report::PositionRecorder::default().start();
+    engine
+        .positions
+        .send(SubscribePositions {
+            opened: None,
+            closed: Some(positions.clone().recipient()),
+        })
+        .await?;
+    let paper = opts.mode == messages::Mode::Paper;
 
     let bar = if opts.progress {
         indicatif::ProgressBar::new(data.bars.len() as u64)
@@ -122,6 +134,11 @@ pub async fn replay(mut cfg: Config, opts: ReplayOptions) -> Result<ReplaySummar
             })
             .await?;
         dropped += r.dropped;
+        // Paper positions open at their signal's data time: let every signal of this batch be
+        // decided before the next batch moves prices on (only batches that raised signals).
+        if paper && r.signals > 0 {
+            engine.drain().await?;
+        }
         bar.inc(chunk.len() as u64);
     }
     if let Some(last) = data.bars.iter().map(|b| b.ts).max() {
@@ -146,6 +163,20 @@ pub async fn replay(mut cfg: Config, opts: ReplayOptions) -> Result<ReplaySummar
     let stats = engine.data.send(GetDataStats).await?;
     let executor = engine.executor.send(GetExecutorStats).await?;
     let restarts = engine.restarts().await?.iter().map(|(_, n)| n).sum();
+    let closed = positions.send(crate::report::TakePositions).await?;
+    let capital = cfg_capital;
+    let paper_report = if paper {
+        let (lines, report) = crate::report::build(closed, capital);
+        crate::report::write(&opts.out, &lines, &report, capital).map_err(|source| {
+            AppError::Io {
+                context: format!("cannot write the paper report into {}", opts.out.display()),
+                source,
+            }
+        })?;
+        Some(report)
+    } else {
+        None
+    };
     let writer = engine.db.send(GetWriterStats).await?;
     let store = writer.health.clone();
     engine.shutdown().await;
@@ -161,6 +192,7 @@ pub async fn replay(mut cfg: Config, opts: ReplayOptions) -> Result<ReplaySummar
         restarts,
         store,
         writer,
+        paper: paper_report,
         load_secs,
         wall_secs: wall,
         bars_per_sec: bars as f64 / wall.max(1e-9),
@@ -186,8 +218,23 @@ impl ReplaySummary {
             "  executor     received {}, logged {}, rejected {}\n",
             self.executor.received, self.executor.logged, self.executor.rejected
         ));
+        if self.executor.opened > 0 {
+            s.push_str(&format!(
+                "               opened {} paper positions\n",
+                self.executor.opened
+            ));
+        }
         for (reason, n) in &self.executor.rejected_by_reason {
             s.push_str(&format!("                 {reason}: {n}\n"));
+        }
+        if let Some(p) = &self.paper {
+            s.push_str(&p.render());
+            s.push_str(&format!(
+                "  report       {} (+ equity.csv, equity.svg)\n",
+                self.signals_file
+                    .with_file_name("positions.jsonl")
+                    .display()
+            ));
         }
         s.push_str(&format!(
             "  wall time    {:.3} s (+ {:.3} s reading the file)\n  throughput   {:.0} bars/s, {:.0} candles/s\n",

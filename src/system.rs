@@ -14,8 +14,9 @@ use actors::data_manager::{DataManager, DataManagerConfig};
 use actors::db_writer::DbWriter;
 use actors::logic::crossover::CrossoverParams;
 use actors::logic::session::Session;
-use actors::options_executor::{Clock, ExecutorConfig, OptionsExecutor};
-use actors::position_manager::PositionManager;
+use actors::options::position::ExitRules;
+use actors::options_executor::{Clock, ExecutorConfig, OptionsExecutor, TradeConfig};
+use actors::position_manager::{PositionManager, PositionManagerConfig};
 use actors::signal_manager::SignalManager;
 use actors::store::clickhouse::ClickHouseStore;
 use actors::store::sqlite::SqliteStore;
@@ -127,6 +128,26 @@ impl Engine {
             Strategy::new(symbols, tf, session, params, to_signals)
         });
 
+        let eff = cfg.effective();
+        let trade = TradeConfig::from_config(cfg, session);
+        let pm_cfg = PositionManagerConfig {
+            symbols: opts.symbols.clone(),
+            chain: trade.chain.clone(),
+            exits: ExitRules {
+                slippage_ticks: cfg.paper.slippage_ticks,
+                trailing: eff.trailing_stop_enabled.then_some(eff.rules.trailing),
+                partial: eff.rules.partial_booking,
+                max_hold_secs: eff.rules.max_hold_hours.map(|h| (h * 3600.0) as i64),
+                exit_before_expiry_secs: (cfg.paper.exit_before_expiry_hours * 3600.0) as i64,
+            },
+            monitor_interval: Duration::from_secs(cfg.positions.monitor_interval_seconds),
+            clock: opts.clock,
+        };
+        let db5 = db.clone();
+        let positions = Supervisor::start_in_arbiter(&pipeline.handle(), move |_| {
+            PositionManager::new(pm_cfg, db5)
+        });
+
         let dm_cfg = DataManagerConfig {
             symbols: opts.symbols.clone(),
             timeframe: tf,
@@ -137,13 +158,14 @@ impl Engine {
             persist_candles: opts.persist_candles,
             load_history: opts.load_history,
         };
-        let (c_to, h_to, db3) = (
+        let (c_to, h_to, p_to, db3) = (
             strategy.clone().recipient(),
             strategy.clone().recipient(),
+            positions.clone().recipient(),
             db.clone(),
         );
         let data = Supervisor::start_in_arbiter(&pipeline.handle(), move |_| {
-            DataManager::new(dm_cfg, c_to, h_to, db3)
+            DataManager::new(dm_cfg, c_to, h_to, db3).with_positions(p_to)
         });
         strategy.do_send(UseDataSource(data.clone().recipient()));
 
@@ -157,21 +179,22 @@ impl Engine {
                 .iter()
                 .cloned()
                 .collect::<HashSet<_>>(),
-            min_signal_strength: o.entry_filters.min_signal_strength,
-            min_expected_move_pct: o.entry_filters.min_expected_move_pct,
+            min_signal_strength: eff.min_signal_strength,
+            min_expected_move_pct: eff.min_expected_move_pct,
             max_concurrent_positions: o.risk_management.max_concurrent_positions,
             max_age_secs: 24 * 3600,
             clock: opts.clock,
+            trade,
         };
-        let db4 = db.clone();
+        let (db4, risk, open_to) = (
+            db.clone(),
+            positions.clone().recipient(),
+            positions.clone().recipient(),
+        );
         let executor = Supervisor::start_in_arbiter(&pipeline.handle(), move |_| {
-            OptionsExecutor::new(ex_cfg, db4)
+            OptionsExecutor::new(ex_cfg, db4, risk, open_to)
         });
         signals.do_send(SubscribeSignals(executor.clone().recipient()));
-
-        let every = Duration::from_secs(cfg.positions.monitor_interval_seconds);
-        let positions =
-            Supervisor::start_in_arbiter(&pipeline.handle(), move |_| PositionManager::new(every));
         executor.do_send(SubscribeActivations(positions.clone().recipient()));
 
         Ok(Engine {

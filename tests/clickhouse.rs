@@ -67,6 +67,7 @@ fn decision(s: &Signal) -> Row {
         mode: Mode::Logging,
         outcome: Outcome::Logged,
         underlying_price: s.price,
+        detail: String::new(),
     }))
 }
 

@@ -24,6 +24,134 @@ pub struct Config {
     pub storage: Storage,
     pub market: Market,
     pub positions: Positions,
+    /// Underlyings' contract data (lot, strike step, tick, expiries) and exchange holidays.
+    pub instruments: Instruments,
+    /// Paper fills and the synthetic option chain of replay and simulation.
+    pub paper: Paper,
+    /// Rules of the Python original, each off or lenient by default.
+    #[serde(default)]
+    pub rules: Rules,
+}
+
+/// Contract data per underlying. Lot sizes, strike steps and expiries come from here (and from
+/// Kite's instrument dump once the broker is connected), never from code.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Instruments {
+    /// Weekday on which contracts expire (`Tue` on NSE since September 2025).
+    pub expiry_weekday: String,
+    /// Exchange holidays (`YYYY-MM-DD`): an expiry on a holiday moves to the previous trading day.
+    pub holidays: Vec<chrono::NaiveDate>,
+    pub underlyings: BTreeMap<String, UnderlyingSpec>,
+}
+
+/// One underlying's option contracts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnderlyingSpec {
+    pub lot_size: u32,
+    pub strike_step: f64,
+    pub tick_size: f64,
+    /// Weekly expiries listed (NIFTY); otherwise monthly only.
+    pub weekly: bool,
+}
+
+/// Paper trading and the synthetic chain.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Paper {
+    /// A paper buy fills at ltp plus this many ticks; a paper sell at ltp minus them.
+    pub slippage_ticks: u32,
+    /// Risk-free rate (continuously compounded, decimal: 0.065).
+    pub rate: f64,
+    /// Dividend yield (decimal).
+    pub div_yield: f64,
+    /// Never choose an expiry that ends within this many hours.
+    pub expiry_cutoff_hours: f64,
+    /// Exit when less than this many hours remain to 15:30 on expiry day.
+    pub exit_before_expiry_hours: f64,
+    pub chain: ChainSpec,
+}
+
+/// The synthetic chain: IV smile and deterministic liquidity.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChainSpec {
+    /// Strikes listed each side of ATM.
+    pub strikes_each_side: u32,
+    /// ATM implied volatility (decimal).
+    pub atm_iv: f64,
+    /// IV change per unit of ln(K/S) (negative: puts richer).
+    pub skew: f64,
+    /// IV change per unit of ln(K/S)².
+    pub smile: f64,
+    /// ATM volume and open interest (contracts); both fall off away from ATM.
+    pub atm_volume: u64,
+    pub atm_oi: u64,
+    /// Bid-ask spread as % of the premium (at least one tick).
+    pub spread_pct: f64,
+}
+
+/// Named risk presets of the original (see README); `custom` applies nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RiskMode {
+    #[default]
+    Custom,
+    UltraSafe,
+    Conservative,
+    Balanced,
+    Aggressive,
+}
+
+/// The original's extra rules; every field is off (None/0/false) by default.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Rules {
+    /// A named preset that fills the rules below and overrides stop/target/risk %.
+    pub risk_mode: RiskMode,
+    /// Reject strikes whose bid-ask spread exceeds this % of the premium.
+    pub max_spread_pct: Option<f64>,
+    /// Premium range (rupees) a strike must fall in.
+    pub min_premium: Option<f64>,
+    pub max_premium: Option<f64>,
+    /// Days to expiry a strike must fall in.
+    pub min_days_to_expiry: Option<f64>,
+    pub max_days_to_expiry: Option<f64>,
+    /// Cap on lots per trade.
+    pub max_lots_per_trade: Option<u32>,
+    /// After this many losing trades in a row, no new entries until the next day.
+    pub halt_after_consecutive_losses: Option<u32>,
+    /// Book `size_pct` % of the quantity (whole lots) once the premium is up `at_pct` %.
+    pub partial_booking: Option<PartialBooking>,
+    /// Exit after this many hours held.
+    pub max_hold_hours: Option<f64>,
+    /// Trailing stop (when `trailing_stop_enabled`): once up `after_pct` %, the stop rises to
+    /// keep `keep_pct` % of the gain.
+    pub trailing: Trailing,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartialBooking {
+    pub at_pct: f64,
+    pub size_pct: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Trailing {
+    pub after_pct: f64,
+    pub keep_pct: f64,
+}
+
+impl Default for Trailing {
+    fn default() -> Self {
+        Trailing {
+            after_pct: 30.0,
+            keep_pct: 50.0,
+        }
+    }
 }
 
 /// Seed §6.1.
@@ -563,6 +691,7 @@ impl Config {
         self.market
             .session()
             .map_err(|(json_path, value, reason)| bad(json_path, value, &reason))?;
+        self.validate_options(path)?;
         if self.positions.monitor_interval_seconds == 0 {
             return Err(bad(
                 "positions.monitor_interval_seconds",
@@ -571,6 +700,225 @@ impl Config {
             ));
         }
         Ok(())
+    }
+}
+
+impl Config {
+    fn validate_options(&self, path: &Path) -> Result<()> {
+        let bad = |json_path: String, value: String, reason: &str| Error::ConfigInvalid {
+            path: path.to_path_buf(),
+            json_path,
+            value,
+            reason: reason.to_string(),
+        };
+        let ins = &self.instruments;
+        ins.expiry_weekday.parse::<Weekday>().map_err(|_| {
+            bad(
+                "instruments.expiry_weekday".into(),
+                format!("{:?}", ins.expiry_weekday),
+                "is not a weekday (Mon … Sun)",
+            )
+        })?;
+        for u in &self.options_trading.entry_filters.valid_underlyings {
+            if !ins.underlyings.contains_key(u) {
+                return Err(bad(
+                    "instruments.underlyings".into(),
+                    format!("(no entry for {u:?})"),
+                    "needs lot_size, strike_step and tick_size for every valid underlying",
+                ));
+            }
+        }
+        for (name, u) in &ins.underlyings {
+            let p = |f: &str| format!("instruments.underlyings.{name}.{f}");
+            if u.lot_size == 0 {
+                return Err(bad(p("lot_size"), "0".into(), "must be >= 1"));
+            }
+            if !(u.strike_step.is_finite() && u.strike_step > 0.0) {
+                return Err(bad(
+                    p("strike_step"),
+                    u.strike_step.to_string(),
+                    "must be > 0",
+                ));
+            }
+            if !(u.tick_size.is_finite() && u.tick_size > 0.0) {
+                return Err(bad(p("tick_size"), u.tick_size.to_string(), "must be > 0"));
+            }
+        }
+        let pp = &self.paper;
+        let nonneg = |json_path: &str, v: f64| {
+            if v.is_finite() && v >= 0.0 {
+                Ok(())
+            } else {
+                Err(bad(json_path.into(), v.to_string(), "must be >= 0"))
+            }
+        };
+        if !(pp.rate.is_finite() && (-0.5..=1.0).contains(&pp.rate)) {
+            return Err(bad(
+                "paper.rate".into(),
+                pp.rate.to_string(),
+                "must be a decimal rate like 0.065",
+            ));
+        }
+        nonneg("paper.div_yield", pp.div_yield)?;
+        nonneg("paper.expiry_cutoff_hours", pp.expiry_cutoff_hours)?;
+        nonneg(
+            "paper.exit_before_expiry_hours",
+            pp.exit_before_expiry_hours,
+        )?;
+        let c = &pp.chain;
+        if c.strikes_each_side == 0 {
+            return Err(bad(
+                "paper.chain.strikes_each_side".into(),
+                "0".into(),
+                "must be >= 1",
+            ));
+        }
+        if !(c.atm_iv.is_finite() && c.atm_iv > 0.0 && c.atm_iv < 5.0) {
+            return Err(bad(
+                "paper.chain.atm_iv".into(),
+                c.atm_iv.to_string(),
+                "must be a decimal vol in (0, 5)",
+            ));
+        }
+        nonneg("paper.chain.spread_pct", c.spread_pct)?;
+        let r = &self.rules;
+        if let Some(b) = r.partial_booking {
+            if !(b.size_pct > 0.0 && b.size_pct < 100.0 && b.at_pct > 0.0) {
+                return Err(bad(
+                    "rules.partial_booking".into(),
+                    format!("{{at_pct: {}, size_pct: {}}}", b.at_pct, b.size_pct),
+                    "needs at_pct > 0 and size_pct in (0, 100)",
+                ));
+            }
+        }
+        if !(r.trailing.after_pct > 0.0 && r.trailing.keep_pct > 0.0 && r.trailing.keep_pct < 100.0)
+        {
+            return Err(bad(
+                "rules.trailing".into(),
+                format!(
+                    "{{after_pct: {}, keep_pct: {}}}",
+                    r.trailing.after_pct, r.trailing.keep_pct
+                ),
+                "needs after_pct > 0 and keep_pct in (0, 100)",
+            ));
+        }
+        if let (Some(lo), Some(hi)) = (r.min_premium, r.max_premium) {
+            if lo > hi {
+                return Err(bad(
+                    "rules.min_premium".into(),
+                    lo.to_string(),
+                    "must be <= max_premium",
+                ));
+            }
+        }
+        if r.max_lots_per_trade == Some(0) {
+            return Err(bad(
+                "rules.max_lots_per_trade".into(),
+                "0".into(),
+                "must be >= 1 (or absent)",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Settings after the risk mode's presets (the original's named modes) are applied.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Effective {
+    pub stop_loss_pct: f64,
+    pub target_multiplier: f64,
+    pub risk_per_trade_pct: f64,
+    pub min_signal_strength: f64,
+    pub min_expected_move_pct: f64,
+    pub trailing_stop_enabled: bool,
+    pub selection: StrikeSelection,
+    pub rules: Rules,
+}
+
+impl Config {
+    /// The effective trading settings. `CUSTOM` (the default) uses the file as written; a named
+    /// mode replaces stop, target, risk, entry filters and the original's rules with its preset
+    /// (values of the Python original's production config; see README).
+    pub fn effective(&self) -> Effective {
+        let o = &self.options_trading;
+        let mut e = Effective {
+            stop_loss_pct: o.risk_management.stop_loss_pct,
+            target_multiplier: o.risk_management.target_multiplier,
+            risk_per_trade_pct: o.position_sizing.risk_per_trade_pct,
+            min_signal_strength: o.entry_filters.min_signal_strength,
+            min_expected_move_pct: o.entry_filters.min_expected_move_pct,
+            trailing_stop_enabled: o.risk_management.trailing_stop_enabled,
+            selection: o.strike_selection.clone(),
+            rules: self.rules.clone(),
+        };
+        // (stop %, target % gain, risk %, min strength, min move %, max hold h, partial, trailing, prefer ATM)
+        type Preset = (
+            f64,
+            f64,
+            f64,
+            f64,
+            f64,
+            f64,
+            Option<(f64, f64)>,
+            Option<(f64, f64)>,
+            bool,
+        );
+        let p: Option<Preset> = match self.rules.risk_mode {
+            RiskMode::Custom => None,
+            RiskMode::UltraSafe => Some((20.0, 30.0, 1.5, 0.8, 1.0, 3.0, None, None, true)),
+            RiskMode::Conservative => Some((
+                30.0,
+                45.0,
+                2.0,
+                0.7,
+                1.5,
+                4.0,
+                Some((45.0, 60.0)),
+                Some((25.0, 50.0)),
+                true,
+            )),
+            RiskMode::Balanced => Some((
+                35.0,
+                60.0,
+                3.0,
+                0.6,
+                1.0,
+                6.0,
+                Some((50.0, 50.0)),
+                Some((30.0, 50.0)),
+                true,
+            )),
+            RiskMode::Aggressive => Some((
+                50.0,
+                100.0,
+                4.0,
+                0.7,
+                2.0,
+                12.0,
+                Some((60.0, 30.0)),
+                Some((50.0, 40.0)),
+                false,
+            )),
+        };
+        if let Some((sl, tgt, risk, strength, mv, hold, partial, trail, atm)) = p {
+            e.stop_loss_pct = sl;
+            e.target_multiplier = tgt / sl;
+            e.risk_per_trade_pct = risk;
+            e.min_signal_strength = strength;
+            e.min_expected_move_pct = mv;
+            e.rules.max_hold_hours = Some(hold);
+            e.rules.partial_booking =
+                partial.map(|(at_pct, size_pct)| PartialBooking { at_pct, size_pct });
+            if let Some((after_pct, keep_pct)) = trail {
+                e.trailing_stop_enabled = true;
+                e.rules.trailing = Trailing {
+                    after_pct,
+                    keep_pct,
+                };
+            }
+            e.selection.prefer_atm = atm;
+        }
+        e
     }
 }
 

@@ -43,6 +43,9 @@ pub struct DataManager {
     history: Vec<VecDeque<Candle>>,
     candles_to: Recipient<CandlesUpdated>,
     history_to: Recipient<HistoryLoaded>,
+    /// PositionManager: gets every batch's events before Strategy, so its view of prices is
+    /// never behind a signal's time.
+    positions_to: Option<Recipient<CandlesUpdated>>,
     db: Addr<DbWriter>,
     stats: DataStats,
     restarts: u64,
@@ -65,6 +68,7 @@ impl DataManager {
             cfg,
             candles_to,
             history_to,
+            positions_to: None,
             db,
             stats: DataStats::default(),
             restarts: 0,
@@ -118,6 +122,12 @@ impl DataManager {
                 volume: c.volume,
             }));
         }
+    }
+
+    /// Also sends every batch's events to PositionManager.
+    pub fn with_positions(mut self, to: Recipient<CandlesUpdated>) -> Self {
+        self.positions_to = Some(to);
+        self
     }
 
     /// Records the closed candles of one batch (history, store) and returns the events.
@@ -266,7 +276,7 @@ impl Handler<TicksReceived> for DataManager {
 
     fn handle(&mut self, msg: TicksReceived, ctx: &mut Context<Self>) -> Self::Result {
         let out = guard(NAME, ctx, |_| self.ingest_ticks(msg));
-        forward(out, &self.candles_to)
+        forward(out, &self.candles_to, self.positions_to.as_ref())
     }
 }
 
@@ -275,7 +285,7 @@ impl Handler<BarsReceived> for DataManager {
 
     fn handle(&mut self, msg: BarsReceived, ctx: &mut Context<Self>) -> Self::Result {
         let out = guard(NAME, ctx, |_| self.ingest_bars(msg));
-        forward(out, &self.candles_to)
+        forward(out, &self.candles_to, self.positions_to.as_ref())
     }
 }
 
@@ -284,17 +294,22 @@ impl Handler<BarsReceived> for DataManager {
 fn forward(
     out: Option<(IngestReport, Vec<CandleEvent>)>,
     to: &Recipient<CandlesUpdated>,
+    positions: Option<&Recipient<CandlesUpdated>>,
 ) -> ResponseFuture<IngestReport> {
-    let Some((report, events)) = out else {
+    let Some((mut report, events)) = out else {
         return Box::pin(async { IngestReport::default() });
     };
     if events.is_empty() {
         return Box::pin(async move { report });
     }
+    if let Some(p) = positions {
+        p.do_send(CandlesUpdated(events.clone()));
+    }
     let req = to.send(CandlesUpdated(events));
     Box::pin(async move {
-        if let Err(e) = req.await {
-            log::error!("{NAME}: Strategy did not take a candle batch: {e}");
+        match req.await {
+            Ok(n) => report.signals = n as u64,
+            Err(e) => log::error!("{NAME}: Strategy did not take a candle batch: {e}"),
         }
         report
     })
@@ -309,7 +324,7 @@ impl Handler<AdvanceClock> for DataManager {
             self.agg.advance(msg.now, &mut |e| events.push(e));
             (IngestReport::default(), self.finish_batch(events))
         });
-        let f = forward(out, &self.candles_to);
+        let f = forward(out, &self.candles_to, self.positions_to.as_ref());
         Box::pin(async move {
             f.await;
         })

@@ -5,15 +5,22 @@
 //! - Handles: [`SignalGenerated`] (from SignalManager), [`SubscribeActivations`],
 //!   [`GetExecutorStats`], [`InjectPanic`], [`Drain`], [`GetRestarts`].
 //! - Sends: [`IsSignalProcessed`] and [`Persist`] (its decision) to DbWriter;
-//!   [`SignalActivated`] to subscribers (PositionManager).
+//!   [`GetRiskSnapshot`] and [`OpenPosition`] to PositionManager; [`SignalActivated`] to
+//!   subscribers.
 //!
 //! Checks, in order: already processed (asked of the store, and of what this run decided),
 //! trading enabled, underlying in `valid_underlyings`, age ≤ 24 h by the engine clock,
 //! `min_signal_strength`, `min_expected_move_pct`, `max_concurrent_positions`. Signals are
 //! decided strictly in the order they arrive even though the store answers asynchronously.
 //!
-//! Logging-only mode logs the would-be trade and places nothing ("No order placed
-//! (logging)"). Strike selection, sizing and paper/live execution come with the options issue.
+//! Then the trade (seed §4.6 `_process_signal`): the book's risk as of the signal's data time
+//! (asked of PositionManager: open positions, today's realized P&L against `max_daily_loss_pct`,
+//! a losing streak against `halt_after_consecutive_losses`), the expiry and strike
+//! ([`crate::options::strike`]), the lots and exit levels ([`crate::options::sizing`]).
+//! Logging-only mode logs the would-be trade — strike, premium, lots, stop, target, the P&L at
+//! stop and at target — and places nothing ("No order placed (logging)"); paper mode opens the
+//! position at PositionManager (fill at ltp plus slippage, on the tick). Each decision is one
+//! row in `executor_decisions` with the trade or the reason in words.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -21,12 +28,21 @@ use std::sync::Arc;
 use actix::prelude::*;
 use chrono::{TimeZone, Utc};
 use messages::msg::*;
-use messages::{ExecutorDecision, ExecutorStats, Mode, Outcome, RejectReason, Row, Signal};
+use messages::{
+    ExecutorDecision, ExecutorStats, Mode, Outcome, PositionRecord, PositionStatus, RejectReason,
+    Row, Signal,
+};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
+use crate::config::{Rules, StrikeSelection};
 use crate::db_writer::DbWriter;
 use crate::logic::inorder::InOrder;
+use crate::logic::price::round_to_tick;
+use crate::options::chain::ChainModel;
+use crate::options::instruments::ExpiryCalendar;
+use crate::options::sizing::{size, SizingInput};
+use crate::options::strike::{choose_expiry, option_type, select};
 use crate::supervisor::{guard, note_restart};
 
 const NAME: &str = "options_executor";
@@ -42,6 +58,24 @@ pub enum Clock {
     Wall,
 }
 
+/// Everything the trade step needs: instruments, the chain, selection, sizing and risk.
+#[derive(Debug, Clone)]
+pub struct TradeConfig {
+    pub underlyings: std::collections::BTreeMap<String, crate::config::UnderlyingSpec>,
+    pub calendar: ExpiryCalendar,
+    pub chain: ChainModel,
+    pub selection: StrikeSelection,
+    pub rules: Rules,
+    pub capital: f64,
+    pub risk_per_trade_pct: f64,
+    pub max_position_size_pct: f64,
+    pub stop_loss_pct: f64,
+    pub target_multiplier: f64,
+    pub max_daily_loss_pct: f64,
+    pub slippage_ticks: u32,
+    pub expiry_cutoff_hours: f64,
+}
+
 /// The executor's rules.
 #[derive(Debug, Clone)]
 pub struct ExecutorConfig {
@@ -53,12 +87,15 @@ pub struct ExecutorConfig {
     pub max_concurrent_positions: u32,
     pub max_age_secs: i64,
     pub clock: Clock,
+    pub trade: TradeConfig,
 }
 
 /// The OptionsExecutor actor.
 pub struct OptionsExecutor {
     cfg: ExecutorConfig,
     db: Addr<DbWriter>,
+    risk: Recipient<GetRiskSnapshot>,
+    open_to: Recipient<OpenPosition>,
     subscribers: Vec<Recipient<SignalActivated>>,
     stats: ExecutorStats,
     decided: HashSet<Uuid>,
@@ -70,12 +107,50 @@ pub struct OptionsExecutor {
     restarts: u64,
 }
 
+impl TradeConfig {
+    /// The trade step's settings from the config, with the risk mode's presets applied.
+    pub fn from_config(
+        cfg: &crate::config::Config,
+        session: crate::logic::session::Session,
+    ) -> Self {
+        let o = &cfg.options_trading;
+        let eff = cfg.effective();
+        TradeConfig {
+            underlyings: cfg.instruments.underlyings.clone(),
+            calendar: ExpiryCalendar::new(&cfg.instruments),
+            chain: ChainModel {
+                spec: cfg.paper.chain.clone(),
+                rate: cfg.paper.rate,
+                div_yield: cfg.paper.div_yield,
+                session,
+            },
+            selection: eff.selection,
+            rules: eff.rules,
+            capital: o.position_sizing.account_capital,
+            risk_per_trade_pct: eff.risk_per_trade_pct,
+            max_position_size_pct: o.position_sizing.max_position_size_pct,
+            stop_loss_pct: eff.stop_loss_pct,
+            target_multiplier: eff.target_multiplier,
+            max_daily_loss_pct: o.risk_management.max_daily_loss_pct,
+            slippage_ticks: cfg.paper.slippage_ticks,
+            expiry_cutoff_hours: cfg.paper.expiry_cutoff_hours,
+        }
+    }
+}
+
 impl OptionsExecutor {
-    /// An executor with `cfg`, asking and writing through `db`.
-    pub fn new(cfg: ExecutorConfig, db: Addr<DbWriter>) -> Self {
+    /// An executor with `cfg`, asking and writing through `db`, trading through PositionManager.
+    pub fn new(
+        cfg: ExecutorConfig,
+        db: Addr<DbWriter>,
+        risk: Recipient<GetRiskSnapshot>,
+        open_to: Recipient<OpenPosition>,
+    ) -> Self {
         OptionsExecutor {
             cfg,
             db,
+            risk,
+            open_to,
             subscribers: Vec::new(),
             stats: ExecutorStats::default(),
             decided: HashSet::new(),
@@ -102,19 +177,40 @@ impl OptionsExecutor {
 
     fn ask_store(&mut self, seq: u64, id: Uuid, ctx: &mut Context<Self>) {
         let req = self.db.send(IsSignalProcessed(id));
-        ctx.spawn(req.into_actor(self).map(move |res, act, _| {
+        ctx.spawn(req.into_actor(self).map(move |res, act, ctx| {
             let r = match res {
                 Ok(Ok(b)) => Ok(b),
                 Ok(Err(e)) => Err(e.to_string()),
                 Err(e) => Err(e.to_string()),
             };
+            // Decisions run one after another (ctx.wait holds the mailbox), each with the
+            // book's risk as of its signal's time, so the outcome never depends on timing.
             for ((signal, at), answer) in act.pending.complete(seq, r) {
-                act.decide(&signal, at, answer);
+                let valid = act.validate(&signal, at, answer);
+                if let Err(reason) = valid {
+                    let detail = String::new();
+                    ctx.wait(actix::fut::ready(()).map(move |_, act: &mut Self, _| {
+                        act.record(&signal, at, Outcome::Rejected(reason), detail);
+                    }));
+                    continue;
+                }
+                let q = GetRiskSnapshot {
+                    at,
+                    day_start: act.cfg.trade.chain.session.open_of(at),
+                };
+                ctx.wait(act.risk.send(q).into_actor(act).map(move |snap, act, _| {
+                    let snap = snap.unwrap_or_default();
+                    act.trade(&signal, at, snap);
+                }));
             }
             if act.pending.is_empty() {
-                for w in act.drain_waiters.drain(..) {
-                    let _ = w.send(());
-                }
+                ctx.wait(actix::fut::ready(()).map(|_, act: &mut Self, _| {
+                    if act.pending.is_empty() {
+                        for w in act.drain_waiters.drain(..) {
+                            let _ = w.send(());
+                        }
+                    }
+                }));
             }
         }));
     }
@@ -159,31 +255,34 @@ impl OptionsExecutor {
         if s.expected_move_pct < self.cfg.min_expected_move_pct {
             return Err(RejectReason::SmallExpectedMove);
         }
-        if self.open_positions >= self.cfg.max_concurrent_positions {
-            return Err(RejectReason::MaxPositions);
-        }
         Ok(())
     }
 
-    fn decide(&mut self, s: &Arc<Signal>, now: i64, in_store: Result<bool, String>) {
-        let verdict = self.validate(s, now, in_store);
-        let outcome = match verdict {
-            Ok(()) => Outcome::Logged,
-            Err(r) => Outcome::Rejected(r),
-        };
-        match outcome {
-            Outcome::Logged => {
-                self.stats.logged += 1;
-                log::info!(
-                    "{NAME}: LOGGING-ONLY {} {} underlying @ {} | SL {} | target {} | strength {} | expected move {}% | strike selection pending | No order placed (logging)",
-                    s.action.as_str(),
-                    s.symbol,
-                    s.price,
-                    s.stop_loss,
-                    s.target,
-                    s.confidence,
-                    s.expected_move_pct
-                );
+    /// The trade step of a valid signal: risk limits, strike, sizing, then log or open.
+    fn trade(&mut self, s: &Arc<Signal>, at: i64, snap: RiskSnapshot) {
+        match self.plan(s, at, snap) {
+            Err((reason, detail)) => self.record(s, at, Outcome::Rejected(reason), detail),
+            Ok((detail, record)) => {
+                let outcome = match (self.cfg.mode, record) {
+                    (Mode::Paper, Some(r)) => {
+                        log::info!(
+                            "{NAME}: PAPER {} {} | {detail}",
+                            s.action.as_str(),
+                            s.symbol
+                        );
+                        self.open_to.do_send(OpenPosition(Box::new(r)));
+                        Outcome::Opened
+                    }
+                    _ => {
+                        log::info!(
+                            "{NAME}: LOGGING-ONLY {} {} underlying @ {} | {detail} | No order placed (logging)",
+                            s.action.as_str(),
+                            s.symbol,
+                            s.price
+                        );
+                        Outcome::Logged
+                    }
+                };
                 for sub in &self.subscribers {
                     sub.do_send(SignalActivated {
                         signal: s.clone(),
@@ -191,7 +290,163 @@ impl OptionsExecutor {
                         underlying_price: s.price,
                     });
                 }
+                self.record(s, at, outcome, detail);
             }
+        }
+    }
+
+    /// Risk limits, expiry, strike and size; the trade in words and, in paper mode, the record.
+    fn plan(
+        &self,
+        s: &Signal,
+        at: i64,
+        snap: RiskSnapshot,
+    ) -> Result<(String, Option<PositionRecord>), (RejectReason, String)> {
+        let t = &self.cfg.trade;
+        if snap.open_positions >= self.cfg.max_concurrent_positions {
+            return Err((
+                RejectReason::MaxPositions,
+                format!(
+                    "{} positions open, max_concurrent_positions {}",
+                    snap.open_positions, self.cfg.max_concurrent_positions
+                ),
+            ));
+        }
+        let loss_limit = t.capital * t.max_daily_loss_pct / 100.0;
+        if snap.day_realized_pnl <= -loss_limit {
+            return Err((
+                RejectReason::DailyLossHalt,
+                format!(
+                    "today's realized P&L ₹{:.2} reached the daily loss limit of {}% of capital (₹{:.2}): no new entries until the next session",
+                    snap.day_realized_pnl, t.max_daily_loss_pct, loss_limit
+                ),
+            ));
+        }
+        if let Some(n) = t
+            .rules
+            .halt_after_consecutive_losses
+            .filter(|n| snap.consecutive_losses_today >= *n)
+        {
+            return Err((
+                RejectReason::ConsecutiveLosses,
+                format!(
+                    "{} losing trades in a row today (halt after {n})",
+                    snap.consecutive_losses_today
+                ),
+            ));
+        }
+        let spec = t.underlyings.get(&s.symbol).ok_or_else(|| {
+            (
+                RejectReason::NoInstrument,
+                format!(
+                    "no contract data for {} in instruments.underlyings",
+                    s.symbol
+                ),
+            )
+        })?;
+        let session = &t.chain.session;
+        let today = chrono::DateTime::from_timestamp(at + session.offset, 0)
+            .map(|d| d.date_naive())
+            .unwrap_or_default();
+        let expiry = choose_expiry(
+            &t.calendar,
+            today,
+            at,
+            spec.weekly,
+            t.selection.expiry_preference,
+            t.expiry_cutoff_hours,
+            &t.rules,
+            |e| t.chain.expiry_ts(e),
+        )
+        .map_err(|e| (RejectReason::NoEligibleStrike, e))?;
+        let quotes = t.chain.chain(
+            &t.calendar,
+            &s.symbol,
+            spec,
+            expiry,
+            option_type(s.action),
+            s.price,
+            at,
+        );
+        let sel = select(&quotes, &t.selection, &t.rules)
+            .map_err(|e| (RejectReason::NoEligibleStrike, e))?;
+        let q = &sel.quote;
+        let tick = spec.tick_size;
+        let entry = round_to_tick(q.ltp + t.slippage_ticks as f64 * tick, tick);
+        let sz = size(&SizingInput {
+            entry,
+            lot_size: spec.lot_size,
+            tick,
+            capital: t.capital,
+            risk_per_trade_pct: t.risk_per_trade_pct,
+            max_position_size_pct: t.max_position_size_pct,
+            stop_loss_pct: t.stop_loss_pct,
+            target_multiplier: t.target_multiplier,
+            max_lots_per_trade: t.rules.max_lots_per_trade,
+        })
+        .map_err(|e| {
+            (
+                RejectReason::ZeroLots,
+                format!("{} @ {entry}: {e}", q.contract.tradingsymbol),
+            )
+        })?;
+        let detail = format!(
+            "{} (strike {} {}, expiry {}, ltp {}, iv {:.4}, delta {:.3}, score {:.1}) | {} lots × {} = {} @ {} | SL {} target {} | P&L at SL ₹{:.2}, at target ₹{:.2}",
+            q.contract.tradingsymbol,
+            q.contract.strike,
+            if q.contract.kind == messages::OptionType::CE { "CE" } else { "PE" },
+            expiry,
+            q.ltp,
+            q.iv,
+            q.delta,
+            sel.score,
+            sz.lots,
+            spec.lot_size,
+            sz.quantity,
+            sz.entry,
+            sz.stop,
+            sz.target,
+            -(sz.entry - sz.stop) * sz.quantity as f64,
+            (sz.target - sz.entry) * sz.quantity as f64
+        );
+        if self.cfg.mode != Mode::Paper {
+            return Ok((detail, None));
+        }
+        let when = chrono::DateTime::from_timestamp(at, 0).unwrap_or(s.timestamp);
+        let record = PositionRecord {
+            position_id: Uuid::new_v5(&messages::SIGNAL_NAMESPACE, s.signal_id.as_bytes()),
+            version: 1,
+            signal_id: s.signal_id,
+            symbol: s.symbol.clone(),
+            option_symbol: q.contract.tradingsymbol.clone(),
+            strike: q.contract.strike,
+            option_type: q.contract.kind,
+            expiry,
+            mode: Mode::Paper,
+            status: PositionStatus::Open,
+            lots: sz.lots,
+            lot_size: spec.lot_size,
+            quantity: sz.quantity,
+            entry_time: when,
+            entry_premium: sz.entry,
+            stop_loss_premium: sz.stop,
+            target_premium: sz.target,
+            current_premium: sz.entry,
+            unrealized_pnl: 0.0,
+            exit_time: None,
+            exit_premium: 0.0,
+            exit_reason: String::new(),
+            realized_pnl: 0.0,
+            updated_at: when,
+        };
+        Ok((detail, Some(record)))
+    }
+
+    /// Counts, logs and persists one decision.
+    fn record(&mut self, s: &Arc<Signal>, now: i64, outcome: Outcome, detail: String) {
+        match outcome {
+            Outcome::Logged => self.stats.logged += 1,
+            Outcome::Opened => self.stats.opened += 1,
             Outcome::Rejected(r) => {
                 self.stats.rejected += 1;
                 *self
@@ -200,11 +455,16 @@ impl OptionsExecutor {
                     .entry(r.as_str().to_string())
                     .or_default() += 1;
                 log::info!(
-                    "{NAME}: rejected {} {} {} ({})",
+                    "{NAME}: rejected {} {} {} ({}){}",
                     s.signal_id,
                     s.action.as_str(),
                     s.symbol,
-                    r.as_str()
+                    r.as_str(),
+                    if detail.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {detail}")
+                    }
                 );
             }
         }
@@ -225,6 +485,7 @@ impl OptionsExecutor {
                     mode: self.cfg.mode,
                     outcome,
                     underlying_price: s.price,
+                    detail,
                 }))]));
         }
     }
@@ -331,7 +592,9 @@ mod tests {
     use super::*;
 
     fn cfg() -> ExecutorConfig {
+        let c = crate::config::Config::default_config().unwrap();
         ExecutorConfig {
+            trade: TradeConfig::from_config(&c, crate::logic::session::Session::nse()),
             enabled: true,
             mode: Mode::Logging,
             valid_underlyings: ["NIFTY".to_string()].into_iter().collect(),
@@ -363,10 +626,27 @@ mod tests {
         }
     }
 
+    /// Stands in for PositionManager.
+    struct Sink;
+    impl Actor for Sink {
+        type Context = Context<Self>;
+    }
+    impl Handler<GetRiskSnapshot> for Sink {
+        type Result = RiskSnapshot;
+        fn handle(&mut self, _: GetRiskSnapshot, _: &mut Context<Self>) -> RiskSnapshot {
+            RiskSnapshot::default()
+        }
+    }
+    impl Handler<OpenPosition> for Sink {
+        type Result = ();
+        fn handle(&mut self, _: OpenPosition, _: &mut Context<Self>) {}
+    }
+
     #[actix_rt::test]
     async fn rules_in_order() {
         let db = DbWriter::start_unsupervised_for_tests();
-        let mut ex = OptionsExecutor::new(cfg(), db);
+        let sink = Sink.start();
+        let mut ex = OptionsExecutor::new(cfg(), db, sink.clone().recipient(), sink.recipient());
         const NOW: i64 = 1_700_100_000;
         let ok = signal("NIFTY", 0.7, 2.0, 1_700_100_000);
         assert_eq!(ex.validate(&ok, NOW, Ok(false)), Ok(()));
@@ -398,11 +678,6 @@ mod tests {
             ex.validate(&signal("NIFTY", 0.7, 0.5, 1_700_100_000), NOW, Ok(false)),
             Err(RejectReason::SmallExpectedMove)
         );
-        ex.open_positions = 3;
-        assert_eq!(
-            ex.validate(&ok, NOW, Ok(false)),
-            Err(RejectReason::MaxPositions)
-        );
         ex.cfg.enabled = false;
         assert_eq!(
             ex.validate(&ok, NOW, Ok(false)),
@@ -412,6 +687,81 @@ mod tests {
         assert_eq!(
             ex.validate(&ok, NOW, Ok(false)),
             Err(RejectReason::AlreadyProcessed)
+        );
+    }
+
+    #[actix_rt::test]
+    async fn plan_applies_risk_limits_strike_and_size() {
+        let db = DbWriter::start_unsupervised_for_tests();
+        let sink = Sink.start();
+        let mut c = cfg();
+        c.mode = Mode::Paper;
+        let mut ex = OptionsExecutor::new(c, db, sink.clone().recipient(), sink.recipient());
+        // Wednesday 2024-12-11 10:00 IST, NIFTY at 24 010: next weekly expiry Tuesday the 17th.
+        let at = 1_733_891_400;
+        let mut s = signal("NIFTY", 0.7, 2.0, at);
+        s.price = 24_010.0;
+        let open3 = RiskSnapshot {
+            open_positions: 3,
+            ..Default::default()
+        };
+        assert_eq!(
+            ex.plan(&s, at, open3).unwrap_err().0,
+            RejectReason::MaxPositions
+        );
+        let lost = RiskSnapshot {
+            day_realized_pnl: -5_000.0,
+            ..Default::default()
+        };
+        let (r, why) = ex.plan(&s, at, lost).unwrap_err();
+        assert_eq!(r, RejectReason::DailyLossHalt);
+        assert!(
+            why.contains("₹-5000.00") && why.contains("₹5000.00"),
+            "{why}"
+        );
+        // The seed's ₹1,00,000 cannot risk 30 % of an ATM weekly NIFTY lot within 2 %.
+        let (r, why) = ex.plan(&s, at, RiskSnapshot::default()).unwrap_err();
+        assert_eq!(r, RejectReason::ZeroLots);
+        assert!(
+            why.contains("one lot of 65 risks")
+                && why.contains("more than 2% of capital (₹2000.00)"),
+            "{why}"
+        );
+        // With ₹10,00,000 it trades: the ATM call of the next weekly.
+        ex.cfg.trade.capital = 1_000_000.0;
+        let (detail, rec) = ex.plan(&s, at, RiskSnapshot::default()).unwrap();
+        let rec = rec.unwrap();
+        assert_eq!(rec.option_symbol, "NIFTY24D1724000CE", "{detail}");
+        assert_eq!(
+            (rec.strike, rec.option_type, rec.lot_size),
+            (24_000.0, messages::OptionType::CE, 65)
+        );
+        assert_eq!(rec.quantity, rec.lots * 65);
+        assert!(rec.lots >= 1);
+        let risk = (rec.entry_premium - rec.stop_loss_premium) * rec.quantity as f64;
+        assert!(risk <= 20_000.0 + 1e-6, "within 2 % of capital: {risk}");
+        assert_eq!(
+            rec.stop_loss_premium,
+            round_to_tick(rec.entry_premium * 0.7, 0.05)
+        );
+        assert_eq!(
+            rec.position_id,
+            Uuid::new_v5(&messages::SIGNAL_NAMESPACE, s.signal_id.as_bytes())
+        );
+        // A SELL signal buys the put.
+        let mut sell = s.clone();
+        sell.action = messages::Action::Sell;
+        let (_, rec) = ex.plan(&sell, at, RiskSnapshot::default()).unwrap();
+        assert_eq!(rec.unwrap().option_symbol, "NIFTY24D1724000PE");
+        // Consecutive losses halt when the rule is on.
+        ex.cfg.trade.rules.halt_after_consecutive_losses = Some(2);
+        let streak = RiskSnapshot {
+            consecutive_losses_today: 2,
+            ..Default::default()
+        };
+        assert_eq!(
+            ex.plan(&s, at, streak).unwrap_err().0,
+            RejectReason::ConsecutiveLosses
         );
     }
 }

@@ -71,7 +71,8 @@ impl Strategy {
         });
     }
 
-    fn on_candles(&mut self, msg: &CandlesUpdated) {
+    fn on_candles(&mut self, msg: &CandlesUpdated) -> u32 {
+        let mut n = 0;
         for e in &msg.0 {
             let Some(det) = self.detectors.get_mut(e.candle.symbol.0 as usize) else {
                 continue;
@@ -82,8 +83,10 @@ impl Strategy {
             };
             if let Some(x) = hit {
                 self.emit(x, self.symbols.name(e.candle.symbol), e.at);
+                n += 1;
             }
         }
+        n
     }
 
     /// Rebuilds every detector from DataManager's history (after a restart).
@@ -140,10 +143,10 @@ impl Supervised for Strategy {
 }
 
 impl Handler<CandlesUpdated> for Strategy {
-    type Result = ();
+    type Result = u32;
 
-    fn handle(&mut self, msg: CandlesUpdated, ctx: &mut Context<Self>) {
-        guard(NAME, ctx, |_| self.on_candles(&msg));
+    fn handle(&mut self, msg: CandlesUpdated, ctx: &mut Context<Self>) -> u32 {
+        guard(NAME, ctx, |_| self.on_candles(&msg)).unwrap_or(0)
     }
 }
 

@@ -55,6 +55,11 @@ pub enum RejectReason {
     SmallExpectedMove,
     MaxPositions,
     StoreUnavailable,
+    NoEligibleStrike,
+    ZeroLots,
+    DailyLossHalt,
+    ConsecutiveLosses,
+    NoInstrument,
 }
 
 impl RejectReason {
@@ -69,6 +74,11 @@ impl RejectReason {
             RejectReason::SmallExpectedMove => "small_expected_move",
             RejectReason::MaxPositions => "max_positions",
             RejectReason::StoreUnavailable => "store_unavailable",
+            RejectReason::NoEligibleStrike => "no_eligible_strike",
+            RejectReason::ZeroLots => "zero_lots",
+            RejectReason::DailyLossHalt => "daily_loss_halt",
+            RejectReason::ConsecutiveLosses => "consecutive_losses",
+            RejectReason::NoInstrument => "no_instrument",
         }
     }
 }
@@ -79,6 +89,8 @@ impl RejectReason {
 pub enum Outcome {
     /// Valid; logged as the would-be trade (logging-only mode).
     Logged,
+    /// Valid; a paper position was opened.
+    Opened,
     /// Rejected for the given reason.
     Rejected(RejectReason),
 }
@@ -92,6 +104,9 @@ pub struct ExecutorDecision {
     pub mode: Mode,
     pub outcome: Outcome,
     pub underlying_price: f64,
+    /// The trade or the reason in words (strike, lots, or which limit one lot exceeds).
+    #[serde(default)]
+    pub detail: String,
 }
 
 /// The executor's counters since start.
@@ -99,6 +114,7 @@ pub struct ExecutorDecision {
 pub struct ExecutorStats {
     pub received: u64,
     pub logged: u64,
+    pub opened: u64,
     pub rejected: u64,
     /// Rejections by reason (`RejectReason::as_str`).
     pub rejected_by_reason: BTreeMap<String, u64>,

@@ -33,6 +33,8 @@ pub struct BarsReceived {
 pub struct IngestReport {
     pub accepted: u64,
     pub dropped: u64,
+    /// Signals the batch raised (so a feed can wait for them to be decided).
+    pub signals: u64,
 }
 
 /// The engine clock moved to `now` (epoch seconds): close every candle that ended by then.
@@ -103,9 +105,10 @@ impl DataStats {
 
 // ---------------------------------------------------------------- Strategy
 
-/// Candle updates of one ingest batch, in data order.
+/// Candle updates of one ingest batch, in data order. Strategy replies with the number of
+/// signals the batch raised; PositionManager with 0.
 #[derive(Message, Debug, Clone)]
-#[rtype(result = "()")]
+#[rtype(result = "u32")]
 pub struct CandlesUpdated(pub Vec<CandleEvent>);
 
 /// Where a restarted Strategy asks for candles to rebuild its indicators.
@@ -189,6 +192,49 @@ pub struct GetExecutorStats;
 
 // ---------------------------------------------------------------- PositionManager
 
+/// Open this paper position (version 1 of its record: entry fill, stop, target, quantity).
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct OpenPosition(pub Box<crate::PositionRecord>);
+
+/// A position was opened. Carries the whole record.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct PositionOpened(pub Arc<crate::PositionRecord>);
+
+/// A position was closed (fully). Carries the final record.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct PositionClosed(pub Arc<crate::PositionRecord>);
+
+/// Subscribe to position events.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SubscribePositions {
+    pub opened: Option<Recipient<PositionOpened>>,
+    pub closed: Option<Recipient<PositionClosed>>,
+}
+
+/// The book's risk figures as of data time `at` (epoch seconds), for the executor's limits.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "RiskSnapshot")]
+pub struct GetRiskSnapshot {
+    pub at: i64,
+    /// Start of `at`'s trading day (epoch seconds): the daily-loss window.
+    pub day_start: i64,
+}
+
+/// Reply to [`GetRiskSnapshot`].
+#[derive(MessageResponse, Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct RiskSnapshot {
+    /// Positions open at `at`.
+    pub open_positions: u32,
+    /// Realized P&L of positions closed in `[day_start, at]`, rupees.
+    pub day_realized_pnl: f64,
+    /// Losing trades in a row, the latest closed by `at` last (reset by a win or a new day).
+    pub consecutive_losses_today: u32,
+}
+
 /// Ask PositionManager for its summary.
 #[derive(Message, Debug, Clone, Copy)]
 #[rtype(result = "PositionSummary")]
@@ -200,6 +246,12 @@ pub struct PositionSummary {
     pub open_positions: u32,
     pub activations_seen: u64,
     pub monitor_runs: u64,
+    pub opened: u64,
+    pub closed: u64,
+    /// Realized P&L of all closed positions, rupees.
+    pub realized_pnl: f64,
+    /// Unrealized P&L of open positions at their last mark, rupees.
+    pub unrealized_pnl: f64,
 }
 
 // ---------------------------------------------------------------- DbWriter

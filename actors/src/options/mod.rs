@@ -2,3 +2,8 @@
 //! sizing, and the position rules. Plain code, no actix.
 
 pub mod bs;
+pub mod chain;
+pub mod instruments;
+pub mod position;
+pub mod sizing;
+pub mod strike;

@@ -149,6 +149,7 @@ struct ChDecision {
     outcome: String,
     reason: String,
     underlying_price: f64,
+    detail: String,
 }
 
 #[derive(Debug, Clone, ::clickhouse::Row, Serialize, Deserialize)]
@@ -361,6 +362,7 @@ fn split(rows: &[Row]) -> Split {
             Row::Decision(d) => {
                 let (outcome, reason) = match d.outcome {
                     Outcome::Logged => ("logged", ""),
+                    Outcome::Opened => ("opened", ""),
                     Outcome::Rejected(r) => ("rejected", r.as_str()),
                 };
                 s.decisions.push(ChDecision {
@@ -371,6 +373,7 @@ fn split(rows: &[Row]) -> Split {
                     outcome: outcome.into(),
                     reason: reason.into(),
                     underlying_price: d.underlying_price,
+                    detail: d.detail.clone(),
                 })
             }
             Row::Position(p) => s.positions.push(ChPosition::from(p)),

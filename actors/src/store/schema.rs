@@ -6,7 +6,7 @@
 //! configured database when applied.
 
 /// (version, name, SQL) of every migration, in order.
-pub const MIGRATIONS: [(u32, &str, &str); 7] = [
+pub const MIGRATIONS: [(u32, &str, &str); 8] = [
     (
         1,
         "001_market_data",
@@ -42,6 +42,11 @@ pub const MIGRATIONS: [(u32, &str, &str); 7] = [
         "007_executor_decisions",
         include_str!("../../../schema/007_executor_decisions.sql"),
     ),
+    (
+        8,
+        "008_decision_detail",
+        include_str!("../../../schema/008_decision_detail.sql"),
+    ),
 ];
 
 /// The tables the schema creates.
@@ -73,6 +78,7 @@ mod tests {
 
     #[test]
     fn every_file_is_one_create_table_of_its_table() {
+        // The first seven create the tables; later ones alter them.
         for ((v, name, sql), table) in MIGRATIONS.iter().zip(TABLES) {
             let st = statement(sql, "x");
             assert!(name.starts_with(&format!("{v:03}_")));
@@ -80,6 +86,12 @@ mod tests {
                 st.starts_with(&format!("CREATE TABLE IF NOT EXISTS x.{table}")),
                 "{st}"
             );
+            assert!(!st.contains(';'), "one statement: {name}");
+        }
+        for (v, name, sql) in &MIGRATIONS[TABLES.len()..] {
+            let st = statement(sql, "x");
+            assert!(name.starts_with(&format!("{v:03}_")));
+            assert!(st.starts_with("ALTER TABLE x."), "{st}");
             assert!(!st.contains(';'), "one statement: {name}");
         }
     }

@@ -65,7 +65,7 @@ CREATE INDEX IF NOT EXISTS outbox_key ON outbox(key);
 CREATE TABLE IF NOT EXISTS executor_decisions (
     signal_id TEXT PRIMARY KEY, decided_at INTEGER NOT NULL, symbol TEXT NOT NULL,
     mode TEXT NOT NULL, outcome TEXT NOT NULL, reason TEXT NOT NULL,
-    underlying_price REAL NOT NULL
+    underlying_price REAL NOT NULL, detail TEXT NOT NULL DEFAULT ''
 );
 ";
 
@@ -115,6 +115,20 @@ impl SqliteStore {
             .map_err(|e| Error::store(B, "busy_timeout", e))?;
         conn.execute_batch(DDL)
             .map_err(|e| Error::store(B, "create tables", e))?;
+        // Migration 1: executor_decisions.detail (files made before it lack the column).
+        let has_detail: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM pragma_table_info('executor_decisions') WHERE name = 'detail'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|e| Error::store(B, "inspect executor_decisions", e))?;
+        if has_detail == 0 {
+            conn.execute_batch(
+                "ALTER TABLE executor_decisions ADD COLUMN detail TEXT NOT NULL DEFAULT ''",
+            )
+            .map_err(|e| Error::store(B, "migrate executor_decisions.detail", e))?;
+        }
         Ok(SqliteStore { conn })
     }
 }
@@ -230,6 +244,7 @@ impl SqliteStore {
 fn outcome_parts(o: &Outcome) -> (&'static str, &'static str) {
     match o {
         Outcome::Logged => ("logged", ""),
+        Outcome::Opened => ("opened", ""),
         Outcome::Rejected(r) => ("rejected", r.as_str()),
     }
 }
@@ -295,7 +310,7 @@ impl Store for SqliteStore {
             let mut dec = tx
                 .prepare_cached(
                     "INSERT OR IGNORE INTO executor_decisions (signal_id, decided_at, symbol, mode,
-                     outcome, reason, underlying_price) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                     outcome, reason, underlying_price, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 )
                 .map_err(|e| Error::store(B, "prepare decision insert", e))?;
             let mut pos = tx
@@ -346,7 +361,8 @@ impl Store for SqliteStore {
                             d.mode.as_str(),
                             outcome,
                             reason,
-                            d.underlying_price
+                            d.underlying_price,
+                            d.detail
                         ])
                     }
                     Row::Position(p) => {
@@ -559,6 +575,7 @@ mod tests {
             mode: Mode::Logging,
             outcome: Outcome::Rejected(RejectReason::WeakSignal),
             underlying_price: 24000.0,
+            detail: String::new(),
         };
         s.write(&[Row::Decision(Box::new(d))]).unwrap();
         assert!(s.is_signal_processed(id).unwrap());

@@ -1,0 +1,199 @@
+//! The synthetic option chain of replay and simulation: every strike priced by Black-Scholes
+//! from the underlying, with an IV smile and deterministic volume and open interest, so strike
+//! selection has a real chain to filter and positions a premium to follow.
+//!
+//! - IV(K) = atm_iv + skew·x + smile·x², x = ln(K/S), floored at 1 %.
+//! - Premium = BS price rounded to the tick (at least one tick); bid/ask = premium ∓ half the
+//!   spread (`spread_pct` % of the premium, at least one tick).
+//! - Volume = atm_volume·e^(−|n|/3), OI = atm_oi·e^(−|n|/5) for a strike n steps from ATM, times
+//!   a fixed ±10 % factor from the strike itself — the same strike always has the same figures.
+
+use chrono::NaiveDate;
+use messages::OptionType;
+
+use super::bs::{greeks, BsInput};
+use super::instruments::{contract, ExpiryCalendar, OptionContract};
+use crate::config::{ChainSpec, UnderlyingSpec};
+use crate::logic::price::round_to_tick;
+use crate::logic::session::Session;
+
+/// One quoted option.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Quote {
+    pub contract: OptionContract,
+    pub ltp: f64,
+    pub bid: f64,
+    pub ask: f64,
+    pub iv: f64,
+    pub delta: f64,
+    pub volume: u64,
+    pub oi: u64,
+    /// Strikes from ATM (+ above, − below).
+    pub steps_from_atm: i32,
+    /// Years to the expiry's close.
+    pub t_years: f64,
+}
+
+/// Prices options from the underlying.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChainModel {
+    pub spec: ChainSpec,
+    pub rate: f64,
+    pub div_yield: f64,
+    pub session: Session,
+}
+
+const YEAR_SECS: f64 = 365.0 * 86_400.0;
+
+impl ChainModel {
+    /// The implied volatility of strike `k` with the underlying at `s`.
+    pub fn iv(&self, s: f64, k: f64) -> f64 {
+        let x = (k / s).ln();
+        (self.spec.atm_iv + self.spec.skew * x + self.spec.smile * x * x).max(0.01)
+    }
+
+    /// Epoch seconds of an expiry's close (15:30 exchange time).
+    pub fn expiry_ts(&self, expiry: NaiveDate) -> i64 {
+        let midnight = expiry
+            .and_hms_opt(0, 0, 0)
+            .map(|t| t.and_utc().timestamp())
+            .unwrap_or(0);
+        midnight - self.session.offset + self.session.close
+    }
+
+    /// The fair premium (unrounded) of a contract with the underlying at `spot` at `now`.
+    pub fn fair(&self, c: &OptionContract, spot: f64, now: i64) -> (f64, f64, f64) {
+        let t = ((self.expiry_ts(c.expiry) - now) as f64 / YEAR_SECS).max(0.0);
+        let iv = self.iv(spot, c.strike);
+        let g = greeks(
+            c.kind,
+            &BsInput {
+                spot,
+                strike: c.strike,
+                t_years: t,
+                rate: self.rate,
+                div_yield: self.div_yield,
+                vol: iv,
+            },
+        );
+        (g.price, g.delta, iv)
+    }
+
+    /// The traded premium: fair value on the tick, at least one tick.
+    pub fn premium(&self, c: &OptionContract, spot: f64, now: i64) -> f64 {
+        round_to_tick(self.fair(c, spot, now).0, c.tick_size).max(c.tick_size)
+    }
+
+    /// A full quote of one contract.
+    pub fn quote(&self, c: OptionContract, spot: f64, now: i64, step: f64) -> Quote {
+        let (fair, delta, iv) = self.fair(&c, spot, now);
+        let tick = c.tick_size;
+        let ltp = round_to_tick(fair, tick).max(tick);
+        let half =
+            round_to_tick((ltp * self.spec.spread_pct / 100.0 / 2.0).max(tick), tick).max(tick);
+        let atm = (spot / step).round() * step;
+        let n = ((c.strike - atm) / step).round() as i32;
+        // ±10 % fixed by the strike: deterministic, not uniform.
+        let jitter = 0.9 + ((c.strike as u64).wrapping_mul(2_654_435_761) % 1000) as f64 / 5000.0;
+        let volume =
+            (self.spec.atm_volume as f64 * (-(n.abs() as f64) / 3.0).exp() * jitter) as u64;
+        let oi = (self.spec.atm_oi as f64 * (-(n.abs() as f64) / 5.0).exp() * jitter) as u64;
+        Quote {
+            t_years: ((self.expiry_ts(c.expiry) - now) as f64 / YEAR_SECS).max(0.0),
+            contract: c,
+            ltp,
+            bid: (ltp - half).max(tick),
+            ask: ltp + half,
+            iv,
+            delta,
+            volume,
+            oi,
+            steps_from_atm: n,
+        }
+    }
+
+    /// Quotes of `kind` at every listed strike (ATM ± `strikes_each_side`) of one expiry.
+    #[allow(clippy::too_many_arguments)]
+    pub fn chain(
+        &self,
+        cal: &ExpiryCalendar,
+        name: &str,
+        spec: &UnderlyingSpec,
+        expiry: NaiveDate,
+        kind: OptionType,
+        spot: f64,
+        now: i64,
+    ) -> Vec<Quote> {
+        let step = spec.strike_step;
+        let atm = (spot / step).round() * step;
+        let n = self.spec.strikes_each_side as i32;
+        (-n..=n)
+            .map(|i| atm + i as f64 * step)
+            .filter(|k| *k > 0.0)
+            .map(|k| self.quote(contract(cal, name, spec, expiry, k, kind), spot, now, step))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Weekday;
+
+    fn model() -> ChainModel {
+        ChainModel {
+            spec: ChainSpec {
+                strikes_each_side: 5,
+                atm_iv: 0.13,
+                skew: -0.15,
+                smile: 1.0,
+                atm_volume: 100_000,
+                atm_oi: 1_000_000,
+                spread_pct: 0.5,
+            },
+            rate: 0.065,
+            div_yield: 0.0,
+            session: Session::nse(),
+        }
+    }
+
+    #[test]
+    fn chain_is_priced_and_deterministic() {
+        let m = model();
+        let cal = ExpiryCalendar::with(Weekday::Tue, []);
+        let spec = UnderlyingSpec {
+            lot_size: 65,
+            strike_step: 50.0,
+            tick_size: 0.05,
+            weekly: true,
+        };
+        let exp = NaiveDate::from_ymd_opt(2025, 12, 9).unwrap();
+        let now = m.expiry_ts(exp) - 5 * 86_400;
+        let calls = m.chain(&cal, "NIFTY", &spec, exp, OptionType::CE, 24_010.0, now);
+        assert_eq!(calls.len(), 11);
+        assert_eq!(calls[5].contract.strike, 24_000.0);
+        assert_eq!(calls[5].steps_from_atm, 0);
+        assert!(
+            calls.windows(2).all(|w| w[0].ltp >= w[1].ltp),
+            "calls cheaper as strikes rise"
+        );
+        assert!(calls
+            .iter()
+            .all(|q| q.bid < q.ltp && q.ltp < q.ask && q.bid >= 0.05));
+        assert!(
+            calls
+                .iter()
+                .all(|q| ((q.ltp * 20.0).round() - q.ltp * 20.0).abs() < 1e-9),
+            "on the tick"
+        );
+        assert!(calls[5].volume > calls[0].volume && calls[5].oi > calls[10].oi);
+        assert_eq!(
+            calls,
+            m.chain(&cal, "NIFTY", &spec, exp, OptionType::CE, 24_010.0, now)
+        );
+        // Puts are richer below spot (negative skew): IV at 23 750 above IV at 24 250.
+        assert!(m.iv(24_000.0, 23_750.0) > m.iv(24_000.0, 24_250.0));
+        // 5 days ATM at 13 %: 0.4·S·σ·√T ≈ 146, plus the carry (r·T·S/2 ≈ 11) and spot 10 above.
+        assert!((140.0..180.0).contains(&calls[5].ltp), "{}", calls[5].ltp);
+    }
+}

@@ -1,0 +1,385 @@
+//! The rules of one paper position: marking to the premium, exits, and P&L in paise.
+//!
+//! On each mark, in this order (the first that applies acts):
+//! 1. premium ≤ stop → `STOP_LOSS_HIT` (`TRAILING_STOP` once the stop was raised);
+//! 2. premium ≥ target → `TARGET_REACHED`;
+//! 3. less than `exit_before_expiry` to the expiry's 15:30 close → `EXPIRY_APPROACHING`;
+//! 4. held longer than `max_hold` → `TIME_LIMIT`;
+//! 5. partial booking (once, whole lots, keeping at least one lot) → `PARTIAL_BOOKING`;
+//! 6. the trailing stop ratchets up (never down).
+//!
+//! Sells fill at the premium minus the slippage (on the tick, at least one tick). Realized
+//! P&L = Σ (sell − buy) × quantity over the fills, in paise, so it reconciles exactly.
+
+use messages::{PositionRecord, PositionStatus};
+use serde::Serialize;
+
+use super::sizing::{paise, rupees};
+use crate::config::{PartialBooking, Trailing};
+use crate::logic::price::round_to_tick;
+
+/// Why a position (or part of it) was closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum ExitReason {
+    StopLoss,
+    Target,
+    TrailingStop,
+    ExpiryApproaching,
+    TimeLimit,
+    PartialBooking,
+    Manual,
+}
+
+impl ExitReason {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExitReason::StopLoss => "STOP_LOSS_HIT",
+            ExitReason::Target => "TARGET_REACHED",
+            ExitReason::TrailingStop => "TRAILING_STOP",
+            ExitReason::ExpiryApproaching => "EXPIRY_APPROACHING",
+            ExitReason::TimeLimit => "TIME_LIMIT",
+            ExitReason::PartialBooking => "PARTIAL_BOOKING",
+            ExitReason::Manual => "MANUAL",
+        }
+    }
+}
+
+/// Exit parameters.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ExitRules {
+    pub slippage_ticks: u32,
+    pub trailing: Option<Trailing>,
+    pub partial: Option<PartialBooking>,
+    pub max_hold_secs: Option<i64>,
+    pub exit_before_expiry_secs: i64,
+}
+
+/// One execution.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Fill {
+    pub ts: i64,
+    /// +1 buy, −1 sell.
+    pub side: i8,
+    pub quantity: u32,
+    pub premium: f64,
+}
+
+/// What a mark did.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Change {
+    /// Premium and unrealized P&L updated.
+    Marked,
+    /// Part of the quantity sold.
+    Partial(Fill),
+    /// Fully closed.
+    Closed(Fill, ExitReason),
+}
+
+/// A paper position and its state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PaperPosition {
+    /// The latest version, as stored.
+    pub record: PositionRecord,
+    pub lot_size: u32,
+    pub tick: f64,
+    /// Epoch seconds of the expiry's close.
+    pub expiry_ts: i64,
+    pub initial_stop: f64,
+    pub stop: f64,
+    pub target: f64,
+    pub remaining: u32,
+    pub realized_paise: i64,
+    pub partial_done: bool,
+    pub fills: Vec<Fill>,
+}
+
+impl PaperPosition {
+    /// A position opened by `entry` fill (the record holds entry, stop, target, quantity).
+    pub fn open(record: PositionRecord, lot_size: u32, tick: f64, expiry_ts: i64) -> Self {
+        let fill = Fill {
+            ts: record.entry_time.timestamp(),
+            side: 1,
+            quantity: record.quantity,
+            premium: record.entry_premium,
+        };
+        PaperPosition {
+            lot_size,
+            tick,
+            expiry_ts,
+            initial_stop: record.stop_loss_premium,
+            stop: record.stop_loss_premium,
+            target: record.target_premium,
+            remaining: record.quantity,
+            realized_paise: 0,
+            partial_done: false,
+            fills: vec![fill],
+            record,
+        }
+    }
+
+    /// Whether it is still open.
+    pub fn is_open(&self) -> bool {
+        self.record.status == PositionStatus::Open
+    }
+
+    fn sell(&mut self, ts: i64, qty: u32, mark: f64, slippage_ticks: u32) -> Fill {
+        let px = round_to_tick(mark - slippage_ticks as f64 * self.tick, self.tick).max(self.tick);
+        self.realized_paise += (paise(px) - paise(self.record.entry_premium)) * qty as i64;
+        self.remaining -= qty;
+        let f = Fill {
+            ts,
+            side: -1,
+            quantity: qty,
+            premium: px,
+        };
+        self.fills.push(f);
+        f
+    }
+
+    fn bump(&mut self, now: i64, mark: f64) {
+        let r = &mut self.record;
+        r.version += 1;
+        r.current_premium = mark;
+        r.unrealized_pnl = rupees((paise(mark) - paise(r.entry_premium)) * self.remaining as i64);
+        r.realized_pnl = rupees(self.realized_paise);
+        r.stop_loss_premium = self.stop;
+        r.updated_at = chrono::DateTime::from_timestamp(now, 0).unwrap_or(r.updated_at);
+    }
+
+    /// Closes everything at `mark` now for `reason`.
+    pub fn close(
+        &mut self,
+        now: i64,
+        mark: f64,
+        reason: ExitReason,
+        slippage_ticks: u32,
+    ) -> Change {
+        let f = self.sell(now, self.remaining, mark, slippage_ticks);
+        self.bump(now, mark);
+        let r = &mut self.record;
+        r.status = PositionStatus::Closed;
+        r.exit_time = chrono::DateTime::from_timestamp(now, 0);
+        r.exit_premium = f.premium;
+        r.exit_reason = reason.as_str().to_string();
+        r.unrealized_pnl = 0.0;
+        Change::Closed(f, reason)
+    }
+
+    /// Marks the position to `mark` (the option's premium) at `now`; returns what changed, or
+    /// `None` when it is already closed.
+    pub fn mark(&mut self, mark: f64, now: i64, rules: &ExitRules) -> Option<Change> {
+        if !self.is_open() {
+            return None;
+        }
+        let entry = self.record.entry_premium;
+        if mark <= self.stop {
+            let why = if self.stop > self.initial_stop {
+                ExitReason::TrailingStop
+            } else {
+                ExitReason::StopLoss
+            };
+            return Some(self.close(now, mark, why, rules.slippage_ticks));
+        }
+        if mark >= self.target {
+            return Some(self.close(now, mark, ExitReason::Target, rules.slippage_ticks));
+        }
+        if self.expiry_ts - now < rules.exit_before_expiry_secs {
+            return Some(self.close(
+                now,
+                mark,
+                ExitReason::ExpiryApproaching,
+                rules.slippage_ticks,
+            ));
+        }
+        if rules
+            .max_hold_secs
+            .is_some_and(|h| now - self.record.entry_time.timestamp() >= h)
+        {
+            return Some(self.close(now, mark, ExitReason::TimeLimit, rules.slippage_ticks));
+        }
+        let gain_pct = (mark - entry) / entry * 100.0;
+        if let Some(p) = rules.partial.filter(|_| !self.partial_done) {
+            if gain_pct >= p.at_pct {
+                self.partial_done = true;
+                let lots = self.remaining / self.lot_size;
+                let sell_lots =
+                    ((lots as f64 * p.size_pct / 100.0).floor() as u32).min(lots.saturating_sub(1));
+                if sell_lots > 0 {
+                    let f = self.sell(now, sell_lots * self.lot_size, mark, rules.slippage_ticks);
+                    self.bump(now, mark);
+                    return Some(Change::Partial(f));
+                }
+            }
+        }
+        if let Some(t) = rules.trailing {
+            if gain_pct >= t.after_pct {
+                let trail = round_to_tick(entry + (mark - entry) * t.keep_pct / 100.0, self.tick);
+                if trail > self.stop {
+                    self.stop = trail;
+                }
+            }
+        }
+        self.bump(now, mark);
+        Some(Change::Marked)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{NaiveDate, TimeZone, Utc};
+    use messages::{Mode, OptionType};
+    use uuid::Uuid;
+
+    const T0: i64 = 1_733_716_800; // 2024-12-09 04:00 UTC
+
+    fn pos(qty: u32) -> PaperPosition {
+        let r = PositionRecord {
+            position_id: Uuid::from_u128(1),
+            version: 1,
+            signal_id: Uuid::from_u128(2),
+            symbol: "NIFTY".into(),
+            option_symbol: "NIFTY24D1024000CE".into(),
+            strike: 24_000.0,
+            option_type: OptionType::CE,
+            expiry: NaiveDate::from_ymd_opt(2024, 12, 10).unwrap(),
+            mode: Mode::Paper,
+            status: PositionStatus::Open,
+            lots: qty / 65,
+            lot_size: 65,
+            quantity: qty,
+            entry_time: Utc.timestamp_opt(T0, 0).unwrap(),
+            entry_premium: 100.0,
+            stop_loss_premium: 70.0,
+            target_premium: 160.0,
+            current_premium: 100.0,
+            unrealized_pnl: 0.0,
+            exit_time: None,
+            exit_premium: 0.0,
+            exit_reason: String::new(),
+            realized_pnl: 0.0,
+            updated_at: Utc.timestamp_opt(T0, 0).unwrap(),
+        };
+        PaperPosition::open(r, 65, 0.05, T0 + 30 * 3600)
+    }
+
+    fn rules() -> ExitRules {
+        ExitRules {
+            slippage_ticks: 1,
+            trailing: None,
+            partial: None,
+            max_hold_secs: None,
+            exit_before_expiry_secs: 3600,
+        }
+    }
+
+    /// Σ (sell − buy) × qty over the fills, in paise.
+    fn from_fills(p: &PaperPosition) -> i64 {
+        p.fills
+            .iter()
+            .map(|f| -(f.side as i64) * paise(f.premium) * f.quantity as i64)
+            .sum()
+    }
+
+    #[test]
+    fn scripted_path_hits_the_stop() {
+        let mut p = pos(130);
+        assert_eq!(p.mark(90.0, T0 + 300, &rules()), Some(Change::Marked));
+        assert_eq!(p.record.unrealized_pnl, -1300.0);
+        assert_eq!(p.record.version, 2);
+        let c = p.mark(69.95, T0 + 600, &rules()).unwrap();
+        assert!(matches!(c, Change::Closed(f, ExitReason::StopLoss) if f.premium == 69.9));
+        assert_eq!(p.record.exit_reason, "STOP_LOSS_HIT");
+        assert_eq!(p.realized_paise, (6990 - 10000) * 130);
+        assert_eq!(p.realized_paise, from_fills(&p));
+        assert_eq!(p.record.realized_pnl, -3913.0);
+        assert_eq!(
+            p.mark(50.0, T0 + 900, &rules()),
+            None,
+            "closed positions do not move"
+        );
+    }
+
+    #[test]
+    fn scripted_path_hits_the_target() {
+        let mut p = pos(65);
+        let c = p.mark(160.0, T0 + 60, &rules()).unwrap();
+        assert!(matches!(c, Change::Closed(_, ExitReason::Target)));
+        assert_eq!(
+            (p.record.exit_premium, p.record.realized_pnl),
+            (159.95, 3896.75)
+        );
+        assert_eq!(p.realized_paise, from_fills(&p));
+    }
+
+    #[test]
+    fn expiry_approaching_and_time_limit() {
+        let mut p = pos(65);
+        let c = p.mark(110.0, T0 + 30 * 3600 - 3599, &rules()).unwrap();
+        assert!(matches!(
+            c,
+            Change::Closed(_, ExitReason::ExpiryApproaching)
+        ));
+        let mut p = pos(65);
+        let r = ExitRules {
+            max_hold_secs: Some(4 * 3600),
+            ..rules()
+        };
+        assert_eq!(p.mark(110.0, T0 + 4 * 3600 - 1, &r), Some(Change::Marked));
+        assert!(matches!(
+            p.mark(110.0, T0 + 4 * 3600, &r),
+            Some(Change::Closed(_, ExitReason::TimeLimit))
+        ));
+    }
+
+    #[test]
+    fn trailing_stop_ratchets_then_exits_with_profit() {
+        let mut p = pos(65);
+        let r = ExitRules {
+            trailing: Some(Trailing {
+                after_pct: 30.0,
+                keep_pct: 50.0,
+            }),
+            ..rules()
+        };
+        p.mark(140.0, T0 + 60, &r); // +40 %: stop → 100 + 40·0.5 = 120
+        assert_eq!(p.stop, 120.0);
+        p.mark(130.0, T0 + 120, &r); // below the trail's trigger: the stop stays
+        assert_eq!(p.stop, 120.0);
+        p.mark(150.0, T0 + 180, &r); // stop → 125
+        assert_eq!(p.record.stop_loss_premium, 125.0);
+        let c = p.mark(124.0, T0 + 240, &r).unwrap();
+        assert!(matches!(c, Change::Closed(f, ExitReason::TrailingStop) if f.premium == 123.95));
+        assert!(p.realized_paise > 0);
+        assert_eq!(p.realized_paise, from_fills(&p));
+    }
+
+    #[test]
+    fn partial_booking_sells_whole_lots_once_and_reconciles() {
+        let mut p = pos(5 * 65);
+        let r = ExitRules {
+            partial: Some(PartialBooking {
+                at_pct: 40.0,
+                size_pct: 50.0,
+            }),
+            ..rules()
+        };
+        let c = p.mark(141.0, T0 + 60, &r).unwrap();
+        assert!(matches!(c, Change::Partial(f) if f.quantity == 2 * 65 && f.premium == 140.95));
+        assert_eq!(p.remaining, 3 * 65);
+        assert_eq!(
+            p.mark(145.0, T0 + 120, &r),
+            Some(Change::Marked),
+            "only once"
+        );
+        let c = p.mark(160.0, T0 + 180, &r).unwrap();
+        assert!(matches!(c, Change::Closed(f, ExitReason::Target) if f.quantity == 3 * 65));
+        assert_eq!(
+            p.realized_paise,
+            (14095 - 10000) * 130 + (15995 - 10000) * 195
+        );
+        assert_eq!(p.realized_paise, from_fills(&p));
+        assert_eq!(p.record.realized_pnl, rupees(p.realized_paise));
+    }
+}

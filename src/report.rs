@@ -1,0 +1,242 @@
+//! The replay report of paper trading: `positions.jsonl`, trade statistics, and the equity
+//! curve as CSV and as an SVG chart.
+//!
+//! - **PositionRecorder** (actor) collects every [`PositionClosed`] (subscribed at
+//!   PositionManager); handles [`TakePositions`]; sends nothing.
+//! - [`Report`] is computed from the closed positions ordered by exit time (then id), so the
+//!   files are the same on every run. Money is summed in paise.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use actix::{Actor, Context, Handler, Message};
+use messages::msg::PositionClosed;
+use messages::PositionRecord;
+use serde::Serialize;
+
+/// Hands over the positions collected so far.
+#[derive(Message)]
+#[rtype(result = "Vec<PositionRecord>")]
+pub struct TakePositions;
+
+/// Collects closed positions.
+#[derive(Default)]
+pub struct PositionRecorder {
+    closed: Vec<PositionRecord>,
+}
+
+impl Actor for PositionRecorder {
+    type Context = Context<Self>;
+}
+
+impl Handler<PositionClosed> for PositionRecorder {
+    type Result = ();
+
+    fn handle(&mut self, msg: PositionClosed, _ctx: &mut Context<Self>) {
+        self.closed.push((*msg.0).clone());
+    }
+}
+
+impl Handler<TakePositions> for PositionRecorder {
+    type Result = Vec<PositionRecord>;
+
+    fn handle(&mut self, _: TakePositions, _ctx: &mut Context<Self>) -> Vec<PositionRecord> {
+        std::mem::take(&mut self.closed)
+    }
+}
+
+/// One line of `positions.jsonl` (field names are the file's contract).
+#[derive(Debug, Clone, Serialize)]
+pub struct PositionLine {
+    pub position_id: uuid::Uuid,
+    pub signal_id: uuid::Uuid,
+    pub symbol: String,
+    pub option_symbol: String,
+    pub strike: f64,
+    pub option_type: messages::OptionType,
+    pub expiry: chrono::NaiveDate,
+    pub lots: u32,
+    pub quantity: u32,
+    pub entry_time: chrono::DateTime<chrono::Utc>,
+    pub entry_premium: f64,
+    pub exit_time: Option<chrono::DateTime<chrono::Utc>>,
+    pub exit_premium: f64,
+    pub exit_reason: String,
+    pub realized_pnl: f64,
+}
+
+/// Trade statistics.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Report {
+    pub trades: u64,
+    pub wins: u64,
+    pub win_rate_pct: f64,
+    pub total_pnl: f64,
+    pub max_drawdown: f64,
+    pub max_drawdown_pct_of_capital: f64,
+    /// (exit time, cumulative realized P&L) after each trade.
+    #[serde(skip)]
+    pub equity: Vec<(i64, f64)>,
+}
+
+fn paise(r: f64) -> i64 {
+    (r * 100.0).round() as i64
+}
+
+/// Sorts the closed positions and computes the statistics.
+pub fn build(mut closed: Vec<PositionRecord>, capital: f64) -> (Vec<PositionLine>, Report) {
+    closed.sort_by_key(|r| (r.exit_time, r.position_id));
+    let mut equity = Vec::with_capacity(closed.len());
+    let (mut cum, mut peak, mut dd, mut wins) = (0i64, 0i64, 0i64, 0u64);
+    for r in &closed {
+        let p = paise(r.realized_pnl);
+        cum += p;
+        peak = peak.max(cum);
+        dd = dd.max(peak - cum);
+        if p > 0 {
+            wins += 1;
+        }
+        equity.push((
+            r.exit_time.map(|t| t.timestamp()).unwrap_or(0),
+            cum as f64 / 100.0,
+        ));
+    }
+    let trades = closed.len() as u64;
+    let report = Report {
+        trades,
+        wins,
+        win_rate_pct: if trades > 0 {
+            (wins as f64 / trades as f64 * 10_000.0).round() / 100.0
+        } else {
+            0.0
+        },
+        total_pnl: cum as f64 / 100.0,
+        max_drawdown: dd as f64 / 100.0,
+        max_drawdown_pct_of_capital: (dd as f64 / 100.0 / capital * 10_000.0).round() / 100.0,
+        equity,
+    };
+    let lines = closed
+        .into_iter()
+        .map(|r| PositionLine {
+            position_id: r.position_id,
+            signal_id: r.signal_id,
+            symbol: r.symbol,
+            option_symbol: r.option_symbol,
+            strike: r.strike,
+            option_type: r.option_type,
+            expiry: r.expiry,
+            lots: r.lots,
+            quantity: r.quantity,
+            entry_time: r.entry_time,
+            entry_premium: r.entry_premium,
+            exit_time: r.exit_time,
+            exit_premium: r.exit_premium,
+            exit_reason: r.exit_reason,
+            realized_pnl: r.realized_pnl,
+        })
+        .collect();
+    (lines, report)
+}
+
+/// Writes `positions.jsonl`, `equity.csv` and `equity.svg` into `dir`.
+pub fn write(
+    dir: &Path,
+    lines: &[PositionLine],
+    report: &Report,
+    capital: f64,
+) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let mut jsonl = String::new();
+    for l in lines {
+        jsonl.push_str(&serde_json::to_string(l).map_err(std::io::Error::other)?);
+        jsonl.push('\n');
+    }
+    std::fs::write(dir.join("positions.jsonl"), jsonl)?;
+    let mut csv = String::from("exit_time,trade,cumulative_pnl,equity\n");
+    for (i, (t, v)) in report.equity.iter().enumerate() {
+        let when = chrono::DateTime::from_timestamp(*t, 0)
+            .map(|d| d.to_rfc3339())
+            .unwrap_or_default();
+        let _ = writeln!(csv, "{when},{},{v:.2},{:.2}", i + 1, capital + v);
+    }
+    std::fs::write(dir.join("equity.csv"), csv)?;
+    std::fs::write(dir.join("equity.svg"), svg(report, capital))
+}
+
+/// The equity curve as a self-contained SVG line chart with axes and labels.
+pub fn svg(report: &Report, capital: f64) -> String {
+    let (w, h, l, r, t, b) = (900.0, 420.0, 90.0, 20.0, 40.0, 50.0);
+    let pts: Vec<(f64, f64)> = std::iter::once(0.0)
+        .chain(report.equity.iter().map(|e| e.1))
+        .enumerate()
+        .map(|(i, v)| (i as f64, capital + v))
+        .collect();
+    let n = (pts.len().max(2) - 1) as f64;
+    let lo = pts.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
+    let hi = pts.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
+    let (lo, hi) = if hi - lo < 1.0 {
+        (lo - 1.0, hi + 1.0)
+    } else {
+        (lo, hi)
+    };
+    let x = |i: f64| l + (w - l - r) * i / n;
+    let y = |v: f64| t + (h - t - b) * (1.0 - (v - lo) / (hi - lo));
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="sans-serif" font-size="12">
+<rect width="100%" height="100%" fill="white"/>
+<text x="{l}" y="24" font-size="15">Equity curve — {} trades, win rate {}%, total P&amp;L ₹{:.2}, max drawdown ₹{:.2}</text>
+"##,
+        report.trades, report.win_rate_pct, report.total_pnl, report.max_drawdown
+    );
+    for k in 0..=4 {
+        let v = lo + (hi - lo) * k as f64 / 4.0;
+        let _ = writeln!(
+            s,
+            r##"<line x1="{l}" x2="{}" y1="{y0:.1}" y2="{y0:.1}" stroke="#ddd"/><text x="{}" y="{:.1}" text-anchor="end">₹{v:.0}</text>"##,
+            w - r,
+            l - 6.0,
+            y(v) + 4.0,
+            y0 = y(v)
+        );
+    }
+    let _ = writeln!(
+        s,
+        r##"<line x1="{l}" x2="{l}" y1="{t}" y2="{}" stroke="#333"/><line x1="{l}" x2="{}" y1="{}" y2="{}" stroke="#333"/><text x="{}" y="{}" text-anchor="middle">trade #</text>"##,
+        h - b,
+        w - r,
+        h - b,
+        h - b,
+        (l + w - r) / 2.0,
+        h - 12.0
+    );
+    let _ = writeln!(
+        s,
+        r##"<line x1="{l}" x2="{}" y1="{:.1}" y2="{:.1}" stroke="#999" stroke-dasharray="4 3"/>"##,
+        w - r,
+        y(capital),
+        y(capital)
+    );
+    let path: Vec<String> = pts
+        .iter()
+        .map(|(i, v)| format!("{:.1},{:.1}", x(*i), y(*v)))
+        .collect();
+    let _ = writeln!(
+        s,
+        r##"<polyline fill="none" stroke="#1f6feb" stroke-width="2" points="{}"/>"##,
+        path.join(" ")
+    );
+    s.push_str("</svg>\n");
+    s
+}
+
+impl Report {
+    /// The human summary lines.
+    pub fn render(&self) -> String {
+        format!(
+            "  paper trades {} (wins {}, win rate {}%)\n  total P&L    ₹{:.2}\n  max drawdown ₹{:.2} ({}% of capital)\n",
+            self.trades, self.wins, self.win_rate_pct, self.total_pnl, self.max_drawdown, self.max_drawdown_pct_of_capital
+        )
+    }
+}
