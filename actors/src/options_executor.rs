@@ -101,6 +101,10 @@ pub struct OptionsExecutor {
     decided: HashSet<Uuid>,
     /// Signals waiting for the store's answer, with the engine time at their arrival.
     pending: InOrder<(Arc<Signal>, i64), Result<bool, String>>,
+    /// Answered signals waiting for their decision, in order.
+    to_decide: std::collections::VecDeque<(Arc<Signal>, i64, Result<bool, String>)>,
+    /// The decision waiting for PositionManager's answer (put back in front after a restart).
+    deciding: Option<(Arc<Signal>, i64, Result<bool, String>)>,
     drain_waiters: Vec<oneshot::Sender<()>>,
     data_now: i64,
     open_positions: u32,
@@ -155,6 +159,8 @@ impl OptionsExecutor {
             stats: ExecutorStats::default(),
             decided: HashSet::new(),
             pending: InOrder::default(),
+            to_decide: std::collections::VecDeque::new(),
+            deciding: None,
             drain_waiters: Vec::new(),
             data_now: i64::MIN,
             open_positions: 0,
@@ -183,36 +189,49 @@ impl OptionsExecutor {
                 Ok(Err(e)) => Err(e.to_string()),
                 Err(e) => Err(e.to_string()),
             };
-            // Decisions run one after another (ctx.wait holds the mailbox), each with the
-            // book's risk as of its signal's time, so the outcome never depends on timing.
             for ((signal, at), answer) in act.pending.complete(seq, r) {
-                let valid = act.validate(&signal, at, answer);
-                if let Err(reason) = valid {
-                    let detail = String::new();
-                    ctx.wait(actix::fut::ready(()).map(move |_, act: &mut Self, _| {
-                        act.record(&signal, at, Outcome::Rejected(reason), detail);
-                    }));
-                    continue;
-                }
-                let q = GetRiskSnapshot {
-                    at,
-                    day_start: act.cfg.trade.chain.session.open_of(at),
-                };
-                ctx.wait(act.risk.send(q).into_actor(act).map(move |snap, act, _| {
-                    let snap = snap.unwrap_or_default();
-                    act.trade(&signal, at, snap);
-                }));
+                act.to_decide.push_back((signal, at, answer));
             }
-            if act.pending.is_empty() {
-                ctx.wait(actix::fut::ready(()).map(|_, act: &mut Self, _| {
-                    if act.pending.is_empty() {
-                        for w in act.drain_waiters.drain(..) {
-                            let _ = w.send(());
-                        }
-                    }
-                }));
-            }
+            act.pump(ctx);
         }));
+    }
+
+    /// Decides the queued signals one after another. A valid one first asks PositionManager
+    /// for the book's risk as of its time and holds the mailbox until answered (`ctx.wait`),
+    /// so each decision sees the positions the earlier ones opened. (actix polls waits last
+    /// in, first out: one outstanding wait at a time keeps the order.)
+    fn pump(&mut self, ctx: &mut Context<Self>) {
+        if self.deciding.is_some() {
+            return;
+        }
+        while let Some((signal, at, answer)) = self.to_decide.pop_front() {
+            match self.validate(&signal, at, answer) {
+                Err(reason) => self.record(&signal, at, Outcome::Rejected(reason), String::new()),
+                Ok(()) => {
+                    let q = GetRiskSnapshot {
+                        at,
+                        day_start: self.cfg.trade.chain.session.open_of(at),
+                    };
+                    self.deciding = Some((signal.clone(), at, Ok(false)));
+                    ctx.wait(
+                        self.risk
+                            .send(q)
+                            .into_actor(self)
+                            .map(move |snap, act, ctx| {
+                                act.deciding = None;
+                                act.trade(&signal, at, snap.unwrap_or_default());
+                                act.pump(ctx);
+                            }),
+                    );
+                    return;
+                }
+            }
+        }
+        if self.pending.is_empty() {
+            for w in self.drain_waiters.drain(..) {
+                let _ = w.send(());
+            }
+        }
     }
 
     fn now(&self) -> i64 {
@@ -260,6 +279,7 @@ impl OptionsExecutor {
 
     /// The trade step of a valid signal: risk limits, strike, sizing, then log or open.
     fn trade(&mut self, s: &Arc<Signal>, at: i64, snap: RiskSnapshot) {
+        log::debug!("{NAME}: {} at {at}: book {snap:?}", s.signal_id);
         match self.plan(s, at, snap) {
             Err((reason, detail)) => self.record(s, at, Outcome::Rejected(reason), detail),
             Ok((detail, record)) => {
@@ -523,12 +543,17 @@ impl Actor for OptionsExecutor {
         for (seq, id) in again {
             self.ask_store(seq, id, ctx);
         }
+        self.pump(ctx);
     }
 }
 
 impl Supervised for OptionsExecutor {
     fn restarting(&mut self, _ctx: &mut Context<Self>) {
         note_restart(NAME, &mut self.restarts);
+        // The decision in flight was cancelled with the context's futures: decide it again.
+        if let Some(d) = self.deciding.take() {
+            self.to_decide.push_front(d);
+        }
     }
 }
 
@@ -568,7 +593,7 @@ impl Handler<Drain> for OptionsExecutor {
     type Result = ResponseFuture<()>;
 
     fn handle(&mut self, _: Drain, _ctx: &mut Context<Self>) -> Self::Result {
-        if self.pending.is_empty() {
+        if self.pending.is_empty() && self.to_decide.is_empty() && self.deciding.is_none() {
             return Box::pin(async {});
         }
         let (tx, rx) = oneshot::channel();

@@ -1,0 +1,205 @@
+//! Paper trading end to end: a replay of the sample opens, monitors and closes option
+//! positions; the report, the store and the fills agree to the paisa; the daily-loss halt holds.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use alphastocks::replay::{replay, ReplayOptions};
+use messages::Mode;
+
+fn paper_config(
+    dir: &std::path::Path,
+    tweak: impl FnOnce(&mut serde_json::Value),
+) -> actors::config::Config {
+    let mut v: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(common::root().join("config/paper.json")).unwrap(),
+    )
+    .unwrap();
+    v["storage"]["data_dir"] = dir.join("data").to_string_lossy().into_owned().into();
+    tweak(&mut v);
+    serde_json::from_value(v).unwrap()
+}
+
+fn run(cfg: actors::config::Config, out: &std::path::Path) -> alphastocks::replay::ReplaySummary {
+    let opts = ReplayOptions {
+        data: common::sample(),
+        symbol: "NIFTY".into(),
+        timeframe: None,
+        out: out.to_path_buf(),
+        progress: false,
+        mode: Mode::Paper,
+        store: None,
+        max_rate: None,
+    };
+    actix::System::new()
+        .block_on(replay(cfg, opts))
+        .expect("replay")
+}
+
+fn lines(p: &std::path::Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(p)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn paise(v: &serde_json::Value) -> i64 {
+    (v.as_f64().unwrap() * 100.0).round() as i64
+}
+
+#[test]
+fn paper_replay_trades_reconciles_and_is_deterministic() {
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    let s1 = run(paper_config(a.path(), |_| {}), &a.path().join("out"));
+    let s2 = run(paper_config(b.path(), |_| {}), &b.path().join("out"));
+    for f in [
+        "positions.jsonl",
+        "equity.csv",
+        "equity.svg",
+        "signals.jsonl",
+    ] {
+        let x = std::fs::read(a.path().join("out").join(f)).unwrap();
+        assert!(!x.is_empty(), "{f}");
+        assert_eq!(
+            x,
+            std::fs::read(b.path().join("out").join(f)).unwrap(),
+            "{f} identical across runs"
+        );
+    }
+    let report = s1.paper.clone().expect("paper report");
+    assert_eq!(s1.paper, s2.paper);
+    let pos = lines(&a.path().join("out/positions.jsonl"));
+    assert!(pos.len() >= 20, "trades happen at ₹5,00,000: {}", pos.len());
+    assert_eq!(report.trades, pos.len() as u64);
+    assert_eq!(
+        s1.executor.opened,
+        pos.len() as u64,
+        "every opened position closed by the end"
+    );
+
+    // Each position: whole lots, premiums on the tick, P&L = (exit − entry) × quantity exactly.
+    let mut total = 0i64;
+    let mut wins = 0;
+    for p in &pos {
+        let (lots, qty) = (p["lots"].as_u64().unwrap(), p["quantity"].as_u64().unwrap());
+        assert_eq!(qty, lots * 65);
+        for k in ["entry_premium", "exit_premium"] {
+            assert_eq!(paise(&p[k]) % 5, 0, "{k} on the ₹0.05 tick: {p}");
+        }
+        let pnl = (paise(&p["exit_premium"]) - paise(&p["entry_premium"])) * qty as i64;
+        assert_eq!(pnl, paise(&p["realized_pnl"]), "{p}");
+        total += pnl;
+        wins += (pnl > 0) as u64;
+        let reason = p["exit_reason"].as_str().unwrap();
+        assert!(
+            ["STOP_LOSS_HIT", "TARGET_REACHED", "EXPIRY_APPROACHING"].contains(&reason),
+            "{reason}"
+        );
+        assert_eq!(
+            p["option_type"],
+            if p["option_symbol"].as_str().unwrap().ends_with("CE") {
+                "CE"
+            } else {
+                "PE"
+            }
+        );
+    }
+    assert_eq!(total, (report.total_pnl * 100.0).round() as i64);
+    assert_eq!(wins, report.wins);
+
+    // The store's latest version of each position agrees with the report.
+    let db = rusqlite::Connection::open(a.path().join("data/alphastocks.db")).unwrap();
+    let mut st = db
+        .prepare("SELECT body FROM positions p WHERE version = (SELECT MAX(version) FROM positions q WHERE q.position_id = p.position_id)")
+        .unwrap();
+    let stored: Vec<serde_json::Value> = st
+        .query_map([], |r| r.get::<_, String>(0))
+        .unwrap()
+        .map(|b| serde_json::from_str(&b.unwrap()).unwrap())
+        .collect();
+    assert_eq!(stored.len(), pos.len());
+    let stored_total: i64 = stored.iter().map(|p| paise(&p["realized_pnl"])).sum();
+    assert_eq!(stored_total, total);
+    assert!(stored.iter().all(|p| p["status"] == "CLOSED"));
+    let versions: i64 = db
+        .query_row("SELECT COUNT(*) FROM positions", [], |r| r.get(0))
+        .unwrap();
+    assert!(
+        versions > stored.len() as i64,
+        "every change is a new version"
+    );
+    let opened: i64 = db
+        .query_row(
+            "SELECT COUNT(*) FROM executor_decisions WHERE outcome = 'opened'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(opened as usize, pos.len());
+
+    // Never more than max_concurrent_positions (3) open at once.
+    let mut events: Vec<(String, i32)> = Vec::new();
+    for p in &pos {
+        events.push((p["entry_time"].as_str().unwrap().to_string(), 1));
+        events.push((p["exit_time"].as_str().unwrap().to_string(), -1));
+    }
+    events.sort_by(|x, y| x.0.cmp(&y.0).then(x.1.cmp(&y.1)));
+    let mut open = 0;
+    for (_, d) in events {
+        open += d;
+        assert!(open <= 3);
+    }
+}
+
+#[test]
+fn daily_loss_halt_stops_new_entries_for_the_day() {
+    let dir = tempfile::tempdir().unwrap();
+    // 1 % of ₹5,00,000 = ₹5,000: one or two stops end the day.
+    let s = run(
+        paper_config(dir.path(), |v| {
+            v["options_trading"]["risk_management"]["max_daily_loss_pct"] = 1.0.into()
+        }),
+        &dir.path().join("out"),
+    );
+    let halts = s
+        .executor
+        .rejected_by_reason
+        .get("daily_loss_halt")
+        .copied()
+        .unwrap_or(0);
+    assert!(halts > 0, "{:?}", s.executor);
+    let pos = lines(&dir.path().join("out/positions.jsonl"));
+    // Per IST day: once realized P&L reached −₹5,000, no position entered later that day.
+    let day = |t: &str| {
+        let ts = chrono::DateTime::parse_from_rfc3339(t).unwrap().timestamp() + 19_800;
+        ts.div_euclid(86_400)
+    };
+    let mut by_day: BTreeMap<i64, Vec<&serde_json::Value>> = BTreeMap::new();
+    for p in &pos {
+        by_day
+            .entry(day(p["entry_time"].as_str().unwrap()))
+            .or_default()
+            .push(p);
+    }
+    for (d, ps) in by_day {
+        for p in &ps {
+            let entry = p["entry_time"].as_str().unwrap();
+            let realized_before: i64 = pos
+                .iter()
+                .filter(|q| {
+                    day(q["exit_time"].as_str().unwrap()) == d
+                        && q["exit_time"].as_str().unwrap() <= entry
+                })
+                .map(|q| paise(&q["realized_pnl"]))
+                .sum();
+            assert!(
+                realized_before > -500_000,
+                "entry {entry} after the day's loss reached ₹{}",
+                realized_before as f64 / 100.0
+            );
+        }
+    }
+}
