@@ -80,6 +80,11 @@ enum Cmd {
         #[command(subcommand)]
         cmd: DataCmd,
     },
+    /// Option pricing: greeks and implied volatility (Black-Scholes on the spot).
+    Options {
+        #[command(subcommand)]
+        cmd: OptionsCmd,
+    },
     /// Query stored signals (newest first) as JSON lines.
     Signals {
         #[arg(long, default_value = "config/default.json")]
@@ -104,6 +109,73 @@ enum ConfigCmd {
         #[arg(default_value = "config/default.json")]
         file: PathBuf,
     },
+}
+
+/// The inputs both options commands share.
+#[derive(clap::Args)]
+struct OptionArgs {
+    #[arg(long)]
+    spot: f64,
+    #[arg(long)]
+    strike: f64,
+    /// Calendar days to expiry (fractional allowed).
+    #[arg(long)]
+    days: f64,
+    /// Risk-free rate, decimal (0.065).
+    #[arg(long)]
+    rate: f64,
+    /// Dividend yield, decimal.
+    #[arg(long, default_value_t = 0.0)]
+    div_yield: f64,
+    /// CE or PE.
+    #[arg(long = "type", value_parser = parse_option_type)]
+    kind: messages::OptionType,
+}
+
+fn parse_option_type(s: &str) -> Result<messages::OptionType, String> {
+    match s {
+        "CE" | "ce" | "call" => Ok(messages::OptionType::CE),
+        "PE" | "pe" | "put" => Ok(messages::OptionType::PE),
+        o => Err(format!("unknown option type {o:?}: expected CE or PE")),
+    }
+}
+
+#[derive(Subcommand)]
+enum OptionsCmd {
+    /// Price and greeks as one JSON object: price, delta, gamma, theta (per day), vega (per vol
+    /// point), rho (per rate point).
+    Greeks {
+        #[command(flatten)]
+        a: OptionArgs,
+        /// Volatility, decimal (0.12).
+        #[arg(long)]
+        vol: f64,
+    },
+    /// Implied volatility of a price: {"iv": …}.
+    Iv {
+        #[command(flatten)]
+        a: OptionArgs,
+        #[arg(long)]
+        price: f64,
+    },
+}
+
+fn check_inputs(a: &OptionArgs) -> Result<(), AppError> {
+    for (name, v, positive) in [
+        ("--spot", a.spot, true),
+        ("--strike", a.strike, true),
+        ("--days", a.days, false),
+        ("--rate", a.rate, false),
+        ("--div-yield", a.div_yield, false),
+    ] {
+        if !v.is_finite() || (positive && v <= 0.0) || (!positive && name == "--days" && v < 0.0) {
+            return Err(AppError::Usage(format!(
+                "{name} {v} is not valid: expected a finite{} number",
+                if positive { " positive" } else { "" }
+            )));
+        }
+    }
+    Ok(())
 }
 
 #[derive(Subcommand)]
@@ -247,6 +319,46 @@ fn dispatch(cli: Cli) -> Result<(), AppError> {
                 file.display(),
                 cfg.options_trading.mode().as_str()
             );
+            Ok(())
+        }
+        Cmd::Options {
+            cmd: OptionsCmd::Greeks { a, vol },
+        } => {
+            check_inputs(&a)?;
+            if !(vol.is_finite() && vol >= 0.0) {
+                return Err(AppError::Usage(format!(
+                    "--vol {vol} is not valid: expected a decimal volatility like 0.12"
+                )));
+            }
+            let g = actors::options::bs::greeks(
+                a.kind,
+                &actors::options::bs::BsInput {
+                    spot: a.spot,
+                    strike: a.strike,
+                    t_years: actors::options::bs::years(a.days),
+                    rate: a.rate,
+                    div_yield: a.div_yield,
+                    vol,
+                },
+            );
+            println!("{}", serde_json::to_string(&g).unwrap_or_default());
+            Ok(())
+        }
+        Cmd::Options {
+            cmd: OptionsCmd::Iv { a, price },
+        } => {
+            check_inputs(&a)?;
+            let iv = actors::options::bs::implied_vol(
+                a.kind,
+                a.spot,
+                a.strike,
+                actors::options::bs::years(a.days),
+                a.rate,
+                a.div_yield,
+                price,
+            )
+            .map_err(|e| AppError::Usage(format!("no implied volatility: {e}")))?;
+            println!("{}", serde_json::json!({ "iv": iv }));
             Ok(())
         }
         Cmd::Db {

@@ -171,3 +171,66 @@ fn sigterm_stops_run_gracefully_with_a_final_flush() {
     let db = dir.path().join("alphastocks.db");
     assert!(common::count(&db, "historical_data") > 0);
 }
+
+#[test]
+fn options_greeks_and_iv_commands() {
+    let out = bin()
+        .args([
+            "options", "greeks", "--spot", "100", "--strike", "100", "--days", "365", "--rate",
+            "0.05", "--vol", "0.2", "--type", "CE",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let g: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        (g["price"].as_f64().unwrap() - 10.450_583_572_185_565).abs() < 1e-9,
+        "{g}"
+    );
+    assert!(
+        (g["delta"].as_f64().unwrap() - 0.636_830_651_175_619).abs() < 1e-9,
+        "{g}"
+    );
+    for k in ["gamma", "theta", "vega", "rho"] {
+        assert!(g[k].is_f64(), "{k} in {g}");
+    }
+    assert!(g["theta"].as_f64().unwrap() < 0.0 && g["vega"].as_f64().unwrap() > 0.0);
+    // Round trip: the price of 12 % vol gives back 12 % (fractional days).
+    let out = bin()
+        .args([
+            "options", "greeks", "--spot", "24000", "--strike", "24200", "--days", "2.5", "--rate",
+            "0.065", "--vol", "0.12", "--type", "PE",
+        ])
+        .output()
+        .unwrap();
+    let g: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let price = g["price"].as_f64().unwrap().to_string();
+    let out = bin()
+        .args([
+            "options", "iv", "--spot", "24000", "--strike", "24200", "--days", "2.5", "--rate",
+            "0.065", "--price", &price, "--type", "PE",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let iv: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!((iv["iv"].as_f64().unwrap() - 0.12).abs() < 1e-9, "{iv}");
+    // No volatility fits a price below intrinsic: a clear error, exit 2.
+    let out = bin()
+        .args([
+            "options", "iv", "--spot", "24000", "--strike", "23000", "--days", "7", "--rate",
+            "0.065", "--price", "500", "--type", "CE",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("below the intrinsic value"));
+}

@@ -1059,6 +1059,69 @@ mod tests {
     }
 
     #[test]
+    fn risk_modes_apply_the_originals_presets() {
+        let c = Config::default_config().unwrap();
+        let e = c.effective();
+        assert_eq!(
+            (e.stop_loss_pct, e.target_multiplier, e.risk_per_trade_pct),
+            (30.0, 2.0, 2.0)
+        );
+        assert_eq!(
+            e.rules,
+            Rules::default(),
+            "CUSTOM: the file as written, every rule off"
+        );
+        assert!(!e.trailing_stop_enabled);
+        let e = with(|v| v["rules"]["risk_mode"] = "CONSERVATIVE".into())
+            .unwrap()
+            .effective();
+        assert_eq!(
+            (e.stop_loss_pct, e.target_multiplier, e.risk_per_trade_pct),
+            (30.0, 1.5, 2.0)
+        );
+        assert_eq!((e.min_signal_strength, e.min_expected_move_pct), (0.7, 1.5));
+        assert_eq!(e.rules.max_hold_hours, Some(4.0));
+        assert_eq!(
+            e.rules.partial_booking,
+            Some(PartialBooking {
+                at_pct: 45.0,
+                size_pct: 60.0
+            })
+        );
+        assert!(e.trailing_stop_enabled);
+        assert_eq!(
+            e.rules.trailing,
+            Trailing {
+                after_pct: 25.0,
+                keep_pct: 50.0
+            }
+        );
+        let e = with(|v| v["rules"]["risk_mode"] = "AGGRESSIVE".into())
+            .unwrap()
+            .effective();
+        assert!(!e.selection.prefer_atm, "out of the money");
+        assert_eq!(e.target_multiplier, 2.0);
+        let e = with(|v| v["rules"]["risk_mode"] = "ULTRA_SAFE".into())
+            .unwrap()
+            .effective();
+        assert_eq!(
+            (
+                e.stop_loss_pct,
+                e.rules.partial_booking,
+                e.trailing_stop_enabled
+            ),
+            (20.0, None, false)
+        );
+        let err = with(|v| v["rules"]["risk_mode"] = "YOLO".into())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("rules.risk_mode") && err.contains("YOLO"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn invalid_json_names_location() {
         let e = Config::parse("{\"options_trading\": ", Path::new("x.json"))
             .unwrap_err()

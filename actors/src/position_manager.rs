@@ -185,6 +185,43 @@ impl PositionManager {
         }
     }
 
+    /// Takes over an open position from the store (recovery): monitored, not re-announced.
+    fn adopt(&mut self, record: PositionRecord) {
+        let Some(sym) = self.cfg.symbols.id(&record.symbol).map(|s| s.0 as usize) else {
+            log::warn!(
+                "{NAME}: open position {} on {} is not in this run's symbols; left as is",
+                record.position_id,
+                record.symbol
+            );
+            return;
+        };
+        if self
+            .open
+            .iter()
+            .any(|h| h.pos.record.position_id == record.position_id)
+        {
+            return;
+        }
+        let contract = contract_of(&record);
+        let expiry_ts = self.cfg.chain.expiry_ts(record.expiry);
+        let last_mark = record.updated_at.timestamp();
+        let mut pos = PaperPosition::open(
+            record.clone(),
+            contract.lot_size,
+            contract.tick_size,
+            expiry_ts,
+        );
+        pos.record = record;
+        pos.stop = pos.record.stop_loss_premium;
+        self.open.push(Held {
+            pos,
+            contract,
+            symbol: sym,
+            last_mark,
+        });
+        self.summary.open_positions = self.open.len() as u32;
+    }
+
     fn on_open(&mut self, record: PositionRecord) {
         let Some(sym) = self.cfg.symbols.id(&record.symbol).map(|s| s.0 as usize) else {
             log::error!(
@@ -193,15 +230,7 @@ impl PositionManager {
             );
             return;
         };
-        let contract = OptionContract {
-            underlying: record.symbol.clone(),
-            expiry: record.expiry,
-            strike: record.strike,
-            kind: record.option_type,
-            lot_size: record.lot_size,
-            tick_size: crate::logic::price::TICK,
-            tradingsymbol: record.option_symbol.clone(),
-        };
+        let contract = contract_of(&record);
         let expiry_ts = self.cfg.chain.expiry_ts(record.expiry);
         let entry = record.entry_time.timestamp();
         log::info!(
@@ -285,11 +314,45 @@ impl PositionManager {
     }
 }
 
+/// The contract a position record holds.
+fn contract_of(record: &PositionRecord) -> OptionContract {
+    OptionContract {
+        underlying: record.symbol.clone(),
+        expiry: record.expiry,
+        strike: record.strike,
+        kind: record.option_type,
+        lot_size: record.lot_size,
+        tick_size: crate::logic::price::TICK,
+        tradingsymbol: record.option_symbol.clone(),
+    }
+}
+
 impl Actor for PositionManager {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.set_mailbox_capacity(1024);
+        if self.restarts == 0 {
+            // Recovery: open positions of an earlier run keep being monitored.
+            ctx.wait(
+                self.db
+                    .send(LoadRecovery { since: 0 })
+                    .into_actor(self)
+                    .map(|res, act, _| match res {
+                        Ok(Ok(r)) => {
+                            let n = r.open_positions.len();
+                            for p in r.open_positions {
+                                act.adopt(p);
+                            }
+                            if n > 0 {
+                                log::info!("{NAME}: recovered {n} open positions from the store");
+                            }
+                        }
+                        Ok(Err(e)) => log::error!("{NAME}: cannot reload open positions: {e}"),
+                        Err(e) => log::error!("{NAME}: DbWriter unreachable for recovery: {e}"),
+                    }),
+            );
+        }
         if self.cfg.clock == Clock::Wall {
             // Registered here so that it comes back after a restart (actix cancels intervals).
             ctx.run_interval(self.cfg.monitor_interval, |act, ctx| {
