@@ -37,6 +37,9 @@ enum Cmd {
         /// Store backend: sqlite, clickhouse or auto (overrides storage.backend).
         #[arg(long)]
         store: Option<StorageBackend>,
+        /// Data directory (overrides storage.data_dir).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
     },
     /// Push a CSV of bars through the engine as fast as it goes; writes DIR/signals.jsonl.
     Replay {
@@ -64,6 +67,9 @@ enum Cmd {
         /// Feed at most this many bars per second.
         #[arg(long)]
         max_rate: Option<f64>,
+        /// Data directory (overrides storage.data_dir).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
     },
     /// Database commands.
     Db {
@@ -264,8 +270,12 @@ fn dispatch(cli: Cli) -> Result<(), AppError> {
             mode,
             duration,
             store,
+            data_dir,
         } => {
-            let cfg = load(&config)?;
+            let mut cfg = load(&config)?;
+            if let Some(d) = data_dir {
+                cfg.storage.data_dir = d;
+            }
             let mode = mode_of(&cfg, mode)?;
             let opts = live::RunOptions {
                 mode,
@@ -284,8 +294,12 @@ fn dispatch(cli: Cli) -> Result<(), AppError> {
             json,
             store,
             max_rate,
+            data_dir,
         } => {
-            let cfg = load(&config)?;
+            let mut cfg = load(&config)?;
+            if let Some(d) = data_dir {
+                cfg.storage.data_dir = d;
+            }
             let mode = mode_of(&cfg, mode)?;
             let symbol = symbol.unwrap_or_else(|| symbol_from_file(&data));
             let opts = replay::ReplayOptions {

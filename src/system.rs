@@ -141,6 +141,7 @@ impl Engine {
                 exit_before_expiry_secs: (cfg.paper.exit_before_expiry_hours * 3600.0) as i64,
             },
             monitor_interval: Duration::from_secs(cfg.positions.monitor_interval_seconds),
+            persist_marks_every: cfg.positions.persist_marks_every_seconds as i64,
             clock: opts.clock,
         };
         let db5 = db.clone();

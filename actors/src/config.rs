@@ -436,6 +436,14 @@ pub struct Market {
 #[serde(deny_unknown_fields)]
 pub struct Positions {
     pub monitor_interval_seconds: u64,
+    /// A mark that only moves the premium is persisted at most this often (data time);
+    /// opening, partial exits, stop changes and closing are persisted at once.
+    #[serde(default = "default_persist_marks")]
+    pub persist_marks_every_seconds: u64,
+}
+
+fn default_persist_marks() -> u64 {
+    300
 }
 
 /// The default config, as shipped in `config/default.json`.

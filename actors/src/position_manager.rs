@@ -40,6 +40,8 @@ pub struct PositionManagerConfig {
     pub chain: ChainModel,
     pub exits: ExitRules,
     pub monitor_interval: Duration,
+    /// Mark-only versions are persisted at most this often (seconds of data time).
+    pub persist_marks_every: i64,
     pub clock: Clock,
 }
 
@@ -56,6 +58,8 @@ struct Held {
     contract: OptionContract,
     symbol: usize,
     last_mark: i64,
+    last_persisted: i64,
+    stop_persisted: f64,
 }
 
 /// The PositionManager actor.
@@ -105,7 +109,13 @@ impl PositionManager {
         let record = h.pos.record.clone();
         let entry = h.pos.record.entry_time.timestamp();
         let realized = h.pos.realized_paise;
-        self.persist(&record);
+        let material =
+            !matches!(change, Change::Marked) || record.stop_loss_premium != h.stop_persisted;
+        if material || now - h.last_persisted >= self.cfg.persist_marks_every {
+            h.last_persisted = now;
+            h.stop_persisted = record.stop_loss_premium;
+            self.persist(&record);
+        }
         match change {
             Change::Closed(fill, why) => {
                 self.summary.closed += 1;
@@ -213,11 +223,14 @@ impl PositionManager {
         );
         pos.record = record;
         pos.stop = pos.record.stop_loss_premium;
+        let stop_persisted = pos.stop;
         self.open.push(Held {
             pos,
             contract,
             symbol: sym,
             last_mark,
+            last_persisted: last_mark,
+            stop_persisted,
         });
         self.summary.open_positions = self.open.len() as u32;
     }
@@ -248,11 +261,15 @@ impl PositionManager {
         for s in &self.opened_subs {
             s.do_send(PositionOpened(r.clone()));
         }
+        let pos = PaperPosition::open(record, contract.lot_size, contract.tick_size, expiry_ts);
+        let stop_persisted = pos.stop;
         self.open.push(Held {
-            pos: PaperPosition::open(record, contract.lot_size, contract.tick_size, expiry_ts),
+            pos,
             contract,
             symbol: sym,
             last_mark: entry,
+            last_persisted: entry,
+            stop_persisted,
         });
         // Catch up over the prices seen since the entry.
         let idx = self.open.len() - 1;
