@@ -68,7 +68,13 @@ fn main() {
         for run in 0..3 {
             let st = store(kind, dir.path(), run);
             let (b, s, p50, p99) = sys.block_on(async move {
-                let db = DbWriter::new(st, 10_000, Duration::from_millis(200)).start();
+                let db = DbWriter::new(
+                    st,
+                    10_000,
+                    Duration::from_millis(200),
+                    actors::metrics::Registry::new(true).db_writer,
+                )
+                .start();
                 // Batched: 100 messages of 1000 rows, one commit per 10 000 rows.
                 let rows: Vec<Row> = (0..BATCHED_ROWS).map(signal).collect();
                 let t = Instant::now();

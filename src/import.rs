@@ -38,6 +38,7 @@ pub async fn import(
         store,
         CHUNK,
         Duration::from_millis(cfg.storage.flush_interval_ms),
+        actors::metrics::Registry::new(false).db_writer,
     )
     .start();
     let mut n = 0u64;

@@ -46,6 +46,7 @@ pub async fn run(cfg: Config, opts: RunOptions) -> Result<(), AppError> {
         load_history: cfg.data_collection.historical.enabled,
         persist_candles: cfg.storage.persist_candles,
         backend: opts.store.unwrap_or(cfg.storage.backend),
+        metrics: cfg.metrics.enabled,
     })?;
 
     // Resume after stored history: start prices at the last closes, clock after the last candle.
@@ -121,6 +122,7 @@ pub async fn run(cfg: Config, opts: RunOptions) -> Result<(), AppError> {
         })?;
     let mut last_report = Instant::now();
     let mut ticks = Vec::with_capacity(symbols.len());
+    let feed = engine.feed();
     loop {
         tokio::select! {
             _ = ticker.tick() => {}
@@ -134,8 +136,8 @@ pub async fn run(cfg: Config, opts: RunOptions) -> Result<(), AppError> {
         ticks.clear();
         market.step(&mut ticks);
         let now = ticks.first().map(|t| t.ts).unwrap_or(0);
-        engine.data.send(TicksReceived(ticks.clone())).await?;
-        engine.data.do_send(AdvanceClock { now });
+        feed.send(TicksReceived(ticks.clone())).await?;
+        feed.do_send(AdvanceClock { now });
         if last_report.elapsed() >= Duration::from_secs(30) {
             last_report = Instant::now();
             let d = engine.data.send(GetDataStats).await?;

@@ -69,6 +69,7 @@ pub async fn replay(mut cfg: Config, opts: ReplayOptions) -> Result<ReplaySummar
     let tf = cfg.strategies.ma_crossover.timeframe;
     let backend = cfg.storage.backend;
     let cfg_capital = cfg.options_trading.position_sizing.account_capital;
+    let metrics_on = cfg.metrics.enabled;
     let t0 = Instant::now();
     let data = read_file(&opts.data)?;
     check_bar_size(data.bar_secs, tf)
@@ -84,6 +85,7 @@ pub async fn replay(mut cfg: Config, opts: ReplayOptions) -> Result<ReplaySummar
         load_history: false,
         persist_candles: false,
         backend: opts.store.unwrap_or(backend),
+        metrics: metrics_on,
     })?;
     let signals_file = opts.out.join("signals.jsonl");
     let recorder = SignalRecorder::create(&signals_file)
@@ -105,6 +107,7 @@ pub async fn replay(mut cfg: Config, opts: ReplayOptions) -> Result<ReplaySummar
         })
         .await?;
     let paper = opts.mode == messages::Mode::Paper;
+    let feed = engine.feed();
 
     let bar = if opts.progress {
         indicatif::ProgressBar::new(data.bars.len() as u64)
@@ -125,8 +128,7 @@ pub async fn replay(mut cfg: Config, opts: ReplayOptions) -> Result<ReplaySummar
             actix_rt::time::sleep_until(due.into()).await;
         }
         fed += chunk.len();
-        let r = engine
-            .data
+        let r = feed
             .send(BarsReceived {
                 symbol: sym,
                 bar_secs: data.bar_secs,

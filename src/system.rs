@@ -14,6 +14,7 @@ use actors::data_manager::{DataManager, DataManagerConfig};
 use actors::db_writer::DbWriter;
 use actors::logic::crossover::CrossoverParams;
 use actors::logic::session::Session;
+use actors::metrics::{Registry, Tracked, TrackedRecipient};
 use actors::options::position::ExitRules;
 use actors::options_executor::{Clock, ExecutorConfig, OptionsExecutor, TradeConfig};
 use actors::position_manager::{PositionManager, PositionManagerConfig};
@@ -38,11 +39,14 @@ pub struct EngineOptions {
     pub persist_candles: bool,
     /// The store backend (the config's, or the command line's override).
     pub backend: StorageBackend,
+    /// Count mailbox metrics (on unless measuring their cost).
+    pub metrics: bool,
 }
 
 /// Addresses of the running actors.
 pub struct Engine {
     pub symbols: Symbols,
+    pub metrics: Registry,
     pub data: Addr<DataManager>,
     pub strategy: Addr<Strategy>,
     pub signals: Addr<SignalManager>,
@@ -96,15 +100,12 @@ impl Engine {
             cfg.storage.batch_rows,
             Duration::from_millis(cfg.storage.flush_interval_ms),
         );
+        let reg = Registry::new(opts.metrics);
+        let r = reg.clone();
         let db = Supervisor::start_in_arbiter(&io.handle(), move |_| {
-            DbWriter::new(store, batch_rows, flush)
+            DbWriter::new(store, batch_rows, flush, r.db_writer)
         });
-
-        let export = cfg.storage.resolve(&cfg.storage.signals_export);
-        let db2 = db.clone();
-        let signals = Supervisor::start_in_arbiter(&pipeline.handle(), move |_| {
-            SignalManager::new(db2, export)
-        });
+        let tdb = Tracked::new(db.clone(), reg.db_writer);
 
         let session = Session::new(&cfg.market.session().map_err(|(p, v, r)| {
             actors::Error::ConfigInvalid {
@@ -114,20 +115,6 @@ impl Engine {
                 reason: r,
             }
         })?);
-        let ma = &cfg.strategies.ma_crossover;
-        let params = CrossoverParams {
-            fast: ma.parameters.fast_period,
-            slow: ma.parameters.slow_period,
-            min_periods: ma.historical_lookback.min_periods,
-            stop_loss_pct: ma.parameters.stop_loss_pct,
-            target_multiplier: cfg.options_trading.risk_management.target_multiplier,
-        };
-        let (symbols, tf) = (opts.symbols.clone(), ma.timeframe);
-        let to_signals = signals.clone().recipient();
-        let strategy = Supervisor::start_in_arbiter(&pipeline.handle(), move |_| {
-            Strategy::new(symbols, tf, session, params, to_signals)
-        });
-
         let eff = cfg.effective();
         let trade = TradeConfig::from_config(cfg, session);
         let pm_cfg = PositionManagerConfig {
@@ -144,31 +131,11 @@ impl Engine {
             persist_marks_every: cfg.positions.persist_marks_every_seconds as i64,
             clock: opts.clock,
         };
-        let db5 = db.clone();
+        let (db5, r) = (tdb.clone(), reg.clone());
         let positions = Supervisor::start_in_arbiter(&pipeline.handle(), move |_| {
-            PositionManager::new(pm_cfg, db5)
+            PositionManager::new(pm_cfg, db5, r.position_manager)
         });
-
-        let dm_cfg = DataManagerConfig {
-            symbols: opts.symbols.clone(),
-            timeframe: tf,
-            session,
-            periods: ma.historical_lookback.periods,
-            include_incomplete: ma.realtime_aggregation.enabled
-                && ma.realtime_aggregation.include_incomplete,
-            persist_candles: opts.persist_candles,
-            load_history: opts.load_history,
-        };
-        let (c_to, h_to, p_to, db3) = (
-            strategy.clone().recipient(),
-            strategy.clone().recipient(),
-            positions.clone().recipient(),
-            db.clone(),
-        );
-        let data = Supervisor::start_in_arbiter(&pipeline.handle(), move |_| {
-            DataManager::new(dm_cfg, c_to, h_to, db3).with_positions(p_to)
-        });
-        strategy.do_send(UseDataSource(data.clone().recipient()));
+        let pm = reg.position_manager;
 
         let o = &cfg.options_trading;
         let ex_cfg = ExecutorConfig {
@@ -187,19 +154,64 @@ impl Engine {
             clock: opts.clock,
             trade,
         };
-        let (db4, risk, open_to) = (
-            db.clone(),
-            positions.clone().recipient(),
-            positions.clone().recipient(),
+        let (db4, r) = (tdb.clone(), reg.clone());
+        let to_pm = (
+            TrackedRecipient::new(positions.clone().recipient(), pm),
+            TrackedRecipient::new(positions.clone().recipient(), pm),
+            TrackedRecipient::new(positions.clone().recipient(), pm),
         );
         let executor = Supervisor::start_in_arbiter(&pipeline.handle(), move |_| {
-            OptionsExecutor::new(ex_cfg, db4, risk, open_to)
+            OptionsExecutor::new(ex_cfg, db4, to_pm, r.options_executor)
         });
-        signals.do_send(SubscribeSignals(executor.clone().recipient()));
-        executor.do_send(SubscribeActivations(positions.clone().recipient()));
+
+        let export = cfg.storage.resolve(&cfg.storage.signals_export);
+        let (db2, r) = (tdb.clone(), reg.clone());
+        let to_ex = TrackedRecipient::new(executor.clone().recipient(), reg.options_executor);
+        let signals = Supervisor::start_in_arbiter(&pipeline.handle(), move |_| {
+            SignalManager::new(db2, to_ex, export, r.signal_manager)
+        });
+
+        let ma = &cfg.strategies.ma_crossover;
+        let params = CrossoverParams {
+            fast: ma.parameters.fast_period,
+            slow: ma.parameters.slow_period,
+            min_periods: ma.historical_lookback.min_periods,
+            stop_loss_pct: ma.parameters.stop_loss_pct,
+            target_multiplier: o.risk_management.target_multiplier,
+        };
+        let (symbols, tf) = (opts.symbols.clone(), ma.timeframe);
+        let to_signals = TrackedRecipient::new(signals.clone().recipient(), reg.signal_manager);
+        let r = reg.clone();
+        let strategy = Supervisor::start_in_arbiter(&pipeline.handle(), move |_| {
+            Strategy::new(symbols, tf, session, params, to_signals, r.strategy)
+        });
+
+        let dm_cfg = DataManagerConfig {
+            symbols: opts.symbols.clone(),
+            timeframe: tf,
+            session,
+            periods: ma.historical_lookback.periods,
+            include_incomplete: ma.realtime_aggregation.enabled
+                && ma.realtime_aggregation.include_incomplete,
+            persist_candles: opts.persist_candles,
+            load_history: opts.load_history,
+        };
+        let st = reg.strategy;
+        let (c_to, h_to, p_to, db3, r) = (
+            TrackedRecipient::new(strategy.clone().recipient(), st),
+            TrackedRecipient::new(strategy.clone().recipient(), st),
+            TrackedRecipient::new(positions.clone().recipient(), pm),
+            tdb.clone(),
+            reg.clone(),
+        );
+        let data = Supervisor::start_in_arbiter(&pipeline.handle(), move |_| {
+            DataManager::new(dm_cfg, c_to, h_to, db3, r.data_manager).with_positions(p_to)
+        });
+        strategy.do_send(UseDataSource(data.clone().recipient()));
 
         Ok(Engine {
             symbols: opts.symbols,
+            metrics: reg,
             data,
             strategy,
             signals,
@@ -209,6 +221,11 @@ impl Engine {
             pipeline,
             io,
         })
+    }
+
+    /// DataManager's address with counted sends (for feeds).
+    pub fn feed(&self) -> Tracked<DataManager> {
+        Tracked::new(self.data.clone(), self.metrics.data_manager)
     }
 
     /// Waits until everything sent into the engine so far has gone all the way through and

@@ -26,6 +26,7 @@ async fn run(
         load_history: false,
         persist_candles: false,
         backend: actors::config::StorageBackend::Sqlite,
+        metrics: true,
     })
     .unwrap();
     let out = dir.join("signals.jsonl");
@@ -46,7 +47,7 @@ async fn run(
             engine.db.do_send(InjectPanic);
         }
         let r = engine
-            .data
+            .feed()
             .send(BarsReceived {
                 symbol: messages::SymbolId(0),
                 bar_secs: data.bar_secs,
@@ -59,6 +60,24 @@ async fn run(
     engine.drain().await.unwrap();
     rec.send(Finish).await.unwrap().unwrap();
     let restarts = engine.restarts().await.unwrap();
+    for m in engine.metrics.snapshot() {
+        let expected = restarts
+            .iter()
+            .find(|(n, _)| *n == m.actor)
+            .map(|(_, n)| *n)
+            .unwrap();
+        assert_eq!(m.restarts, expected, "{}", m.actor);
+        if expected > 0 {
+            assert!(
+                m.last_error
+                    .as_deref()
+                    .unwrap_or("")
+                    .contains("fault injected"),
+                "{m:?}"
+            );
+        }
+        assert!(m.handled > 0, "{m:?}");
+    }
     let stats = engine.executor.send(GetExecutorStats).await.unwrap();
     assert!(stats.received > 0);
     engine.shutdown().await;
@@ -118,6 +137,7 @@ fn get_signals_answers_every_filter_through_the_actor() {
             load_history: false,
             persist_candles: false,
             backend: actors::config::StorageBackend::Sqlite,
+            metrics: true,
         })
         .unwrap();
         engine

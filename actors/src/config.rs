@@ -31,6 +31,48 @@ pub struct Config {
     /// Rules of the Python original, each off or lenient by default.
     #[serde(default)]
     pub rules: Rules,
+    /// Mailbox metrics and their optional Prometheus endpoint.
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+    /// The control socket of `run`.
+    #[serde(default)]
+    pub control: ControlConfig,
+}
+
+/// Mailbox metrics.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Count them (cheap enough to stay on; off only to measure their cost).
+    pub enabled: bool,
+    /// Serve the Prometheus text format on this loopback address (`127.0.0.1:9187`); off when
+    /// absent.
+    pub listen: Option<String>,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            enabled: true,
+            listen: None,
+        }
+    }
+}
+
+/// The control socket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ControlConfig {
+    /// Unix socket path (relative paths are under `storage.data_dir`).
+    pub socket: PathBuf,
+}
+
+impl Default for ControlConfig {
+    fn default() -> Self {
+        ControlConfig {
+            socket: PathBuf::from("control.sock"),
+        }
+    }
 }
 
 /// Contract data per underlying. Lot sizes, strike steps and expiries come from here (and from
@@ -700,6 +742,19 @@ impl Config {
             .session()
             .map_err(|(json_path, value, reason)| bad(json_path, value, &reason))?;
         self.validate_options(path)?;
+        if let Some(l) = &self.metrics.listen {
+            let ok = l
+                .parse::<std::net::SocketAddr>()
+                .map(|a| a.ip().is_loopback())
+                .unwrap_or(false);
+            if !ok {
+                return Err(bad(
+                    "metrics.listen",
+                    format!("{l:?}"),
+                    "must be a loopback address with a port, like 127.0.0.1:9187",
+                ));
+            }
+        }
         if self.positions.monitor_interval_seconds == 0 {
             return Err(bad(
                 "positions.monitor_interval_seconds",

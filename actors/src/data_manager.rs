@@ -20,6 +20,7 @@ use messages::{Candle, CandleEvent, CandleRow, CandleState, Row, Symbols, Timefr
 use crate::db_writer::DbWriter;
 use crate::logic::aggregator::{Aggregator, Reject};
 use crate::logic::session::Session;
+use crate::metrics::{ActorMetrics, Tracked, TrackedRecipient};
 use crate::supervisor::{guard, note_restart};
 
 const NAME: &str = "data_manager";
@@ -41,23 +42,25 @@ pub struct DataManager {
     cfg: DataManagerConfig,
     agg: Aggregator,
     history: Vec<VecDeque<Candle>>,
-    candles_to: Recipient<CandlesUpdated>,
-    history_to: Recipient<HistoryLoaded>,
+    candles_to: TrackedRecipient<CandlesUpdated>,
+    history_to: TrackedRecipient<HistoryLoaded>,
     /// PositionManager: gets every batch's events before Strategy, so its view of prices is
     /// never behind a signal's time.
-    positions_to: Option<Recipient<CandlesUpdated>>,
-    db: Addr<DbWriter>,
+    positions_to: Option<TrackedRecipient<CandlesUpdated>>,
+    db: Tracked<DbWriter>,
     stats: DataStats,
     restarts: u64,
+    m: &'static ActorMetrics,
 }
 
 impl DataManager {
     /// A DataManager publishing to Strategy and persisting through `db`.
     pub fn new(
         cfg: DataManagerConfig,
-        candles_to: Recipient<CandlesUpdated>,
-        history_to: Recipient<HistoryLoaded>,
-        db: Addr<DbWriter>,
+        candles_to: TrackedRecipient<CandlesUpdated>,
+        history_to: TrackedRecipient<HistoryLoaded>,
+        db: Tracked<DbWriter>,
+        m: &'static ActorMetrics,
     ) -> Self {
         let n = cfg.symbols.len();
         DataManager {
@@ -72,6 +75,7 @@ impl DataManager {
             db,
             stats: DataStats::default(),
             restarts: 0,
+            m,
         }
     }
 
@@ -125,7 +129,7 @@ impl DataManager {
     }
 
     /// Also sends every batch's events to PositionManager.
-    pub fn with_positions(mut self, to: Recipient<CandlesUpdated>) -> Self {
+    pub fn with_positions(mut self, to: TrackedRecipient<CandlesUpdated>) -> Self {
         self.positions_to = Some(to);
         self
     }
@@ -265,7 +269,7 @@ impl Actor for DataManager {
 
 impl Supervised for DataManager {
     fn restarting(&mut self, _ctx: &mut Context<Self>) {
-        note_restart(NAME, &mut self.restarts);
+        note_restart(self.m, &mut self.restarts);
         // The history ring holds only closed candles and is kept; `started()` reloads and
         // merges the store's history again (idempotent by candle time).
     }
@@ -275,7 +279,7 @@ impl Handler<TicksReceived> for DataManager {
     type Result = ResponseFuture<IngestReport>;
 
     fn handle(&mut self, msg: TicksReceived, ctx: &mut Context<Self>) -> Self::Result {
-        let out = guard(NAME, ctx, |_| self.ingest_ticks(msg));
+        let out = guard(self.m, ctx, |_| self.ingest_ticks(msg));
         forward(out, &self.candles_to, self.positions_to.as_ref())
     }
 }
@@ -284,7 +288,7 @@ impl Handler<BarsReceived> for DataManager {
     type Result = ResponseFuture<IngestReport>;
 
     fn handle(&mut self, msg: BarsReceived, ctx: &mut Context<Self>) -> Self::Result {
-        let out = guard(NAME, ctx, |_| self.ingest_bars(msg));
+        let out = guard(self.m, ctx, |_| self.ingest_bars(msg));
         forward(out, &self.candles_to, self.positions_to.as_ref())
     }
 }
@@ -293,8 +297,8 @@ impl Handler<BarsReceived> for DataManager {
 /// feed that awaits it never outruns the pipeline.
 fn forward(
     out: Option<(IngestReport, Vec<CandleEvent>)>,
-    to: &Recipient<CandlesUpdated>,
-    positions: Option<&Recipient<CandlesUpdated>>,
+    to: &TrackedRecipient<CandlesUpdated>,
+    positions: Option<&TrackedRecipient<CandlesUpdated>>,
 ) -> ResponseFuture<IngestReport> {
     let Some((mut report, events)) = out else {
         return Box::pin(async { IngestReport::default() });
@@ -319,7 +323,7 @@ impl Handler<AdvanceClock> for DataManager {
     type Result = ResponseFuture<()>;
 
     fn handle(&mut self, msg: AdvanceClock, ctx: &mut Context<Self>) -> Self::Result {
-        let out = guard(NAME, ctx, |_| {
+        let out = guard(self.m, ctx, |_| {
             let mut events = Vec::new();
             self.agg.advance(msg.now, &mut |e| events.push(e));
             (IngestReport::default(), self.finish_batch(events))
@@ -361,7 +365,7 @@ impl Handler<InjectPanic> for DataManager {
     type Result = ();
 
     fn handle(&mut self, _: InjectPanic, ctx: &mut Context<Self>) {
-        guard(NAME, ctx, |_| panic!("fault injected into {NAME}"));
+        guard(self.m, ctx, |_| panic!("fault injected into {NAME}"));
     }
 }
 

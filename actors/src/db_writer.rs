@@ -21,6 +21,7 @@ use messages::Row;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
+use crate::metrics::ActorMetrics;
 use crate::store::Store;
 use crate::supervisor::{guard, note_restart};
 
@@ -38,11 +39,17 @@ pub struct DbWriter {
     waiters: Vec<Waiter>,
     stats: WriterStats,
     restarts: u64,
+    m: &'static ActorMetrics,
 }
 
 impl DbWriter {
     /// A DbWriter over `store`.
-    pub fn new(store: Box<dyn Store>, batch_rows: usize, flush_interval: Duration) -> Self {
+    pub fn new(
+        store: Box<dyn Store>,
+        batch_rows: usize,
+        flush_interval: Duration,
+        m: &'static ActorMetrics,
+    ) -> Self {
         DbWriter {
             stats: WriterStats {
                 backend: store.backend().to_string(),
@@ -55,6 +62,7 @@ impl DbWriter {
             pending_decisions: HashSet::new(),
             waiters: Vec::new(),
             restarts: 0,
+            m,
         }
     }
 
@@ -64,7 +72,13 @@ impl DbWriter {
         let store =
             crate::store::sqlite::SqliteStore::in_memory().map(|s| Box::new(s) as Box<dyn Store>);
         match store {
-            Ok(s) => DbWriter::new(s, 100, Duration::from_millis(10)).start(),
+            Ok(s) => DbWriter::new(
+                s,
+                100,
+                Duration::from_millis(10),
+                crate::metrics::Registry::new(true).db_writer,
+            )
+            .start(),
             Err(e) => panic!("in-memory sqlite: {e}"),
         }
     }
@@ -124,7 +138,7 @@ impl Actor for DbWriter {
         ctx.set_mailbox_capacity(4096);
         ctx.run_interval(self.flush_interval, |act, ctx| {
             if !act.pending.is_empty() || !act.waiters.is_empty() {
-                guard(NAME, ctx, |_| {
+                guard(act.m, ctx, |_| {
                     let _ = act.flush();
                 });
             }
@@ -139,7 +153,7 @@ impl Actor for DbWriter {
 
 impl Supervised for DbWriter {
     fn restarting(&mut self, _ctx: &mut Context<Self>) {
-        note_restart(NAME, &mut self.restarts);
+        note_restart(self.m, &mut self.restarts);
         // Pending rows and waiters live in the struct and survive; commit them now.
         let _ = self.flush();
     }
@@ -151,7 +165,7 @@ impl Handler<Persist> for DbWriter {
     fn handle(&mut self, msg: Persist, ctx: &mut Context<Self>) -> Self::Result {
         let (tx, rx) = oneshot::channel();
         self.waiters.push(tx);
-        guard(NAME, ctx, |_| self.accept(msg.0));
+        guard(self.m, ctx, |_| self.accept(msg.0));
         Box::pin(async move {
             rx.await
                 .unwrap_or_else(|_| Err(StoreFailure("DbWriter stopped before the commit".into())))
@@ -163,7 +177,7 @@ impl Handler<Flush> for DbWriter {
     type Result = Result<u64, StoreFailure>;
 
     fn handle(&mut self, _: Flush, ctx: &mut Context<Self>) -> Self::Result {
-        guard(NAME, ctx, |_| self.flush())
+        guard(self.m, ctx, |_| self.flush())
             .unwrap_or_else(|| Err(StoreFailure("flush panicked".into())))
     }
 }
@@ -171,47 +185,59 @@ impl Handler<Flush> for DbWriter {
 impl Handler<IsSignalProcessed> for DbWriter {
     type Result = Result<bool, StoreFailure>;
 
-    fn handle(&mut self, msg: IsSignalProcessed, _ctx: &mut Context<Self>) -> Self::Result {
-        if self.pending_decisions.contains(&msg.0) {
-            return Ok(true);
-        }
-        self.store
-            .is_signal_processed(msg.0)
-            .map_err(|e| StoreFailure(e.to_string()))
+    fn handle(&mut self, msg: IsSignalProcessed, ctx: &mut Context<Self>) -> Self::Result {
+        guard(self.m, ctx, |_| {
+            if self.pending_decisions.contains(&msg.0) {
+                return Ok(true);
+            }
+            self.store
+                .is_signal_processed(msg.0)
+                .map_err(|e| StoreFailure(e.to_string()))
+        })
+        .unwrap_or_else(|| Err(StoreFailure("handler panicked".into())))
     }
 }
 
 impl Handler<QuerySignals> for DbWriter {
     type Result = Result<Vec<messages::Signal>, StoreFailure>;
 
-    fn handle(&mut self, msg: QuerySignals, _ctx: &mut Context<Self>) -> Self::Result {
-        // Reads see what was accepted: commit first.
-        self.flush()?;
-        self.store
-            .signals(&msg.0)
-            .map_err(|e| StoreFailure(e.to_string()))
+    fn handle(&mut self, msg: QuerySignals, ctx: &mut Context<Self>) -> Self::Result {
+        guard(self.m, ctx, |_| {
+            // Reads see what was accepted: commit first.
+            self.flush()?;
+            self.store
+                .signals(&msg.0)
+                .map_err(|e| StoreFailure(e.to_string()))
+        })
+        .unwrap_or_else(|| Err(StoreFailure("handler panicked".into())))
     }
 }
 
 impl Handler<LoadHistory> for DbWriter {
     type Result = Result<Vec<messages::CandleRow>, StoreFailure>;
 
-    fn handle(&mut self, msg: LoadHistory, _ctx: &mut Context<Self>) -> Self::Result {
-        self.flush()?;
-        self.store
-            .history(&msg.symbol, msg.interval, msg.limit)
-            .map_err(|e| StoreFailure(e.to_string()))
+    fn handle(&mut self, msg: LoadHistory, ctx: &mut Context<Self>) -> Self::Result {
+        guard(self.m, ctx, |_| {
+            self.flush()?;
+            self.store
+                .history(&msg.symbol, msg.interval, msg.limit)
+                .map_err(|e| StoreFailure(e.to_string()))
+        })
+        .unwrap_or_else(|| Err(StoreFailure("handler panicked".into())))
     }
 }
 
 impl Handler<LoadRecovery> for DbWriter {
     type Result = Result<messages::Recovery, StoreFailure>;
 
-    fn handle(&mut self, msg: LoadRecovery, _ctx: &mut Context<Self>) -> Self::Result {
-        self.flush()?;
-        self.store
-            .recovery(msg.since)
-            .map_err(|e| StoreFailure(e.to_string()))
+    fn handle(&mut self, msg: LoadRecovery, ctx: &mut Context<Self>) -> Self::Result {
+        guard(self.m, ctx, |_| {
+            self.flush()?;
+            self.store
+                .recovery(msg.since)
+                .map_err(|e| StoreFailure(e.to_string()))
+        })
+        .unwrap_or_else(|| Err(StoreFailure("handler panicked".into())))
     }
 }
 
@@ -231,7 +257,7 @@ impl Handler<InjectPanic> for DbWriter {
     type Result = ();
 
     fn handle(&mut self, _: InjectPanic, ctx: &mut Context<Self>) {
-        guard(NAME, ctx, |_| panic!("fault injected into {NAME}"));
+        guard(self.m, ctx, |_| panic!("fault injected into {NAME}"));
     }
 }
 

@@ -25,6 +25,7 @@ pub mod db_writer;
 pub mod error;
 pub mod feed;
 pub mod logic;
+pub mod metrics;
 pub mod options;
 pub mod options_executor;
 pub mod position_manager;

@@ -39,6 +39,7 @@ use crate::config::{Rules, StrikeSelection};
 use crate::db_writer::DbWriter;
 use crate::logic::inorder::InOrder;
 use crate::logic::price::round_to_tick;
+use crate::metrics::{ActorMetrics, Tracked, TrackedRecipient};
 use crate::options::chain::ChainModel;
 use crate::options::instruments::ExpiryCalendar;
 use crate::options::sizing::{size, SizingInput};
@@ -93,9 +94,10 @@ pub struct ExecutorConfig {
 /// The OptionsExecutor actor.
 pub struct OptionsExecutor {
     cfg: ExecutorConfig,
-    db: Addr<DbWriter>,
-    risk: Recipient<GetRiskSnapshot>,
-    open_to: Recipient<OpenPosition>,
+    db: Tracked<DbWriter>,
+    risk: TrackedRecipient<GetRiskSnapshot>,
+    open_to: TrackedRecipient<OpenPosition>,
+    activations: TrackedRecipient<SignalActivated>,
     subscribers: Vec<Recipient<SignalActivated>>,
     stats: ExecutorStats,
     decided: HashSet<Uuid>,
@@ -109,6 +111,7 @@ pub struct OptionsExecutor {
     data_now: i64,
     open_positions: u32,
     restarts: u64,
+    m: &'static ActorMetrics,
 }
 
 impl TradeConfig {
@@ -146,15 +149,22 @@ impl OptionsExecutor {
     /// An executor with `cfg`, asking and writing through `db`, trading through PositionManager.
     pub fn new(
         cfg: ExecutorConfig,
-        db: Addr<DbWriter>,
-        risk: Recipient<GetRiskSnapshot>,
-        open_to: Recipient<OpenPosition>,
+        db: Tracked<DbWriter>,
+        positions: (
+            TrackedRecipient<GetRiskSnapshot>,
+            TrackedRecipient<OpenPosition>,
+            TrackedRecipient<SignalActivated>,
+        ),
+        m: &'static ActorMetrics,
     ) -> Self {
+        let (risk, open_to, activations) = positions;
         OptionsExecutor {
             cfg,
             db,
             risk,
             open_to,
+            activations,
+            m,
             subscribers: Vec::new(),
             stats: ExecutorStats::default(),
             decided: HashSet::new(),
@@ -303,13 +313,15 @@ impl OptionsExecutor {
                         Outcome::Logged
                     }
                 };
+                let event = SignalActivated {
+                    signal: s.clone(),
+                    mode: self.cfg.mode,
+                    underlying_price: s.price,
+                };
                 for sub in &self.subscribers {
-                    sub.do_send(SignalActivated {
-                        signal: s.clone(),
-                        mode: self.cfg.mode,
-                        underlying_price: s.price,
-                    });
+                    sub.do_send(event.clone());
                 }
+                self.activations.do_send(event);
                 self.record(s, at, outcome, detail);
             }
         }
@@ -549,7 +561,7 @@ impl Actor for OptionsExecutor {
 
 impl Supervised for OptionsExecutor {
     fn restarting(&mut self, _ctx: &mut Context<Self>) {
-        note_restart(NAME, &mut self.restarts);
+        note_restart(self.m, &mut self.restarts);
         // The decision in flight was cancelled with the context's futures: decide it again.
         if let Some(d) = self.deciding.take() {
             self.to_decide.push_front(d);
@@ -561,7 +573,7 @@ impl Handler<SignalGenerated> for OptionsExecutor {
     type Result = ();
 
     fn handle(&mut self, msg: SignalGenerated, ctx: &mut Context<Self>) {
-        guard(NAME, ctx, |ctx| self.on_signal(msg.signal, ctx));
+        guard(self.m, ctx, |ctx| self.on_signal(msg.signal, ctx));
     }
 }
 
@@ -585,7 +597,7 @@ impl Handler<InjectPanic> for OptionsExecutor {
     type Result = ();
 
     fn handle(&mut self, _: InjectPanic, ctx: &mut Context<Self>) {
-        guard(NAME, ctx, |_| panic!("fault injected into {NAME}"));
+        guard(self.m, ctx, |_| panic!("fault injected into {NAME}"));
     }
 }
 
@@ -651,6 +663,23 @@ mod tests {
         }
     }
 
+    fn executor(c: ExecutorConfig) -> OptionsExecutor {
+        let reg = crate::metrics::Registry::new(true);
+        let db = Tracked::new(DbWriter::start_unsupervised_for_tests(), reg.db_writer);
+        let sink = Sink.start();
+        let pm = reg.position_manager;
+        OptionsExecutor::new(
+            c,
+            db,
+            (
+                TrackedRecipient::new(sink.clone().recipient(), pm),
+                TrackedRecipient::new(sink.clone().recipient(), pm),
+                TrackedRecipient::new(sink.recipient(), pm),
+            ),
+            reg.options_executor,
+        )
+    }
+
     /// Stands in for PositionManager.
     struct Sink;
     impl Actor for Sink {
@@ -666,12 +695,14 @@ mod tests {
         type Result = ();
         fn handle(&mut self, _: OpenPosition, _: &mut Context<Self>) {}
     }
+    impl Handler<SignalActivated> for Sink {
+        type Result = ();
+        fn handle(&mut self, _: SignalActivated, _: &mut Context<Self>) {}
+    }
 
     #[actix_rt::test]
     async fn rules_in_order() {
-        let db = DbWriter::start_unsupervised_for_tests();
-        let sink = Sink.start();
-        let mut ex = OptionsExecutor::new(cfg(), db, sink.clone().recipient(), sink.recipient());
+        let mut ex = executor(cfg());
         const NOW: i64 = 1_700_100_000;
         let ok = signal("NIFTY", 0.7, 2.0, 1_700_100_000);
         assert_eq!(ex.validate(&ok, NOW, Ok(false)), Ok(()));
@@ -717,11 +748,9 @@ mod tests {
 
     #[actix_rt::test]
     async fn plan_applies_risk_limits_strike_and_size() {
-        let db = DbWriter::start_unsupervised_for_tests();
-        let sink = Sink.start();
         let mut c = cfg();
         c.mode = Mode::Paper;
-        let mut ex = OptionsExecutor::new(c, db, sink.clone().recipient(), sink.recipient());
+        let mut ex = executor(c);
         // Wednesday 2024-12-11 10:00 IST, NIFTY at 24 010: next weekly expiry Tuesday the 17th.
         let at = 1_733_891_400;
         let mut s = signal("NIFTY", 0.7, 2.0, at);

@@ -23,6 +23,7 @@ use messages::msg::*;
 use messages::{PositionRecord, Row, Symbols};
 
 use crate::db_writer::DbWriter;
+use crate::metrics::{ActorMetrics, Tracked};
 use crate::options::chain::ChainModel;
 use crate::options::instruments::OptionContract;
 use crate::options::position::{Change, ExitRules, PaperPosition};
@@ -65,7 +66,7 @@ struct Held {
 /// The PositionManager actor.
 pub struct PositionManager {
     cfg: PositionManagerConfig,
-    db: Addr<DbWriter>,
+    db: Tracked<DbWriter>,
     open: Vec<Held>,
     closed: Vec<Closed>,
     rings: Vec<VecDeque<(i64, f64)>>,
@@ -73,12 +74,18 @@ pub struct PositionManager {
     closed_subs: Vec<Recipient<PositionClosed>>,
     summary: PositionSummary,
     restarts: u64,
+    m: &'static ActorMetrics,
 }
 
 impl PositionManager {
     /// A PositionManager persisting through `db`.
-    pub fn new(cfg: PositionManagerConfig, db: Addr<DbWriter>) -> Self {
+    pub fn new(
+        cfg: PositionManagerConfig,
+        db: Tracked<DbWriter>,
+        m: &'static ActorMetrics,
+    ) -> Self {
         PositionManager {
+            m,
             rings: (0..cfg.symbols.len()).map(|_| VecDeque::new()).collect(),
             cfg,
             db,
@@ -373,7 +380,7 @@ impl Actor for PositionManager {
         if self.cfg.clock == Clock::Wall {
             // Registered here so that it comes back after a restart (actix cancels intervals).
             ctx.run_interval(self.cfg.monitor_interval, |act, ctx| {
-                guard(NAME, ctx, |_| act.monitor());
+                guard(act.m, ctx, |_| act.monitor());
             });
         }
     }
@@ -381,7 +388,7 @@ impl Actor for PositionManager {
 
 impl Supervised for PositionManager {
     fn restarting(&mut self, _ctx: &mut Context<Self>) {
-        note_restart(NAME, &mut self.restarts);
+        note_restart(self.m, &mut self.restarts);
     }
 }
 
@@ -389,7 +396,7 @@ impl Handler<CandlesUpdated> for PositionManager {
     type Result = u32;
 
     fn handle(&mut self, msg: CandlesUpdated, ctx: &mut Context<Self>) -> u32 {
-        guard(NAME, ctx, |_| self.on_candles(&msg));
+        guard(self.m, ctx, |_| self.on_candles(&msg));
         0
     }
 }
@@ -398,23 +405,23 @@ impl Handler<OpenPosition> for PositionManager {
     type Result = ();
 
     fn handle(&mut self, msg: OpenPosition, ctx: &mut Context<Self>) {
-        guard(NAME, ctx, |_| self.on_open(*msg.0));
+        guard(self.m, ctx, |_| self.on_open(*msg.0));
     }
 }
 
 impl Handler<GetRiskSnapshot> for PositionManager {
     type Result = RiskSnapshot;
 
-    fn handle(&mut self, msg: GetRiskSnapshot, _ctx: &mut Context<Self>) -> RiskSnapshot {
-        self.snapshot(msg)
+    fn handle(&mut self, msg: GetRiskSnapshot, ctx: &mut Context<Self>) -> RiskSnapshot {
+        guard(self.m, ctx, |_| self.snapshot(msg)).unwrap_or_default()
     }
 }
 
 impl Handler<SignalActivated> for PositionManager {
     type Result = ();
 
-    fn handle(&mut self, _msg: SignalActivated, _ctx: &mut Context<Self>) {
-        self.summary.activations_seen += 1;
+    fn handle(&mut self, _msg: SignalActivated, ctx: &mut Context<Self>) {
+        guard(self.m, ctx, |_| self.summary.activations_seen += 1);
     }
 }
 
@@ -439,7 +446,7 @@ impl Handler<InjectPanic> for PositionManager {
     type Result = ();
 
     fn handle(&mut self, _: InjectPanic, ctx: &mut Context<Self>) {
-        guard(NAME, ctx, |_| panic!("fault injected into {NAME}"));
+        guard(self.m, ctx, |_| panic!("fault injected into {NAME}"));
     }
 }
 

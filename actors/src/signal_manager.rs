@@ -26,6 +26,7 @@ use uuid::Uuid;
 
 use crate::db_writer::DbWriter;
 use crate::logic::inorder::InOrder;
+use crate::metrics::{ActorMetrics, Tracked, TrackedRecipient};
 use crate::supervisor::{guard, note_restart};
 
 const NAME: &str = "signal_manager";
@@ -33,7 +34,9 @@ const ACTIVE_WINDOW_SECS: i64 = 86_400;
 
 /// The SignalManager actor.
 pub struct SignalManager {
-    db: Addr<DbWriter>,
+    db: Tracked<DbWriter>,
+    /// The executor (counted in its metrics); recorders subscribe with [`SubscribeSignals`].
+    executor: TrackedRecipient<SignalGenerated>,
     subscribers: Vec<Recipient<SignalGenerated>>,
     seen: HashSet<Uuid>,
     /// Active signals by (timestamp, id), so pruning and export are ordered.
@@ -44,13 +47,21 @@ pub struct SignalManager {
     export_dirty: bool,
     published: u64,
     restarts: u64,
+    m: &'static ActorMetrics,
 }
 
 impl SignalManager {
     /// A SignalManager persisting through `db` and exporting to `export_path`.
-    pub fn new(db: Addr<DbWriter>, export_path: PathBuf) -> Self {
+    pub fn new(
+        db: Tracked<DbWriter>,
+        executor: TrackedRecipient<SignalGenerated>,
+        export_path: PathBuf,
+        m: &'static ActorMetrics,
+    ) -> Self {
         SignalManager {
             db,
+            executor,
+            m,
             subscribers: Vec::new(),
             seen: HashSet::new(),
             active: BTreeMap::new(),
@@ -148,6 +159,9 @@ impl SignalManager {
                 self.export();
             }
             self.published += 1;
+            self.executor.do_send(SignalGenerated {
+                signal: signal.clone(),
+            });
             for s in &self.subscribers {
                 s.do_send(SignalGenerated {
                     signal: signal.clone(),
@@ -251,7 +265,7 @@ impl SignalManager {
 
 impl Supervised for SignalManager {
     fn restarting(&mut self, _ctx: &mut Context<Self>) {
-        note_restart(NAME, &mut self.restarts);
+        note_restart(self.m, &mut self.restarts);
     }
 }
 
@@ -259,7 +273,7 @@ impl Handler<SignalDetected> for SignalManager {
     type Result = ();
 
     fn handle(&mut self, msg: SignalDetected, ctx: &mut Context<Self>) {
-        guard(NAME, ctx, |ctx| self.on_detected(msg, ctx));
+        guard(self.m, ctx, |ctx| self.on_detected(msg, ctx));
     }
 }
 
@@ -312,7 +326,7 @@ impl Handler<InjectPanic> for SignalManager {
     type Result = ();
 
     fn handle(&mut self, _: InjectPanic, ctx: &mut Context<Self>) {
-        guard(NAME, ctx, |_| panic!("fault injected into {NAME}"));
+        guard(self.m, ctx, |_| panic!("fault injected into {NAME}"));
     }
 }
 

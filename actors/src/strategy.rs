@@ -13,6 +13,7 @@ use messages::{CandleState, Symbols, Timeframe};
 
 use crate::logic::crossover::{Cross, Crossover, CrossoverParams};
 use crate::logic::session::Session;
+use crate::metrics::{ActorMetrics, TrackedRecipient};
 use crate::supervisor::{guard, note_restart};
 
 const NAME: &str = "strategy";
@@ -27,9 +28,10 @@ pub struct Strategy {
     session: Session,
     params: CrossoverParams,
     detectors: Vec<Crossover>,
-    signals_to: Recipient<SignalDetected>,
+    signals_to: TrackedRecipient<SignalDetected>,
     data: Option<Recipient<GetCandles>>,
     restarts: u64,
+    m: &'static ActorMetrics,
 }
 
 impl Strategy {
@@ -39,7 +41,8 @@ impl Strategy {
         timeframe: Timeframe,
         session: Session,
         params: CrossoverParams,
-        signals_to: Recipient<SignalDetected>,
+        signals_to: TrackedRecipient<SignalDetected>,
+        m: &'static ActorMetrics,
     ) -> Self {
         Strategy {
             session,
@@ -50,6 +53,7 @@ impl Strategy {
             signals_to,
             data: None,
             restarts: 0,
+            m,
         }
     }
 
@@ -136,7 +140,7 @@ impl Actor for Strategy {
 
 impl Supervised for Strategy {
     fn restarting(&mut self, _ctx: &mut Context<Self>) {
-        note_restart(NAME, &mut self.restarts);
+        note_restart(self.m, &mut self.restarts);
         // Indicator state may be half-updated: start over and rebuild in `started()`.
         self.detectors = vec![Crossover::new(self.params); self.symbols.len()];
     }
@@ -146,7 +150,7 @@ impl Handler<CandlesUpdated> for Strategy {
     type Result = u32;
 
     fn handle(&mut self, msg: CandlesUpdated, ctx: &mut Context<Self>) -> u32 {
-        guard(NAME, ctx, |_| self.on_candles(&msg)).unwrap_or(0)
+        guard(self.m, ctx, |_| self.on_candles(&msg)).unwrap_or(0)
     }
 }
 
@@ -154,7 +158,7 @@ impl Handler<HistoryLoaded> for Strategy {
     type Result = ();
 
     fn handle(&mut self, msg: HistoryLoaded, ctx: &mut Context<Self>) {
-        guard(NAME, ctx, |_| {
+        guard(self.m, ctx, |_| {
             if let Some(det) = self.detectors.get_mut(msg.symbol.0 as usize) {
                 for c in &msg.candles {
                     det.warm(c);
@@ -176,7 +180,7 @@ impl Handler<InjectPanic> for Strategy {
     type Result = ();
 
     fn handle(&mut self, _: InjectPanic, ctx: &mut Context<Self>) {
-        guard(NAME, ctx, |_| panic!("fault injected into {NAME}"));
+        guard(self.m, ctx, |_| panic!("fault injected into {NAME}"));
     }
 }
 

@@ -6,21 +6,28 @@
 //! logs it, and stops the actor instead, so the supervisor restarts it with its mailbox intact
 //! (only the message that panicked is lost — a poison message is not retried). The actor's
 //! `restarting()` then rebuilds what it needs and `started()` re-registers its timers.
+//! [`guard`] is also where the actor's mailbox metrics count a handled message.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use actix::prelude::*;
 
-/// Runs `f`; on a panic logs it, stops the actor (→ supervisor restart) and returns `None`.
+use crate::metrics::ActorMetrics;
+
+/// Runs `f`, counting it in the actor's metrics (handled, sampled latency); on a panic logs
+/// it, records it as the last error, stops the actor (→ supervisor restart) and returns `None`.
 pub fn guard<A, R>(
-    name: &str,
+    m: &ActorMetrics,
     ctx: &mut Context<A>,
     f: impl FnOnce(&mut Context<A>) -> R,
 ) -> Option<R>
 where
     A: Actor<Context = Context<A>>,
 {
-    match catch_unwind(AssertUnwindSafe(|| f(ctx))) {
+    let t = m.on_handle();
+    let out = catch_unwind(AssertUnwindSafe(|| f(ctx)));
+    m.on_done(t);
+    match out {
         Ok(r) => Some(r),
         Err(payload) => {
             let what = payload
@@ -29,16 +36,22 @@ where
                 .or_else(|| payload.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".to_string());
             log::error!(
-                "{name}: handler panicked ({what}); restarting the actor, its mailbox is kept"
+                "{}: handler panicked ({what}); restarting the actor, its mailbox is kept",
+                m.name
             );
+            m.on_error(format!("panic: {what}"));
             ctx.stop();
             None
         }
     }
 }
 
-/// Logs a restart in a uniform way and bumps the counter.
-pub fn note_restart(name: &str, restarts: &mut u64) {
+/// Logs a restart in a uniform way and bumps the counters.
+pub fn note_restart(m: &ActorMetrics, restarts: &mut u64) {
     *restarts += 1;
-    log::warn!("{name}: restarted by its supervisor (restart #{restarts})");
+    m.on_restart();
+    log::warn!(
+        "{}: restarted by its supervisor (restart #{restarts})",
+        m.name
+    );
 }
