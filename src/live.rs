@@ -7,6 +7,7 @@
 
 use std::time::{Duration, Instant};
 
+use actix::Actor;
 use actors::config::Config;
 use actors::feed::sim::SimMarket;
 use actors::logic::session::Session;
@@ -25,7 +26,14 @@ pub struct RunOptions {
     pub duration: Option<Duration>,
     /// Store backend override (`--store`).
     pub store: Option<actors::config::StorageBackend>,
+    /// Accept `ctl crash ACTOR`.
+    pub allow_fault_injection: bool,
 }
+
+/// DataManager depth above which the live feed coalesces: it keeps only the latest tick per
+/// symbol until the mailbox drains (counted as drops). Nothing persisted is ever dropped: ticks
+/// are not persisted, candles and everything after them travel through counted, unbounded sends.
+pub const FEED_MAX_DEPTH: u64 = 64;
 
 /// Runs the engine inside a running actix `System` until asked to stop.
 pub async fn run(cfg: Config, opts: RunOptions) -> Result<(), AppError> {
@@ -109,6 +117,32 @@ pub async fn run(cfg: Config, opts: RunOptions) -> Result<(), AppError> {
         }
     );
     println!("================================================================");
+    // The control socket (the CLI actor) and the optional Prometheus endpoint.
+    let socket = cfg.storage.resolve(&cfg.control.socket);
+    let listener = crate::control::bind(&socket)?;
+    let _socket_guard = crate::control::SocketGuard(socket.clone());
+    let (stop_tx, mut stop_rx) = tokio::sync::mpsc::unbounded_channel();
+    let control = crate::control::ControlActor::new(
+        &engine,
+        opts.mode,
+        "simulated",
+        opts.allow_fault_injection,
+        stop_tx,
+    )
+    .start();
+    crate::control::serve(listener, control);
+    if let Some(addr) = &cfg.metrics.listen {
+        crate::control::serve_prometheus(addr, engine.metrics.clone()).await?;
+    }
+    println!(
+        " ctl:   {}{}",
+        socket.display(),
+        if opts.allow_fault_injection {
+            " (fault injection allowed)"
+        } else {
+            ""
+        }
+    );
     log::info!("SYSTEM READY");
 
     let step = Duration::from_secs_f64(sim.tick_seconds as f64 / sim.speed);
@@ -122,12 +156,14 @@ pub async fn run(cfg: Config, opts: RunOptions) -> Result<(), AppError> {
         })?;
     let mut last_report = Instant::now();
     let mut ticks = Vec::with_capacity(symbols.len());
+    let mut latest: Vec<Option<messages::Tick>> = vec![None; symbols.len()];
     let feed = engine.feed();
     loop {
         tokio::select! {
             _ = ticker.tick() => {}
             _ = actix_rt::signal::ctrl_c() => { log::info!("run: Ctrl-C received, shutting down"); break; }
             _ = term.recv() => { log::info!("run: SIGTERM received, shutting down"); break; }
+            _ = stop_rx.recv() => { log::info!("run: shutdown requested on the control socket"); break; }
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
             log::info!("run: duration reached, shutting down");
@@ -136,8 +172,18 @@ pub async fn run(cfg: Config, opts: RunOptions) -> Result<(), AppError> {
         ticks.clear();
         market.step(&mut ticks);
         let now = ticks.first().map(|t| t.ts).unwrap_or(0);
-        feed.send(TicksReceived(ticks.clone())).await?;
-        feed.do_send(AdvanceClock { now });
+        for t in &ticks {
+            let slot = &mut latest[t.symbol.0 as usize];
+            if slot.is_some() {
+                engine.metrics.data_manager.on_drop(1);
+            }
+            *slot = Some(*t);
+        }
+        if engine.metrics.data_manager.depth() < FEED_MAX_DEPTH {
+            let batch: Vec<_> = latest.iter_mut().filter_map(Option::take).collect();
+            feed.do_send(TicksReceived(batch));
+            feed.do_send(AdvanceClock { now });
+        }
         if last_report.elapsed() >= Duration::from_secs(30) {
             last_report = Instant::now();
             let d = engine.data.send(GetDataStats).await?;

@@ -40,6 +40,19 @@ enum Cmd {
         /// Data directory (overrides storage.data_dir).
         #[arg(long)]
         data_dir: Option<PathBuf>,
+        /// Accept `ctl crash ACTOR` (tests, drills).
+        #[arg(long)]
+        allow_fault_injection: bool,
+    },
+    /// Talk to a running engine through its control socket.
+    Ctl {
+        #[arg(long, default_value = "config/default.json")]
+        config: PathBuf,
+        /// The socket (default: the config's control.socket under storage.data_dir).
+        #[arg(long)]
+        socket: Option<PathBuf>,
+        #[command(subcommand)]
+        cmd: CtlCmd,
     },
     /// Push a CSV of bars through the engine as fast as it goes; writes DIR/signals.jsonl.
     Replay {
@@ -185,6 +198,38 @@ fn check_inputs(a: &OptionArgs) -> Result<(), AppError> {
 }
 
 #[derive(Subcommand)]
+enum CtlCmd {
+    /// Mode, feed, storage health, uptime, open positions, P&L, trading state.
+    Status,
+    /// Mailbox metrics of every actor.
+    Metrics {
+        #[arg(long)]
+        json: bool,
+        /// Print again every SECS seconds until interrupted.
+        #[arg(long)]
+        watch: Option<f64>,
+    },
+    /// Stop taking new signals.
+    Pause,
+    /// Take signals again (also lifts a halt).
+    Resume,
+    /// Switch mode: logging, paper, or live (live needs --confirm and a broker).
+    Mode {
+        mode: Mode,
+        #[arg(long)]
+        confirm: bool,
+    },
+    /// Kill switch: no new orders until resume.
+    Halt,
+    /// Close every open position now.
+    Flatten,
+    /// Graceful shutdown: stop the feed, drain, flush, exit 0.
+    Shutdown,
+    /// Make ACTOR's handler panic (engine started with --allow-fault-injection).
+    Crash { actor: String },
+}
+
+#[derive(Subcommand)]
 enum DbCmd {
     /// Create the database and apply the schema migrations not yet applied (idempotent).
     Init {
@@ -271,6 +316,7 @@ fn dispatch(cli: Cli) -> Result<(), AppError> {
             duration,
             store,
             data_dir,
+            allow_fault_injection,
         } => {
             let mut cfg = load(&config)?;
             if let Some(d) = data_dir {
@@ -281,6 +327,7 @@ fn dispatch(cli: Cli) -> Result<(), AppError> {
                 mode,
                 duration: duration.map(Duration::from_secs_f64),
                 store,
+                allow_fault_injection,
             };
             actix::System::new().block_on(live::run(cfg, opts))
         }
@@ -335,6 +382,11 @@ fn dispatch(cli: Cli) -> Result<(), AppError> {
             );
             Ok(())
         }
+        Cmd::Ctl {
+            config,
+            socket,
+            cmd,
+        } => ctl(&config, socket, cmd),
         Cmd::Options {
             cmd: OptionsCmd::Greeks { a, vol },
         } => {
@@ -474,6 +526,107 @@ fn dispatch(cli: Cli) -> Result<(), AppError> {
             Ok(())
         }
     }
+}
+
+/// Sends one request line and returns the parsed reply.
+fn ctl_request(socket: &Path, req: &serde_json::Value) -> Result<serde_json::Value, AppError> {
+    use std::io::{BufRead, BufReader, Write};
+    let io = |context: String| move |source| AppError::Io { context, source };
+    let mut s = std::os::unix::net::UnixStream::connect(socket).map_err(io(format!(
+        "cannot reach the engine at {} (is `alphastocks run` running?)",
+        socket.display()
+    )))?;
+    writeln!(s, "{req}").map_err(io("cannot send the request".into()))?;
+    let mut line = String::new();
+    BufReader::new(&s)
+        .read_line(&mut line)
+        .map_err(io("cannot read the reply".into()))?;
+    serde_json::from_str(&line)
+        .map_err(|e| AppError::Usage(format!("unreadable reply {line:?}: {e}")))
+}
+
+fn ctl(config: &Path, socket: Option<PathBuf>, cmd: CtlCmd) -> Result<(), AppError> {
+    use serde_json::json;
+    let socket = match socket {
+        Some(s) => s,
+        None => {
+            let cfg = load(config)?;
+            cfg.storage.resolve(&cfg.control.socket)
+        }
+    };
+    let (req, metrics_view) = match &cmd {
+        CtlCmd::Status => (json!({"cmd": "status"}), None),
+        CtlCmd::Metrics { json: j, watch } => (json!({"cmd": "metrics"}), Some((*j, *watch))),
+        CtlCmd::Pause => (json!({"cmd": "pause"}), None),
+        CtlCmd::Resume => (json!({"cmd": "resume"}), None),
+        CtlCmd::Mode { mode, confirm } => (
+            json!({"cmd": "mode", "mode": mode.as_str(), "confirm": confirm}),
+            None,
+        ),
+        CtlCmd::Halt => (json!({"cmd": "halt"}), None),
+        CtlCmd::Flatten => (json!({"cmd": "flatten"}), None),
+        CtlCmd::Shutdown => (json!({"cmd": "shutdown"}), None),
+        CtlCmd::Crash { actor } => (json!({"cmd": "crash", "actor": actor}), None),
+    };
+    loop {
+        let reply = ctl_request(&socket, &req)?;
+        if reply["ok"] != json!(true) {
+            return Err(AppError::Usage(format!(
+                "engine refused: {}",
+                reply["error"].as_str().unwrap_or("unknown error")
+            )));
+        }
+        let result = &reply["result"];
+        match metrics_view {
+            Some((false, _)) => print!("{}", metrics_table(result)),
+            _ => println!(
+                "{}",
+                serde_json::to_string_pretty(result).unwrap_or_default()
+            ),
+        }
+        match metrics_view {
+            Some((_, Some(secs))) if secs > 0.0 => {
+                std::thread::sleep(Duration::from_secs_f64(secs))
+            }
+            _ => return Ok(()),
+        }
+    }
+}
+
+fn metrics_table(v: &serde_json::Value) -> String {
+    let mut s = format!(
+        "{:<18}{:>10}{:>10}{:>7}{:>9}{:>10}{:>10}{:>10}{:>9}{:>8}  {}\n",
+        "actor",
+        "sent",
+        "handled",
+        "depth",
+        "max",
+        "p50 µs",
+        "p99 µs",
+        "max µs",
+        "restarts",
+        "dropped",
+        "last error"
+    );
+    for a in v.as_array().into_iter().flatten() {
+        let n = |k: &str| a[k].as_u64().unwrap_or(0);
+        let us = |k: &str| a[k].as_u64().unwrap_or(0) as f64 / 1000.0;
+        s.push_str(&format!(
+            "{:<18}{:>10}{:>10}{:>7}{:>9}{:>10.1}{:>10.1}{:>10.1}{:>9}{:>8}  {}\n",
+            a["actor"].as_str().unwrap_or("?"),
+            n("sent"),
+            n("handled"),
+            n("depth"),
+            n("max_depth"),
+            us("latency_p50_ns"),
+            us("latency_p99_ns"),
+            us("latency_max_ns"),
+            n("restarts"),
+            n("dropped"),
+            a["last_error"].as_str().unwrap_or("")
+        ));
+    }
+    s
 }
 
 /// `data/sample/nifty_15minute.csv` → `NIFTY`.

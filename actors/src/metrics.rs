@@ -140,7 +140,7 @@ impl ActorMetrics {
             return None;
         }
         let n = self.handled.fetch_add(1, Relaxed);
-        (n % SAMPLE_EVERY == 0).then(Instant::now)
+        n.is_multiple_of(SAMPLE_EVERY).then(Instant::now)
     }
 
     /// A sampled handler finished.
@@ -263,7 +263,13 @@ impl Registry {
 /// The Prometheus text exposition of `snaps`.
 pub fn prometheus(snaps: &[ActorSnapshot]) -> String {
     let mut out = String::new();
-    let series: [(&str, &str, &str, fn(&ActorSnapshot) -> f64); 9] = [
+    type Series = (
+        &'static str,
+        &'static str,
+        &'static str,
+        fn(&ActorSnapshot) -> f64,
+    );
+    let series: [Series; 9] = [
         (
             "alphastocks_actor_messages_sent_total",
             "counter",

@@ -110,6 +110,10 @@ pub struct OptionsExecutor {
     drain_waiters: Vec<oneshot::Sender<()>>,
     data_now: i64,
     open_positions: u32,
+    /// Operator: no new signals taken (`ctl pause`).
+    paused: bool,
+    /// Operator kill switch: no new orders until `resume` (`ctl halt`).
+    halted: bool,
     restarts: u64,
     m: &'static ActorMetrics,
 }
@@ -174,6 +178,8 @@ impl OptionsExecutor {
             drain_waiters: Vec::new(),
             data_now: i64::MIN,
             open_positions: 0,
+            paused: false,
+            halted: false,
             restarts: 0,
         }
     }
@@ -268,6 +274,12 @@ impl OptionsExecutor {
         }
         if self.decided.contains(&s.signal_id) {
             return Err(RejectReason::AlreadyProcessed);
+        }
+        if self.halted {
+            return Err(RejectReason::Halted);
+        }
+        if self.paused {
+            return Err(RejectReason::Paused);
         }
         if !self.cfg.enabled {
             return Err(RejectReason::TradingDisabled);
@@ -574,6 +586,28 @@ impl Handler<SignalGenerated> for OptionsExecutor {
 
     fn handle(&mut self, msg: SignalGenerated, ctx: &mut Context<Self>) {
         guard(self.m, ctx, |ctx| self.on_signal(msg.signal, ctx));
+    }
+}
+
+impl Handler<SetTrading> for OptionsExecutor {
+    type Result = ();
+
+    fn handle(&mut self, msg: SetTrading, _ctx: &mut Context<Self>) {
+        if let Some(p) = msg.paused {
+            self.paused = p;
+        }
+        if let Some(h) = msg.halted {
+            self.halted = h;
+        }
+        if let Some(m) = msg.mode {
+            self.cfg.mode = m;
+        }
+        log::warn!(
+            "{NAME}: trading state now mode {}, paused {}, halted {}",
+            self.cfg.mode.as_str(),
+            self.paused,
+            self.halted
+        );
     }
 }
 

@@ -26,7 +26,7 @@ use crate::db_writer::DbWriter;
 use crate::metrics::{ActorMetrics, Tracked};
 use crate::options::chain::ChainModel;
 use crate::options::instruments::OptionContract;
-use crate::options::position::{Change, ExitRules, PaperPosition};
+use crate::options::position::{Change, ExitReason, ExitRules, PaperPosition};
 use crate::options_executor::Clock;
 use crate::supervisor::{guard, note_restart};
 
@@ -414,6 +414,54 @@ impl Handler<GetRiskSnapshot> for PositionManager {
 
     fn handle(&mut self, msg: GetRiskSnapshot, ctx: &mut Context<Self>) -> RiskSnapshot {
         guard(self.m, ctx, |_| self.snapshot(msg)).unwrap_or_default()
+    }
+}
+
+impl Handler<FlattenAll> for PositionManager {
+    type Result = u32;
+
+    fn handle(&mut self, _: FlattenAll, _ctx: &mut Context<Self>) -> u32 {
+        let mut n = 0;
+        while let Some(mut h) = self.open.pop() {
+            let sym = h.symbol;
+            let Some(&(ts, spot)) = self.rings.get(sym).and_then(|r| r.back()) else {
+                log::error!(
+                    "{NAME}: no price to flatten {}; kept open",
+                    h.pos.record.option_symbol
+                );
+                self.open.push(h);
+                break;
+            };
+            let now = ts.max(h.last_mark);
+            let premium = self.cfg.chain.premium(&h.contract, spot, now);
+            let change = h.pos.close(
+                now,
+                premium,
+                ExitReason::Manual,
+                self.cfg.exits.slippage_ticks,
+            );
+            let record = h.pos.record.clone();
+            self.persist(&record);
+            self.summary.closed += 1;
+            self.summary.realized_pnl += record.realized_pnl;
+            self.closed.push(Closed {
+                entry: record.entry_time.timestamp(),
+                exit: now,
+                pnl_paise: h.pos.realized_paise,
+            });
+            log::warn!(
+                "{NAME}: FLATTENED {} ({change:?}) realized ₹{:.2}",
+                record.option_symbol,
+                record.realized_pnl
+            );
+            let r = Arc::new(record);
+            for s in &self.closed_subs {
+                s.do_send(PositionClosed(r.clone()));
+            }
+            n += 1;
+        }
+        self.summary.open_positions = self.open.len() as u32;
+        n
     }
 }
 

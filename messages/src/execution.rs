@@ -60,6 +60,8 @@ pub enum RejectReason {
     DailyLossHalt,
     ConsecutiveLosses,
     NoInstrument,
+    Paused,
+    Halted,
 }
 
 impl RejectReason {
@@ -79,6 +81,8 @@ impl RejectReason {
             RejectReason::DailyLossHalt => "daily_loss_halt",
             RejectReason::ConsecutiveLosses => "consecutive_losses",
             RejectReason::NoInstrument => "no_instrument",
+            RejectReason::Paused => "paused",
+            RejectReason::Halted => "halted",
         }
     }
 }

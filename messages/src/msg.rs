@@ -190,7 +190,21 @@ pub struct SubscribeActivations(pub Recipient<SignalActivated>);
 #[rtype(result = "ExecutorStats")]
 pub struct GetExecutorStats;
 
+/// Operator control of the executor: pause/resume taking signals, the kill switch, the mode.
+#[derive(Message, Debug, Clone, Copy, Default)]
+#[rtype(result = "()")]
+pub struct SetTrading {
+    pub paused: Option<bool>,
+    pub halted: Option<bool>,
+    pub mode: Option<Mode>,
+}
+
 // ---------------------------------------------------------------- PositionManager
+
+/// Close every open position now (operator `flatten`); replies with how many closed.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "u32")]
+pub struct FlattenAll;
 
 /// Open this paper position (version 1 of its record: entry fill, stop, target, quantity).
 #[derive(Message, Debug, Clone)]

@@ -25,6 +25,18 @@ pub enum Row {
     Candle(CandleRow),
     Decision(Box<ExecutorDecision>),
     Position(Box<PositionRecord>),
+    Audit(Box<AuditEvent>),
+}
+
+/// One operator action (a control command), as stored in `audit_events`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    pub timestamp: chrono::DateTime<chrono::Utc>,
+    /// The command (`pause`, `mode`, `crash`, …).
+    pub action: String,
+    /// Its arguments and result in words.
+    pub detail: String,
+    pub ok: bool,
 }
 
 impl Row {
@@ -35,6 +47,7 @@ impl Row {
             Row::Candle(_) => "historical_data",
             Row::Decision(_) => "executor_decisions",
             Row::Position(_) => "positions",
+            Row::Audit(_) => "audit_events",
         }
     }
 }

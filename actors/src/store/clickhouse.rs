@@ -331,9 +331,19 @@ impl ChPosition {
     }
 }
 
+#[derive(Debug, Clone, ::clickhouse::Row, Serialize, Deserialize)]
+struct ChAudit {
+    #[serde(with = "::clickhouse::serde::chrono::datetime")]
+    timestamp: DateTime<Utc>,
+    action: String,
+    detail: String,
+    ok: u8,
+}
+
 /// Rows of one batch split by table, in their ClickHouse form.
 #[derive(Default)]
 struct Split {
+    audits: Vec<ChAudit>,
     signals: Vec<ChSignal>,
     candles: Vec<ChCandle>,
     decisions: Vec<ChDecision>,
@@ -377,6 +387,12 @@ fn split(rows: &[Row]) -> Split {
                 })
             }
             Row::Position(p) => s.positions.push(ChPosition::from(p)),
+            Row::Audit(a) => s.audits.push(ChAudit {
+                timestamp: a.timestamp,
+                action: a.action.clone(),
+                detail: a.detail.clone(),
+                ok: a.ok as u8,
+            }),
         }
     }
     s
@@ -557,6 +573,7 @@ impl ClickHouseStore {
             insert_all(&c, "trading_signals", s.signals).await?;
             insert_all(&c, "executor_decisions", s.decisions).await?;
             insert_all(&c, "positions", s.positions).await?;
+            insert_all(&c, "audit_events", s.audits).await?;
             insert_all(&c, "historical_data", s.candles).await
         })
     }

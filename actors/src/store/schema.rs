@@ -6,7 +6,7 @@
 //! configured database when applied.
 
 /// (version, name, SQL) of every migration, in order.
-pub const MIGRATIONS: [(u32, &str, &str); 8] = [
+pub const MIGRATIONS: [(u32, &str, &str); 9] = [
     (
         1,
         "001_market_data",
@@ -46,6 +46,11 @@ pub const MIGRATIONS: [(u32, &str, &str); 8] = [
         8,
         "008_decision_detail",
         include_str!("../../../schema/008_decision_detail.sql"),
+    ),
+    (
+        9,
+        "009_audit_events",
+        include_str!("../../../schema/009_audit_events.sql"),
     ),
 ];
 
@@ -91,7 +96,10 @@ mod tests {
         for (v, name, sql) in &MIGRATIONS[TABLES.len()..] {
             let st = statement(sql, "x");
             assert!(name.starts_with(&format!("{v:03}_")));
-            assert!(st.starts_with("ALTER TABLE x."), "{st}");
+            assert!(
+                st.starts_with("ALTER TABLE x.") || st.starts_with("CREATE TABLE IF NOT EXISTS x."),
+                "{st}"
+            );
             assert!(!st.contains(';'), "one statement: {name}");
         }
     }

@@ -58,6 +58,9 @@ CREATE TABLE IF NOT EXISTS performance_metrics (
     timestamp INTEGER NOT NULL, component TEXT NOT NULL, metric TEXT NOT NULL,
     value REAL NOT NULL, labels TEXT NOT NULL DEFAULT ''
 );
+CREATE TABLE IF NOT EXISTS audit_events (
+    timestamp INTEGER NOT NULL, action TEXT NOT NULL, detail TEXT NOT NULL, ok INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS outbox (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, tbl TEXT NOT NULL, key TEXT NOT NULL, payload TEXT NOT NULL
 );
@@ -70,7 +73,7 @@ CREATE TABLE IF NOT EXISTS executor_decisions (
 ";
 
 /// The tables, in schema order.
-pub const TABLES: [&str; 8] = [
+pub const TABLES: [&str; 9] = [
     "market_data",
     "historical_data",
     "trading_signals",
@@ -78,6 +81,7 @@ pub const TABLES: [&str; 8] = [
     "positions",
     "performance_metrics",
     "executor_decisions",
+    "audit_events",
     "outbox",
 ];
 
@@ -181,6 +185,7 @@ impl SqliteStore {
                     Row::Signal(s) => s.signal_id.to_string(),
                     Row::Position(p) => p.signal_id.to_string(),
                     Row::Candle(c) => format!("{}|{}|{}", c.symbol, c.interval.as_str(), c.ts),
+                    Row::Audit(a) => format!("audit|{}", a.timestamp.timestamp()),
                 };
                 let payload = serde_json::to_string(r)
                     .map_err(|e| Error::store(B, "encode outbox row", e))?;
@@ -365,6 +370,9 @@ impl Store for SqliteStore {
                             d.detail
                         ])
                     }
+                    Row::Audit(a) => tx
+                        .prepare_cached("INSERT INTO audit_events (timestamp, action, detail, ok) VALUES (?1, ?2, ?3, ?4)")
+                        .and_then(|mut st| st.execute(params![a.timestamp.timestamp(), a.action, a.detail, a.ok as i64])),
                     Row::Position(p) => {
                         let body = serde_json::to_string(p.as_ref()).unwrap_or_default();
                         let status = match p.status {

@@ -1,0 +1,417 @@
+//! **ControlActor** — the CLI actor: operator commands to the running engine.
+//!
+//! - Owns: the trading state (mode, paused, halted), the engine start time, the control socket
+//!   (a Unix socket, mode 0600, removed on exit; a stale one left by a crash is replaced, a live
+//!   one is never stolen) and the optional Prometheus endpoint.
+//! - Handles: [`ControlLine`] — one line of JSON from `alphastocks ctl`, answered with one line.
+//! - Sends: [`SetTrading`] to OptionsExecutor; [`FlattenAll`] to PositionManager;
+//!   [`InjectPanic`] to any actor (only with `--allow-fault-injection`); [`Persist`] of an
+//!   [`AuditEvent`] for every command to DbWriter; [`GetWriterStats`], [`GetPositionSummary`]
+//!   for `status`; the shutdown request to the run loop.
+//!
+//! Requests are `{"cmd": "status"}`, `{"cmd": "metrics"}`, `{"cmd": "pause"}`, `{"cmd":
+//! "resume"}`, `{"cmd": "mode", "mode": "paper", "confirm": false}`, `{"cmd": "halt"}`, `{"cmd":
+//! "flatten"}`, `{"cmd": "shutdown"}`, `{"cmd": "crash", "actor": "strategy"}`. Replies are
+//! `{"ok": true, "result": …}` or `{"ok": false, "error": "…"}`.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use actix::{
+    fut, Actor, ActorFutureExt, Addr, Context, Handler, Message, ResponseActFuture, WrapFuture,
+};
+use actors::data_manager::DataManager;
+use actors::db_writer::DbWriter;
+use actors::metrics::{Registry, Tracked};
+use actors::options_executor::OptionsExecutor;
+use actors::position_manager::PositionManager;
+use actors::signal_manager::SignalManager;
+use actors::strategy::Strategy;
+use messages::msg::*;
+use messages::{AuditEvent, Mode, Row};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::mpsc;
+
+use crate::error::AppError;
+use crate::system::Engine;
+
+/// One request line; the reply is one line.
+#[derive(Message)]
+#[rtype(result = "String")]
+pub struct ControlLine(pub String);
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "cmd", rename_all = "snake_case", deny_unknown_fields)]
+enum Request {
+    Status,
+    Metrics,
+    Pause,
+    Resume,
+    Mode {
+        mode: Mode,
+        #[serde(default)]
+        confirm: bool,
+    },
+    Halt,
+    Flatten,
+    Shutdown,
+    Crash {
+        actor: String,
+    },
+}
+
+/// The CLI actor.
+pub struct ControlActor {
+    data: Addr<DataManager>,
+    strategy: Addr<Strategy>,
+    signals: Addr<SignalManager>,
+    executor: Addr<OptionsExecutor>,
+    positions: Addr<PositionManager>,
+    db: Addr<DbWriter>,
+    audit_to: Tracked<DbWriter>,
+    metrics: Registry,
+    mode: Mode,
+    paused: bool,
+    halted: bool,
+    started: Instant,
+    feed: String,
+    allow_faults: bool,
+    shutdown: mpsc::UnboundedSender<()>,
+}
+
+impl ControlActor {
+    /// A control actor over `engine`.
+    pub fn new(
+        engine: &Engine,
+        mode: Mode,
+        feed: &str,
+        allow_faults: bool,
+        shutdown: mpsc::UnboundedSender<()>,
+    ) -> Self {
+        ControlActor {
+            data: engine.data.clone(),
+            strategy: engine.strategy.clone(),
+            signals: engine.signals.clone(),
+            executor: engine.executor.clone(),
+            positions: engine.positions.clone(),
+            db: engine.db.clone(),
+            audit_to: Tracked::new(engine.db.clone(), engine.metrics.db_writer),
+            metrics: engine.metrics.clone(),
+            mode,
+            paused: false,
+            halted: false,
+            started: Instant::now(),
+            feed: feed.to_string(),
+            allow_faults,
+            shutdown,
+        }
+    }
+
+    fn trading_state(&self) -> &'static str {
+        if self.halted {
+            "halted"
+        } else if self.paused {
+            "paused"
+        } else {
+            "active"
+        }
+    }
+
+    fn audit(&self, action: &str, detail: String, ok: bool) {
+        log::warn!(
+            "control: {action} {detail} ({})",
+            if ok { "done" } else { "refused" }
+        );
+        self.audit_to
+            .do_send(Persist(vec![Row::Audit(Box::new(AuditEvent {
+                timestamp: chrono::Utc::now(),
+                action: action.to_string(),
+                detail,
+                ok,
+            }))]));
+    }
+
+    fn set_trading(&self) {
+        self.executor.do_send(SetTrading {
+            paused: Some(self.paused),
+            halted: Some(self.halted),
+            mode: Some(self.mode),
+        });
+    }
+}
+
+fn ok(v: Value) -> String {
+    json!({"ok": true, "result": v}).to_string()
+}
+
+fn err(e: impl std::fmt::Display) -> String {
+    json!({"ok": false, "error": e.to_string()}).to_string()
+}
+
+impl Actor for ControlActor {
+    type Context = Context<Self>;
+}
+
+impl Handler<ControlLine> for ControlActor {
+    type Result = ResponseActFuture<Self, String>;
+
+    fn handle(&mut self, msg: ControlLine, _ctx: &mut Context<Self>) -> Self::Result {
+        let req: Request = match serde_json::from_str(msg.0.trim()) {
+            Ok(r) => r,
+            Err(e) => {
+                let reply = err(format!(
+                    "bad request {:?}: {e} (expected e.g. {{\"cmd\":\"status\"}}; commands: status, metrics, pause, resume, mode, halt, flatten, shutdown, crash)",
+                    msg.0.trim()
+                ));
+                return Box::pin(fut::ready(reply));
+            }
+        };
+        let done = |s: String| -> Self::Result { Box::pin(fut::ready(s)) };
+        match req {
+            Request::Metrics => done(ok(json!(self.metrics.snapshot()))),
+            Request::Pause => {
+                self.paused = true;
+                self.set_trading();
+                self.audit("pause", String::new(), true);
+                done(ok(json!({"trading": self.trading_state()})))
+            }
+            Request::Resume => {
+                self.paused = false;
+                self.halted = false;
+                self.set_trading();
+                self.audit("resume", String::new(), true);
+                done(ok(json!({"trading": self.trading_state()})))
+            }
+            Request::Halt => {
+                self.halted = true;
+                self.set_trading();
+                self.audit(
+                    "halt",
+                    "kill switch: no new orders until resume".into(),
+                    true,
+                );
+                done(ok(json!({"trading": self.trading_state()})))
+            }
+            Request::Mode { mode, confirm } => {
+                if mode == Mode::Live {
+                    let creds = ["KITE_API_KEY", "KITE_ACCESS_TOKEN"]
+                        .iter()
+                        .all(|k| std::env::var(k).is_ok_and(|v| !v.is_empty()));
+                    let why = if !creds {
+                        Some("live mode needs broker credentials (KITE_API_KEY, KITE_ACCESS_TOKEN) and a broker connection, which this engine was not started with")
+                    } else if !confirm {
+                        Some("live mode places real orders: repeat with --confirm")
+                    } else {
+                        Some("live trading arrives with the Kite broker; this build has no broker connection")
+                    };
+                    if let Some(why) = why {
+                        self.audit("mode", format!("live refused: {why}"), false);
+                        return done(err(why));
+                    }
+                }
+                let from = self.mode;
+                self.mode = mode;
+                self.set_trading();
+                self.audit(
+                    "mode",
+                    format!("{} -> {}", from.as_str(), mode.as_str()),
+                    true,
+                );
+                done(ok(json!({"mode": mode.as_str()})))
+            }
+            Request::Shutdown => {
+                self.audit(
+                    "shutdown",
+                    "graceful: stop the feed, drain, flush".into(),
+                    true,
+                );
+                let _ = self.shutdown.send(());
+                done(ok(json!({"shutdown": "started"})))
+            }
+            Request::Crash { actor } => {
+                if !self.allow_faults {
+                    self.audit(
+                        "crash",
+                        format!("{actor} refused (no --allow-fault-injection)"),
+                        false,
+                    );
+                    return done(err(
+                        "fault injection is off: start the engine with --allow-fault-injection",
+                    ));
+                }
+                let sent = match actor.as_str() {
+                    "data_manager" => self.data.try_send(InjectPanic).is_ok(),
+                    "strategy" => self.strategy.try_send(InjectPanic).is_ok(),
+                    "signal_manager" => self.signals.try_send(InjectPanic).is_ok(),
+                    "options_executor" => self.executor.try_send(InjectPanic).is_ok(),
+                    "position_manager" => self.positions.try_send(InjectPanic).is_ok(),
+                    "db_writer" => self.db.try_send(InjectPanic).is_ok(),
+                    other => {
+                        self.audit("crash", format!("unknown actor {other:?}"), false);
+                        return done(err(format!(
+                            "unknown actor {other:?}: expected data_manager, strategy, signal_manager, options_executor, position_manager or db_writer"
+                        )));
+                    }
+                };
+                self.audit("crash", actor.clone(), sent);
+                if sent {
+                    done(ok(json!({"crashed": actor})))
+                } else {
+                    done(err(format!("{actor}'s mailbox did not take the fault")))
+                }
+            }
+            Request::Flatten => {
+                self.audit("flatten", "close every open position now".into(), true);
+                Box::pin(
+                    self.positions
+                        .send(FlattenAll)
+                        .into_actor(self)
+                        .map(|r, _, _| match r {
+                            Ok(n) => ok(json!({"closed": n})),
+                            Err(e) => err(format!("PositionManager did not answer: {e}")),
+                        }),
+                )
+            }
+            Request::Status => {
+                let (db, pm) = (self.db.clone(), self.positions.clone());
+                let base = json!({
+                    "mode": self.mode.as_str(),
+                    "feed": self.feed,
+                    "trading": self.trading_state(),
+                    "uptime_secs": self.started.elapsed().as_secs(),
+                });
+                Box::pin(
+                    async move {
+                        let w = db.send(GetWriterStats).await;
+                        let p = pm.send(GetPositionSummary).await;
+                        (w, p)
+                    }
+                    .into_actor(self)
+                    .map(move |(w, p), _, _| {
+                        let mut v = base;
+                        if let Ok(w) = w {
+                            v["storage"] = json!(w.health);
+                            v["storage_pending_rows"] = json!(w.pending);
+                        }
+                        if let Ok(p) = p {
+                            v["open_positions"] = json!(p.open_positions);
+                            v["realized_pnl"] = json!(p.realized_pnl);
+                            v["unrealized_pnl"] = json!(p.unrealized_pnl);
+                        }
+                        ok(v)
+                    }),
+                )
+            }
+        }
+    }
+}
+
+/// Binds the control socket at `path`: a stale socket (nothing answers) is replaced, a live one
+/// is an error, the file is made 0600.
+pub fn bind(path: &Path) -> Result<UnixListener, AppError> {
+    use std::os::unix::fs::PermissionsExt;
+    if path.exists() {
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            return Err(AppError::Usage(format!(
+                "another engine is listening on {}: refusing to take its control socket",
+                path.display()
+            )));
+        }
+        log::warn!(
+            "control: removing the stale socket {} left by an earlier run",
+            path.display()
+        );
+        std::fs::remove_file(path).map_err(|source| AppError::Io {
+            context: format!("cannot remove the stale socket {}", path.display()),
+            source,
+        })?;
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|source| AppError::Io {
+            context: format!("cannot create {}", dir.display()),
+            source,
+        })?;
+    }
+    let l = UnixListener::bind(path).map_err(|source| AppError::Io {
+        context: format!("cannot listen on {}", path.display()),
+        source,
+    })?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(|source| {
+        AppError::Io {
+            context: format!("cannot set 0600 on {}", path.display()),
+            source,
+        }
+    })?;
+    Ok(l)
+}
+
+/// Removes the socket file when dropped (normal exit, error, or shutdown).
+pub struct SocketGuard(pub PathBuf);
+
+impl Drop for SocketGuard {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Serves the control socket: one task per connection, one reply line per request line.
+pub fn serve(listener: UnixListener, control: Addr<ControlActor>) {
+    actix_rt::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let control = control.clone();
+            actix_rt::spawn(async move { connection(stream, control).await });
+        }
+    });
+}
+
+async fn connection(stream: UnixStream, control: Addr<ControlActor>) {
+    let (r, mut w) = stream.into_split();
+    let mut lines = BufReader::new(r).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let reply = control
+            .send(ControlLine(line))
+            .await
+            .unwrap_or_else(|e| err(format!("control actor unavailable: {e}")));
+        if w.write_all(format!("{reply}\n").as_bytes()).await.is_err() {
+            break;
+        }
+    }
+}
+
+/// Serves the Prometheus text exposition of `metrics` on a loopback TCP address.
+pub async fn serve_prometheus(addr: &str, metrics: Registry) -> Result<(), AppError> {
+    let l = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| AppError::Io {
+            context: format!("cannot listen on {addr} for metrics"),
+            source,
+        })?;
+    log::info!("metrics: Prometheus text format on http://{addr}/metrics");
+    actix_rt::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = l.accept().await else {
+                continue;
+            };
+            let body = actors::metrics::prometheus(&metrics.snapshot());
+            actix_rt::spawn(async move {
+                let mut buf = [0u8; 1024];
+                let _ = tokio::io::AsyncReadExt::read(&mut s, &mut buf).await;
+                let resp = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = s.write_all(resp.as_bytes()).await;
+            });
+        }
+    });
+    Ok(())
+}

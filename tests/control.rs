@@ -1,0 +1,273 @@
+//! The CLI actor through its real socket against a running engine process: status, metrics,
+//! pause/resume, mode, bad requests, `crash` of every actor (restarts counted, signals keep
+//! coming), stale and live sockets, graceful shutdown with the final flush, the audit trail.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_alphastocks"));
+    c.current_dir(common::root()).env("RUST_LOG", "info");
+    c
+}
+
+fn config(dir: &Path) -> PathBuf {
+    let mut v = common::default_json();
+    v["storage"]["data_dir"] = dir.to_string_lossy().into_owned().into();
+    v["strategies"]["ma_crossover"]["timeframe"] = "minute".into();
+    v["feed"]["simulated"]["speed"] = 6000.0.into();
+    v["feed"]["simulated"]["start_date"] = "2024-03-04".into();
+    common::write_config(dir, &v)
+}
+
+fn request(sock: &Path, line: &str) -> serde_json::Value {
+    let mut s = UnixStream::connect(sock).unwrap();
+    writeln!(s, "{line}").unwrap();
+    let mut reply = String::new();
+    BufReader::new(&s).read_line(&mut reply).unwrap();
+    serde_json::from_str(&reply).unwrap()
+}
+
+fn ctl(cfg: &Path, args: &[&str]) -> std::process::Output {
+    bin()
+        .arg("ctl")
+        .arg("--config")
+        .arg(cfg)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn metrics(sock: &Path) -> Vec<serde_json::Value> {
+    request(sock, r#"{"cmd":"metrics"}"#)["result"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+fn actor<'a>(m: &'a [serde_json::Value], name: &str) -> &'a serde_json::Value {
+    m.iter().find(|a| a["actor"] == name).unwrap()
+}
+
+fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
+    let t = Instant::now();
+    while !f() {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Starts an engine; its stderr is read on a thread (a full pipe would block the engine's
+/// logging, and with it the actors).
+fn start(cfg: &Path, extra: &[&str]) -> (Child, std::thread::JoinHandle<String>) {
+    let mut child = bin()
+        .arg("run")
+        .args(extra)
+        .arg("--config")
+        .arg(cfg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    (child, reader)
+}
+
+#[test]
+fn control_socket_drives_a_running_engine() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path());
+    let sock = dir.path().join("control.sock");
+    let db = dir.path().join("alphastocks.db");
+    // A stale socket left by a crashed run is replaced.
+    drop(std::os::unix::net::UnixListener::bind(&sock).unwrap());
+    assert!(sock.exists());
+    let (mut engine, log) = start(&cfg, &["--allow-fault-injection"]);
+    wait_for("the control socket", || UnixStream::connect(&sock).is_ok());
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&sock).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+
+    // A second engine never steals a live socket.
+    let second = bin()
+        .args(["run", "--duration", "5", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(!second.status.success());
+    assert!(String::from_utf8_lossy(&second.stderr).contains("another engine is listening"));
+
+    let out = ctl(&cfg, &["status"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let st: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (
+            st["mode"].as_str(),
+            st["trading"].as_str(),
+            st["feed"].as_str()
+        ),
+        (Some("logging"), Some("active"), Some("simulated"))
+    );
+    assert_eq!(st["storage"]["backend"], "sqlite");
+
+    // Metrics of every actor, as JSON and as a table.
+    wait_for("signals", || common::count(&db, "trading_signals") > 0);
+    let m = metrics(&sock);
+    assert_eq!(m.len(), 6);
+    assert!(actor(&m, "data_manager")["handled"].as_u64().unwrap() > 0);
+    let table = String::from_utf8(ctl(&cfg, &["metrics"]).stdout).unwrap();
+    assert!(
+        table.contains("p99 µs") && table.contains("position_manager"),
+        "{table}"
+    );
+
+    // Bad requests get an error reply; the engine keeps running.
+    let r = request(&sock, "this is not json");
+    assert_eq!(r["ok"], false);
+    assert!(r["error"].as_str().unwrap().contains("bad request"));
+    let r = request(&sock, r#"{"cmd":"explode"}"#);
+    assert_eq!(r["ok"], false);
+    assert_eq!(request(&sock, r#"{"cmd":"status"}"#)["ok"], true);
+
+    // Crash every actor: each restarts once and the pipeline keeps producing signals.
+    for a in [
+        "strategy",
+        "data_manager",
+        "signal_manager",
+        "options_executor",
+        "position_manager",
+        "db_writer",
+    ] {
+        let before = common::count(&db, "trading_signals");
+        let out = ctl(&cfg, &["crash", a]);
+        assert!(
+            out.status.success(),
+            "{a}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        wait_for(&format!("{a} restarted"), || {
+            actor(&metrics(&sock), a)["restarts"] == 1
+        });
+        assert!(actor(&metrics(&sock), a)["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("fault injected"));
+        wait_for(&format!("signals after crashing {a}"), || {
+            common::count(&db, "trading_signals") > before
+        });
+    }
+
+    // Pause: signals are still generated and persisted but rejected as paused; resume.
+    assert!(ctl(&cfg, &["pause"]).status.success());
+    let st: serde_json::Value = serde_json::from_slice(&ctl(&cfg, &["status"]).stdout).unwrap();
+    assert_eq!(st["trading"], "paused");
+    let paused = || -> i64 {
+        rusqlite::Connection::open(&db)
+            .unwrap()
+            .query_row(
+                "SELECT COUNT(*) FROM executor_decisions WHERE reason = 'paused'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    wait_for("a signal rejected while paused", || paused() > 0);
+    assert!(ctl(&cfg, &["halt"]).status.success());
+    assert!(ctl(&cfg, &["resume"]).status.success());
+    let st: serde_json::Value = serde_json::from_slice(&ctl(&cfg, &["status"]).stdout).unwrap();
+    assert_eq!(st["trading"], "active");
+
+    // Live is refused without broker credentials and confirmation; paper is accepted.
+    let out = ctl(&cfg, &["mode", "live", "--confirm"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("broker credentials"));
+    assert!(ctl(&cfg, &["mode", "paper"]).status.success());
+    let st: serde_json::Value = serde_json::from_slice(&ctl(&cfg, &["status"]).stdout).unwrap();
+    assert_eq!(st["mode"], "paper");
+    assert!(ctl(&cfg, &["flatten"]).status.success());
+
+    // Graceful shutdown: drained, flushed, exit 0, socket removed, everything audited.
+    assert!(ctl(&cfg, &["shutdown"]).status.success());
+    let t = Instant::now();
+    let status = loop {
+        if let Some(s) = engine.try_wait().unwrap() {
+            break s;
+        }
+        assert!(t.elapsed() < Duration::from_secs(30), "engine did not stop");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let err = log.join().unwrap();
+    assert!(status.success(), "{err}");
+    assert!(
+        err.contains("shutdown requested on the control socket")
+            && err.contains("final flush committed"),
+        "{err}"
+    );
+    assert!(!sock.exists(), "socket removed on exit");
+    let c = rusqlite::Connection::open(&db).unwrap();
+    let actions: Vec<String> = c
+        .prepare("SELECT action FROM audit_events ORDER BY rowid")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect();
+    for a in [
+        "crash", "pause", "halt", "resume", "mode", "flatten", "shutdown",
+    ] {
+        assert!(actions.iter().any(|x| x == a), "{a} audited: {actions:?}");
+    }
+    let refused: i64 = c
+        .query_row(
+            "SELECT COUNT(*) FROM audit_events WHERE action = 'mode' AND ok = 0",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(refused, 1, "the refused live switch is audited too");
+}
+
+#[test]
+fn crash_is_refused_without_fault_injection_and_sigint_shuts_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path());
+    let sock = dir.path().join("control.sock");
+    let (mut engine, log) = start(&cfg, &[]);
+    wait_for("the control socket", || UnixStream::connect(&sock).is_ok());
+    let out = ctl(&cfg, &["crash", "strategy"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--allow-fault-injection"));
+    assert_eq!(actor(&metrics(&sock), "strategy")["restarts"], 0);
+    assert!(Command::new("kill")
+        .args(["-INT", &engine.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let status = engine.wait().unwrap();
+    let err = log.join().unwrap();
+    assert!(status.success(), "{err}");
+    assert!(
+        err.contains("Ctrl-C received") && err.contains("final flush committed"),
+        "{err}"
+    );
+    assert!(!sock.exists());
+}
