@@ -24,6 +24,7 @@ pub mod data_manager;
 pub mod db_writer;
 pub mod error;
 pub mod feed;
+pub mod kite;
 pub mod logic;
 pub mod metrics;
 pub mod options;

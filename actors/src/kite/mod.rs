@@ -1,0 +1,1 @@
+//! Kite Connect client (being written).
