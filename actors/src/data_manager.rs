@@ -157,15 +157,18 @@ impl DataManager {
                 Ok(()) => report.accepted += 1,
                 Err(r) => {
                     report.dropped += 1;
-                    let symbols = &self.cfg.symbols;
-                    let d = format!(
-                        "{} ts={} price={} volume={}",
-                        symbols.name(t.symbol),
-                        t.ts,
-                        t.price,
-                        t.volume
-                    );
-                    self.count_drop(r, "tick", || d);
+                    // The text is built only when the drop is logged.
+                    let symbols = self.cfg.symbols.clone();
+                    let t = *t;
+                    self.count_drop(r, "tick", move || {
+                        format!(
+                            "{} ts={} price={} volume={}",
+                            symbols.name(t.symbol),
+                            t.ts,
+                            t.price,
+                            t.volume
+                        )
+                    });
                 }
             }
         }
@@ -184,8 +187,9 @@ impl DataManager {
                 Ok(()) => report.accepted += 1,
                 Err(r) => {
                     report.dropped += 1;
-                    let name = self.cfg.symbols.name(msg.symbol).to_string();
-                    self.count_drop(r, "bar", || format!("{name} {b:?}"));
+                    let symbols = self.cfg.symbols.clone();
+                    let sym = msg.symbol;
+                    self.count_drop(r, "bar", move || format!("{} {b:?}", symbols.name(sym)));
                 }
             }
         }
