@@ -37,6 +37,58 @@ pub struct Config {
     /// The control socket of `run`.
     #[serde(default)]
     pub control: ControlConfig,
+    /// The Kite Connect broker (`run --feed kite`).
+    #[serde(default)]
+    pub kite: KiteConfig,
+}
+
+/// Kite Connect. Credentials never live here: they come from `KITE_API_KEY`,
+/// `KITE_API_SECRET` and `KITE_ACCESS_TOKEN`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KiteConfig {
+    /// API base URL (`KITE_BASE_URL` overrides it).
+    pub base_url: String,
+    /// Seconds before a request is abandoned.
+    pub timeout_seconds: u64,
+    /// The quote instrument of each underlying (`NSE:NIFTY 50` for NIFTY; stocks default to
+    /// `NSE:<SYMBOL>`).
+    pub quote_instruments: BTreeMap<String, String>,
+    /// Re-download the instrument dump when the cached one is older than this.
+    pub instruments_max_age_hours: u64,
+    /// Live orders only when this is true (and credentials exist and the operator confirmed).
+    pub live_trading_enabled: bool,
+    /// Order product (`MIS` intraday, `NRML` carry forward).
+    pub product: String,
+}
+
+impl Default for KiteConfig {
+    fn default() -> Self {
+        let q = [
+            ("NIFTY", "NSE:NIFTY 50"),
+            ("BANKNIFTY", "NSE:NIFTY BANK"),
+            ("FINNIFTY", "NSE:NIFTY FIN SERVICE"),
+            ("MIDCPNIFTY", "NSE:NIFTY MID SELECT"),
+        ];
+        KiteConfig {
+            base_url: "https://api.kite.trade".into(),
+            timeout_seconds: 7,
+            quote_instruments: q.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect(),
+            instruments_max_age_hours: 24,
+            live_trading_enabled: false,
+            product: "NRML".into(),
+        }
+    }
+}
+
+impl KiteConfig {
+    /// The quote instrument of `underlying`.
+    pub fn quote_instrument(&self, underlying: &str) -> String {
+        self.quote_instruments
+            .get(underlying)
+            .cloned()
+            .unwrap_or_else(|| format!("NSE:{underlying}"))
+    }
 }
 
 /// Mailbox metrics.
