@@ -73,7 +73,10 @@ impl Default for KiteConfig {
         KiteConfig {
             base_url: "https://api.kite.trade".into(),
             timeout_seconds: 7,
-            quote_instruments: q.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect(),
+            quote_instruments: q
+                .iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect(),
             instruments_max_age_hours: 24,
             live_trading_enabled: false,
             product: "NRML".into(),

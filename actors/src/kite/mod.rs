@@ -1,1 +1,54 @@
-//! Kite Connect client (being written).
+//! A Kite Connect v3 REST client (Zerodha): login, instruments, quotes, historical candles,
+//! orders, positions and margins.
+//!
+//! - [`client`]: [`KiteClient`], headers, the response envelope, read retries.
+//! - [`credentials`]: [`Credentials`] from `KITE_API_KEY`, `KITE_API_SECRET`,
+//!   `KITE_ACCESS_TOKEN`; never printed.
+//! - [`error`]: [`KiteError`], one variant per Kite exception type.
+//! - [`ratelimit`]: per-endpoint-class token buckets and order caps.
+//! - [`session`], [`instruments`], [`market`], [`historical`], [`orders`], [`portfolio`]:
+//!   the endpoints and their types.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), actors::kite::KiteError> {
+//! use actors::kite::*;
+//! use std::time::Duration;
+//! let base = KiteClient::base_url_from_env(DEFAULT_BASE_URL);
+//! let client = KiteClient::new(&base, Credentials::from_env()?, RateLimits::default(),
+//!                              Duration::from_secs(7))?;
+//! let ltp = client.ltp(&["NSE:NIFTY 50"]).await?;
+//! # let _ = ltp; Ok(()) }
+//! ```
+
+pub mod client;
+pub mod credentials;
+mod de;
+pub mod error;
+pub mod historical;
+pub mod instruments;
+pub mod market;
+pub mod orders;
+pub mod portfolio;
+pub mod ratelimit;
+pub mod session;
+#[cfg(test)]
+mod testkit;
+
+pub use client::{IdempotencyPolicy, KiteClient, RetryPolicy, DEFAULT_BASE_URL, ENV_BASE_URL};
+pub use credentials::{Credentials, ENV_ACCESS_TOKEN, ENV_API_KEY, ENV_API_SECRET};
+pub use error::KiteError;
+pub use historical::{historical_chunks, max_days_per_request, parse_candle_ts, HistCandle};
+pub use instruments::{
+    decompress_if_gzip, load_or_fetch_instruments, parse_instruments, Instrument,
+    DEFAULT_INSTRUMENT_CACHE_MAX_AGE,
+};
+pub use market::{Depth, DepthLevel, Ltp, Ohlc, OhlcQuote, Quote, QUOTE_BATCH};
+pub use orders::{
+    tag_for, OrderRequest, OrderState, OrderType, Trade, TransactionType, STATUS_CANCELLED,
+    STATUS_COMPLETE, STATUS_REJECTED,
+};
+pub use portfolio::{
+    AvailableMargin, Margins, OrderMargin, Position, Positions, SegmentMargin, UtilisedMargin,
+};
+pub use ratelimit::{EndpointClass, Limiter, RateLimiter, RateLimits, TokenBucket, WindowCap};
+pub use session::{session_checksum, Session};
