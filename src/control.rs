@@ -43,6 +43,11 @@ use crate::system::Engine;
 #[rtype(result = "String")]
 pub struct ControlLine(pub String);
 
+/// The broker refused the session (token error): halt, as the kill switch does.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct BrokerHalt(pub String);
+
 #[derive(Debug, Deserialize)]
 #[serde(tag = "cmd", rename_all = "snake_case", deny_unknown_fields)]
 enum Request {
@@ -153,6 +158,18 @@ fn err(e: impl std::fmt::Display) -> String {
 
 impl Actor for ControlActor {
     type Context = Context<Self>;
+}
+
+impl Handler<BrokerHalt> for ControlActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: BrokerHalt, _ctx: &mut Context<Self>) {
+        if !self.halted {
+            self.halted = true;
+            self.set_trading();
+            self.audit("halt", format!("broker: {}", msg.0), true);
+        }
+    }
 }
 
 impl Handler<ControlLine> for ControlActor {

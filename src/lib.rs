@@ -8,6 +8,7 @@
 pub mod control;
 pub mod error;
 pub mod import;
+pub mod kite_feed;
 pub mod live;
 pub mod recorder;
 pub mod replay;

@@ -28,6 +28,8 @@ pub struct RunOptions {
     pub store: Option<actors::config::StorageBackend>,
     /// Accept `ctl crash ACTOR`.
     pub allow_fault_injection: bool,
+    /// Market data from Kite Connect instead of the simulated market.
+    pub kite: bool,
 }
 
 /// DataManager depth above which the live feed coalesces: it keeps only the latest tick per
@@ -36,7 +38,7 @@ pub struct RunOptions {
 pub const FEED_MAX_DEPTH: u64 = 64;
 
 /// Runs the engine inside a running actix `System` until asked to stop.
-pub async fn run(cfg: Config, opts: RunOptions) -> Result<(), AppError> {
+pub async fn run(mut cfg: Config, opts: RunOptions) -> Result<(), AppError> {
     let names = cfg.options_trading.entry_filters.valid_underlyings.clone();
     let symbols = Symbols::new(names.iter().cloned());
     let session = Session::new(
@@ -46,11 +48,18 @@ pub async fn run(cfg: Config, opts: RunOptions) -> Result<(), AppError> {
     );
     let sim = cfg.feed.simulated.clone();
     let tf = cfg.strategies.ma_crossover.timeframe;
+    let backend = opts.store.unwrap_or(cfg.storage.backend);
+    // The broker: instruments into the config, history into the store, before the actors start.
+    let mut kite = if opts.kite {
+        Some(crate::kite_feed::KiteFeed::prepare(&mut cfg, &symbols, backend).await?)
+    } else {
+        None
+    };
     let engine = Engine::start(EngineOptions {
         config: cfg.clone(),
         symbols: symbols.clone(),
         mode: opts.mode,
-        clock: Clock::Data,
+        clock: if opts.kite { Clock::Wall } else { Clock::Data },
         load_history: cfg.data_collection.historical.enabled,
         persist_candles: cfg.storage.persist_candles,
         backend: opts.store.unwrap_or(cfg.storage.backend),
@@ -88,15 +97,24 @@ pub async fn run(cfg: Config, opts: RunOptions) -> Result<(), AppError> {
 
     println!("================================================================");
     println!(" alphastocks engine");
-    println!(
-        " feed:  SIMULATED market (no broker configured) — seeded GBM, seed {}, {}x speed,",
-        sim.seed, sim.speed
-    );
-    println!(
-        "        {} underlyings, a tick every {} s of data time",
-        symbols.len(),
-        sim.tick_seconds
-    );
+    let poll_every = Duration::from_secs(cfg.data_collection.realtime.interval_seconds);
+    if opts.kite {
+        println!(
+            " feed:  KITE Connect quotes, {} underlyings polled every {} s",
+            symbols.len(),
+            poll_every.as_secs()
+        );
+    } else {
+        println!(
+            " feed:  SIMULATED market (no broker configured) — seeded GBM, seed {}, {}x speed,",
+            sim.seed, sim.speed
+        );
+        println!(
+            "        {} underlyings, a tick every {} s of data time",
+            symbols.len(),
+            sim.tick_seconds
+        );
+    }
     println!(" mode:  {}", opts.mode.as_str().to_uppercase());
     let w = engine.db.send(GetWriterStats).await?;
     println!(
@@ -125,12 +143,12 @@ pub async fn run(cfg: Config, opts: RunOptions) -> Result<(), AppError> {
     let control = crate::control::ControlActor::new(
         &engine,
         opts.mode,
-        "simulated",
+        if opts.kite { "kite" } else { "simulated" },
         opts.allow_fault_injection,
         stop_tx,
     )
     .start();
-    crate::control::serve(listener, control);
+    crate::control::serve(listener, control.clone());
     if let Some(addr) = &cfg.metrics.listen {
         crate::control::serve_prometheus(addr, engine.metrics.clone()).await?;
     }
@@ -145,7 +163,11 @@ pub async fn run(cfg: Config, opts: RunOptions) -> Result<(), AppError> {
     );
     log::info!("SYSTEM READY");
 
-    let step = Duration::from_secs_f64(sim.tick_seconds as f64 / sim.speed);
+    let step = if opts.kite {
+        poll_every
+    } else {
+        Duration::from_secs_f64(sim.tick_seconds as f64 / sim.speed)
+    };
     let mut ticker = actix_rt::time::interval(step);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let deadline = opts.duration.map(|d| Instant::now() + d);
@@ -170,8 +192,22 @@ pub async fn run(cfg: Config, opts: RunOptions) -> Result<(), AppError> {
             break;
         }
         ticks.clear();
-        market.step(&mut ticks);
-        let now = ticks.first().map(|t| t.ts).unwrap_or(0);
+        match kite.as_mut() {
+            None => market.step(&mut ticks),
+            Some(k) => match k.poll().await {
+                Ok(t) => ticks = t,
+                Err(e) if e.is_token_error() => {
+                    log::error!("kite: the access token was refused ({e}); trading HALTED until a new token (alphastocks kite login) and a restart");
+                    control.do_send(crate::control::BrokerHalt(e.to_string()));
+                }
+                Err(e) => log::warn!("kite: quote poll failed ({e}); retrying next interval"),
+            },
+        }
+        let now = if opts.kite {
+            chrono::Utc::now().timestamp()
+        } else {
+            ticks.iter().map(|t| t.ts).max().unwrap_or(0)
+        };
         for t in &ticks {
             let slot = &mut latest[t.symbol.0 as usize];
             if slot.is_some() {

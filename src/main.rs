@@ -43,6 +43,16 @@ enum Cmd {
         /// Accept `ctl crash ACTOR` (tests, drills).
         #[arg(long)]
         allow_fault_injection: bool,
+        /// Market data source: simulated (default without a broker) or kite.
+        #[arg(long, default_value = "simulated")]
+        feed: FeedArg,
+    },
+    /// Kite Connect commands.
+    Kite {
+        #[arg(long, default_value = "config/default.json")]
+        config: PathBuf,
+        #[command(subcommand)]
+        cmd: KiteCmd,
     },
     /// Talk to a running engine through its control socket.
     Ctl {
@@ -197,6 +207,22 @@ fn check_inputs(a: &OptionArgs) -> Result<(), AppError> {
     Ok(())
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum FeedArg {
+    Simulated,
+    Kite,
+}
+
+#[derive(Subcommand)]
+enum KiteCmd {
+    /// Exchange a request token for an access token (needs KITE_API_KEY and KITE_API_SECRET);
+    /// prints the `export KITE_ACCESS_TOKEN=…` line for your shell.
+    Login {
+        #[arg(long)]
+        request_token: String,
+    },
+}
+
 #[derive(Subcommand)]
 enum CtlCmd {
     /// Mode, feed, storage health, uptime, open positions, P&L, trading state.
@@ -317,6 +343,7 @@ fn dispatch(cli: Cli) -> Result<(), AppError> {
             store,
             data_dir,
             allow_fault_injection,
+            feed,
         } => {
             let mut cfg = load(&config)?;
             if let Some(d) = data_dir {
@@ -328,6 +355,7 @@ fn dispatch(cli: Cli) -> Result<(), AppError> {
                 duration: duration.map(Duration::from_secs_f64),
                 store,
                 allow_fault_injection,
+                kite: feed == FeedArg::Kite,
             };
             actix::System::new().block_on(live::run(cfg, opts))
         }
@@ -387,6 +415,19 @@ fn dispatch(cli: Cli) -> Result<(), AppError> {
             socket,
             cmd,
         } => ctl(&config, socket, cmd),
+        Cmd::Kite {
+            config,
+            cmd: KiteCmd::Login { request_token },
+        } => {
+            let cfg = load(&config)?;
+            let token = actix::System::new()
+                .block_on(alphastocks::kite_feed::login(&cfg, &request_token))?;
+            println!("export KITE_ACCESS_TOKEN={token}");
+            eprintln!(
+                "session created; put the line above in your environment (it expires at 6 AM)"
+            );
+            Ok(())
+        }
         Cmd::Options {
             cmd: OptionsCmd::Greeks { a, vol },
         } => {

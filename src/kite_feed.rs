@@ -1,0 +1,264 @@
+//! `run --feed kite`: Kite Connect as the market-data source of the live engine.
+//!
+//! At start: credentials from the environment (never logged); the NFO instrument dump (cached
+//! under the data directory, refreshed after `kite.instruments_max_age_hours`) sets each
+//! underlying's lot size, tick and strike step — data, not constants; the NSE dump gives the
+//! quote instruments' tokens; history is backfilled to `default_lookback_days` at the strategy
+//! timeframe through a DbWriter, so DataManager starts warm. Then quotes of every underlying's
+//! quote instrument are polled every `data_collection.realtime.interval_seconds` (at most 500 a
+//! call, rate-limited by the client) and fed to DataManager as ticks (volume = the change of
+//! Kite's cumulative day volume).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::Actor;
+use actors::config::{Config, StorageBackend};
+use actors::db_writer::DbWriter;
+use actors::kite::{
+    load_or_fetch_instruments, Credentials, Instrument, KiteClient, KiteError, RateLimits,
+};
+use messages::msg::{Flush, Persist};
+use messages::{CandleRow, Row, SymbolId, Symbols, Tick};
+
+use crate::error::AppError;
+
+/// The broker feed, ready to poll.
+pub struct KiteFeed {
+    client: Arc<KiteClient>,
+    /// (symbol id, quote instrument key such as `NSE:NIFTY 50`).
+    keys: Vec<(SymbolId, String)>,
+    last_volume: HashMap<SymbolId, f64>,
+}
+
+fn kite_err(context: &str) -> impl FnOnce(KiteError) -> AppError + '_ {
+    move |e| AppError::Usage(format!("kite: {context}: {e}"))
+}
+
+/// Sets lot size, tick and strike step of each underlying from the NFO dump.
+pub fn apply_instruments(cfg: &mut Config, nfo: &[Instrument]) -> Vec<String> {
+    let mut notes = Vec::new();
+    let today = chrono::Utc::now().date_naive();
+    for (name, spec) in cfg.instruments.underlyings.iter_mut() {
+        let opts: Vec<&Instrument> = nfo
+            .iter()
+            .filter(|i| &i.name == name && (i.instrument_type == "CE" || i.instrument_type == "PE"))
+            .collect();
+        let Some(first) = opts.first() else {
+            continue;
+        };
+        let nearest = opts
+            .iter()
+            .filter_map(|i| i.expiry)
+            .filter(|e| *e >= today)
+            .min();
+        let mut strikes: Vec<f64> = opts
+            .iter()
+            .filter(|i| i.expiry == nearest)
+            .map(|i| i.strike)
+            .collect();
+        strikes.sort_by(|a, b| a.total_cmp(b));
+        strikes.dedup();
+        let step = strikes
+            .windows(2)
+            .map(|w| w[1] - w[0])
+            .filter(|d| *d > 0.0)
+            .fold(f64::INFINITY, f64::min);
+        let expiries: std::collections::BTreeSet<_> = opts
+            .iter()
+            .filter_map(|i| i.expiry)
+            .filter(|e| *e >= today && (*e - today).num_days() <= 35)
+            .collect();
+        let before = (spec.lot_size, spec.strike_step, spec.tick_size, spec.weekly);
+        spec.lot_size = first.lot_size;
+        spec.tick_size = first.tick_size;
+        if step.is_finite() {
+            spec.strike_step = step;
+        }
+        spec.weekly = expiries.len() >= 3;
+        let after = (spec.lot_size, spec.strike_step, spec.tick_size, spec.weekly);
+        if before != after {
+            notes.push(format!(
+                "{name}: lot {} step {} tick {} weekly {} (from the instrument dump)",
+                after.0, after.1, after.2, after.3
+            ));
+        }
+    }
+    notes
+}
+
+impl KiteFeed {
+    /// Connects, loads instruments (into `cfg`), backfills history into the store.
+    pub async fn prepare(
+        cfg: &mut Config,
+        symbols: &Symbols,
+        backend: StorageBackend,
+    ) -> Result<KiteFeed, AppError> {
+        let creds = Credentials::from_env().map_err(kite_err("credentials"))?;
+        creds
+            .require_access_token()
+            .map_err(kite_err("credentials"))?;
+        let base = KiteClient::base_url_from_env(&cfg.kite.base_url);
+        let client = Arc::new(
+            KiteClient::new(
+                &base,
+                creds,
+                RateLimits::default(),
+                Duration::from_secs(cfg.kite.timeout_seconds),
+            )
+            .map_err(kite_err("client"))?,
+        );
+        let max_age = Duration::from_secs(cfg.kite.instruments_max_age_hours * 3600);
+        let dir = cfg.storage.data_dir.clone();
+        let c = client.clone();
+        let nfo =
+            load_or_fetch_instruments(&dir.join("instruments_NFO.csv"), max_age, || async move {
+                c.instruments_csv(Some("NFO")).await
+            })
+            .await
+            .map_err(kite_err("instrument dump NFO"))?;
+        for n in apply_instruments(cfg, &nfo) {
+            log::info!("kite: {n}");
+        }
+        let c = client.clone();
+        let nse =
+            load_or_fetch_instruments(&dir.join("instruments_NSE.csv"), max_age, || async move {
+                c.instruments_csv(Some("NSE")).await
+            })
+            .await
+            .map_err(kite_err("instrument dump NSE"))?;
+        let tokens: BTreeMap<String, u64> = nse
+            .iter()
+            .map(|i| {
+                (
+                    format!("{}:{}", i.exchange, i.tradingsymbol),
+                    i.instrument_token,
+                )
+            })
+            .collect();
+        let keys: Vec<(SymbolId, String)> = symbols
+            .iter()
+            .map(|(id, name)| (id, cfg.kite.quote_instrument(name)))
+            .collect();
+        if cfg.data_collection.historical.enabled {
+            backfill(cfg, &client, &keys, symbols, &tokens, backend).await?;
+        }
+        Ok(KiteFeed {
+            client,
+            keys,
+            last_volume: HashMap::new(),
+        })
+    }
+
+    /// One poll: a tick per quoted underlying. Quotes without data are skipped.
+    pub async fn poll(&mut self) -> Result<Vec<Tick>, KiteError> {
+        let names: Vec<&str> = self.keys.iter().map(|(_, k)| k.as_str()).collect();
+        let quotes = self.client.quote(&names).await?;
+        let now = chrono::Utc::now().timestamp();
+        let mut ticks = Vec::with_capacity(self.keys.len());
+        for (id, key) in &self.keys {
+            let Some(q) = quotes.get(key) else {
+                continue;
+            };
+            let ts = q
+                .timestamp
+                .as_deref()
+                .and_then(|t| chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%d %H:%M:%S").ok())
+                .map(|t| t.and_utc().timestamp() - 19_800)
+                .unwrap_or(now);
+            let cum = q.volume.unwrap_or(0.0);
+            let prev = self.last_volume.insert(*id, cum).unwrap_or(cum);
+            ticks.push(Tick {
+                symbol: *id,
+                ts,
+                price: q.last_price,
+                volume: (cum - prev).max(0.0),
+            });
+        }
+        Ok(ticks)
+    }
+}
+
+async fn backfill(
+    cfg: &Config,
+    client: &KiteClient,
+    keys: &[(SymbolId, String)],
+    symbols: &Symbols,
+    tokens: &BTreeMap<String, u64>,
+    backend: StorageBackend,
+) -> Result<(), AppError> {
+    let tf = cfg.strategies.ma_crossover.timeframe;
+    let to = chrono::Utc::now().naive_utc() + chrono::Duration::seconds(19_800);
+    let from =
+        to - chrono::Duration::days(cfg.data_collection.historical.default_lookback_days as i64);
+    let store = crate::system::open_store(cfg, backend)?;
+    let db = DbWriter::new(
+        store,
+        10_000,
+        Duration::from_millis(200),
+        actors::metrics::Registry::new(false).db_writer,
+    )
+    .start();
+    for (id, key) in keys {
+        let Some(token) = tokens.get(key) else {
+            log::warn!(
+                "kite: no instrument token for {key}; {} starts without history",
+                symbols.name(*id)
+            );
+            continue;
+        };
+        let candles = client
+            .historical_range(*token, tf.as_str(), from, to)
+            .await
+            .map_err(kite_err("historical candles"))?;
+        let name = symbols.name(*id).to_string();
+        let rows: Vec<Row> = candles
+            .iter()
+            .map(|c| {
+                Row::Candle(CandleRow {
+                    symbol: name.clone(),
+                    interval: tf,
+                    ts: c.ts,
+                    open: c.open,
+                    high: c.high,
+                    low: c.low,
+                    close: c.close,
+                    volume: c.volume,
+                })
+            })
+            .collect();
+        log::info!(
+            "kite: backfilled {} {tf} candles of {name} ({key})",
+            rows.len()
+        );
+        db.send(Persist(rows))
+            .await?
+            .map_err(|e| AppError::Usage(format!("kite: storing history: {e}")))?;
+    }
+    db.send(Flush)
+        .await?
+        .map_err(|e| AppError::Usage(format!("kite: storing history: {e}")))?;
+    Ok(())
+}
+
+/// `alphastocks kite login --request-token T`: the session exchange; prints the access token.
+pub async fn login(cfg: &Config, request_token: &str) -> Result<String, AppError> {
+    let creds = Credentials::from_env().map_err(kite_err("credentials"))?;
+    creds
+        .require_api_secret()
+        .map_err(kite_err("credentials"))?;
+    let base = KiteClient::base_url_from_env(&cfg.kite.base_url);
+    let client = KiteClient::new(
+        &base,
+        creds,
+        RateLimits::default(),
+        Duration::from_secs(cfg.kite.timeout_seconds),
+    )
+    .map_err(kite_err("client"))?;
+    let s = client
+        .generate_session(request_token)
+        .await
+        .map_err(kite_err("login"))?;
+    Ok(s.access_token)
+}
