@@ -171,18 +171,12 @@ impl PositionManager {
                 && now - h.last_mark >= every
                 && self.mark(i, spot, now)
             {
-                self.open.swap_remove(i);
+                // `remove` keeps the book in entry order (no re-sort per price).
+                self.open.remove(i);
                 continue;
             }
             i += 1;
         }
-        // Stable order after swap_remove: by entry time, then id.
-        self.open.sort_by_key(|h| {
-            (
-                h.pos.record.entry_time.timestamp(),
-                h.pos.record.position_id,
-            )
-        });
         self.summary.open_positions = self.open.len() as u32;
         self.summary.unrealized_pnl = self.open.iter().map(|h| h.pos.record.unrealized_pnl).sum();
     }
@@ -288,7 +282,7 @@ impl PositionManager {
             .collect();
         for (t, px) in later {
             if t - self.open[idx].last_mark >= every && self.mark(idx, px, t) {
-                self.open.swap_remove(idx);
+                self.open.remove(idx);
                 break;
             }
         }
