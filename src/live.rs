@@ -171,6 +171,13 @@ pub async fn run(mut cfg: Config, opts: RunOptions) -> Result<(), AppError> {
     let mut ticker = actix_rt::time::interval(step);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let deadline = opts.duration.map(|d| Instant::now() + d);
+    // Both listeners live for the whole loop: a signal arriving while the loop is busy is kept,
+    // not lost between two `select!`s (a fresh `ctrl_c()` per iteration would miss it).
+    let mut int = actix_rt::signal::unix::signal(actix_rt::signal::unix::SignalKind::interrupt())
+        .map_err(|source| AppError::Io {
+        context: "cannot listen for SIGINT".into(),
+        source,
+    })?;
     let mut term = actix_rt::signal::unix::signal(actix_rt::signal::unix::SignalKind::terminate())
         .map_err(|source| AppError::Io {
             context: "cannot listen for SIGTERM".into(),
@@ -183,7 +190,7 @@ pub async fn run(mut cfg: Config, opts: RunOptions) -> Result<(), AppError> {
     loop {
         tokio::select! {
             _ = ticker.tick() => {}
-            _ = actix_rt::signal::ctrl_c() => { log::info!("run: Ctrl-C received, shutting down"); break; }
+            _ = int.recv() => { log::info!("run: Ctrl-C received, shutting down"); break; }
             _ = term.recv() => { log::info!("run: SIGTERM received, shutting down"); break; }
             _ = stop_rx.recv() => { log::info!("run: shutdown requested on the control socket"); break; }
         }

@@ -65,9 +65,35 @@ fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
     }
 }
 
+/// Kills the engine if a test fails before it stopped (no process outlives its test).
+struct Engine(Child);
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+impl Engine {
+    /// Waits up to 30 s for the engine to exit.
+    fn wait_exit(&mut self) -> std::process::ExitStatus {
+        let t = Instant::now();
+        loop {
+            if let Some(s) = self.0.try_wait().unwrap() {
+                return s;
+            }
+            assert!(t.elapsed() < Duration::from_secs(30), "engine did not stop");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
 /// Starts an engine; its stderr is read on a thread (a full pipe would block the engine's
 /// logging, and with it the actors).
-fn start(cfg: &Path, extra: &[&str]) -> (Child, std::thread::JoinHandle<String>) {
+fn start(cfg: &Path, extra: &[&str]) -> (Engine, std::thread::JoinHandle<String>) {
     let mut child = bin()
         .arg("run")
         .args(extra)
@@ -83,7 +109,7 @@ fn start(cfg: &Path, extra: &[&str]) -> (Child, std::thread::JoinHandle<String>)
         let _ = err.read_to_string(&mut s);
         s
     });
-    (child, reader)
+    (Engine(child), reader)
 }
 
 #[test]
@@ -207,14 +233,7 @@ fn control_socket_drives_a_running_engine() {
 
     // Graceful shutdown: drained, flushed, exit 0, socket removed, everything audited.
     assert!(ctl(&cfg, &["shutdown"]).status.success());
-    let t = Instant::now();
-    let status = loop {
-        if let Some(s) = engine.try_wait().unwrap() {
-            break s;
-        }
-        assert!(t.elapsed() < Duration::from_secs(30), "engine did not stop");
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let status = engine.wait_exit();
     let err = log.join().unwrap();
     assert!(status.success(), "{err}");
     assert!(
@@ -258,11 +277,11 @@ fn crash_is_refused_without_fault_injection_and_sigint_shuts_down() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--allow-fault-injection"));
     assert_eq!(actor(&metrics(&sock), "strategy")["restarts"], 0);
     assert!(Command::new("kill")
-        .args(["-INT", &engine.id().to_string()])
+        .args(["-INT", &engine.0.id().to_string()])
         .status()
         .unwrap()
         .success());
-    let status = engine.wait().unwrap();
+    let status = engine.wait_exit();
     let err = log.join().unwrap();
     assert!(status.success(), "{err}");
     assert!(
