@@ -19,8 +19,9 @@ use actors::db_writer::DbWriter;
 use actors::kite::{
     load_or_fetch_instruments, Credentials, Instrument, KiteClient, KiteError, RateLimits,
 };
+use actors::kite::{OrderState, Position};
 use messages::msg::{Flush, Persist};
-use messages::{CandleRow, Row, SymbolId, Symbols, Tick};
+use messages::{CandleRow, PositionRecord, Row, SymbolId, Symbols, Tick};
 
 use crate::error::AppError;
 
@@ -144,6 +145,20 @@ impl KiteFeed {
         if cfg.data_collection.historical.enabled {
             backfill(cfg, &client, &keys, symbols, &tokens, backend).await?;
         }
+        // Reconciliation: what the broker holds against what the engine knows.
+        let known = crate::system::open_store(cfg, backend)?
+            .open_positions()
+            .unwrap_or_default();
+        match (client.positions().await, client.orders().await) {
+            (Ok(p), Ok(o)) => {
+                for line in reconcile(&p.net, &o, &known) {
+                    log::warn!("kite: reconcile: {line}");
+                }
+            }
+            (Err(e), _) | (_, Err(e)) => {
+                log::warn!("kite: reconcile: cannot read the broker's positions and orders ({e}); nothing adopted or flagged")
+            }
+        }
         Ok(KiteFeed {
             client,
             keys,
@@ -261,4 +276,44 @@ pub async fn login(cfg: &Config, request_token: &str) -> Result<String, AppError
         .await
         .map_err(kite_err("login"))?;
     Ok(s.access_token)
+}
+
+/// Compares the broker's net positions and orders with the engine's open positions: known ones
+/// are adopted (they keep being monitored), anything else is flagged for the operator.
+pub fn reconcile(net: &[Position], orders: &[OrderState], known: &[PositionRecord]) -> Vec<String> {
+    let mut out = Vec::new();
+    for p in net.iter().filter(|p| p.quantity != 0) {
+        match known.iter().find(|k| k.option_symbol == p.tradingsymbol) {
+            Some(k) if k.quantity as i64 == p.quantity => out.push(format!(
+                "adopted {} × {} (position {})",
+                p.tradingsymbol, p.quantity, k.position_id
+            )),
+            Some(k) => out.push(format!(
+                "FLAG {}: broker holds {}, the engine expects {}",
+                p.tradingsymbol, p.quantity, k.quantity
+            )),
+            None => out.push(format!(
+                "FLAG {} × {} ({}) at the broker is unknown to the engine: not managed",
+                p.tradingsymbol, p.quantity, p.exchange
+            )),
+        }
+    }
+    for k in known.iter().filter(|k| k.mode == messages::Mode::Live) {
+        if !net
+            .iter()
+            .any(|p| p.tradingsymbol == k.option_symbol && p.quantity != 0)
+        {
+            out.push(format!(
+                "FLAG {}: the engine expects an open live position the broker does not hold",
+                k.option_symbol
+            ));
+        }
+    }
+    for o in orders.iter().filter(|o| !o.is_terminal()) {
+        out.push(format!(
+            "FLAG open order {} {} {} × {} ({}), tag {:?}",
+            o.order_id, o.transaction_type, o.tradingsymbol, o.quantity, o.status, o.tag
+        ));
+    }
+    out
 }

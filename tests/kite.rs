@@ -199,3 +199,51 @@ async fn a_token_error_halts_trading() {
     assert_eq!(halts, 1, "halted once, audited");
     assert!(!stderr.contains(TOKEN));
 }
+
+#[actix_rt::test]
+async fn reconciliation_flags_what_the_engine_does_not_know() {
+    let quote = serde_json::json!({"status": "success", "data": {}});
+    let s = server(ResponseTemplate::new(200).set_body_json(quote)).await;
+    let positions = serde_json::json!({"status": "success", "data": {
+        "net": [
+            {"tradingsymbol": "NIFTY25D0924000CE", "exchange": "NFO", "instrument_token": 1, "product": "NRML",
+             "quantity": 75, "overnight_quantity": 0, "multiplier": 1, "average_price": 120.5, "last_price": 130.0, "pnl": 712.5},
+            {"tradingsymbol": "NIFTY25D0923000PE", "exchange": "NFO", "instrument_token": 2, "product": "NRML",
+             "quantity": 0, "overnight_quantity": 0, "multiplier": 1, "average_price": 0, "last_price": 10.0, "pnl": -50.0}
+        ],
+        "day": []}});
+    let orders = serde_json::json!({"status": "success", "data": [
+        {"order_id": "251209000001", "status": "OPEN", "tradingsymbol": "NIFTY25D0924100CE", "exchange": "NFO",
+         "transaction_type": "BUY", "order_type": "LIMIT", "quantity": 75, "price": 80.0, "tag": "manual"},
+        {"order_id": "251209000002", "status": "COMPLETE", "tradingsymbol": "NIFTY25D0924000CE", "exchange": "NFO",
+         "transaction_type": "BUY", "order_type": "LIMIT", "quantity": 75, "price": 120.5}
+    ]});
+    Mock::given(method("GET"))
+        .and(path("/portfolio/positions"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(positions))
+        .mount(&s)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/orders"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(orders))
+        .mount(&s)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_engine(dir.path(), &s.uri());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let flags: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("kite: reconcile:"))
+        .collect();
+    assert_eq!(flags.len(), 2, "{flags:#?}");
+    assert!(
+        flags[0]
+            .contains("FLAG NIFTY25D0924000CE × 75 (NFO) at the broker is unknown to the engine"),
+        "{flags:#?}"
+    );
+    assert!(
+        flags[1].contains("FLAG open order 251209000001 BUY NIFTY25D0924100CE × 75 (OPEN)"),
+        "{flags:#?}"
+    );
+}
