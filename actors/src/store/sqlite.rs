@@ -115,6 +115,13 @@ impl SqliteStore {
             .map_err(|e| Error::store(B, "journal_mode=WAL", e))?;
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(|e| Error::store(B, "synchronous=NORMAL", e))?;
+        // A 64 MiB page cache and checkpoints every ~40 MiB of WAL: the default 2 MiB cache
+        // spilled to disk mid-transaction and checkpoints ran every 4 MiB (measured: ~2x slower
+        // batched inserts).
+        conn.pragma_update(None, "cache_size", -65_536)
+            .map_err(|e| Error::store(B, "cache_size", e))?;
+        conn.pragma_update(None, "wal_autocheckpoint", 10_000)
+            .map_err(|e| Error::store(B, "wal_autocheckpoint", e))?;
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(|e| Error::store(B, "busy_timeout", e))?;
         conn.execute_batch(DDL)
