@@ -328,7 +328,7 @@ fn mode_of(cfg: &Config, cli: Option<Mode>) -> Result<Mode, AppError> {
     let m = cli.unwrap_or_else(|| cfg.options_trading.mode());
     if m == Mode::Live {
         return Err(AppError::Usage(
-            "mode live needs the Kite broker, which this build does not have yet; use logging or paper".into(),
+            "live mode is refused: orders at the broker are not wired yet (market data is: --feed kite); use --mode logging or paper".into(),
         ));
     }
     Ok(m)
