@@ -132,6 +132,15 @@ impl TokenBucket {
         }
     }
 
+    /// Reserve the next token now, even one not yet refilled (the bucket goes into debt), and
+    /// say how long to wait for it. Callers are served in the order they reserve: a steady
+    /// caller cannot starve an occasional one the way retrying after `wait_time` can.
+    pub fn reserve(&mut self, now: Duration) -> Duration {
+        let wait = self.wait_time(now);
+        self.tokens -= 1.0;
+        wait
+    }
+
     /// Take a token (call only after `wait_time` returned zero).
     pub fn take(&mut self, now: Duration) {
         self.refill(now);
@@ -208,6 +217,16 @@ impl RateLimiter {
         })
     }
 
+    /// Reserve the next token of a read class (quote, historical, other) and say how long to
+    /// wait for it (see [`TokenBucket::reserve`]). Orders go through [`Self::try_acquire`].
+    pub fn reserve(&mut self, class: EndpointClass, now: Duration) -> Duration {
+        match class {
+            EndpointClass::Quote => self.quote.reserve(now),
+            EndpointClass::Historical => self.historical.reserve(now),
+            EndpointClass::Other | EndpointClass::Order => self.other.reserve(now),
+        }
+    }
+
     /// Take a token for `class` if one is free (`Ok(None)`), else say how long to wait
     /// (`Ok(Some(wait))`, nothing taken). Fails when the order day cap is used up.
     pub fn try_acquire(
@@ -267,7 +286,19 @@ impl Limiter {
     }
 
     /// Wait until `class` has a token and take it. Fails only when the order day cap is used up.
+    /// Reads reserve their slot first and then sleep until it (first come, first served);
+    /// orders, with their per-minute and per-day windows, retry after the wait.
     pub async fn acquire(&self, class: EndpointClass) -> Result<(), KiteError> {
+        if class != EndpointClass::Order {
+            let wait = {
+                let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+                state.reserve(class, self.origin.elapsed())
+            };
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+            }
+            return Ok(());
+        }
         loop {
             let wait = {
                 let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
@@ -338,6 +369,22 @@ mod tests {
             rl.try_acquire(EndpointClass::Historical, ms(1000)).unwrap(),
             None
         );
+    }
+
+    #[test]
+    fn reservations_are_served_in_order_so_a_steady_poller_cannot_starve_others() {
+        let mut rl = RateLimiter::new(&RateLimits::default(), ms(0)).unwrap();
+        // The poller takes the token at 0; the chain lookup arrives at 100 ms and is next in
+        // line (900 ms); the poller's next call at 1000 ms queues behind it (1900 ms).
+        assert_eq!(rl.reserve(EndpointClass::Quote, ms(0)), ms(0));
+        let chain = rl.reserve(EndpointClass::Quote, ms(100));
+        assert!(about(Some(chain), ms(900)), "{chain:?}");
+        let poll = rl.reserve(EndpointClass::Quote, ms(1000));
+        assert!(about(Some(poll), ms(1000)), "{poll:?}");
+        // Still one a second on average, and other classes are untouched.
+        assert_eq!(rl.reserve(EndpointClass::Other, ms(1000)), ms(0));
+        let late = rl.reserve(EndpointClass::Quote, ms(5000));
+        assert_eq!(late, ms(0), "idle time repays the debt");
     }
 
     #[test]
