@@ -85,12 +85,15 @@ pub struct ControlActor {
     feed: String,
     allow_faults: bool,
     shutdown: mpsc::UnboundedSender<()>,
+    broker: Option<Addr<actors::broker::Broker>>,
+    live_enabled: bool,
 }
 
 impl ControlActor {
     /// A control actor over `engine`.
     pub fn new(
         engine: &Engine,
+        live_enabled: bool,
         mode: Mode,
         feed: &str,
         allow_faults: bool,
@@ -112,6 +115,8 @@ impl ControlActor {
             feed: feed.to_string(),
             allow_faults,
             shutdown,
+            broker: engine.broker.clone(),
+            live_enabled,
         }
     }
 
@@ -214,15 +219,14 @@ impl Handler<ControlLine> for ControlActor {
             }
             Request::Mode { mode, confirm } => {
                 if mode == Mode::Live {
-                    let creds = ["KITE_API_KEY", "KITE_ACCESS_TOKEN"]
-                        .iter()
-                        .all(|k| std::env::var(k).is_ok_and(|v| !v.is_empty()));
-                    let why = if !creds {
-                        Some("live mode needs broker credentials (KITE_API_KEY, KITE_ACCESS_TOKEN) and a broker connection, which this engine was not started with")
+                    let why = if self.broker.is_none() {
+                        Some("live mode needs the broker: this engine was started without --feed kite")
+                    } else if !self.live_enabled {
+                        Some("live mode is off in the config (kite.live_trading_enabled = false)")
                     } else if !confirm {
                         Some("live mode places real orders: repeat with --confirm")
                     } else {
-                        Some("live trading arrives with the Kite broker; this build has no broker connection")
+                        None
                     };
                     if let Some(why) = why {
                         self.audit("mode", format!("live refused: {why}"), false);
@@ -266,10 +270,14 @@ impl Handler<ControlLine> for ControlActor {
                     "options_executor" => self.executor.try_send(InjectPanic).is_ok(),
                     "position_manager" => self.positions.try_send(InjectPanic).is_ok(),
                     "db_writer" => self.db.try_send(InjectPanic).is_ok(),
+                    "broker" => self
+                        .broker
+                        .as_ref()
+                        .is_some_and(|b| b.try_send(InjectPanic).is_ok()),
                     other => {
                         self.audit("crash", format!("unknown actor {other:?}"), false);
                         return done(err(format!(
-                            "unknown actor {other:?}: expected data_manager, strategy, signal_manager, options_executor, position_manager or db_writer"
+                            "unknown actor {other:?}: expected data_manager, strategy, signal_manager, options_executor, position_manager, db_writer or broker"
                         )));
                     }
                 };
@@ -281,7 +289,11 @@ impl Handler<ControlLine> for ControlActor {
                 }
             }
             Request::Flatten => {
-                self.audit("flatten", "close every open position now".into(), true);
+                self.audit(
+                    "flatten",
+                    "close every open position now (live ones: exit orders at the broker)".into(),
+                    true,
+                );
                 Box::pin(
                     self.positions
                         .send(FlattenAll)
@@ -293,7 +305,8 @@ impl Handler<ControlLine> for ControlActor {
                 )
             }
             Request::Status => {
-                let (db, pm) = (self.db.clone(), self.positions.clone());
+                let (db, pm, broker) =
+                    (self.db.clone(), self.positions.clone(), self.broker.clone());
                 let base = json!({
                     "mode": self.mode.as_str(),
                     "feed": self.feed,
@@ -304,11 +317,18 @@ impl Handler<ControlLine> for ControlActor {
                     async move {
                         let w = db.send(GetWriterStats).await;
                         let p = pm.send(GetPositionSummary).await;
-                        (w, p)
+                        let b = match broker {
+                            Some(b) => b.send(GetBrokerStats).await.ok(),
+                            None => None,
+                        };
+                        (w, p, b)
                     }
                     .into_actor(self)
-                    .map(move |(w, p), _, _| {
+                    .map(move |(w, p, b), _, _| {
                         let mut v = base;
+                        if let Some(b) = b {
+                            v["broker"] = json!(b);
+                        }
                         if let Ok(w) = w {
                             v["storage"] = json!(w.health);
                             v["storage_pending_rows"] = json!(w.pending);

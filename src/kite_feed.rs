@@ -28,6 +28,7 @@ use crate::error::AppError;
 /// The broker feed, ready to poll.
 pub struct KiteFeed {
     client: Arc<KiteClient>,
+    nfo: Arc<Vec<Instrument>>,
     /// (symbol id, quote instrument key such as `NSE:NIFTY 50`).
     keys: Vec<(SymbolId, String)>,
     last_volume: HashMap<SymbolId, f64>,
@@ -161,15 +162,41 @@ impl KiteFeed {
         }
         Ok(KiteFeed {
             client,
+            nfo: Arc::new(nfo),
             keys,
             last_volume: HashMap::new(),
         })
     }
 
-    /// One poll: a tick per quoted underlying. Quotes without data are skipped.
-    pub async fn poll(&mut self) -> Result<Vec<Tick>, KiteError> {
-        let names: Vec<&str> = self.keys.iter().map(|(_, k)| k.as_str()).collect();
+    /// The Broker actor's client and instrument dump.
+    pub fn broker_setup(&self) -> crate::system::BrokerSetup {
+        crate::system::BrokerSetup {
+            client: self.client.clone(),
+            nfo: self.nfo.clone(),
+        }
+    }
+
+    /// One poll: a tick per quoted underlying, and the last price of each of `options`
+    /// (tradingsymbols on `exchange`, the open positions' contracts). Quotes without data are
+    /// skipped.
+    pub async fn poll(
+        &mut self,
+        exchange: &str,
+        options: &[String],
+    ) -> Result<(Vec<Tick>, Vec<(String, f64)>), KiteError> {
+        let option_keys: Vec<String> = options.iter().map(|o| format!("{exchange}:{o}")).collect();
+        let names: Vec<&str> = self
+            .keys
+            .iter()
+            .map(|(_, k)| k.as_str())
+            .chain(option_keys.iter().map(String::as_str))
+            .collect();
         let quotes = self.client.quote(&names).await?;
+        let marks: Vec<(String, f64)> = options
+            .iter()
+            .zip(&option_keys)
+            .filter_map(|(o, k)| quotes.get(k).map(|q| (o.clone(), q.last_price)))
+            .collect();
         let now = chrono::Utc::now().timestamp();
         let mut ticks = Vec::with_capacity(self.keys.len());
         for (id, key) in &self.keys {
@@ -191,7 +218,7 @@ impl KiteFeed {
                 volume: (cum - prev).max(0.0),
             });
         }
-        Ok(ticks)
+        Ok((ticks, marks))
     }
 }
 

@@ -64,6 +64,7 @@ pub async fn run(mut cfg: Config, opts: RunOptions) -> Result<(), AppError> {
         persist_candles: cfg.storage.persist_candles,
         backend: opts.store.unwrap_or(cfg.storage.backend),
         metrics: cfg.metrics.enabled,
+        broker: kite.as_ref().map(|k| k.broker_setup()),
     })?;
 
     // Resume after stored history: start prices at the last closes, clock after the last candle.
@@ -142,6 +143,7 @@ pub async fn run(mut cfg: Config, opts: RunOptions) -> Result<(), AppError> {
     let (stop_tx, mut stop_rx) = tokio::sync::mpsc::unbounded_channel();
     let control = crate::control::ControlActor::new(
         &engine,
+        cfg.kite.live_trading_enabled,
         opts.mode,
         if opts.kite { "kite" } else { "simulated" },
         opts.allow_fault_injection,
@@ -201,8 +203,22 @@ pub async fn run(mut cfg: Config, opts: RunOptions) -> Result<(), AppError> {
         ticks.clear();
         match kite.as_mut() {
             None => market.step(&mut ticks),
-            Some(k) => match k.poll().await {
-                Ok(t) => ticks = t,
+            Some(k) => match k
+                .poll(
+                    &cfg.kite.exchange,
+                    &engine.positions.send(GetOpenOptions).await?,
+                )
+                .await
+            {
+                Ok((t, marks)) => {
+                    ticks = t;
+                    if !marks.is_empty() {
+                        engine.positions.do_send(OptionMarks {
+                            at: chrono::Utc::now().timestamp(),
+                            ltps: marks,
+                        });
+                    }
+                }
                 Err(e) if e.is_token_error() => {
                     log::error!("kite: the access token was refused ({e}); trading HALTED until a new token (alphastocks kite login) and a restart");
                     control.do_send(crate::control::BrokerHalt(e.to_string()));

@@ -28,9 +28,13 @@ enum Cmd {
     Run {
         #[arg(long, default_value = "config/default.json")]
         config: PathBuf,
-        /// logging or paper (overrides the config's flags); live arrives with the broker.
+        /// logging, paper or live (overrides the config's flags). Live needs --feed kite,
+        /// kite.live_trading_enabled, credentials in the environment and --confirm-live.
         #[arg(long)]
         mode: Option<Mode>,
+        /// Confirm that live mode places real orders with real money.
+        #[arg(long)]
+        confirm_live: bool,
         /// Stop after this many seconds.
         #[arg(long)]
         duration: Option<f64>,
@@ -324,13 +328,35 @@ fn load(path: &Path) -> Result<Config, AppError> {
     Ok(Config::load(path)?)
 }
 
-fn mode_of(cfg: &Config, cli: Option<Mode>) -> Result<Mode, AppError> {
+/// The mode to run in. Live only with every safeguard: the broker feed, the config's
+/// `kite.live_trading_enabled`, credentials in the environment, and the operator's
+/// confirmation; otherwise a refusal naming what is missing.
+fn mode_of(cfg: &Config, cli: Option<Mode>, kite: bool, confirmed: bool) -> Result<Mode, AppError> {
     let m = cli.unwrap_or_else(|| cfg.options_trading.mode());
-    if m == Mode::Live {
-        return Err(AppError::Usage(
-            "live mode is refused: orders at the broker are not wired yet (market data is: --feed kite); use --mode logging or paper".into(),
+    if m != Mode::Live {
+        return Ok(m);
+    }
+    let refuse = |why: &str| Err(AppError::Usage(format!("live mode is refused: {why}")));
+    if !kite {
+        return refuse("live orders need the broker: add --feed kite");
+    }
+    if !cfg.kite.live_trading_enabled {
+        return refuse("the config has kite.live_trading_enabled = false");
+    }
+    let missing: Vec<&str> = ["KITE_API_KEY", "KITE_ACCESS_TOKEN"]
+        .into_iter()
+        .filter(|k| std::env::var(k).map_or(true, |v| v.trim().is_empty()))
+        .collect();
+    if !missing.is_empty() {
+        return refuse(&format!(
+            "{} not set in the environment",
+            missing.join(" and ")
         ));
     }
+    if !confirmed {
+        return refuse("it places real orders with real money: repeat with --confirm-live");
+    }
+    log::warn!("LIVE MODE confirmed: orders go to the broker");
     Ok(m)
 }
 
@@ -344,12 +370,13 @@ fn dispatch(cli: Cli) -> Result<(), AppError> {
             data_dir,
             allow_fault_injection,
             feed,
+            confirm_live,
         } => {
             let mut cfg = load(&config)?;
             if let Some(d) = data_dir {
                 cfg.storage.data_dir = d;
             }
-            let mode = mode_of(&cfg, mode)?;
+            let mode = mode_of(&cfg, mode, feed == FeedArg::Kite, confirm_live)?;
             let opts = live::RunOptions {
                 mode,
                 duration: duration.map(Duration::from_secs_f64),
@@ -375,7 +402,13 @@ fn dispatch(cli: Cli) -> Result<(), AppError> {
             if let Some(d) = data_dir {
                 cfg.storage.data_dir = d;
             }
-            let mode = mode_of(&cfg, mode)?;
+            if mode.unwrap_or_else(|| cfg.options_trading.mode()) == Mode::Live {
+                return Err(AppError::Usage(
+                    "replay cannot trade live (it replays history): use --mode logging or paper"
+                        .into(),
+                ));
+            }
+            let mode = mode_of(&cfg, mode, false, false)?;
             let symbol = symbol.unwrap_or_else(|| symbol_from_file(&data));
             let opts = replay::ReplayOptions {
                 data,

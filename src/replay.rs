@@ -86,6 +86,7 @@ pub async fn replay(mut cfg: Config, opts: ReplayOptions) -> Result<ReplaySummar
         persist_candles: false,
         backend: opts.store.unwrap_or(backend),
         metrics: metrics_on,
+        broker: None,
     })?;
     let signals_file = opts.out.join("signals.jsonl");
     let recorder = SignalRecorder::create(&signals_file)

@@ -8,6 +8,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use actix::{Addr, Arbiter, MailboxError, Supervisor};
+use actors::broker::{Broker, BrokerConfig};
 use actors::config::Config;
 use actors::config::StorageBackend;
 use actors::data_manager::{DataManager, DataManagerConfig};
@@ -16,7 +17,7 @@ use actors::logic::crossover::CrossoverParams;
 use actors::logic::session::Session;
 use actors::metrics::{Registry, Tracked, TrackedRecipient};
 use actors::options::position::ExitRules;
-use actors::options_executor::{Clock, ExecutorConfig, OptionsExecutor, TradeConfig};
+use actors::options_executor::{BrokerLink, Clock, ExecutorConfig, OptionsExecutor, TradeConfig};
 use actors::position_manager::{PositionManager, PositionManagerConfig};
 use actors::signal_manager::SignalManager;
 use actors::store::clickhouse::ClickHouseStore;
@@ -41,6 +42,21 @@ pub struct EngineOptions {
     pub backend: StorageBackend,
     /// Count mailbox metrics (on unless measuring their cost).
     pub metrics: bool,
+    /// A broker connection (`--feed kite`): listed chains, real marks, live orders.
+    pub broker: Option<BrokerSetup>,
+}
+
+/// What the Broker actor needs: the client and the NFO instrument dump.
+#[derive(Clone)]
+pub struct BrokerSetup {
+    pub client: std::sync::Arc<actors::kite::KiteClient>,
+    pub nfo: std::sync::Arc<Vec<actors::kite::Instrument>>,
+}
+
+impl std::fmt::Debug for BrokerSetup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "BrokerSetup({} NFO instruments)", self.nfo.len())
+    }
 }
 
 /// Addresses of the running actors.
@@ -53,8 +69,11 @@ pub struct Engine {
     pub executor: Addr<OptionsExecutor>,
     pub positions: Addr<PositionManager>,
     pub db: Addr<DbWriter>,
+    /// With a broker connection only.
+    pub broker: Option<Addr<Broker>>,
     pipeline: Arbiter,
     io: Arbiter,
+    net: Option<Arbiter>,
 }
 
 /// Opens the store `backend` selects: SQLite, ClickHouse (with the SQLite file as its outbox),
@@ -130,12 +149,33 @@ impl Engine {
             monitor_interval: Duration::from_secs(cfg.positions.monitor_interval_seconds),
             persist_marks_every: cfg.positions.persist_marks_every_seconds as i64,
             clock: opts.clock,
+            real_marks: opts.broker.is_some(),
         };
         let (db5, r) = (tdb.clone(), reg.clone());
         let positions = Supervisor::start_in_arbiter(&pipeline.handle(), move |_| {
             PositionManager::new(pm_cfg, db5, r.position_manager)
         });
         let pm = reg.position_manager;
+
+        // The broker (own arbiter: its HTTP calls never wait behind the pipeline or the store).
+        let (broker, net) = match &opts.broker {
+            None => (None, None),
+            Some(b) => {
+                let net = Arbiter::new();
+                let bcfg = BrokerConfig::from_config(cfg, trade.chain.clone());
+                let (b, db6, r) = (b.clone(), tdb.clone(), reg.clone());
+                let addr = Supervisor::start_in_arbiter(&net.handle(), move |_| {
+                    Broker::new(bcfg, b.client, b.nfo, db6, r.broker)
+                });
+                positions.do_send(UseBroker(addr.clone().recipient()));
+                reg.broker_started();
+                (Some(addr), Some(net))
+            }
+        };
+        let link = broker.as_ref().map(|b| BrokerLink {
+            chain: TrackedRecipient::new(b.clone().recipient(), reg.broker),
+            entry: TrackedRecipient::new(b.clone().recipient(), reg.broker),
+        });
 
         let o = &cfg.options_trading;
         let ex_cfg = ExecutorConfig {
@@ -161,7 +201,11 @@ impl Engine {
             TrackedRecipient::new(positions.clone().recipient(), pm),
         );
         let executor = Supervisor::start_in_arbiter(&pipeline.handle(), move |_| {
-            OptionsExecutor::new(ex_cfg, db4, to_pm, r.options_executor)
+            let ex = OptionsExecutor::new(ex_cfg, db4, to_pm, r.options_executor);
+            match link {
+                Some(l) => ex.with_broker(l),
+                None => ex,
+            }
         });
 
         let export = cfg.storage.resolve(&cfg.storage.signals_export);
@@ -218,8 +262,10 @@ impl Engine {
             executor,
             positions,
             db,
+            broker,
             pipeline,
             io,
+            net,
         })
     }
 
@@ -240,16 +286,20 @@ impl Engine {
         Ok(())
     }
 
-    /// Restart counts per actor.
+    /// Restart counts per actor (the broker's only when it runs).
     pub async fn restarts(&self) -> Result<Vec<(&'static str, u64)>, MailboxError> {
-        Ok(vec![
+        let mut v = vec![
             ("data_manager", self.data.send(GetRestarts).await?),
             ("strategy", self.strategy.send(GetRestarts).await?),
             ("signal_manager", self.signals.send(GetRestarts).await?),
             ("options_executor", self.executor.send(GetRestarts).await?),
             ("position_manager", self.positions.send(GetRestarts).await?),
             ("db_writer", self.db.send(GetRestarts).await?),
-        ])
+        ];
+        if let Some(b) = &self.broker {
+            v.push(("broker", b.send(GetRestarts).await?));
+        }
+        Ok(v)
     }
 
     /// Drains, commits, and stops the actors' arbiters.
@@ -266,5 +316,9 @@ impl Engine {
         self.io.stop();
         let _ = self.pipeline.join();
         let _ = self.io.join();
+        if let Some(net) = self.net {
+            net.stop();
+            let _ = net.join();
+        }
     }
 }

@@ -1,14 +1,17 @@
 //! `run --feed kite` end to end against a local server speaking Kite's formats: instruments,
 //! history backfill, quote polling, paper mode, credentials never in the output, and a token
-//! error halting trading.
+//! error halting trading; live mode's safeguards, and a live run whose orders fill and exit
+//! through the scripted broker.
 
 mod common;
 
+use std::collections::HashMap;
 use std::process::Command;
+use std::sync::{Arc, Mutex};
 
 use chrono::{Duration, TimeZone, Utc};
 use wiremock::matchers::{method, path, path_regex};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 const KEY: &str = "kitetestkey42";
 const TOKEN: &str = "accesstokenSECRET99";
@@ -246,4 +249,565 @@ async fn reconciliation_flags_what_the_engine_does_not_know() {
         flags[1].contains("FLAG open order 251209000001 BUY NIFTY25D0924100CE × 75 (OPEN)"),
         "{flags:#?}"
     );
+}
+
+/// The scripted broker of the live test: the index drops once (a crossover down → a SELL
+/// signal → a long put), the option trades at 100 until the engine buys it and at 60 after
+/// (through the stop); the first exit order is rejected, the second fills.
+#[derive(Default)]
+struct Book {
+    /// Quote calls that asked for the index.
+    polls: i64,
+    /// The orders placed, in order.
+    orders: Vec<Placed>,
+}
+
+/// One order the engine placed, and what the script made of it.
+#[derive(Clone)]
+struct Placed {
+    id: String,
+    form: HashMap<String, String>,
+    status: String,
+    average_price: f64,
+    message: String,
+}
+
+type Shared = Arc<Mutex<Book>>;
+
+/// The first weekday on or after today: the live session the script trades in.
+fn session_day() -> chrono::NaiveDate {
+    use chrono::Datelike;
+    let mut d = Utc::now().date_naive();
+    while d.weekday().num_days_from_monday() >= 5 {
+        d += Duration::days(1);
+    }
+    d
+}
+
+struct Quotes(Shared);
+
+impl Respond for Quotes {
+    fn respond(&self, req: &Request) -> ResponseTemplate {
+        let mut b = self.0.lock().unwrap();
+        let bought = b.orders.iter().any(|o| o.form["transaction_type"] == "BUY");
+        let mut data = serde_json::Map::new();
+        for (k, v) in req.url.query_pairs().filter(|(k, _)| k == "i") {
+            let _ = k;
+            if v == "NSE:NIFTY 50" {
+                let t =
+                    session_day().and_hms_opt(9, 16, 0).unwrap() + Duration::minutes(15 * b.polls);
+                b.polls += 1;
+                data.insert(v.to_string(), serde_json::json!({
+                    "instrument_token": 256265, "last_price": 24_000.0,
+                    "timestamp": t.format("%Y-%m-%d %H:%M:%S").to_string(),
+                    "ohlc": {"open": 24_500.0, "high": 24_550.0, "low": 23_990.0, "close": 24_540.0}}));
+            } else if v.starts_with("NFO:NIFTYX") {
+                let ltp = if bought { 60.0 } else { 100.0 };
+                data.insert(
+                    v.to_string(),
+                    serde_json::json!({
+                    "instrument_token": 1, "last_price": ltp, "volume": 250_000, "oi": 1_500_000,
+                    "depth": {"buy": [{"price": ltp - 0.05, "quantity": 750, "orders": 3}],
+                              "sell": [{"price": ltp + 0.05, "quantity": 900, "orders": 4}]}}),
+                );
+            }
+        }
+        ResponseTemplate::new(200)
+            .set_body_json(serde_json::json!({"status": "success", "data": data}))
+    }
+}
+
+fn order_json(o: &Placed) -> serde_json::Value {
+    let f = &o.form;
+    let filled = if o.status == "COMPLETE" {
+        f["quantity"].parse::<u64>().unwrap()
+    } else {
+        0
+    };
+    serde_json::json!({
+        "order_id": o.id, "status": o.status,
+        "status_message": if o.message.is_empty() { None } else { Some(&o.message) },
+        "tradingsymbol": f["tradingsymbol"], "exchange": f["exchange"],
+        "transaction_type": f["transaction_type"], "order_type": f["order_type"],
+        "quantity": f["quantity"].parse::<u64>().unwrap(), "average_price": o.average_price,
+        "filled_quantity": filled, "tag": f.get("tag")})
+}
+
+struct Place(Shared);
+
+impl Respond for Place {
+    fn respond(&self, req: &Request) -> ResponseTemplate {
+        let form: HashMap<String, String> = url::form_urlencoded::parse(&req.body)
+            .into_owned()
+            .collect();
+        let mut b = self.0.lock().unwrap();
+        let sells = b
+            .orders
+            .iter()
+            .filter(|o| o.form["transaction_type"] == "SELL")
+            .count();
+        let (id, status, avg, msg) = match form["transaction_type"].as_str() {
+            "BUY" => (
+                "ENTRY1".to_string(),
+                "COMPLETE",
+                form["price"].parse().unwrap(),
+                "",
+            ),
+            _ if sells == 0 => (
+                "EXIT1".to_string(),
+                "REJECTED",
+                0.0,
+                "RMS: exit blocked for the test",
+            ),
+            _ => (format!("EXIT{}", sells + 1), "COMPLETE", 60.0, ""),
+        };
+        b.orders.push(Placed {
+            id: id.clone(),
+            form,
+            status: status.into(),
+            average_price: avg,
+            message: msg.into(),
+        });
+        ResponseTemplate::new(200)
+            .set_body_json(serde_json::json!({"status": "success", "data": {"order_id": id}}))
+    }
+}
+
+struct History(Shared);
+
+impl Respond for History {
+    fn respond(&self, req: &Request) -> ResponseTemplate {
+        let id = req.url.path().trim_start_matches("/orders/");
+        let b = self.0.lock().unwrap();
+        let Some(o) = b.orders.iter().find(|o| o.id == id) else {
+            return ResponseTemplate::new(400).set_body_json(serde_json::json!({"status": "error", "message": "no such order", "error_type": "OrderException"}));
+        };
+        let mut open = o.clone();
+        open.status = "OPEN".into();
+        ResponseTemplate::new(200).set_body_json(
+            serde_json::json!({"status": "success", "data": [order_json(&open), order_json(o)]}),
+        )
+    }
+}
+
+struct OrderBook(Shared);
+
+impl Respond for OrderBook {
+    fn respond(&self, _req: &Request) -> ResponseTemplate {
+        let b = self.0.lock().unwrap();
+        let list: Vec<_> = b.orders.iter().map(order_json).collect();
+        ResponseTemplate::new(200)
+            .set_body_json(serde_json::json!({"status": "success", "data": list}))
+    }
+}
+
+/// Net positions: what the script's filled orders add up to.
+struct Holdings(Shared);
+
+impl Respond for Holdings {
+    fn respond(&self, _req: &Request) -> ResponseTemplate {
+        let b = self.0.lock().unwrap();
+        let mut net: HashMap<String, i64> = HashMap::new();
+        for o in b.orders.iter().filter(|o| o.status == "COMPLETE") {
+            let q: i64 = o.form["quantity"].parse().unwrap();
+            let sign = if o.form["transaction_type"] == "BUY" {
+                1
+            } else {
+                -1
+            };
+            *net.entry(o.form["tradingsymbol"].clone()).or_default() += sign * q;
+        }
+        let list: Vec<_> = net
+            .iter()
+            .map(|(sym, q)| {
+                serde_json::json!({"tradingsymbol": sym, "exchange": "NFO", "product": "NRML",
+                "instrument_token": 1, "quantity": q, "average_price": 100.05, "last_price": 60.0})
+            })
+            .collect();
+        ResponseTemplate::new(200).set_body_json(
+            serde_json::json!({"status": "success", "data": {"net": list, "day": []}}),
+        )
+    }
+}
+
+async fn live_server(book: &Shared) -> MockServer {
+    let s = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/instruments/NFO"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(nfo_dump()))
+        .mount(&s)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/instruments/NSE"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(NSE_DUMP))
+        .mount(&s)
+        .await;
+    Mock::given(method("GET"))
+        .and(path_regex(r"^/instruments/historical/256265/15minute$"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(candles()))
+        .mount(&s)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/quote"))
+        .respond_with(Quotes(book.clone()))
+        .mount(&s)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/orders/regular"))
+        .respond_with(Place(book.clone()))
+        .mount(&s)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/orders"))
+        .respond_with(OrderBook(book.clone()))
+        .mount(&s)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/portfolio/positions"))
+        .respond_with(Holdings(book.clone()))
+        .mount(&s)
+        .await;
+    Mock::given(method("GET"))
+        .and(path_regex(r"^/orders/[A-Z0-9]+$"))
+        .respond_with(History(book.clone()))
+        .mount(&s)
+        .await;
+    Mock::given(method("POST")).and(path("/margins/orders"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"status": "success", "data": [
+            {"type": "equity", "tradingsymbol": "NIFTYX24000PE", "exchange": "NFO", "total": 60_000.0}]})))
+        .mount(&s).await;
+    Mock::given(method("GET")).and(path("/user/margins/equity"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"status": "success", "data": {
+            "enabled": true, "net": 2_000_000.0, "available": {"live_balance": 2_000_000.0}, "utilised": {}}})))
+        .mount(&s).await;
+    s
+}
+
+fn live_config(dir: &std::path::Path, enabled: bool) -> std::path::PathBuf {
+    let mut v = common::default_json();
+    v["storage"]["data_dir"] = dir.to_string_lossy().into_owned().into();
+    v["data_collection"]["realtime"]["interval_seconds"] = 1.into();
+    v["data_collection"]["historical"]["default_lookback_days"] = 30.into();
+    let o = &mut v["options_trading"];
+    o["entry_filters"]["valid_underlyings"] = serde_json::json!(["NIFTY"]);
+    o["entry_filters"]["min_signal_strength"] = 0.0.into();
+    o["entry_filters"]["min_expected_move_pct"] = 0.0.into();
+    o["position_sizing"]["account_capital"] = 1_000_000.0.into();
+    v["kite"] = serde_json::json!({"live_trading_enabled": enabled, "order_poll_millis": 100,
+        "exit_retry_initial_seconds": 0.2, "exit_retry_max_seconds": 1.0});
+    common::write_config(dir, &v)
+}
+
+fn live_engine(cfg: &std::path::Path, uri: &str, extra: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_alphastocks"))
+        .current_dir(common::root())
+        .env("RUST_LOG", "info")
+        .env("KITE_BASE_URL", uri)
+        .env("KITE_API_KEY", KEY)
+        .env("KITE_ACCESS_TOKEN", TOKEN)
+        .args(["run", "--config"])
+        .arg(cfg)
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn live_mode_is_refused_without_every_safeguard() {
+    let dir = tempfile::tempdir().unwrap();
+    let unreachable = "http://127.0.0.1:9";
+    let cases: [(bool, &[&str], &str); 3] = [
+        (
+            true,
+            &["--mode", "live", "--feed", "kite"],
+            "repeat with --confirm-live",
+        ),
+        (
+            false,
+            &["--mode", "live", "--feed", "kite", "--confirm-live"],
+            "kite.live_trading_enabled = false",
+        ),
+        (
+            true,
+            &["--mode", "live", "--confirm-live"],
+            "add --feed kite",
+        ),
+    ];
+    for (enabled, args, why) in cases {
+        let cfg = live_config(dir.path(), enabled);
+        let out = live_engine(&cfg, unreachable, args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("live mode is refused") && stderr.contains(why),
+            "{args:?}: {stderr}"
+        );
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_alphastocks"))
+        .current_dir(common::root())
+        .env_remove("KITE_API_KEY")
+        .env_remove("KITE_ACCESS_TOKEN")
+        .args([
+            "run",
+            "--mode",
+            "live",
+            "--feed",
+            "kite",
+            "--confirm-live",
+            "--config",
+        ])
+        .arg(live_config(dir.path(), true))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("KITE_API_KEY and KITE_ACCESS_TOKEN not set"),
+        "{stderr}"
+    );
+}
+
+#[actix_rt::test]
+async fn live_mode_orders_fill_and_exit_through_the_broker() {
+    let book: Shared = Arc::default();
+    let s = live_server(&book).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = live_config(dir.path(), true);
+    let out = live_engine(
+        &cfg,
+        &s.uri(),
+        &[
+            "--feed",
+            "kite",
+            "--mode",
+            "live",
+            "--confirm-live",
+            "--duration",
+            "8",
+        ],
+    );
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("mode:  LIVE"), "{stdout}");
+    if std::env::var("SHOW_ENGINE_LOG").is_ok() {
+        eprintln!("{stderr}");
+    }
+    assert!(!stdout.contains(TOKEN) && !stderr.contains(TOKEN) && !stderr.contains(KEY));
+
+    // The signal and its decision: opened live at the broker's fill.
+    let db = rusqlite::Connection::open(dir.path().join("alphastocks.db")).unwrap();
+    let (signal_id, outcome, mode, detail): (String, String, String, String) = db
+        .query_row(
+            "SELECT signal_id, outcome, mode, detail FROM executor_decisions WHERE outcome = 'opened'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .unwrap_or_else(|e| panic!("no opened decision ({e}):\n{stderr}"));
+    assert_eq!((outcome.as_str(), mode.as_str()), ("opened", "live"));
+    assert!(
+        detail.contains("NIFTYX24000PE") && detail.contains("LIVE order ENTRY1 filled"),
+        "{detail}"
+    );
+
+    // Orders: margin checked first, one tagged BUY, a rejected SELL and the SELL that filled.
+    let reqs = s.received_requests().await.unwrap();
+    let first = |p: &str, verb: &str| {
+        reqs.iter()
+            .position(|r| r.url.path() == p && r.method.as_str() == verb)
+    };
+    let post = first("/orders/regular", "POST").expect("an order was placed");
+    assert!(
+        first("/margins/orders", "POST").unwrap() < post,
+        "margin before the order"
+    );
+    let holdings = reqs
+        .iter()
+        .filter(|r| r.url.path() == "/portfolio/positions")
+        .count();
+    assert!(
+        holdings >= 3,
+        "reconciliation, then the holdings before each exit attempt: {holdings}"
+    );
+    assert!(
+        first("/user/margins/equity", "GET").unwrap() < post,
+        "funds before the order"
+    );
+    let b = book.lock().unwrap().orders.clone();
+    let orders: Vec<_> = b
+        .iter()
+        .map(|o| (o.id.as_str(), &o.form, o.status.as_str()))
+        .collect();
+    assert_eq!(
+        orders.iter().map(|o| (o.0, o.2)).collect::<Vec<_>>(),
+        vec![
+            ("ENTRY1", "COMPLETE"),
+            ("EXIT1", "REJECTED"),
+            ("EXIT2", "COMPLETE")
+        ],
+        "{stderr}"
+    );
+    let (buy, sell1, sell2) = (orders[0].1, orders[1].1, orders[2].1);
+    let sid: uuid::Uuid = signal_id.parse().unwrap();
+    assert_eq!(
+        buy["tag"],
+        actors::kite::tag_for(&sid),
+        "the entry's tag is the signal's"
+    );
+    assert_eq!(
+        (
+            buy["tradingsymbol"].as_str(),
+            buy["exchange"].as_str(),
+            buy["order_type"].as_str(),
+            buy["price"].as_str(),
+            buy["product"].as_str()
+        ),
+        ("NIFTYX24000PE", "NFO", "LIMIT", "100.05", "NRML")
+    );
+    for sell in [sell1, sell2] {
+        assert_eq!(
+            (
+                sell["order_type"].as_str(),
+                sell["market_protection"].as_str()
+            ),
+            ("MARKET", "-1")
+        );
+        assert_eq!(
+            sell["quantity"], buy["quantity"],
+            "the whole position is sold"
+        );
+    }
+    assert_ne!(
+        sell1["tag"], sell2["tag"],
+        "each exit attempt has its own tag"
+    );
+
+    // The position: closed at the real exit fill, P&L exact to the paisa.
+    let body: String = db
+        .query_row(
+            "SELECT body FROM positions ORDER BY version DESC LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let p: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let qty = p["quantity"].as_i64().unwrap();
+    assert_eq!(qty.to_string(), buy["quantity"]);
+    assert_eq!(qty % 75, 0, "whole lots");
+    assert_eq!(p["status"], "CLOSED", "{p}");
+    assert_eq!(p["mode"], "live");
+    assert_eq!(p["exit_reason"], "STOP_LOSS_HIT");
+    assert_eq!(
+        (p["entry_premium"].as_f64(), p["exit_premium"].as_f64()),
+        (Some(100.05), Some(60.0))
+    );
+    let paise = (p["realized_pnl"].as_f64().unwrap() * 100.0).round() as i64;
+    assert_eq!(
+        paise,
+        (6000 - 10005) * qty,
+        "realized = (60.00 − 100.05) × {qty}"
+    );
+
+    // The rejected exit was an alarm, on record.
+    let alarms: i64 = db
+        .query_row("SELECT COUNT(*) FROM audit_events WHERE action = 'exit_alarm' AND detail LIKE '%EXIT1 REJECTED%'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(alarms, 1, "{stderr}");
+    assert!(stderr.contains("ALARM exit of NIFTYX24000PE"), "{stderr}");
+}
+
+/// Kills the engine if the test fails before it stopped.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[actix_rt::test]
+async fn ctl_switches_a_kite_fed_engine_to_live_only_when_confirmed() {
+    let book: Shared = Arc::default();
+    let s = live_server(&book).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = live_config(dir.path(), true);
+    let log = std::fs::File::create(dir.path().join("engine.log")).unwrap();
+    let mut engine = Running(
+        Command::new(env!("CARGO_BIN_EXE_alphastocks"))
+            .current_dir(common::root())
+            .env("RUST_LOG", "info")
+            .env("KITE_BASE_URL", s.uri())
+            .env("KITE_API_KEY", KEY)
+            .env("KITE_ACCESS_TOKEN", TOKEN)
+            .args([
+                "run",
+                "--feed",
+                "kite",
+                "--mode",
+                "logging",
+                "--duration",
+                "20",
+                "--config",
+            ])
+            .arg(&cfg)
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
+    let ctl = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_alphastocks"))
+            .args(["ctl", "--config"])
+            .arg(&cfg)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let t = std::time::Instant::now();
+    while !ctl(&["status"]).status.success() {
+        assert!(
+            t.elapsed().as_secs() < 20,
+            "the engine's control socket never answered"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let out = ctl(&["mode", "live"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("repeat with --confirm"));
+    assert!(ctl(&["mode", "live", "--confirm"]).status.success());
+    let st: serde_json::Value = serde_json::from_slice(&ctl(&["status"]).stdout).unwrap();
+    assert_eq!(
+        (st["mode"].as_str(), st["feed"].as_str()),
+        (Some("live"), Some("kite"))
+    );
+    assert_eq!(st["broker"]["exit_alarms"], 0, "{st}");
+    let m: serde_json::Value = serde_json::from_slice(&ctl(&["metrics", "--json"]).stdout).unwrap();
+    let actors: Vec<&str> = m
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["actor"].as_str())
+        .collect();
+    assert_eq!(
+        actors.len(),
+        7,
+        "the broker's mailbox is reported too: {actors:?}"
+    );
+    assert!(actors.contains(&"broker"));
+    assert!(ctl(&["shutdown"]).status.success());
+    let code = engine.0.wait().unwrap();
+    assert!(code.success());
+    let db = rusqlite::Connection::open(dir.path().join("alphastocks.db")).unwrap();
+    let audited: Vec<(String, bool)> = db
+        .prepare("SELECT detail, ok FROM audit_events WHERE action = 'mode' ORDER BY timestamp")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(audited.len(), 2, "{audited:?}");
+    assert!(!audited[0].1 && audited[1].0.contains("logging -> live") && audited[1].1);
 }

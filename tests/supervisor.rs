@@ -27,6 +27,7 @@ async fn run(
         persist_candles: false,
         backend: actors::config::StorageBackend::Sqlite,
         metrics: true,
+        broker: None,
     })
     .unwrap();
     let out = dir.join("signals.jsonl");
@@ -138,6 +139,7 @@ fn get_signals_answers_every_filter_through_the_actor() {
             persist_candles: false,
             backend: actors::config::StorageBackend::Sqlite,
             metrics: true,
+            broker: None,
         })
         .unwrap();
         engine

@@ -60,6 +60,29 @@ pub struct KiteConfig {
     pub live_trading_enabled: bool,
     /// Order product (`MIS` intraday, `NRML` carry forward).
     pub product: String,
+    /// The exchange options are traded on.
+    pub exchange: String,
+    /// Entry orders: `LIMIT` at the planned premium, or `MARKET` with `market_protection`.
+    pub entry_order_type: LiveOrderType,
+    /// Exit orders (a stop must get out: `MARKET` with protection by default).
+    pub exit_order_type: LiveOrderType,
+    /// Kite's `market_protection` for MARKET orders: `-1` automatic, `1..=100` percent.
+    pub market_protection: i32,
+    /// An entry not filled after this long is cancelled (a partial fill is kept).
+    pub entry_fill_timeout_seconds: u64,
+    /// How often an order's state is polled while it is open.
+    pub order_poll_millis: u64,
+    /// First wait before a rejected exit is tried again; doubles up to the maximum.
+    pub exit_retry_initial_seconds: f64,
+    pub exit_retry_max_seconds: f64,
+}
+
+/// An order type the live path places.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum LiveOrderType {
+    Limit,
+    Market,
 }
 
 impl Default for KiteConfig {
@@ -80,6 +103,14 @@ impl Default for KiteConfig {
             instruments_max_age_hours: 24,
             live_trading_enabled: false,
             product: "NRML".into(),
+            exchange: "NFO".into(),
+            entry_order_type: LiveOrderType::Limit,
+            exit_order_type: LiveOrderType::Market,
+            market_protection: -1,
+            entry_fill_timeout_seconds: 30,
+            order_poll_millis: 500,
+            exit_retry_initial_seconds: 1.0,
+            exit_retry_max_seconds: 30.0,
         }
     }
 }
@@ -796,6 +827,48 @@ impl Config {
         self.market
             .session()
             .map_err(|(json_path, value, reason)| bad(json_path, value, &reason))?;
+        let k = &self.kite;
+        if !["MIS", "NRML", "CNC"].contains(&k.product.as_str()) {
+            return Err(bad(
+                "kite.product",
+                format!("{:?}", k.product),
+                "must be MIS, NRML or CNC",
+            ));
+        }
+        if k.market_protection < -1 || k.market_protection > 100 {
+            return Err(bad(
+                "kite.market_protection",
+                k.market_protection.to_string(),
+                "must be -1 (automatic) or 0..=100 percent",
+            ));
+        }
+        if k.entry_fill_timeout_seconds == 0 {
+            return Err(bad(
+                "kite.entry_fill_timeout_seconds",
+                "0".into(),
+                "must be >= 1",
+            ));
+        }
+        if k.order_poll_millis < 100 {
+            return Err(bad(
+                "kite.order_poll_millis",
+                k.order_poll_millis.to_string(),
+                "must be >= 100 (Kite allows 10 requests a second)",
+            ));
+        }
+        if !(k.exit_retry_initial_seconds > 0.0
+            && k.exit_retry_max_seconds >= k.exit_retry_initial_seconds
+            && k.exit_retry_max_seconds.is_finite())
+        {
+            return Err(bad(
+                "kite.exit_retry_initial_seconds",
+                format!(
+                    "{} (max {})",
+                    k.exit_retry_initial_seconds, k.exit_retry_max_seconds
+                ),
+                "must be > 0 and at most kite.exit_retry_max_seconds",
+            ));
+        }
         self.validate_options(path)?;
         if let Some(l) = &self.metrics.listen {
             let ok = l
@@ -1126,6 +1199,47 @@ mod tests {
             .to_string();
         assert!(e.contains("options_trading.entry_filters"), "{e}");
         assert!(e.contains("min_strength"), "{e}");
+    }
+
+    #[test]
+    fn kite_order_settings_are_checked() {
+        let c = with(|v| {
+            v["kite"] = serde_json::json!({"entry_order_type": "MARKET", "market_protection": 5})
+        })
+        .unwrap();
+        assert_eq!(c.kite.entry_order_type, LiveOrderType::Market);
+        assert_eq!(c.kite.exit_order_type, LiveOrderType::Market);
+        assert!(!c.kite.live_trading_enabled, "live is off unless asked for");
+        for (field, value, says) in [
+            ("product", serde_json::json!("BO"), "MIS, NRML or CNC"),
+            (
+                "market_protection",
+                serde_json::json!(101),
+                "-1 (automatic)",
+            ),
+            ("order_poll_millis", serde_json::json!(10), ">= 100"),
+            ("entry_fill_timeout_seconds", serde_json::json!(0), ">= 1"),
+            (
+                "exit_retry_initial_seconds",
+                serde_json::json!(0.0),
+                "must be > 0",
+            ),
+        ] {
+            let e = with(|v| v["kite"] = serde_json::json!({ field: value }))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains(&format!("kite.{field}")) && e.contains(says),
+                "{e}"
+            );
+        }
+        let e = with(|v| v["kite"] = serde_json::json!({"exit_order_type": "SL"}))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("kite.exit_order_type") && e.contains("SL"),
+            "{e}"
+        );
     }
 
     #[test]

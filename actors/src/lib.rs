@@ -12,13 +12,15 @@
 //! ```
 //!
 //! - One actor per file: [`data_manager`], [`strategy`], [`signal_manager`],
-//!   [`options_executor`], [`position_manager`], [`db_writer`].
+//!   [`options_executor`], [`position_manager`], [`db_writer`], and with Kite Connect
+//!   [`broker`] (listed option chains, live entry and exit orders).
 //! - [`supervisor`]: panics become supervised restarts with the mailbox kept.
 //! - [`logic`]: indicators, candle aggregation, sessions — plain code, no actix.
 //! - [`feed`]: the replay CSV reader and the simulated market.
 //! - [`store`]: the storage trait and the embedded SQLite store.
 //! - [`config`]: the config file.
 
+pub mod broker;
 pub mod config;
 pub mod data_manager;
 pub mod db_writer;

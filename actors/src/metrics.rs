@@ -220,6 +220,9 @@ pub struct Registry {
     pub options_executor: &'static ActorMetrics,
     pub position_manager: &'static ActorMetrics,
     pub db_writer: &'static ActorMetrics,
+    /// Only running with a broker connection (`--feed kite`): see [`Registry::broker_started`].
+    pub broker: &'static ActorMetrics,
+    broker_running: &'static std::sync::atomic::AtomicBool,
 }
 
 impl Registry {
@@ -234,11 +237,19 @@ impl Registry {
             options_executor: m("options_executor"),
             position_manager: m("position_manager"),
             db_writer: m("db_writer"),
+            broker: m("broker"),
+            broker_running: Box::leak(Box::new(std::sync::atomic::AtomicBool::new(false))),
         }
     }
 
+    /// The Broker actor runs: its metrics are reported from now on.
+    pub fn broker_started(&self) {
+        self.broker_running
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// All actors, pipeline order.
-    pub fn all(&self) -> [&'static ActorMetrics; 6] {
+    pub fn all(&self) -> [&'static ActorMetrics; 7] {
         [
             self.data_manager,
             self.strategy,
@@ -246,12 +257,20 @@ impl Registry {
             self.options_executor,
             self.position_manager,
             self.db_writer,
+            self.broker,
         ]
     }
 
-    /// Snapshots of all actors.
+    /// Snapshots of all running actors (the broker only with a broker connection).
     pub fn snapshot(&self) -> Vec<ActorSnapshot> {
-        self.all().iter().map(|m| m.snapshot()).collect()
+        let broker = self
+            .broker_running
+            .load(std::sync::atomic::Ordering::Relaxed);
+        self.all()
+            .iter()
+            .filter(|m| broker || m.name != self.broker.name)
+            .map(|m| m.snapshot())
+            .collect()
     }
 
     /// The metrics of `name`.

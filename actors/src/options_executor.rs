@@ -5,7 +5,8 @@
 //! - Handles: [`SignalGenerated`] (from SignalManager), [`SubscribeActivations`],
 //!   [`GetExecutorStats`], [`InjectPanic`], [`Drain`], [`GetRestarts`].
 //! - Sends: [`IsSignalProcessed`] and [`Persist`] (its decision) to DbWriter;
-//!   [`GetRiskSnapshot`] and [`OpenPosition`] to PositionManager; [`SignalActivated`] to
+//!   [`GetRiskSnapshot`] and [`OpenPosition`] to PositionManager; [`GetOptionChain`] and
+//!   [`PlaceEntry`] to the Broker (with a broker connection); [`SignalActivated`] to
 //!   subscribers.
 //!
 //! Checks, in order: already processed (asked of the store, and of what this run decided),
@@ -19,8 +20,14 @@
 //! ([`crate::options::strike`]), the lots and exit levels ([`crate::options::sizing`]).
 //! Logging-only mode logs the would-be trade — strike, premium, lots, stop, target, the P&L at
 //! stop and at target — and places nothing ("No order placed (logging)"); paper mode opens the
-//! position at PositionManager (fill at ltp plus slippage, on the tick). Each decision is one
-//! row in `executor_decisions` with the trade or the reason in words.
+//! position at PositionManager (fill at ltp plus slippage, on the tick); live mode orders it at
+//! the Broker (margin check, tagged LIMIT or protected MARKET order, followed to a terminal
+//! state) and opens the position at the real fill, with stop and target from the fill price.
+//! Without a broker the chain is the synthetic model; with one (`--feed kite`) it is the
+//! listed contracts of the instrument dump quoted now, in every mode. Each decision is one row
+//! in `executor_decisions` with the trade or the reason in words; a live entry holds the
+//! executor until the broker answers (at most `kite.entry_fill_timeout_seconds` plus a
+//! cancel), so the next signal sees the position it opened.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -29,8 +36,8 @@ use actix::prelude::*;
 use chrono::{TimeZone, Utc};
 use messages::msg::*;
 use messages::{
-    ExecutorDecision, ExecutorStats, Mode, Outcome, PositionRecord, PositionStatus, RejectReason,
-    Row, Signal,
+    EntryResult, ExecutorDecision, ExecutorStats, MarketOption, Mode, Outcome, PositionRecord,
+    PositionStatus, RejectReason, Row, Signal,
 };
 use tokio::sync::oneshot;
 use uuid::Uuid;
@@ -40,9 +47,10 @@ use crate::db_writer::DbWriter;
 use crate::logic::inorder::InOrder;
 use crate::logic::price::round_to_tick;
 use crate::metrics::{ActorMetrics, Tracked, TrackedRecipient};
-use crate::options::chain::ChainModel;
+use crate::options::chain::{ChainModel, Quote};
 use crate::options::instruments::ExpiryCalendar;
-use crate::options::sizing::{size, SizingInput};
+use crate::options::listed::to_quotes;
+use crate::options::sizing::{exit_levels, size, SizingInput};
 use crate::options::strike::{choose_expiry, option_type, select};
 use crate::supervisor::{guard, note_restart};
 
@@ -91,8 +99,24 @@ pub struct ExecutorConfig {
     pub trade: TradeConfig,
 }
 
+/// A sized trade: in words, as a position record, and as the option to order.
+struct Planned {
+    detail: String,
+    record: PositionRecord,
+    option: MarketOption,
+}
+
+/// The broker's handles: the listed chain and live entries.
+#[derive(Clone)]
+pub struct BrokerLink {
+    pub chain: TrackedRecipient<GetOptionChain>,
+    pub entry: TrackedRecipient<PlaceEntry>,
+}
+
 /// The OptionsExecutor actor.
 pub struct OptionsExecutor {
+    /// With a broker connection: strikes from the listed chain, and live entries.
+    broker: Option<BrokerLink>,
     cfg: ExecutorConfig,
     db: Tracked<DbWriter>,
     risk: TrackedRecipient<GetRiskSnapshot>,
@@ -163,6 +187,7 @@ impl OptionsExecutor {
     ) -> Self {
         let (risk, open_to, activations) = positions;
         OptionsExecutor {
+            broker: None,
             cfg,
             db,
             risk,
@@ -182,6 +207,12 @@ impl OptionsExecutor {
             halted: false,
             restarts: 0,
         }
+    }
+
+    /// Strikes from the broker's listed chain (all modes) and live entries through it.
+    pub fn with_broker(mut self, broker: BrokerLink) -> Self {
+        self.broker = Some(broker);
+        self
     }
 
     fn on_signal(&mut self, s: Arc<Signal>, ctx: &mut Context<Self>) {
@@ -234,9 +265,10 @@ impl OptionsExecutor {
                             .send(q)
                             .into_actor(self)
                             .map(move |snap, act, ctx| {
-                                act.deciding = None;
-                                act.trade(&signal, at, snap.unwrap_or_default());
-                                act.pump(ctx);
+                                if act.trade(&signal, at, snap.unwrap_or_default(), ctx) {
+                                    act.deciding = None;
+                                    act.pump(ctx);
+                                }
                             }),
                     );
                     return;
@@ -299,53 +331,231 @@ impl OptionsExecutor {
         Ok(())
     }
 
-    /// The trade step of a valid signal: risk limits, strike, sizing, then log or open.
-    fn trade(&mut self, s: &Arc<Signal>, at: i64, snap: RiskSnapshot) {
+    /// The trade step of a valid signal: risk limits, strike, sizing, then log, open or
+    /// order. True when the decision is made now; false when it waits for the broker (the
+    /// continuation then decides and pumps the queue).
+    fn trade(
+        &mut self,
+        s: &Arc<Signal>,
+        at: i64,
+        snap: RiskSnapshot,
+        ctx: &mut Context<Self>,
+    ) -> bool {
         log::debug!("{NAME}: {} at {at}: book {snap:?}", s.signal_id);
-        match self.plan(s, at, snap) {
-            Err((reason, detail)) => self.record(s, at, Outcome::Rejected(reason), detail),
-            Ok((detail, record)) => {
-                let outcome = match (self.cfg.mode, record) {
-                    (Mode::Paper, Some(r)) => {
-                        log::info!(
-                            "{NAME}: PAPER {} {} | {detail}",
-                            s.action.as_str(),
-                            s.symbol
-                        );
-                        self.open_to.do_send(OpenPosition(Box::new(r)));
-                        Outcome::Opened
+        let spec = match self.limits(s, snap) {
+            Ok(spec) => spec.clone(),
+            Err((reason, detail)) => {
+                self.record(s, at, Outcome::Rejected(reason), detail);
+                return true;
+            }
+        };
+        let Some(broker) = self.broker.clone() else {
+            let planned = self.synthetic(s, at, &spec);
+            return self.act(s, at, planned, ctx);
+        };
+        // The listed chain, quoted now.
+        let q = GetOptionChain {
+            underlying: s.symbol.clone(),
+            kind: option_type(s.action),
+            spot: s.price,
+            at,
+        };
+        let s = s.clone();
+        ctx.wait(
+            broker
+                .chain
+                .send(q)
+                .into_actor(self)
+                .map(move |res, act, ctx| {
+                    let planned = match res {
+                        Ok(Ok(chain)) => {
+                            let t = &act.cfg.trade;
+                            let quotes = to_quotes(
+                                &chain.options,
+                                s.price,
+                                at,
+                                t.chain.rate,
+                                t.chain.div_yield,
+                                |e| t.chain.expiry_ts(e),
+                            );
+                            act.size_trade(&s, at, &spec, chain.expiry, &quotes)
+                        }
+                        Ok(Err(e)) => Err(e),
+                        Err(e) => Err((
+                            RejectReason::BrokerError,
+                            format!("broker unreachable for the option chain: {e}"),
+                        )),
+                    };
+                    if act.act(&s, at, planned, ctx) {
+                        act.deciding = None;
+                        act.pump(ctx);
                     }
-                    _ => {
-                        log::info!(
-                            "{NAME}: LOGGING-ONLY {} {} underlying @ {} | {detail} | No order placed (logging)",
-                            s.action.as_str(),
-                            s.symbol,
-                            s.price
-                        );
-                        Outcome::Logged
-                    }
+                }),
+        );
+        false
+    }
+
+    /// Logs (logging-only), opens (paper) or orders (live) a planned trade; true when the
+    /// decision is made now, false when it waits for the broker's fill.
+    fn act(
+        &mut self,
+        s: &Arc<Signal>,
+        at: i64,
+        planned: Result<Planned, (RejectReason, String)>,
+        ctx: &mut Context<Self>,
+    ) -> bool {
+        let p = match planned {
+            Ok(p) => p,
+            Err((reason, detail)) => {
+                self.record(s, at, Outcome::Rejected(reason), detail);
+                return true;
+            }
+        };
+        match (self.cfg.mode, self.broker.clone()) {
+            (Mode::Paper, _) => {
+                log::info!(
+                    "{NAME}: PAPER {} {} | {}",
+                    s.action.as_str(),
+                    s.symbol,
+                    p.detail
+                );
+                self.open_to.do_send(OpenPosition(Box::new(p.record)));
+                self.activate(s);
+                self.record(s, at, Outcome::Opened, p.detail);
+                true
+            }
+            (Mode::Live, Some(broker)) => {
+                log::warn!(
+                    "{NAME}: LIVE {} {} | {} | ordering at the broker",
+                    s.action.as_str(),
+                    s.symbol,
+                    p.detail
+                );
+                let order = PlaceEntry {
+                    signal_id: s.signal_id,
+                    option: p.option.clone(),
+                    quantity: p.record.quantity,
+                    price: p.record.entry_premium,
                 };
-                let event = SignalActivated {
-                    signal: s.clone(),
-                    mode: self.cfg.mode,
-                    underlying_price: s.price,
-                };
-                for sub in &self.subscribers {
-                    sub.do_send(event.clone());
-                }
-                self.activations.do_send(event);
-                self.record(s, at, outcome, detail);
+                let s = s.clone();
+                ctx.wait(
+                    broker
+                        .entry
+                        .send(order)
+                        .into_actor(self)
+                        .map(move |res, act, ctx| {
+                            act.filled(&s, at, p, res);
+                            act.deciding = None;
+                            act.pump(ctx);
+                        }),
+                );
+                false
+            }
+            (Mode::Live, None) => {
+                self.record(
+                    s,
+                    at,
+                    Outcome::Rejected(RejectReason::BrokerError),
+                    "live mode without a broker connection: nothing ordered".into(),
+                );
+                true
+            }
+            (Mode::Logging, _) => {
+                log::info!(
+                    "{NAME}: LOGGING-ONLY {} {} underlying @ {} | {} | No order placed (logging)",
+                    s.action.as_str(),
+                    s.symbol,
+                    s.price,
+                    p.detail
+                );
+                self.activate(s);
+                self.record(s, at, Outcome::Logged, p.detail);
+                true
             }
         }
     }
 
-    /// Risk limits, expiry, strike and size; the trade in words and, in paper mode, the record.
-    fn plan(
+    /// The broker's answer to a live entry: the position opens at the real fill.
+    fn filled(
+        &mut self,
+        s: &Arc<Signal>,
+        at: i64,
+        p: Planned,
+        res: Result<EntryResult, MailboxError>,
+    ) {
+        match res {
+            Ok(EntryResult::Filled {
+                order_id,
+                quantity,
+                average_price,
+                at: when,
+            }) => {
+                let t = &self.cfg.trade;
+                let mut r = p.record;
+                let (stop, target) = exit_levels(
+                    average_price,
+                    p.option.tick_size,
+                    t.stop_loss_pct,
+                    t.target_multiplier,
+                );
+                r.entry_premium = average_price;
+                r.current_premium = average_price;
+                r.stop_loss_premium = stop;
+                r.target_premium = target;
+                r.quantity = quantity;
+                r.lots = quantity / r.lot_size.max(1);
+                r.entry_time = when;
+                r.updated_at = when;
+                let detail = format!(
+                    "{} | LIVE order {order_id} filled {quantity} @ {average_price} (SL {stop} target {target})",
+                    p.detail
+                );
+                log::warn!("{NAME}: LIVE {} {} | {detail}", s.action.as_str(), s.symbol);
+                self.open_to.do_send(OpenPosition(Box::new(r)));
+                self.activate(s);
+                self.record(s, at, Outcome::Opened, detail);
+            }
+            Ok(EntryResult::Refused { reason, detail }) => {
+                log::warn!(
+                    "{NAME}: LIVE entry for {} not traded ({}): {detail}",
+                    s.signal_id,
+                    reason.as_str()
+                );
+                self.record(
+                    s,
+                    at,
+                    Outcome::Rejected(reason),
+                    format!("{} | {detail}", p.detail),
+                );
+            }
+            Err(e) => self.record(
+                s,
+                at,
+                Outcome::Rejected(RejectReason::BrokerError),
+                format!("{} | broker unreachable: {e}", p.detail),
+            ),
+        }
+    }
+
+    fn activate(&mut self, s: &Arc<Signal>) {
+        let event = SignalActivated {
+            signal: s.clone(),
+            mode: self.cfg.mode,
+            underlying_price: s.price,
+        };
+        for sub in &self.subscribers {
+            sub.do_send(event.clone());
+        }
+        self.activations.do_send(event);
+    }
+
+    /// The book's limits: open positions, the day's loss, the losing streak; then the
+    /// underlying's contract data.
+    fn limits(
         &self,
         s: &Signal,
-        at: i64,
         snap: RiskSnapshot,
-    ) -> Result<(String, Option<PositionRecord>), (RejectReason, String)> {
+    ) -> Result<&crate::config::UnderlyingSpec, (RejectReason, String)> {
         let t = &self.cfg.trade;
         if snap.open_positions >= self.cfg.max_concurrent_positions {
             return Err((
@@ -379,7 +589,7 @@ impl OptionsExecutor {
                 ),
             ));
         }
-        let spec = t.underlyings.get(&s.symbol).ok_or_else(|| {
+        t.underlyings.get(&s.symbol).ok_or_else(|| {
             (
                 RejectReason::NoInstrument,
                 format!(
@@ -387,7 +597,17 @@ impl OptionsExecutor {
                     s.symbol
                 ),
             )
-        })?;
+        })
+    }
+
+    /// Expiry and chain from the synthetic model (no broker), then the trade.
+    fn synthetic(
+        &self,
+        s: &Signal,
+        at: i64,
+        spec: &crate::config::UnderlyingSpec,
+    ) -> Result<Planned, (RejectReason, String)> {
+        let t = &self.cfg.trade;
         let session = &t.chain.session;
         let today = chrono::DateTime::from_timestamp(at + session.offset, 0)
             .map(|d| d.date_naive())
@@ -412,14 +632,28 @@ impl OptionsExecutor {
             s.price,
             at,
         );
-        let sel = select(&quotes, &t.selection, &t.rules)
+        self.size_trade(s, at, spec, expiry, &quotes)
+    }
+
+    /// Strike, sizing and the position record of a trade on `quotes` (one expiry, one type).
+    fn size_trade(
+        &self,
+        s: &Signal,
+        at: i64,
+        spec: &crate::config::UnderlyingSpec,
+        expiry: chrono::NaiveDate,
+        quotes: &[Quote],
+    ) -> Result<Planned, (RejectReason, String)> {
+        let t = &self.cfg.trade;
+        let sel = select(quotes, &t.selection, &t.rules)
             .map_err(|e| (RejectReason::NoEligibleStrike, e))?;
         let q = &sel.quote;
-        let tick = spec.tick_size;
+        let tick = q.contract.tick_size;
+        let lot_size = q.contract.lot_size;
         let entry = round_to_tick(q.ltp + t.slippage_ticks as f64 * tick, tick);
         let sz = size(&SizingInput {
             entry,
-            lot_size: spec.lot_size,
+            lot_size,
             tick,
             capital: t.capital,
             risk_per_trade_pct: t.risk_per_trade_pct,
@@ -445,7 +679,7 @@ impl OptionsExecutor {
             q.delta,
             sel.score,
             sz.lots,
-            spec.lot_size,
+            lot_size,
             sz.quantity,
             sz.entry,
             sz.stop,
@@ -453,9 +687,6 @@ impl OptionsExecutor {
             -(sz.entry - sz.stop) * sz.quantity as f64,
             (sz.target - sz.entry) * sz.quantity as f64
         );
-        if self.cfg.mode != Mode::Paper {
-            return Ok((detail, None));
-        }
         let when = chrono::DateTime::from_timestamp(at, 0).unwrap_or(s.timestamp);
         let record = PositionRecord {
             position_id: Uuid::new_v5(&messages::SIGNAL_NAMESPACE, s.signal_id.as_bytes()),
@@ -466,10 +697,10 @@ impl OptionsExecutor {
             strike: q.contract.strike,
             option_type: q.contract.kind,
             expiry,
-            mode: Mode::Paper,
+            mode: self.cfg.mode,
             status: PositionStatus::Open,
             lots: sz.lots,
-            lot_size: spec.lot_size,
+            lot_size,
             quantity: sz.quantity,
             entry_time: when,
             entry_premium: sz.entry,
@@ -483,7 +714,42 @@ impl OptionsExecutor {
             realized_pnl: 0.0,
             updated_at: when,
         };
-        Ok((detail, Some(record)))
+        let option = MarketOption {
+            tradingsymbol: q.contract.tradingsymbol.clone(),
+            exchange: "NFO".into(),
+            underlying: s.symbol.clone(),
+            expiry,
+            strike: q.contract.strike,
+            kind: q.contract.kind,
+            lot_size,
+            tick_size: tick,
+            ltp: q.ltp,
+            bid: q.bid,
+            ask: q.ask,
+            volume: q.volume,
+            oi: q.oi,
+        };
+        let _ = spec;
+        Ok(Planned {
+            detail,
+            record,
+            option,
+        })
+    }
+
+    /// The synthetic plan in paper terms (tests): the trade in words and, in paper mode, the
+    /// record.
+    #[cfg(test)]
+    fn plan(
+        &self,
+        s: &Signal,
+        at: i64,
+        snap: RiskSnapshot,
+    ) -> Result<(String, Option<PositionRecord>), (RejectReason, String)> {
+        let spec = self.limits(s, snap)?;
+        let p = self.synthetic(s, at, spec)?;
+        let paper = self.cfg.mode == Mode::Paper;
+        Ok((p.detail, paper.then_some(p.record)))
     }
 
     /// Counts, logs and persists one decision.

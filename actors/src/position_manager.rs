@@ -1,18 +1,30 @@
 //! **PositionManager** — the book of option positions (seed §4.7, §5.2).
 //!
-//! - Owns: the open paper positions with their exit rules, the closed ones' results (for the
-//!   risk limits), a short ring of recent underlying prices per symbol, and the counters.
+//! - Owns: the open positions (paper and live) with their exit rules, the closed ones' results
+//!   (for the risk limits), a short ring of recent underlying prices per symbol, the live exits
+//!   ordered and not yet filled, and the counters.
 //! - Handles: [`CandlesUpdated`] (prices from DataManager: marks open positions at most once per
-//!   `monitor_interval` of data time), [`OpenPosition`] (from OptionsExecutor), [`GetRiskSnapshot`],
+//!   `monitor_interval` of data time), [`OptionMarks`] (real option prices from the broker's
+//!   quotes), [`OpenPosition`] (from OptionsExecutor), [`ExitFilled`] (from the Broker),
+//!   [`UseBroker`], [`GetOpenOptions`], [`GetRiskSnapshot`], [`FlattenAll`],
 //!   [`SignalActivated`], [`SubscribePositions`], [`GetPositionSummary`], [`InjectPanic`],
 //!   [`Drain`], [`GetRestarts`].
-//! - Sends: [`Persist`] of every position version to DbWriter; [`PositionOpened`] and
-//!   [`PositionClosed`] to subscribers.
+//! - Sends: [`Persist`] of every position version to DbWriter; [`PlaceExit`] of live positions
+//!   to the Broker; [`PositionOpened`] and [`PositionClosed`] to subscribers.
 //!
 //! Marking by data time keeps replays deterministic: DataManager hands PositionManager each
 //! batch before Strategy sees it, and a position opened for a signal at time T is first caught
 //! up over the ring's prices after T, so its exits do not depend on when the open arrived.
 //! In live mode (wall clock) an actix interval also marks every `monitor_interval`.
+//!
+//! With a broker connection (`real_marks`) positions are marked on the options' real last
+//! prices instead of the synthetic chain. A paper position still exits at once at its mark; a
+//! live one whose exit rule fires orders its exit at the broker (once — the broker retries a
+//! rejected exit until it fills) and stays open, marked but not re-judged, until the fill
+//! arrives and closes it at the real price. An exit with no fill for a minute is asked again
+//! (the broker may have restarted; it ignores the repeat while still working on it), and a
+//! live position recovered from the store after a restart is judged afresh on its first
+//! price, so an exit is never forgotten.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -20,7 +32,7 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use messages::msg::*;
-use messages::{PositionRecord, Row, Symbols};
+use messages::{Mode, PositionRecord, Row, Symbols};
 
 use crate::db_writer::DbWriter;
 use crate::metrics::{ActorMetrics, Tracked};
@@ -33,6 +45,9 @@ use crate::supervisor::{guard, note_restart};
 const NAME: &str = "position_manager";
 /// Prices kept per symbol for catching up a position opened after them.
 const RING: usize = 16_384;
+/// A live exit without a fill for this long is asked of the broker again (it ignores the
+/// repeat while it still works on it).
+const EXIT_RESEND: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// What PositionManager needs to know.
 #[derive(Debug, Clone)]
@@ -44,6 +59,8 @@ pub struct PositionManagerConfig {
     /// Mark-only versions are persisted at most this often (seconds of data time).
     pub persist_marks_every: i64,
     pub clock: Clock,
+    /// Option prices come from the broker's quotes ([`OptionMarks`]), not the synthetic chain.
+    pub real_marks: bool,
 }
 
 /// A closed position's result, for the risk limits.
@@ -54,8 +71,19 @@ struct Closed {
     pnl_paise: i64,
 }
 
+/// A live exit ordered at the broker, not yet filled.
+struct PendingExit {
+    reason: ExitReason,
+    remaining: u32,
+    mark: f64,
+    sent: std::time::Instant,
+}
+
 struct Held {
     pos: PaperPosition,
+    /// The option's last real price (with a broker connection).
+    ltp: Option<f64>,
+    exit: Option<PendingExit>,
     contract: OptionContract,
     symbol: usize,
     last_mark: i64,
@@ -73,6 +101,10 @@ pub struct PositionManager {
     opened_subs: Vec<Recipient<PositionOpened>>,
     closed_subs: Vec<Recipient<PositionClosed>>,
     summary: PositionSummary,
+    /// Where live exits are ordered (with a broker connection).
+    broker: Option<Recipient<PlaceExit>>,
+    /// This actor, for the broker's fills.
+    me: Option<Recipient<ExitFilled>>,
     restarts: u64,
     m: &'static ActorMetrics,
 }
@@ -94,6 +126,8 @@ impl PositionManager {
             opened_subs: Vec::new(),
             closed_subs: Vec::new(),
             summary: PositionSummary::default(),
+            broker: None,
+            me: None,
             restarts: 0,
         }
     }
@@ -105,32 +139,76 @@ impl PositionManager {
 
     /// Marks position `i` at underlying `spot`, time `now`; true when it closed.
     fn mark(&mut self, i: usize, spot: f64, now: i64) -> bool {
+        let premium = self.cfg.chain.premium(&self.open[i].contract, spot, now);
+        self.mark_at(i, premium, now)
+    }
+
+    /// Marks position `i` at option premium `premium`, time `now`; true when it closed. A live
+    /// position whose exit rule fires is not closed here: its exit is ordered at the broker
+    /// and it closes on the fill ([`ExitFilled`]).
+    fn mark_at(&mut self, i: usize, premium: f64, now: i64) -> bool {
         let exits = self.cfg.exits;
         let h = &mut self.open[i];
-        let premium = self.cfg.chain.premium(&h.contract, spot, now);
         h.last_mark = now;
-        let Some(change) = h.pos.mark(premium, now, &exits) else {
+        let mut order = None;
+        let change = if h.pos.record.mode == Mode::Live {
+            if h.exit.is_some() {
+                // Being sold: follow the price only.
+                h.pos.touch(now, premium);
+                Some(Change::Marked)
+            } else {
+                let mut probe = h.pos.clone();
+                match probe.mark(premium, now, &exits) {
+                    Some(Change::Closed(_, why)) => {
+                        order = Some((why, h.pos.remaining));
+                        h.pos.touch(now, premium);
+                        Some(Change::Marked)
+                    }
+                    Some(Change::Partial(f)) => {
+                        order = Some((ExitReason::PartialBooking, f.quantity));
+                        h.pos.touch(now, premium);
+                        Some(Change::Marked)
+                    }
+                    other => {
+                        h.pos = probe;
+                        other
+                    }
+                }
+            }
+        } else {
+            h.pos.mark(premium, now, &exits)
+        };
+        let Some(change) = change else {
             return false;
         };
         self.summary.monitor_runs += 1;
-        let record = h.pos.record.clone();
-        let entry = h.pos.record.entry_time.timestamp();
-        let realized = h.pos.realized_paise;
+        let h = &mut self.open[i];
         let material =
-            !matches!(change, Change::Marked) || record.stop_loss_premium != h.stop_persisted;
+            !matches!(change, Change::Marked) || h.pos.record.stop_loss_premium != h.stop_persisted;
         if material || now - h.last_persisted >= self.cfg.persist_marks_every {
             h.last_persisted = now;
-            h.stop_persisted = record.stop_loss_premium;
+            h.stop_persisted = h.pos.record.stop_loss_premium;
+            let record = h.pos.record.clone();
             self.persist(&record);
         }
+        if let Some((why, qty)) = order {
+            self.order_exit(i, why, qty, premium);
+        }
+        self.after(i, change, now)
+    }
+
+    /// Bookkeeping after a change of position `i`; true when it closed.
+    fn after(&mut self, i: usize, change: Change, now: i64) -> bool {
+        let h = &self.open[i];
         match change {
             Change::Closed(fill, why) => {
+                let record = h.pos.record.clone();
                 self.summary.closed += 1;
                 self.summary.realized_pnl += record.realized_pnl;
                 self.closed.push(Closed {
-                    entry,
+                    entry: record.entry_time.timestamp(),
                     exit: now,
-                    pnl_paise: realized,
+                    pnl_paise: h.pos.realized_paise,
                 });
                 log::info!(
                     "{NAME}: CLOSED {} {} × {} @ {} ({}) realized ₹{:.2}",
@@ -150,7 +228,7 @@ impl PositionManager {
             Change::Partial(fill) => {
                 log::info!(
                     "{NAME}: PARTIAL {} sold {} @ {}",
-                    record.option_symbol,
+                    h.pos.record.option_symbol,
                     fill.quantity,
                     fill.premium
                 );
@@ -158,6 +236,125 @@ impl PositionManager {
             }
             Change::Marked => false,
         }
+    }
+
+    /// Orders the exit of `qty` of live position `i` at the broker (once: the broker retries
+    /// until it fills).
+    fn order_exit(&mut self, i: usize, why: ExitReason, qty: u32, mark: f64) {
+        let h = &mut self.open[i];
+        h.exit = Some(PendingExit {
+            reason: why,
+            remaining: qty,
+            mark,
+            sent: std::time::Instant::now(),
+        });
+        log::warn!(
+            "{NAME}: EXIT {} × {qty} ({}) at ~{mark}: ordering at the broker",
+            h.pos.record.option_symbol,
+            why.as_str()
+        );
+        self.send_exit(i);
+    }
+
+    fn send_exit(&mut self, i: usize) {
+        let h = &mut self.open[i];
+        let Some(exit) = h.exit.as_mut() else {
+            return;
+        };
+        exit.sent = std::time::Instant::now();
+        match (&self.broker, &self.me) {
+            (Some(b), Some(me)) => b.do_send(PlaceExit {
+                position_id: h.pos.record.position_id,
+                tradingsymbol: h.pos.record.option_symbol.clone(),
+                quantity: exit.remaining,
+                mark: exit.mark,
+                reason: exit.reason.as_str().to_string(),
+                reply_to: me.clone(),
+            }),
+            _ => log::error!(
+                "{NAME}: ALARM live position {} must be sold ({}) but no broker is connected: sell it at the broker",
+                h.pos.record.option_symbol,
+                exit.reason.as_str()
+            ),
+        }
+    }
+
+    /// A live exit filled: the position sells at the real price.
+    fn on_exit_filled(&mut self, f: ExitFilled) {
+        let Some(i) = self
+            .open
+            .iter()
+            .position(|h| h.pos.record.position_id == f.position_id)
+        else {
+            log::error!(
+                "{NAME}: exit fill {} × {} @ {} (order {}) for position {} which is not open here",
+                f.quantity,
+                f.position_id,
+                f.average_price,
+                f.order_id,
+                f.position_id
+            );
+            return;
+        };
+        let h = &mut self.open[i];
+        let why = h
+            .exit
+            .as_ref()
+            .map(|e| e.reason)
+            .unwrap_or(ExitReason::Manual);
+        let change = h.pos.fill_sell(f.at, f.quantity, f.average_price, why);
+        if let Some(e) = h.exit.as_mut() {
+            e.remaining = e.remaining.saturating_sub(f.quantity);
+            if e.remaining == 0 {
+                h.exit = None;
+            }
+        }
+        h.last_persisted = f.at;
+        h.stop_persisted = h.pos.record.stop_loss_premium;
+        let record = h.pos.record.clone();
+        self.persist(&record);
+        log::info!(
+            "{NAME}: LIVE fill: sold {} × {} @ {} (order {})",
+            record.option_symbol,
+            f.quantity,
+            f.average_price,
+            f.order_id
+        );
+        if self.after(i, change, f.at) {
+            self.open.remove(i);
+        }
+        self.summary.open_positions = self.open.len() as u32;
+        self.summary.unrealized_pnl = self.open.iter().map(|h| h.pos.record.unrealized_pnl).sum();
+    }
+
+    /// Real option prices: marks the open positions on them; re-asks the broker for exits
+    /// that have had no fill for a while (it may have restarted).
+    fn on_option_marks(&mut self, m: &OptionMarks) {
+        for (sym, ltp) in &m.ltps {
+            let mut i = 0;
+            while i < self.open.len() {
+                let h = &mut self.open[i];
+                if &h.pos.record.option_symbol == sym && *ltp > 0.0 {
+                    h.ltp = Some(*ltp);
+                    if m.at > h.pos.record.entry_time.timestamp() && self.mark_at(i, *ltp, m.at) {
+                        self.open.remove(i);
+                        continue;
+                    }
+                }
+                i += 1;
+            }
+        }
+        for i in 0..self.open.len() {
+            if self.open[i]
+                .exit
+                .as_ref()
+                .is_some_and(|e| e.sent.elapsed() >= EXIT_RESEND)
+            {
+                self.send_exit(i);
+            }
+        }
+        self.summary.open_positions = self.open.len() as u32;
+        self.summary.unrealized_pnl = self.open.iter().map(|h| h.pos.record.unrealized_pnl).sum();
     }
 
     /// Marks every open position of `symbol` whose interval elapsed; drops the closed ones.
@@ -190,7 +387,7 @@ impl PositionManager {
                 }
                 ring.push_back((e.at, e.candle.close));
             }
-            if !self.open.is_empty() {
+            if !self.open.is_empty() && !self.cfg.real_marks {
                 self.on_price(sym, e.at, e.candle.close);
             }
         }
@@ -227,6 +424,8 @@ impl PositionManager {
         let stop_persisted = pos.stop;
         self.open.push(Held {
             pos,
+            ltp: None,
+            exit: None,
             contract,
             symbol: sym,
             last_mark,
@@ -266,14 +465,21 @@ impl PositionManager {
         let stop_persisted = pos.stop;
         self.open.push(Held {
             pos,
+            ltp: None,
+            exit: None,
             contract,
             symbol: sym,
             last_mark: entry,
             last_persisted: entry,
             stop_persisted,
         });
-        // Catch up over the prices seen since the entry.
+        // Catch up over the prices seen since the entry (synthetic marks only: real ones
+        // arrive with the next quotes).
         let idx = self.open.len() - 1;
+        if self.cfg.real_marks {
+            self.summary.open_positions = self.open.len() as u32;
+            return;
+        }
         let every = self.cfg.monitor_interval.as_secs() as i64;
         let later: Vec<(i64, f64)> = self.rings[sym]
             .iter()
@@ -321,8 +527,73 @@ impl PositionManager {
         }
     }
 
+    /// Operator `flatten`: paper positions close now at their mark; live ones are sold at the
+    /// broker (they close on the fill). Returns how many were closed or ordered out.
+    fn flatten(&mut self) -> u32 {
+        let mut n = 0;
+        let mut i = 0;
+        while i < self.open.len() {
+            let h = &self.open[i];
+            if h.pos.record.mode == Mode::Live {
+                if h.exit.is_none() {
+                    let (qty, mark) = (
+                        h.pos.remaining,
+                        h.ltp.unwrap_or(h.pos.record.current_premium),
+                    );
+                    self.order_exit(i, ExitReason::Manual, qty, mark);
+                }
+                n += 1;
+                i += 1;
+                continue;
+            }
+            let spot = self.rings.get(h.symbol).and_then(|r| r.back()).copied();
+            let (now, premium) = match (h.ltp, spot) {
+                (Some(ltp), _) => (chrono::Utc::now().timestamp().max(h.last_mark), ltp),
+                (None, Some((ts, spot))) => {
+                    let now = ts.max(h.last_mark);
+                    (now, self.cfg.chain.premium(&h.contract, spot, now))
+                }
+                (None, None) => {
+                    log::error!(
+                        "{NAME}: no price to flatten {}; kept open",
+                        h.pos.record.option_symbol
+                    );
+                    i += 1;
+                    continue;
+                }
+            };
+            let h = &mut self.open[i];
+            let change = h.pos.close(
+                now,
+                premium,
+                ExitReason::Manual,
+                self.cfg.exits.slippage_ticks,
+            );
+            let record = h.pos.record.clone();
+            self.persist(&record);
+            log::warn!(
+                "{NAME}: FLATTENED {} realized ₹{:.2}",
+                record.option_symbol,
+                record.realized_pnl
+            );
+            if self.after(i, change, now) {
+                self.open.remove(i);
+            } else {
+                i += 1;
+            }
+            n += 1;
+        }
+        self.summary.open_positions = self.open.len() as u32;
+        self.summary.unrealized_pnl = self.open.iter().map(|h| h.pos.record.unrealized_pnl).sum();
+        n
+    }
+
     /// Wall-clock monitor (live feeds): marks every open position at its symbol's last price.
     fn monitor(&mut self) {
+        if self.cfg.real_marks {
+            // Marked on the broker's option quotes instead.
+            return;
+        }
         let now = chrono::Utc::now().timestamp();
         for sym in 0..self.rings.len() {
             if let Some(&(_, px)) = self.rings[sym].back() {
@@ -350,6 +621,7 @@ impl Actor for PositionManager {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.set_mailbox_capacity(1024);
+        self.me = Some(ctx.address().recipient());
         if self.restarts == 0 {
             // Recovery: open positions of an earlier run keep being monitored.
             ctx.wait(
@@ -414,48 +686,47 @@ impl Handler<GetRiskSnapshot> for PositionManager {
 impl Handler<FlattenAll> for PositionManager {
     type Result = u32;
 
-    fn handle(&mut self, _: FlattenAll, _ctx: &mut Context<Self>) -> u32 {
-        let mut n = 0;
-        while let Some(mut h) = self.open.pop() {
-            let sym = h.symbol;
-            let Some(&(ts, spot)) = self.rings.get(sym).and_then(|r| r.back()) else {
-                log::error!(
-                    "{NAME}: no price to flatten {}; kept open",
-                    h.pos.record.option_symbol
-                );
-                self.open.push(h);
-                break;
-            };
-            let now = ts.max(h.last_mark);
-            let premium = self.cfg.chain.premium(&h.contract, spot, now);
-            let change = h.pos.close(
-                now,
-                premium,
-                ExitReason::Manual,
-                self.cfg.exits.slippage_ticks,
-            );
-            let record = h.pos.record.clone();
-            self.persist(&record);
-            self.summary.closed += 1;
-            self.summary.realized_pnl += record.realized_pnl;
-            self.closed.push(Closed {
-                entry: record.entry_time.timestamp(),
-                exit: now,
-                pnl_paise: h.pos.realized_paise,
-            });
-            log::warn!(
-                "{NAME}: FLATTENED {} ({change:?}) realized ₹{:.2}",
-                record.option_symbol,
-                record.realized_pnl
-            );
-            let r = Arc::new(record);
-            for s in &self.closed_subs {
-                s.do_send(PositionClosed(r.clone()));
-            }
-            n += 1;
-        }
-        self.summary.open_positions = self.open.len() as u32;
-        n
+    fn handle(&mut self, _: FlattenAll, ctx: &mut Context<Self>) -> u32 {
+        guard(self.m, ctx, |_| self.flatten()).unwrap_or(0)
+    }
+}
+
+impl Handler<OptionMarks> for PositionManager {
+    type Result = ();
+
+    fn handle(&mut self, msg: OptionMarks, ctx: &mut Context<Self>) {
+        guard(self.m, ctx, |_| self.on_option_marks(&msg));
+    }
+}
+
+impl Handler<ExitFilled> for PositionManager {
+    type Result = ();
+
+    fn handle(&mut self, msg: ExitFilled, ctx: &mut Context<Self>) {
+        guard(self.m, ctx, |_| self.on_exit_filled(msg));
+    }
+}
+
+impl Handler<UseBroker> for PositionManager {
+    type Result = ();
+
+    fn handle(&mut self, msg: UseBroker, _ctx: &mut Context<Self>) {
+        self.broker = Some(msg.0);
+    }
+}
+
+impl Handler<GetOpenOptions> for PositionManager {
+    type Result = Vec<String>;
+
+    fn handle(&mut self, _: GetOpenOptions, _ctx: &mut Context<Self>) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .open
+            .iter()
+            .map(|h| h.pos.record.option_symbol.clone())
+            .collect();
+        v.sort();
+        v.dedup();
+        v
     }
 }
 

@@ -62,6 +62,14 @@ pub enum RejectReason {
     NoInstrument,
     Paused,
     Halted,
+    /// Live: the broker's margin calculation exceeds the available margin.
+    InsufficientMargin,
+    /// Live: the broker rejected or cancelled the entry order.
+    OrderRejected,
+    /// Live: the entry order did not fill in time and was cancelled.
+    OrderNotFilled,
+    /// Live: the broker could not be asked (network, token, an order of unknown outcome).
+    BrokerError,
 }
 
 impl RejectReason {
@@ -83,6 +91,10 @@ impl RejectReason {
             RejectReason::NoInstrument => "no_instrument",
             RejectReason::Paused => "paused",
             RejectReason::Halted => "halted",
+            RejectReason::InsufficientMargin => "insufficient_margin",
+            RejectReason::OrderRejected => "order_rejected",
+            RejectReason::OrderNotFilled => "order_not_filled",
+            RejectReason::BrokerError => "broker_error",
         }
     }
 }
@@ -167,4 +179,40 @@ pub struct PositionRecord {
     pub exit_reason: String,
     pub realized_pnl: f64,
     pub updated_at: DateTime<Utc>,
+}
+
+/// One listed option as the broker quotes it (instrument dump + `/quote`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MarketOption {
+    pub tradingsymbol: String,
+    pub exchange: String,
+    pub underlying: String,
+    pub expiry: NaiveDate,
+    pub strike: f64,
+    pub kind: OptionType,
+    pub lot_size: u32,
+    pub tick_size: f64,
+    pub ltp: f64,
+    /// Best bid and ask (0 when the book side is empty).
+    pub bid: f64,
+    pub ask: f64,
+    pub volume: u64,
+    pub oi: u64,
+}
+
+/// What became of a live entry order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum EntryResult {
+    /// Filled (wholly, or partly before a cancel): `quantity` at `average_price`.
+    Filled {
+        order_id: String,
+        quantity: u32,
+        average_price: f64,
+        at: DateTime<Utc>,
+    },
+    /// Not traded, and why in words.
+    Refused {
+        reason: RejectReason,
+        detail: String,
+    },
 }

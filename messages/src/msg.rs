@@ -268,6 +268,101 @@ pub struct PositionSummary {
     pub unrealized_pnl: f64,
 }
 
+/// Real option prices from the broker's quotes (`NFO:` LTPs) at `at`: live marks.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct OptionMarks {
+    pub at: i64,
+    /// (tradingsymbol, last price).
+    pub ltps: Vec<(String, f64)>,
+}
+
+/// The tradingsymbols of the open positions (what the feed must quote for live marks).
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "Vec<String>")]
+pub struct GetOpenOptions;
+
+/// Route exits of live positions through this broker.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct UseBroker(pub Recipient<PlaceExit>);
+
+/// The broker filled (part of) a live position's exit order.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct ExitFilled {
+    pub position_id: Uuid,
+    pub order_id: String,
+    pub quantity: u32,
+    pub average_price: f64,
+    pub at: i64,
+}
+
+// ---------------------------------------------------------------- Broker
+
+/// The options of `underlying` of type `kind` around `spot` for the expiry the rules pick at
+/// time `at`, quoted now.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "Result<OptionChain, (crate::RejectReason, String)>")]
+pub struct GetOptionChain {
+    pub underlying: String,
+    pub kind: crate::OptionType,
+    pub spot: f64,
+    pub at: i64,
+}
+
+/// Reply to [`GetOptionChain`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OptionChain {
+    pub expiry: chrono::NaiveDate,
+    pub options: Vec<crate::MarketOption>,
+}
+
+/// Buy `quantity` of `option` for signal `signal_id` (limit `price`); replies once the order
+/// is terminal (or cancelled after the fill timeout). Margin is checked first; the order's tag
+/// is derived from the signal id, so a retry or a re-run never doubles it.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "crate::EntryResult")]
+pub struct PlaceEntry {
+    pub signal_id: Uuid,
+    pub option: crate::MarketOption,
+    pub quantity: u32,
+    pub price: f64,
+}
+
+/// Sell `quantity` of a live position's option for `reason`. The broker retries a rejected
+/// exit (raising an alarm each time) until it fills, then sends [`ExitFilled`] to `reply_to`.
+#[derive(Message, Clone)]
+#[rtype(result = "()")]
+pub struct PlaceExit {
+    pub position_id: Uuid,
+    pub tradingsymbol: String,
+    pub quantity: u32,
+    /// The last price seen (the limit when exits are LIMIT orders).
+    pub mark: f64,
+    pub reason: String,
+    pub reply_to: Recipient<ExitFilled>,
+}
+
+/// Ask the broker for its counters.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "BrokerStats")]
+pub struct GetBrokerStats;
+
+/// The broker's counters.
+#[derive(MessageResponse, Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BrokerStats {
+    pub entries_placed: u64,
+    pub entries_filled: u64,
+    pub entries_refused: u64,
+    pub exits_placed: u64,
+    pub exits_filled: u64,
+    /// Rejected or failed exit attempts (each one an alarm).
+    pub exit_alarms: u64,
+    /// Exits still being worked.
+    pub exits_pending: u64,
+}
+
 // ---------------------------------------------------------------- DbWriter
 
 /// Rows to persist. The reply comes once they are committed (or the commit failed).

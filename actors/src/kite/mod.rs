@@ -32,7 +32,7 @@ pub mod portfolio;
 pub mod ratelimit;
 pub mod session;
 #[cfg(test)]
-mod testkit;
+pub(crate) mod testkit;
 
 pub use client::{IdempotencyPolicy, KiteClient, RetryPolicy, DEFAULT_BASE_URL, ENV_BASE_URL};
 pub use credentials::{Credentials, ENV_ACCESS_TOKEN, ENV_API_KEY, ENV_API_SECRET};

@@ -4,6 +4,7 @@
 pub mod bs;
 pub mod chain;
 pub mod instruments;
+pub mod listed;
 pub mod position;
 pub mod sizing;
 pub mod strike;

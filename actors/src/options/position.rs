@@ -125,6 +125,10 @@ impl PaperPosition {
 
     fn sell(&mut self, ts: i64, qty: u32, mark: f64, slippage_ticks: u32) -> Fill {
         let px = round_to_tick(mark - slippage_ticks as f64 * self.tick, self.tick).max(self.tick);
+        self.sell_at(ts, qty, px)
+    }
+
+    fn sell_at(&mut self, ts: i64, qty: u32, px: f64) -> Fill {
         self.realized_paise += (paise(px) - paise(self.record.entry_premium)) * qty as i64;
         self.remaining -= qty;
         let f = Fill {
@@ -161,6 +165,35 @@ impl PaperPosition {
         r.status = PositionStatus::Closed;
         r.exit_time = chrono::DateTime::from_timestamp(now, 0);
         r.exit_premium = f.premium;
+        r.exit_reason = reason.as_str().to_string();
+        r.unrealized_pnl = 0.0;
+        Change::Closed(f, reason)
+    }
+
+    /// Updates the mark and unrealized P&L only (no exit rule is applied): a live position
+    /// whose exit order is being worked.
+    pub fn touch(&mut self, now: i64, mark: f64) {
+        if self.is_open() {
+            self.bump(now, mark);
+        }
+    }
+
+    /// A real sell fill from the broker (live): `qty` at `price`, for `reason`. Closes the
+    /// position when nothing remains; a partial booking is then done for good.
+    pub fn fill_sell(&mut self, now: i64, qty: u32, price: f64, reason: ExitReason) -> Change {
+        let qty = qty.min(self.remaining);
+        let f = self.sell_at(now, qty, price);
+        self.bump(now, price);
+        if self.remaining > 0 {
+            if reason == ExitReason::PartialBooking {
+                self.partial_done = true;
+            }
+            return Change::Partial(f);
+        }
+        let r = &mut self.record;
+        r.status = PositionStatus::Closed;
+        r.exit_time = chrono::DateTime::from_timestamp(now, 0);
+        r.exit_premium = price;
         r.exit_reason = reason.as_str().to_string();
         r.unrealized_pnl = 0.0;
         Change::Closed(f, reason)
@@ -381,5 +414,35 @@ mod tests {
         );
         assert_eq!(p.realized_paise, from_fills(&p));
         assert_eq!(p.record.realized_pnl, rupees(p.realized_paise));
+    }
+
+    #[test]
+    fn real_fills_close_at_their_price_and_reconcile() {
+        let mut p = pos(4 * 65);
+        // Being sold: the mark moves, no rule fires, nothing is sold.
+        p.touch(T0 + 30, 65.0);
+        assert!(p.is_open());
+        assert_eq!((p.remaining, p.record.current_premium), (4 * 65, 65.0));
+        assert_eq!(p.record.unrealized_pnl, rupees((6500 - 10000) * 4 * 65));
+        // A partial fill of the exit order, then the rest at another price (no slippage: the
+        // broker's prices are the fills).
+        let c = p.fill_sell(T0 + 40, 65, 64.35, ExitReason::StopLoss);
+        assert!(matches!(c, Change::Partial(f) if f.quantity == 65 && f.premium == 64.35));
+        assert!(p.is_open() && p.remaining == 3 * 65);
+        let c = p.fill_sell(T0 + 41, 3 * 65, 64.1, ExitReason::StopLoss);
+        assert!(matches!(c, Change::Closed(f, ExitReason::StopLoss) if f.quantity == 195));
+        assert_eq!(p.record.status, PositionStatus::Closed);
+        assert_eq!(
+            (p.record.exit_premium, p.record.exit_reason.as_str()),
+            (64.1, "STOP_LOSS_HIT")
+        );
+        assert_eq!(p.realized_paise, (6435 - 10000) * 65 + (6410 - 10000) * 195);
+        assert_eq!(p.realized_paise, from_fills(&p));
+        assert_eq!(p.record.realized_pnl, rupees(p.realized_paise));
+        assert_eq!(p.record.unrealized_pnl, 0.0);
+        // A fill larger than what remains sells only what remains.
+        let mut q = pos(65);
+        q.fill_sell(T0 + 5, 130, 90.0, ExitReason::Manual);
+        assert_eq!((q.remaining, q.fills.last().unwrap().quantity), (0, 65));
     }
 }

@@ -46,7 +46,28 @@ pub fn choose_expiry(
     expiry_ts: impl Fn(NaiveDate) -> i64,
 ) -> Result<NaiveDate, String> {
     let weekly = weekly_listed && pref == ExpiryPreference::Weekly;
-    for e in cal.upcoming(today, weekly, 8) {
+    choose_from(
+        cal.upcoming(today, weekly, 8),
+        now,
+        cutoff_hours,
+        rules,
+        expiry_ts,
+    )
+}
+
+/// The first of `expiries` (ascending) beyond the cut-off and within the rules'
+/// days-to-expiry range, or why there is none. Used with the calendar's expiries and with
+/// the broker's listed ones alike.
+pub fn choose_from(
+    expiries: impl IntoIterator<Item = NaiveDate>,
+    now: i64,
+    cutoff_hours: f64,
+    rules: &Rules,
+    expiry_ts: impl Fn(NaiveDate) -> i64,
+) -> Result<NaiveDate, String> {
+    let mut seen = 0;
+    for e in expiries {
+        seen += 1;
         let hours = (expiry_ts(e) - now) as f64 / 3600.0;
         let days = hours / 24.0;
         if hours < cutoff_hours {
@@ -64,7 +85,7 @@ pub fn choose_expiry(
         return Ok(e);
     }
     Err(format!(
-        "no expiry beyond the {cutoff_hours} h cut-off in the next 8 listed"
+        "no expiry beyond the {cutoff_hours} h cut-off in the next {seen} listed"
     ))
 }
 

@@ -1,0 +1,913 @@
+//! **Broker** — the engine's hand at Kite Connect: listed option chains and real orders.
+//!
+//! - Owns: the [`KiteClient`], the NFO instrument dump, the order settings, the exits being
+//!   worked, its counters.
+//! - Handles: [`GetOptionChain`] (from OptionsExecutor: the expiry the rules pick among the
+//!   listed ones, the strikes around the money, quoted now), [`PlaceEntry`] (from
+//!   OptionsExecutor), [`PlaceExit`] (from PositionManager), [`GetBrokerStats`],
+//!   [`InjectPanic`], [`GetRestarts`].
+//! - Sends: [`ExitFilled`] to the exit's `reply_to`; [`Persist`] of alarm rows (`audit_events`)
+//!   to DbWriter.
+//!
+//! Entries (seed §4.6 live checks): the order book is searched for the signal's tag first (a
+//! re-run after a crash follows the order it already placed instead of placing another); then
+//! the margin the order needs (`/margins/orders`) against the equity segment's net; then one
+//! tagged placement (`place_order_idempotent`: a timeout is looked up by tag, never blindly
+//! re-sent); then the order's history until it is terminal. An order still open after
+//! `entry_fill_timeout_seconds` is cancelled; whatever filled before the cancel is kept.
+//!
+//! Exits are never forgotten: each attempt has its own deterministic tag (position, quantity,
+//! attempt), is looked up before it is placed, never sells more than the broker's net position
+//! holds (an exit must not open a short), and a rejected, cancelled or failed attempt is an
+//! alarm (error log, `exit_alarm` audit row, counter) followed by another attempt after a
+//! doubling wait. PositionManager keeps the position open until the fill arrives and asks again
+//! if the broker restarted meanwhile.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use chrono::Utc;
+use messages::msg::*;
+use messages::{AuditEvent, EntryResult, MarketOption, OptionType, RejectReason, Row};
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+use crate::config::{ExpiryPreference, LiveOrderType, Rules};
+use crate::db_writer::DbWriter;
+use crate::kite::{
+    tag_for, Instrument, KiteClient, KiteError, OrderRequest, OrderState, OrderType,
+    TransactionType, STATUS_REJECTED,
+};
+use crate::metrics::{ActorMetrics, Tracked};
+use crate::options::chain::ChainModel;
+use crate::options::listed::{around_atm, expiries};
+use crate::options::strike::choose_from;
+use crate::supervisor::{guard, note_restart};
+
+const NAME: &str = "broker";
+/// How long a cancelled order is followed until it reports its final state.
+const AFTER_CANCEL: Duration = Duration::from_secs(10);
+
+/// The broker's settings.
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    pub exchange: String,
+    pub product: String,
+    pub entry_order_type: LiveOrderType,
+    pub exit_order_type: LiveOrderType,
+    pub market_protection: i32,
+    pub fill_timeout: Duration,
+    pub poll: Duration,
+    pub exit_retry_initial: Duration,
+    pub exit_retry_max: Duration,
+    /// Expiry choice (as for the synthetic chain): preference, cut-off, rules.
+    pub expiry_preference: ExpiryPreference,
+    pub expiry_cutoff_hours: f64,
+    pub rules: Rules,
+    /// Strikes quoted on either side of the money.
+    pub strikes_each_side: usize,
+    /// For the expiries' closing times.
+    pub chain: ChainModel,
+}
+
+impl BrokerConfig {
+    /// The broker's settings from the config.
+    pub fn from_config(cfg: &crate::config::Config, chain: ChainModel) -> Self {
+        let k = &cfg.kite;
+        let eff = cfg.effective();
+        BrokerConfig {
+            exchange: k.exchange.clone(),
+            product: k.product.clone(),
+            entry_order_type: k.entry_order_type,
+            exit_order_type: k.exit_order_type,
+            market_protection: k.market_protection,
+            fill_timeout: Duration::from_secs(k.entry_fill_timeout_seconds),
+            poll: Duration::from_millis(k.order_poll_millis),
+            exit_retry_initial: Duration::from_secs_f64(k.exit_retry_initial_seconds),
+            exit_retry_max: Duration::from_secs_f64(k.exit_retry_max_seconds),
+            expiry_preference: eff.selection.expiry_preference,
+            expiry_cutoff_hours: cfg.paper.expiry_cutoff_hours,
+            rules: eff.rules,
+            strikes_each_side: eff.selection.max_strikes_from_atm as usize,
+            chain,
+        }
+    }
+
+    fn request(
+        &self,
+        symbol: &str,
+        side: TransactionType,
+        kind: LiveOrderType,
+        quantity: u32,
+        price: f64,
+        tag: String,
+    ) -> OrderRequest {
+        let order_type = match kind {
+            LiveOrderType::Limit => OrderType::Limit,
+            LiveOrderType::Market => OrderType::Market,
+        };
+        let mut r = OrderRequest::new(
+            self.exchange.clone(),
+            symbol,
+            side,
+            order_type,
+            quantity,
+            self.product.clone(),
+        );
+        match kind {
+            LiveOrderType::Limit => r.price = Some(price),
+            LiveOrderType::Market => r.market_protection = Some(self.market_protection),
+        }
+        r.tag = Some(tag);
+        r
+    }
+}
+
+/// The exit an attempt works on.
+#[derive(Clone)]
+struct ExitJob {
+    msg: PlaceExit,
+    /// Still to sell.
+    remaining: u32,
+}
+
+/// What one exit attempt came to.
+enum Attempt {
+    /// Sold `quantity` at `price` (all of what remained, or part of it).
+    Filled {
+        order_id: String,
+        quantity: u32,
+        price: f64,
+    },
+    /// Nothing sold; why.
+    Failed(String),
+}
+
+/// The Broker actor.
+pub struct Broker {
+    cfg: BrokerConfig,
+    client: Arc<KiteClient>,
+    dump: Arc<Vec<Instrument>>,
+    db: Tracked<DbWriter>,
+    /// Positions whose exit is being worked.
+    exits: HashSet<Uuid>,
+    /// Entries being worked, with whoever else asked for the same signal meanwhile (an
+    /// executor restarted mid-entry asks again: it gets the same answer, not a second order).
+    entries: HashMap<Uuid, Vec<oneshot::Sender<EntryResult>>>,
+    stats: BrokerStats,
+    restarts: u64,
+    m: &'static ActorMetrics,
+}
+
+impl Broker {
+    /// A broker trading through `client` with the NFO instrument dump `dump`.
+    pub fn new(
+        cfg: BrokerConfig,
+        client: Arc<KiteClient>,
+        dump: Arc<Vec<Instrument>>,
+        db: Tracked<DbWriter>,
+        m: &'static ActorMetrics,
+    ) -> Self {
+        Broker {
+            cfg,
+            client,
+            dump,
+            db,
+            exits: HashSet::new(),
+            entries: HashMap::new(),
+            stats: BrokerStats::default(),
+            restarts: 0,
+            m,
+        }
+    }
+
+    fn alarm(&mut self, detail: String) {
+        self.stats.exit_alarms += 1;
+        log::error!("{NAME}: ALARM {detail}");
+        self.m.on_error(detail.clone());
+        self.db
+            .do_send(Persist(vec![Row::Audit(Box::new(AuditEvent {
+                timestamp: Utc::now(),
+                action: "exit_alarm".into(),
+                detail,
+                ok: false,
+            }))]));
+    }
+
+    /// Works one attempt of `job`; then replies, or raises the alarm and tries again later.
+    fn exit_attempt(&mut self, job: ExitJob, attempt: u32, ctx: &mut Context<Self>) {
+        let p = &job.msg;
+        let name = format!("exit:{}:{}:{attempt}", job.remaining, p.reason);
+        let tag = tag_for(&Uuid::new_v5(&p.position_id, name.as_bytes()));
+        let req = self.cfg.request(
+            &p.tradingsymbol,
+            TransactionType::Sell,
+            self.cfg.exit_order_type,
+            job.remaining,
+            p.mark,
+            tag,
+        );
+        self.stats.exits_placed += 1;
+        log::info!(
+            "{NAME}: EXIT {} × {} ({}) attempt {attempt}, tag {}",
+            p.tradingsymbol,
+            job.remaining,
+            p.reason,
+            req.tag.as_deref().unwrap_or_default()
+        );
+        let (client, poll, wait) = (self.client.clone(), self.cfg.poll, self.cfg.fill_timeout);
+        let fut = async move { sell(&client, &req, poll, wait).await };
+        ctx.spawn(fut.into_actor(self).map(move |res, act, ctx| {
+            guard(act.m, ctx, |ctx| act.after_attempt(job, attempt, res, ctx));
+        }));
+    }
+
+    fn after_attempt(
+        &mut self,
+        mut job: ExitJob,
+        attempt: u32,
+        res: Attempt,
+        ctx: &mut Context<Self>,
+    ) {
+        let p = job.msg.clone();
+        match res {
+            Attempt::Filled {
+                order_id,
+                quantity,
+                price,
+            } => {
+                self.stats.exits_filled += 1;
+                log::info!(
+                    "{NAME}: EXIT FILLED {} × {quantity} @ {price} (order {order_id})",
+                    p.tradingsymbol
+                );
+                p.reply_to.do_send(ExitFilled {
+                    position_id: p.position_id,
+                    order_id,
+                    quantity,
+                    average_price: price,
+                    at: Utc::now().timestamp(),
+                });
+                job.remaining = job.remaining.saturating_sub(quantity);
+                if job.remaining == 0 {
+                    self.exits.remove(&p.position_id);
+                    self.stats.exits_pending = self.exits.len() as u64;
+                    return;
+                }
+                self.exit_attempt(job, attempt + 1, ctx);
+            }
+            Attempt::Failed(why) => {
+                let wait = self
+                    .cfg
+                    .exit_retry_initial
+                    .saturating_mul(1 << attempt.min(16).saturating_sub(1))
+                    .min(self.cfg.exit_retry_max);
+                self.alarm(format!(
+                    "exit of {} × {} for position {} ({}) attempt {attempt} failed: {why}; trying again in {:.1} s",
+                    p.tradingsymbol,
+                    job.remaining,
+                    p.position_id,
+                    p.reason,
+                    wait.as_secs_f64()
+                ));
+                ctx.run_later(wait, move |act, ctx| {
+                    act.exit_attempt(job, attempt + 1, ctx)
+                });
+            }
+        }
+    }
+}
+
+/// Follows order `id` until it is terminal; cancels it after `wait` and follows the cancel.
+async fn follow(
+    client: &KiteClient,
+    id: &str,
+    poll: Duration,
+    wait: Duration,
+) -> Result<OrderState, KiteError> {
+    let state = client.wait_for_terminal(id, poll, wait).await?;
+    if state.is_terminal() {
+        return Ok(state);
+    }
+    log::warn!(
+        "{NAME}: order {id} still {} after {:?}: cancelling",
+        state.status,
+        wait
+    );
+    if let Err(e) = client.cancel_order("regular", id).await {
+        log::warn!("{NAME}: cancel of order {id} failed ({e}); following it");
+    }
+    client.wait_for_terminal(id, poll, AFTER_CANCEL).await
+}
+
+/// One exit attempt: the attempt's order if it exists (a restart), else a new one for at most
+/// what the broker holds — an exit never opens a short — then followed.
+async fn sell(client: &KiteClient, req: &OrderRequest, poll: Duration, wait: Duration) -> Attempt {
+    let tag = req.tag.clone().unwrap_or_default();
+    let id = match client.find_order_by_tag(&tag).await {
+        Err(e) => return Attempt::Failed(format!("order-book lookup: {e}")),
+        Ok(Some(o)) => {
+            log::warn!(
+                "{NAME}: exit tag {tag} already exists as {} ({}): following it",
+                o.order_id,
+                o.status
+            );
+            o.order_id
+        }
+        Ok(None) => {
+            let held: i64 = match client.positions().await {
+                Ok(p) => p
+                    .net
+                    .iter()
+                    .filter(|p| {
+                        p.tradingsymbol == req.tradingsymbol
+                            && p.exchange == req.exchange
+                            && p.product == req.product
+                    })
+                    .map(|p| p.quantity)
+                    .sum(),
+                Err(e) => return Attempt::Failed(format!("positions: {e}")),
+            };
+            if held <= 0 {
+                return Attempt::Failed(format!(
+                    "the broker holds no {} ({} {}): closed outside the engine? nothing sold",
+                    req.tradingsymbol, req.exchange, req.product
+                ));
+            }
+            let mut req = req.clone();
+            if held < req.quantity as i64 {
+                log::warn!(
+                    "{NAME}: exit of {} × {} capped at the {held} the broker holds",
+                    req.tradingsymbol,
+                    req.quantity
+                );
+                req.quantity = held as u32;
+            }
+            match client.place_order_idempotent(&req).await {
+                Ok(id) => id,
+                Err(e) => return Attempt::Failed(format!("placement: {e}")),
+            }
+        }
+    };
+    match follow(client, &id, poll, wait).await {
+        Ok(s) if s.filled_quantity > 0 => Attempt::Filled {
+            quantity: s.filled_quantity as u32,
+            price: s.average_price,
+            order_id: s.order_id,
+        },
+        Ok(s) => Attempt::Failed(format!(
+            "order {} {}{}",
+            s.order_id,
+            s.status,
+            s.status_message
+                .map(|m| format!(": {m}"))
+                .unwrap_or_default()
+        )),
+        Err(e) => Attempt::Failed(format!("following order {id}: {e}")),
+    }
+}
+
+/// The whole entry: tag lookup, margin, placement, fill.
+async fn enter(client: Arc<KiteClient>, cfg: BrokerConfig, p: PlaceEntry) -> EntryResult {
+    let tag = tag_for(&p.signal_id);
+    let req = cfg.request(
+        &p.option.tradingsymbol,
+        TransactionType::Buy,
+        cfg.entry_order_type,
+        p.quantity,
+        p.price,
+        tag.clone(),
+    );
+    let refused = |reason, detail: String| EntryResult::Refused { reason, detail };
+    let broker_err = |what: &str, e: KiteError| {
+        let reason = match e {
+            KiteError::Margin { .. } => RejectReason::InsufficientMargin,
+            KiteError::Order { .. } | KiteError::Input { .. } => RejectReason::OrderRejected,
+            _ => RejectReason::BrokerError,
+        };
+        refused(reason, format!("{what}: {e}"))
+    };
+    let existing = match client.find_order_by_tag(&tag).await {
+        Ok(o) => o,
+        Err(e) => return broker_err("order-book lookup", e),
+    };
+    let state = match existing {
+        Some(o) => {
+            log::warn!(
+                "{NAME}: entry tag {tag} already exists as {} ({}): following it, not placing another",
+                o.order_id,
+                o.status
+            );
+            follow(&client, &o.order_id, cfg.poll, cfg.fill_timeout).await
+        }
+        None => {
+            match client.order_margins(std::slice::from_ref(&req)).await {
+                Ok(m) => {
+                    let needed: f64 = m.iter().map(|m| m.total).sum();
+                    match client.margins(Some("equity")).await {
+                        Ok(have) => {
+                            let net = have.equity.map(|e| e.net).unwrap_or(0.0);
+                            if needed > net {
+                                return refused(
+                                    RejectReason::InsufficientMargin,
+                                    format!(
+                                        "{} × {} needs ₹{needed:.2} of margin, ₹{net:.2} available",
+                                        req.tradingsymbol, req.quantity
+                                    ),
+                                );
+                            }
+                        }
+                        Err(e) => return broker_err("margins", e),
+                    }
+                }
+                Err(e) => return broker_err("order margin", e),
+            }
+            match client.place_order_idempotent(&req).await {
+                Ok(id) => {
+                    log::info!(
+                        "{NAME}: ENTRY placed {} BUY {} × {} ({} {}), tag {tag}",
+                        id,
+                        req.tradingsymbol,
+                        req.quantity,
+                        req.order_type.as_str(),
+                        req.price.map(|p| p.to_string()).unwrap_or_default()
+                    );
+                    follow(&client, &id, cfg.poll, cfg.fill_timeout).await
+                }
+                Err(e) => return broker_err("placement", e),
+            }
+        }
+    };
+    match state {
+        Ok(s) if s.filled_quantity > 0 => EntryResult::Filled {
+            order_id: s.order_id,
+            quantity: s.filled_quantity as u32,
+            average_price: s.average_price,
+            at: Utc::now(),
+        },
+        Ok(s) if s.status == STATUS_REJECTED => refused(
+            RejectReason::OrderRejected,
+            format!(
+                "order {} REJECTED: {}",
+                s.order_id,
+                s.status_message.unwrap_or_default()
+            ),
+        ),
+        Ok(s) if s.is_terminal() => refused(
+            RejectReason::OrderNotFilled,
+            format!(
+                "order {} {} with nothing filled within {:?}",
+                s.order_id, s.status, cfg.fill_timeout
+            ),
+        ),
+        Ok(s) => refused(
+            RejectReason::BrokerError,
+            format!(
+                "order {} still {} after its cancel: check it at the broker",
+                s.order_id, s.status
+            ),
+        ),
+        Err(e) => broker_err("following the order", e),
+    }
+}
+
+impl Actor for Broker {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.set_mailbox_capacity(256);
+    }
+}
+
+impl Supervised for Broker {
+    fn restarting(&mut self, _ctx: &mut Context<Self>) {
+        note_restart(self.m, &mut self.restarts);
+        // The attempts in flight were cancelled; PositionManager asks again for its exits, the
+        // executor for its entry (found by its tag, not placed twice).
+        self.exits.clear();
+        self.entries.clear();
+        self.stats.exits_pending = 0;
+    }
+}
+
+impl Handler<GetOptionChain> for Broker {
+    type Result = ResponseFuture<Result<OptionChain, (RejectReason, String)>>;
+
+    fn handle(&mut self, q: GetOptionChain, ctx: &mut Context<Self>) -> Self::Result {
+        let m = self.m;
+        let plan = guard(m, ctx, |_| {
+            let c = &self.cfg;
+            let today = chrono::DateTime::from_timestamp(q.at + c.chain.session.offset, 0)
+                .map(|d| d.date_naive())
+                .unwrap_or_default();
+            let listed = expiries(&self.dump, &q.underlying, today, c.expiry_preference);
+            let expiry = choose_from(listed, q.at, c.expiry_cutoff_hours, &c.rules, |e| {
+                c.chain.expiry_ts(e)
+            })
+            .map_err(|e| {
+                (
+                    RejectReason::NoEligibleStrike,
+                    format!("{}: {e} (instrument dump)", q.underlying),
+                )
+            })?;
+            let picked: Vec<MarketOption> = around_atm(
+                &self.dump,
+                &q.underlying,
+                expiry,
+                q.kind,
+                q.spot,
+                c.strikes_each_side,
+            )
+            .into_iter()
+            .map(|i| MarketOption {
+                tradingsymbol: i.tradingsymbol.clone(),
+                exchange: i.exchange.clone(),
+                underlying: q.underlying.clone(),
+                expiry,
+                strike: i.strike,
+                kind: q.kind,
+                lot_size: i.lot_size,
+                tick_size: i.tick_size,
+                ltp: 0.0,
+                bid: 0.0,
+                ask: 0.0,
+                volume: 0,
+                oi: 0,
+            })
+            .collect();
+            if picked.is_empty() {
+                return Err((
+                    RejectReason::NoEligibleStrike,
+                    format!(
+                        "no {} {} contracts of expiry {expiry} in the instrument dump",
+                        q.underlying,
+                        if q.kind == OptionType::CE { "CE" } else { "PE" }
+                    ),
+                ));
+            }
+            Ok((expiry, picked))
+        });
+        let client = self.client.clone();
+        Box::pin(async move {
+            let (expiry, mut options) = plan.unwrap_or_else(|| {
+                Err((
+                    RejectReason::BrokerError,
+                    "the broker's chain lookup panicked".into(),
+                ))
+            })?;
+            let keys: Vec<String> = options
+                .iter()
+                .map(|o| format!("{}:{}", o.exchange, o.tradingsymbol))
+                .collect();
+            let names: Vec<&str> = keys.iter().map(String::as_str).collect();
+            let quotes = client
+                .quote(&names)
+                .await
+                .map_err(|e| (RejectReason::BrokerError, format!("option quotes: {e}")))?;
+            for (o, k) in options.iter_mut().zip(&keys) {
+                if let Some(q) = quotes.get(k) {
+                    o.ltp = q.last_price;
+                    o.volume = q.volume.unwrap_or(0.0) as u64;
+                    o.oi = q.oi.unwrap_or(0.0) as u64;
+                    if let Some(d) = &q.depth {
+                        o.bid = d.buy.first().map(|l| l.price).unwrap_or(0.0);
+                        o.ask = d.sell.first().map(|l| l.price).unwrap_or(0.0);
+                    }
+                }
+            }
+            options.retain(|o| o.ltp > 0.0);
+            Ok(OptionChain { expiry, options })
+        })
+    }
+}
+
+impl Handler<PlaceEntry> for Broker {
+    type Result = ResponseActFuture<Self, EntryResult>;
+
+    fn handle(&mut self, p: PlaceEntry, ctx: &mut Context<Self>) -> Self::Result {
+        let id = p.signal_id;
+        if let Some(waiting) = self.entries.get_mut(&id) {
+            log::warn!(
+                "{NAME}: entry for signal {id} already in flight: answering with its result"
+            );
+            let (tx, rx) = oneshot::channel();
+            waiting.push(tx);
+            return Box::pin(actix::fut::wrap_future(async move {
+                rx.await.unwrap_or_else(|_| EntryResult::Refused {
+                    reason: RejectReason::BrokerError,
+                    detail: "the entry in flight was lost (broker restart): check the order book"
+                        .into(),
+                })
+            }));
+        }
+        guard(self.m, ctx, |_| self.stats.entries_placed += 1);
+        self.entries.insert(id, Vec::new());
+        let fut = enter(self.client.clone(), self.cfg.clone(), p);
+        Box::pin(fut.into_actor(self).map(move |r, act, _| {
+            match &r {
+                EntryResult::Filled { .. } => act.stats.entries_filled += 1,
+                EntryResult::Refused { .. } => act.stats.entries_refused += 1,
+            }
+            for w in act.entries.remove(&id).unwrap_or_default() {
+                let _ = w.send(r.clone());
+            }
+            r
+        }))
+    }
+}
+
+impl Handler<PlaceExit> for Broker {
+    type Result = ();
+
+    fn handle(&mut self, p: PlaceExit, ctx: &mut Context<Self>) {
+        guard(self.m, ctx, |ctx| {
+            if !self.exits.insert(p.position_id) {
+                log::debug!(
+                    "{NAME}: exit of position {} already being worked",
+                    p.position_id
+                );
+                return;
+            }
+            self.stats.exits_pending = self.exits.len() as u64;
+            let remaining = p.quantity;
+            self.exit_attempt(ExitJob { msg: p, remaining }, 1, ctx);
+        });
+    }
+}
+
+impl Handler<GetBrokerStats> for Broker {
+    type Result = MessageResult<GetBrokerStats>;
+
+    fn handle(&mut self, _: GetBrokerStats, _ctx: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.stats.clone())
+    }
+}
+
+impl Handler<InjectPanic> for Broker {
+    type Result = ();
+
+    fn handle(&mut self, _: InjectPanic, ctx: &mut Context<Self>) {
+        guard(self.m, ctx, |_| panic!("fault injected into {NAME}"));
+    }
+}
+
+impl Handler<GetRestarts> for Broker {
+    type Result = u64;
+
+    fn handle(&mut self, _: GetRestarts, _ctx: &mut Context<Self>) -> u64 {
+        self.restarts
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use super::*;
+    use crate::kite::testkit::{client, form, ok};
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+    fn cfg() -> BrokerConfig {
+        let c = crate::config::Config::default_config().unwrap();
+        let chain = crate::options_executor::TradeConfig::from_config(
+            &c,
+            crate::logic::session::Session::nse(),
+        )
+        .chain;
+        let mut b = BrokerConfig::from_config(&c, chain);
+        b.poll = Duration::from_millis(20);
+        b.fill_timeout = Duration::from_millis(300);
+        b
+    }
+
+    fn broker(server: &MockServer, cfg: BrokerConfig) -> Addr<Broker> {
+        let reg = crate::metrics::Registry::new(true);
+        let db = Tracked::new(DbWriter::start_unsupervised_for_tests(), reg.db_writer);
+        Broker::new(
+            cfg,
+            Arc::new(client(server)),
+            Arc::default(),
+            db,
+            reg.broker,
+        )
+        .start()
+    }
+
+    fn entry(signal: u128) -> PlaceEntry {
+        PlaceEntry {
+            signal_id: Uuid::from_u128(signal),
+            option: MarketOption {
+                tradingsymbol: "NIFTY25D0924000CE".into(),
+                exchange: "NFO".into(),
+                underlying: "NIFTY".into(),
+                expiry: chrono::NaiveDate::from_ymd_opt(2025, 12, 9).unwrap(),
+                strike: 24_000.0,
+                kind: OptionType::CE,
+                lot_size: 75,
+                tick_size: 0.05,
+                ltp: 101.0,
+                bid: 100.95,
+                ask: 101.05,
+                volume: 10_000,
+                oi: 50_000,
+            },
+            quantity: 150,
+            price: 101.05,
+        }
+    }
+
+    fn order(id: &str, status: &str, filled: u32, avg: f64, tag: &str) -> serde_json::Value {
+        serde_json::json!({"order_id": id, "status": status, "tradingsymbol": "NIFTY25D0924000CE",
+            "exchange": "NFO", "transaction_type": "BUY", "order_type": "LIMIT", "quantity": 150,
+            "filled_quantity": filled, "average_price": avg, "tag": tag})
+    }
+
+    async fn margins(server: &MockServer, needed: f64, net: f64) {
+        Mock::given(method("POST"))
+            .and(path("/margins/orders"))
+            .respond_with(ok(serde_json::json!([{"type": "equity", "total": needed}])))
+            .mount(server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/user/margins/equity"))
+            .respond_with(ok(serde_json::json!({"enabled": true, "net": net})))
+            .mount(server)
+            .await;
+    }
+
+    async fn posts(server: &MockServer) -> Vec<Request> {
+        server
+            .received_requests()
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.method.as_str() == "POST" && r.url.path() == "/orders/regular")
+            .collect()
+    }
+
+    #[actix_rt::test]
+    async fn a_margin_shortfall_refuses_without_placing() {
+        let s = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/orders"))
+            .respond_with(ok(serde_json::json!([])))
+            .mount(&s)
+            .await;
+        margins(&s, 15_157.5, 9_000.0).await;
+        let r = broker(&s, cfg()).send(entry(1)).await.unwrap();
+        match r {
+            EntryResult::Refused { reason, detail } => {
+                assert_eq!(reason, RejectReason::InsufficientMargin);
+                assert!(
+                    detail.contains("₹15157.50") && detail.contains("₹9000.00"),
+                    "{detail}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(posts(&s).await.is_empty(), "nothing placed");
+    }
+
+    #[actix_rt::test]
+    async fn an_order_already_tagged_for_the_signal_is_followed_not_placed_again() {
+        let s = MockServer::start().await;
+        let tag = tag_for(&Uuid::from_u128(2));
+        Mock::given(method("GET"))
+            .and(path("/orders"))
+            .respond_with(ok(serde_json::json!([order(
+                "A7", "COMPLETE", 150, 101.15, &tag
+            )])))
+            .mount(&s)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/orders/A7"))
+            .respond_with(ok(serde_json::json!([order(
+                "A7", "COMPLETE", 150, 101.15, &tag
+            )])))
+            .mount(&s)
+            .await;
+        let r = broker(&s, cfg()).send(entry(2)).await.unwrap();
+        assert!(
+            matches!(&r, EntryResult::Filled { order_id, quantity: 150, average_price, .. } if order_id == "A7" && *average_price == 101.15),
+            "{r:?}"
+        );
+        assert!(posts(&s).await.is_empty(), "no second order");
+    }
+
+    /// OPEN until a cancel arrives, then CANCELLED with `filled` filled.
+    struct OpenUntilCancelled(Arc<AtomicBool>, u32);
+    impl Respond for OpenUntilCancelled {
+        fn respond(&self, _: &Request) -> ResponseTemplate {
+            let (status, filled) = if self.0.load(Ordering::SeqCst) {
+                ("CANCELLED", self.1)
+            } else {
+                ("OPEN", 0)
+            };
+            ok(serde_json::json!([order(
+                "B1", status, filled, 101.05, "t"
+            )]))
+        }
+    }
+    struct Cancel(Arc<AtomicBool>);
+    impl Respond for Cancel {
+        fn respond(&self, _: &Request) -> ResponseTemplate {
+            self.0.store(true, Ordering::SeqCst);
+            ok(serde_json::json!({"order_id": "B1"}))
+        }
+    }
+
+    async fn unfilled(filled: u32) -> (MockServer, EntryResult) {
+        let s = MockServer::start().await;
+        let cancelled = Arc::new(AtomicBool::new(false));
+        Mock::given(method("GET"))
+            .and(path("/orders"))
+            .respond_with(ok(serde_json::json!([])))
+            .mount(&s)
+            .await;
+        margins(&s, 15_157.5, 500_000.0).await;
+        Mock::given(method("POST"))
+            .and(path("/orders/regular"))
+            .respond_with(ok(serde_json::json!({"order_id": "B1"})))
+            .mount(&s)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/orders/B1"))
+            .respond_with(OpenUntilCancelled(cancelled.clone(), filled))
+            .mount(&s)
+            .await;
+        Mock::given(method("DELETE"))
+            .and(path("/orders/regular/B1"))
+            .respond_with(Cancel(cancelled))
+            .mount(&s)
+            .await;
+        let r = broker(&s, cfg()).send(entry(3)).await.unwrap();
+        (s, r)
+    }
+
+    #[actix_rt::test]
+    async fn an_entry_not_filled_in_time_is_cancelled_and_refused() {
+        let (s, r) = unfilled(0).await;
+        assert!(
+            matches!(&r, EntryResult::Refused { reason: RejectReason::OrderNotFilled, detail } if detail.contains("B1 CANCELLED")),
+            "{r:?}"
+        );
+        let sent = posts(&s).await;
+        assert_eq!(sent.len(), 1);
+        let f = form(&sent[0]);
+        let get = |k: &str| f.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("tag"), Some(tag_for(&Uuid::from_u128(3)).as_str()));
+        assert_eq!(
+            (
+                get("order_type"),
+                get("price"),
+                get("quantity"),
+                get("product")
+            ),
+            (Some("LIMIT"), Some("101.05"), Some("150"), Some("NRML"))
+        );
+    }
+
+    #[actix_rt::test]
+    async fn a_partial_fill_before_the_cancel_is_kept() {
+        let (_s, r) = unfilled(75).await;
+        assert!(
+            matches!(&r, EntryResult::Filled { quantity: 75, .. }),
+            "{r:?}"
+        );
+    }
+
+    #[actix_rt::test]
+    async fn a_repeated_entry_in_flight_gets_the_same_answer_not_a_second_order() {
+        let s = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/orders"))
+            .respond_with(ok(serde_json::json!([])))
+            .mount(&s)
+            .await;
+        margins(&s, 15_157.5, 500_000.0).await;
+        Mock::given(method("POST"))
+            .and(path("/orders/regular"))
+            .respond_with(
+                ok(serde_json::json!({"order_id": "C1"})).set_delay(Duration::from_millis(200)),
+            )
+            .mount(&s)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/orders/C1"))
+            .respond_with(ok(serde_json::json!([order(
+                "C1", "COMPLETE", 150, 101.0, "t"
+            )])))
+            .mount(&s)
+            .await;
+        let b = broker(&s, cfg());
+        // Both are in the mailbox before either is answered (`send` enqueues at once).
+        let (f1, f2) = (b.send(entry(4)), b.send(entry(4)));
+        let (r1, r2) = (f1.await.unwrap(), f2.await.unwrap());
+        assert!(matches!(r1, EntryResult::Filled { .. }), "{r1:?}");
+        assert_eq!(r1, r2);
+        assert_eq!(posts(&s).await.len(), 1);
+    }
+}
