@@ -309,15 +309,22 @@ pub async fn login(cfg: &Config, request_token: &str) -> Result<String, AppError
 /// are adopted (they keep being monitored), anything else is flagged for the operator.
 pub fn reconcile(net: &[Position], orders: &[OrderState], known: &[PositionRecord]) -> Vec<String> {
     let mut out = Vec::new();
+    // What the engine holds of a position: after partial exits, less than it bought.
+    let held = |k: &PositionRecord| match k.remaining_quantity {
+        0 => k.quantity as i64,
+        n => n as i64,
+    };
     for p in net.iter().filter(|p| p.quantity != 0) {
         match known.iter().find(|k| k.option_symbol == p.tradingsymbol) {
-            Some(k) if k.quantity as i64 == p.quantity => out.push(format!(
+            Some(k) if held(k) == p.quantity => out.push(format!(
                 "adopted {} × {} (position {})",
                 p.tradingsymbol, p.quantity, k.position_id
             )),
             Some(k) => out.push(format!(
                 "FLAG {}: broker holds {}, the engine expects {}",
-                p.tradingsymbol, p.quantity, k.quantity
+                p.tradingsymbol,
+                p.quantity,
+                held(k)
             )),
             None => out.push(format!(
                 "FLAG {} × {} ({}) at the broker is unknown to the engine: not managed",
@@ -343,4 +350,53 @@ pub fn reconcile(net: &[Position], orders: &[OrderState], known: &[PositionRecor
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn held(symbol: &str, qty: i64) -> Position {
+        serde_json::from_value(
+            serde_json::json!({"tradingsymbol": symbol, "exchange": "NFO",
+            "product": "NRML", "quantity": qty}),
+        )
+        .unwrap()
+    }
+
+    fn open(symbol: &str, quantity: u32, remaining: u32) -> PositionRecord {
+        let mut r: PositionRecord = serde_json::from_value(serde_json::json!({
+            "position_id": "00000000-0000-0000-0000-000000000001", "version": 3,
+            "signal_id": "00000000-0000-0000-0000-000000000002", "symbol": "NIFTY",
+            "option_symbol": symbol, "strike": 24000.0, "option_type": "CE",
+            "expiry": "2025-12-09", "mode": "live", "status": "OPEN", "lots": quantity / 75,
+            "lot_size": 75, "quantity": quantity, "entry_time": "2025-12-02T04:00:00Z",
+            "entry_premium": 100.0, "stop_loss_premium": 70.0, "target_premium": 160.0,
+            "current_premium": 100.0, "unrealized_pnl": 0.0, "exit_time": null,
+            "exit_premium": 0.0, "exit_reason": "", "realized_pnl": 0.0,
+            "updated_at": "2025-12-02T04:00:00Z"}))
+        .unwrap();
+        r.remaining_quantity = remaining;
+        r
+    }
+
+    #[test]
+    fn reconciliation_compares_what_is_still_held() {
+        // Bought 300, booked 150: the broker's 150 is what the engine expects.
+        let lines = reconcile(&[held("A", 150)], &[], &[open("A", 300, 150)]);
+        assert_eq!(lines.len(), 1);
+        assert!(lines[0].starts_with("adopted A × 150"), "{lines:?}");
+        // A row from before remaining_quantity existed: all of quantity.
+        let lines = reconcile(&[held("A", 150)], &[], &[open("A", 300, 0)]);
+        assert!(
+            lines[0].contains("FLAG A: broker holds 150, the engine expects 300"),
+            "{lines:?}"
+        );
+        // The engine's live position the broker does not hold is flagged.
+        let lines = reconcile(&[], &[], &[open("B", 75, 75)]);
+        assert!(
+            lines[0].contains("FLAG B: the engine expects an open live position"),
+            "{lines:?}"
+        );
+    }
 }

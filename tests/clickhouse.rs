@@ -86,6 +86,7 @@ fn position(id: u128, signal: Uuid, version: u64, status: PositionStatus) -> Row
         lots: 2,
         lot_size: 50,
         quantity: 100,
+        remaining_quantity: 100,
         entry_time: Utc.timestamp_opt(1_704_170_000, 0).unwrap(),
         entry_premium: 120.5,
         stop_loss_premium: 84.35,

@@ -503,6 +503,7 @@ impl OptionsExecutor {
                 r.stop_loss_premium = stop;
                 r.target_premium = target;
                 r.quantity = quantity;
+                r.remaining_quantity = quantity;
                 r.lots = quantity / r.lot_size.max(1);
                 r.entry_time = when;
                 r.updated_at = when;
@@ -702,6 +703,7 @@ impl OptionsExecutor {
             lots: sz.lots,
             lot_size,
             quantity: sz.quantity,
+            remaining_quantity: sz.quantity,
             entry_time: when,
             entry_premium: sz.entry,
             stop_loss_premium: sz.stop,

@@ -413,14 +413,7 @@ impl PositionManager {
         let contract = contract_of(&record);
         let expiry_ts = self.cfg.chain.expiry_ts(record.expiry);
         let last_mark = record.updated_at.timestamp();
-        let mut pos = PaperPosition::open(
-            record.clone(),
-            contract.lot_size,
-            contract.tick_size,
-            expiry_ts,
-        );
-        pos.record = record;
-        pos.stop = pos.record.stop_loss_premium;
+        let pos = PaperPosition::resume(record, contract.lot_size, contract.tick_size, expiry_ts);
         let stop_persisted = pos.stop;
         self.open.push(Held {
             pos,

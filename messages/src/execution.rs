@@ -168,6 +168,10 @@ pub struct PositionRecord {
     pub lots: u32,
     pub lot_size: u32,
     pub quantity: u32,
+    /// Still held (quantity less what partial exits sold); 0 in rows written before this field
+    /// existed, read as `quantity` for an open position.
+    #[serde(default)]
+    pub remaining_quantity: u32,
     pub entry_time: DateTime<Utc>,
     pub entry_premium: f64,
     pub stop_loss_premium: f64,

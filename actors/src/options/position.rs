@@ -96,7 +96,8 @@ pub struct PaperPosition {
 
 impl PaperPosition {
     /// A position opened by `entry` fill (the record holds entry, stop, target, quantity).
-    pub fn open(record: PositionRecord, lot_size: u32, tick: f64, expiry_ts: i64) -> Self {
+    pub fn open(mut record: PositionRecord, lot_size: u32, tick: f64, expiry_ts: i64) -> Self {
+        record.remaining_quantity = record.quantity;
         let fill = Fill {
             ts: record.entry_time.timestamp(),
             side: 1,
@@ -116,6 +117,24 @@ impl PaperPosition {
             fills: vec![fill],
             record,
         }
+    }
+
+    /// A position taken over from its latest stored version (recovery after a restart): what
+    /// is still held, the stop as last raised, the P&L realized so far, and whether the partial
+    /// booking already happened. The fills before the restart are summed in the record only.
+    pub fn resume(record: PositionRecord, lot_size: u32, tick: f64, expiry_ts: i64) -> Self {
+        let remaining = match record.remaining_quantity {
+            0 => record.quantity,
+            n => n.min(record.quantity),
+        };
+        let mut p = PaperPosition::open(record.clone(), lot_size, tick, expiry_ts);
+        p.remaining = remaining;
+        p.partial_done = remaining < record.quantity;
+        p.realized_paise = paise(record.realized_pnl);
+        p.stop = record.stop_loss_premium;
+        p.record = record;
+        p.record.remaining_quantity = remaining;
+        p
     }
 
     /// Whether it is still open.
@@ -147,6 +166,7 @@ impl PaperPosition {
         r.current_premium = mark;
         r.unrealized_pnl = rupees((paise(mark) - paise(r.entry_premium)) * self.remaining as i64);
         r.realized_pnl = rupees(self.realized_paise);
+        r.remaining_quantity = self.remaining;
         r.stop_loss_premium = self.stop;
         r.updated_at = chrono::DateTime::from_timestamp(now, 0).unwrap_or(r.updated_at);
     }
@@ -282,6 +302,7 @@ mod tests {
             lots: qty / 65,
             lot_size: 65,
             quantity: qty,
+            remaining_quantity: qty,
             entry_time: Utc.timestamp_opt(T0, 0).unwrap(),
             entry_premium: 100.0,
             stop_loss_premium: 70.0,
@@ -444,5 +465,39 @@ mod tests {
         let mut q = pos(65);
         q.fill_sell(T0 + 5, 130, 90.0, ExitReason::Manual);
         assert_eq!((q.remaining, q.fills.last().unwrap().quantity), (0, 65));
+    }
+
+    #[test]
+    fn a_resumed_position_keeps_what_partial_booking_sold() {
+        let r = ExitRules {
+            partial: Some(PartialBooking {
+                at_pct: 40.0,
+                size_pct: 50.0,
+            }),
+            ..rules()
+        };
+        let mut p = pos(5 * 65);
+        p.mark(141.0, T0 + 60, &r).unwrap();
+        assert_eq!(p.record.remaining_quantity, 3 * 65);
+        // The engine restarts: only the stored record is left.
+        let mut q = PaperPosition::resume(p.record.clone(), 65, 0.05, T0 + 30 * 3600);
+        assert_eq!((q.remaining, q.partial_done), (3 * 65, true));
+        assert_eq!(q.realized_paise, p.realized_paise);
+        assert_eq!(
+            q.mark(150.0, T0 + 120, &r),
+            Some(Change::Marked),
+            "booked once only"
+        );
+        let c = q.mark(160.0, T0 + 180, &r).unwrap();
+        assert!(matches!(c, Change::Closed(f, ExitReason::Target) if f.quantity == 3 * 65));
+        assert_eq!(
+            q.realized_paise,
+            (14095 - 10000) * 130 + (15995 - 10000) * 195,
+            "the same P&L as without the restart"
+        );
+        // Rows written before the field existed read as fully held.
+        let mut old = pos(2 * 65).record;
+        old.remaining_quantity = 0;
+        assert_eq!(PaperPosition::resume(old, 65, 0.05, T0).remaining, 2 * 65);
     }
 }

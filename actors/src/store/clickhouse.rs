@@ -184,6 +184,7 @@ struct ChPosition {
     realized_pnl: f64,
     #[serde(with = "::clickhouse::serde::chrono::datetime")]
     updated_at: DateTime<Utc>,
+    remaining_quantity: u32,
 }
 
 fn mode_i8(m: Mode) -> i8 {
@@ -290,6 +291,7 @@ impl ChPosition {
             exit_reason: p.exit_reason.clone(),
             realized_pnl: p.realized_pnl,
             updated_at: p.updated_at,
+            remaining_quantity: p.remaining_quantity,
         }
     }
 
@@ -316,6 +318,7 @@ impl ChPosition {
             lots: self.lots,
             lot_size: self.lot_size,
             quantity: self.quantity,
+            remaining_quantity: self.remaining_quantity,
             entry_time: self.entry_time,
             entry_premium: self.entry_premium,
             stop_loss_premium: self.stop_loss_premium,

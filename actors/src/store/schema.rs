@@ -6,7 +6,7 @@
 //! configured database when applied.
 
 /// (version, name, SQL) of every migration, in order.
-pub const MIGRATIONS: [(u32, &str, &str); 9] = [
+pub const MIGRATIONS: [(u32, &str, &str); 10] = [
     (
         1,
         "001_market_data",
@@ -51,6 +51,11 @@ pub const MIGRATIONS: [(u32, &str, &str); 9] = [
         9,
         "009_audit_events",
         include_str!("../../../schema/009_audit_events.sql"),
+    ),
+    (
+        10,
+        "010_positions_remaining",
+        include_str!("../../../schema/010_positions_remaining.sql"),
     ),
 ];
 
