@@ -69,7 +69,8 @@ fn nfo_dump() -> String {
 
 const NSE_DUMP: &str = "instrument_token,exchange_token,tradingsymbol,name,last_price,expiry,strike,tick_size,lot_size,instrument_type,segment,exchange\n256265,1001,NIFTY 50,NIFTY 50,0,,0,0,0,EQ,INDICES,NSE\n";
 
-async fn server(quote: ResponseTemplate) -> MockServer {
+/// Instrument dumps, history, and `quote` answering `/quote`.
+async fn server(quote: impl Respond + 'static) -> MockServer {
     let s = MockServer::start().await;
     Mock::given(method("GET"))
         .and(path("/instruments/NFO"))
@@ -94,18 +95,24 @@ async fn server(quote: ResponseTemplate) -> MockServer {
     s
 }
 
+/// The engine binary aimed at the Kite server `uri`, with test credentials.
+fn engine_at(uri: &str) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_alphastocks"));
+    c.current_dir(common::root())
+        .env("RUST_LOG", "info")
+        .env("KITE_BASE_URL", uri)
+        .env("KITE_API_KEY", KEY)
+        .env("KITE_ACCESS_TOKEN", TOKEN);
+    c
+}
+
 fn run_engine(dir: &std::path::Path, uri: &str) -> std::process::Output {
     let mut v = common::default_json();
     v["storage"]["data_dir"] = dir.to_string_lossy().into_owned().into();
     v["data_collection"]["realtime"]["interval_seconds"] = 1.into();
     v["data_collection"]["historical"]["default_lookback_days"] = 30.into();
     let cfg = common::write_config(dir, &v);
-    Command::new(env!("CARGO_BIN_EXE_alphastocks"))
-        .current_dir(common::root())
-        .env("RUST_LOG", "info")
-        .env("KITE_BASE_URL", uri)
-        .env("KITE_API_KEY", KEY)
-        .env("KITE_ACCESS_TOKEN", TOKEN)
+    engine_at(uri)
         .args([
             "run",
             "--feed",
@@ -431,27 +438,7 @@ impl Respond for Holdings {
 }
 
 async fn live_server(book: &Shared) -> MockServer {
-    let s = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/instruments/NFO"))
-        .respond_with(ResponseTemplate::new(200).set_body_string(nfo_dump()))
-        .mount(&s)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/instruments/NSE"))
-        .respond_with(ResponseTemplate::new(200).set_body_string(NSE_DUMP))
-        .mount(&s)
-        .await;
-    Mock::given(method("GET"))
-        .and(path_regex(r"^/instruments/historical/256265/15minute$"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(candles()))
-        .mount(&s)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/quote"))
-        .respond_with(Quotes(book.clone()))
-        .mount(&s)
-        .await;
+    let s = server(Quotes(book.clone())).await;
     Mock::given(method("POST"))
         .and(path("/orders/regular"))
         .respond_with(Place(book.clone()))
@@ -499,12 +486,7 @@ fn live_config(dir: &std::path::Path, enabled: bool) -> std::path::PathBuf {
 }
 
 fn live_engine(cfg: &std::path::Path, uri: &str, extra: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_alphastocks"))
-        .current_dir(common::root())
-        .env("RUST_LOG", "info")
-        .env("KITE_BASE_URL", uri)
-        .env("KITE_API_KEY", KEY)
-        .env("KITE_ACCESS_TOKEN", TOKEN)
+    engine_at(uri)
         .args(["run", "--config"])
         .arg(cfg)
         .args(extra)
@@ -736,12 +718,7 @@ async fn ctl_switches_a_kite_fed_engine_to_live_only_when_confirmed() {
     let cfg = live_config(dir.path(), true);
     let log = std::fs::File::create(dir.path().join("engine.log")).unwrap();
     let mut engine = Running(
-        Command::new(env!("CARGO_BIN_EXE_alphastocks"))
-            .current_dir(common::root())
-            .env("RUST_LOG", "info")
-            .env("KITE_BASE_URL", s.uri())
-            .env("KITE_API_KEY", KEY)
-            .env("KITE_ACCESS_TOKEN", TOKEN)
+        engine_at(&s.uri())
             .args([
                 "run",
                 "--feed",

@@ -725,6 +725,15 @@ mod tests {
             "filled_quantity": filled, "average_price": avg, "tag": tag})
     }
 
+    /// `GET path` answers `data`.
+    async fn get(server: &MockServer, p: &str, data: serde_json::Value) {
+        Mock::given(method("GET"))
+            .and(path(p))
+            .respond_with(ok(data))
+            .mount(server)
+            .await;
+    }
+
     async fn margins(server: &MockServer, needed: f64, net: f64) {
         Mock::given(method("POST"))
             .and(path("/margins/orders"))
@@ -751,11 +760,7 @@ mod tests {
     #[actix_rt::test]
     async fn a_margin_shortfall_refuses_without_placing() {
         let s = MockServer::start().await;
-        Mock::given(method("GET"))
-            .and(path("/orders"))
-            .respond_with(ok(serde_json::json!([])))
-            .mount(&s)
-            .await;
+        get(&s, "/orders", serde_json::json!([])).await;
         margins(&s, 15_157.5, 9_000.0).await;
         let r = broker(&s, cfg()).send(entry(1)).await.unwrap();
         match r {
@@ -822,11 +827,7 @@ mod tests {
     async fn unfilled(filled: u32) -> (MockServer, EntryResult) {
         let s = MockServer::start().await;
         let cancelled = Arc::new(AtomicBool::new(false));
-        Mock::given(method("GET"))
-            .and(path("/orders"))
-            .respond_with(ok(serde_json::json!([])))
-            .mount(&s)
-            .await;
+        get(&s, "/orders", serde_json::json!([])).await;
         margins(&s, 15_157.5, 500_000.0).await;
         Mock::given(method("POST"))
             .and(path("/orders/regular"))
@@ -882,11 +883,7 @@ mod tests {
     #[actix_rt::test]
     async fn a_repeated_entry_in_flight_gets_the_same_answer_not_a_second_order() {
         let s = MockServer::start().await;
-        Mock::given(method("GET"))
-            .and(path("/orders"))
-            .respond_with(ok(serde_json::json!([])))
-            .mount(&s)
-            .await;
+        get(&s, "/orders", serde_json::json!([])).await;
         margins(&s, 15_157.5, 500_000.0).await;
         Mock::given(method("POST"))
             .and(path("/orders/regular"))
