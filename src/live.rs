@@ -37,6 +37,9 @@ pub struct RunOptions {
 /// are not persisted, candles and everything after them travel through counted, unbounded sends.
 pub const FEED_MAX_DEPTH: u64 = 64;
 
+/// How long the periodic status line may wait for the actors' counters.
+const REPORT_WAIT: Duration = Duration::from_secs(1);
+
 /// Runs the engine inside a running actix `System` until asked to stop.
 pub async fn run(mut cfg: Config, opts: RunOptions) -> Result<(), AppError> {
     let names = cfg.options_trading.entry_filters.valid_underlyings.clone();
@@ -245,9 +248,21 @@ pub async fn run(mut cfg: Config, opts: RunOptions) -> Result<(), AppError> {
         }
         if last_report.elapsed() >= Duration::from_secs(30) {
             last_report = Instant::now();
-            let d = engine.data.send(GetDataStats).await?;
-            let x = engine.executor.send(GetExecutorStats).await?;
-            let w = engine.db.send(GetWriterStats).await?;
+            // Never hold up the feed for a report: the executor may be waiting for a live fill.
+            let asked = async {
+                Ok::<_, actix::MailboxError>((
+                    engine.data.send(GetDataStats).await?,
+                    engine.executor.send(GetExecutorStats).await?,
+                    engine.db.send(GetWriterStats).await?,
+                ))
+            };
+            let (d, x, w) = match tokio::time::timeout(REPORT_WAIT, asked).await {
+                Ok(r) => r?,
+                Err(_) => {
+                    log::info!("status: skipped (an actor is busy, e.g. the executor waiting for a live fill)");
+                    continue;
+                }
+            };
             let store = if w.health.connected {
                 format!("{} ok", w.health.backend)
             } else {
