@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use chrono::Utc;
+use chrono::{SubsecRound, Utc};
 use messages::msg::*;
 use messages::{AuditEvent, EntryResult, MarketOption, OptionType, RejectReason, Row};
 use tokio::sync::oneshot;
@@ -445,7 +445,8 @@ async fn enter(client: Arc<KiteClient>, cfg: BrokerConfig, p: PlaceEntry) -> Ent
             order_id: s.order_id,
             quantity: s.filled_quantity as u32,
             average_price: s.average_price,
-            at: Utc::now(),
+            // Whole seconds, as every stored time (ClickHouse DateTime).
+            at: Utc::now().trunc_subsecs(0),
         },
         Ok(s) if s.status == STATUS_REJECTED => refused(
             RejectReason::OrderRejected,
