@@ -366,7 +366,8 @@ impl Respond for Place {
                 0.0,
                 "RMS: exit blocked for the test",
             ),
-            _ => (format!("EXIT{}", sells + 1), "COMPLETE", 60.0, ""),
+            // Fills at two prices (see `Trades`): average 59.975.
+            _ => (format!("EXIT{}", sells + 1), "COMPLETE", 59.975, ""),
         };
         b.orders.push(Placed {
             id: id.clone(),
@@ -405,6 +406,42 @@ impl Respond for OrderBook {
         let list: Vec<_> = b.orders.iter().map(order_json).collect();
         ResponseTemplate::new(200)
             .set_body_json(serde_json::json!({"status": "success", "data": list}))
+    }
+}
+
+/// An order's trades: the entry at its limit; the filled exit half at 60.00, half at 59.95.
+struct Trades(Shared);
+
+impl Respond for Trades {
+    fn respond(&self, req: &Request) -> ResponseTemplate {
+        let id = req
+            .url
+            .path()
+            .trim_start_matches("/orders/")
+            .trim_end_matches("/trades");
+        let b = self.0.lock().unwrap();
+        let trades: Vec<serde_json::Value> = match b.orders.iter().find(|o| o.id == id) {
+            Some(o) if o.status == "COMPLETE" => {
+                let q: u64 = o.form["quantity"].parse().unwrap();
+                let prices = if o.form["transaction_type"] == "BUY" {
+                    vec![(o.average_price, q)]
+                } else {
+                    vec![(60.0, q / 2), (59.95, q - q / 2)]
+                };
+                prices
+                    .into_iter()
+                    .enumerate()
+                    .map(|(n, (px, q))| {
+                        serde_json::json!({"trade_id": format!("{id}-{n}"),
+                        "order_id": id, "exchange": "NFO", "tradingsymbol": o.form["tradingsymbol"],
+                        "average_price": px, "quantity": q})
+                    })
+                    .collect()
+            }
+            _ => Vec::new(),
+        };
+        ResponseTemplate::new(200)
+            .set_body_json(serde_json::json!({"status": "success", "data": trades}))
     }
 }
 
@@ -452,6 +489,11 @@ async fn live_server(book: &Shared) -> MockServer {
     Mock::given(method("GET"))
         .and(path("/portfolio/positions"))
         .respond_with(Holdings(book.clone()))
+        .mount(&s)
+        .await;
+    Mock::given(method("GET"))
+        .and(path_regex(r"^/orders/[A-Z0-9]+/trades$"))
+        .respond_with(Trades(book.clone()))
         .mount(&s)
         .await;
     Mock::given(method("GET"))
@@ -681,15 +723,18 @@ async fn live_mode_orders_fill_and_exit_through_the_broker() {
     assert_eq!(p["status"], "CLOSED", "{p}");
     assert_eq!(p["mode"], "live");
     assert_eq!(p["exit_reason"], "STOP_LOSS_HIT");
-    assert_eq!(
-        (p["entry_premium"].as_f64(), p["exit_premium"].as_f64()),
-        (Some(100.05), Some(60.0))
+    assert_eq!(p["entry_premium"].as_f64(), Some(100.05));
+    assert!(
+        (p["exit_premium"].as_f64().unwrap() - 59.975).abs() < 1e-9,
+        "{p}"
     );
+    assert_eq!(p["remaining_quantity"], 0);
+    // The exit filled at two prices: P&L is summed over the trades, not the average.
     let paise = (p["realized_pnl"].as_f64().unwrap() * 100.0).round() as i64;
     assert_eq!(
         paise,
-        (6000 - 10005) * qty,
-        "realized = (60.00 − 100.05) × {qty}"
+        6000 * (qty / 2) + 5995 * (qty - qty / 2) - 10005 * qty,
+        "realized = half × 60.00 + half × 59.95 − 100.05 × {qty}"
     );
 
     // The rejected exit was an alarm, on record.

@@ -43,6 +43,8 @@ use crate::kite::{
 use crate::metrics::{ActorMetrics, Tracked};
 use crate::options::chain::ChainModel;
 use crate::options::listed::{around_atm, expiries};
+use crate::options::position::value_paise;
+use crate::options::sizing::{paise, rupees};
 use crate::options::strike::choose_from;
 use crate::supervisor::{guard, note_restart};
 
@@ -140,6 +142,7 @@ enum Attempt {
         order_id: String,
         quantity: u32,
         price: f64,
+        value_paise: i64,
     },
     /// Nothing sold; why.
     Failed(String),
@@ -237,6 +240,7 @@ impl Broker {
                 order_id,
                 quantity,
                 price,
+                value_paise,
             } => {
                 self.stats.exits_filled += 1;
                 log::info!(
@@ -248,6 +252,7 @@ impl Broker {
                     order_id,
                     quantity,
                     average_price: price,
+                    value_paise,
                     at: Utc::now().timestamp(),
                 });
                 job.remaining = job.remaining.saturating_sub(quantity);
@@ -352,11 +357,15 @@ async fn sell(client: &KiteClient, req: &OrderRequest, poll: Duration, wait: Dur
         }
     };
     match follow(client, &id, poll, wait).await {
-        Ok(s) if s.filled_quantity > 0 => Attempt::Filled {
-            quantity: s.filled_quantity as u32,
-            price: s.average_price,
-            order_id: s.order_id,
-        },
+        Ok(s) if s.filled_quantity > 0 => {
+            let (quantity, value_paise) = filled_value(client, &s).await;
+            Attempt::Filled {
+                quantity,
+                price: rupees(value_paise) / quantity.max(1) as f64,
+                value_paise,
+                order_id: s.order_id,
+            }
+        }
         Ok(s) => Attempt::Failed(format!(
             "order {} {}{}",
             s.order_id,
@@ -366,6 +375,40 @@ async fn sell(client: &KiteClient, req: &OrderRequest, poll: Duration, wait: Dur
                 .unwrap_or_default()
         )),
         Err(e) => Attempt::Failed(format!("following order {id}: {e}")),
+    }
+}
+
+/// What a filled order traded: its quantity and Σ price × quantity over its trades in paise
+/// (each trade's price is on the tick, so the sum is exact). Without the trades (an error, or
+/// a count that disagrees with the order) the order's average price stands in, with a warning.
+async fn filled_value(client: &KiteClient, s: &OrderState) -> (u32, i64) {
+    let qty = s.filled_quantity as u32;
+    let fallback = value_paise(s.average_price, qty);
+    match client.order_trades(&s.order_id).await {
+        Ok(trades) => {
+            let traded: u64 = trades.iter().map(|t| t.quantity).sum();
+            if traded == s.filled_quantity {
+                let v = trades
+                    .iter()
+                    .map(|t| paise(t.average_price) * t.quantity as i64)
+                    .sum();
+                (qty, v)
+            } else {
+                log::warn!(
+                    "{NAME}: order {} filled {} but its trades add up to {traded}: valued at its average price {}",
+                    s.order_id, s.filled_quantity, s.average_price
+                );
+                (qty, fallback)
+            }
+        }
+        Err(e) => {
+            log::warn!(
+                "{NAME}: trades of order {} unavailable ({e}): valued at its average price {}",
+                s.order_id,
+                s.average_price
+            );
+            (qty, fallback)
+        }
     }
 }
 
@@ -441,13 +484,17 @@ async fn enter(client: Arc<KiteClient>, cfg: BrokerConfig, p: PlaceEntry) -> Ent
         }
     };
     match state {
-        Ok(s) if s.filled_quantity > 0 => EntryResult::Filled {
-            order_id: s.order_id,
-            quantity: s.filled_quantity as u32,
-            average_price: s.average_price,
-            // Whole seconds, as every stored time (ClickHouse DateTime).
-            at: Utc::now().trunc_subsecs(0),
-        },
+        Ok(s) if s.filled_quantity > 0 => {
+            let (quantity, value) = filled_value(&client, &s).await;
+            EntryResult::Filled {
+                order_id: s.order_id,
+                quantity,
+                // Σ value / quantity: the position's cost is this times the quantity, exactly.
+                average_price: rupees(value) / quantity.max(1) as f64,
+                // Whole seconds, as every stored time (ClickHouse DateTime).
+                at: Utc::now().trunc_subsecs(0),
+            }
+        }
         Ok(s) if s.status == STATUS_REJECTED => refused(
             RejectReason::OrderRejected,
             format!(

@@ -302,7 +302,7 @@ impl PositionManager {
             .as_ref()
             .map(|e| e.reason)
             .unwrap_or(ExitReason::Manual);
-        let change = h.pos.fill_sell(f.at, f.quantity, f.average_price, why);
+        let change = h.pos.fill_sell(f.at, f.quantity, f.value_paise, why);
         if let Some(e) = h.exit.as_mut() {
             e.remaining = e.remaining.saturating_sub(f.quantity);
             if e.remaining == 0 {

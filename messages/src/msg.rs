@@ -295,6 +295,8 @@ pub struct ExitFilled {
     pub order_id: String,
     pub quantity: u32,
     pub average_price: f64,
+    /// Σ price × quantity over the order's trades, in paise (exact where the average is not).
+    pub value_paise: i64,
     pub at: i64,
 }
 

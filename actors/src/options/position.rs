@@ -62,7 +62,16 @@ pub struct Fill {
     /// +1 buy, −1 sell.
     pub side: i8,
     pub quantity: u32,
+    /// The (average) price.
     pub premium: f64,
+    /// Σ price × quantity over the execution's trades, in paise: exact even when a real
+    /// order filled at several prices and `premium` is their average.
+    pub value_paise: i64,
+}
+
+/// `quantity` at (average) price `premium`, in whole paise.
+pub fn value_paise(premium: f64, quantity: u32) -> i64 {
+    (premium * quantity as f64 * 100.0).round() as i64
 }
 
 /// What a mark did.
@@ -89,6 +98,9 @@ pub struct PaperPosition {
     pub stop: f64,
     pub target: f64,
     pub remaining: u32,
+    /// What the remaining quantity cost, in paise (the entry's value, less the shares of it
+    /// sold): realized P&L is sale value minus the cost share sold.
+    pub cost_paise: i64,
     pub realized_paise: i64,
     pub partial_done: bool,
     pub fills: Vec<Fill>,
@@ -98,11 +110,13 @@ impl PaperPosition {
     /// A position opened by `entry` fill (the record holds entry, stop, target, quantity).
     pub fn open(mut record: PositionRecord, lot_size: u32, tick: f64, expiry_ts: i64) -> Self {
         record.remaining_quantity = record.quantity;
+        let cost = value_paise(record.entry_premium, record.quantity);
         let fill = Fill {
             ts: record.entry_time.timestamp(),
             side: 1,
             quantity: record.quantity,
             premium: record.entry_premium,
+            value_paise: cost,
         };
         PaperPosition {
             lot_size,
@@ -112,6 +126,7 @@ impl PaperPosition {
             stop: record.stop_loss_premium,
             target: record.target_premium,
             remaining: record.quantity,
+            cost_paise: cost,
             realized_paise: 0,
             partial_done: false,
             fills: vec![fill],
@@ -129,6 +144,7 @@ impl PaperPosition {
         };
         let mut p = PaperPosition::open(record.clone(), lot_size, tick, expiry_ts);
         p.remaining = remaining;
+        p.cost_paise = value_paise(record.entry_premium, remaining);
         p.partial_done = remaining < record.quantity;
         p.realized_paise = paise(record.realized_pnl);
         p.stop = record.stop_loss_premium;
@@ -148,13 +164,28 @@ impl PaperPosition {
     }
 
     fn sell_at(&mut self, ts: i64, qty: u32, px: f64) -> Fill {
-        self.realized_paise += (paise(px) - paise(self.record.entry_premium)) * qty as i64;
+        self.sell_value(ts, qty, paise(px) * qty as i64, px)
+    }
+
+    /// Sells `qty` for `value` paise in all (average price `avg`).
+    fn sell_value(&mut self, ts: i64, qty: u32, value: i64, avg: f64) -> Fill {
+        let qty = qty.min(self.remaining);
+        // The cost share of what is sold; the last sale takes all that is left, so the shares
+        // add up to the entry's value exactly.
+        let share = if qty == self.remaining {
+            self.cost_paise
+        } else {
+            self.cost_paise * qty as i64 / self.remaining.max(1) as i64
+        };
+        self.cost_paise -= share;
+        self.realized_paise += value - share;
         self.remaining -= qty;
         let f = Fill {
             ts,
             side: -1,
             quantity: qty,
-            premium: px,
+            premium: avg,
+            value_paise: value,
         };
         self.fills.push(f);
         f
@@ -164,7 +195,7 @@ impl PaperPosition {
         let r = &mut self.record;
         r.version += 1;
         r.current_premium = mark;
-        r.unrealized_pnl = rupees((paise(mark) - paise(r.entry_premium)) * self.remaining as i64);
+        r.unrealized_pnl = rupees(paise(mark) * self.remaining as i64 - self.cost_paise);
         r.realized_pnl = rupees(self.realized_paise);
         r.remaining_quantity = self.remaining;
         r.stop_loss_premium = self.stop;
@@ -198,11 +229,17 @@ impl PaperPosition {
         }
     }
 
-    /// A real sell fill from the broker (live): `qty` at `price`, for `reason`. Closes the
-    /// position when nothing remains; a partial booking is then done for good.
-    pub fn fill_sell(&mut self, now: i64, qty: u32, price: f64, reason: ExitReason) -> Change {
+    /// A real sell fill from the broker (live): `qty` for `value` paise in all (its trades
+    /// summed), for `reason`. Closes the position when nothing remains; a partial booking is
+    /// then done for good.
+    pub fn fill_sell(&mut self, now: i64, qty: u32, value: i64, reason: ExitReason) -> Change {
         let qty = qty.min(self.remaining);
-        let f = self.sell_at(now, qty, price);
+        let price = if qty == 0 {
+            0.0
+        } else {
+            rupees(value) / qty as f64
+        };
+        let f = self.sell_value(now, qty, value, price);
         self.bump(now, price);
         if self.remaining > 0 {
             if reason == ExitReason::PartialBooking {
@@ -332,7 +369,7 @@ mod tests {
     fn from_fills(p: &PaperPosition) -> i64 {
         p.fills
             .iter()
-            .map(|f| -(f.side as i64) * paise(f.premium) * f.quantity as i64)
+            .map(|f| -(f.side as i64) * f.value_paise)
             .sum()
     }
 
@@ -447,23 +484,31 @@ mod tests {
         assert_eq!(p.record.unrealized_pnl, rupees((6500 - 10000) * 4 * 65));
         // A partial fill of the exit order, then the rest at another price (no slippage: the
         // broker's prices are the fills).
-        let c = p.fill_sell(T0 + 40, 65, 64.35, ExitReason::StopLoss);
+        let c = p.fill_sell(T0 + 40, 65, 6435 * 65, ExitReason::StopLoss);
         assert!(matches!(c, Change::Partial(f) if f.quantity == 65 && f.premium == 64.35));
         assert!(p.is_open() && p.remaining == 3 * 65);
-        let c = p.fill_sell(T0 + 41, 3 * 65, 64.1, ExitReason::StopLoss);
+        // The rest fills at two prices: 130 at 64.10 and 65 at 64.05 (average 64.0833…).
+        let c = p.fill_sell(
+            T0 + 41,
+            3 * 65,
+            6410 * 130 + 6405 * 65,
+            ExitReason::StopLoss,
+        );
         assert!(matches!(c, Change::Closed(f, ExitReason::StopLoss) if f.quantity == 195));
         assert_eq!(p.record.status, PositionStatus::Closed);
+        assert!((p.record.exit_premium - 64.083_333).abs() < 1e-5);
+        assert_eq!(p.record.exit_reason, "STOP_LOSS_HIT");
         assert_eq!(
-            (p.record.exit_premium, p.record.exit_reason.as_str()),
-            (64.1, "STOP_LOSS_HIT")
+            p.realized_paise,
+            (6435 - 10000) * 65 + (6410 - 10000) * 130 + (6405 - 10000) * 65,
+            "exact to the paisa over the real trades"
         );
-        assert_eq!(p.realized_paise, (6435 - 10000) * 65 + (6410 - 10000) * 195);
         assert_eq!(p.realized_paise, from_fills(&p));
         assert_eq!(p.record.realized_pnl, rupees(p.realized_paise));
         assert_eq!(p.record.unrealized_pnl, 0.0);
         // A fill larger than what remains sells only what remains.
         let mut q = pos(65);
-        q.fill_sell(T0 + 5, 130, 90.0, ExitReason::Manual);
+        q.fill_sell(T0 + 5, 130, 9000 * 130, ExitReason::Manual);
         assert_eq!((q.remaining, q.fills.last().unwrap().quantity), (0, 65));
     }
 
@@ -499,5 +544,25 @@ mod tests {
         let mut old = pos(2 * 65).record;
         old.remaining_quantity = 0;
         assert_eq!(PaperPosition::resume(old, 65, 0.05, T0).remaining, 2 * 65);
+    }
+
+    #[test]
+    fn an_entry_filled_at_several_prices_reconciles_exactly() {
+        // 450 at 100.05 and 150 at 100.10: average 100.0625, cost 6 003 750 paise.
+        let mut r = pos(65).record;
+        r.quantity = 600;
+        r.lot_size = 75;
+        r.entry_premium = (10005 * 450 + 10010 * 150) as f64 / 100.0 / 600.0;
+        let mut p = PaperPosition::open(r, 75, 0.05, T0 + 30 * 3600);
+        assert_eq!(p.cost_paise, 10005 * 450 + 10010 * 150);
+        p.fill_sell(T0 + 60, 225, 6000 * 225, ExitReason::PartialBooking);
+        p.fill_sell(T0 + 90, 375, 5995 * 375, ExitReason::StopLoss);
+        assert!(!p.is_open());
+        assert_eq!(
+            p.realized_paise,
+            6000 * 225 + 5995 * 375 - (10005 * 450 + 10010 * 150),
+            "sales minus the entry's cost, to the paisa"
+        );
+        assert_eq!(p.realized_paise, from_fills(&p));
     }
 }
