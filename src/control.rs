@@ -62,6 +62,11 @@ enum Request {
     },
     Halt,
     Flatten,
+    Positions,
+    Close {
+        position: String,
+        price: f64,
+    },
     Shutdown,
     Crash {
         actor: String,
@@ -300,6 +305,41 @@ impl Handler<ControlLine> for ControlActor {
                         .into_actor(self)
                         .map(|r, _, _| match r {
                             Ok(n) => ok(json!({"closed": n})),
+                            Err(e) => err(format!("PositionManager did not answer: {e}")),
+                        }),
+                )
+            }
+            Request::Positions => Box::pin(
+                self.positions
+                    .send(GetOpenPositions)
+                    .into_actor(self)
+                    .map(|r, _, _| match r {
+                        Ok(list) => ok(json!(list)),
+                        Err(e) => err(format!("PositionManager did not answer: {e}")),
+                    }),
+            ),
+            Request::Close { position, price } => {
+                let what = format!("{position} at {price} (operator-asserted, no order)");
+                Box::pin(
+                    self.positions
+                        .send(ClosePosition { position, price })
+                        .into_actor(self)
+                        .map(move |r, act, _| match r {
+                            Ok(Ok(rec)) => {
+                                act.audit(
+                                    "close",
+                                    format!(
+                                        "{what}: {} realized ₹{:.2}",
+                                        rec.option_symbol, rec.realized_pnl
+                                    ),
+                                    true,
+                                );
+                                ok(json!(rec))
+                            }
+                            Ok(Err(e)) => {
+                                act.audit("close", format!("{what}: refused: {e}"), false);
+                                err(e)
+                            }
                             Err(e) => err(format!("PositionManager did not answer: {e}")),
                         }),
                 )

@@ -251,8 +251,17 @@ enum CtlCmd {
     },
     /// Kill switch: no new orders until resume.
     Halt,
-    /// Close every open position now.
+    /// Close every open position now (live ones: exit orders at the broker).
     Flatten,
+    /// The open positions (latest version of each), as JSON.
+    Positions,
+    /// Record open position POSITION (id or 8+ leading characters) as closed at PRICE with no
+    /// order: for a position already closed at the broker by hand. Audited.
+    Close {
+        position: String,
+        #[arg(long)]
+        price: f64,
+    },
     /// Graceful shutdown: stop the feed, drain, flush, exit 0.
     Shutdown,
     /// Make ACTOR's handler panic (engine started with --allow-fault-injection).
@@ -639,6 +648,11 @@ fn ctl(config: &Path, socket: Option<PathBuf>, cmd: CtlCmd) -> Result<(), AppErr
         ),
         CtlCmd::Halt => (json!({"cmd": "halt"}), None),
         CtlCmd::Flatten => (json!({"cmd": "flatten"}), None),
+        CtlCmd::Positions => (json!({"cmd": "positions"}), None),
+        CtlCmd::Close { position, price } => (
+            json!({"cmd": "close", "position": position, "price": price}),
+            None,
+        ),
         CtlCmd::Shutdown => (json!({"cmd": "shutdown"}), None),
         CtlCmd::Crash { actor } => (json!({"cmd": "crash", "actor": actor}), None),
     };

@@ -167,7 +167,10 @@ impl Engine {
                 let addr = Supervisor::start_in_arbiter(&net.handle(), move |_| {
                     Broker::new(bcfg, b.client, b.nfo, db6, r.broker)
                 });
-                positions.do_send(UseBroker(addr.clone().recipient()));
+                positions.do_send(UseBroker(
+                    addr.clone().recipient(),
+                    addr.clone().recipient(),
+                ));
                 reg.broker_started();
                 (Some(addr), Some(net))
             }

@@ -230,6 +230,13 @@ fn control_socket_drives_a_running_engine() {
     let st: serde_json::Value = serde_json::from_slice(&ctl(&cfg, &["status"]).stdout).unwrap();
     assert_eq!(st["mode"], "paper");
     assert!(ctl(&cfg, &["flatten"]).status.success());
+    // After the flatten nothing is open; closing an unknown position is refused and audited.
+    let open: serde_json::Value =
+        serde_json::from_slice(&ctl(&cfg, &["positions"]).stdout).unwrap();
+    assert_eq!(open, serde_json::json!([]));
+    let out = ctl(&cfg, &["close", "deadbeef", "--price", "10.05"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no open position \"deadbeef\""));
 
     // Graceful shutdown: drained, flushed, exit 0, socket removed, everything audited.
     assert!(ctl(&cfg, &["shutdown"]).status.success());
@@ -263,6 +270,14 @@ fn control_socket_drives_a_running_engine() {
         )
         .unwrap();
     assert_eq!(refused, 1, "the refused live switch is audited too");
+    let closes: i64 = c
+        .query_row(
+            "SELECT COUNT(*) FROM audit_events WHERE action = 'close' AND ok = 0",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(closes, 1, "the refused close is audited");
 }
 
 #[test]

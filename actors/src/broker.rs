@@ -4,7 +4,7 @@
 //!   worked, its counters.
 //! - Handles: [`GetOptionChain`] (from OptionsExecutor: the expiry the rules pick among the
 //!   listed ones, the strikes around the money, quoted now), [`PlaceEntry`] (from
-//!   OptionsExecutor), [`PlaceExit`] (from PositionManager), [`GetBrokerStats`],
+//!   OptionsExecutor), [`PlaceExit`] and [`AbandonExit`] (from PositionManager), [`GetBrokerStats`],
 //!   [`InjectPanic`], [`GetRestarts`].
 //! - Sends: [`ExitFilled`] to the exit's `reply_to`; [`Persist`] of alarm rows (`audit_events`)
 //!   to DbWriter.
@@ -202,6 +202,14 @@ impl Broker {
     /// Works one attempt of `job`; then replies, or raises the alarm and tries again later.
     fn exit_attempt(&mut self, job: ExitJob, attempt: u32, ctx: &mut Context<Self>) {
         let p = &job.msg;
+        if !self.exits.contains(&p.position_id) {
+            log::warn!(
+                "{NAME}: exit of {} for position {} abandoned (closed by the operator)",
+                p.tradingsymbol,
+                p.position_id
+            );
+            return;
+        }
         let name = format!("exit:{}:{}:{attempt}", job.remaining, p.reason);
         let tag = tag_for(&Uuid::new_v5(&p.position_id, name.as_bytes()));
         let req = self.cfg.request(
@@ -682,6 +690,16 @@ impl Handler<PlaceExit> for Broker {
             let remaining = p.quantity;
             self.exit_attempt(ExitJob { msg: p, remaining }, 1, ctx);
         });
+    }
+}
+
+impl Handler<AbandonExit> for Broker {
+    type Result = ();
+
+    fn handle(&mut self, msg: AbandonExit, _ctx: &mut Context<Self>) {
+        if self.exits.remove(&msg.0) {
+            self.stats.exits_pending = self.exits.len() as u64;
+        }
     }
 }
 

@@ -6,11 +6,12 @@
 //! - Handles: [`CandlesUpdated`] (prices from DataManager: marks open positions at most once per
 //!   `monitor_interval` of data time), [`OptionMarks`] (real option prices from the broker's
 //!   quotes), [`OpenPosition`] (from OptionsExecutor), [`ExitFilled`] (from the Broker),
-//!   [`UseBroker`], [`GetOpenOptions`], [`GetRiskSnapshot`], [`FlattenAll`],
+//!   [`UseBroker`], [`GetOpenOptions`], [`GetOpenPositions`], [`ClosePosition`] (operator),
+//!   [`GetRiskSnapshot`], [`FlattenAll`],
 //!   [`SignalActivated`], [`SubscribePositions`], [`GetPositionSummary`], [`InjectPanic`],
 //!   [`Drain`], [`GetRestarts`].
-//! - Sends: [`Persist`] of every position version to DbWriter; [`PlaceExit`] of live positions
-//!   to the Broker; [`PositionOpened`] and [`PositionClosed`] to subscribers.
+//! - Sends: [`Persist`] of every position version to DbWriter; [`PlaceExit`] and
+//!   [`AbandonExit`] of live positions to the Broker; [`PositionOpened`] and [`PositionClosed`] to subscribers.
 //!
 //! Marking by data time keeps replays deterministic: DataManager hands PositionManager each
 //! batch before Strategy sees it, and a position opened for a signal at time T is first caught
@@ -35,10 +36,12 @@ use messages::msg::*;
 use messages::{Mode, PositionRecord, Row, Symbols};
 
 use crate::db_writer::DbWriter;
+use crate::logic::price::round_to_tick;
 use crate::metrics::{ActorMetrics, Tracked};
 use crate::options::chain::ChainModel;
 use crate::options::instruments::OptionContract;
 use crate::options::position::{Change, ExitReason, ExitRules, PaperPosition};
+use crate::options::sizing::paise;
 use crate::options_executor::Clock;
 use crate::supervisor::{guard, note_restart};
 
@@ -101,8 +104,8 @@ pub struct PositionManager {
     opened_subs: Vec<Recipient<PositionOpened>>,
     closed_subs: Vec<Recipient<PositionClosed>>,
     summary: PositionSummary,
-    /// Where live exits are ordered (with a broker connection).
-    broker: Option<Recipient<PlaceExit>>,
+    /// Where live exits are ordered, and abandoned (with a broker connection).
+    broker: Option<(Recipient<PlaceExit>, Recipient<AbandonExit>)>,
     /// This actor, for the broker's fills.
     me: Option<Recipient<ExitFilled>>,
     restarts: u64,
@@ -263,7 +266,7 @@ impl PositionManager {
         };
         exit.sent = std::time::Instant::now();
         match (&self.broker, &self.me) {
-            (Some(b), Some(me)) => b.do_send(PlaceExit {
+            (Some((b, _)), Some(me)) => b.do_send(PlaceExit {
                 position_id: h.pos.record.position_id,
                 tradingsymbol: h.pos.record.option_symbol.clone(),
                 quantity: exit.remaining,
@@ -581,6 +584,78 @@ impl PositionManager {
         n
     }
 
+    /// Operator close: the open position `q.position` (id or unique prefix) is closed at
+    /// `q.price` without an order; a live exit being worked for it is abandoned.
+    fn close_by_operator(&mut self, q: ClosePosition) -> Result<PositionRecord, String> {
+        let key = q.position.trim().to_ascii_lowercase();
+        if key.len() < 8 {
+            return Err(format!(
+                "position {:?}: give its id or at least 8 characters of it (ctl positions)",
+                q.position
+            ));
+        }
+        let found: Vec<usize> = (0..self.open.len())
+            .filter(|&i| {
+                self.open[i]
+                    .pos
+                    .record
+                    .position_id
+                    .to_string()
+                    .starts_with(&key)
+            })
+            .collect();
+        let i = match found.as_slice() {
+            [i] => *i,
+            [] => return Err(format!("no open position {:?}", q.position)),
+            _ => {
+                return Err(format!(
+                    "{:?} matches {} open positions: give more of the id",
+                    q.position,
+                    found.len()
+                ))
+            }
+        };
+        let tick = self.open[i].pos.tick;
+        if !(q.price.is_finite() && q.price > 0.0)
+            || (round_to_tick(q.price, tick) - q.price).abs() > 1e-9
+        {
+            return Err(format!(
+                "price {}: must be a positive premium on the {tick} tick",
+                q.price
+            ));
+        }
+        let h = &mut self.open[i];
+        let now = match self.cfg.clock {
+            Clock::Wall => chrono::Utc::now().timestamp().max(h.last_mark),
+            Clock::Data => h.last_mark,
+        };
+        let qty = h.pos.remaining;
+        let change = h
+            .pos
+            .fill_sell(now, qty, paise(q.price) * qty as i64, ExitReason::Manual);
+        let id = h.pos.record.position_id;
+        let was_exiting = h.exit.take().is_some();
+        let record = h.pos.record.clone();
+        self.persist(&record);
+        log::warn!(
+            "{NAME}: CLOSED BY OPERATOR {} × {qty} @ {} (no order placed) realized ₹{:.2}",
+            record.option_symbol,
+            q.price,
+            record.realized_pnl
+        );
+        if was_exiting {
+            if let Some((_, abandon)) = &self.broker {
+                abandon.do_send(AbandonExit(id));
+            }
+        }
+        if self.after(i, change, now) {
+            self.open.remove(i);
+        }
+        self.summary.open_positions = self.open.len() as u32;
+        self.summary.unrealized_pnl = self.open.iter().map(|h| h.pos.record.unrealized_pnl).sum();
+        Ok(record)
+    }
+
     /// Wall-clock monitor (live feeds): marks every open position at its symbol's last price.
     fn monitor(&mut self) {
         if self.cfg.real_marks {
@@ -704,7 +779,24 @@ impl Handler<UseBroker> for PositionManager {
     type Result = ();
 
     fn handle(&mut self, msg: UseBroker, _ctx: &mut Context<Self>) {
-        self.broker = Some(msg.0);
+        self.broker = Some((msg.0, msg.1));
+    }
+}
+
+impl Handler<GetOpenPositions> for PositionManager {
+    type Result = Vec<PositionRecord>;
+
+    fn handle(&mut self, _: GetOpenPositions, _ctx: &mut Context<Self>) -> Vec<PositionRecord> {
+        self.open.iter().map(|h| h.pos.record.clone()).collect()
+    }
+}
+
+impl Handler<ClosePosition> for PositionManager {
+    type Result = Result<PositionRecord, String>;
+
+    fn handle(&mut self, msg: ClosePosition, ctx: &mut Context<Self>) -> Self::Result {
+        guard(self.m, ctx, |_| self.close_by_operator(msg))
+            .unwrap_or_else(|| Err("PositionManager failed on this request (restarting)".into()))
     }
 }
 
@@ -767,5 +859,103 @@ impl Handler<GetRestarts> for PositionManager {
 
     fn handle(&mut self, _: GetRestarts, _ctx: &mut Context<Self>) -> u64 {
         self.restarts
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{NaiveDate, TimeZone, Utc};
+    use messages::{OptionType, PositionStatus};
+    use uuid::Uuid;
+
+    fn pm() -> Addr<PositionManager> {
+        let c = crate::config::Config::default_config().unwrap();
+        let chain = crate::options_executor::TradeConfig::from_config(
+            &c,
+            crate::logic::session::Session::nse(),
+        )
+        .chain;
+        let reg = crate::metrics::Registry::new(true);
+        let db = Tracked::new(DbWriter::start_unsupervised_for_tests(), reg.db_writer);
+        let cfg = PositionManagerConfig {
+            symbols: Symbols::new(["NIFTY"]),
+            chain,
+            exits: ExitRules {
+                slippage_ticks: 1,
+                trailing: None,
+                partial: None,
+                max_hold_secs: None,
+                exit_before_expiry_secs: 3600,
+            },
+            monitor_interval: Duration::from_secs(5),
+            persist_marks_every: 300,
+            clock: Clock::Wall,
+            real_marks: true,
+        };
+        PositionManager::new(cfg, db, reg.position_manager).start()
+    }
+
+    fn record(id: u128, mode: Mode) -> PositionRecord {
+        let t = Utc.timestamp_opt(Utc::now().timestamp() - 600, 0).unwrap();
+        PositionRecord {
+            position_id: Uuid::from_u128(id),
+            version: 1,
+            signal_id: Uuid::from_u128(id + 1),
+            symbol: "NIFTY".into(),
+            option_symbol: "NIFTY25D0924000CE".into(),
+            strike: 24_000.0,
+            option_type: OptionType::CE,
+            expiry: NaiveDate::from_ymd_opt(2099, 12, 9).unwrap(),
+            mode,
+            status: PositionStatus::Open,
+            lots: 2,
+            lot_size: 75,
+            quantity: 150,
+            remaining_quantity: 150,
+            entry_time: t,
+            entry_premium: 100.05,
+            stop_loss_premium: 70.05,
+            target_premium: 160.05,
+            current_premium: 100.05,
+            unrealized_pnl: 0.0,
+            exit_time: None,
+            exit_premium: 0.0,
+            exit_reason: String::new(),
+            realized_pnl: 0.0,
+            updated_at: t,
+        }
+    }
+
+    #[actix_rt::test]
+    async fn the_operator_closes_a_position_at_a_price_with_clear_refusals() {
+        let pm = pm();
+        pm.send(OpenPosition(Box::new(record(0xabcdef12_0000, Mode::Live))))
+            .await
+            .unwrap();
+        let open = pm.send(GetOpenPositions).await.unwrap();
+        assert_eq!(open.len(), 1);
+        let id = open[0].position_id.to_string();
+        let close = |position: &str, price: f64| ClosePosition {
+            position: position.into(),
+            price,
+        };
+        for (q, says) in [
+            (close("0000", 90.0), "at least 8 characters"),
+            (close("ffffffff", 90.0), "no open position"),
+            (close(&id, 90.03), "on the 0.05 tick"),
+            (close(&id, -1.0), "positive premium"),
+        ] {
+            let e = pm.send(q).await.unwrap().unwrap_err();
+            assert!(e.contains(says), "{e}");
+        }
+        let r = pm.send(close(&id[..8], 90.05)).await.unwrap().unwrap();
+        assert_eq!(r.status, PositionStatus::Closed);
+        assert_eq!((r.exit_premium, r.exit_reason.as_str()), (90.05, "MANUAL"));
+        assert_eq!(r.realized_pnl, (9005 - 10005) as f64 * 150.0 / 100.0);
+        assert!(pm.send(GetOpenPositions).await.unwrap().is_empty());
+        let s = pm.send(GetPositionSummary).await.unwrap();
+        assert_eq!((s.closed, s.open_positions), (1, 0));
+        assert_eq!(s.realized_pnl, -1500.0);
     }
 }

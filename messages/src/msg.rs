@@ -282,10 +282,30 @@ pub struct OptionMarks {
 #[rtype(result = "Vec<String>")]
 pub struct GetOpenOptions;
 
+/// The open positions, latest version of each (operator `ctl positions`).
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "Vec<crate::PositionRecord>")]
+pub struct GetOpenPositions;
+
+/// Operator `ctl close`: record an open position as closed at `price` without an order (it
+/// was closed at the broker by hand, or must be written off); a live exit being worked for it
+/// is abandoned. `position` is its id or a unique prefix of at least 8 characters.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "Result<crate::PositionRecord, String>")]
+pub struct ClosePosition {
+    pub position: String,
+    pub price: f64,
+}
+
+/// Stop working the exit of this position (it was closed by the operator).
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct AbandonExit(pub Uuid);
+
 /// Route exits of live positions through this broker.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct UseBroker(pub Recipient<PlaceExit>);
+pub struct UseBroker(pub Recipient<PlaceExit>, pub Recipient<AbandonExit>);
 
 /// The broker filled (part of) a live position's exit order.
 #[derive(Message, Debug, Clone)]
