@@ -12,6 +12,7 @@ use actors::config::Config;
 use actors::feed::sim::SimMarket;
 use actors::logic::session::Session;
 use actors::options_executor::Clock;
+use chrono::SubsecRound;
 use messages::msg::*;
 use messages::{Mode, Symbols};
 
@@ -189,6 +190,9 @@ pub async fn run(mut cfg: Config, opts: RunOptions) -> Result<(), AppError> {
             source,
         })?;
     let mut last_report = Instant::now();
+    let mut last_sample = Instant::now();
+    let sample_every = (cfg.metrics.persist_every_seconds > 0)
+        .then(|| Duration::from_secs(cfg.metrics.persist_every_seconds));
     let mut ticks = Vec::with_capacity(symbols.len());
     let mut latest: Vec<Option<messages::Tick>> = vec![None; symbols.len()];
     let feed = engine.feed();
@@ -246,6 +250,10 @@ pub async fn run(mut cfg: Config, opts: RunOptions) -> Result<(), AppError> {
             feed.do_send(TicksReceived(batch));
             feed.do_send(AdvanceClock { now });
         }
+        if sample_every.is_some_and(|every| last_sample.elapsed() >= every) {
+            last_sample = Instant::now();
+            persist_sample(&engine).await;
+        }
         if last_report.elapsed() >= Duration::from_secs(30) {
             last_report = Instant::now();
             // Never hold up the feed for a report: the executor may be waiting for a live fill.
@@ -284,6 +292,10 @@ pub async fn run(mut cfg: Config, opts: RunOptions) -> Result<(), AppError> {
             );
         }
     }
+    if sample_every.is_some() {
+        // The last sample, so a short run is on record too.
+        persist_sample(&engine).await;
+    }
     let d = engine.data.send(GetDataStats).await?;
     let x = engine.executor.send(GetExecutorStats).await?;
     engine.shutdown().await;
@@ -292,4 +304,33 @@ pub async fn run(mut cfg: Config, opts: RunOptions) -> Result<(), AppError> {
         d.ticks, d.candles_closed, x.received, x.logged, x.rejected
     );
     Ok(())
+}
+
+/// Stores one sample of every actor's metrics and of the book's P&L in `performance_metrics`.
+/// Never holds up the feed: the book's figures are skipped when PositionManager is busy.
+async fn persist_sample(engine: &Engine) {
+    let at = chrono::Utc::now().trunc_subsecs(0);
+    let mut rows: Vec<messages::Row> = actors::metrics::samples(&engine.metrics.snapshot(), at)
+        .into_iter()
+        .map(|m| messages::Row::Metric(Box::new(m)))
+        .collect();
+    if let Ok(Ok(p)) =
+        tokio::time::timeout(REPORT_WAIT, engine.positions.send(GetPositionSummary)).await
+    {
+        for (metric, value) in [
+            ("open_positions", p.open_positions as f64),
+            ("realized_pnl", p.realized_pnl),
+            ("unrealized_pnl", p.unrealized_pnl),
+        ] {
+            rows.push(messages::Row::Metric(Box::new(messages::MetricSample {
+                timestamp: at,
+                component: "book".into(),
+                metric: metric.into(),
+                value,
+                labels: String::new(),
+            })));
+        }
+    }
+    actors::metrics::Tracked::new(engine.db.clone(), engine.metrics.db_writer)
+        .do_send(Persist(rows));
 }

@@ -223,6 +223,22 @@ fn store_round_trip_on_a_real_server() {
     let counts = st.row_counts().unwrap();
     assert!(counts.contains(&("trading_signals".into(), 4)));
     assert!(counts.contains(&("executor_decisions".into(), 1)));
+
+    // Metric samples land in performance_metrics.
+    let at = chrono::DateTime::from_timestamp(1_704_080_700, 0).unwrap();
+    let snap = actors::metrics::Registry::new(true).snapshot();
+    let rows: Vec<Row> = actors::metrics::samples(&snap, at)
+        .into_iter()
+        .map(|m| Row::Metric(Box::new(m)))
+        .collect();
+    assert_eq!(rows.len(), 6 * 8, "eight series per running actor");
+    st.write(&rows).unwrap();
+    assert_eq!(
+        common::ch_sql(&format!(
+            "SELECT component, metric, value FROM {db}.performance_metrics WHERE metric = 'handled_total' ORDER BY component FORMAT TSV"
+        )),
+        "data_manager\thandled_total\t0\ndb_writer\thandled_total\t0\noptions_executor\thandled_total\t0\nposition_manager\thandled_total\t0\nsignal_manager\thandled_total\t0\nstrategy\thandled_total\t0\n"
+    );
 }
 
 #[test]

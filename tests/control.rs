@@ -22,6 +22,7 @@ fn config(dir: &Path) -> PathBuf {
     v["strategies"]["ma_crossover"]["timeframe"] = "minute".into();
     v["feed"]["simulated"]["speed"] = 6000.0.into();
     v["feed"]["simulated"]["start_date"] = "2024-03-04".into();
+    v["metrics"]["persist_every_seconds"] = 1.into();
     common::write_config(dir, &v)
 }
 
@@ -278,6 +279,23 @@ fn control_socket_drives_a_running_engine() {
         )
         .unwrap();
     assert_eq!(closes, 1, "the refused close is audited");
+    // Metric samples were stored every second: the pipeline's counters and the book.
+    let handled: f64 = c
+        .query_row(
+            "SELECT MAX(value) FROM performance_metrics WHERE component = 'data_manager' AND metric = 'handled_total'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(handled > 0.0, "{handled}");
+    let book: i64 = c
+        .query_row(
+            "SELECT COUNT(*) FROM performance_metrics WHERE component = 'book' AND metric = 'realized_pnl'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(book >= 1, "{book}");
 }
 
 #[test]

@@ -134,6 +134,9 @@ pub struct MetricsConfig {
     /// Serve the Prometheus text format on this loopback address (`127.0.0.1:9187`); off when
     /// absent.
     pub listen: Option<String>,
+    /// Store a sample of every actor's metrics and of the book's P&L in `performance_metrics`
+    /// this often while the engine runs (seconds; 0 = never).
+    pub persist_every_seconds: u64,
 }
 
 impl Default for MetricsConfig {
@@ -141,6 +144,7 @@ impl Default for MetricsConfig {
         MetricsConfig {
             enabled: true,
             listen: None,
+            persist_every_seconds: 60,
         }
     }
 }

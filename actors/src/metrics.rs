@@ -13,6 +13,7 @@ use std::time::Instant;
 
 use actix::dev::ToEnvelope;
 use actix::prelude::*;
+use messages::MetricSample;
 use serde::Serialize;
 
 const SUB: u32 = 8;
@@ -209,6 +210,34 @@ pub struct ActorSnapshot {
     pub restarts: u64,
     pub dropped: u64,
     pub last_error: Option<String>,
+}
+
+/// The `performance_metrics` rows of one sample taken at `at`: per actor its counters
+/// (`sent_total`, `handled_total`, `restarts_total`, `dropped_total`), its `depth` and
+/// `max_depth`, and its handler latency (`latency_p50_us`, `latency_p99_us`).
+pub fn samples(snaps: &[ActorSnapshot], at: chrono::DateTime<chrono::Utc>) -> Vec<MetricSample> {
+    let mut out = Vec::with_capacity(snaps.len() * 8);
+    for s in snaps {
+        for (metric, value) in [
+            ("sent_total", s.sent as f64),
+            ("handled_total", s.handled as f64),
+            ("depth", s.depth as f64),
+            ("max_depth", s.max_depth as f64),
+            ("latency_p50_us", s.latency_p50_ns as f64 / 1000.0),
+            ("latency_p99_us", s.latency_p99_ns as f64 / 1000.0),
+            ("restarts_total", s.restarts as f64),
+            ("dropped_total", s.dropped as f64),
+        ] {
+            out.push(MetricSample {
+                timestamp: at,
+                component: s.actor.to_string(),
+                metric: metric.to_string(),
+                value,
+                labels: String::new(),
+            });
+        }
+    }
+    out
 }
 
 /// The metrics of every actor of one engine.

@@ -26,6 +26,21 @@ pub enum Row {
     Decision(Box<ExecutorDecision>),
     Position(Box<PositionRecord>),
     Audit(Box<AuditEvent>),
+    Metric(Box<MetricSample>),
+}
+
+/// One sample of an operational metric, as stored in `performance_metrics`: a mailbox's depth,
+/// throughput or latency, the book's P&L, ….
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricSample {
+    pub timestamp: chrono::DateTime<chrono::Utc>,
+    /// The actor or part of the engine (`data_manager`, `book`, …).
+    pub component: String,
+    /// `depth`, `handled_total`, `latency_p99_us`, `realized_pnl`, ….
+    pub metric: String,
+    pub value: f64,
+    /// Extra dimensions as JSON text, `""` when none.
+    pub labels: String,
 }
 
 /// One operator action (a control command), as stored in `audit_events`.
@@ -48,6 +63,7 @@ impl Row {
             Row::Decision(_) => "executor_decisions",
             Row::Position(_) => "positions",
             Row::Audit(_) => "audit_events",
+            Row::Metric(_) => "performance_metrics",
         }
     }
 }

@@ -343,10 +343,21 @@ struct ChAudit {
     ok: u8,
 }
 
+#[derive(Debug, Clone, ::clickhouse::Row, Serialize, Deserialize)]
+struct ChMetric {
+    #[serde(with = "::clickhouse::serde::chrono::datetime")]
+    timestamp: DateTime<Utc>,
+    component: String,
+    metric: String,
+    value: f64,
+    labels: String,
+}
+
 /// Rows of one batch split by table, in their ClickHouse form.
 #[derive(Default)]
 struct Split {
     audits: Vec<ChAudit>,
+    metrics: Vec<ChMetric>,
     signals: Vec<ChSignal>,
     candles: Vec<ChCandle>,
     decisions: Vec<ChDecision>,
@@ -395,6 +406,13 @@ fn split(rows: &[Row]) -> Split {
                 action: a.action.clone(),
                 detail: a.detail.clone(),
                 ok: a.ok as u8,
+            }),
+            Row::Metric(m) => s.metrics.push(ChMetric {
+                timestamp: m.timestamp,
+                component: m.component.clone(),
+                metric: m.metric.clone(),
+                value: m.value,
+                labels: m.labels.clone(),
             }),
         }
     }
@@ -577,6 +595,7 @@ impl ClickHouseStore {
             insert_all(&c, "executor_decisions", s.decisions).await?;
             insert_all(&c, "positions", s.positions).await?;
             insert_all(&c, "audit_events", s.audits).await?;
+            insert_all(&c, "performance_metrics", s.metrics).await?;
             insert_all(&c, "historical_data", s.candles).await
         })
     }

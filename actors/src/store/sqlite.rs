@@ -193,6 +193,12 @@ impl SqliteStore {
                     Row::Position(p) => p.signal_id.to_string(),
                     Row::Candle(c) => format!("{}|{}|{}", c.symbol, c.interval.as_str(), c.ts),
                     Row::Audit(a) => format!("audit|{}", a.timestamp.timestamp()),
+                    Row::Metric(m) => format!(
+                        "metric|{}|{}|{}",
+                        m.component,
+                        m.metric,
+                        m.timestamp.timestamp()
+                    ),
                 };
                 let payload = serde_json::to_string(r)
                     .map_err(|e| Error::store(B, "encode outbox row", e))?;
@@ -380,6 +386,9 @@ impl Store for SqliteStore {
                     Row::Audit(a) => tx
                         .prepare_cached("INSERT INTO audit_events (timestamp, action, detail, ok) VALUES (?1, ?2, ?3, ?4)")
                         .and_then(|mut st| st.execute(params![a.timestamp.timestamp(), a.action, a.detail, a.ok as i64])),
+                    Row::Metric(m) => tx
+                        .prepare_cached("INSERT INTO performance_metrics (timestamp, component, metric, value, labels) VALUES (?1, ?2, ?3, ?4, ?5)")
+                        .and_then(|mut st| st.execute(params![m.timestamp.timestamp(), m.component, m.metric, m.value, m.labels])),
                     Row::Position(p) => {
                         let body = serde_json::to_string(p.as_ref()).unwrap_or_default();
                         let status = match p.status {
