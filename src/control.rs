@@ -376,6 +376,7 @@ impl Handler<ControlLine> for ControlActor {
                         if let Ok(p) = p {
                             v["open_positions"] = json!(p.open_positions);
                             v["realized_pnl"] = json!(p.realized_pnl);
+                            v["day_realized_pnl"] = json!(p.day_realized_pnl);
                             v["unrealized_pnl"] = json!(p.unrealized_pnl);
                         }
                         ok(v)

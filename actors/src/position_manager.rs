@@ -836,7 +836,26 @@ impl Handler<GetPositionSummary> for PositionManager {
     type Result = PositionSummary;
 
     fn handle(&mut self, _: GetPositionSummary, _ctx: &mut Context<Self>) -> PositionSummary {
-        self.summary.clone()
+        let now = match self.cfg.clock {
+            Clock::Wall => chrono::Utc::now().timestamp(),
+            Clock::Data => self
+                .rings
+                .iter()
+                .filter_map(|r| r.back().map(|(t, _)| *t))
+                .max()
+                .unwrap_or(0),
+        };
+        let day_start = self.cfg.chain.session.day_start(now);
+        let day: i64 = self
+            .closed
+            .iter()
+            .filter(|c| c.exit >= day_start && c.exit <= now)
+            .map(|c| c.pnl_paise)
+            .sum();
+        PositionSummary {
+            day_realized_pnl: day as f64 / 100.0,
+            ..self.summary.clone()
+        }
     }
 }
 
@@ -957,5 +976,6 @@ mod tests {
         let s = pm.send(GetPositionSummary).await.unwrap();
         assert_eq!((s.closed, s.open_positions), (1, 0));
         assert_eq!(s.realized_pnl, -1500.0);
+        assert_eq!(s.day_realized_pnl, -1500.0, "closed today (engine clock)");
     }
 }

@@ -264,6 +264,9 @@ pub struct PositionSummary {
     pub closed: u64,
     /// Realized P&L of all closed positions, rupees.
     pub realized_pnl: f64,
+    /// Realized P&L of the positions closed in the current trading day (by the engine clock),
+    /// rupees.
+    pub day_realized_pnl: f64,
     /// Unrealized P&L of open positions at their last mark, rupees.
     pub unrealized_pnl: f64,
 }
