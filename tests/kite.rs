@@ -267,6 +267,8 @@ struct Book {
     polls: i64,
     /// The orders placed, in order.
     orders: Vec<Placed>,
+    /// Paper runs place no order: the option drops after this many index polls instead.
+    drop_after_polls: Option<i64>,
 }
 
 /// One order the engine placed, and what the script made of it.
@@ -296,7 +298,8 @@ struct Quotes(Shared);
 impl Respond for Quotes {
     fn respond(&self, req: &Request) -> ResponseTemplate {
         let mut b = self.0.lock().unwrap();
-        let bought = b.orders.iter().any(|o| o.form["transaction_type"] == "BUY");
+        let bought = b.orders.iter().any(|o| o.form["transaction_type"] == "BUY")
+            || b.drop_after_polls.is_some_and(|n| b.polls >= n);
         let mut data = serde_json::Map::new();
         for (k, v) in req.url.query_pairs().filter(|(k, _)| k == "i") {
             let _ = k;
@@ -832,4 +835,58 @@ async fn ctl_switches_a_kite_fed_engine_to_live_only_when_confirmed() {
         .collect();
     assert_eq!(audited.len(), 2, "{audited:?}");
     assert!(!audited[0].1 && audited[1].0.contains("logging -> live") && audited[1].1);
+}
+
+#[actix_rt::test]
+async fn paper_mode_with_the_broker_trades_the_listed_chain_on_real_marks() {
+    let book: Shared = Arc::default();
+    book.lock().unwrap().drop_after_polls = Some(4);
+    let s = live_server(&book).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = live_config(dir.path(), false);
+    let out = live_engine(
+        &cfg,
+        &s.uri(),
+        &["--feed", "kite", "--mode", "paper", "--duration", "8"],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        book.lock().unwrap().orders.is_empty(),
+        "paper places no order"
+    );
+    let db = rusqlite::Connection::open(dir.path().join("alphastocks.db")).unwrap();
+    let (mode, detail): (String, String) = db
+        .query_row(
+            "SELECT mode, detail FROM executor_decisions WHERE outcome = 'opened'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap_or_else(|e| panic!("no opened decision ({e}):\n{stderr}"));
+    assert_eq!(mode, "paper");
+    assert!(
+        detail.contains("NIFTYX24000PE"),
+        "the listed contract: {detail}"
+    );
+    let body: String = db
+        .query_row(
+            "SELECT body FROM positions ORDER BY version DESC LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let p: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let qty = p["quantity"].as_i64().unwrap();
+    assert_eq!(
+        (p["status"].as_str(), p["mode"].as_str()),
+        (Some("CLOSED"), Some("paper")),
+        "{p}"
+    );
+    // Filled at the real LTP plus one tick, marked on the real LTP, sold at it minus one tick.
+    assert_eq!(
+        (p["entry_premium"].as_f64(), p["exit_premium"].as_f64()),
+        (Some(100.05), Some(59.95))
+    );
+    let paise = (p["realized_pnl"].as_f64().unwrap() * 100.0).round() as i64;
+    assert_eq!(paise, (5995 - 10005) * qty);
 }
