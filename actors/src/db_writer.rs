@@ -2,7 +2,7 @@
 //!
 //! - Owns: the [`Store`] (SQLite by default), the rows pending commit, and the callers waiting
 //!   for their rows to be committed.
-//! - Handles: [`Persist`], [`Flush`], [`IsSignalProcessed`], [`QuerySignals`], [`LoadHistory`],
+//! - Handles: [`Persist`], [`Flush`], [`AreSignalsProcessed`], [`QuerySignals`], [`LoadHistory`],
 //!   [`LoadRecovery`], [`GetWriterStats`], [`InjectPanic`], [`Drain`], [`GetRestarts`].
 //! - Sends: nothing; it answers.
 //!
@@ -182,17 +182,22 @@ impl Handler<Flush> for DbWriter {
     }
 }
 
-impl Handler<IsSignalProcessed> for DbWriter {
-    type Result = Result<bool, StoreFailure>;
+impl Handler<AreSignalsProcessed> for DbWriter {
+    type Result = Result<Vec<bool>, StoreFailure>;
 
-    fn handle(&mut self, msg: IsSignalProcessed, ctx: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: AreSignalsProcessed, ctx: &mut Context<Self>) -> Self::Result {
         guard(self.m, ctx, |_| {
-            if self.pending_decisions.contains(&msg.0) {
-                return Ok(true);
-            }
-            self.store
-                .is_signal_processed(msg.0)
-                .map_err(|e| StoreFailure(e.to_string()))
+            msg.0
+                .iter()
+                .map(|id| {
+                    if self.pending_decisions.contains(id) {
+                        return Ok(true);
+                    }
+                    self.store
+                        .is_signal_processed(*id)
+                        .map_err(|e| StoreFailure(e.to_string()))
+                })
+                .collect()
         })
         .unwrap_or_else(|| Err(StoreFailure("handler panicked".into())))
     }

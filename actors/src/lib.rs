@@ -7,7 +7,7 @@
 //!                                 │                                                     │
 //!                                 └──────────── Persist ──▶ DbWriter ◀── Persist ───────┤
 //!                                                              ▲                        │ SignalGenerated
-//!                                      IsSignalProcessed/Persist│                        ▼
+//!                                    AreSignalsProcessed/Persist│                        ▼
 //!                 PositionManager ◀── SignalActivated ──── OptionsExecutor ◀────────────┘
 //! ```
 //!

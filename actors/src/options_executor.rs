@@ -4,7 +4,7 @@
 //!   the ids it has decided on, its counters by outcome and rejection reason.
 //! - Handles: [`SignalGenerated`] (from SignalManager), [`SubscribeActivations`],
 //!   [`GetExecutorStats`], [`InjectPanic`], [`Drain`], [`GetRestarts`].
-//! - Sends: [`IsSignalProcessed`] and [`Persist`] (its decision) to DbWriter;
+//! - Sends: [`AreSignalsProcessed`] and [`Persist`] (its decision) to DbWriter;
 //!   [`GetRiskSnapshot`] and [`OpenPosition`] to PositionManager; [`GetOptionChain`] and
 //!   [`PlaceEntry`] to the Broker (with a broker connection); [`SignalActivated`] to
 //!   subscribers.
@@ -127,6 +127,10 @@ pub struct OptionsExecutor {
     decided: HashSet<Uuid>,
     /// Signals waiting for the store's answer, with the engine time at their arrival.
     pending: InOrder<(Arc<Signal>, i64), Result<bool, String>>,
+    /// Signals not yet asked about (sequence in `pending`, id).
+    unasked: Vec<(u64, Uuid)>,
+    /// A store question is in flight.
+    asking: bool,
     /// Answered signals waiting for their decision, in order.
     to_decide: std::collections::VecDeque<(Arc<Signal>, i64, Result<bool, String>)>,
     /// The decision waiting for PositionManager's answer (put back in front after a restart).
@@ -198,6 +202,8 @@ impl OptionsExecutor {
             stats: ExecutorStats::default(),
             decided: HashSet::new(),
             pending: InOrder::default(),
+            unasked: Vec::new(),
+            asking: false,
             to_decide: std::collections::VecDeque::new(),
             deciding: None,
             drain_waiters: Vec::new(),
@@ -225,20 +231,37 @@ impl OptionsExecutor {
             s.symbol
         );
         let seq = self.pending.push((s.clone(), self.now()));
-        self.ask_store(seq, s.signal_id, ctx);
+        self.unasked.push((seq, s.signal_id));
+        self.ask_store(ctx);
     }
 
-    fn ask_store(&mut self, seq: u64, id: Uuid, ctx: &mut Context<Self>) {
-        let req = self.db.send(IsSignalProcessed(id));
+    /// Asks the store about every signal not yet asked about, in one request; at most one
+    /// request is in flight (the next one goes when it is answered).
+    fn ask_store(&mut self, ctx: &mut Context<Self>) {
+        if self.asking || self.unasked.is_empty() {
+            return;
+        }
+        self.asking = true;
+        let batch = std::mem::take(&mut self.unasked);
+        let ids = batch.iter().map(|(_, id)| *id).collect();
+        let req = self.db.send(AreSignalsProcessed(ids));
         ctx.spawn(req.into_actor(self).map(move |res, act, ctx| {
-            let r = match res {
-                Ok(Ok(b)) => Ok(b),
-                Ok(Err(e)) => Err(e.to_string()),
-                Err(e) => Err(e.to_string()),
+            act.asking = false;
+            let answers: Vec<Result<bool, String>> = match res {
+                Ok(Ok(v)) if v.len() == batch.len() => v.into_iter().map(Ok).collect(),
+                Ok(Ok(v)) => vec![
+                    Err(format!("{} answers for {} signals", v.len(), batch.len()));
+                    batch.len()
+                ],
+                Ok(Err(e)) => vec![Err(e.to_string()); batch.len()],
+                Err(e) => vec![Err(e.to_string()); batch.len()],
             };
-            for ((signal, at), answer) in act.pending.complete(seq, r) {
-                act.to_decide.push_back((signal, at, answer));
+            for ((seq, _), answer) in batch.into_iter().zip(answers) {
+                for ((signal, at), answer) in act.pending.complete(seq, answer) {
+                    act.to_decide.push_back((signal, at, answer));
+                }
             }
+            act.ask_store(ctx);
             act.pump(ctx);
         }));
     }
@@ -826,15 +849,15 @@ impl Actor for OptionsExecutor {
                 Err(e) => log::error!("{NAME}: DbWriter unreachable for recovery: {e}"),
             }));
         }
-        // After a restart the store queries in flight were cancelled: ask again.
-        let again: Vec<(u64, Uuid)> = self
+        // After a restart the store question in flight was cancelled: ask again about every
+        // signal still waiting.
+        self.asking = false;
+        self.unasked = self
             .pending
             .waiting()
             .map(|(q, (s, _))| (q, s.signal_id))
             .collect();
-        for (seq, id) in again {
-            self.ask_store(seq, id, ctx);
-        }
+        self.ask_store(ctx);
         self.pump(ctx);
     }
 }

@@ -400,10 +400,12 @@ pub struct Persist(pub Vec<Row>);
 #[rtype(result = "Result<u64, StoreFailure>")]
 pub struct Flush;
 
-/// Has the executor already decided on this signal (committed or pending)?
-#[derive(Message, Debug, Clone, Copy)]
-#[rtype(result = "Result<bool, StoreFailure>")]
-pub struct IsSignalProcessed(pub Uuid);
+/// Has the executor already decided on these signals (committed or pending)? One answer per
+/// id, in order. (One question for a batch: an actor keeps one request in flight, not one per
+/// signal — actix polls every spawned future of an actor on each wake.)
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "Result<Vec<bool>, StoreFailure>")]
+pub struct AreSignalsProcessed(pub Vec<Uuid>);
 
 /// Read signals from the store.
 #[derive(Message, Debug, Clone)]
