@@ -21,7 +21,7 @@ use actors::kite::{
 };
 use actors::kite::{OrderState, Position};
 use messages::msg::{Flush, Persist};
-use messages::{CandleRow, PositionRecord, Row, SymbolId, Symbols, Tick};
+use messages::{CandleRow, PositionRecord, PositionStatus, Row, SymbolId, Symbols, Tick};
 
 use crate::error::AppError;
 
@@ -147,11 +147,29 @@ impl KiteFeed {
             backfill(cfg, &client, &keys, symbols, &tokens, backend).await?;
         }
         // Reconciliation: what the broker holds against what the engine knows.
-        let known = crate::system::open_store(cfg, backend)?
+        let mut known = crate::system::open_store(cfg, backend)?
             .open_positions()
             .unwrap_or_default();
         match (client.positions().await, client.orders().await) {
             (Ok(p), Ok(o)) => {
+                let settled = settle_exits(&client, &o, &known).await;
+                if !settled.is_empty() {
+                    store_rows(
+                        cfg,
+                        backend,
+                        settled
+                            .iter()
+                            .map(|r| Row::Position(Box::new(r.clone())))
+                            .collect(),
+                    )
+                    .await?;
+                    known.retain(|k| !settled.iter().any(|s| s.position_id == k.position_id));
+                    known.extend(
+                        settled
+                            .into_iter()
+                            .filter(|s| s.status == PositionStatus::Open),
+                    );
+                }
                 for line in reconcile(&p.net, &o, &known) {
                     log::warn!("kite: reconcile: {line}");
                 }
@@ -281,6 +299,71 @@ async fn backfill(
     db.send(Flush)
         .await?
         .map_err(|e| AppError::Usage(format!("kite: storing history: {e}")))?;
+    Ok(())
+}
+
+/// Live positions whose exit order filled while the engine was down (a SELL with one of the
+/// position's exit tags, filled): sold now at that order's trades. Returns their new versions
+/// (closed, or still open with what remains).
+pub async fn settle_exits(
+    client: &KiteClient,
+    orders: &[OrderState],
+    known: &[PositionRecord],
+) -> Vec<PositionRecord> {
+    use actors::broker::{exit_tag, filled_value, EXIT_ATTEMPTS_MATCHED};
+    use actors::options::position::{ExitReason, PaperPosition};
+    let mut out = Vec::new();
+    for k in known.iter().filter(|k| k.mode == messages::Mode::Live) {
+        let held = match k.remaining_quantity {
+            0 => k.quantity,
+            n => n,
+        };
+        let tags: Vec<String> = (1..=EXIT_ATTEMPTS_MATCHED)
+            .map(|a| exit_tag(&k.position_id, held, a))
+            .collect();
+        let fills: Vec<&OrderState> = orders
+            .iter()
+            .filter(|o| o.transaction_type == "SELL" && o.filled_quantity > 0)
+            .filter(|o| tags.iter().any(|t| o.has_tag(t)))
+            .collect();
+        if fills.is_empty() {
+            continue;
+        }
+        let mut pos = PaperPosition::resume(k.clone(), k.lot_size, actors::logic::price::TICK, 0);
+        let now = chrono::Utc::now().timestamp();
+        for o in fills {
+            let (qty, value) = filled_value(client, o).await;
+            pos.fill_sell(now, qty, value, ExitReason::Reconciled);
+            log::warn!(
+                "kite: reconcile: exit order {} sold {} × {qty} while the engine was down: position {} {} (realized ₹{:.2})",
+                o.order_id,
+                k.option_symbol,
+                k.position_id,
+                if pos.is_open() { "still open" } else { "closed" },
+                pos.record.realized_pnl
+            );
+        }
+        out.push(pos.record);
+    }
+    out
+}
+
+/// Writes `rows` through a DbWriter of its own (before the engine starts) and commits them.
+async fn store_rows(cfg: &Config, backend: StorageBackend, rows: Vec<Row>) -> Result<(), AppError> {
+    let store = crate::system::open_store(cfg, backend)?;
+    let db = DbWriter::new(
+        store,
+        10_000,
+        Duration::from_millis(200),
+        actors::metrics::Registry::new(false).db_writer,
+    )
+    .start();
+    db.send(Persist(rows))
+        .await?
+        .map_err(|e| AppError::Usage(format!("kite: storing reconciled positions: {e}")))?;
+    db.send(Flush)
+        .await?
+        .map_err(|e| AppError::Usage(format!("kite: storing reconciled positions: {e}")))?;
     Ok(())
 }
 

@@ -890,3 +890,107 @@ async fn paper_mode_with_the_broker_trades_the_listed_chain_on_real_marks() {
     let paise = (p["realized_pnl"].as_f64().unwrap() * 100.0).round() as i64;
     assert_eq!(paise, (5995 - 10005) * qty);
 }
+
+#[actix_rt::test]
+async fn an_exit_that_filled_while_the_engine_was_down_closes_its_position_at_start() {
+    use actors::store::Store;
+    let dir = tempfile::tempdir().unwrap();
+    // The engine stopped with a live position open and its exit in flight.
+    let pid = uuid::Uuid::from_u128(0x5eed_0001);
+    let t = Utc::now() - Duration::hours(1);
+    let open = messages::PositionRecord {
+        position_id: pid,
+        version: 4,
+        signal_id: uuid::Uuid::from_u128(0x5eed_0002),
+        symbol: "NIFTY".into(),
+        option_symbol: "NIFTYX24000PE".into(),
+        strike: 24_000.0,
+        option_type: messages::OptionType::PE,
+        expiry: Utc::now().date_naive() + Duration::days(2),
+        mode: messages::Mode::Live,
+        status: messages::PositionStatus::Open,
+        lots: 2,
+        lot_size: 75,
+        quantity: 150,
+        remaining_quantity: 150,
+        entry_time: t,
+        entry_premium: 100.05,
+        stop_loss_premium: 70.05,
+        target_premium: 160.05,
+        current_premium: 66.0,
+        unrealized_pnl: -5107.5,
+        exit_time: None,
+        exit_premium: 0.0,
+        exit_reason: String::new(),
+        realized_pnl: 0.0,
+        updated_at: t,
+    };
+    let mut st =
+        actors::store::sqlite::SqliteStore::open(&dir.path().join("alphastocks.db")).unwrap();
+    st.write(&[messages::Row::Position(Box::new(open))])
+        .unwrap();
+    drop(st);
+    // The broker: attempt 1 was rejected, attempt 2 filled at two prices.
+    let s = server(
+        ResponseTemplate::new(200)
+            .set_body_json(serde_json::json!({"status": "success", "data": {}})),
+    )
+    .await;
+    let sell = |id: &str, attempt: u32, status: &str, filled: u32, avg: f64| {
+        serde_json::json!({"order_id": id, "status": status, "tradingsymbol": "NIFTYX24000PE",
+            "exchange": "NFO", "transaction_type": "SELL", "order_type": "MARKET", "quantity": 150,
+            "filled_quantity": filled, "average_price": avg,
+            "tag": actors::broker::exit_tag(&pid, 150, attempt)})
+    };
+    Mock::given(method("GET"))
+        .and(path("/orders"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(serde_json::json!({"status": "success",
+            "data": [sell("X1", 1, "REJECTED", 0, 0.0), sell("X2", 2, "COMPLETE", 150, 59.975)]})),
+        )
+        .mount(&s)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/orders/X2/trades"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"status": "success",
+            "data": [{"trade_id": "t1", "order_id": "X2", "average_price": 60.0, "quantity": 75},
+                     {"trade_id": "t2", "order_id": "X2", "average_price": 59.95, "quantity": 75}]})))
+        .mount(&s)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/portfolio/positions"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            serde_json::json!({"status": "success", "data": {"net": [], "day": []}}),
+        ))
+        .mount(&s)
+        .await;
+    let out = run_engine(dir.path(), &s.uri());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("exit order X2 sold NIFTYX24000PE × 150 while the engine was down"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("expects an open live position"),
+        "nothing left to flag: {stderr}"
+    );
+    let db = rusqlite::Connection::open(dir.path().join("alphastocks.db")).unwrap();
+    let body: String = db
+        .query_row(
+            "SELECT body FROM positions WHERE position_id = ?1 ORDER BY version DESC LIMIT 1",
+            [pid.to_string()],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let p: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(p["status"], "CLOSED", "{p}");
+    assert_eq!(p["exit_reason"], "EXIT_FILLED_WHILE_DOWN");
+    assert_eq!(p["version"], 5);
+    let paise = (p["realized_pnl"].as_f64().unwrap() * 100.0).round() as i64;
+    assert_eq!(
+        paise,
+        6000 * 75 + 5995 * 75 - 10005 * 150,
+        "over the order's trades"
+    );
+}

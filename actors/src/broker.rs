@@ -16,8 +16,8 @@
 //! re-sent); then the order's history until it is terminal. An order still open after
 //! `entry_fill_timeout_seconds` is cancelled; whatever filled before the cancel is kept.
 //!
-//! Exits are never forgotten: each attempt has its own deterministic tag (position, quantity,
-//! attempt), is looked up before it is placed, never sells more than the broker's net position
+//! Exits are never forgotten: each attempt has its own deterministic tag ([`exit_tag`]: position,
+//! quantity, attempt), is looked up before it is placed, never sells more than the broker's net position
 //! holds (an exit must not open a short), and a rejected, cancelled or failed attempt is an
 //! alarm (error log, `exit_alarm` audit row, counter) followed by another attempt after a
 //! doubling wait. PositionManager keeps the position open until the fill arrives and asks again
@@ -127,6 +127,16 @@ impl BrokerConfig {
     }
 }
 
+/// Exit attempts tried per position when matching the day's orders at start.
+pub const EXIT_ATTEMPTS_MATCHED: u32 = 64;
+
+/// The order tag of exit attempt `attempt` (from 1) selling `remaining` of a position:
+/// deterministic, so the attempt is found in the order book after a restart.
+pub fn exit_tag(position_id: &Uuid, remaining: u32, attempt: u32) -> String {
+    let name = format!("exit:{remaining}:{attempt}");
+    tag_for(&Uuid::new_v5(position_id, name.as_bytes()))
+}
+
 /// The exit an attempt works on.
 #[derive(Clone)]
 struct ExitJob {
@@ -210,8 +220,7 @@ impl Broker {
             );
             return;
         }
-        let name = format!("exit:{}:{}:{attempt}", job.remaining, p.reason);
-        let tag = tag_for(&Uuid::new_v5(&p.position_id, name.as_bytes()));
+        let tag = exit_tag(&p.position_id, job.remaining, attempt);
         let req = self.cfg.request(
             &p.tradingsymbol,
             TransactionType::Sell,
@@ -389,7 +398,7 @@ async fn sell(client: &KiteClient, req: &OrderRequest, poll: Duration, wait: Dur
 /// What a filled order traded: its quantity and Σ price × quantity over its trades in paise
 /// (each trade's price is on the tick, so the sum is exact). Without the trades (an error, or
 /// a count that disagrees with the order) the order's average price stands in, with a warning.
-async fn filled_value(client: &KiteClient, s: &OrderState) -> (u32, i64) {
+pub async fn filled_value(client: &KiteClient, s: &OrderState) -> (u32, i64) {
     let qty = s.filled_quantity as u32;
     let fallback = value_paise(s.average_price, qty);
     match client.order_trades(&s.order_id).await {

@@ -28,6 +28,8 @@ pub enum ExitReason {
     TimeLimit,
     PartialBooking,
     Manual,
+    /// Sold by an exit order that filled while the engine was down (found at start).
+    Reconciled,
 }
 
 impl ExitReason {
@@ -41,6 +43,7 @@ impl ExitReason {
             ExitReason::TimeLimit => "TIME_LIMIT",
             ExitReason::PartialBooking => "PARTIAL_BOOKING",
             ExitReason::Manual => "MANUAL",
+            ExitReason::Reconciled => "EXIT_FILLED_WHILE_DOWN",
         }
     }
 }
