@@ -154,15 +154,14 @@ impl KiteFeed {
             (Ok(p), Ok(o)) => {
                 let settled = settle_exits(&client, &o, &known).await;
                 if !settled.is_empty() {
-                    store_rows(
-                        cfg,
-                        backend,
+                    let db = Writer::open(cfg, backend, "reconciled positions")?;
+                    db.write(
                         settled
                             .iter()
                             .map(|r| Row::Position(Box::new(r.clone())))
                             .collect(),
-                    )
-                    .await?;
+                    );
+                    db.commit().await?;
                     known.retain(|k| !settled.iter().any(|s| s.position_id == k.position_id));
                     known.extend(
                         settled
@@ -252,14 +251,7 @@ async fn backfill(
     let to = chrono::Utc::now().naive_utc() + chrono::Duration::seconds(19_800);
     let from =
         to - chrono::Duration::days(cfg.data_collection.historical.default_lookback_days as i64);
-    let store = crate::system::open_store(cfg, backend)?;
-    let db = DbWriter::new(
-        store,
-        10_000,
-        Duration::from_millis(200),
-        actors::metrics::Registry::new(false).db_writer,
-    )
-    .start();
+    let db = Writer::open(cfg, backend, "history")?;
     for (id, key) in keys {
         let Some(token) = tokens.get(key) else {
             log::warn!(
@@ -292,14 +284,9 @@ async fn backfill(
             "kite: backfilled {} {tf} candles of {name} ({key})",
             rows.len()
         );
-        db.send(Persist(rows))
-            .await?
-            .map_err(|e| AppError::Usage(format!("kite: storing history: {e}")))?;
+        db.write(rows);
     }
-    db.send(Flush)
-        .await?
-        .map_err(|e| AppError::Usage(format!("kite: storing history: {e}")))?;
-    Ok(())
+    db.commit().await
 }
 
 /// Live positions whose exit order filled while the engine was down (a SELL with one of the
@@ -348,23 +335,40 @@ pub async fn settle_exits(
     out
 }
 
-/// Writes `rows` through a DbWriter of its own (before the engine starts) and commits them.
-async fn store_rows(cfg: &Config, backend: StorageBackend, rows: Vec<Row>) -> Result<(), AppError> {
-    let store = crate::system::open_store(cfg, backend)?;
-    let db = DbWriter::new(
-        store,
-        10_000,
-        Duration::from_millis(200),
-        actors::metrics::Registry::new(false).db_writer,
-    )
-    .start();
-    db.send(Persist(rows))
-        .await?
-        .map_err(|e| AppError::Usage(format!("kite: storing reconciled positions: {e}")))?;
-    db.send(Flush)
-        .await?
-        .map_err(|e| AppError::Usage(format!("kite: storing reconciled positions: {e}")))?;
-    Ok(())
+/// A DbWriter of its own for what the broker gives before the engine starts (history,
+/// reconciled positions); `what` names it in errors.
+struct Writer {
+    db: actix::Addr<DbWriter>,
+    what: &'static str,
+}
+
+impl Writer {
+    fn open(cfg: &Config, backend: StorageBackend, what: &'static str) -> Result<Writer, AppError> {
+        let store = crate::system::open_store(cfg, backend)?;
+        let db = DbWriter::new(
+            store,
+            10_000,
+            Duration::from_millis(200),
+            actors::metrics::Registry::new(false).db_writer,
+        )
+        .start();
+        Ok(Writer { db, what })
+    }
+
+    fn failed(&self) -> impl Fn(messages::msg::StoreFailure) -> AppError + '_ {
+        move |e| AppError::Usage(format!("kite: storing {}: {e}", self.what))
+    }
+
+    /// Hands `rows` over; [`Writer::commit`] commits them (or says why not).
+    fn write(&self, rows: Vec<Row>) {
+        self.db.do_send(Persist(rows));
+    }
+
+    /// Commits everything handed over.
+    async fn commit(&self) -> Result<(), AppError> {
+        self.db.send(Flush).await?.map_err(self.failed())?;
+        Ok(())
+    }
 }
 
 /// `alphastocks kite login --request-token T`: the session exchange; prints the access token.

@@ -712,14 +712,7 @@ async fn live_mode_orders_fill_and_exit_through_the_broker() {
     );
 
     // The position: closed at the real exit fill, P&L exact to the paisa.
-    let body: String = db
-        .query_row(
-            "SELECT body FROM positions ORDER BY version DESC LIMIT 1",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    let p: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let p = latest_position(&db, "");
     let qty = p["quantity"].as_i64().unwrap();
     assert_eq!(qty.to_string(), buy["quantity"]);
     assert_eq!(qty % 75, 0, "whole lots");
@@ -746,6 +739,18 @@ async fn live_mode_orders_fill_and_exit_through_the_broker() {
         .unwrap();
     assert_eq!(alarms, 1, "{stderr}");
     assert!(stderr.contains("ALARM exit of NIFTYX24000PE"), "{stderr}");
+}
+
+/// The latest stored version of the position whose id starts with `id` (any position for "").
+fn latest_position(db: &rusqlite::Connection, id: &str) -> serde_json::Value {
+    let body: String = db
+        .query_row(
+            "SELECT body FROM positions WHERE position_id LIKE ?1 || '%' ORDER BY version DESC LIMIT 1",
+            [id],
+            |r| r.get(0),
+        )
+        .unwrap();
+    serde_json::from_str(&body).unwrap()
 }
 
 /// Kills the engine if the test fails before it stopped.
@@ -868,14 +873,7 @@ async fn paper_mode_with_the_broker_trades_the_listed_chain_on_real_marks() {
         detail.contains("NIFTYX24000PE"),
         "the listed contract: {detail}"
     );
-    let body: String = db
-        .query_row(
-            "SELECT body FROM positions ORDER BY version DESC LIMIT 1",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    let p: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let p = latest_position(&db, "");
     let qty = p["quantity"].as_i64().unwrap();
     assert_eq!(
         (p["status"].as_str(), p["mode"].as_str()),
@@ -976,14 +974,7 @@ async fn an_exit_that_filled_while_the_engine_was_down_closes_its_position_at_st
         "nothing left to flag: {stderr}"
     );
     let db = rusqlite::Connection::open(dir.path().join("alphastocks.db")).unwrap();
-    let body: String = db
-        .query_row(
-            "SELECT body FROM positions WHERE position_id = ?1 ORDER BY version DESC LIMIT 1",
-            [pid.to_string()],
-            |r| r.get(0),
-        )
-        .unwrap();
-    let p: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let p = latest_position(&db, &pid.to_string());
     assert_eq!(p["status"], "CLOSED", "{p}");
     assert_eq!(p["exit_reason"], "EXIT_FILLED_WHILE_DOWN");
     assert_eq!(p["version"], 5);
