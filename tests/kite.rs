@@ -778,6 +778,7 @@ async fn ctl_switches_a_kite_fed_engine_to_live_only_when_confirmed() {
                 "kite",
                 "--mode",
                 "logging",
+                "--allow-fault-injection",
                 "--duration",
                 "20",
                 "--config",
@@ -827,6 +828,34 @@ async fn ctl_switches_a_kite_fed_engine_to_live_only_when_confirmed() {
         "the broker's mailbox is reported too: {actors:?}"
     );
     assert!(actors.contains(&"broker"));
+    // The broker is supervised like the others: crashed, it restarts and answers again.
+    assert!(ctl(&["crash", "broker"]).status.success());
+    let t = std::time::Instant::now();
+    loop {
+        let m: serde_json::Value =
+            serde_json::from_slice(&ctl(&["metrics", "--json"]).stdout).unwrap();
+        let b = m
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["actor"] == "broker")
+            .cloned()
+            .unwrap();
+        if b["restarts"] == 1 {
+            assert!(b["last_error"].as_str().unwrap().contains("fault injected"));
+            break;
+        }
+        assert!(
+            t.elapsed().as_secs() < 10,
+            "the broker never restarted: {b}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let st: serde_json::Value = serde_json::from_slice(&ctl(&["status"]).stdout).unwrap();
+    assert!(
+        st["broker"].is_object(),
+        "the restarted broker answers: {st}"
+    );
     assert!(ctl(&["shutdown"]).status.success());
     let code = engine.0.wait().unwrap();
     assert!(code.success());
