@@ -442,6 +442,15 @@ async fn enter(client: Arc<KiteClient>, cfg: BrokerConfig, p: PlaceEntry) -> Ent
     );
     let refused = |reason, detail: String| EntryResult::Refused { reason, detail };
     let broker_err = |what: &str, e: KiteError| {
+        if matches!(e, KiteError::OrderUncertain { .. }) {
+            // The order may exist: nothing books it until the operator looks (the next start's
+            // reconciliation flags it too).
+            log::error!(
+                "{NAME}: ALARM entry for signal {} has an unknown outcome ({e}): check the order book for tag {}",
+                p.signal_id,
+                tag_for(&p.signal_id)
+            );
+        }
         let reason = match e {
             KiteError::Margin { .. } => RejectReason::InsufficientMargin,
             KiteError::Order { .. } | KiteError::Input { .. } => RejectReason::OrderRejected,

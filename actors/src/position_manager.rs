@@ -289,12 +289,13 @@ impl PositionManager {
             .iter()
             .position(|h| h.pos.record.position_id == f.position_id)
         else {
+            // Sold at the broker for a position the engine no longer holds open (closed by the
+            // operator while its exit was in flight): a real sale nobody books. Say so loudly.
             log::error!(
-                "{NAME}: exit fill {} × {} @ {} (order {}) for position {} which is not open here",
-                f.quantity,
-                f.position_id,
-                f.average_price,
+                "{NAME}: ALARM exit order {} sold {} @ {} for position {}, which is not open here (closed by the operator?): reconcile at the broker",
                 f.order_id,
+                f.quantity,
+                f.average_price,
                 f.position_id
             );
             return;
