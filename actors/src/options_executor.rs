@@ -401,7 +401,7 @@ impl OptionsExecutor {
                                 t.chain.div_yield,
                                 |e| t.chain.expiry_ts(e),
                             );
-                            act.size_trade(&s, at, &spec, chain.expiry, &quotes)
+                            act.size_trade(&s, at, chain.expiry, &quotes)
                         }
                         Ok(Err(e)) => Err(e),
                         Err(e) => Err((
@@ -656,7 +656,7 @@ impl OptionsExecutor {
             s.price,
             at,
         );
-        self.size_trade(s, at, spec, expiry, &quotes)
+        self.size_trade(s, at, expiry, &quotes)
     }
 
     /// Strike, sizing and the position record of a trade on `quotes` (one expiry, one type).
@@ -664,7 +664,6 @@ impl OptionsExecutor {
         &self,
         s: &Signal,
         at: i64,
-        spec: &crate::config::UnderlyingSpec,
         expiry: chrono::NaiveDate,
         quotes: &[Quote],
     ) -> Result<Planned, (RejectReason, String)> {
@@ -754,7 +753,6 @@ impl OptionsExecutor {
             volume: q.volume,
             oi: q.oi,
         };
-        let _ = spec;
         Ok(Planned {
             detail,
             record,
