@@ -8,6 +8,7 @@
 //! - [`ratelimit`]: per-endpoint-class token buckets and order caps.
 //! - [`session`], [`instruments`], [`market`], [`historical`], [`orders`], [`portfolio`]:
 //!   the endpoints and their types.
+//! - [`ticker`]: KiteTicker's binary packets and subscription messages (the WebSocket feed).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), actors::kite::KiteError> {
@@ -33,6 +34,7 @@ pub mod ratelimit;
 pub mod session;
 #[cfg(test)]
 pub(crate) mod testkit;
+pub mod ticker;
 
 pub use client::{IdempotencyPolicy, KiteClient, RetryPolicy, DEFAULT_BASE_URL, ENV_BASE_URL};
 pub use credentials::{Credentials, ENV_ACCESS_TOKEN, ENV_API_KEY, ENV_API_SECRET};
@@ -52,3 +54,4 @@ pub use portfolio::{
 };
 pub use ratelimit::{EndpointClass, Limiter, RateLimiter, RateLimits, TokenBucket, WindowCap};
 pub use session::{session_checksum, Session};
+pub use ticker::{mode_message, parse_frame, subscribe_message, TickerMode, TickerTick};

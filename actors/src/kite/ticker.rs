@@ -1,0 +1,236 @@
+//! KiteTicker, the WebSocket market feed: its binary tick packets and its subscription
+//! messages (`wss://ws.kite.trade?api_key=…&access_token=…`).
+//!
+//! A binary frame is `u16 packet count`, then per packet `u16 length` and that many bytes; a
+//! frame shorter than 2 bytes is a heartbeat. Integers are big-endian; prices are integers
+//! divided by 100 (10⁷ for currency segment 3, 10⁴ for segment 6; the segment is `token & 0xff`).
+//! Packet layouts by length:
+//!
+//! | bytes | what | fields read |
+//! |---|---|---|
+//! | 8 | LTP | token, last price |
+//! | 28 | index quote | token, last price, high, low, open, close |
+//! | 32 | index full | the 28, exchange timestamp at 28 |
+//! | 44 | quote | token, last price, last qty, average, volume, buy/sell qty, open, high, low, close |
+//! | 184 | full | the 44, last trade time at 44, OI at 48, exchange timestamp at 60, depth from 64 |
+//!
+//! Text frames carry order updates and errors (`{"type":"order"|"error", …}`); they are not
+//! parsed here.
+
+use super::error::KiteError;
+
+/// What one packet says (fields its mode does not carry are `None`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TickerTick {
+    pub token: u32,
+    pub last_price: f64,
+    /// Cumulative traded volume of the day.
+    pub volume: Option<u64>,
+    pub oi: Option<u64>,
+    /// Exchange time, epoch seconds.
+    pub exchange_ts: Option<i64>,
+    /// Best bid and ask (full mode).
+    pub bid: Option<f64>,
+    pub ask: Option<f64>,
+}
+
+/// Subscription modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TickerMode {
+    Ltp,
+    Quote,
+    Full,
+}
+
+impl TickerMode {
+    fn as_str(self) -> &'static str {
+        match self {
+            TickerMode::Ltp => "ltp",
+            TickerMode::Quote => "quote",
+            TickerMode::Full => "full",
+        }
+    }
+}
+
+/// `{"a":"subscribe","v":[tokens]}`.
+pub fn subscribe_message(tokens: &[u32]) -> String {
+    serde_json::json!({"a": "subscribe", "v": tokens}).to_string()
+}
+
+/// `{"a":"mode","v":["full",[tokens]]}`.
+pub fn mode_message(mode: TickerMode, tokens: &[u32]) -> String {
+    serde_json::json!({"a": "mode", "v": [mode.as_str(), tokens]}).to_string()
+}
+
+fn u16_at(b: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_be_bytes(b.get(at..at + 2)?.try_into().ok()?))
+}
+
+fn u32_at(b: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_be_bytes(b.get(at..at + 4)?.try_into().ok()?))
+}
+
+fn i32_at(b: &[u8], at: usize) -> Option<i32> {
+    Some(i32::from_be_bytes(b.get(at..at + 4)?.try_into().ok()?))
+}
+
+/// The price divisor of a token's segment.
+pub fn divisor(token: u32) -> f64 {
+    match token & 0xff {
+        3 => 10_000_000.0,
+        6 => 10_000.0,
+        _ => 100.0,
+    }
+}
+
+/// One packet (without its length prefix); `None` for a length this parser does not know.
+pub fn parse_packet(p: &[u8]) -> Option<TickerTick> {
+    let token = u32_at(p, 0)?;
+    let d = divisor(token);
+    let px = |at: usize| i32_at(p, at).map(|v| v as f64 / d);
+    let mut t = TickerTick {
+        token,
+        last_price: px(4)?,
+        volume: None,
+        oi: None,
+        exchange_ts: None,
+        bid: None,
+        ask: None,
+    };
+    match p.len() {
+        8 | 28 => {}
+        32 => t.exchange_ts = u32_at(p, 28).map(i64::from),
+        44 => t.volume = u32_at(p, 16).map(u64::from),
+        184 => {
+            t.volume = u32_at(p, 16).map(u64::from);
+            t.oi = u32_at(p, 48).map(u64::from);
+            t.exchange_ts = u32_at(p, 60).map(i64::from);
+            // Depth: five buy levels from 64, five sell levels from 124, 12 bytes each.
+            t.bid = px(64 + 4).filter(|v| *v > 0.0);
+            t.ask = px(124 + 4).filter(|v| *v > 0.0);
+        }
+        _ => return None,
+    }
+    Some(t)
+}
+
+/// The ticks of one binary frame; a heartbeat (shorter than 2 bytes) has none. A frame whose
+/// lengths run past its end is a [`KiteError::Data`] naming where.
+pub fn parse_frame(frame: &[u8]) -> Result<Vec<TickerTick>, KiteError> {
+    if frame.len() < 2 {
+        return Ok(Vec::new());
+    }
+    let count = u16_at(frame, 0).unwrap_or(0) as usize;
+    let mut out = Vec::with_capacity(count);
+    let mut at = 2;
+    for i in 0..count {
+        let len = u16_at(frame, at).ok_or_else(|| {
+            KiteError::data(format!(
+                "ticker frame of {} bytes ends in packet {i}'s length",
+                frame.len()
+            ))
+        })? as usize;
+        let body = frame.get(at + 2..at + 2 + len).ok_or_else(|| {
+            KiteError::data(format!(
+                "ticker frame of {} bytes: packet {i} of {len} bytes runs past its end",
+                frame.len()
+            ))
+        })?;
+        if let Some(t) = parse_packet(body) {
+            out.push(t);
+        }
+        at += 2 + len;
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// Big-endian packet bytes from (offset, u32) pairs, `len` long.
+    pub(crate) fn packet(len: usize, fields: &[(usize, u32)]) -> Vec<u8> {
+        let mut p = vec![0u8; len];
+        for (at, v) in fields {
+            p[*at..*at + 4].copy_from_slice(&v.to_be_bytes());
+        }
+        p
+    }
+
+    /// A frame of `packets`.
+    pub(crate) fn frame(packets: &[Vec<u8>]) -> Vec<u8> {
+        let mut f = (packets.len() as u16).to_be_bytes().to_vec();
+        for p in packets {
+            f.extend((p.len() as u16).to_be_bytes());
+            f.extend(p);
+        }
+        f
+    }
+
+    #[test]
+    fn every_packet_length_parses() {
+        // NIFTY 50 (token 256265, segment 9 = indices), full: 24 010.55 at 1 733 891 400.
+        let index = packet(32, &[(0, 256_265), (4, 2_401_055), (28, 1_733_891_400)]);
+        // An NFO option (segment 2), full: ltp 101.05, volume 12 345, OI 67 890, bid/ask.
+        let mut opt = packet(
+            184,
+            &[
+                (0, 12_345_602),
+                (4, 10_105),
+                (16, 12_345),
+                (48, 67_890),
+                (60, 1_733_891_401),
+            ],
+        );
+        opt[68..72].copy_from_slice(&10_100u32.to_be_bytes());
+        opt[128..132].copy_from_slice(&10_110u32.to_be_bytes());
+        let ltp = packet(8, &[(0, 408_065), (4, 150_025)]);
+        let quote = packet(44, &[(0, 408_065), (4, 150_025), (16, 999)]);
+        let got = parse_frame(&frame(&[index, opt, ltp, quote])).unwrap();
+        assert_eq!(got.len(), 4);
+        assert_eq!(
+            (got[0].token, got[0].last_price, got[0].exchange_ts),
+            (256_265, 24_010.55, Some(1_733_891_400))
+        );
+        assert_eq!(
+            got[1],
+            TickerTick {
+                token: 12_345_602,
+                last_price: 101.05,
+                volume: Some(12_345),
+                oi: Some(67_890),
+                exchange_ts: Some(1_733_891_401),
+                bid: Some(101.0),
+                ask: Some(101.1),
+            }
+        );
+        assert_eq!((got[2].last_price, got[2].volume), (1500.25, None));
+        assert_eq!(got[3].volume, Some(999));
+    }
+
+    #[test]
+    fn heartbeats_unknown_lengths_and_bad_frames() {
+        assert!(parse_frame(&[0]).unwrap().is_empty(), "heartbeat");
+        let odd = packet(12, &[(0, 1), (4, 100)]);
+        assert!(parse_frame(&frame(&[odd])).unwrap().is_empty(), "skipped");
+        let mut cut = frame(&[packet(8, &[(0, 1), (4, 100)])]);
+        cut.truncate(7);
+        let e = parse_frame(&cut).unwrap_err().to_string();
+        assert!(e.contains("runs past its end"), "{e}");
+        // Currency segment (3) prices have 7 decimals.
+        let cds = parse_packet(&packet(8, &[(0, 0x0100_0003), (4, 832_512_500)])).unwrap();
+        assert!((cds.last_price - 83.25125).abs() < 1e-9);
+    }
+
+    #[test]
+    fn subscription_messages() {
+        assert_eq!(
+            subscribe_message(&[256_265, 260_105]),
+            r#"{"a":"subscribe","v":[256265,260105]}"#
+        );
+        assert_eq!(
+            mode_message(TickerMode::Full, &[256_265]),
+            r#"{"a":"mode","v":["full",[256265]]}"#
+        );
+    }
+}
