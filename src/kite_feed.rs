@@ -28,10 +28,18 @@ use crate::error::AppError;
 /// The broker feed, ready to poll.
 pub struct KiteFeed {
     client: Arc<KiteClient>,
+    /// With `kite.ticker`: the WebSocket's ticks.
+    ticker: Option<TickerFeed>,
     nfo: Arc<Vec<Instrument>>,
     /// (symbol id, quote instrument key such as `NSE:NIFTY 50`).
     keys: Vec<(SymbolId, String)>,
     last_volume: HashMap<SymbolId, f64>,
+}
+
+/// The KiteTicker stream's ticks, and each index token's symbol.
+struct TickerFeed {
+    rx: tokio::sync::mpsc::UnboundedReceiver<Vec<actors::kite::TickerTick>>,
+    symbols: HashMap<u32, SymbolId>,
 }
 
 fn kite_err(context: &str) -> impl FnOnce(KiteError) -> AppError + '_ {
@@ -177,12 +185,50 @@ impl KiteFeed {
                 log::warn!("kite: reconcile: cannot read the broker's positions and orders ({e}); nothing adopted or flagged")
             }
         }
+        let ticker = if cfg.kite.ticker {
+            Some(start_ticker(cfg, &creds_for_ticker()?, &keys, &tokens)?)
+        } else {
+            None
+        };
         Ok(KiteFeed {
             client,
+            ticker,
             nfo: Arc::new(nfo),
             keys,
             last_volume: HashMap::new(),
         })
+    }
+
+    /// True when ticks stream over KiteTicker (then [`KiteFeed::drain_ticker`] gives them and
+    /// [`KiteFeed::poll`] is for the options held only).
+    pub fn streams(&self) -> bool {
+        self.ticker.is_some()
+    }
+
+    /// The ticks the WebSocket delivered since the last call (exchange time; volume = the
+    /// change of the cumulative day volume).
+    pub fn drain_ticker(&mut self) -> Vec<Tick> {
+        let mut out = Vec::new();
+        let Some(TickerFeed { rx, symbols }) = self.ticker.as_mut() else {
+            return out;
+        };
+        let now = chrono::Utc::now().timestamp();
+        while let Ok(batch) = rx.try_recv() {
+            for t in batch {
+                let Some(id) = symbols.get(&t.token) else {
+                    continue;
+                };
+                let cum = t.volume.unwrap_or(0) as f64;
+                let prev = self.last_volume.insert(*id, cum).unwrap_or(cum);
+                out.push(Tick {
+                    symbol: *id,
+                    ts: t.exchange_ts.unwrap_or(now),
+                    price: t.last_price,
+                    volume: (cum - prev).max(0.0),
+                });
+            }
+        }
+        out
     }
 
     /// The Broker actor's client and instrument dump.
@@ -202,12 +248,20 @@ impl KiteFeed {
         options: &[String],
     ) -> Result<(Vec<Tick>, Vec<(String, f64)>), KiteError> {
         let option_keys: Vec<String> = options.iter().map(|o| format!("{exchange}:{o}")).collect();
-        let names: Vec<&str> = self
-            .keys
+        // Streaming: the underlyings come over the WebSocket, only the options are polled.
+        let underlyings = if self.ticker.is_some() {
+            &[][..]
+        } else {
+            &self.keys[..]
+        };
+        let names: Vec<&str> = underlyings
             .iter()
             .map(|(_, k)| k.as_str())
             .chain(option_keys.iter().map(String::as_str))
             .collect();
+        if names.is_empty() {
+            return Ok((Vec::new(), Vec::new()));
+        }
         let quotes = self.client.quote(&names).await?;
         let marks: Vec<(String, f64)> = options
             .iter()
@@ -215,8 +269,8 @@ impl KiteFeed {
             .filter_map(|(o, k)| quotes.get(k).map(|q| (o.clone(), q.last_price)))
             .collect();
         let now = chrono::Utc::now().timestamp();
-        let mut ticks = Vec::with_capacity(self.keys.len());
-        for (id, key) in &self.keys {
+        let mut ticks = Vec::with_capacity(underlyings.len());
+        for (id, key) in underlyings {
             let Some(q) = quotes.get(key) else {
                 continue;
             };
@@ -369,6 +423,58 @@ impl Writer {
         self.db.send(Flush).await?.map_err(self.failed())?;
         Ok(())
     }
+}
+
+fn creds_for_ticker() -> Result<Credentials, AppError> {
+    Credentials::from_env().map_err(kite_err("credentials"))
+}
+
+/// Starts the KiteTicker stream (on the caller's arbiter) for the underlyings' index tokens.
+fn start_ticker(
+    cfg: &Config,
+    creds: &Credentials,
+    keys: &[(SymbolId, String)],
+    tokens: &BTreeMap<String, u64>,
+) -> Result<TickerFeed, AppError> {
+    let mut symbols = HashMap::new();
+    for (id, key) in keys {
+        match tokens.get(key) {
+            Some(t) => {
+                symbols.insert(*t as u32, *id);
+            }
+            None => log::warn!("kite ticker: no instrument token for {key}; not streamed"),
+        }
+    }
+    let base = std::env::var("KITE_TICKER_URL")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .unwrap_or_else(|| cfg.kite.ticker_url.clone());
+    let token = creds
+        .require_access_token()
+        .map_err(kite_err("credentials"))?;
+    let mut url = url::Url::parse(&base).map_err(|e| {
+        AppError::Usage(format!(
+            "config: at `kite.ticker_url`: value {base:?} is not a URL ({e})"
+        ))
+    })?;
+    url.query_pairs_mut()
+        .append_pair("api_key", &creds.api_key)
+        .append_pair("access_token", token);
+    let redactor = creds.clone();
+    let conn = actors::kite::ticker::TickerConnection {
+        url: url.to_string(),
+        tokens: symbols.keys().copied().collect(),
+        redact: Box::new(move |s: &str| redactor.redact(s)),
+    };
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let (_add_tx, add_rx) = tokio::sync::mpsc::unbounded_channel();
+    actix_rt::spawn(actors::kite::ticker::stream(conn, add_rx, tx));
+    log::info!(
+        "kite ticker: streaming {} underlyings from {}",
+        symbols.len(),
+        base
+    );
+    Ok(TickerFeed { rx, symbols })
 }
 
 /// `alphastocks kite login --request-token T`: the session exchange; prints the access token.

@@ -169,7 +169,11 @@ pub async fn run(mut cfg: Config, opts: RunOptions) -> Result<(), AppError> {
     );
     log::info!("SYSTEM READY");
 
-    let step = if opts.kite {
+    let streaming = kite.as_ref().is_some_and(|k| k.streams());
+    let step = if streaming {
+        // Ticks arrive on their own: hand them on four times a second; options poll as before.
+        Duration::from_millis(250)
+    } else if opts.kite {
         poll_every
     } else {
         Duration::from_secs_f64(sim.tick_seconds as f64 / sim.speed)
@@ -190,6 +194,7 @@ pub async fn run(mut cfg: Config, opts: RunOptions) -> Result<(), AppError> {
             source,
         })?;
     let mut last_report = Instant::now();
+    let mut last_poll = Instant::now();
     let mut last_sample = Instant::now();
     let sample_every = (cfg.metrics.persist_every_seconds > 0)
         .then(|| Duration::from_secs(cfg.metrics.persist_every_seconds));
@@ -210,45 +215,53 @@ pub async fn run(mut cfg: Config, opts: RunOptions) -> Result<(), AppError> {
         ticks.clear();
         match kite.as_mut() {
             None => market.step(&mut ticks),
-            Some(k) => match k
-                .poll(
-                    &cfg.kite.exchange,
-                    &engine.positions.send(GetOpenOptions).await?,
-                )
-                .await
-            {
-                Ok((t, marks)) => {
-                    ticks = t;
-                    if !marks.is_empty() {
-                        engine.positions.do_send(OptionMarks {
-                            at: chrono::Utc::now().timestamp(),
-                            ltps: marks,
-                        });
+            Some(k) if streaming && last_poll.elapsed() < poll_every => {
+                ticks = k.drain_ticker();
+            }
+            Some(k) => {
+                last_poll = Instant::now();
+                if streaming {
+                    ticks = k.drain_ticker();
+                }
+                let open = engine.positions.send(GetOpenOptions).await?;
+                match k.poll(&cfg.kite.exchange, &open).await {
+                    Ok((t, marks)) => {
+                        ticks.extend(t);
+                        if !marks.is_empty() {
+                            engine.positions.do_send(OptionMarks {
+                                at: chrono::Utc::now().timestamp(),
+                                ltps: marks,
+                            });
+                        }
                     }
+                    Err(e) if e.is_token_error() => {
+                        log::error!("kite: the access token was refused ({e}); trading HALTED until a new token (alphastocks kite login) and a restart");
+                        control.do_send(crate::control::BrokerHalt(e.to_string()));
+                    }
+                    Err(e) => log::warn!("kite: quote poll failed ({e}); retrying next interval"),
                 }
-                Err(e) if e.is_token_error() => {
-                    log::error!("kite: the access token was refused ({e}); trading HALTED until a new token (alphastocks kite login) and a restart");
-                    control.do_send(crate::control::BrokerHalt(e.to_string()));
-                }
-                Err(e) => log::warn!("kite: quote poll failed ({e}); retrying next interval"),
-            },
+            }
         }
         let now = if opts.kite {
             chrono::Utc::now().timestamp()
         } else {
             ticks.iter().map(|t| t.ts).max().unwrap_or(0)
         };
-        for t in &ticks {
-            let slot = &mut latest[t.symbol.0 as usize];
-            if slot.is_some() {
-                engine.metrics.data_manager.on_drop(1);
-            }
-            *slot = Some(*t);
-        }
         if engine.metrics.data_manager.depth() < FEED_MAX_DEPTH {
-            let batch: Vec<_> = latest.iter_mut().filter_map(Option::take).collect();
+            // Whatever was coalesced while DataManager was behind, then every new tick in order.
+            let mut batch: Vec<_> = latest.iter_mut().filter_map(Option::take).collect();
+            batch.extend(ticks.iter().copied());
             feed.do_send(TicksReceived(batch));
             feed.do_send(AdvanceClock { now });
+        } else {
+            // Behind: keep only the latest tick per symbol until the mailbox drains.
+            for t in &ticks {
+                let slot = &mut latest[t.symbol.0 as usize];
+                if slot.is_some() {
+                    engine.metrics.data_manager.on_drop(1);
+                }
+                *slot = Some(*t);
+            }
         }
         if sample_every.is_some_and(|every| last_sample.elapsed() >= every) {
             last_sample = Instant::now();

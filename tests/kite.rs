@@ -1014,3 +1014,203 @@ async fn an_exit_that_filled_while_the_engine_was_down_closes_its_position_at_st
         "over the order's trades"
     );
 }
+
+/// One index packet in full mode (32 bytes): token, last price in paise, exchange time.
+fn index_full(token: u32, paise: u32, ts: u32) -> Vec<u8> {
+    let mut p = vec![0u8; 32];
+    p[0..4].copy_from_slice(&token.to_be_bytes());
+    p[4..8].copy_from_slice(&paise.to_be_bytes());
+    p[28..32].copy_from_slice(&ts.to_be_bytes());
+    let mut f = 1u16.to_be_bytes().to_vec();
+    f.extend((p.len() as u16).to_be_bytes());
+    f.extend(p);
+    f
+}
+
+/// What a scripted KiteTicker saw: each connection's URI and the text messages it received.
+type TickerLog = Arc<Mutex<Vec<(String, Vec<String>)>>>;
+
+/// A KiteTicker of our own on its own thread. Each round is one connection: it takes the two
+/// subscription messages, sends the round's frames, then closes — except the last round, which
+/// heartbeats until the engine goes.
+fn ticker_server(rounds: Vec<Vec<Vec<u8>>>) -> (String, TickerLog) {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let url = format!("ws://{}", listener.local_addr().unwrap());
+    let seen: TickerLog = Arc::default();
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            let last = rounds.len() - 1;
+            for (n, frames) in rounds.into_iter().enumerate() {
+                let (tcp, _) = listener.accept().await.unwrap();
+                let entry = log.clone();
+                // tungstenite's callback signature has a large error type: not ours to shrink.
+                #[allow(clippy::result_large_err)]
+                let keep_uri =
+                    move |req: &tokio_tungstenite::tungstenite::handshake::server::Request,
+                          resp| {
+                        entry
+                            .lock()
+                            .unwrap()
+                            .push((req.uri().to_string(), Vec::new()));
+                        Ok(resp)
+                    };
+                let mut ws = tokio_tungstenite::accept_hdr_async(tcp, keep_uri)
+                    .await
+                    .unwrap();
+                for _ in 0..2 {
+                    if let Some(Ok(Message::Text(t))) = ws.next().await {
+                        if let Some(c) = log.lock().unwrap().last_mut() {
+                            c.1.push(t.to_string());
+                        }
+                    }
+                }
+                for f in frames {
+                    if ws.send(Message::binary(f)).await.is_err() {
+                        return;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+                if n < last {
+                    let _ = ws.close(None).await;
+                    continue;
+                }
+                while ws.send(Message::binary(vec![0u8])).await.is_ok() {
+                    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                }
+            }
+        });
+    });
+    (url, seen)
+}
+
+/// Runs the engine on the kite feed with the ticker at `ws_url` for `secs`; stdout, stderr.
+async fn run_streaming(s: &MockServer, ws_url: &str, secs: &str) -> (String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut v = common::default_json();
+    v["storage"]["data_dir"] = dir.path().to_string_lossy().into_owned().into();
+    v["data_collection"]["realtime"]["interval_seconds"] = 1.into();
+    v["data_collection"]["historical"]["default_lookback_days"] = 30.into();
+    v["options_trading"]["entry_filters"]["valid_underlyings"] = serde_json::json!(["NIFTY"]);
+    v["kite"] = serde_json::json!({"ticker": true});
+    let cfg = common::write_config(dir.path(), &v);
+    let out = engine_at(&s.uri())
+        .env("KITE_TICKER_URL", ws_url)
+        .args([
+            "run",
+            "--feed",
+            "kite",
+            "--mode",
+            "paper",
+            "--duration",
+            secs,
+            "--config",
+        ])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    (stdout, stderr)
+}
+
+/// The number before `what` in the engine's closing `stopped:` line.
+fn stopped_count(stdout: &str, what: &str) -> u64 {
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("stopped:"))
+        .unwrap_or_default();
+    let i = line.find(what).unwrap_or_else(|| panic!("{line}"));
+    line[..i]
+        .split_whitespace()
+        .last()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// NIFTY 50 ticks from 09:16 of the session day, five minutes apart, from tick `from`.
+fn nifty_ticks(from: u32, n: u32) -> Vec<Vec<u8>> {
+    let open = session_day()
+        .and_hms_opt(3, 46, 0)
+        .unwrap()
+        .and_utc()
+        .timestamp();
+    (from..from + n)
+        .map(|k| index_full(256_265, 2_400_000 + 500 * k, (open + 300 * k as i64) as u32))
+        .collect()
+}
+
+#[actix_rt::test]
+async fn kite_ticker_streams_the_underlyings_over_a_websocket() {
+    let (ws_url, seen) = ticker_server(vec![nifty_ticks(0, 7)]);
+    let quotes = serde_json::json!({"status": "success", "data": {}});
+    let s = server(ResponseTemplate::new(200).set_body_json(quotes)).await;
+    let (stdout, stderr) = run_streaming(&s, &ws_url, "3").await;
+    assert!(
+        stderr.contains("kite ticker: connected; 1 instruments in full mode"),
+        "{stderr}"
+    );
+    // Every tick reached DataManager; 09:16 … 09:46 close the 09:15 and 09:30 candles.
+    assert_eq!(stopped_count(&stdout, " ticks"), 7, "{stdout}");
+    assert!(stopped_count(&stdout, " candles") >= 2, "{stdout}");
+    let conns = seen.lock().unwrap().clone();
+    assert_eq!(conns.len(), 1);
+    let (uri, msgs) = &conns[0];
+    assert!(
+        uri.contains(&format!("api_key={KEY}")) && uri.contains(&format!("access_token={TOKEN}")),
+        "{uri}"
+    );
+    assert_eq!(
+        msgs,
+        &vec![
+            r#"{"a":"subscribe","v":[256265]}"#.to_string(),
+            r#"{"a":"mode","v":["full",[256265]]}"#.to_string()
+        ]
+    );
+    assert!(
+        !stderr.contains(TOKEN),
+        "the URL's token never reaches the log"
+    );
+    let polled = s
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path() == "/quote")
+        .filter(|r| {
+            r.url
+                .query_pairs()
+                .any(|(k, v)| k == "i" && v.starts_with("NSE:"))
+        })
+        .count();
+    assert_eq!(polled, 0, "the underlyings stream, they are not polled");
+}
+
+#[actix_rt::test]
+async fn kite_ticker_reconnects_and_subscribes_again() {
+    // The server closes after three ticks; the engine comes back and gets the rest.
+    let (ws_url, seen) = ticker_server(vec![nifty_ticks(0, 3), nifty_ticks(3, 3)]);
+    let quotes = serde_json::json!({"status": "success", "data": {}});
+    let s = server(ResponseTemplate::new(200).set_body_json(quotes)).await;
+    let (stdout, stderr) = run_streaming(&s, &ws_url, "4").await;
+    assert!(
+        stderr.contains("kite ticker: closed by the server; reconnecting"),
+        "{stderr}"
+    );
+    assert_eq!(stopped_count(&stdout, " ticks"), 6, "{stdout}\n{stderr}");
+    let conns = seen.lock().unwrap().clone();
+    assert_eq!(conns.len(), 2, "{conns:?}");
+    assert_eq!(conns[0].1, conns[1].1, "the same subscription again");
+}

@@ -75,6 +75,11 @@ pub struct KiteConfig {
     /// First wait before a rejected exit is tried again; doubles up to the maximum.
     pub exit_retry_initial_seconds: f64,
     pub exit_retry_max_seconds: f64,
+    /// Stream the underlyings' ticks over KiteTicker (WebSocket) instead of polling quotes
+    /// every `interval_seconds` (options held are still polled).
+    pub ticker: bool,
+    /// KiteTicker's address (`KITE_TICKER_URL` overrides it); the credentials are added.
+    pub ticker_url: String,
 }
 
 /// An order type the live path places.
@@ -111,6 +116,8 @@ impl Default for KiteConfig {
             order_poll_millis: 500,
             exit_retry_initial_seconds: 1.0,
             exit_retry_max_seconds: 30.0,
+            ticker: false,
+            ticker_url: "wss://ws.kite.trade".into(),
         }
     }
 }

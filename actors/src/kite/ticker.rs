@@ -14,10 +14,26 @@
 //! | 44 | quote | token, last price, last qty, average, volume, buy/sell qty, open, high, low, close |
 //! | 184 | full | the 44, last trade time at 44, OI at 48, exchange timestamp at 60, depth from 64 |
 //!
-//! Text frames carry order updates and errors (`{"type":"order"|"error", …}`); they are not
-//! parsed here.
+//! Text frames carry order updates and errors (`{"type":"order"|"error", …}`); they are logged,
+//! not acted on (orders are followed through the REST API).
+//!
+//! [`stream`] keeps one connection: it subscribes every token in full mode, adds tokens asked
+//! for later, hands each frame's ticks to a channel, and reconnects with a doubling wait (1 s
+//! to 60 s), subscribing everything again, when the server closes, errs or falls silent (Kite
+//! sends a heartbeat every second).
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
+use tokio_tungstenite::tungstenite::Message;
 
 use super::error::KiteError;
+
+/// How long the connection may stay silent before it is taken as dead.
+const SILENCE: Duration = Duration::from_secs(10);
+const BACKOFF_MAX: Duration = Duration::from_secs(60);
 
 /// What one packet says (fields its mode does not carry are `None`).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -142,6 +158,110 @@ pub fn parse_frame(frame: &[u8]) -> Result<Vec<TickerTick>, KiteError> {
         at += 2 + len;
     }
     Ok(out)
+}
+
+/// Where and what [`stream`] connects to.
+pub struct TickerConnection {
+    /// The full URL, credentials in its query (never logged).
+    pub url: String,
+    /// Subscribed at every (re)connection.
+    pub tokens: Vec<u32>,
+    /// Scrubs credentials out of error text.
+    pub redact: Box<dyn Fn(&str) -> String + Send>,
+}
+
+/// Streams ticks into `out` until `out` is closed; tokens sent on `add` are subscribed too.
+pub async fn stream(
+    conn: TickerConnection,
+    mut add: UnboundedReceiver<Vec<u32>>,
+    out: UnboundedSender<Vec<TickerTick>>,
+) {
+    let mut tokens: BTreeSet<u32> = conn.tokens.iter().copied().collect();
+    let mut add_open = true;
+    let mut backoff = Duration::from_secs(1);
+    while !out.is_closed() {
+        match tokio_tungstenite::connect_async(conn.url.as_str()).await {
+            Err(e) => log::warn!(
+                "kite ticker: cannot connect ({}); trying again in {backoff:?}",
+                (conn.redact)(&e.to_string())
+            ),
+            Ok((mut ws, _)) => {
+                backoff = Duration::from_secs(1);
+                let all: Vec<u32> = tokens.iter().copied().collect();
+                log::info!(
+                    "kite ticker: connected; {} instruments in full mode",
+                    all.len()
+                );
+                let mut ok = ws
+                    .send(Message::text(subscribe_message(&all)))
+                    .await
+                    .is_ok()
+                    && ws
+                        .send(Message::text(mode_message(TickerMode::Full, &all)))
+                        .await
+                        .is_ok();
+                while ok {
+                    tokio::select! {
+                        msg = tokio::time::timeout(SILENCE, ws.next()) => match msg {
+                            Err(_) => {
+                                log::warn!("kite ticker: silent for {SILENCE:?}; reconnecting");
+                                ok = false;
+                            }
+                            Ok(Some(Ok(Message::Binary(b)))) => match parse_frame(&b) {
+                                Ok(t) if t.is_empty() => {}
+                                Ok(t) => {
+                                    if out.send(t).is_err() {
+                                        return;
+                                    }
+                                }
+                                Err(e) => log::warn!("kite ticker: {e}; frame skipped"),
+                            },
+                            Ok(Some(Ok(Message::Text(t)))) => {
+                                log::debug!("kite ticker: {}", (conn.redact)(t.as_str()))
+                            }
+                            Ok(Some(Ok(Message::Close(_)))) | Ok(None) => {
+                                log::warn!("kite ticker: closed by the server; reconnecting");
+                                ok = false;
+                            }
+                            Ok(Some(Ok(_))) => {}
+                            Ok(Some(Err(e))) => {
+                                log::warn!(
+                                    "kite ticker: {}; reconnecting",
+                                    (conn.redact)(&e.to_string())
+                                );
+                                ok = false;
+                            }
+                        },
+                        more = add.recv(), if add_open => match more {
+                            None => add_open = false,
+                            Some(v) => {
+                                let fresh: Vec<u32> =
+                                    v.into_iter().filter(|t| tokens.insert(*t)).collect();
+                                if !fresh.is_empty() {
+                                    ok = ws
+                                        .send(Message::text(subscribe_message(&fresh)))
+                                        .await
+                                        .is_ok()
+                                        && ws
+                                            .send(Message::text(mode_message(
+                                                TickerMode::Full,
+                                                &fresh,
+                                            )))
+                                            .await
+                                            .is_ok();
+                                }
+                            }
+                        },
+                    }
+                }
+            }
+        }
+        if out.is_closed() {
+            return;
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(BACKOFF_MAX);
+    }
 }
 
 #[cfg(test)]
