@@ -40,6 +40,10 @@ pub struct KiteFeed {
 struct TickerFeed {
     rx: tokio::sync::mpsc::UnboundedReceiver<Vec<actors::kite::TickerTick>>,
     symbols: HashMap<u32, SymbolId>,
+    /// Subscribes more tokens on the live connection.
+    add: tokio::sync::mpsc::UnboundedSender<Vec<u32>>,
+    /// The options streamed, token → tradingsymbol.
+    options: HashMap<u32, String>,
 }
 
 fn kite_err(context: &str) -> impl FnOnce(KiteError) -> AppError + '_ {
@@ -205,16 +209,57 @@ impl KiteFeed {
         self.ticker.is_some()
     }
 
+    /// Streams the options in `open` (tradingsymbols of the open positions) too, from now on:
+    /// their tokens come from the NFO dump.
+    pub fn follow_options(&mut self, open: &[String]) {
+        let Some(feed) = self.ticker.as_mut() else {
+            return;
+        };
+        let mut fresh = Vec::new();
+        for sym in open {
+            if feed.options.values().any(|s| s == sym) {
+                continue;
+            }
+            match self.nfo.iter().find(|i| &i.tradingsymbol == sym) {
+                Some(i) => {
+                    let token = i.instrument_token as u32;
+                    feed.options.insert(token, sym.clone());
+                    fresh.push(token);
+                }
+                None => log::warn!("kite ticker: {sym} is not in the NFO dump; polled only"),
+            }
+        }
+        if !fresh.is_empty() {
+            log::info!("kite ticker: streaming {} more options", fresh.len());
+            let _ = feed.add.send(fresh);
+        }
+    }
+
     /// The ticks the WebSocket delivered since the last call (exchange time; volume = the
-    /// change of the cumulative day volume).
-    pub fn drain_ticker(&mut self) -> Vec<Tick> {
+    /// change of the cumulative day volume), and the options' last prices (the latest per
+    /// option).
+    pub fn drain_ticker(&mut self) -> (Vec<Tick>, Vec<(String, f64)>) {
         let mut out = Vec::new();
-        let Some(TickerFeed { rx, symbols }) = self.ticker.as_mut() else {
-            return out;
+        let mut marks: Vec<(String, f64)> = Vec::new();
+        let Some(TickerFeed {
+            rx,
+            symbols,
+            options,
+            ..
+        }) = self.ticker.as_mut()
+        else {
+            return (out, marks);
         };
         let now = chrono::Utc::now().timestamp();
         while let Ok(batch) = rx.try_recv() {
             for t in batch {
+                if let Some(sym) = options.get(&t.token) {
+                    match marks.iter_mut().find(|(s, _)| s == sym) {
+                        Some(m) => m.1 = t.last_price,
+                        None => marks.push((sym.clone(), t.last_price)),
+                    }
+                    continue;
+                }
                 let Some(id) = symbols.get(&t.token) else {
                     continue;
                 };
@@ -228,7 +273,7 @@ impl KiteFeed {
                 });
             }
         }
-        out
+        (out, marks)
     }
 
     /// The Broker actor's client and instrument dump.
@@ -467,14 +512,19 @@ fn start_ticker(
         redact: Box::new(move |s: &str| redactor.redact(s)),
     };
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let (_add_tx, add_rx) = tokio::sync::mpsc::unbounded_channel();
+    let (add, add_rx) = tokio::sync::mpsc::unbounded_channel();
     actix_rt::spawn(actors::kite::ticker::stream(conn, add_rx, tx));
     log::info!(
         "kite ticker: streaming {} underlyings from {}",
         symbols.len(),
         base
     );
-    Ok(TickerFeed { rx, symbols })
+    Ok(TickerFeed {
+        rx,
+        symbols,
+        add,
+        options: HashMap::new(),
+    })
 }
 
 /// `alphastocks kite login --request-token T`: the session exchange; prints the access token.

@@ -215,30 +215,30 @@ pub async fn run(mut cfg: Config, opts: RunOptions) -> Result<(), AppError> {
         ticks.clear();
         match kite.as_mut() {
             None => market.step(&mut ticks),
-            Some(k) if streaming && last_poll.elapsed() < poll_every => {
-                ticks = k.drain_ticker();
-            }
             Some(k) => {
-                last_poll = Instant::now();
-                if streaming {
-                    ticks = k.drain_ticker();
-                }
                 let open = engine.positions.send(GetOpenOptions).await?;
-                match k.poll(&cfg.kite.exchange, &open).await {
-                    Ok((t, marks)) => {
-                        ticks.extend(t);
-                        if !marks.is_empty() {
-                            engine.positions.do_send(OptionMarks {
-                                at: chrono::Utc::now().timestamp(),
-                                ltps: marks,
-                            });
+                if streaming {
+                    k.follow_options(&open);
+                    let (t, marks) = k.drain_ticker();
+                    ticks = t;
+                    mark_options(&engine, marks);
+                }
+                // Polled: everything (no stream), or the options held (streaming).
+                if !streaming || last_poll.elapsed() >= poll_every {
+                    last_poll = Instant::now();
+                    match k.poll(&cfg.kite.exchange, &open).await {
+                        Ok((t, marks)) => {
+                            ticks.extend(t);
+                            mark_options(&engine, marks);
+                        }
+                        Err(e) if e.is_token_error() => {
+                            log::error!("kite: the access token was refused ({e}); trading HALTED until a new token (alphastocks kite login) and a restart");
+                            control.do_send(crate::control::BrokerHalt(e.to_string()));
+                        }
+                        Err(e) => {
+                            log::warn!("kite: quote poll failed ({e}); retrying next interval")
                         }
                     }
-                    Err(e) if e.is_token_error() => {
-                        log::error!("kite: the access token was refused ({e}); trading HALTED until a new token (alphastocks kite login) and a restart");
-                        control.do_send(crate::control::BrokerHalt(e.to_string()));
-                    }
-                    Err(e) => log::warn!("kite: quote poll failed ({e}); retrying next interval"),
                 }
             }
         }
@@ -346,4 +346,14 @@ async fn persist_sample(engine: &Engine) {
     }
     actors::metrics::Tracked::new(engine.db.clone(), engine.metrics.db_writer)
         .do_send(Persist(rows));
+}
+
+/// Real option prices for PositionManager's marks.
+fn mark_options(engine: &Engine, marks: Vec<(String, f64)>) {
+    if !marks.is_empty() {
+        engine.positions.do_send(OptionMarks {
+            at: chrono::Utc::now().timestamp(),
+            ltps: marks,
+        });
+    }
 }

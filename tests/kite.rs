@@ -1030,10 +1030,29 @@ fn index_full(token: u32, paise: u32, ts: u32) -> Vec<u8> {
 /// What a scripted KiteTicker saw: each connection's URI and the text messages it received.
 type TickerLog = Arc<Mutex<Vec<(String, Vec<String>)>>>;
 
+/// One option packet in full mode (184 bytes): token, last price in paise.
+fn option_full(token: u32, paise: u32) -> Vec<u8> {
+    let mut p = vec![0u8; 184];
+    p[0..4].copy_from_slice(&token.to_be_bytes());
+    p[4..8].copy_from_slice(&paise.to_be_bytes());
+    let mut f = 1u16.to_be_bytes().to_vec();
+    f.extend((p.len() as u16).to_be_bytes());
+    f.extend(p);
+    f
+}
+
 /// A KiteTicker of our own on its own thread. Each round is one connection: it takes the two
 /// subscription messages, sends the round's frames, then closes — except the last round, which
-/// heartbeats until the engine goes.
+/// heartbeats until the engine goes, and answers a later subscription of `option.0` with that
+/// option at `option.1` paise.
 fn ticker_server(rounds: Vec<Vec<Vec<u8>>>) -> (String, TickerLog) {
+    ticker_server_with(rounds, None)
+}
+
+fn ticker_server_with(
+    rounds: Vec<Vec<Vec<u8>>>,
+    option: Option<(u32, u32)>,
+) -> (String, TickerLog) {
     use futures_util::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::Message;
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -1083,8 +1102,29 @@ fn ticker_server(rounds: Vec<Vec<Vec<u8>>>) -> (String, TickerLog) {
                     let _ = ws.close(None).await;
                     continue;
                 }
-                while ws.send(Message::binary(vec![0u8])).await.is_ok() {
-                    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                loop {
+                    tokio::select! {
+                        m = ws.next() => match m {
+                            Some(Ok(Message::Text(t))) => {
+                                let t = t.to_string();
+                                if let Some(c) = log.lock().unwrap().last_mut() {
+                                    c.1.push(t.clone());
+                                }
+                                if let Some((token, paise)) = option {
+                                    if t.contains("subscribe") && t.contains(&token.to_string()) {
+                                        let _ = ws.send(Message::binary(option_full(token, paise))).await;
+                                    }
+                                }
+                            }
+                            Some(Ok(_)) => {}
+                            _ => break,
+                        },
+                        _ = tokio::time::sleep(std::time::Duration::from_millis(300)) => {
+                            if ws.send(Message::binary(vec![0u8])).await.is_err() {
+                                break;
+                            }
+                        }
+                    }
                 }
             }
         });
@@ -1095,13 +1135,24 @@ fn ticker_server(rounds: Vec<Vec<Vec<u8>>>) -> (String, TickerLog) {
 /// Runs the engine on the kite feed with the ticker at `ws_url` for `secs`; stdout, stderr.
 async fn run_streaming(s: &MockServer, ws_url: &str, secs: &str) -> (String, String) {
     let dir = tempfile::tempdir().unwrap();
+    run_streaming_in(dir.path(), s, ws_url, secs, |_| {}).await
+}
+
+async fn run_streaming_in(
+    dir: &std::path::Path,
+    s: &MockServer,
+    ws_url: &str,
+    secs: &str,
+    tune: impl FnOnce(&mut serde_json::Value),
+) -> (String, String) {
     let mut v = common::default_json();
-    v["storage"]["data_dir"] = dir.path().to_string_lossy().into_owned().into();
+    v["storage"]["data_dir"] = dir.to_string_lossy().into_owned().into();
     v["data_collection"]["realtime"]["interval_seconds"] = 1.into();
     v["data_collection"]["historical"]["default_lookback_days"] = 30.into();
     v["options_trading"]["entry_filters"]["valid_underlyings"] = serde_json::json!(["NIFTY"]);
     v["kite"] = serde_json::json!({"ticker": true});
-    let cfg = common::write_config(dir.path(), &v);
+    tune(&mut v);
+    let cfg = common::write_config(dir, &v);
     let out = engine_at(&s.uri())
         .env("KITE_TICKER_URL", ws_url)
         .args([
@@ -1213,4 +1264,47 @@ async fn kite_ticker_reconnects_and_subscribes_again() {
     let conns = seen.lock().unwrap().clone();
     assert_eq!(conns.len(), 2, "{conns:?}");
     assert_eq!(conns[0].1, conns[1].1, "the same subscription again");
+}
+
+#[actix_rt::test]
+async fn a_paper_position_streams_its_option_and_exits_on_the_streamed_price() {
+    // The index drops (a SELL signal: the 24000 put of the nearest expiry, token 10006 in the
+    // dump); once the engine subscribes that option, the server streams it at 60.00.
+    let (ws_url, seen) = ticker_server_with(vec![nifty_ticks(0, 3)], Some((10_006, 6_000)));
+    let book: Shared = Arc::default();
+    let s = server(Quotes(book.clone())).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (_, stderr) = run_streaming_in(dir.path(), &s, &ws_url, "5", |v| {
+        let o = &mut v["options_trading"];
+        o["entry_filters"]["min_signal_strength"] = 0.0.into();
+        o["entry_filters"]["min_expected_move_pct"] = 0.0.into();
+        o["position_sizing"]["account_capital"] = 1_000_000.0.into();
+    })
+    .await;
+    assert!(
+        stderr.contains("kite ticker: streaming 1 more options"),
+        "{stderr}"
+    );
+    let msgs = seen.lock().unwrap()[0].1.clone();
+    assert!(
+        msgs.contains(&r#"{"a":"subscribe","v":[10006]}"#.to_string())
+            && msgs.contains(&r#"{"a":"mode","v":["full",[10006]]}"#.to_string()),
+        "{msgs:?}"
+    );
+    let db = rusqlite::Connection::open(dir.path().join("alphastocks.db")).unwrap();
+    let p = latest_position(&db, "");
+    let qty = p["quantity"].as_i64().unwrap();
+    assert_eq!(
+        (p["status"].as_str(), p["option_symbol"].as_str()),
+        (Some("CLOSED"), Some("NIFTYX24000PE")),
+        "{p}"
+    );
+    // Opened at the polled 100 + a tick; sold at the streamed 60 − a tick.
+    assert_eq!(
+        (p["entry_premium"].as_f64(), p["exit_premium"].as_f64()),
+        (Some(100.05), Some(59.95))
+    );
+    let paise = (p["realized_pnl"].as_f64().unwrap() * 100.0).round() as i64;
+    assert_eq!(paise, (5995 - 10005) * qty);
+    assert!(book.lock().unwrap().orders.is_empty(), "paper: no order");
 }

@@ -340,7 +340,9 @@ impl PositionManager {
                 let h = &mut self.open[i];
                 if &h.pos.record.option_symbol == sym && *ltp > 0.0 {
                     h.ltp = Some(*ltp);
-                    if m.at > h.pos.record.entry_time.timestamp() && self.mark_at(i, *ltp, m.at) {
+                    // A real price from the entry's second on counts (a stream sends a price
+                    // only when it changes: none may be missed).
+                    if m.at >= h.pos.record.entry_time.timestamp() && self.mark_at(i, *ltp, m.at) {
                         self.open.remove(i);
                         continue;
                     }
