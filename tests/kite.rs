@@ -902,14 +902,24 @@ async fn paper_mode_with_the_broker_trades_the_listed_chain_on_real_marks() {
         detail.contains("NIFTYX24000PE"),
         "the listed contract: {detail}"
     );
-    let p = latest_position(&db, "");
+    // Filled at the real LTP plus one tick, marked on the real LTP, sold at it minus one tick.
+    assert_paper_put_closed_at_59_95(&db);
+}
+
+/// The scripted paper trade's end: the 24000 put bought at 100.05 (100 + a tick) and sold at
+/// 59.95 (60 − a tick), P&L exact in paise.
+fn assert_paper_put_closed_at_59_95(db: &rusqlite::Connection) {
+    let p = latest_position(db, "");
     let qty = p["quantity"].as_i64().unwrap();
     assert_eq!(
-        (p["status"].as_str(), p["mode"].as_str()),
-        (Some("CLOSED"), Some("paper")),
+        (
+            p["status"].as_str(),
+            p["mode"].as_str(),
+            p["option_symbol"].as_str()
+        ),
+        (Some("CLOSED"), Some("paper"), Some("NIFTYX24000PE")),
         "{p}"
     );
-    // Filled at the real LTP plus one tick, marked on the real LTP, sold at it minus one tick.
     assert_eq!(
         (p["entry_premium"].as_f64(), p["exit_premium"].as_f64()),
         (Some(100.05), Some(59.95))
@@ -1292,19 +1302,7 @@ async fn a_paper_position_streams_its_option_and_exits_on_the_streamed_price() {
         "{msgs:?}"
     );
     let db = rusqlite::Connection::open(dir.path().join("alphastocks.db")).unwrap();
-    let p = latest_position(&db, "");
-    let qty = p["quantity"].as_i64().unwrap();
-    assert_eq!(
-        (p["status"].as_str(), p["option_symbol"].as_str()),
-        (Some("CLOSED"), Some("NIFTYX24000PE")),
-        "{p}"
-    );
     // Opened at the polled 100 + a tick; sold at the streamed 60 − a tick.
-    assert_eq!(
-        (p["entry_premium"].as_f64(), p["exit_premium"].as_f64()),
-        (Some(100.05), Some(59.95))
-    );
-    let paise = (p["realized_pnl"].as_f64().unwrap() * 100.0).round() as i64;
-    assert_eq!(paise, (5995 - 10005) * qty);
+    assert_paper_put_closed_at_59_95(&db);
     assert!(book.lock().unwrap().orders.is_empty(), "paper: no order");
 }
