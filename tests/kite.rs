@@ -1186,6 +1186,11 @@ async fn run_streaming_in(
     (stdout, stderr)
 }
 
+/// A `/quote` answer with no data.
+fn no_quotes() -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_json(serde_json::json!({"status": "success", "data": {}}))
+}
+
 /// The number before `what` in the engine's closing `stopped:` line.
 fn stopped_count(stdout: &str, what: &str) -> u64 {
     let line = stdout
@@ -1216,8 +1221,7 @@ fn nifty_ticks(from: u32, n: u32) -> Vec<Vec<u8>> {
 #[actix_rt::test]
 async fn kite_ticker_streams_the_underlyings_over_a_websocket() {
     let (ws_url, seen) = ticker_server(vec![nifty_ticks(0, 7)]);
-    let quotes = serde_json::json!({"status": "success", "data": {}});
-    let s = server(ResponseTemplate::new(200).set_body_json(quotes)).await;
+    let s = server(no_quotes()).await;
     let (stdout, stderr) = run_streaming(&s, &ws_url, "3").await;
     assert!(
         stderr.contains("kite ticker: connected; 1 instruments in full mode"),
@@ -1263,8 +1267,7 @@ async fn kite_ticker_streams_the_underlyings_over_a_websocket() {
 async fn kite_ticker_reconnects_and_subscribes_again() {
     // The server closes after three ticks; the engine comes back and gets the rest.
     let (ws_url, seen) = ticker_server(vec![nifty_ticks(0, 3), nifty_ticks(3, 3)]);
-    let quotes = serde_json::json!({"status": "success", "data": {}});
-    let s = server(ResponseTemplate::new(200).set_body_json(quotes)).await;
+    let s = server(no_quotes()).await;
     let (stdout, stderr) = run_streaming(&s, &ws_url, "4").await;
     assert!(
         stderr.contains("kite ticker: closed by the server; reconnecting"),

@@ -94,6 +94,22 @@ struct Held {
     stop_persisted: f64,
 }
 
+impl Held {
+    /// A position taken into the book, last marked (and persisted) at `at`.
+    fn new(pos: PaperPosition, contract: OptionContract, symbol: usize, at: i64) -> Held {
+        Held {
+            stop_persisted: pos.stop,
+            pos,
+            ltp: None,
+            exit: None,
+            contract,
+            symbol,
+            last_mark: at,
+            last_persisted: at,
+        }
+    }
+}
+
 /// The PositionManager actor.
 pub struct PositionManager {
     cfg: PositionManagerConfig,
@@ -133,6 +149,12 @@ impl PositionManager {
             me: None,
             restarts: 0,
         }
+    }
+
+    /// The summary's figures of the open book (after any change to it).
+    fn refresh_summary(&mut self) {
+        self.summary.open_positions = self.open.len() as u32;
+        self.summary.unrealized_pnl = self.open.iter().map(|h| h.pos.record.unrealized_pnl).sum();
     }
 
     fn persist(&self, r: &PositionRecord) {
@@ -327,8 +349,7 @@ impl PositionManager {
         if self.after(i, change, f.at) {
             self.open.remove(i);
         }
-        self.summary.open_positions = self.open.len() as u32;
-        self.summary.unrealized_pnl = self.open.iter().map(|h| h.pos.record.unrealized_pnl).sum();
+        self.refresh_summary();
     }
 
     /// Real option prices: marks the open positions on them; re-asks the broker for exits
@@ -359,8 +380,7 @@ impl PositionManager {
                 self.send_exit(i);
             }
         }
-        self.summary.open_positions = self.open.len() as u32;
-        self.summary.unrealized_pnl = self.open.iter().map(|h| h.pos.record.unrealized_pnl).sum();
+        self.refresh_summary();
     }
 
     /// Marks every open position of `symbol` whose interval elapsed; drops the closed ones.
@@ -380,8 +400,7 @@ impl PositionManager {
             }
             i += 1;
         }
-        self.summary.open_positions = self.open.len() as u32;
-        self.summary.unrealized_pnl = self.open.iter().map(|h| h.pos.record.unrealized_pnl).sum();
+        self.refresh_summary();
     }
 
     fn on_candles(&mut self, msg: &CandlesUpdated) {
@@ -420,18 +439,8 @@ impl PositionManager {
         let expiry_ts = self.cfg.chain.expiry_ts(record.expiry);
         let last_mark = record.updated_at.timestamp();
         let pos = PaperPosition::resume(record, contract.lot_size, contract.tick_size, expiry_ts);
-        let stop_persisted = pos.stop;
-        self.open.push(Held {
-            pos,
-            ltp: None,
-            exit: None,
-            contract,
-            symbol: sym,
-            last_mark,
-            last_persisted: last_mark,
-            stop_persisted,
-        });
-        self.summary.open_positions = self.open.len() as u32;
+        self.open.push(Held::new(pos, contract, sym, last_mark));
+        self.refresh_summary();
     }
 
     fn on_open(&mut self, record: PositionRecord) {
@@ -461,22 +470,12 @@ impl PositionManager {
             s.do_send(PositionOpened(r.clone()));
         }
         let pos = PaperPosition::open(record, contract.lot_size, contract.tick_size, expiry_ts);
-        let stop_persisted = pos.stop;
-        self.open.push(Held {
-            pos,
-            ltp: None,
-            exit: None,
-            contract,
-            symbol: sym,
-            last_mark: entry,
-            last_persisted: entry,
-            stop_persisted,
-        });
+        self.open.push(Held::new(pos, contract, sym, entry));
         // Catch up over the prices seen since the entry (synthetic marks only: real ones
         // arrive with the next quotes).
         let idx = self.open.len() - 1;
         if self.cfg.real_marks {
-            self.summary.open_positions = self.open.len() as u32;
+            self.refresh_summary();
             return;
         }
         let every = self.cfg.monitor_interval.as_secs() as i64;
@@ -497,7 +496,7 @@ impl PositionManager {
                 h.pos.record.position_id,
             )
         });
-        self.summary.open_positions = self.open.len() as u32;
+        self.refresh_summary();
     }
 
     fn snapshot(&self, q: GetRiskSnapshot) -> RiskSnapshot {
@@ -582,8 +581,7 @@ impl PositionManager {
             }
             n += 1;
         }
-        self.summary.open_positions = self.open.len() as u32;
-        self.summary.unrealized_pnl = self.open.iter().map(|h| h.pos.record.unrealized_pnl).sum();
+        self.refresh_summary();
         n
     }
 
@@ -654,8 +652,7 @@ impl PositionManager {
         if self.after(i, change, now) {
             self.open.remove(i);
         }
-        self.summary.open_positions = self.open.len() as u32;
-        self.summary.unrealized_pnl = self.open.iter().map(|h| h.pos.record.unrealized_pnl).sum();
+        self.refresh_summary();
         Ok(record)
     }
 
