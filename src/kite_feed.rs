@@ -20,8 +20,11 @@ use actors::kite::{
     load_or_fetch_instruments, Credentials, Instrument, KiteClient, KiteError, RateLimits,
 };
 use actors::kite::{OrderState, Position};
+use actors::logic::backfill::{day_volume, split_running};
+use actors::logic::clock::LiveClock;
+use actors::logic::session::Session;
 use messages::msg::{Flush, Persist};
-use messages::{CandleRow, PositionRecord, PositionStatus, Row, SymbolId, Symbols, Tick};
+use messages::{Candle, CandleRow, PositionRecord, PositionStatus, Row, SymbolId, Symbols, Tick};
 
 use crate::error::AppError;
 
@@ -34,6 +37,11 @@ pub struct KiteFeed {
     /// (symbol id, quote instrument key such as `NSE:NIFTY 50`).
     keys: Vec<(SymbolId, String)>,
     last_volume: HashMap<SymbolId, f64>,
+    /// The engine's time (stamps quotes that carry none).
+    clock: LiveClock,
+    /// History candles whose interval was still running at start: DataManager resumes them as
+    /// forming ([`KiteFeed::take_running`]).
+    running: Vec<Candle>,
 }
 
 /// The KiteTicker stream's ticks, and each index token's symbol.
@@ -108,6 +116,8 @@ impl KiteFeed {
         cfg: &mut Config,
         symbols: &Symbols,
         backend: StorageBackend,
+        clock: LiveClock,
+        session: &Session,
     ) -> Result<KiteFeed, AppError> {
         let creds = Credentials::from_env().map_err(kite_err("credentials"))?;
         creds
@@ -155,8 +165,15 @@ impl KiteFeed {
             .iter()
             .map(|(id, name)| (id, cfg.kite.quote_instrument(name)))
             .collect();
+        let mut running = Vec::new();
+        let mut last_volume = HashMap::new();
         if cfg.data_collection.historical.enabled {
-            backfill(cfg, &client, &keys, symbols, &tokens, backend).await?;
+            let at = clock.now();
+            for b in backfill(cfg, &client, &keys, symbols, &tokens, backend, at, session).await? {
+                // The day's cumulative volume so far: the first live quote's change continues it.
+                last_volume.insert(b.symbol, b.day_volume);
+                running.extend(b.running);
+            }
         }
         // Reconciliation: what the broker holds against what the engine knows.
         let mut known = crate::system::open_store(cfg, backend)?
@@ -199,8 +216,15 @@ impl KiteFeed {
             ticker,
             nfo: Arc::new(nfo),
             keys,
-            last_volume: HashMap::new(),
+            last_volume,
+            clock,
+            running,
         })
+    }
+
+    /// The history candles whose interval was still running at start (once; empty after).
+    pub fn take_running(&mut self) -> Vec<Candle> {
+        std::mem::take(&mut self.running)
     }
 
     /// True when ticks stream over KiteTicker (then [`KiteFeed::drain_ticker`] gives them and
@@ -250,7 +274,7 @@ impl KiteFeed {
         else {
             return (out, marks);
         };
-        let now = chrono::Utc::now().timestamp();
+        let now = self.clock.now();
         while let Ok(batch) = rx.try_recv() {
             for t in batch {
                 if let Some(sym) = options.get(&t.token) {
@@ -313,7 +337,7 @@ impl KiteFeed {
             .zip(&option_keys)
             .filter_map(|(o, k)| quotes.get(k).map(|q| (o.clone(), q.last_price)))
             .collect();
-        let now = chrono::Utc::now().timestamp();
+        let now = self.clock.now();
         let mut ticks = Vec::with_capacity(underlyings.len());
         for (id, key) in underlyings {
             let Some(q) = quotes.get(key) else {
@@ -338,6 +362,18 @@ impl KiteFeed {
     }
 }
 
+/// What the history of one underlying gave besides its stored candles.
+struct Backfilled {
+    symbol: SymbolId,
+    /// The candle of the interval still running at start (see `logic::backfill`).
+    running: Option<Candle>,
+    /// The cumulative volume of the day so far, as the history tells it.
+    day_volume: f64,
+}
+
+/// Fetches `default_lookback_days` of candles up to `now` for every underlying and stores the
+/// closed ones; the candle of a running interval is returned, never stored as closed.
+#[allow(clippy::too_many_arguments)]
 async fn backfill(
     cfg: &Config,
     client: &KiteClient,
@@ -345,12 +381,18 @@ async fn backfill(
     symbols: &Symbols,
     tokens: &BTreeMap<String, u64>,
     backend: StorageBackend,
-) -> Result<(), AppError> {
+    now: i64,
+    session: &Session,
+) -> Result<Vec<Backfilled>, AppError> {
     let tf = cfg.strategies.ma_crossover.timeframe;
-    let to = chrono::Utc::now().naive_utc() + chrono::Duration::seconds(19_800);
+    let to = chrono::DateTime::from_timestamp(now, 0)
+        .unwrap_or_default()
+        .naive_utc()
+        + chrono::Duration::seconds(session.offset);
     let from =
         to - chrono::Duration::days(cfg.data_collection.historical.default_lookback_days as i64);
     let db = Writer::open(cfg, backend, "history")?;
+    let mut out = Vec::with_capacity(keys.len());
     for (id, key) in keys {
         let Some(token) = tokens.get(key) else {
             log::warn!(
@@ -359,11 +401,26 @@ async fn backfill(
             );
             continue;
         };
-        let candles = client
+        let mut candles: Vec<Candle> = client
             .historical_range(*token, tf.as_str(), from, to)
             .await
-            .map_err(kite_err("historical candles"))?;
+            .map_err(kite_err("historical candles"))?
+            .iter()
+            .map(|c| Candle {
+                symbol: *id,
+                ts: c.ts,
+                open: c.open,
+                high: c.high,
+                low: c.low,
+                close: c.close,
+                volume: c.volume,
+            })
+            .collect();
         let name = symbols.name(*id).to_string();
+        let (running, future) = split_running(&mut candles, now, session, tf);
+        if future > 0 {
+            log::warn!("kite: {future} {tf} candles of {name} open after the engine's time; ignored (is this machine's clock behind?)");
+        }
         let rows: Vec<Row> = candles
             .iter()
             .map(|c| {
@@ -380,12 +437,23 @@ async fn backfill(
             })
             .collect();
         log::info!(
-            "kite: backfilled {} {tf} candles of {name} ({key})",
-            rows.len()
+            "kite: backfilled {} closed {tf} candles of {name} ({key}){}",
+            rows.len(),
+            if running.is_some() {
+                "; the last one is still running and continues live"
+            } else {
+                ""
+            }
         );
+        out.push(Backfilled {
+            symbol: *id,
+            day_volume: day_volume(&candles, running.as_ref(), now, session),
+            running,
+        });
         db.write(rows);
     }
-    db.commit().await
+    db.commit().await?;
+    Ok(out)
 }
 
 /// Live positions whose exit order filled while the engine was down (a SELL with one of the

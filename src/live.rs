@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use actix::Actor;
 use actors::config::Config;
 use actors::feed::sim::SimMarket;
+use actors::logic::clock::LiveClock;
 use actors::logic::session::Session;
 use actors::options_executor::Clock;
 use chrono::SubsecRound;
@@ -31,6 +32,8 @@ pub struct RunOptions {
     pub allow_fault_injection: bool,
     /// Market data from Kite Connect instead of the simulated market.
     pub kite: bool,
+    /// The engine's time with a broker feed (the machine's clock, or a rehearsal clock).
+    pub clock: LiveClock,
 }
 
 /// DataManager depth above which the live feed coalesces: it keeps only the latest tick per
@@ -55,7 +58,10 @@ pub async fn run(mut cfg: Config, opts: RunOptions) -> Result<(), AppError> {
     let backend = opts.store.unwrap_or(cfg.storage.backend);
     // The broker: instruments into the config, history into the store, before the actors start.
     let mut kite = if opts.kite {
-        Some(crate::kite_feed::KiteFeed::prepare(&mut cfg, &symbols, backend).await?)
+        Some(
+            crate::kite_feed::KiteFeed::prepare(&mut cfg, &symbols, backend, opts.clock, &session)
+                .await?,
+        )
     } else {
         None
     };
@@ -63,7 +69,11 @@ pub async fn run(mut cfg: Config, opts: RunOptions) -> Result<(), AppError> {
         config: cfg.clone(),
         symbols: symbols.clone(),
         mode: opts.mode,
-        clock: if opts.kite { Clock::Wall } else { Clock::Data },
+        clock: if opts.kite {
+            Clock::Wall(opts.clock)
+        } else {
+            Clock::Data
+        },
         load_history: cfg.data_collection.historical.enabled,
         persist_candles: cfg.storage.persist_candles,
         backend: opts.store.unwrap_or(cfg.storage.backend),
@@ -118,6 +128,12 @@ pub async fn run(mut cfg: Config, opts: RunOptions) -> Result<(), AppError> {
             "        {} underlyings, a tick every {} s of data time",
             symbols.len(),
             sim.tick_seconds
+        );
+    }
+    if opts.clock.is_rehearsal() {
+        println!(
+            " clock: REHEARSAL — starts at {} and runs faster than the wall clock",
+            opts.clock.now_utc().to_rfc3339()
         );
     }
     println!(" mode:  {}", opts.mode.as_str().to_uppercase());
@@ -201,6 +217,16 @@ pub async fn run(mut cfg: Config, opts: RunOptions) -> Result<(), AppError> {
     let mut ticks = Vec::with_capacity(symbols.len());
     let mut latest: Vec<Option<messages::Tick>> = vec![None; symbols.len()];
     let feed = engine.feed();
+    if let Some(k) = kite.as_mut() {
+        // History ended mid-interval: that candle continues as the forming one.
+        let running = k.take_running();
+        if !running.is_empty() {
+            feed.do_send(RunningCandlesLoaded {
+                candles: running,
+                at: opts.clock.now(),
+            });
+        }
+    }
     loop {
         tokio::select! {
             _ = ticker.tick() => {}
@@ -221,7 +247,7 @@ pub async fn run(mut cfg: Config, opts: RunOptions) -> Result<(), AppError> {
                     k.follow_options(&open);
                     let (t, marks) = k.drain_ticker();
                     ticks = t;
-                    mark_options(&engine, marks);
+                    mark_options(&engine, marks, opts.clock.now());
                 }
                 // Polled: everything (no stream), or the options held (streaming).
                 if !streaming || last_poll.elapsed() >= poll_every {
@@ -229,7 +255,7 @@ pub async fn run(mut cfg: Config, opts: RunOptions) -> Result<(), AppError> {
                     match k.poll(&cfg.kite.exchange, &open).await {
                         Ok((t, marks)) => {
                             ticks.extend(t);
-                            mark_options(&engine, marks);
+                            mark_options(&engine, marks, opts.clock.now());
                         }
                         Err(e) if e.is_token_error() => {
                             log::error!("kite: the access token was refused ({e}); trading HALTED until a new token (alphastocks kite login) and a restart");
@@ -243,7 +269,7 @@ pub async fn run(mut cfg: Config, opts: RunOptions) -> Result<(), AppError> {
             }
         }
         let now = if opts.kite {
-            chrono::Utc::now().timestamp()
+            opts.clock.now()
         } else {
             ticks.iter().map(|t| t.ts).max().unwrap_or(0)
         };
@@ -349,11 +375,8 @@ async fn persist_sample(engine: &Engine) {
 }
 
 /// Real option prices for PositionManager's marks.
-fn mark_options(engine: &Engine, marks: Vec<(String, f64)>) {
+fn mark_options(engine: &Engine, marks: Vec<(String, f64)>, at: i64) {
     if !marks.is_empty() {
-        engine.positions.do_send(OptionMarks {
-            at: chrono::Utc::now().timestamp(),
-            ltps: marks,
-        });
+        engine.positions.do_send(OptionMarks { at, ltps: marks });
     }
 }

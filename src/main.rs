@@ -50,6 +50,13 @@ enum Cmd {
         /// Market data source: simulated (default without a broker) or kite.
         #[arg(long, default_value = "simulated")]
         feed: FeedArg,
+        /// Rehearsal with --feed kite against a scripted broker: the engine's clock starts at
+        /// this time (RFC 3339, e.g. 2025-12-01T09:40:00+05:30) instead of now. Never live.
+        #[arg(long)]
+        clock_start: Option<String>,
+        /// Rehearsal: engine seconds per wall-clock second (with --clock-start; default 1).
+        #[arg(long)]
+        clock_speed: Option<f64>,
     },
     /// Kite Connect commands.
     Kite {
@@ -369,6 +376,48 @@ fn mode_of(cfg: &Config, cli: Option<Mode>, kite: bool, confirmed: bool) -> Resu
     Ok(m)
 }
 
+/// The live clock of `run`: the machine's, or a rehearsal clock from `--clock-start` and
+/// `--clock-speed` (kite feed only, never live).
+fn live_clock(
+    start: Option<&str>,
+    speed: Option<f64>,
+    mode: Mode,
+    feed: FeedArg,
+) -> Result<actors::logic::clock::LiveClock, AppError> {
+    use actors::logic::clock::LiveClock;
+    let Some(start) = start else {
+        if let Some(v) = speed {
+            return Err(AppError::Usage(format!(
+                "--clock-speed {v}: needs --clock-start (a rehearsal clock)"
+            )));
+        }
+        return Ok(LiveClock::system());
+    };
+    if mode == Mode::Live {
+        return Err(AppError::Usage(
+            "--clock-start: a rehearsal clock never trades live (use --mode logging or paper)"
+                .into(),
+        ));
+    }
+    if feed != FeedArg::Kite {
+        return Err(AppError::Usage(
+            "--clock-start: a rehearsal clock is for --feed kite (the simulated market has its own clock: feed.simulated.start_date and speed)".into(),
+        ));
+    }
+    let t = chrono::DateTime::parse_from_rfc3339(start).map_err(|e| {
+        AppError::Usage(format!(
+            "--clock-start {start:?}: not an RFC 3339 time like 2025-12-01T09:40:00+05:30 ({e})"
+        ))
+    })?;
+    let speed = speed.unwrap_or(1.0);
+    if !(speed.is_finite() && (0.001..=10_000.0).contains(&speed)) {
+        return Err(AppError::Usage(format!(
+            "--clock-speed {speed}: must be between 0.001 and 10000"
+        )));
+    }
+    Ok(LiveClock::rehearsal(t.timestamp(), speed))
+}
+
 fn dispatch(cli: Cli) -> Result<(), AppError> {
     match cli.cmd {
         Cmd::Run {
@@ -380,13 +429,17 @@ fn dispatch(cli: Cli) -> Result<(), AppError> {
             allow_fault_injection,
             feed,
             confirm_live,
+            clock_start,
+            clock_speed,
         } => {
             let mut cfg = load(&config)?;
             if let Some(d) = data_dir {
                 cfg.storage.data_dir = d;
             }
             let mode = mode_of(&cfg, mode, feed == FeedArg::Kite, confirm_live)?;
+            let clock = live_clock(clock_start.as_deref(), clock_speed, mode, feed)?;
             let opts = live::RunOptions {
+                clock,
                 mode,
                 duration: duration.map(Duration::from_secs_f64),
                 store,

@@ -3,7 +3,8 @@
 //! - Owns: the [`Aggregator`] (ticks/bars → candles of the strategy timeframe, aligned to the
 //!   session open), a ring of the last `periods` closed candles per symbol (history from the
 //!   store merged with realtime), and the counters of accepted and dropped input.
-//! - Handles: [`TicksReceived`], [`BarsReceived`], [`AdvanceClock`], [`GetCandles`],
+//! - Handles: [`TicksReceived`], [`BarsReceived`], [`RunningCandlesLoaded`] (the broker's
+//!   candle of a running interval, resumed as forming), [`AdvanceClock`], [`GetCandles`],
 //!   [`GetDataStats`], [`InjectPanic`], [`Drain`], [`GetRestarts`].
 //! - Sends: [`CandlesUpdated`] and [`HistoryLoaded`] to Strategy; [`LoadHistory`] and
 //!   [`Persist`] (closed candles, when `persist_candles`) to DbWriter.
@@ -321,6 +322,45 @@ fn forward(
         }
         report
     })
+}
+
+impl Handler<RunningCandlesLoaded> for DataManager {
+    type Result = ResponseFuture<IngestReport>;
+
+    fn handle(&mut self, msg: RunningCandlesLoaded, ctx: &mut Context<Self>) -> Self::Result {
+        let out = guard(self.m, ctx, |_| {
+            let mut events = Vec::new();
+            let mut report = IngestReport::default();
+            for c in &msg.candles {
+                match self.agg.resume_forming(c, msg.at, &mut |e| events.push(e)) {
+                    Ok(()) => {
+                        report.accepted += 1;
+                        log::info!(
+                            "{NAME}: {} candle of {} at {} is still running: resumed as forming (o {} h {} l {} c {} v {})",
+                            self.cfg.timeframe,
+                            self.cfg.symbols.name(c.symbol),
+                            c.ts,
+                            c.open,
+                            c.high,
+                            c.low,
+                            c.close,
+                            c.volume
+                        );
+                    }
+                    Err(r) => {
+                        report.dropped += 1;
+                        let symbols = self.cfg.symbols.clone();
+                        let c = *c;
+                        self.count_drop(r, "running candle", move || {
+                            format!("{} {c:?}", symbols.name(c.symbol))
+                        });
+                    }
+                }
+            }
+            (report, self.finish_batch(events))
+        });
+        forward(out, &self.candles_to, self.positions_to.as_ref())
+    }
 }
 
 impl Handler<AdvanceClock> for DataManager {

@@ -59,12 +59,22 @@ const NAME: &str = "options_executor";
 const RECOVERY_DAYS: i64 = 7;
 
 /// Where "now" comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Clock {
     /// The latest data time seen (replay, simulation).
     Data,
-    /// The machine's clock (live feeds).
-    Wall,
+    /// The live clock (live feeds): the machine's, or a rehearsal clock.
+    Wall(crate::logic::clock::LiveClock),
+}
+
+impl Clock {
+    /// The live clock's time now; `None` on data time.
+    pub fn wall_now(&self) -> Option<i64> {
+        match self {
+            Clock::Wall(c) => Some(c.now()),
+            Clock::Data => None,
+        }
+    }
 }
 
 /// Everything the trade step needs: instruments, the chain, selection, sizing and risk.
@@ -308,7 +318,7 @@ impl OptionsExecutor {
     fn now(&self) -> i64 {
         match self.cfg.clock {
             Clock::Data => self.data_now,
-            Clock::Wall => Utc::now().timestamp(),
+            Clock::Wall(c) => c.now(),
         }
     }
 

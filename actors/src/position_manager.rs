@@ -129,6 +129,14 @@ pub struct PositionManager {
 }
 
 impl PositionManager {
+    /// The live clock's time (the machine's when the engine runs on data time).
+    fn wall_now(&self) -> i64 {
+        self.cfg
+            .clock
+            .wall_now()
+            .unwrap_or_else(|| chrono::Utc::now().timestamp())
+    }
+
     /// A PositionManager persisting through `db`.
     pub fn new(
         cfg: PositionManagerConfig,
@@ -546,7 +554,7 @@ impl PositionManager {
             }
             let spot = self.rings.get(h.symbol).and_then(|r| r.back()).copied();
             let (now, premium) = match (h.ltp, spot) {
-                (Some(ltp), _) => (chrono::Utc::now().timestamp().max(h.last_mark), ltp),
+                (Some(ltp), _) => (self.wall_now().max(h.last_mark), ltp),
                 (None, Some((ts, spot))) => {
                     let now = ts.max(h.last_mark);
                     (now, self.cfg.chain.premium(&h.contract, spot, now))
@@ -627,7 +635,7 @@ impl PositionManager {
         }
         let h = &mut self.open[i];
         let now = match self.cfg.clock {
-            Clock::Wall => chrono::Utc::now().timestamp().max(h.last_mark),
+            Clock::Wall(c) => c.now().max(h.last_mark),
             Clock::Data => h.last_mark,
         };
         let qty = h.pos.remaining;
@@ -662,7 +670,7 @@ impl PositionManager {
             // Marked on the broker's option quotes instead.
             return;
         }
-        let now = chrono::Utc::now().timestamp();
+        let now = self.wall_now();
         for sym in 0..self.rings.len() {
             if let Some(&(_, px)) = self.rings[sym].back() {
                 self.on_price(sym, now, px);
@@ -711,7 +719,7 @@ impl Actor for PositionManager {
                     }),
             );
         }
-        if self.cfg.clock == Clock::Wall {
+        if matches!(self.cfg.clock, Clock::Wall(_)) {
             // Registered here so that it comes back after a restart (actix cancels intervals).
             ctx.run_interval(self.cfg.monitor_interval, |act, ctx| {
                 guard(act.m, ctx, |_| act.monitor());
@@ -837,7 +845,7 @@ impl Handler<GetPositionSummary> for PositionManager {
 
     fn handle(&mut self, _: GetPositionSummary, _ctx: &mut Context<Self>) -> PositionSummary {
         let now = match self.cfg.clock {
-            Clock::Wall => chrono::Utc::now().timestamp(),
+            Clock::Wall(c) => c.now(),
             Clock::Data => self
                 .rings
                 .iter()
@@ -909,7 +917,7 @@ mod tests {
             },
             monitor_interval: Duration::from_secs(5),
             persist_marks_every: 300,
-            clock: Clock::Wall,
+            clock: Clock::Wall(crate::logic::clock::LiveClock::system()),
             real_marks: true,
         };
         PositionManager::new(cfg, db, reg.position_manager).start()

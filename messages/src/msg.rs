@@ -37,6 +37,16 @@ pub struct IngestReport {
     pub signals: u64,
 }
 
+/// The broker's history ended, for these symbols, in a candle whose interval was still running
+/// at `at` (epoch seconds, the engine's time): DataManager resumes each as the symbol's forming
+/// candle, so live ticks complete it and the strategy sees it as forming until it closes.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "IngestReport")]
+pub struct RunningCandlesLoaded {
+    pub candles: Vec<Candle>,
+    pub at: i64,
+}
+
 /// The engine clock moved to `now` (epoch seconds): close every candle that ended by then.
 #[derive(Message, Debug, Clone, Copy)]
 #[rtype(result = "()")]

@@ -239,6 +239,87 @@ impl Aggregator {
         Ok(())
     }
 
+    /// Resumes a candle the broker reported while its interval was still running (see
+    /// [`super::backfill`]): it becomes the symbol's forming candle and later ticks and bars
+    /// merge into it. Reported at `at` as forming (with `emit_forming`), or as closed when its
+    /// interval has ended by then. A forming candle of the same interval built from live data
+    /// that arrived first is merged behind it. Invalid candles change nothing.
+    pub fn resume_forming(
+        &mut self,
+        c: &Candle,
+        at: i64,
+        out: &mut impl FnMut(CandleEvent),
+    ) -> Result<(), Reject> {
+        let (o, h, l, cl) = (c.open, c.high, c.low, c.close);
+        if !(o.is_finite()
+            && h.is_finite()
+            && l.is_finite()
+            && cl.is_finite()
+            && c.volume.is_finite())
+        {
+            return Err(Reject::NotFinite);
+        }
+        if o <= 0.0 || h <= 0.0 || l <= 0.0 || cl <= 0.0 {
+            return Err(Reject::NonPositive);
+        }
+        if c.volume < 0.0 {
+            return Err(Reject::NegativeVolume);
+        }
+        if h < o.max(cl) || l > o.min(cl) || l > h {
+            return Err(Reject::Inconsistent);
+        }
+        let in_session = if self.tf == Timeframe::Day {
+            self.session.is_trading_day(c.ts)
+        } else {
+            self.session.contains(c.ts)
+        };
+        if !in_session {
+            return Err(Reject::OutsideSession);
+        }
+        let bucket = self.session.bucket(self.tf, c.ts);
+        let emit_forming = self.emit_forming;
+        let slot = self
+            .slots
+            .get_mut(c.symbol.0 as usize)
+            .ok_or(Reject::UnknownSymbol)?;
+        let mut candle = Candle {
+            ts: bucket.start,
+            ..*c
+        };
+        match slot.forming {
+            Some((live, b)) if b.start == bucket.start => {
+                // Live data of this interval came first: it is the later part of the candle.
+                candle.high = candle.high.max(live.high);
+                candle.low = candle.low.min(live.low);
+                candle.close = live.close;
+                candle.volume += live.volume;
+            }
+            _ if slot.last_ts >= bucket.end => return Err(Reject::OutOfOrder),
+            Some((_, b)) if b.start > bucket.start => return Err(Reject::OutOfOrder),
+            Some((old, b)) => {
+                slot.forming = None;
+                out(closed(old, b));
+            }
+            None => {}
+        }
+        slot.last_ts = slot.last_ts.max(bucket.start);
+        if bucket.end <= at {
+            slot.forming = None;
+            out(closed(candle, bucket));
+        } else {
+            slot.forming = Some((candle, bucket));
+            if emit_forming {
+                out(CandleEvent {
+                    candle,
+                    state: CandleState::Forming,
+                    end_ts: bucket.end,
+                    at,
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// The clock reached `now`: closes every forming candle whose bucket ended by then.
     pub fn advance(&mut self, now: i64, out: &mut impl FnMut(CandleEvent)) {
         for slot in &mut self.slots {
@@ -460,5 +541,148 @@ mod tests {
         let good = Bar { high: 11.0, ..b };
         a.push_bar(S, &good, 900, &mut out).unwrap();
         assert_eq!(a.push_bar(S, &good, 900, &mut out), Err(Reject::OutOfOrder));
+    }
+
+    fn candle(ts: &str, o: f64, h: f64, l: f64, c: f64, v: f64) -> Candle {
+        Candle {
+            symbol: S,
+            ts: t(ts),
+            open: o,
+            high: h,
+            low: l,
+            close: c,
+            volume: v,
+        }
+    }
+
+    #[test]
+    fn a_resumed_running_candle_takes_the_live_ticks_of_its_interval() {
+        let mut a = Aggregator::new(Timeframe::Minute15, Session::nse(), 1, true);
+        let mut evs = Vec::new();
+        let running = candle("2024-01-02T09:30:00+05:30", 100.0, 104.0, 99.0, 101.0, 50.0);
+        a.resume_forming(&running, t("2024-01-02T09:40:00+05:30"), &mut |e| {
+            evs.push(e)
+        })
+        .unwrap();
+        assert_eq!(evs.len(), 1);
+        assert_eq!(
+            evs[0].state,
+            CandleState::Forming,
+            "forming until it closes"
+        );
+        assert_eq!(evs[0].at, t("2024-01-02T09:40:00+05:30"));
+        assert_eq!(evs[0].end_ts, t("2024-01-02T09:45:00+05:30"));
+        let mut out = |e| evs.push(e);
+        a.push_tick(&tick("2024-01-02T09:40:05+05:30", 97.0, 3.0), &mut out)
+            .unwrap();
+        a.push_tick(&tick("2024-01-02T09:44:00+05:30", 98.0, 2.0), &mut out)
+            .unwrap();
+        a.push_tick(&tick("2024-01-02T09:45:01+05:30", 98.5, 1.0), &mut out)
+            .unwrap();
+        let c = closed_of(&evs);
+        assert_eq!(c.len(), 1);
+        assert_eq!(
+            (
+                c[0].ts,
+                c[0].open,
+                c[0].high,
+                c[0].low,
+                c[0].close,
+                c[0].volume
+            ),
+            (
+                t("2024-01-02T09:30:00+05:30"),
+                100.0,
+                104.0,
+                97.0,
+                98.0,
+                55.0
+            )
+        );
+    }
+
+    #[test]
+    fn a_running_candle_whose_interval_ended_is_closed_at_once() {
+        let mut a = Aggregator::new(Timeframe::Minute15, Session::nse(), 1, false);
+        let mut evs = Vec::new();
+        let c = candle("2024-01-02T09:30:00+05:30", 100.0, 104.0, 99.0, 101.0, 50.0);
+        a.resume_forming(&c, t("2024-01-02T09:45:00+05:30"), &mut |e| evs.push(e))
+            .unwrap();
+        assert_eq!(closed_of(&evs), vec![c]);
+        assert!(a.forming(S).is_none());
+    }
+
+    #[test]
+    fn live_data_that_came_first_is_merged_behind_the_running_candle() {
+        let mut a = Aggregator::new(Timeframe::Minute15, Session::nse(), 1, false);
+        let mut out = |_| {};
+        a.push_tick(&tick("2024-01-02T09:41:00+05:30", 96.0, 4.0), &mut out)
+            .unwrap();
+        let c = candle("2024-01-02T09:30:00+05:30", 100.0, 104.0, 99.0, 101.0, 50.0);
+        a.resume_forming(&c, t("2024-01-02T09:41:00+05:30"), &mut out)
+            .unwrap();
+        let f = a.forming(S).unwrap();
+        assert_eq!(
+            (f.open, f.high, f.low, f.close, f.volume),
+            (100.0, 104.0, 96.0, 96.0, 54.0)
+        );
+    }
+
+    #[test]
+    fn bad_or_stale_running_candles_change_nothing() {
+        let mut a = Aggregator::new(Timeframe::Minute15, Session::nse(), 1, true);
+        let n = std::cell::Cell::new(0);
+        let mut out = |_| n.set(n.get() + 1);
+        let at = t("2024-01-02T10:00:00+05:30");
+        let good = candle("2024-01-02T09:45:00+05:30", 100.0, 104.0, 99.0, 101.0, 5.0);
+        for (bad, why) in [
+            (
+                Candle {
+                    high: f64::INFINITY,
+                    ..good
+                },
+                Reject::NotFinite,
+            ),
+            (Candle { low: 0.0, ..good }, Reject::NonPositive),
+            (
+                Candle {
+                    volume: -1.0,
+                    ..good
+                },
+                Reject::NegativeVolume,
+            ),
+            (
+                Candle {
+                    high: 100.5,
+                    ..good
+                },
+                Reject::Inconsistent,
+            ),
+            (
+                Candle {
+                    ts: t("2024-01-02T08:00:00+05:30"),
+                    ..good
+                },
+                Reject::OutsideSession,
+            ),
+            (
+                Candle {
+                    symbol: SymbolId(3),
+                    ..good
+                },
+                Reject::UnknownSymbol,
+            ),
+        ] {
+            assert_eq!(a.resume_forming(&bad, at, &mut out), Err(why));
+        }
+        assert_eq!(n.get(), 0);
+        assert!(a.forming(S).is_none());
+        // Live data of a later interval already arrived: the history candle is too old.
+        a.push_tick(&tick("2024-01-02T10:01:00+05:30", 96.0, 4.0), &mut out)
+            .unwrap();
+        assert_eq!(
+            a.resume_forming(&good, at, &mut out),
+            Err(Reject::OutOfOrder)
+        );
     }
 }

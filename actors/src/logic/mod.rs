@@ -5,9 +5,13 @@
 //! - [`aggregator`]: ticks and bars → candles of one timeframe, with invalid input rejected.
 //! - [`crossover`]: the EMA fast/slow crossover detector and its signal levels.
 //! - [`price`]: rounding to the exchange tick.
+//! - [`backfill`]: broker history at start-up split into closed candles and the running one.
+//! - [`clock`]: the live engine's clock (the machine's, or a faster rehearsal clock).
 //! - [`inorder`]: a queue that completes asynchronous work strictly in arrival order.
 
 pub mod aggregator;
+pub mod backfill;
+pub mod clock;
 pub mod crossover;
 pub mod ema;
 pub mod inorder;
