@@ -148,7 +148,7 @@ async fn kite_feed_backfills_polls_and_keeps_secrets_out_of_the_output() {
     assert!(out.status.success(), "{stdout}\n{stderr}");
     assert!(stdout.contains("KITE Connect quotes"), "{stdout}");
     assert!(
-        stderr.contains("backfilled 300 15minute candles of NIFTY"),
+        stderr.contains("backfilled 300 closed 15minute candles of NIFTY"),
         "{stderr}"
     );
     assert!(
