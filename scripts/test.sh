@@ -15,7 +15,9 @@ log=$(mktemp)
 trap 'rm -f "$log"; bash scripts/clickhouse.sh stop || true' EXIT
 bash scripts/clickhouse.sh start
 status=0
-cargo test --workspace 2>&1 | tee "$log" || status=$?
+# Every test but the chaos suite, then the chaos suite with its counts printed.
+cargo test --workspace -- --skip chaos_ 2>&1 | tee "$log" || status=$?
+cargo test --test chaos -- --nocapture 2>&1 | tee -a "$log" || status=$?
 passed=$(grep -Eo '^test result: .* ([0-9]+) passed' "$log" | grep -Eo '[0-9]+ passed' | awk '{s+=$1} END {print s+0}')
 failed=$(grep -Eo '^test result: .* ([0-9]+) failed' "$log" | grep -Eo '[0-9]+ failed' | awk '{s+=$1} END {print s+0}')
 echo "tests: ${passed} passed, ${failed} failed"
