@@ -34,6 +34,7 @@ pub mod options_executor;
 pub mod position_manager;
 pub mod signal_manager;
 pub mod store;
+pub mod strategies;
 pub mod strategy;
 pub mod supervisor;
 

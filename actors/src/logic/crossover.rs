@@ -73,6 +73,11 @@ impl Crossover {
         }
     }
 
+    /// The detector's parameters.
+    pub fn params(&self) -> CrossoverParams {
+        self.p
+    }
+
     /// Closed candles taken so far.
     pub fn closed_count(&self) -> usize {
         self.closed
