@@ -20,7 +20,7 @@ const SINGLE_ROWS: usize = 300;
 fn signal(i: usize) -> Row {
     let ts = 1_704_166_200 + i as i64 * 60;
     Row::Signal(Box::new(Signal {
-        signal_id: signal_id("NIFTY", "bench", ts, Action::Buy),
+        signal_id: signal_id("NIFTY", "bench", Timeframe::Minute15, ts, Action::Buy),
         timestamp: Utc.timestamp_opt(ts, 0).unwrap(),
         symbol: "NIFTY".into(),
         strategy: "bench".into(),

@@ -7,7 +7,7 @@ bash scripts/setup.sh
 export PATH="$HOME/.cargo/bin:$PATH"
 
 cargo fmt --all -- --check
-cargo clippy --all-targets -- -D warnings
+cargo clippy --workspace --all-targets -- -D warnings
 
 # A real ClickHouse on 127.0.0.1:8123 for the persistence tests (installed when missing),
 # stopped again at exit. Tests that need a server of their own start it on other ports.

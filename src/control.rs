@@ -76,7 +76,8 @@ enum Request {
 /// The CLI actor.
 pub struct ControlActor {
     data: Addr<DataManager>,
-    strategy: Addr<Strategy>,
+    /// The strategy instances by name.
+    strategies: Vec<(String, Addr<Strategy>)>,
     signals: Addr<SignalManager>,
     executor: Addr<OptionsExecutor>,
     positions: Addr<PositionManager>,
@@ -106,7 +107,7 @@ impl ControlActor {
     ) -> Self {
         ControlActor {
             data: engine.data.clone(),
-            strategy: engine.strategy.clone(),
+            strategies: engine.strategies.clone(),
             signals: engine.signals.clone(),
             executor: engine.executor.clone(),
             positions: engine.positions.clone(),
@@ -270,7 +271,29 @@ impl Handler<ControlLine> for ControlActor {
                 }
                 let sent = match actor.as_str() {
                     "data_manager" => self.data.try_send(InjectPanic).is_ok(),
-                    "strategy" => self.strategy.try_send(InjectPanic).is_ok(),
+                    // `strategy` alone: the first instance; `strategy:NAME`: that one.
+                    "strategy" => self
+                        .strategies
+                        .first()
+                        .is_some_and(|(_, s)| s.try_send(InjectPanic).is_ok()),
+                    name if name.starts_with("strategy:") => match self
+                        .strategies
+                        .iter()
+                        .find(|(n, _)| Some(n.as_str()) == name.strip_prefix("strategy:"))
+                    {
+                        Some((_, s)) => s.try_send(InjectPanic).is_ok(),
+                        None => {
+                            self.audit("crash", format!("unknown actor {name:?}"), false);
+                            return done(err(format!(
+                                "unknown strategy instance {name:?}: running are {}",
+                                self.strategies
+                                    .iter()
+                                    .map(|(n, _)| format!("strategy:{n}"))
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            )));
+                        }
+                    },
                     "signal_manager" => self.signals.try_send(InjectPanic).is_ok(),
                     "options_executor" => self.executor.try_send(InjectPanic).is_ok(),
                     "position_manager" => self.positions.try_send(InjectPanic).is_ok(),
@@ -282,7 +305,7 @@ impl Handler<ControlLine> for ControlActor {
                     other => {
                         self.audit("crash", format!("unknown actor {other:?}"), false);
                         return done(err(format!(
-                            "unknown actor {other:?}: expected data_manager, strategy, signal_manager, options_executor, position_manager, db_writer or broker"
+                            "unknown actor {other:?}: expected data_manager, strategy, strategy:NAME, signal_manager, options_executor, position_manager, db_writer or broker"
                         )));
                     }
                 };

@@ -24,7 +24,9 @@ use actors::logic::backfill::{day_volume, split_running};
 use actors::logic::clock::LiveClock;
 use actors::logic::session::Session;
 use messages::msg::{Flush, Persist};
-use messages::{Candle, CandleRow, PositionRecord, PositionStatus, Row, SymbolId, Symbols, Tick};
+use messages::{
+    Candle, CandleRow, PositionRecord, PositionStatus, Row, SymbolId, Symbols, Tick, Timeframe,
+};
 
 use crate::error::AppError;
 
@@ -39,9 +41,9 @@ pub struct KiteFeed {
     last_volume: HashMap<SymbolId, f64>,
     /// The engine's time (stamps quotes that carry none).
     clock: LiveClock,
-    /// History candles whose interval was still running at start: DataManager resumes them as
-    /// forming ([`KiteFeed::take_running`]).
-    running: Vec<Candle>,
+    /// History candles whose interval was still running at start, per timeframe: DataManager
+    /// resumes them as forming ([`KiteFeed::take_running`]).
+    running: Vec<(Timeframe, Vec<Candle>)>,
 }
 
 /// The KiteTicker stream's ticks, and each index token's symbol.
@@ -169,10 +171,19 @@ impl KiteFeed {
         let mut last_volume = HashMap::new();
         if cfg.data_collection.historical.enabled {
             let at = clock.now();
-            for b in backfill(cfg, &client, &keys, symbols, &tokens, backend, at, session).await? {
-                // The day's cumulative volume so far: the first live quote's change continues it.
-                last_volume.insert(b.symbol, b.day_volume);
-                running.extend(b.running);
+            for tf in cfg.strategies.timeframes() {
+                let got = backfill(
+                    cfg, tf, &client, &keys, symbols, &tokens, backend, at, session,
+                )
+                .await?;
+                let mut of_tf = Vec::new();
+                for b in got {
+                    // The day's cumulative volume so far: the first live quote's change
+                    // continues it (the same at every timeframe).
+                    last_volume.insert(b.symbol, b.day_volume);
+                    of_tf.extend(b.running);
+                }
+                running.push((tf, of_tf));
             }
         }
         // Reconciliation: what the broker holds against what the engine knows.
@@ -222,8 +233,9 @@ impl KiteFeed {
         })
     }
 
-    /// The history candles whose interval was still running at start (once; empty after).
-    pub fn take_running(&mut self) -> Vec<Candle> {
+    /// The history candles whose interval was still running at start, per timeframe (once;
+    /// empty after).
+    pub fn take_running(&mut self) -> Vec<(Timeframe, Vec<Candle>)> {
         std::mem::take(&mut self.running)
     }
 
@@ -376,6 +388,7 @@ struct Backfilled {
 #[allow(clippy::too_many_arguments)]
 async fn backfill(
     cfg: &Config,
+    tf: Timeframe,
     client: &KiteClient,
     keys: &[(SymbolId, String)],
     symbols: &Symbols,
@@ -384,7 +397,6 @@ async fn backfill(
     now: i64,
     session: &Session,
 ) -> Result<Vec<Backfilled>, AppError> {
-    let tf = cfg.strategies.ma_crossover.timeframe;
     let to = chrono::DateTime::from_timestamp(now, 0)
         .unwrap_or_default()
         .naive_utc()

@@ -54,7 +54,7 @@ pub async fn run(mut cfg: Config, opts: RunOptions) -> Result<(), AppError> {
             .map_err(|(p, v, r)| AppError::Usage(format!("config: at `{p}`: value {v} {r}")))?,
     );
     let sim = cfg.feed.simulated.clone();
-    let tf = cfg.strategies.ma_crossover.timeframe;
+    let tf = cfg.strategies.finest();
     let backend = opts.store.unwrap_or(cfg.storage.backend);
     // The broker: instruments into the config, history into the store, before the actors start.
     let mut kite = if opts.kite {
@@ -91,7 +91,13 @@ pub async fn run(mut cfg: Config, opts: RunOptions) -> Result<(), AppError> {
     };
     let mut prices = Vec::with_capacity(symbols.len());
     for (id, name) in symbols.iter() {
-        let d = engine.data.send(GetCandles { symbol: id }).await?;
+        let d = engine
+            .data
+            .send(GetCandles {
+                symbol: id,
+                timeframe: tf,
+            })
+            .await?;
         let base = sim.start_prices.get(name).copied().unwrap_or(1000.0);
         match d.closed.last() {
             Some(c) => {
@@ -219,12 +225,14 @@ pub async fn run(mut cfg: Config, opts: RunOptions) -> Result<(), AppError> {
     let feed = engine.feed();
     if let Some(k) = kite.as_mut() {
         // History ended mid-interval: that candle continues as the forming one.
-        let running = k.take_running();
-        if !running.is_empty() {
-            feed.do_send(RunningCandlesLoaded {
-                candles: running,
-                at: opts.clock.now(),
-            });
+        for (timeframe, candles) in k.take_running() {
+            if !candles.is_empty() {
+                feed.do_send(RunningCandlesLoaded {
+                    timeframe,
+                    candles,
+                    at: opts.clock.now(),
+                });
+            }
         }
     }
     loop {

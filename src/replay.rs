@@ -64,16 +64,23 @@ pub struct ReplaySummary {
 /// Runs a replay inside a running actix `System`.
 pub async fn replay(mut cfg: Config, opts: ReplayOptions) -> Result<ReplaySummary, AppError> {
     if let Some(tf) = opts.timeframe {
-        cfg.strategies.ma_crossover.timeframe = tf;
+        cfg.strategies.set_timeframe(tf);
     }
-    let tf = cfg.strategies.ma_crossover.timeframe;
+    let tf = cfg.strategies.finest();
     let backend = cfg.storage.backend;
     let cfg_capital = cfg.options_trading.position_sizing.account_capital;
     let metrics_on = cfg.metrics.enabled;
     let t0 = Instant::now();
     let data = read_file(&opts.data)?;
-    check_bar_size(data.bar_secs, tf)
-        .map_err(|m| AppError::Usage(format!("{}: {m}", opts.data.display())))?;
+    for (name, inst) in cfg.strategies.enabled() {
+        check_bar_size(data.bar_secs, inst.timeframe).map_err(|m| {
+            AppError::Usage(format!(
+                "{}: for strategy instance {name} ({}): {m}",
+                opts.data.display(),
+                inst.timeframe
+            ))
+        })?;
+    }
     let load_secs = t0.elapsed().as_secs_f64();
 
     let symbols = Symbols::new([opts.symbol.clone()]);

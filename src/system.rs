@@ -11,9 +11,8 @@ use actix::{Addr, Arbiter, MailboxError, Supervisor};
 use actors::broker::{Broker, BrokerConfig};
 use actors::config::Config;
 use actors::config::StorageBackend;
-use actors::data_manager::{DataManager, DataManagerConfig};
+use actors::data_manager::{CandleRoute, DataManager, DataManagerConfig, FrameSpec};
 use actors::db_writer::DbWriter;
-use actors::logic::crossover::CrossoverParams;
 use actors::logic::session::Session;
 use actors::metrics::{Registry, Tracked, TrackedRecipient};
 use actors::options::position::ExitRules;
@@ -23,7 +22,7 @@ use actors::signal_manager::SignalManager;
 use actors::store::clickhouse::ClickHouseStore;
 use actors::store::sqlite::SqliteStore;
 use actors::store::Store;
-use actors::strategy::Strategy;
+use actors::strategy::{Strategy, StrategySpec};
 use messages::msg::*;
 use messages::{Mode, Symbols};
 
@@ -64,7 +63,8 @@ pub struct Engine {
     pub symbols: Symbols,
     pub metrics: Registry,
     pub data: Addr<DataManager>,
-    pub strategy: Addr<Strategy>,
+    /// The strategy instances, by name (config order).
+    pub strategies: Vec<(String, Addr<Strategy>)>,
     pub signals: Addr<SignalManager>,
     pub executor: Addr<OptionsExecutor>,
     pub positions: Addr<PositionManager>,
@@ -119,7 +119,7 @@ impl Engine {
             cfg.storage.batch_rows,
             Duration::from_millis(cfg.storage.flush_interval_ms),
         );
-        let reg = Registry::new(opts.metrics);
+        let mut reg = Registry::new(opts.metrics);
         let r = reg.clone();
         let db = Supervisor::start_in_arbiter(&io.handle(), move |_| {
             DbWriter::new(store, batch_rows, flush, r.db_writer)
@@ -218,49 +218,85 @@ impl Engine {
             SignalManager::new(db2, to_ex, export, r.signal_manager)
         });
 
-        let ma = &cfg.strategies.ma_crossover;
-        let params = CrossoverParams {
-            fast: ma.parameters.fast_period,
-            slow: ma.parameters.slow_period,
-            min_periods: ma.historical_lookback.min_periods,
-            stop_loss_pct: ma.parameters.stop_loss_pct,
-            target_multiplier: o.risk_management.target_multiplier,
-        };
-        let (symbols, tf) = (opts.symbols.clone(), ma.timeframe);
-        let to_signals = TrackedRecipient::new(signals.clone().recipient(), reg.signal_manager);
-        let r = reg.clone();
-        let strategy = Supervisor::start_in_arbiter(&pipeline.handle(), move |_| {
-            Strategy::new(symbols, tf, session, params, to_signals, r.strategy)
-        });
-
+        // One supervised Strategy actor per enabled instance, each with its metrics row.
+        let target_multiplier = o.risk_management.target_multiplier;
+        let mut instances = Vec::new();
+        let mut routes = Vec::new();
+        for (name, inst) in cfg.strategies.enabled() {
+            let m = reg.add_strategy(name);
+            let prototype =
+                inst.build(name, target_multiplier)
+                    .map_err(|e| actors::Error::ConfigInvalid {
+                        path: "config".into(),
+                        json_path: format!("strategies.{name}.parameters.{}", e.field),
+                        value: e.value,
+                        reason: e.reason,
+                    })?;
+            let trades: Vec<bool> = opts.symbols.iter().map(|(_, s)| inst.trades(s)).collect();
+            let spec = StrategySpec {
+                name: name.clone(),
+                timeframe: inst.timeframe,
+                symbols: opts.symbols.clone(),
+                trades: trades.clone(),
+                prototype,
+            };
+            let to_signals = TrackedRecipient::new(signals.clone().recipient(), reg.signal_manager);
+            let addr = Supervisor::start_in_arbiter(&pipeline.handle(), move |_| {
+                Strategy::new(spec, session, to_signals, m)
+            });
+            routes.push(CandleRoute {
+                timeframe: inst.timeframe,
+                symbols: trades,
+                candles: TrackedRecipient::new(addr.clone().recipient(), m),
+                history: TrackedRecipient::new(addr.clone().recipient(), m),
+            });
+            instances.push((name.clone(), addr));
+        }
+        // Every timeframe in use, finest first, keeping what its most demanding instance needs.
+        let frames = cfg
+            .strategies
+            .timeframes()
+            .into_iter()
+            .map(|tf| {
+                let of_tf = || {
+                    cfg.strategies
+                        .enabled()
+                        .filter(move |(_, i)| i.timeframe == tf)
+                };
+                FrameSpec {
+                    timeframe: tf,
+                    periods: of_tf()
+                        .map(|(_, i)| i.historical_lookback.periods)
+                        .max()
+                        .unwrap_or(1),
+                    include_incomplete: of_tf().any(|(_, i)| i.include_incomplete()),
+                }
+            })
+            .collect();
         let dm_cfg = DataManagerConfig {
             symbols: opts.symbols.clone(),
-            timeframe: tf,
             session,
-            periods: ma.historical_lookback.periods,
-            include_incomplete: ma.realtime_aggregation.enabled
-                && ma.realtime_aggregation.include_incomplete,
+            frames,
             persist_candles: opts.persist_candles,
             load_history: opts.load_history,
         };
-        let st = reg.strategy;
-        let (c_to, h_to, p_to, db3, r) = (
-            TrackedRecipient::new(strategy.clone().recipient(), st),
-            TrackedRecipient::new(strategy.clone().recipient(), st),
+        let (p_to, db3, r) = (
             TrackedRecipient::new(positions.clone().recipient(), pm),
             tdb.clone(),
             reg.clone(),
         );
         let data = Supervisor::start_in_arbiter(&pipeline.handle(), move |_| {
-            DataManager::new(dm_cfg, c_to, h_to, db3, r.data_manager).with_positions(p_to)
+            DataManager::new(dm_cfg, routes, db3, r.data_manager).with_positions(p_to)
         });
-        strategy.do_send(UseDataSource(data.clone().recipient()));
+        for (_, s) in &instances {
+            s.do_send(UseDataSource(data.clone().recipient()));
+        }
 
         Ok(Engine {
             symbols: opts.symbols,
             metrics: reg,
             data,
-            strategy,
+            strategies: instances,
             signals,
             executor,
             positions,
@@ -281,7 +317,9 @@ impl Engine {
     /// is committed: a barrier passed down the pipeline in order.
     pub async fn drain(&self) -> Result<(), MailboxError> {
         self.data.send(Drain).await?;
-        self.strategy.send(Drain).await?;
+        for (_, s) in &self.strategies {
+            s.send(Drain).await?;
+        }
         self.signals.send(Drain).await?;
         self.executor.send(Drain).await?;
         self.positions.send(Drain).await?;
@@ -290,17 +328,23 @@ impl Engine {
     }
 
     /// Restart counts per actor (the broker's only when it runs).
-    pub async fn restarts(&self) -> Result<Vec<(&'static str, u64)>, MailboxError> {
-        let mut v = vec![
-            ("data_manager", self.data.send(GetRestarts).await?),
-            ("strategy", self.strategy.send(GetRestarts).await?),
+    pub async fn restarts(&self) -> Result<Vec<(String, u64)>, MailboxError> {
+        let mut v = vec![(
+            "data_manager".to_string(),
+            self.data.send(GetRestarts).await?,
+        )];
+        for (name, s) in &self.strategies {
+            v.push((format!("strategy:{name}"), s.send(GetRestarts).await?));
+        }
+        let rest = [
             ("signal_manager", self.signals.send(GetRestarts).await?),
             ("options_executor", self.executor.send(GetRestarts).await?),
             ("position_manager", self.positions.send(GetRestarts).await?),
             ("db_writer", self.db.send(GetRestarts).await?),
         ];
+        v.extend(rest.into_iter().map(|(n, k)| (n.to_string(), k)));
         if let Some(b) = &self.broker {
-            v.push(("broker", b.send(GetRestarts).await?));
+            v.push(("broker".to_string(), b.send(GetRestarts).await?));
         }
         Ok(v)
     }

@@ -41,7 +41,7 @@ fn signal(i: i64, symbol: &str) -> Signal {
         Action::Sell
     };
     Signal {
-        signal_id: signal_id(symbol, "ma_crossover", ts, action),
+        signal_id: signal_id(symbol, "ma_crossover", Timeframe::Minute15, ts, action),
         timestamp: Utc.timestamp_opt(ts + 900, 0).unwrap(),
         symbol: symbol.into(),
         strategy: "ma_crossover".into(),
@@ -226,7 +226,9 @@ fn store_round_trip_on_a_real_server() {
 
     // Metric samples land in performance_metrics.
     let at = chrono::DateTime::from_timestamp(1_704_080_700, 0).unwrap();
-    let snap = actors::metrics::Registry::new(true).snapshot();
+    let mut reg = actors::metrics::Registry::new(true);
+    reg.add_strategy("ma_crossover");
+    let snap = reg.snapshot();
     let rows: Vec<Row> = actors::metrics::samples(&snap, at)
         .into_iter()
         .map(|m| Row::Metric(Box::new(m)))
@@ -237,7 +239,7 @@ fn store_round_trip_on_a_real_server() {
         common::ch_sql(&format!(
             "SELECT component, metric, value FROM {db}.performance_metrics WHERE metric = 'handled_total' ORDER BY component FORMAT TSV"
         )),
-        "data_manager\thandled_total\t0\ndb_writer\thandled_total\t0\noptions_executor\thandled_total\t0\nposition_manager\thandled_total\t0\nsignal_manager\thandled_total\t0\nstrategy\thandled_total\t0\n"
+        "data_manager\thandled_total\t0\ndb_writer\thandled_total\t0\noptions_executor\thandled_total\t0\nposition_manager\thandled_total\t0\nsignal_manager\thandled_total\t0\nstrategy:ma_crossover\thandled_total\t0\n"
     );
 }
 

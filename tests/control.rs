@@ -177,7 +177,7 @@ fn control_socket_drives_a_running_engine() {
 
     // Crash every actor: each restarts once and the pipeline keeps producing signals.
     for a in [
-        "strategy",
+        "strategy:ma_crossover",
         "data_manager",
         "signal_manager",
         "options_executor",
@@ -308,7 +308,10 @@ fn crash_is_refused_without_fault_injection_and_sigint_shuts_down() {
     let out = ctl(&cfg, &["crash", "strategy"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--allow-fault-injection"));
-    assert_eq!(actor(&metrics(&sock), "strategy")["restarts"], 0);
+    assert_eq!(
+        actor(&metrics(&sock), "strategy:ma_crossover")["restarts"],
+        0
+    );
     assert!(Command::new("kill")
         .args(["-INT", &engine.0.id().to_string()])
         .status()

@@ -116,7 +116,13 @@ fn replay_is_deterministic_and_every_crossover_checks_out() {
         assert!((0.0..=1.0).contains(&s.confidence));
         assert_eq!(
             s.signal_id,
-            messages::signal_id("NIFTY", "ma_crossover", *ts, s.action)
+            messages::signal_id(
+                "NIFTY",
+                "ma_crossover",
+                messages::Timeframe::Minute15,
+                *ts,
+                s.action
+            )
         );
     }
 

@@ -13,10 +13,7 @@ use alphastocks::system::{Engine, EngineOptions};
 use messages::msg::*;
 use messages::{Mode, Symbols};
 
-async fn run(
-    dir: &std::path::Path,
-    inject: bool,
-) -> (Vec<(String, String)>, Vec<(&'static str, u64)>) {
+async fn run(dir: &std::path::Path, inject: bool) -> (Vec<(String, String)>, Vec<(String, u64)>) {
     let data = read_file(&common::sample()).unwrap();
     let engine = Engine::start(EngineOptions {
         config: common::config_in(dir),
@@ -41,7 +38,9 @@ async fn run(
     for (i, chunk) in chunks.iter().enumerate() {
         if inject && i == chunks.len() / 2 {
             engine.data.do_send(InjectPanic);
-            engine.strategy.do_send(InjectPanic);
+            for (_, s) in &engine.strategies {
+                s.do_send(InjectPanic);
+            }
             engine.signals.do_send(InjectPanic);
             engine.executor.do_send(InjectPanic);
             engine.positions.do_send(InjectPanic);
@@ -64,7 +63,7 @@ async fn run(
     for m in engine.metrics.snapshot() {
         let expected = restarts
             .iter()
-            .find(|(n, _)| *n == m.actor)
+            .find(|(n, _)| n == m.actor)
             .map(|(_, n)| *n)
             .unwrap();
         assert_eq!(m.restarts, expected, "{}", m.actor);

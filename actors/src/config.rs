@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use chrono::{FixedOffset, NaiveTime, Weekday};
-use messages::{Mode, Timeframe};
+use messages::Mode;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -386,56 +386,10 @@ pub struct Historical {
     pub cache_refresh_hours: u32,
 }
 
-/// Seed §6.2 `strategies`: one block per strategy the engine knows.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Strategies {
-    pub ma_crossover: MaCrossover,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MaCrossover {
-    pub timeframe: Timeframe,
-    pub historical_lookback: HistoricalLookback,
-    pub realtime_aggregation: RealtimeAggregation,
-    #[serde(default)]
-    pub parameters: MaParameters,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HistoricalLookback {
-    pub periods: usize,
-    pub min_periods: usize,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RealtimeAggregation {
-    pub enabled: bool,
-    pub include_incomplete: bool,
-}
-
-/// The crossover's own parameters (not in the seed; these are the original's defaults).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct MaParameters {
-    pub fast_period: usize,
-    pub slow_period: usize,
-    /// Stop on the underlying, % away from the signal price; target = price ± multiplier × risk.
-    pub stop_loss_pct: f64,
-}
-
-impl Default for MaParameters {
-    fn default() -> Self {
-        MaParameters {
-            fast_period: 9,
-            slow_period: 21,
-            stop_loss_pct: 1.0,
-        }
-    }
-}
+/// Seed §6.2 `strategies`: a map of strategy instances (see [`crate::strategies::instances`]).
+pub use crate::strategies::instances::{
+    HistoricalLookback, Instance, RealtimeAggregation, Strategies,
+};
 
 /// Where market data comes from in `run`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -723,41 +677,12 @@ impl Config {
                 "must be >= 1",
             ));
         }
-        let ma = &self.strategies.ma_crossover;
-        let hl = &ma.historical_lookback;
-        if hl.min_periods == 0 {
-            return Err(bad(
-                "strategies.ma_crossover.historical_lookback.min_periods",
-                "0".into(),
-                "must be >= 1",
-            ));
-        }
-        if hl.periods < hl.min_periods {
-            return Err(bad(
-                "strategies.ma_crossover.historical_lookback.periods",
-                hl.periods.to_string(),
-                &format!("must be >= min_periods ({})", hl.min_periods),
-            ));
-        }
-        let p = &ma.parameters;
-        if p.fast_period == 0 || p.fast_period >= p.slow_period {
-            return Err(bad(
-                "strategies.ma_crossover.parameters.fast_period",
-                p.fast_period.to_string(),
-                &format!("must be >= 1 and < slow_period ({})", p.slow_period),
-            ));
-        }
-        if hl.min_periods < p.slow_period {
-            return Err(bad(
-                "strategies.ma_crossover.historical_lookback.min_periods",
-                hl.min_periods.to_string(),
-                &format!("must be >= slow_period ({})", p.slow_period),
-            ));
-        }
-        pct(
-            "strategies.ma_crossover.parameters.stop_loss_pct",
-            p.stop_loss_pct,
-        )?;
+        self.strategies
+            .validate(
+                &self.options_trading.entry_filters.valid_underlyings,
+                self.options_trading.risk_management.target_multiplier,
+            )
+            .map_err(|(p, v, r)| bad(&p, v, &r))?;
         let sim = &self.feed.simulated;
         if !(sim.speed.is_finite() && sim.speed > 0.0) {
             return Err(bad(
@@ -1198,8 +1123,14 @@ mod tests {
     fn default_config_is_valid_and_logging_only() {
         let c = Config::default_config().unwrap();
         assert_eq!(c.options_trading.mode(), Mode::Logging);
-        assert_eq!(c.strategies.ma_crossover.timeframe, Timeframe::Minute15);
-        assert_eq!(c.strategies.ma_crossover.historical_lookback.periods, 1000);
+        assert_eq!(
+            c.strategies.0["ma_crossover"].timeframe,
+            messages::Timeframe::Minute15
+        );
+        assert_eq!(
+            c.strategies.0["ma_crossover"].historical_lookback.periods,
+            1000
+        );
         assert_eq!(c.options_trading.position_sizing.account_capital, 100000.0);
     }
 
@@ -1264,7 +1195,8 @@ mod tests {
 
     #[test]
     fn out_of_range_values_are_rejected() {
-        let cases: Vec<(&str, Box<dyn Fn(&mut serde_json::Value)>)> = vec![
+        type Edit = Box<dyn Fn(&mut serde_json::Value)>;
+        let cases: Vec<(&str, Edit)> = vec![
             (
                 "options_trading.position_sizing.risk_per_trade_pct",
                 Box::new(|v| {

@@ -1,13 +1,16 @@
-//! **DataManager** — owns per-symbol candle history and realtime aggregation.
+//! **DataManager** — owns per-symbol candle history and realtime aggregation, at every
+//! timeframe a strategy instance uses.
 //!
-//! - Owns: the [`Aggregator`] (ticks/bars → candles of the strategy timeframe, aligned to the
-//!   session open), a ring of the last `periods` closed candles per symbol (history from the
-//!   store merged with realtime), and the counters of accepted and dropped input.
+//! - Owns: per timeframe, an [`Aggregator`] (ticks/bars → candles aligned to the session open)
+//!   and a ring of the last `periods` closed candles per symbol (history from the store merged
+//!   with realtime); the routes to the strategy instances; the counters of accepted and
+//!   dropped input.
 //! - Handles: [`TicksReceived`], [`BarsReceived`], [`RunningCandlesLoaded`] (the broker's
 //!   candle of a running interval, resumed as forming), [`AdvanceClock`], [`GetCandles`],
 //!   [`GetDataStats`], [`InjectPanic`], [`Drain`], [`GetRestarts`].
-//! - Sends: [`CandlesUpdated`] and [`HistoryLoaded`] to Strategy; [`LoadHistory`] and
-//!   [`Persist`] (closed candles, when `persist_candles`) to DbWriter.
+//! - Sends: [`CandlesUpdated`] and [`HistoryLoaded`] to each Strategy instance (its timeframe
+//!   and its symbols only); the finest timeframe's [`CandlesUpdated`] to PositionManager;
+//!   [`LoadHistory`] and [`Persist`] (closed candles, when `persist_candles`) to DbWriter.
 //!
 //! Invalid ticks and bars (NaN, price ≤ 0, negative volume, out of order, outside the session)
 //! are counted by reason and dropped with a log line; they never stop the actor.
@@ -26,27 +29,52 @@ use crate::supervisor::{guard, note_restart};
 
 const NAME: &str = "data_manager";
 
+/// One timeframe DataManager aggregates.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FrameSpec {
+    pub timeframe: Timeframe,
+    /// Closed candles kept per symbol (the most any instance of this timeframe keeps).
+    pub periods: usize,
+    /// Report every update of the forming candle (some instance judges forming candles).
+    pub include_incomplete: bool,
+}
+
 /// What DataManager needs to know.
 #[derive(Debug, Clone)]
 pub struct DataManagerConfig {
     pub symbols: Symbols,
-    pub timeframe: Timeframe,
     pub session: Session,
-    pub periods: usize,
-    pub include_incomplete: bool,
+    /// Every timeframe in use, finest first (at least one).
+    pub frames: Vec<FrameSpec>,
     pub persist_candles: bool,
     pub load_history: bool,
+}
+
+/// Where one strategy instance's candles go.
+pub struct CandleRoute {
+    pub timeframe: Timeframe,
+    /// Per symbol id, whether the instance trades it.
+    pub symbols: Vec<bool>,
+    pub candles: TrackedRecipient<CandlesUpdated>,
+    pub history: TrackedRecipient<HistoryLoaded>,
+}
+
+/// One timeframe's state.
+struct Frame {
+    spec: FrameSpec,
+    agg: Aggregator,
+    history: Vec<VecDeque<Candle>>,
+    /// Routes fed by this frame (indices into `routes`).
+    routes: Vec<usize>,
 }
 
 /// The DataManager actor.
 pub struct DataManager {
     cfg: DataManagerConfig,
-    agg: Aggregator,
-    history: Vec<VecDeque<Candle>>,
-    candles_to: TrackedRecipient<CandlesUpdated>,
-    history_to: TrackedRecipient<HistoryLoaded>,
-    /// PositionManager: gets every batch's events before Strategy, so its view of prices is
-    /// never behind a signal's time.
+    frames: Vec<Frame>,
+    routes: Vec<CandleRoute>,
+    /// PositionManager: gets every batch's events of the finest timeframe before the
+    /// strategies, so its view of prices is never behind a signal's time.
     positions_to: Option<TrackedRecipient<CandlesUpdated>>,
     db: Tracked<DbWriter>,
     stats: DataStats,
@@ -54,30 +82,53 @@ pub struct DataManager {
     m: &'static ActorMetrics,
 }
 
+/// A batch's candle events, per frame.
+type Batch = Vec<Vec<CandleEvent>>;
+
 impl DataManager {
-    /// A DataManager publishing to Strategy and persisting through `db`.
+    /// A DataManager feeding `routes` and persisting through `db`.
     pub fn new(
         cfg: DataManagerConfig,
-        candles_to: TrackedRecipient<CandlesUpdated>,
-        history_to: TrackedRecipient<HistoryLoaded>,
+        routes: Vec<CandleRoute>,
         db: Tracked<DbWriter>,
         m: &'static ActorMetrics,
     ) -> Self {
         let n = cfg.symbols.len();
+        let frames = cfg
+            .frames
+            .iter()
+            .map(|spec| Frame {
+                spec: *spec,
+                agg: Aggregator::new(spec.timeframe, cfg.session, n, spec.include_incomplete),
+                history: (0..n)
+                    .map(|_| VecDeque::with_capacity(spec.periods.min(4096)))
+                    .collect(),
+                routes: routes
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, r)| r.timeframe == spec.timeframe)
+                    .map(|(i, _)| i)
+                    .collect(),
+            })
+            .collect();
         DataManager {
-            agg: Aggregator::new(cfg.timeframe, cfg.session, n, cfg.include_incomplete),
-            history: (0..n)
-                .map(|_| VecDeque::with_capacity(cfg.periods))
-                .collect(),
             cfg,
-            candles_to,
-            history_to,
+            frames,
+            routes,
             positions_to: None,
             db,
             stats: DataStats::default(),
             restarts: 0,
             m,
         }
+    }
+
+    fn frame_of(&self, tf: Timeframe) -> Option<usize> {
+        self.frames.iter().position(|f| f.spec.timeframe == tf)
+    }
+
+    fn empty_batch(&self) -> Batch {
+        self.frames.iter().map(|_| Vec::new()).collect()
     }
 
     fn count_drop(&mut self, r: Reject, what: &str, detail: impl FnOnce() -> String) {
@@ -102,23 +153,27 @@ impl DataManager {
         }
     }
 
-    /// Appends a closed candle to the ring (newer than the last only) and queues it for the store.
-    fn on_closed(&mut self, c: &Candle, persist: &mut Vec<Row>) {
+    /// Appends a closed candle of frame `f` to its ring (newer than the last only) and queues it
+    /// for the store.
+    fn on_closed(&mut self, f: usize, c: &Candle, persist: &mut Vec<Row>) {
         self.stats.candles_closed += 1;
-        let Some(ring) = self.history.get_mut(c.symbol.0 as usize) else {
+        let Some(frame) = self.frames.get_mut(f) else {
+            return;
+        };
+        let Some(ring) = frame.history.get_mut(c.symbol.0 as usize) else {
             return;
         };
         if ring.back().is_some_and(|last| last.ts >= c.ts) {
             return;
         }
-        if ring.len() == self.cfg.periods {
+        if ring.len() == frame.spec.periods {
             ring.pop_front();
         }
         ring.push_back(*c);
         if self.cfg.persist_candles {
             persist.push(Row::Candle(CandleRow {
                 symbol: self.cfg.symbols.name(c.symbol).to_string(),
-                interval: self.cfg.timeframe,
+                interval: frame.spec.timeframe,
                 ts: c.ts,
                 open: c.open,
                 high: c.high,
@@ -129,32 +184,43 @@ impl DataManager {
         }
     }
 
-    /// Also sends every batch's events to PositionManager.
+    /// Also sends every batch's events of the finest timeframe to PositionManager.
     pub fn with_positions(mut self, to: TrackedRecipient<CandlesUpdated>) -> Self {
         self.positions_to = Some(to);
         self
     }
 
     /// Records the closed candles of one batch (history, store) and returns the events.
-    fn finish_batch(&mut self, events: Vec<CandleEvent>) -> Vec<CandleEvent> {
+    fn finish_batch(&mut self, batch: Batch) -> Batch {
         let mut persist = Vec::new();
-        for e in &events {
-            if e.state == CandleState::Closed {
-                self.on_closed(&e.candle, &mut persist);
+        for (f, events) in batch.iter().enumerate() {
+            for e in events {
+                if e.state == CandleState::Closed {
+                    self.on_closed(f, &e.candle, &mut persist);
+                }
             }
         }
         if !persist.is_empty() {
             self.db.do_send(Persist(persist));
         }
-        events
+        batch
     }
 
-    fn ingest_ticks(&mut self, msg: TicksReceived) -> (IngestReport, Vec<CandleEvent>) {
-        let mut events = Vec::new();
+    fn ingest_ticks(&mut self, msg: TicksReceived) -> (IngestReport, Batch) {
+        let mut batch = self.empty_batch();
         let mut report = IngestReport::default();
         for t in &msg.0 {
             self.stats.ticks += 1;
-            match self.agg.push_tick(t, &mut |e| events.push(e)) {
+            // Every frame validates alike: the first one's verdict counts.
+            let mut verdict = Ok(());
+            for (f, frame) in self.frames.iter_mut().enumerate() {
+                let out = &mut batch[f];
+                let r = frame.agg.push_tick(t, &mut |e| out.push(e));
+                if f == 0 {
+                    verdict = r;
+                }
+            }
+            match verdict {
                 Ok(()) => report.accepted += 1,
                 Err(r) => {
                     report.dropped += 1;
@@ -173,18 +239,28 @@ impl DataManager {
                 }
             }
         }
-        (report, self.finish_batch(events))
+        (report, self.finish_batch(batch))
     }
 
-    fn ingest_bars(&mut self, msg: BarsReceived) -> (IngestReport, Vec<CandleEvent>) {
-        let mut events = Vec::with_capacity(msg.bars.len());
+    fn ingest_bars(&mut self, msg: BarsReceived) -> (IngestReport, Batch) {
+        let mut batch = self.empty_batch();
+        if let Some(first) = batch.first_mut() {
+            first.reserve(msg.bars.len());
+        }
         let mut report = IngestReport::default();
         for b in &msg.bars {
             self.stats.bars += 1;
-            match self
-                .agg
-                .push_bar(msg.symbol, b, msg.bar_secs, &mut |e| events.push(e))
-            {
+            let mut verdict = Ok(());
+            for (f, frame) in self.frames.iter_mut().enumerate() {
+                let out = &mut batch[f];
+                let r = frame
+                    .agg
+                    .push_bar(msg.symbol, b, msg.bar_secs, &mut |e| out.push(e));
+                if f == 0 {
+                    verdict = r;
+                }
+            }
+            match verdict {
                 Ok(()) => report.accepted += 1,
                 Err(r) => {
                     report.dropped += 1;
@@ -194,61 +270,77 @@ impl DataManager {
                 }
             }
         }
-        (report, self.finish_batch(events))
+        (report, self.finish_batch(batch))
     }
 
-    /// Loads `periods` candles per symbol from the store, merges them in front of what is held,
-    /// and hands them to Strategy for warm-up. Blocks other messages until done.
+    /// Loads `periods` candles per symbol and timeframe from the store, merges them in front of
+    /// what is held, and hands them to the instances of that timeframe for warm-up. Blocks
+    /// other messages until done.
     fn load_history(&mut self, ctx: &mut Context<Self>) {
         if !self.cfg.load_history {
             return;
         }
-        for (id, name) in self.cfg.symbols.iter() {
-            let req = self.db.send(LoadHistory {
-                symbol: name.to_string(),
-                interval: self.cfg.timeframe,
-                limit: self.cfg.periods,
-            });
-            let name = name.to_string();
-            ctx.wait(req.into_actor(self).map(move |res, act, _| match res {
-                Ok(Ok(rows)) => {
-                    let loaded: Vec<Candle> = rows
-                        .iter()
-                        .map(|r| Candle {
-                            symbol: id,
-                            ts: r.ts,
-                            open: r.open,
-                            high: r.high,
-                            low: r.low,
-                            close: r.close,
-                            volume: r.volume,
-                        })
-                        .collect();
-                    let n = act.merge_history(id.0 as usize, &loaded);
-                    log::info!(
-                        "{NAME}: loaded {} {} candles of {name} from the store ({n} new)",
-                        loaded.len(),
-                        act.cfg.timeframe
-                    );
-                    if !loaded.is_empty() {
-                        act.history_to.do_send(HistoryLoaded {
-                            symbol: id,
-                            candles: loaded,
-                        });
+        for f in 0..self.frames.len() {
+            let FrameSpec {
+                timeframe, periods, ..
+            } = self.frames[f].spec;
+            for (id, name) in self.cfg.symbols.iter() {
+                let req = self.db.send(LoadHistory {
+                    symbol: name.to_string(),
+                    interval: timeframe,
+                    limit: periods,
+                });
+                let name = name.to_string();
+                ctx.wait(req.into_actor(self).map(move |res, act, _| match res {
+                    Ok(Ok(rows)) => {
+                        let loaded: Vec<Candle> = rows
+                            .iter()
+                            .map(|r| Candle {
+                                symbol: id,
+                                ts: r.ts,
+                                open: r.open,
+                                high: r.high,
+                                low: r.low,
+                                close: r.close,
+                                volume: r.volume,
+                            })
+                            .collect();
+                        let n = act.merge_history(f, id.0 as usize, &loaded);
+                        log::info!(
+                            "{NAME}: loaded {} {timeframe} candles of {name} from the store ({n} new)",
+                            loaded.len(),
+                        );
+                        if !loaded.is_empty() {
+                            for &r in &act.frames[f].routes {
+                                let route = &act.routes[r];
+                                if route.symbols.get(id.0 as usize) == Some(&true) {
+                                    route.history.do_send(HistoryLoaded {
+                                        symbol: id,
+                                        candles: loaded.clone(),
+                                    });
+                                }
+                            }
+                        }
                     }
-                }
-                Ok(Err(e)) => {
-                    log::error!("{NAME}: cannot load history of {name}: {e}; starting without it")
-                }
-                Err(e) => log::error!("{NAME}: DbWriter unreachable for history of {name}: {e}"),
-            }));
+                    Ok(Err(e)) => log::error!(
+                        "{NAME}: cannot load {timeframe} history of {name}: {e}; starting without it"
+                    ),
+                    Err(e) => log::error!(
+                        "{NAME}: DbWriter unreachable for {timeframe} history of {name}: {e}"
+                    ),
+                }));
+            }
         }
     }
 
-    /// Merges stored candles (oldest first) with the ring: keeps one candle per time, newest
-    /// `periods`. Returns how many were new.
-    fn merge_history(&mut self, idx: usize, loaded: &[Candle]) -> usize {
-        let Some(ring) = self.history.get_mut(idx) else {
+    /// Merges stored candles (oldest first) with frame `f`'s ring: keeps one candle per time,
+    /// newest `periods`. Returns how many were new.
+    fn merge_history(&mut self, f: usize, idx: usize, loaded: &[Candle]) -> usize {
+        let Some(frame) = self.frames.get_mut(f) else {
+            return 0;
+        };
+        let periods = frame.spec.periods;
+        let Some(ring) = frame.history.get_mut(idx) else {
             return 0;
         };
         let mut all: Vec<Candle> = ring.drain(..).collect();
@@ -257,7 +349,7 @@ impl DataManager {
         all.sort_by_key(|c| c.ts);
         all.dedup_by_key(|c| c.ts);
         let new = all.len() - before;
-        let skip = all.len().saturating_sub(self.cfg.periods);
+        let skip = all.len().saturating_sub(periods);
         ring.extend(all.into_iter().skip(skip));
         new
     }
@@ -285,7 +377,7 @@ impl Handler<TicksReceived> for DataManager {
 
     fn handle(&mut self, msg: TicksReceived, ctx: &mut Context<Self>) -> Self::Result {
         let out = guard(self.m, ctx, |_| self.ingest_ticks(msg));
-        forward(out, &self.candles_to, self.positions_to.as_ref())
+        self.forward(out)
     }
 }
 
@@ -294,34 +386,63 @@ impl Handler<BarsReceived> for DataManager {
 
     fn handle(&mut self, msg: BarsReceived, ctx: &mut Context<Self>) -> Self::Result {
         let out = guard(self.m, ctx, |_| self.ingest_bars(msg));
-        forward(out, &self.candles_to, self.positions_to.as_ref())
+        self.forward(out)
     }
 }
 
-/// Sends the batch's events to Strategy; the reply waits until Strategy has taken them, so a
-/// feed that awaits it never outruns the pipeline.
-fn forward(
-    out: Option<(IngestReport, Vec<CandleEvent>)>,
-    to: &TrackedRecipient<CandlesUpdated>,
-    positions: Option<&TrackedRecipient<CandlesUpdated>>,
-) -> ResponseFuture<IngestReport> {
-    let Some((mut report, events)) = out else {
-        return Box::pin(async { IngestReport::default() });
-    };
-    if events.is_empty() {
-        return Box::pin(async move { report });
-    }
-    if let Some(p) = positions {
-        p.do_send(CandlesUpdated(events.clone()));
-    }
-    let req = to.send(CandlesUpdated(events));
-    Box::pin(async move {
-        match req.await {
-            Ok(n) => report.signals = n as u64,
-            Err(e) => log::error!("{NAME}: Strategy did not take a candle batch: {e}"),
+impl DataManager {
+    /// Sends the batch's events to PositionManager (the finest timeframe) and to each
+    /// instance (its timeframe, its symbols); the reply waits until every instance has taken
+    /// them, so a feed that awaits it never outruns the pipeline.
+    fn forward(&self, out: Option<(IngestReport, Batch)>) -> ResponseFuture<IngestReport> {
+        let Some((mut report, batch)) = out else {
+            return Box::pin(async { IngestReport::default() });
+        };
+        if batch.iter().all(Vec::is_empty) {
+            return Box::pin(async move { report });
         }
-        report
-    })
+        if let (Some(p), Some(finest)) = (&self.positions_to, batch.first()) {
+            if !finest.is_empty() {
+                p.do_send(CandlesUpdated(finest.clone()));
+            }
+        }
+        let mut asks = Vec::new();
+        for (frame, mut events) in self.frames.iter().zip(batch) {
+            if events.is_empty() {
+                continue;
+            }
+            let n = frame.routes.len();
+            for (k, &r) in frame.routes.iter().enumerate() {
+                let route = &self.routes[r];
+                let mine: Vec<CandleEvent> = if route.symbols.iter().all(|b| *b) {
+                    if k + 1 == n {
+                        // The last route of the frame takes the batch itself.
+                        std::mem::take(&mut events)
+                    } else {
+                        events.clone()
+                    }
+                } else {
+                    events
+                        .iter()
+                        .filter(|e| route.symbols.get(e.candle.symbol.0 as usize) == Some(&true))
+                        .copied()
+                        .collect()
+                };
+                if !mine.is_empty() {
+                    asks.push(route.candles.send(CandlesUpdated(mine)));
+                }
+            }
+        }
+        Box::pin(async move {
+            for req in asks {
+                match req.await {
+                    Ok(n) => report.signals += n as u64,
+                    Err(e) => log::error!("{NAME}: a strategy did not take a candle batch: {e}"),
+                }
+            }
+            report
+        })
+    }
 }
 
 impl Handler<RunningCandlesLoaded> for DataManager {
@@ -329,15 +450,26 @@ impl Handler<RunningCandlesLoaded> for DataManager {
 
     fn handle(&mut self, msg: RunningCandlesLoaded, ctx: &mut Context<Self>) -> Self::Result {
         let out = guard(self.m, ctx, |_| {
-            let mut events = Vec::new();
+            let mut batch = self.empty_batch();
             let mut report = IngestReport::default();
+            let Some(f) = self.frame_of(msg.timeframe) else {
+                log::warn!(
+                    "{NAME}: running {} candles ignored: no strategy uses that timeframe",
+                    msg.timeframe
+                );
+                return (report, batch);
+            };
             for c in &msg.candles {
-                match self.agg.resume_forming(c, msg.at, &mut |e| events.push(e)) {
+                let out = &mut batch[f];
+                match self.frames[f]
+                    .agg
+                    .resume_forming(c, msg.at, &mut |e| out.push(e))
+                {
                     Ok(()) => {
                         report.accepted += 1;
                         log::info!(
                             "{NAME}: {} candle of {} at {} is still running: resumed as forming (o {} h {} l {} c {} v {})",
-                            self.cfg.timeframe,
+                            msg.timeframe,
                             self.cfg.symbols.name(c.symbol),
                             c.ts,
                             c.open,
@@ -357,9 +489,9 @@ impl Handler<RunningCandlesLoaded> for DataManager {
                     }
                 }
             }
-            (report, self.finish_batch(events))
+            (report, self.finish_batch(batch))
         });
-        forward(out, &self.candles_to, self.positions_to.as_ref())
+        self.forward(out)
     }
 }
 
@@ -368,11 +500,13 @@ impl Handler<AdvanceClock> for DataManager {
 
     fn handle(&mut self, msg: AdvanceClock, ctx: &mut Context<Self>) -> Self::Result {
         let out = guard(self.m, ctx, |_| {
-            let mut events = Vec::new();
-            self.agg.advance(msg.now, &mut |e| events.push(e));
-            (IngestReport::default(), self.finish_batch(events))
+            let mut batch = self.empty_batch();
+            for (frame, out) in self.frames.iter_mut().zip(batch.iter_mut()) {
+                frame.agg.advance(msg.now, &mut |e| out.push(e));
+            }
+            (IngestReport::default(), self.finish_batch(batch))
         });
-        let f = forward(out, &self.candles_to, self.positions_to.as_ref());
+        let f = self.forward(out);
         Box::pin(async move {
             f.await;
         })
@@ -383,13 +517,16 @@ impl Handler<GetCandles> for DataManager {
     type Result = StrategyData;
 
     fn handle(&mut self, msg: GetCandles, _ctx: &mut Context<Self>) -> StrategyData {
-        let closed = self
+        let Some(frame) = self.frame_of(msg.timeframe).map(|f| &self.frames[f]) else {
+            return StrategyData::default();
+        };
+        let closed = frame
             .history
             .get(msg.symbol.0 as usize)
             .map(|r| r.iter().copied().collect())
             .unwrap_or_default();
-        let forming = if self.cfg.include_incomplete {
-            self.agg.forming(msg.symbol)
+        let forming = if frame.spec.include_incomplete {
+            frame.agg.forming(msg.symbol)
         } else {
             None
         };

@@ -244,7 +244,9 @@ pub fn samples(snaps: &[ActorSnapshot], at: chrono::DateTime<chrono::Utc>) -> Ve
 #[derive(Clone)]
 pub struct Registry {
     pub data_manager: &'static ActorMetrics,
-    pub strategy: &'static ActorMetrics,
+    /// One per strategy instance (`strategy:NAME`), in instance order: see
+    /// [`Registry::add_strategy`].
+    pub strategies: Vec<&'static ActorMetrics>,
     pub signal_manager: &'static ActorMetrics,
     pub options_executor: &'static ActorMetrics,
     pub position_manager: &'static ActorMetrics,
@@ -252,6 +254,7 @@ pub struct Registry {
     /// Only running with a broker connection (`--feed kite`): see [`Registry::broker_started`].
     pub broker: &'static ActorMetrics,
     broker_running: &'static std::sync::atomic::AtomicBool,
+    enabled: bool,
 }
 
 impl Registry {
@@ -261,14 +264,24 @@ impl Registry {
         let m = |n| &*Box::leak(Box::new(ActorMetrics::new(n, enabled)));
         Registry {
             data_manager: m("data_manager"),
-            strategy: m("strategy"),
+            strategies: Vec::new(),
             signal_manager: m("signal_manager"),
             options_executor: m("options_executor"),
             position_manager: m("position_manager"),
             db_writer: m("db_writer"),
             broker: m("broker"),
             broker_running: Box::leak(Box::new(std::sync::atomic::AtomicBool::new(false))),
+            enabled,
         }
+    }
+
+    /// Counters for the strategy instance `name` (row `strategy:NAME`). Call before the
+    /// registry is cloned for the actors, so that every clone lists it.
+    pub fn add_strategy(&mut self, name: &str) -> &'static ActorMetrics {
+        let label: &'static str = Box::leak(format!("strategy:{name}").into_boxed_str());
+        let m: &'static ActorMetrics = Box::leak(Box::new(ActorMetrics::new(label, self.enabled)));
+        self.strategies.push(m);
+        m
     }
 
     /// The Broker actor runs: its metrics are reported from now on.
@@ -278,16 +291,17 @@ impl Registry {
     }
 
     /// All actors, pipeline order.
-    pub fn all(&self) -> [&'static ActorMetrics; 7] {
-        [
-            self.data_manager,
-            self.strategy,
+    pub fn all(&self) -> Vec<&'static ActorMetrics> {
+        let mut v = vec![self.data_manager];
+        v.extend(self.strategies.iter().copied());
+        v.extend([
             self.signal_manager,
             self.options_executor,
             self.position_manager,
             self.db_writer,
             self.broker,
-        ]
+        ]);
+        v
     }
 
     /// Snapshots of all running actors (the broker only with a broker connection).

@@ -957,7 +957,7 @@ mod tests {
     #[actix_rt::test]
     async fn the_operator_closes_a_position_at_a_price_with_clear_refusals() {
         let pm = pm();
-        pm.send(OpenPosition(Box::new(record(0xabcdef12_0000, Mode::Live))))
+        pm.send(OpenPosition(Box::new(record(0xabcd_ef12_0000, Mode::Live))))
             .await
             .unwrap();
         let open = pm.send(GetOpenPositions).await.unwrap();

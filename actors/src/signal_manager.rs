@@ -82,7 +82,7 @@ impl SignalManager {
 
     fn build(d: &SignalDetected) -> Option<Signal> {
         Some(Signal {
-            signal_id: signal_id(&d.symbol, &d.strategy, d.candle_time, d.action),
+            signal_id: signal_id(&d.symbol, &d.strategy, d.timeframe, d.candle_time, d.action),
             timestamp: Utc.timestamp_opt(d.at, 0).single()?,
             symbol: d.symbol.clone(),
             strategy: d.strategy.clone(),

@@ -1,55 +1,70 @@
-//! **Strategy** — the EMA fast/slow crossover (`ma_crossover`) over every symbol.
+//! **Strategy** — one configured strategy instance (`strategies.NAME`) over its symbols.
 //!
-//! - Owns: one [`Crossover`] detector per symbol (two incremental EMAs each: O(1) per candle).
-//! - Handles: [`CandlesUpdated`] (closed candles update the EMAs and may signal; forming ones
-//!   are evaluated without changing them), [`HistoryLoaded`] (warm-up, never signals),
+//! - Owns: the instance's name and timeframe, and one [`StrategyKind`] state per symbol it
+//!   trades (the kind's own O(1) state, e.g. two incremental EMAs for `ma_crossover`).
+//! - Handles: [`CandlesUpdated`] (closed candles update the state and may signal; forming ones
+//!   are judged without changing it), [`HistoryLoaded`] (warm-up, never signals),
 //!   [`UseDataSource`], [`InjectPanic`], [`Drain`], [`GetRestarts`].
-//! - Sends: [`SignalDetected`] to SignalManager; [`GetCandles`] to DataManager after a restart,
-//!   to rebuild its EMAs from the candle history.
+//! - Sends: [`SignalDetected`] (with the instance's name and timeframe) to SignalManager;
+//!   [`GetCandles`] to DataManager after a restart, to rebuild its state from the history.
+//!
+//! Every instance is its own supervised actor with its own metrics row (`strategy:NAME`):
+//! a panic in one restarts that one only. DataManager feeds it only its timeframe's candles
+//! of its symbols.
 
 use actix::prelude::*;
 use messages::msg::*;
 use messages::{CandleState, Symbols, Timeframe};
 
-use crate::logic::crossover::{Cross, Crossover, CrossoverParams};
 use crate::logic::session::Session;
 use crate::metrics::{ActorMetrics, TrackedRecipient};
+use crate::strategies::{Detection, StrategyKind};
 use crate::supervisor::{guard, note_restart};
 
-const NAME: &str = "strategy";
+/// What one instance is.
+#[derive(Debug)]
+pub struct StrategySpec {
+    /// The instance's name (`strategies.NAME`): signals carry it.
+    pub name: String,
+    pub timeframe: Timeframe,
+    /// The engine's symbol table.
+    pub symbols: Symbols,
+    /// Per symbol id, whether the instance trades it.
+    pub trades: Vec<bool>,
+    /// The kind's initial state (built from the parameters).
+    pub prototype: Box<dyn StrategyKind>,
+}
 
-/// The strategy's name in signals and ids.
-pub const STRATEGY_NAME: &str = "ma_crossover";
-
-/// The Strategy actor.
+/// The Strategy actor of one instance.
 pub struct Strategy {
-    symbols: Symbols,
-    timeframe: Timeframe,
+    spec: StrategySpec,
     session: Session,
-    params: CrossoverParams,
-    detectors: Vec<Crossover>,
+    /// Per symbol id: the kind's state, for the symbols the instance trades.
+    states: Vec<Option<Box<dyn StrategyKind>>>,
     signals_to: TrackedRecipient<SignalDetected>,
     data: Option<Recipient<GetCandles>>,
     restarts: u64,
     m: &'static ActorMetrics,
 }
 
+fn fresh_states(spec: &StrategySpec) -> Vec<Option<Box<dyn StrategyKind>>> {
+    (0..spec.symbols.len())
+        .map(|i| (spec.trades.get(i) == Some(&true)).then(|| spec.prototype.fresh()))
+        .collect()
+}
+
 impl Strategy {
-    /// A Strategy over `symbols`, sending what it detects to `signals_to`.
+    /// The instance `spec`, sending what it detects to `signals_to`.
     pub fn new(
-        symbols: Symbols,
-        timeframe: Timeframe,
+        spec: StrategySpec,
         session: Session,
-        params: CrossoverParams,
         signals_to: TrackedRecipient<SignalDetected>,
         m: &'static ActorMetrics,
     ) -> Self {
         Strategy {
+            states: fresh_states(&spec),
+            spec,
             session,
-            detectors: vec![Crossover::new(params); symbols.len()],
-            symbols,
-            timeframe,
-            params,
             signals_to,
             data: None,
             restarts: 0,
@@ -57,11 +72,11 @@ impl Strategy {
         }
     }
 
-    fn emit(&self, x: Cross, symbol: &str, at: i64) {
+    fn emit(&self, x: Detection, symbol: &str, at: i64) {
         self.signals_to.do_send(SignalDetected {
             symbol: symbol.to_string(),
-            strategy: STRATEGY_NAME.to_string(),
-            timeframe: self.timeframe,
+            strategy: self.spec.name.clone(),
+            timeframe: self.spec.timeframe,
             action: x.action,
             at,
             candle_time: x.candle_time,
@@ -78,51 +93,70 @@ impl Strategy {
     fn on_candles(&mut self, msg: &CandlesUpdated) -> u32 {
         let mut n = 0;
         for e in &msg.0 {
-            let Some(det) = self.detectors.get_mut(e.candle.symbol.0 as usize) else {
+            let Some(Some(st)) = self.states.get_mut(e.candle.symbol.0 as usize) else {
                 continue;
             };
             let hit = match e.state {
-                CandleState::Closed => det.on_closed(&e.candle),
-                CandleState::Forming => det.on_forming(&e.candle),
+                CandleState::Closed => st.on_closed(&e.candle),
+                CandleState::Forming => st.on_forming(&e.candle),
             };
             if let Some(x) = hit {
-                self.emit(x, self.symbols.name(e.candle.symbol), e.at);
+                self.emit(x, self.spec.symbols.name(e.candle.symbol), e.at);
                 n += 1;
             }
         }
         n
     }
 
-    /// Rebuilds every detector from DataManager's history (after a restart).
+    /// Rebuilds every symbol's state from DataManager's history (after a restart).
     fn rebuild(&mut self, ctx: &mut Context<Self>) {
         let Some(data) = self.data.clone() else {
-            log::warn!("{NAME}: no data source to rebuild from; indicators start empty");
+            log::warn!(
+                "strategy:{}: no data source to rebuild from; indicators start empty",
+                self.spec.name
+            );
             return;
         };
-        for (id, name) in self.symbols.iter() {
-            let name = name.to_string();
-            ctx.wait(data.send(GetCandles { symbol: id }).into_actor(self).map(
-                move |res, act, _| match res {
+        let tf = self.spec.timeframe;
+        let traded: Vec<_> = self
+            .spec
+            .symbols
+            .iter()
+            .filter(|(id, _)| self.spec.trades.get(id.0 as usize) == Some(&true))
+            .map(|(id, name)| (id, name.to_string()))
+            .collect();
+        for (id, name) in traded {
+            ctx.wait(
+                data.send(GetCandles {
+                    symbol: id,
+                    timeframe: tf,
+                })
+                .into_actor(self)
+                .map(move |res, act, _| match res {
                     Ok(d) => {
-                        // Closed candles are judged again: a crossover in a candle that was
+                        // Closed candles are judged again: a signal in a candle that was
                         // queued behind the crash is not missed, and ones already seen carry
                         // the same signal id, which SignalManager drops.
                         let mut hits = Vec::new();
-                        if let Some(det) = act.detectors.get_mut(id.0 as usize) {
+                        if let Some(Some(st)) = act.states.get_mut(id.0 as usize) {
                             for c in &d.closed {
-                                if let Some(x) = det.on_closed(c) {
-                                    hits.push((x, act.session.bucket(act.timeframe, c.ts).end));
+                                if let Some(x) = st.on_closed(c) {
+                                    hits.push((x, act.session.bucket(tf, c.ts).end));
                                 }
                             }
                         }
                         for (x, at) in hits {
                             act.emit(x, &name, at);
                         }
-                        log::info!("{NAME}: rebuilt {name} from {} candles", d.closed.len());
+                        log::info!(
+                            "strategy:{}: rebuilt {name} from {} candles",
+                            act.spec.name,
+                            d.closed.len()
+                        );
                     }
-                    Err(e) => log::error!("{NAME}: cannot rebuild {name}: {e}"),
-                },
-            ));
+                    Err(e) => log::error!("strategy:{}: cannot rebuild {name}: {e}", act.spec.name),
+                }),
+            );
         }
     }
 }
@@ -141,8 +175,8 @@ impl Actor for Strategy {
 impl Supervised for Strategy {
     fn restarting(&mut self, _ctx: &mut Context<Self>) {
         note_restart(self.m, &mut self.restarts);
-        // Indicator state may be half-updated: start over and rebuild in `started()`.
-        self.detectors = vec![Crossover::new(self.params); self.symbols.len()];
+        // The state may be half-updated: start over and rebuild in `started()`.
+        self.states = fresh_states(&self.spec);
     }
 }
 
@@ -159,9 +193,9 @@ impl Handler<HistoryLoaded> for Strategy {
 
     fn handle(&mut self, msg: HistoryLoaded, ctx: &mut Context<Self>) {
         guard(self.m, ctx, |_| {
-            if let Some(det) = self.detectors.get_mut(msg.symbol.0 as usize) {
+            if let Some(Some(st)) = self.states.get_mut(msg.symbol.0 as usize) {
                 for c in &msg.candles {
-                    det.warm(c);
+                    st.warm(c);
                 }
             }
         });
@@ -180,7 +214,10 @@ impl Handler<InjectPanic> for Strategy {
     type Result = ();
 
     fn handle(&mut self, _: InjectPanic, ctx: &mut Context<Self>) {
-        guard(self.m, ctx, |_| panic!("fault injected into {NAME}"));
+        let name = self.spec.name.clone();
+        guard(self.m, ctx, |_| {
+            panic!("fault injected into strategy:{name}")
+        });
     }
 }
 

@@ -43,6 +43,7 @@ pub struct IngestReport {
 #[derive(Message, Debug, Clone)]
 #[rtype(result = "IngestReport")]
 pub struct RunningCandlesLoaded {
+    pub timeframe: Timeframe,
     pub candles: Vec<Candle>,
     pub at: i64,
 }
@@ -54,12 +55,13 @@ pub struct AdvanceClock {
     pub now: i64,
 }
 
-/// The strategy data of a symbol: history merged with realtime candles (at most `periods`),
-/// and the forming candle when `include_incomplete` is on.
+/// The strategy data of a symbol at one timeframe: history merged with realtime candles (at
+/// most `periods`), and the forming candle when `include_incomplete` is on.
 #[derive(Message, Debug, Clone, Copy)]
 #[rtype(result = "StrategyData")]
 pub struct GetCandles {
     pub symbol: SymbolId,
+    pub timeframe: Timeframe,
 }
 
 /// Reply to [`GetCandles`].

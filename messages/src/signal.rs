@@ -67,9 +67,21 @@ pub struct Signal {
 /// The namespace of signal ids (UUID v5). Fixed forever: changing it changes every id.
 pub const SIGNAL_NAMESPACE: Uuid = Uuid::from_u128(0x6a1f_4e8c_2b3d_5f70_9c11_a5e4_0d3b_7c21);
 
-/// The deterministic id of a signal.
-pub fn signal_id(symbol: &str, strategy: &str, candle_time: i64, action: Action) -> Uuid {
-    let name = format!("{symbol}|{strategy}|{candle_time}|{}", action.as_str());
+/// The deterministic id of a signal: UUID v5 over (symbol, strategy instance, timeframe,
+/// candle time, action), so two instances never share an id. (Stores made before instances
+/// existed hold ids over (symbol, strategy, candle time, action); they keep them.)
+pub fn signal_id(
+    symbol: &str,
+    strategy: &str,
+    timeframe: crate::Timeframe,
+    candle_time: i64,
+    action: Action,
+) -> Uuid {
+    let name = format!(
+        "{symbol}|{strategy}|{}|{candle_time}|{}",
+        timeframe.as_str(),
+        action.as_str()
+    );
     Uuid::new_v5(&SIGNAL_NAMESPACE, name.as_bytes())
 }
 
@@ -98,23 +110,62 @@ mod tests {
 
     #[test]
     fn signal_ids_are_deterministic_and_distinct() {
-        let a = signal_id("NIFTY", "ma_crossover", 1_700_000_000, Action::Buy);
+        use crate::Timeframe::{Minute15, Minute5};
+        let id = |sym, strat, tf, t, a| signal_id(sym, strat, tf, t, a);
+        let a = id(
+            "NIFTY",
+            "ma_crossover",
+            Minute15,
+            1_700_000_000,
+            Action::Buy,
+        );
         assert_eq!(
             a,
-            signal_id("NIFTY", "ma_crossover", 1_700_000_000, Action::Buy)
+            id(
+                "NIFTY",
+                "ma_crossover",
+                Minute15,
+                1_700_000_000,
+                Action::Buy
+            )
         );
-        assert_ne!(
-            a,
-            signal_id("NIFTY", "ma_crossover", 1_700_000_000, Action::Sell)
-        );
-        assert_ne!(
-            a,
-            signal_id("NIFTY", "ma_crossover", 1_700_000_900, Action::Buy)
-        );
-        assert_ne!(
-            a,
-            signal_id("BANKNIFTY", "ma_crossover", 1_700_000_000, Action::Buy)
-        );
+        for other in [
+            id(
+                "NIFTY",
+                "ma_crossover",
+                Minute15,
+                1_700_000_000,
+                Action::Sell,
+            ),
+            id(
+                "NIFTY",
+                "ma_crossover",
+                Minute15,
+                1_700_000_900,
+                Action::Buy,
+            ),
+            id(
+                "BANKNIFTY",
+                "ma_crossover",
+                Minute15,
+                1_700_000_000,
+                Action::Buy,
+            ),
+            // Two instances, or one instance at two timeframes, never share an id.
+            id("NIFTY", "ema_5_13_5m", Minute15, 1_700_000_000, Action::Buy),
+            id("NIFTY", "ma_crossover", Minute5, 1_700_000_000, Action::Buy),
+        ] {
+            assert_ne!(a, other);
+        }
         assert_eq!(a.get_version_num(), 5);
+        // The inputs' text is part of the contract: this id is fixed forever.
+        assert_eq!(
+            a.to_string(),
+            Uuid::new_v5(
+                &SIGNAL_NAMESPACE,
+                b"NIFTY|ma_crossover|15minute|1700000000|BUY"
+            )
+            .to_string()
+        );
     }
 }

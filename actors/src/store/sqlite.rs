@@ -532,7 +532,13 @@ mod tests {
 
     fn signal(ts: i64, symbol: &str, action: Action) -> Signal {
         Signal {
-            signal_id: messages::signal_id(symbol, "ma_crossover", ts, action),
+            signal_id: messages::signal_id(
+                symbol,
+                "ma_crossover",
+                messages::Timeframe::Minute15,
+                ts,
+                action,
+            ),
             timestamp: Utc.timestamp_opt(ts + 900, 0).unwrap(),
             symbol: symbol.into(),
             strategy: "ma_crossover".into(),

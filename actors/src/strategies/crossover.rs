@@ -49,6 +49,16 @@ impl Params {
                 format!("must be below slow_period ({})", self.slow_period),
             ));
         }
+        if ctx.min_periods < self.slow_period {
+            return Err(ParamError::new(
+                "slow_period",
+                self.slow_period,
+                format!(
+                    "must be at most historical_lookback.min_periods ({}): the slow EMA needs that many candles",
+                    ctx.min_periods
+                ),
+            ));
+        }
         check_range("stop_loss_pct", self.stop_loss_pct, 0.01, 50.0)?;
         let target_multiplier = self.target_multiplier.unwrap_or(ctx.target_multiplier);
         check_range("target_multiplier", target_multiplier, 0.1, 100.0)?;

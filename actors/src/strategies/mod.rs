@@ -12,6 +12,7 @@ use messages::{Action, Candle};
 use serde::de::DeserializeOwned;
 
 pub mod crossover;
+pub mod instances;
 
 /// What a strategy detected on a candle: a signal before it gets its id.
 #[derive(Debug, Clone, Copy, PartialEq)]
