@@ -13,7 +13,7 @@
 //!
 //! **Each later closed candle, while set up**, in this order (the original's order):
 //! 1. **Entry** — SELL when `low < alert.low`, BUY when `high > alert.high` (strictly). Entry
-//!    price = the alert candle's low (SELL) / high (BUY), as the issue words it. (The original
+//!    price = the alert candle's low (SELL) / high (BUY), as issue 11 words it. (The original
 //!    enters at the *trigger* candle's low/high instead; the issue wins.) Stop = the highest
 //!    high (SELL) / lowest low (BUY) of the last `swing_lookback + 1` candles **including the
 //!    trigger candle** (the trigger and the `swing_lookback` candles before it, or fewer if
@@ -31,6 +31,10 @@
 //!    an **opposite alert candle**, and a candle that is **neither** all leave it unchanged (the
 //!    original only looks for a new alert candle when none is set up). A setup lasts until it
 //!    triggers; the original, rescanning only its last 50 candles, forgets older ones.
+//!
+//! The state is carried from candle to candle, so each trigger is reported once, on its own
+//! candle. (The original rescans its last 50 candles on every run and returns the first trigger
+//! in them, so one trigger comes back run after run until it leaves that window.)
 //!
 //! **Without a setup**, a candle that is an alert candle starts one (SELL checked first; the
 //! two cannot both hold).
@@ -337,14 +341,17 @@ mod tests {
     use rand_chacha::ChaCha8Rng;
     use serde_json::json;
 
-    /// The state for `parameters` = `v`, with `min_periods`.
-    fn state(v: serde_json::Value, min_periods: usize) -> Ema5Alert {
-        let ctx = Context {
+    fn ctx(min_periods: usize) -> Context {
+        Context {
             min_periods,
             ..Context::default()
-        };
+        }
+    }
+
+    /// The state for `parameters` = `v`, with `min_periods`.
+    fn state(v: serde_json::Value, min_periods: usize) -> Ema5Alert {
         let p: Params = parse_params(&v).unwrap();
-        Ema5Alert::new(p.validate(&ctx).unwrap())
+        Ema5Alert::new(p.validate(&ctx(min_periods)).unwrap())
     }
 
     /// EMA 3 (α = 0.5, seeded with the mean of 3 closes), the other parameters at their
@@ -398,9 +405,7 @@ mod tests {
     fn sell_alert_replaced_then_broken_below_its_low() {
         let mut k = ema3();
         let rows = sell_rows();
-        for (i, &(h, l, c)) in rows[..4].iter().enumerate() {
-            assert!(k.on_closed(&candle(i as i64, h, l, c)).is_none());
-        }
+        assert!(run(&mut k, &rows[..4]).is_empty());
         assert_eq!(k.setup(), Some((Action::Sell, 1006.0, 1004.0)));
         let (h, l, c) = rows[4];
         assert!(k.on_closed(&candle(4, h, l, c)).is_none());
@@ -600,9 +605,7 @@ mod tests {
             (1006.0, 1003.0, 1004.0),
         ]);
         let mut k = ema3();
-        for (i, &(h, l, c)) in rows[..7].iter().enumerate() {
-            assert!(k.on_closed(&candle(i as i64, h, l, c)).is_none());
-        }
+        assert!(run(&mut k, &rows[..7]).is_empty());
         assert_eq!(k.setup(), Some((Action::Sell, 1006.0, 1004.0)));
         let (h, l, c) = rows[7];
         let d = k.on_closed(&candle(7, h, l, c)).expect("the break of 1004");
@@ -650,14 +653,7 @@ mod tests {
     #[test]
     fn fresh_resets_and_old_or_broken_candles_are_ignored() {
         let rows = sell_rows();
-        let mut k: Box<dyn StrategyKind> = build(
-            &json!({"ema_period": 3}),
-            &Context {
-                min_periods: 3,
-                ..Context::default()
-            },
-        )
-        .unwrap();
+        let mut k = build(&json!({"ema_period": 3}), &ctx(3)).unwrap();
         let first = run(k.as_mut(), &rows);
         assert_eq!(first.len(), 1);
         // The same candles again are not newer: ignored.
@@ -667,9 +663,7 @@ mod tests {
         assert_eq!(run(f.as_mut(), &rows), first);
         // Not prices: NaN, a close outside the range, a zero low. None of them moves the state.
         let mut s = ema3();
-        for (i, &(h, l, c)) in rows[..5].iter().enumerate() {
-            s.on_closed(&candle(i as i64, h, l, c));
-        }
+        assert!(run(&mut s, &rows[..5]).is_empty());
         let before = s;
         for bad in [
             candle(5, f64::NAN, 1003.0, 1003.5),
@@ -686,23 +680,16 @@ mod tests {
     #[test]
     fn parameters_are_validated_with_their_field() {
         let ctx = Context::default();
-        for (v, field, value) in [
-            (json!({"ema_period": 1}), "ema_period", "1"),
-            (json!({"ema_period": 201}), "ema_period", "201"),
-            (json!({"swing_lookback": 21}), "swing_lookback", "21"),
-            (json!({"min_risk_reward": 0.5}), "min_risk_reward", "0.5"),
-            (json!({"min_risk_reward": 21}), "min_risk_reward", "21"),
-            (
-                json!({"min_candle_gap_pct": -0.01}),
-                "min_candle_gap_pct",
-                "-0.01",
-            ),
-            (
-                json!({"min_candle_gap_pct": 10.5}),
-                "min_candle_gap_pct",
-                "10.5",
-            ),
+        for (field, x, value) in [
+            ("ema_period", json!(1), "1"),
+            ("ema_period", json!(201), "201"),
+            ("swing_lookback", json!(21), "21"),
+            ("min_risk_reward", json!(0.5), "0.5"),
+            ("min_risk_reward", json!(21), "21"),
+            ("min_candle_gap_pct", json!(-0.01), "-0.01"),
+            ("min_candle_gap_pct", json!(10.5), "10.5"),
         ] {
+            let v = json!({ field: x });
             let e = build(&v, &ctx).unwrap_err();
             assert_eq!((e.field.as_str(), e.value.as_str()), (field, value), "{v}");
             assert!(e.reason.starts_with("must be"), "{e:?}");
