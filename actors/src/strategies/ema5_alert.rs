@@ -61,7 +61,8 @@
 //! `swing_lookback + 1` entries), and a copy of the alert candle.
 //!
 //! Parameters: `ema_period` (5, 2–200), `swing_lookback` (2, 0–20), `min_risk_reward` (3.0,
-//! 1–20), `min_candle_gap_pct` (0.05, 0–10, % of the EMA).
+//! 1–20), `min_candle_gap_pct` (0.05, 0–10, % of the EMA). `min_risk_reward` defaults to the
+//! setup's own 3, not to `options_trading.risk_management.target_multiplier`.
 
 use messages::{Action, Candle};
 use serde::{Deserialize, Serialize};
