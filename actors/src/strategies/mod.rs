@@ -12,6 +12,7 @@ use messages::{Action, Candle};
 use serde::de::DeserializeOwned;
 
 pub mod crossover;
+pub mod ema5_alert;
 pub mod instances;
 
 /// What a strategy detected on a candle: a signal before it gets its id.
@@ -98,10 +99,16 @@ pub struct Kind {
 }
 
 /// Every kind the engine knows. Adding a kind adds a line here.
-pub const KINDS: &[Kind] = &[Kind {
-    name: "ma_crossover",
-    build: crossover::build,
-}];
+pub const KINDS: &[Kind] = &[
+    Kind {
+        name: "ma_crossover",
+        build: crossover::build,
+    },
+    Kind {
+        name: "ema_5_alert_candle",
+        build: ema5_alert::build,
+    },
+];
 
 /// The kind called `name`.
 pub fn kind(name: &str) -> Option<&'static Kind> {
