@@ -280,13 +280,14 @@ impl Engine {
             persist_candles: opts.persist_candles,
             load_history: opts.load_history,
         };
-        let (p_to, db3, r) = (
+        let (p_to, s_to, db3, r) = (
             TrackedRecipient::new(positions.clone().recipient(), pm),
+            TrackedRecipient::new(signals.clone().recipient(), reg.signal_manager),
             tdb.clone(),
             reg.clone(),
         );
         let data = Supervisor::start_in_arbiter(&pipeline.handle(), move |_| {
-            DataManager::new(dm_cfg, routes, db3, r.data_manager).with_positions(p_to)
+            DataManager::new(dm_cfg, routes, s_to, db3, r.data_manager).with_positions(p_to)
         });
         for (_, s) in &instances {
             s.do_send(UseDataSource(data.clone().recipient()));

@@ -8,8 +8,9 @@
 //! - Handles: [`TicksReceived`], [`BarsReceived`], [`RunningCandlesLoaded`] (the broker's
 //!   candle of a running interval, resumed as forming), [`AdvanceClock`], [`GetCandles`],
 //!   [`GetDataStats`], [`InjectPanic`], [`Drain`], [`GetRestarts`].
-//! - Sends: [`CandlesUpdated`] and [`HistoryLoaded`] to each Strategy instance (its timeframe
-//!   and its symbols only); the finest timeframe's [`CandlesUpdated`] to PositionManager;
+//! - Sends: [`JudgeCandles`] and [`HistoryLoaded`] to each Strategy instance (its timeframe
+//!   and its symbols only); their replies, merged in time order, as [`SignalDetected`] to
+//!   SignalManager; the finest timeframe's [`CandlesUpdated`] to PositionManager;
 //!   [`LoadHistory`] and [`Persist`] (closed candles, when `persist_candles`) to DbWriter.
 //!
 //! Invalid ticks and bars (NaN, price ≤ 0, negative volume, out of order, outside the session)
@@ -55,7 +56,7 @@ pub struct CandleRoute {
     pub timeframe: Timeframe,
     /// Per symbol id, whether the instance trades it.
     pub symbols: Vec<bool>,
-    pub candles: TrackedRecipient<CandlesUpdated>,
+    pub candles: TrackedRecipient<JudgeCandles>,
     pub history: TrackedRecipient<HistoryLoaded>,
 }
 
@@ -76,6 +77,8 @@ pub struct DataManager {
     /// PositionManager: gets every batch's events of the finest timeframe before the
     /// strategies, so its view of prices is never behind a signal's time.
     positions_to: Option<TrackedRecipient<CandlesUpdated>>,
+    /// SignalManager: the instances' detections of each batch, merged in time order.
+    signals_to: TrackedRecipient<SignalDetected>,
     db: Tracked<DbWriter>,
     stats: DataStats,
     restarts: u64,
@@ -90,6 +93,7 @@ impl DataManager {
     pub fn new(
         cfg: DataManagerConfig,
         routes: Vec<CandleRoute>,
+        signals_to: TrackedRecipient<SignalDetected>,
         db: Tracked<DbWriter>,
         m: &'static ActorMetrics,
     ) -> Self {
@@ -116,6 +120,7 @@ impl DataManager {
             frames,
             routes,
             positions_to: None,
+            signals_to,
             db,
             stats: DataStats::default(),
             restarts: 0,
@@ -429,16 +434,25 @@ impl DataManager {
                         .collect()
                 };
                 if !mine.is_empty() {
-                    asks.push(route.candles.send(CandlesUpdated(mine)));
+                    asks.push(route.candles.send(JudgeCandles(mine)));
                 }
             }
         }
+        let signals_to = self.signals_to.clone();
         Box::pin(async move {
+            let mut found: Vec<SignalDetected> = Vec::new();
             for req in asks {
                 match req.await {
-                    Ok(n) => report.signals += n as u64,
+                    Ok(d) => found.extend(d),
                     Err(e) => log::error!("{NAME}: a strategy did not take a candle batch: {e}"),
                 }
+            }
+            // In time order across instances; one instance's own order is kept (stable sort,
+            // instances in config order): the same batch always gives the same sequence.
+            found.sort_by_key(|d| d.at);
+            report.signals = found.len() as u64;
+            for d in found {
+                signals_to.do_send(d);
             }
             report
         })

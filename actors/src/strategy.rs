@@ -2,11 +2,13 @@
 //!
 //! - Owns: the instance's name and timeframe, and one [`StrategyKind`] state per symbol it
 //!   trades (the kind's own O(1) state, e.g. two incremental EMAs for `ma_crossover`).
-//! - Handles: [`CandlesUpdated`] (closed candles update the state and may signal; forming ones
-//!   are judged without changing it), [`HistoryLoaded`] (warm-up, never signals),
-//!   [`UseDataSource`], [`InjectPanic`], [`Drain`], [`GetRestarts`].
-//! - Sends: [`SignalDetected`] (with the instance's name and timeframe) to SignalManager;
-//!   [`GetCandles`] to DataManager after a restart, to rebuild its state from the history.
+//! - Handles: [`JudgeCandles`] (closed candles update the state and may signal; forming ones
+//!   are judged without changing it; the reply is what it detected, which DataManager merges
+//!   in time order with the other instances' and hands to SignalManager),
+//!   [`HistoryLoaded`] (warm-up, never signals), [`UseDataSource`], [`InjectPanic`], [`Drain`],
+//!   [`GetRestarts`].
+//! - Sends: [`GetCandles`] to DataManager after a restart, to rebuild its state from the
+//!   history, and what the rebuild detects as [`SignalDetected`] to SignalManager.
 //!
 //! Every instance is its own supervised actor with its own metrics row (`strategy:NAME`):
 //! a panic in one restarts that one only. DataManager feeds it only its timeframe's candles
@@ -73,7 +75,11 @@ impl Strategy {
     }
 
     fn emit(&self, x: Detection, symbol: &str, at: i64) {
-        self.signals_to.do_send(SignalDetected {
+        self.signals_to.do_send(self.detected(x, symbol, at));
+    }
+
+    fn detected(&self, x: Detection, symbol: &str, at: i64) -> SignalDetected {
+        SignalDetected {
             symbol: symbol.to_string(),
             strategy: self.spec.name.clone(),
             timeframe: self.spec.timeframe,
@@ -87,11 +93,11 @@ impl Strategy {
             expected_move_pct: x.expected_move_pct,
             ema_fast: x.ema_fast,
             ema_slow: x.ema_slow,
-        });
+        }
     }
 
-    fn on_candles(&mut self, msg: &CandlesUpdated) -> u32 {
-        let mut n = 0;
+    fn on_candles(&mut self, msg: &JudgeCandles) -> Vec<SignalDetected> {
+        let mut out = Vec::new();
         for e in &msg.0 {
             let Some(Some(st)) = self.states.get_mut(e.candle.symbol.0 as usize) else {
                 continue;
@@ -101,11 +107,10 @@ impl Strategy {
                 CandleState::Forming => st.on_forming(&e.candle),
             };
             if let Some(x) = hit {
-                self.emit(x, self.spec.symbols.name(e.candle.symbol), e.at);
-                n += 1;
+                out.push(self.detected(x, self.spec.symbols.name(e.candle.symbol), e.at));
             }
         }
-        n
+        out
     }
 
     /// Rebuilds every symbol's state from DataManager's history (after a restart).
@@ -180,11 +185,11 @@ impl Supervised for Strategy {
     }
 }
 
-impl Handler<CandlesUpdated> for Strategy {
-    type Result = u32;
+impl Handler<JudgeCandles> for Strategy {
+    type Result = MessageResult<JudgeCandles>;
 
-    fn handle(&mut self, msg: CandlesUpdated, ctx: &mut Context<Self>) -> u32 {
-        guard(self.m, ctx, |_| self.on_candles(&msg)).unwrap_or(0)
+    fn handle(&mut self, msg: JudgeCandles, ctx: &mut Context<Self>) -> Self::Result {
+        MessageResult(guard(self.m, ctx, |_| self.on_candles(&msg)).unwrap_or_default())
     }
 }
 

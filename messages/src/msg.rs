@@ -117,11 +117,19 @@ impl DataStats {
 
 // ---------------------------------------------------------------- Strategy
 
-/// Candle updates of one ingest batch, in data order. Strategy replies with the number of
-/// signals the batch raised; PositionManager with 0.
+/// Candle updates of one ingest batch, in data order (to PositionManager, for its prices;
+/// it replies 0).
 #[derive(Message, Debug, Clone)]
 #[rtype(result = "u32")]
 pub struct CandlesUpdated(pub Vec<CandleEvent>);
+
+/// Candle updates of one ingest batch for one strategy instance (its timeframe, its symbols),
+/// in data order. The instance replies with what it detected, in detection order; DataManager
+/// merges the replies of every instance in time order before SignalManager sees them, so
+/// signals of several instances reach the executor as they happened.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "Vec<SignalDetected>")]
+pub struct JudgeCandles(pub Vec<CandleEvent>);
 
 /// Where a restarted Strategy asks for candles to rebuild its indicators.
 #[derive(Message)]
