@@ -13,8 +13,8 @@
 //!
 //! **Each later closed candle, while set up**, in this order (the original's order):
 //! 1. **Entry** — SELL when `low < alert.low`, BUY when `high > alert.high` (strictly). Entry
-//!    price = the alert candle's low (SELL) / high (BUY), as issue 11 words it. (The original
-//!    enters at the *trigger* candle's low/high instead; the issue wins.) Stop = the highest
+//!    price = the alert candle's low (SELL) / high (BUY), as the rule is specified. (The original
+//!    enters at the *trigger* candle's low/high instead; the specification wins.) Stop = the highest
 //!    high (SELL) / lowest low (BUY) of the last `swing_lookback + 1` candles **including the
 //!    trigger candle** (the trigger and the `swing_lookback` candles before it, or fewer if
 //!    fewer were seen), as the original's window `[i − swing_lookback, i]`. Target = entry ∓
