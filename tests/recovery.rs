@@ -1,0 +1,627 @@
+//! Restart after a ClickHouse outage, against real ClickHouse servers that the tests stop and
+//! start themselves (each on its own ports and data dir, so no other test is disturbed).
+//!
+//! The engine is `run --store clickhouse --mode paper` on the simulated market (6000× speed,
+//! one-minute candles, entries unfiltered so positions open and close every few seconds).
+//! The oracle is independent of the code under test: the server's rows read over HTTP plus
+//! the outbox rows read from the SQLite file, latest version per key.
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use messages::{PositionRecord, PositionStatus, Row};
+
+/// A ClickHouse server of the test's own, stopped when dropped.
+struct Server {
+    dir: tempfile::TempDir,
+    http: u16,
+    tcp: u16,
+}
+
+impl Server {
+    fn new(http: u16, tcp: u16) -> Server {
+        let s = Server {
+            dir: tempfile::tempdir().unwrap(),
+            http,
+            tcp,
+        };
+        s.ctl("start");
+        s
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.http)
+    }
+
+    fn ctl(&self, arg: &str) {
+        let out = Command::new("bash")
+            .arg(common::root().join("scripts/clickhouse.sh"))
+            .arg(arg)
+            .env("CLICKHOUSE_DIR", self.dir.path().join("ch"))
+            .env("CLICKHOUSE_HTTP_PORT", self.http.to_string())
+            .env("CLICKHOUSE_TCP_PORT", self.tcp.to_string())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "clickhouse.sh {arg}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn sql(&self, q: &str) -> String {
+        common::ch_sql_at(&self.url(), q)
+    }
+
+    fn num(&self, q: &str) -> u64 {
+        common::ch_num_at(&self.url(), q)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = Command::new("bash")
+            .arg(common::root().join("scripts/clickhouse.sh"))
+            .arg("stop")
+            .env("CLICKHOUSE_DIR", self.dir.path().join("ch"))
+            .env("CLICKHOUSE_HTTP_PORT", self.http.to_string())
+            .env("CLICKHOUSE_TCP_PORT", self.tcp.to_string())
+            .output();
+    }
+}
+
+/// One engine process; killed if the test fails while it runs.
+struct Engine {
+    child: Child,
+    log: Option<std::thread::JoinHandle<String>>,
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+impl Engine {
+    fn start(cfg: &Path, extra: &[&str]) -> Engine {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_alphastocks"))
+            .current_dir(common::root())
+            .env("RUST_LOG", "info")
+            .args(["run", "--store", "clickhouse", "--mode", "paper"])
+            .args(extra)
+            .arg("--config")
+            .arg(cfg)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut err = child.stderr.take().unwrap();
+        let log = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = err.read_to_string(&mut s);
+            s
+        });
+        Engine {
+            child,
+            log: Some(log),
+        }
+    }
+
+    fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// SIGKILL; returns the log.
+    fn kill(mut self) -> String {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        self.log.take().unwrap().join().unwrap()
+    }
+
+    /// Waits (at most 60 s) for the exit; returns its status and the log.
+    fn wait(mut self) -> (ExitStatus, String) {
+        let t = Instant::now();
+        let st = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s;
+            }
+            assert!(t.elapsed() < Duration::from_secs(60), "engine did not stop");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        (st, self.log.take().unwrap().join().unwrap())
+    }
+}
+
+fn config(dir: &Path, url: &str, db: &str) -> PathBuf {
+    let mut v = common::default_json();
+    v["storage"]["data_dir"] = dir.to_string_lossy().into_owned().into();
+    v["storage"]["clickhouse"]["url"] = url.into();
+    v["storage"]["clickhouse"]["database"] = db.into();
+    v["storage"]["clickhouse"]["timeout_seconds"] = 2.into();
+    v["strategies"]["ma_crossover"]["timeframe"] = "minute".into();
+    v["feed"]["simulated"]["speed"] = 6000.0.into();
+    let o = &mut v["options_trading"];
+    o["entry_filters"]["min_signal_strength"] = 0.0.into();
+    o["entry_filters"]["min_expected_move_pct"] = 0.0.into();
+    o["risk_management"]["max_concurrent_positions"] = 3.into();
+    o["risk_management"]["max_daily_loss_pct"] = 100.0.into();
+    common::write_config(dir, &v)
+}
+
+fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
+    let t = Instant::now();
+    while !f() {
+        assert!(t.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The outbox rows, in order (the file is read while the engine may be writing: WAL).
+fn outbox(db: &Path) -> Vec<Row> {
+    if !db.exists() {
+        return Vec::new();
+    }
+    let c = rusqlite::Connection::open(db).unwrap();
+    c.busy_timeout(Duration::from_secs(5)).unwrap();
+    let mut st = c
+        .prepare("SELECT payload FROM outbox ORDER BY seq")
+        .unwrap();
+    let rows = st
+        .query_map([], |r| r.get::<_, String>(0))
+        .unwrap()
+        .map(|p| serde_json::from_str(&p.unwrap()).unwrap())
+        .collect();
+    rows
+}
+
+fn outbox_len(db: &Path) -> u64 {
+    if !db.exists() {
+        return 0;
+    }
+    common::count(db, "outbox") as u64
+}
+
+/// Latest version per position id of `rows`.
+fn latest(rows: impl IntoIterator<Item = PositionRecord>) -> BTreeMap<uuid::Uuid, PositionRecord> {
+    let mut m: BTreeMap<uuid::Uuid, PositionRecord> = BTreeMap::new();
+    for p in rows {
+        if m.get(&p.position_id).is_none_or(|h| h.version <= p.version) {
+            m.insert(p.position_id, p);
+        }
+    }
+    m
+}
+
+fn outbox_positions(rows: &[Row]) -> Vec<PositionRecord> {
+    rows.iter()
+        .filter_map(|r| match r {
+            Row::Position(p) => Some((**p).clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The server's positions (latest version each, FINAL) as records.
+fn server_positions(s: &Server, db: &str) -> Vec<PositionRecord> {
+    s.sql(&format!(
+        "SELECT position_id, version, signal_id, toUInt8(status), toUnixTimestamp(entry_time), \
+         toUnixTimestamp(exit_time), exit_premium, realized_pnl FROM {db}.positions FINAL FORMAT TSV"
+    ))
+    .lines()
+    .map(|l| {
+        let f: Vec<&str> = l.split('\t').collect();
+        let t = |x: &str| chrono::DateTime::from_timestamp(x.parse().unwrap(), 0).unwrap();
+        PositionRecord {
+            position_id: f[0].parse().unwrap(),
+            version: f[1].parse().unwrap(),
+            signal_id: f[2].parse().unwrap(),
+            status: if f[3] == "2" {
+                PositionStatus::Closed
+            } else {
+                PositionStatus::Open
+            },
+            entry_time: t(f[4]),
+            exit_time: (f[5] != "0").then(|| t(f[5])),
+            exit_premium: f[6].parse().unwrap(),
+            realized_pnl: f[7].parse().unwrap(),
+            ..blank_position()
+        }
+    })
+    .collect()
+}
+
+fn blank_position() -> PositionRecord {
+    serde_json::from_value(serde_json::json!({
+        "position_id": uuid::Uuid::nil(), "version": 0, "signal_id": uuid::Uuid::nil(),
+        "symbol": "", "option_symbol": "", "strike": 0.0, "option_type": "CE",
+        "expiry": "2024-01-25", "mode": "paper", "status": "OPEN", "lots": 0, "lot_size": 0,
+        "quantity": 0, "remaining_quantity": 0, "entry_time": "2024-01-01T00:00:00Z",
+        "entry_premium": 0.0, "stop_loss_premium": 0.0, "target_premium": 0.0,
+        "current_premium": 0.0, "unrealized_pnl": 0.0, "exit_time": null, "exit_premium": 0.0,
+        "exit_reason": "", "realized_pnl": 0.0, "updated_at": "2024-01-01T00:00:00Z"
+    }))
+    .unwrap()
+}
+
+/// Candles (symbol, timeframe, ts) → (open, high, low, close) rendered as text.
+type Candles = HashMap<(String, String, i64), String>;
+
+fn server_candles(s: &Server, db: &str) -> Candles {
+    s.sql(&format!(
+        "SELECT symbol, timeframe, toUnixTimestamp(timestamp), open, high, low, close FROM {db}.historical_data FINAL FORMAT TSV"
+    ))
+    .lines()
+    .map(|l| {
+        let f: Vec<&str> = l.split('\t').collect();
+        (
+            (f[0].to_string(), f[1].to_string(), f[2].parse().unwrap()),
+            format!(
+                "{} {} {} {}",
+                f[3].parse::<f64>().unwrap(),
+                f[4].parse::<f64>().unwrap(),
+                f[5].parse::<f64>().unwrap(),
+                f[6].parse::<f64>().unwrap()
+            ),
+        )
+    })
+    .collect()
+}
+
+fn outbox_candles(rows: &[Row]) -> Candles {
+    rows.iter()
+        .filter_map(|r| match r {
+            Row::Candle(c) => Some((
+                (c.symbol.clone(), c.interval.as_str().to_string(), c.ts),
+                format!("{} {} {} {}", c.open, c.high, c.low, c.close),
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The most positions open at once, from entry and exit times (data time).
+fn max_open_at_once(ps: &[PositionRecord]) -> usize {
+    let mut events: Vec<(i64, i32)> = Vec::new();
+    for p in ps {
+        events.push((p.entry_time.timestamp(), 1));
+        if let Some(x) = p.exit_time {
+            events.push((x.timestamp(), -1));
+        }
+    }
+    // Exits before entries at the same second (a slot freed and taken in one candle).
+    events.sort();
+    let (mut now, mut max) = (0i32, 0i32);
+    for (_, d) in events {
+        now += d;
+        max = max.max(now);
+    }
+    max as usize
+}
+
+/// Checks that hold for any store the engine leaves: nothing stored twice with other
+/// contents (raw rows and FINAL), no signal decided twice, every stored signal decided.
+/// Returns the number of rows compared.
+fn assert_store_consistent(s: &Server, db: &str) -> u64 {
+    let none = |what: &str, q: String| {
+        let body = s.sql(&q);
+        assert!(body.trim().is_empty(), "{what}:\n{body}");
+    };
+    none(
+        "a signal id stored twice (FINAL)",
+        format!("SELECT signal_id, count() FROM {db}.trading_signals FINAL GROUP BY signal_id HAVING count() > 1"),
+    );
+    none(
+        "a signal id stored with different contents",
+        format!("SELECT signal_id FROM {db}.trading_signals GROUP BY signal_id HAVING uniqExact(timestamp, symbol, strategy, action, price, confidence, target, stop_loss, expected_move_pct, candle_time, ema_fast, ema_slow, metadata, created_at) > 1"),
+    );
+    none(
+        "a signal decided twice (two decisions with different contents)",
+        format!("SELECT signal_id FROM {db}.executor_decisions GROUP BY signal_id HAVING uniqExact(decided_at, mode, outcome, reason, underlying_price, detail) > 1"),
+    );
+    none(
+        "a signal with two positions",
+        format!("SELECT signal_id FROM {db}.positions FINAL GROUP BY signal_id HAVING uniqExact(position_id) > 1"),
+    );
+    none(
+        "a position version stored with different contents",
+        format!("SELECT position_id, version FROM {db}.positions GROUP BY position_id, version HAVING uniqExact(status, current_premium, exit_premium, exit_reason, realized_pnl, remaining_quantity, updated_at) > 1"),
+    );
+    none(
+        "a candle stored with different contents",
+        format!("SELECT symbol, timeframe, timestamp FROM {db}.historical_data GROUP BY symbol, timeframe, timestamp HAVING uniqExact(open, high, low, close, volume) > 1"),
+    );
+    none(
+        "a stored signal never decided",
+        format!("SELECT signal_id FROM {db}.trading_signals FINAL WHERE signal_id NOT IN (SELECT signal_id FROM {db}.executor_decisions)"),
+    );
+    [
+        "trading_signals",
+        "executor_decisions",
+        "positions",
+        "historical_data",
+    ]
+    .iter()
+    .map(|t| s.num(&format!("SELECT count() FROM {db}.{t}")))
+    .sum()
+}
+
+/// The outage scenario: trading with the server up, the server stopped, the engine stopped
+/// (`kill`: SIGKILL, else `ctl shutdown`) once the outbox holds a position opened and a
+/// position closed during the outage; a start while the server is still down (refused);
+/// the server back; a start that must recover server + outbox.
+fn outage_then_restart(kill: bool, http: u16, tcp: u16) {
+    let server = Server::new(http, tcp);
+    let dir = tempfile::tempdir().unwrap();
+    let db = common::ch_db(if kill { "rec_kill" } else { "rec_shutdown" });
+    let cfg = config(dir.path(), &server.url(), &db);
+    let file = dir.path().join("alphastocks.db");
+
+    // 1. Trading with the server up.
+    let e1 = Engine::start(&cfg, &[]);
+    wait_until("positions on the server", Duration::from_secs(60), || {
+        server
+            .sql(&format!(
+                "SELECT count() FROM system.tables WHERE database = '{db}' AND name = 'positions'"
+            ))
+            .trim()
+            == "1"
+            && server.num(&format!("SELECT count() FROM {db}.positions")) > 0
+    });
+    let mut e1 = e1;
+    assert!(e1.alive());
+
+    // 2. The outage: wait for a position opened and one closed while the server is down.
+    server.ctl("stop");
+    wait_until(
+        "a position opened and one closed during the outage",
+        Duration::from_secs(90),
+        || {
+            let rows = outbox(&file);
+            let ps = outbox_positions(&rows);
+            let first_open: HashSet<_> = ps
+                .iter()
+                .filter(|p| p.version == 1 && p.status == PositionStatus::Open)
+                .map(|p| p.position_id)
+                .collect();
+            let l = latest(ps);
+            l.values().any(|p| p.status == PositionStatus::Closed)
+                && l.values().any(|p| {
+                    p.status == PositionStatus::Open && first_open.contains(&p.position_id)
+                })
+        },
+    );
+    let log1 = if kill {
+        e1.kill()
+    } else {
+        let out = Command::new(env!("CARGO_BIN_EXE_alphastocks"))
+            .current_dir(common::root())
+            .args(["ctl", "--config"])
+            .arg(&cfg)
+            .arg("shutdown")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let (st, log) = e1.wait();
+        assert!(st.success(), "{log}");
+        log
+    };
+    assert!(log1.contains("rows kept in the local outbox"), "{log1}");
+    let pending = outbox(&file);
+
+    // 3. A start while the server is still down: refused, nothing written, nothing traded.
+    let (st, log2) = Engine::start(&cfg, &["--duration", "3"]).wait();
+    assert_eq!(st.code(), Some(75), "{log2}");
+    assert!(
+        log2.contains("does not answer at start")
+            && log2.contains(&format!("{} rows wait in the local outbox", pending.len())),
+        "{log2}"
+    );
+    assert_eq!(outbox(&file), pending, "the refused start wrote nothing");
+
+    // 4. The server is back. The oracle: its rows plus the outbox, latest version winning.
+    server.ctl("start");
+    let on_server = latest(server_positions(&server, &db));
+    let in_outbox = latest(outbox_positions(&pending));
+    let before = latest(
+        on_server
+            .values()
+            .cloned()
+            .chain(in_outbox.values().cloned()),
+    );
+    let open_before: Vec<&PositionRecord> = before
+        .values()
+        .filter(|p| p.status == PositionStatus::Open)
+        .collect();
+    let closed_before: Vec<&PositionRecord> = before
+        .values()
+        .filter(|p| p.status == PositionStatus::Closed)
+        .collect();
+    let opened_in_outage = in_outbox
+        .keys()
+        .filter(|id| !on_server.contains_key(id))
+        .count();
+    let closed_in_outage_open_on_server = in_outbox
+        .values()
+        .filter(|p| {
+            p.status == PositionStatus::Closed
+                && on_server
+                    .get(&p.position_id)
+                    .is_some_and(|s| s.status == PositionStatus::Open)
+        })
+        .count();
+    assert!(open_before.len() <= 3, "{open_before:?}");
+    assert!(opened_in_outage > 0);
+    let mut candles_before = server_candles(&server, &db);
+    let waiting_candles = outbox_candles(&pending);
+    for (k, v) in &waiting_candles {
+        if let Some(old) = candles_before.get(k) {
+            assert_eq!(old, v, "{k:?}: server and outbox disagree");
+        }
+    }
+    candles_before.extend(waiting_candles.clone());
+
+    // 5. Restart with the server up.
+    let (st, log3) = Engine::start(&cfg, &["--duration", "4"]).wait();
+    assert!(st.success(), "{log3}");
+    let recovered = format!(
+        "recovered {} open positions from the store",
+        open_before.len()
+    );
+    assert!(
+        open_before.is_empty() || log3.contains(&recovered),
+        "{recovered}\n{log3}"
+    );
+    assert_eq!(outbox_len(&file), 0, "the outbox shipped");
+
+    let after_rows = server_positions(&server, &db);
+    let after = latest(after_rows.clone());
+    // Open at the stop (server or outbox): recovered and monitored — a newer version since.
+    for p in &open_before {
+        let now = &after[&p.position_id];
+        assert!(
+            now.version > p.version,
+            "open position {} not monitored after the restart (still version {})",
+            p.position_id,
+            p.version
+        );
+    }
+    // Closed at the stop: exactly as it was, not reopened nor closed again.
+    for p in &closed_before {
+        let now = &after[&p.position_id];
+        assert_eq!(
+            (now.version, now.status, now.exit_premium, now.realized_pnl),
+            (p.version, p.status, p.exit_premium, p.realized_pnl),
+            "closed position {} changed after the restart",
+            p.position_id
+        );
+    }
+    let all: Vec<PositionRecord> = after.values().cloned().collect();
+    let max_open = max_open_at_once(&all);
+    assert!(max_open <= 3, "{max_open} positions open at once");
+    // Candles: none of the stored ones rewritten; the feed resumed after the last one.
+    let candles_after = server_candles(&server, &db);
+    let mut rewritten = 0;
+    for (k, v) in &candles_before {
+        if candles_after.get(k) != Some(v) {
+            rewritten += 1;
+        }
+    }
+    assert_eq!(rewritten, 0, "of {} candles", candles_before.len());
+    assert!(
+        candles_after.len() > candles_before.len(),
+        "the feed went on"
+    );
+    let compared = assert_store_consistent(&server, &db);
+    eprintln!(
+        "outage ({}): {} positions before the restart ({} open: {} opened during the outage; {} closed, {} of them open on the server and closed in the outbox), {} rows in the outbox, {} candles compared, {} positions after, at most {max_open} open at once, {compared} stored rows checked",
+        if kill { "SIGKILL" } else { "ctl shutdown" },
+        before.len(),
+        open_before.len(),
+        opened_in_outage,
+        closed_before.len(),
+        closed_in_outage_open_on_server,
+        pending.len(),
+        candles_before.len(),
+        all.len(),
+    );
+    server.sql(&format!("DROP DATABASE IF EXISTS {db}"));
+}
+
+#[test]
+fn sigkill_during_an_outage_then_restart_recovers_server_plus_outbox() {
+    outage_then_restart(true, 18531, 19531);
+}
+
+#[test]
+fn ctl_shutdown_during_an_outage_then_restart_recovers_server_plus_outbox() {
+    outage_then_restart(false, 18532, 19532);
+}
+
+#[test]
+fn sigkill_while_shipping_the_outbox_stores_each_row_once_and_decides_each_signal_once() {
+    let server = Server::new(18533, 19533);
+    let dir = tempfile::tempdir().unwrap();
+    let db = common::ch_db("rec_ship");
+    let cfg = config(dir.path(), &server.url(), &db);
+    let file = dir.path().join("alphastocks.db");
+
+    // An outage long enough for more than one shipment round (10 000 rows each).
+    let e1 = Engine::start(&cfg, &[]);
+    wait_until("rows on the server", Duration::from_secs(60), || {
+        server
+            .sql(&format!(
+                "SELECT count() FROM system.tables WHERE database = '{db}' AND name = 'positions'"
+            ))
+            .trim()
+            == "1"
+            && server.num(&format!("SELECT count() FROM {db}.positions")) > 0
+    });
+    server.ctl("stop");
+    wait_until("an outbox of 12 000 rows", Duration::from_secs(120), || {
+        outbox_len(&file) > 12_000
+    });
+    let mut e1 = e1;
+    assert!(e1.alive());
+    e1.kill();
+    server.ctl("start");
+
+    // Restarts killed (SIGKILL) the moment the outbox shrinks: mid-shipment.
+    let (mut kills, mut mid_ship) = (0, 0);
+    while outbox_len(&file) > 0 && kills < 8 {
+        let before = outbox_len(&file);
+        let mut e = Engine::start(&cfg, &[]);
+        let t = Instant::now();
+        loop {
+            let n = outbox_len(&file);
+            if n < before || !e.alive() {
+                // Then a little later or not at all, so kills land at different steps:
+                // between a table's INSERT and its removal from the outbox, or in between.
+                std::thread::sleep(Duration::from_millis([0, 4, 12, 30][kills % 4]));
+                break;
+            }
+            assert!(t.elapsed() < Duration::from_secs(60), "nothing shipped");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        e.kill();
+        kills += 1;
+        let after = outbox_len(&file);
+        if after > 0 && after < before {
+            mid_ship += 1;
+        }
+        eprintln!("kill {kills}: outbox {before} → {after}");
+    }
+    assert!(mid_ship >= 1, "no kill landed mid-shipment");
+    // The last start ships the rest and runs to its end.
+    let (st, log) = Engine::start(&cfg, &["--duration", "3"]).wait();
+    assert!(st.success(), "{log}");
+    assert_eq!(outbox_len(&file), 0);
+    let compared = assert_store_consistent(&server, &db);
+    let signals = server.num(&format!("SELECT count() FROM {db}.trading_signals FINAL"));
+    let reshipped: u64 = ["trading_signals", "executor_decisions", "positions"]
+        .iter()
+        .map(|t| {
+            server.num(&format!("SELECT count() FROM {db}.{t}"))
+                - server.num(&format!("SELECT count() FROM {db}.{t} FINAL"))
+        })
+        .sum();
+    let interrupted = server.num(&format!(
+        "SELECT count() FROM {db}.executor_decisions FINAL WHERE reason = 'interrupted'"
+    ));
+    eprintln!(
+        "shipping: {kills} SIGKILLs ({mid_ship} mid-shipment), {signals} signals each stored once and decided once ({interrupted} decided at a restart as interrupted), {reshipped} identical rows not yet merged away, {compared} stored rows checked"
+    );
+    server.sql(&format!("DROP DATABASE IF EXISTS {db}"));
+}
