@@ -194,7 +194,9 @@ fn outbox_len(db: &Path) -> u64 {
 fn latest(rows: impl IntoIterator<Item = PositionRecord>) -> BTreeMap<uuid::Uuid, PositionRecord> {
     let mut m: BTreeMap<uuid::Uuid, PositionRecord> = BTreeMap::new();
     for p in rows {
-        if m.get(&p.position_id).is_none_or(|h| h.version <= p.version) {
+        if m.get(&p.position_id)
+            .map_or(true, |h| h.version <= p.version)
+        {
             m.insert(p.position_id, p);
         }
     }
