@@ -93,9 +93,14 @@ impl Drop for Engine {
 
 impl Engine {
     fn start(cfg: &Path, extra: &[&str]) -> Engine {
+        Engine::start_env(cfg, extra, &[])
+    }
+
+    fn start_env(cfg: &Path, extra: &[&str], env: &[(&str, &str)]) -> Engine {
         let mut child = Command::new(env!("CARGO_BIN_EXE_alphastocks"))
             .current_dir(common::root())
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .args(["run", "--store", "clickhouse", "--mode", "paper"])
             .args(extra)
             .arg("--config")
@@ -125,6 +130,18 @@ impl Engine {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
         self.log.take().unwrap().join().unwrap()
+    }
+
+    /// The exit status if the process ends within `limit` (else it keeps running).
+    fn exited_within(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let t = Instant::now();
+        while t.elapsed() < limit {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return Some(s);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
     }
 
     /// Waits (at most 60 s) for the exit; returns its status and the log.
@@ -606,6 +623,37 @@ fn sigkill_while_shipping_the_outbox_stores_each_row_once_and_decides_each_signa
         eprintln!("kill {kills}: outbox {before} → {after}");
     }
     assert!(mid_ship >= 1, "no kill landed mid-shipment");
+
+    // Restarts crashed at each step of a shipment in turn: right after a table's rows reached
+    // the server (before they leave the outbox), and right after they left it. (The tables
+    // the outage filled; audit_events and performance_metrics had no rows in it.)
+    let mut crashed = Vec::new();
+    for table in [
+        "trading_signals",
+        "executor_decisions",
+        "positions",
+        "historical_data",
+    ] {
+        for step in ["inserted", "removed"] {
+            let point = format!("ship:{table}:{step}");
+            let mut e = Engine::start_env(&cfg, &[], &[("ALPHASTOCKS_CRASH_AT", &point)]);
+            let st = e.exited_within(Duration::from_secs(30));
+            let log = if st.is_some() {
+                e.log.take().unwrap().join().unwrap()
+            } else {
+                e.kill()
+            };
+            use std::os::unix::process::ExitStatusExt;
+            assert_eq!(
+                st.and_then(|s| s.signal()),
+                Some(6),
+                "{point} not reached (aborted): {st:?}\n{log}"
+            );
+            assert!(log.contains(&format!("crash injected at {point}")), "{log}");
+            crashed.push(point);
+        }
+    }
+
     // The last start ships the rest and runs to its end.
     let (st, log) = Engine::start(&cfg, &["--duration", "3"]).wait();
     assert!(st.success(), "{log}");
@@ -623,7 +671,8 @@ fn sigkill_while_shipping_the_outbox_stores_each_row_once_and_decides_each_signa
         "SELECT count() FROM {db}.executor_decisions FINAL WHERE reason = 'interrupted'"
     ));
     eprintln!(
-        "shipping: {kills} SIGKILLs ({mid_ship} mid-shipment), {signals} signals each stored once and decided once ({interrupted} decided at a restart as interrupted), {reshipped} identical rows not yet merged away, {compared} stored rows checked"
+        "shipping: {} crashes at shipment steps ({crashed:?}), {kills} SIGKILLs ({mid_ship} mid-shipment), {signals} signals each stored once and decided once ({interrupted} decided at a restart as interrupted), {reshipped} identical rows not yet merged away, {compared} stored rows checked",
+        crashed.len()
     );
     server.sql(&format!("DROP DATABASE IF EXISTS {db}"));
 }

@@ -118,6 +118,23 @@ where
     ins.end().await
 }
 
+/// Fault injection for the recovery tests, in debug builds only:
+/// `ALPHASTOCKS_CRASH_AT=ship:TABLE:inserted` (or `:removed`) aborts the process right after
+/// that table's rows of a shipment reached the server (or left the outbox) — a kill at exactly
+/// that step.
+#[cfg(debug_assertions)]
+fn crash_point(table: &str, step: &str) {
+    if let Ok(at) = std::env::var("ALPHASTOCKS_CRASH_AT") {
+        if at.strip_prefix("ship:") == Some(&format!("{table}:{step}")) {
+            log::error!("clickhouse: crash injected at {at}");
+            std::process::abort();
+        }
+    }
+}
+
+#[cfg(not(debug_assertions))]
+fn crash_point(_table: &str, _step: &str) {}
+
 /// A client for `cfg` (TCP_NODELAY: small inserts otherwise stall on delayed ACKs).
 pub fn client(cfg: &ChConfig) -> Client {
     let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
@@ -305,11 +322,13 @@ impl ClickHouseStore {
                     continue;
                 }
                 self.insert(all.take(table))?;
+                crash_point(table, "inserted");
                 self.outbox.outbox_delete_table_upto(table, last)?;
-            }
-            // The server has them now: the sets must not forget them with the outbox.
-            for (_, _, r) in &batch {
-                self.remember(r);
+                crash_point(table, "removed");
+                // The server has them now: the sets must not forget them with the outbox.
+                for (_, _, r) in batch.iter().filter(|(_, _, r)| r.table() == table) {
+                    self.remember(r);
+                }
             }
             shipped += batch.len() as u64;
         }
