@@ -326,12 +326,32 @@ fn max_open_at_once(ps: &[PositionRecord]) -> usize {
     max as usize
 }
 
+/// Stops background merges of the trading tables, so that the raw-row checks below see every
+/// row ever inserted (a merge would collapse a second version of a key into one).
+fn stop_merges(s: &Server, db: &str) {
+    for t in [
+        "trading_signals",
+        "executor_decisions",
+        "positions",
+        "historical_data",
+    ] {
+        s.sql(&format!("SYSTEM STOP MERGES {db}.{t}"));
+    }
+}
+
 /// Checks that hold for any store the engine leaves: nothing stored twice with other
 /// contents (raw rows and FINAL), no signal decided twice, every stored signal decided.
 /// Returns the number of rows compared.
 fn assert_store_consistent(s: &Server, db: &str) -> u64 {
     let none = |what: &str, q: String| {
         let body = s.sql(&q);
+        if !body.trim().is_empty() && what.starts_with("a signal id") {
+            let id = body.split_whitespace().next().unwrap_or_default();
+            let rows = s.sql(&format!(
+                "SELECT *, _part FROM {db}.trading_signals WHERE signal_id = toUUID('{id}') FORMAT Vertical"
+            ));
+            panic!("{what}:\n{body}\n{rows}");
+        }
         assert!(body.trim().is_empty(), "{what}:\n{body}");
     };
     none(
@@ -452,6 +472,7 @@ fn outage_then_restart(kill: bool, http: u16, tcp: u16) {
 
     // 4. The server is back. The oracle: its rows plus the outbox, latest version winning.
     server.ctl("start");
+    stop_merges(&server, &db);
     let on_server = latest(server_positions(&server, &db));
     let in_outbox = latest(outbox_positions(&pending));
     let before = latest(
@@ -545,7 +566,7 @@ fn outage_then_restart(kill: bool, http: u16, tcp: u16) {
     );
     let compared = assert_store_consistent(&server, &db);
     eprintln!(
-        "outage ({}): {} positions before the restart ({} open: {} opened during the outage; {} closed, {} of them open on the server and closed in the outbox), {} rows in the outbox, {} candles compared, {} positions after, at most {max_open} open at once, {compared} stored rows checked",
+        "outage ({}): {} positions before the restart ({} open; {} opened during the outage; {} closed, {} of them open on the server and closed in the outbox), {} rows in the outbox, {} candles compared, {} positions after, at most {max_open} open at once, {compared} stored rows checked",
         if kill { "SIGKILL" } else { "ctl shutdown" },
         before.len(),
         open_before.len(),
@@ -569,11 +590,20 @@ fn ctl_shutdown_during_an_outage_then_restart_recovers_server_plus_outbox() {
     outage_then_restart(false, 18532, 19532);
 }
 
-#[test]
-fn sigkill_while_shipping_the_outbox_stores_each_row_once_and_decides_each_signal_once() {
-    let server = Server::new(18533, 19533);
+/// An outage with more than 12 000 rows in the outbox (more than one shipment round of
+/// 10 000), the engine SIGKILLed, the server back with merges stopped.
+struct Shipping {
+    server: Server,
+    db: String,
+    cfg: PathBuf,
+    file: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+fn big_outbox(tag: &str, http: u16, tcp: u16) -> Shipping {
     let dir = tempfile::tempdir().unwrap();
-    let db = common::ch_db("rec_ship");
+    let server = Server::new(http, tcp);
+    let db = common::ch_db(tag);
     let cfg = config(dir.path(), &server.url(), &db);
     let file = dir.path().join("alphastocks.db");
 
@@ -596,15 +626,53 @@ fn sigkill_while_shipping_the_outbox_stores_each_row_once_and_decides_each_signa
     assert!(e1.alive());
     e1.kill();
     server.ctl("start");
+    stop_merges(&server, &db);
 
+    Shipping {
+        server,
+        db,
+        cfg,
+        file,
+        _dir: dir,
+    }
+}
+
+/// The last start ships the rest and runs to its end; then the store is checked.
+fn ship_rest_and_check(sh: &Shipping, what: String) {
+    let (server, db, cfg, file) = (&sh.server, &sh.db, &sh.cfg, &sh.file);
+    let (st, log) = Engine::start(cfg, &["--duration", "3"]).wait();
+    assert!(st.success(), "{log}");
+    assert_eq!(outbox_len(file), 0);
+    let compared = assert_store_consistent(server, db);
+    let signals = server.num(&format!("SELECT count() FROM {db}.trading_signals FINAL"));
+    let reshipped: u64 = ["trading_signals", "executor_decisions", "positions"]
+        .iter()
+        .map(|t| {
+            server.num(&format!("SELECT count() FROM {db}.{t}"))
+                - server.num(&format!("SELECT count() FROM {db}.{t} FINAL"))
+        })
+        .sum();
+    let interrupted = server.num(&format!(
+        "SELECT count() FROM {db}.executor_decisions FINAL WHERE reason = 'interrupted'"
+    ));
+    eprintln!(
+        "shipping: {what}; {signals} signals each stored once and decided once ({interrupted} decided at a restart as interrupted), {reshipped} rows shipped twice (identical), {compared} stored rows checked"
+    );
+    server.sql(&format!("DROP DATABASE IF EXISTS {db}"));
+}
+
+#[test]
+fn sigkill_while_shipping_the_outbox_stores_each_row_once_and_decides_each_signal_once() {
+    let sh = big_outbox("rec_ship_kill", 18533, 19533);
+    let (cfg, file) = (&sh.cfg, &sh.file);
     // Restarts killed (SIGKILL) the moment the outbox shrinks: mid-shipment.
     let (mut kills, mut mid_ship) = (0, 0);
-    while outbox_len(&file) > 0 && kills < 8 {
-        let before = outbox_len(&file);
-        let mut e = Engine::start(&cfg, &[]);
+    while outbox_len(file) > 0 && kills < 8 {
+        let before = outbox_len(file);
+        let mut e = Engine::start(cfg, &[]);
         let t = Instant::now();
         loop {
-            let n = outbox_len(&file);
+            let n = outbox_len(file);
             if n < before || !e.alive() {
                 // Then a little later or not at all, so kills land at different steps:
                 // between a table's INSERT and its removal from the outbox, or in between.
@@ -616,7 +684,7 @@ fn sigkill_while_shipping_the_outbox_stores_each_row_once_and_decides_each_signa
         }
         e.kill();
         kills += 1;
-        let after = outbox_len(&file);
+        let after = outbox_len(file);
         if after > 0 && after < before {
             mid_ship += 1;
         }
@@ -624,6 +692,13 @@ fn sigkill_while_shipping_the_outbox_stores_each_row_once_and_decides_each_signa
     }
     assert!(mid_ship >= 1, "no kill landed mid-shipment");
 
+    ship_rest_and_check(&sh, format!("{kills} SIGKILLs ({mid_ship} mid-shipment)"));
+}
+
+#[test]
+fn a_crash_at_every_step_of_a_shipment_stores_each_row_once_and_decides_each_signal_once() {
+    let sh = big_outbox("rec_ship_crash", 18534, 19534);
+    let cfg = &sh.cfg;
     // Restarts crashed at each step of a shipment in turn: right after a table's rows reached
     // the server (before they leave the outbox), and right after they left it. (The tables
     // the outage filled; audit_events and performance_metrics had no rows in it.)
@@ -636,7 +711,7 @@ fn sigkill_while_shipping_the_outbox_stores_each_row_once_and_decides_each_signa
     ] {
         for step in ["inserted", "removed"] {
             let point = format!("ship:{table}:{step}");
-            let mut e = Engine::start_env(&cfg, &[], &[("ALPHASTOCKS_CRASH_AT", &point)]);
+            let mut e = Engine::start_env(cfg, &[], &[("ALPHASTOCKS_CRASH_AT", &point)]);
             let st = e.exited_within(Duration::from_secs(30));
             let log = if st.is_some() {
                 e.log.take().unwrap().join().unwrap()
@@ -654,25 +729,8 @@ fn sigkill_while_shipping_the_outbox_stores_each_row_once_and_decides_each_signa
         }
     }
 
-    // The last start ships the rest and runs to its end.
-    let (st, log) = Engine::start(&cfg, &["--duration", "3"]).wait();
-    assert!(st.success(), "{log}");
-    assert_eq!(outbox_len(&file), 0);
-    let compared = assert_store_consistent(&server, &db);
-    let signals = server.num(&format!("SELECT count() FROM {db}.trading_signals FINAL"));
-    let reshipped: u64 = ["trading_signals", "executor_decisions", "positions"]
-        .iter()
-        .map(|t| {
-            server.num(&format!("SELECT count() FROM {db}.{t}"))
-                - server.num(&format!("SELECT count() FROM {db}.{t} FINAL"))
-        })
-        .sum();
-    let interrupted = server.num(&format!(
-        "SELECT count() FROM {db}.executor_decisions FINAL WHERE reason = 'interrupted'"
-    ));
-    eprintln!(
-        "shipping: {} crashes at shipment steps ({crashed:?}), {kills} SIGKILLs ({mid_ship} mid-shipment), {signals} signals each stored once and decided once ({interrupted} decided at a restart as interrupted), {reshipped} identical rows not yet merged away, {compared} stored rows checked",
-        crashed.len()
+    ship_rest_and_check(
+        &sh,
+        format!("{} crashes at shipment steps ({crashed:?})", crashed.len()),
     );
-    server.sql(&format!("DROP DATABASE IF EXISTS {db}"));
 }

@@ -770,6 +770,26 @@ mod tests {
     }
 
     #[test]
+    fn outbox_rows_come_back_with_the_exact_same_floats() {
+        // A row shipped from the outbox must be the very row a direct insert would have sent
+        // (a batch can reach the server in part, then go to the outbox whole).
+        let mut s = SqliteStore::in_memory().unwrap();
+        let mut sig = signal(1_700_000_000, "INFY", Action::Buy);
+        sig.metadata.ema_slow = 1534.9368338013753;
+        sig.metadata.ema_fast = 12377.420434164931;
+        sig.price = 0.1 + 0.2;
+        let rows = vec![Row::Signal(Box::new(sig))];
+        s.outbox_push(&rows, 1).unwrap();
+        let back: Vec<Row> = s.outbox_peek(1).unwrap().into_iter().map(|r| r.2).collect();
+        assert_eq!(back, rows);
+        let Row::Signal(b) = &back[0] else { panic!() };
+        assert_eq!(
+            b.metadata.ema_slow.to_bits(),
+            1534.9368338013753f64.to_bits()
+        );
+    }
+
+    #[test]
     fn an_outbox_made_before_stamps_gains_the_column() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("old.db");
