@@ -734,3 +734,204 @@ fn a_crash_at_every_step_of_a_shipment_stores_each_row_once_and_decides_each_sig
         format!("{} crashes at shipment steps ({crashed:?})", crashed.len()),
     );
 }
+
+// ------------------------------------------------------------------ the store's merged reads
+
+fn sig(i: i64) -> messages::Signal {
+    use chrono::TimeZone;
+    let ts = 1_704_166_200 + i * 900;
+    messages::Signal {
+        signal_id: messages::signal_id("NIFTY", "ma_crossover", ts, messages::Action::Buy),
+        timestamp: chrono::Utc.timestamp_opt(ts + 900, 0).unwrap(),
+        symbol: "NIFTY".into(),
+        strategy: "ma_crossover".into(),
+        action: messages::Action::Buy,
+        price: 24_000.05 + i as f64,
+        stop_loss: 23_760.0,
+        target: 24_480.1,
+        confidence: 0.75,
+        expected_move_pct: 2.0,
+        metadata: messages::SignalMetadata {
+            candle_time: chrono::Utc.timestamp_opt(ts, 0).unwrap(),
+            ema_fast: 24_001.123456789012,
+            ema_slow: 1534.9368338013753,
+        },
+    }
+}
+
+fn decided(s: &messages::Signal) -> Row {
+    Row::Decision(Box::new(messages::ExecutorDecision {
+        signal_id: s.signal_id,
+        decided_at: s.timestamp,
+        symbol: s.symbol.clone(),
+        mode: messages::Mode::Paper,
+        outcome: messages::Outcome::Opened,
+        underlying_price: s.price,
+        detail: String::new(),
+    }))
+}
+
+fn pos(id: u128, s: &messages::Signal, version: u64, status: PositionStatus) -> Row {
+    let mut p = blank_position();
+    p.position_id = uuid::Uuid::from_u128(id);
+    p.signal_id = s.signal_id;
+    p.version = version;
+    p.status = status;
+    p.symbol = "NIFTY".into();
+    p.entry_time = s.timestamp;
+    p.updated_at = s.timestamp;
+    p.current_premium = 100.05 + version as f64;
+    if status == PositionStatus::Closed {
+        p.exit_time = Some(s.timestamp);
+        p.exit_premium = 150.0;
+        p.exit_reason = "TARGET_REACHED".into();
+    }
+    Row::Position(Box::new(p))
+}
+
+fn bar(i: i64, close: f64) -> Row {
+    Row::Candle(messages::CandleRow {
+        symbol: "NIFTY".into(),
+        interval: messages::Timeframe::Minute15,
+        ts: 1_704_080_700 + i * 900,
+        open: 100.0,
+        high: 200.0,
+        low: 50.0,
+        close,
+        volume: 1_000.0,
+    })
+}
+
+#[test]
+fn a_reopened_store_reads_the_server_plus_the_outbox_before_shipping() {
+    use actors::store::clickhouse::ClickHouseStore;
+    use actors::store::sqlite::SqliteStore;
+    use actors::store::Store;
+
+    let server = Server::new(18535, 19535);
+    let dir = tempfile::tempdir().unwrap();
+    let db = common::ch_db("rec_store");
+    let cfg = actors::config::ClickHouse {
+        url: server.url(),
+        database: db.clone(),
+        user: "default".into(),
+        password: String::new(),
+        timeout_seconds: 2,
+    };
+    let outbox_file = dir.path().join("outbox.db");
+    let open = || ClickHouseStore::open(&cfg, SqliteStore::open(&outbox_file).unwrap()).unwrap();
+    let s: Vec<messages::Signal> = (0..6).map(sig).collect();
+
+    // With the server up: signals 0-2 decided, positions 1 (open) and 2 (open), candles 0-4.
+    let mut st = open();
+    let mut rows: Vec<Row> = s[..3]
+        .iter()
+        .map(|x| Row::Signal(Box::new(x.clone())))
+        .collect();
+    rows.extend(s[..3].iter().map(decided));
+    rows.push(pos(1, &s[0], 1, PositionStatus::Open));
+    rows.push(pos(2, &s[1], 1, PositionStatus::Open));
+    rows.extend((0..5).map(|i| bar(i, 100.0 + i as f64)));
+    st.write(&rows).unwrap();
+
+    // The outage: position 1 closed, position 3 opened, signals 3-4 stored (3 decided),
+    // candles 5-7 closed, candle 4 written again with another close (a later write).
+    server.ctl("stop");
+    let mut later: Vec<Row> = s[3..5]
+        .iter()
+        .map(|x| Row::Signal(Box::new(x.clone())))
+        .collect();
+    later.push(decided(&s[3]));
+    later.push(pos(1, &s[0], 2, PositionStatus::Closed));
+    later.push(pos(3, &s[3], 1, PositionStatus::Open));
+    later.push(pos(3, &s[3], 2, PositionStatus::Open));
+    later.extend((4..8).map(|i| bar(i, 200.0 + i as f64)));
+    st.write(&later).unwrap();
+    assert_eq!(st.health().outbox_pending, later.len() as u64);
+    drop(st);
+
+    // A restart once the server is back: reads before anything is shipped.
+    server.ctl("start");
+    let mut st = open();
+    assert!(st.health().connected);
+    assert_eq!(
+        st.health().outbox_pending,
+        later.len() as u64,
+        "not shipped yet"
+    );
+
+    let open_now: Vec<(u128, u64)> = st
+        .open_positions()
+        .unwrap()
+        .iter()
+        .map(|p| (p.position_id.as_u128(), p.version))
+        .collect();
+    assert_eq!(
+        open_now,
+        vec![(2, 1), (3, 2)],
+        "1 closed in the outbox, 3 opened there"
+    );
+    let by_signal = st.positions_by_signal(s[0].signal_id).unwrap();
+    assert_eq!(
+        (by_signal.len(), by_signal[0].version, by_signal[0].status),
+        (1, 2, PositionStatus::Closed)
+    );
+    let all = st.signals(&messages::SignalQuery::default()).unwrap();
+    assert_eq!(
+        all.iter().map(|x| x.signal_id).collect::<Vec<_>>(),
+        s[..5].iter().rev().map(|x| x.signal_id).collect::<Vec<_>>(),
+        "newest first, server and outbox"
+    );
+    assert_eq!(all[0], s[4], "an outbox signal, floats exact");
+    let mut since = st.processed_since(0).unwrap();
+    since.sort();
+    let mut want: Vec<uuid::Uuid> = s[..4].iter().map(|x| x.signal_id).collect();
+    want.sort();
+    assert_eq!(since, want);
+    assert!(st.is_signal_processed(s[3].signal_id).unwrap());
+    assert!(!st.is_signal_processed(s[4].signal_id).unwrap());
+    let h = st
+        .history("NIFTY", messages::Timeframe::Minute15, 5)
+        .unwrap();
+    assert_eq!(
+        h.iter().map(|c| c.close).collect::<Vec<_>>(),
+        vec![103.0, 204.0, 205.0, 206.0, 207.0],
+        "the later write of candle 4 wins; 5-7 from the outbox"
+    );
+    let r = st.recovery(0).unwrap();
+    assert_eq!(r.open_positions.len(), 2);
+    assert_eq!(r.active_signals.len(), 5);
+
+    // A signal id stored in the outbox is never stored again with other contents.
+    let mut again = s[4].clone();
+    again.price = 1.0;
+    again.timestamp += chrono::Duration::seconds(60);
+    st.write(&[
+        Row::Signal(Box::new(again)),
+        Row::Signal(Box::new(s[5].clone())),
+    ])
+    .unwrap();
+    assert_eq!(st.health().outbox_pending, 0, "shipped with that write");
+    assert_eq!(
+        server.sql(&format!(
+            "SELECT count(), uniqExact(signal_id) FROM {db}.trading_signals FORMAT TSV"
+        )),
+        "6\t6\n"
+    );
+    assert_eq!(
+        server.num(&format!(
+            "SELECT count() FROM {db}.trading_signals WHERE price = 1"
+        )),
+        0
+    );
+    // After shipping the reads are the same.
+    let open_after: Vec<(u128, u64)> = st
+        .open_positions()
+        .unwrap()
+        .iter()
+        .map(|p| (p.position_id.as_u128(), p.version))
+        .collect();
+    assert_eq!(open_after, open_now);
+    assert!(st.is_signal_processed(s[3].signal_id).unwrap());
+    server.sql(&format!("DROP DATABASE IF EXISTS {db}"));
+}
