@@ -93,6 +93,14 @@ fn outage_then_restart(kill: bool, http: u16, tcp: u16) {
         "{log2}"
     );
     assert_eq!(outbox(&file), pending, "the refused start wrote nothing");
+    // `auto` does not fall back to SQLite (a partial view) while the outbox holds rows.
+    let (st, log2) = Engine::spawn(&cfg, "auto", &["--duration", "3"], &[]).wait();
+    assert_eq!(st.code(), Some(75), "{log2}");
+    assert!(
+        log2.contains("auto → ClickHouse") && log2.contains("although it is not reachable"),
+        "{log2}"
+    );
+    assert_eq!(outbox(&file), pending, "the refused start wrote nothing");
 
     // 4. The server is back. The oracle: its rows plus the outbox, latest version winning.
     server.ctl("start");

@@ -88,16 +88,23 @@ impl Drop for Engine {
 }
 
 impl Engine {
+    /// `run --store clickhouse --mode paper` with `extra` arguments.
     pub fn start(cfg: &Path, extra: &[&str]) -> Engine {
-        Engine::start_env(cfg, extra, &[])
+        Engine::spawn(cfg, "clickhouse", extra, &[])
     }
 
+    /// [`Engine::start`] with environment variables.
     pub fn start_env(cfg: &Path, extra: &[&str], env: &[(&str, &str)]) -> Engine {
+        Engine::spawn(cfg, "clickhouse", extra, env)
+    }
+
+    /// `run --store STORE --mode paper` with `extra` arguments and environment variables.
+    pub fn spawn(cfg: &Path, store: &str, extra: &[&str], env: &[(&str, &str)]) -> Engine {
         let mut child = Command::new(env!("CARGO_BIN_EXE_alphastocks"))
             .current_dir(common::root())
             .env("RUST_LOG", "info")
             .envs(env.iter().copied())
-            .args(["run", "--store", "clickhouse", "--mode", "paper"])
+            .args(["run", "--store", store, "--mode", "paper"])
             .args(extra)
             .arg("--config")
             .arg(cfg)
