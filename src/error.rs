@@ -21,9 +21,11 @@ pub enum AppError {
 }
 
 impl AppError {
-    /// The process exit code: 2 for bad input (config, command line, data file), 1 otherwise.
+    /// The process exit code: 2 for bad input (config, command line, data file), 75 (try again
+    /// later) when the store's server does not answer at start, 1 otherwise.
     pub fn exit_code(&self) -> i32 {
         match self {
+            AppError::Actors(actors::Error::StoreUnavailableAtStart { .. }) => 75,
             AppError::Usage(_) => 2,
             AppError::Actors(
                 actors::Error::ConfigRead { .. }

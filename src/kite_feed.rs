@@ -187,9 +187,9 @@ impl KiteFeed {
             }
         }
         // Reconciliation: what the broker holds against what the engine knows.
-        let mut known = crate::system::open_store(cfg, backend)?
-            .open_positions()
-            .unwrap_or_default();
+        // The book the store holds (the server's rows plus the outbox's); never an empty one
+        // standing in for a store that cannot be read.
+        let mut known = crate::system::open_store(cfg, backend)?.open_positions()?;
         match (client.positions().await, client.orders().await) {
             (Ok(p), Ok(o)) => {
                 let settled = settle_exits(&client, &o, &known).await;

@@ -79,6 +79,7 @@ pub async fn run(mut cfg: Config, opts: RunOptions) -> Result<(), AppError> {
         backend: opts.store.unwrap_or(cfg.storage.backend),
         metrics: cfg.metrics.enabled,
         broker: kite.as_ref().map(|k| k.broker_setup()),
+        replay: false,
     })?;
 
     // Resume after stored history: start prices at the last closes, clock after the last candle.

@@ -94,6 +94,7 @@ pub async fn replay(mut cfg: Config, opts: ReplayOptions) -> Result<ReplaySummar
         backend: opts.store.unwrap_or(backend),
         metrics: metrics_on,
         broker: None,
+        replay: true,
     })?;
     let signals_file = opts.out.join("signals.jsonl");
     let recorder = SignalRecorder::create(&signals_file)

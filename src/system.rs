@@ -43,6 +43,9 @@ pub struct EngineOptions {
     pub metrics: bool,
     /// A broker connection (`--feed kite`): listed chains, real marks, live orders.
     pub broker: Option<BrokerSetup>,
+    /// A replay: every signal is derived again from the file, so a signal stored but never
+    /// decided by an interrupted earlier run is decided when it comes again.
+    pub replay: bool,
 }
 
 /// What the Broker actor needs: the client and the NFO instrument dump.
@@ -90,12 +93,24 @@ pub fn open_store(cfg: &Config, backend: StorageBackend) -> actors::Result<Box<d
                 true
             }
             Err(e) => {
-                log::warn!(
-                    "store: auto → SQLite at {} (ClickHouse at {} not reachable: {e})",
-                    path.display(),
-                    ch.url
-                );
-                false
+                // Rows waiting for ClickHouse in the outbox: this file is ClickHouse's outbox,
+                // and SQLite alone would be a partial view of the store.
+                let waiting = SqliteStore::open(&path)?.outbox_len()?;
+                if waiting > 0 {
+                    log::warn!(
+                        "store: auto → ClickHouse at {} although it is not reachable ({e}): {waiting} rows in {} wait for it",
+                        ch.url,
+                        path.display()
+                    );
+                    true
+                } else {
+                    log::warn!(
+                        "store: auto → SQLite at {} (ClickHouse at {} not reachable: {e})",
+                        path.display(),
+                        ch.url
+                    );
+                    false
+                }
             }
         },
     };
@@ -111,7 +126,17 @@ impl Engine {
     /// Starts every actor (inside a running actix `System`).
     pub fn start(opts: EngineOptions) -> actors::Result<Engine> {
         let cfg = &opts.config;
-        let store = open_store(cfg, opts.backend)?;
+        let mut store = open_store(cfg, opts.backend)?;
+        // Recovery reads the server's rows plus the outbox: without the server the view is
+        // partial, and the engine does not start trading on it (docs/reliability.md).
+        let h = store.health();
+        if !h.connected {
+            return Err(actors::Error::StoreUnavailableAtStart {
+                backend: h.backend,
+                reason: format!("{} not answering", cfg.storage.clickhouse.from_env().url),
+                pending: h.outbox_pending,
+            });
+        }
         let pipeline = Arbiter::new();
         let io = Arbiter::new();
 
@@ -195,6 +220,7 @@ impl Engine {
             max_concurrent_positions: o.risk_management.max_concurrent_positions,
             max_age_secs: 24 * 3600,
             clock: opts.clock,
+            decide_interrupted: !opts.replay,
             trade,
         };
         let (db4, r) = (tdb.clone(), reg.clone());

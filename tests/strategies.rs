@@ -211,6 +211,7 @@ async fn twins(dir: &std::path::Path, crash: bool) -> (Vec<(String, String)>, Ve
         backend: actors::config::StorageBackend::Sqlite,
         metrics: true,
         broker: None,
+        replay: false,
     })
     .unwrap();
     let out = dir.join("signals.jsonl");

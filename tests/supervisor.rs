@@ -25,6 +25,7 @@ async fn run(dir: &std::path::Path, inject: bool) -> (Vec<(String, String)>, Vec
         backend: actors::config::StorageBackend::Sqlite,
         metrics: true,
         broker: None,
+        replay: false,
     })
     .unwrap();
     let out = dir.join("signals.jsonl");
@@ -139,6 +140,7 @@ fn get_signals_answers_every_filter_through_the_actor() {
             backend: actors::config::StorageBackend::Sqlite,
             metrics: true,
             broker: None,
+            replay: false,
         })
         .unwrap();
         engine

@@ -39,6 +39,15 @@ pub enum Error {
         line: u64,
         message: String,
     },
+    /// The database of truth does not answer at start. The engine recovers its book, decided
+    /// signals and history from the server's rows plus the local outbox; without the server
+    /// that view is partial, and the engine does not trade on a partial view.
+    #[error("store ({backend}): the server does not answer at start ({reason}); {pending} rows wait in the local outbox. Not starting: the engine recovers positions, decided signals and history from the server plus the outbox and never trades on a partial view. Start it again once the server answers (exit code 75: try again later)")]
+    StoreUnavailableAtStart {
+        backend: String,
+        reason: String,
+        pending: u64,
+    },
     /// The store failed.
     #[error("store ({backend}): {context}: {message}")]
     Store {

@@ -57,6 +57,8 @@ use crate::supervisor::{guard, note_restart};
 const NAME: &str = "options_executor";
 /// Decisions of the last this-many days are preloaded at start.
 const RECOVERY_DAYS: i64 = 7;
+/// How long after a failed recovery read it is tried again.
+const RECOVERY_RETRY: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// Where "now" comes from.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -106,6 +108,9 @@ pub struct ExecutorConfig {
     pub max_concurrent_positions: u32,
     pub max_age_secs: i64,
     pub clock: Clock,
+    /// At start, decide the stored signals that were never decided as `interrupted` (every
+    /// engine but a replay, which derives them again from its file).
+    pub decide_interrupted: bool,
     pub trade: TradeConfig,
 }
 
@@ -152,6 +157,10 @@ pub struct OptionsExecutor {
     paused: bool,
     /// Operator kill switch: no new orders until `resume` (`ctl halt`).
     halted: bool,
+    /// The recovery read failed: nothing is traded (on a partial view) until a retry succeeds.
+    recovery_failed: bool,
+    /// Recovered signals stored but never decided: decided as [`RejectReason::Interrupted`].
+    interrupted: HashSet<Uuid>,
     restarts: u64,
     m: &'static ActorMetrics,
 }
@@ -221,6 +230,8 @@ impl OptionsExecutor {
             open_positions: 0,
             paused: false,
             halted: false,
+            recovery_failed: false,
+            interrupted: HashSet::new(),
             restarts: 0,
         }
     }
@@ -339,6 +350,16 @@ impl OptionsExecutor {
         }
         if self.decided.contains(&s.signal_id) {
             return Err(RejectReason::AlreadyProcessed);
+        }
+        if self.interrupted.contains(&s.signal_id) {
+            return Err(RejectReason::Interrupted);
+        }
+        if self.recovery_failed {
+            log::error!(
+                "{NAME}: {} not traded: the recovery read has not succeeded yet",
+                s.signal_id
+            );
+            return Err(RejectReason::StoreUnavailable);
         }
         if self.halted {
             return Err(RejectReason::Halted);
@@ -840,22 +861,7 @@ impl Actor for OptionsExecutor {
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.set_mailbox_capacity(1024);
         if self.restarts == 0 {
-            // Recovery: what was decided before this process (a crash, a re-run) is known up
-            // front, so it is never executed twice even while the store is unreachable.
-            let since = Utc::now().timestamp() - RECOVERY_DAYS * 86_400;
-            ctx.wait(self.db.send(LoadRecovery { since }).into_actor(self).map(|res, act, _| match res {
-                Ok(Ok(r)) => {
-                    act.decided.extend(r.processed.iter().copied());
-                    act.open_positions = r.open_positions.len() as u32;
-                    log::info!(
-                        "{NAME}: recovered {} decided signal ids and {} open positions from the store",
-                        r.processed.len(),
-                        r.open_positions.len()
-                    );
-                }
-                Ok(Err(e)) => log::error!("{NAME}: recovery from the store failed: {e}; every signal is still checked against the store"),
-                Err(e) => log::error!("{NAME}: DbWriter unreachable for recovery: {e}"),
-            }));
+            self.recover(ctx);
         }
         // After a restart the store question in flight was cancelled: ask again about every
         // signal still waiting.
@@ -868,6 +874,69 @@ impl Actor for OptionsExecutor {
         self.ask_store(ctx);
         self.pump(ctx);
     }
+}
+
+impl OptionsExecutor {
+    /// Recovery: what was decided before this process (a crash, a re-run) is known up front,
+    /// so it is never executed twice even while the store is unreachable; the open positions
+    /// count; and the recovered signals that were stored but never decided (the engine stopped
+    /// between the two commits) are decided now, as `interrupted`. Holds the mailbox until
+    /// answered. When the read fails nothing is traded, and it is retried every few seconds.
+    fn recover(&mut self, ctx: &mut Context<Self>) {
+        let now = self
+            .cfg
+            .clock
+            .wall_now()
+            .unwrap_or_else(|| Utc::now().timestamp());
+        let since = now - RECOVERY_DAYS * 86_400;
+        ctx.wait(self.db.send(LoadRecovery { since }).into_actor(self).map(|res, act, ctx| {
+            let err = match res {
+                Ok(Ok(r)) => {
+                    act.recovery_failed = false;
+                    act.decided.extend(r.processed.iter().copied());
+                    act.open_positions = r.open_positions.len() as u32;
+                    // A stored signal never decided is stale by now, except in a replay, which
+                    // derives every signal from its file again and decides it then, exactly as
+                    // an uninterrupted run would.
+                    let late = if act.cfg.decide_interrupted {
+                        undecided(r.active_signals, &act.decided)
+                    } else {
+                        Vec::new()
+                    };
+                    log::info!(
+                        "{NAME}: recovered {} decided signal ids and {} open positions from the store; {} stored signals were never decided",
+                        r.processed.len(),
+                        r.open_positions.len(),
+                        late.len()
+                    );
+                    for s in late {
+                        act.interrupted.insert(s.signal_id);
+                        let (id, at) = (s.signal_id, s.timestamp.timestamp());
+                        let seq = act.pending.push((Arc::new(s), at));
+                        act.unasked.push((seq, id));
+                    }
+                    act.ask_store(ctx);
+                    act.pump(ctx);
+                    return;
+                }
+                Ok(Err(e)) => e.to_string(),
+                Err(e) => format!("DbWriter unreachable: {e}"),
+            };
+            act.recovery_failed = true;
+            log::error!("{NAME}: recovery from the store failed: {err}; no signal is traded until it succeeds (retrying in {} s)", RECOVERY_RETRY.as_secs());
+            ctx.run_later(RECOVERY_RETRY, |act, ctx| act.recover(ctx));
+        }));
+    }
+}
+
+/// The signals of `active` not in `decided`, oldest first.
+fn undecided(active: Vec<Signal>, decided: &HashSet<Uuid>) -> Vec<Signal> {
+    let mut late: Vec<Signal> = active
+        .into_iter()
+        .filter(|s| !decided.contains(&s.signal_id))
+        .collect();
+    late.sort_by_key(|s| (s.timestamp, s.signal_id));
+    late
 }
 
 impl Supervised for OptionsExecutor {
@@ -973,6 +1042,7 @@ mod tests {
             max_concurrent_positions: 3,
             max_age_secs: 86_400,
             clock: Clock::Data,
+            decide_interrupted: true,
         }
     }
 
@@ -1077,6 +1147,41 @@ mod tests {
             ex.validate(&ok, NOW, Ok(false)),
             Err(RejectReason::AlreadyProcessed)
         );
+    }
+
+    #[actix_rt::test]
+    async fn recovery_interrupted_and_failed_recovery_reject_without_trading() {
+        let mut ex = executor(cfg());
+        const NOW: i64 = 1_700_100_000;
+        let (a, b, c) = (
+            signal("NIFTY", 0.7, 2.0, NOW - 1800),
+            signal("NIFTY", 0.7, 2.0, NOW - 900),
+            signal("NIFTY", 0.7, 2.0, NOW - 2700),
+        );
+        let decided: HashSet<Uuid> = [b.signal_id].into_iter().collect();
+        let late = undecided(vec![a.clone(), b.clone(), c.clone()], &decided);
+        assert_eq!(
+            late.iter().map(|s| s.signal_id).collect::<Vec<_>>(),
+            vec![c.signal_id, a.signal_id],
+            "undecided ones only, oldest first"
+        );
+        ex.interrupted.insert(a.signal_id);
+        assert_eq!(
+            ex.validate(&a, NOW, Ok(false)),
+            Err(RejectReason::Interrupted)
+        );
+        assert_eq!(
+            ex.validate(&a, NOW, Ok(true)),
+            Err(RejectReason::AlreadyProcessed),
+            "decided meanwhile: no second decision"
+        );
+        ex.recovery_failed = true;
+        assert_eq!(
+            ex.validate(&c, NOW, Ok(false)),
+            Err(RejectReason::StoreUnavailable)
+        );
+        ex.recovery_failed = false;
+        assert_eq!(ex.validate(&c, NOW, Ok(false)), Ok(()));
     }
 
     #[actix_rt::test]

@@ -699,12 +699,28 @@ impl Actor for PositionManager {
         ctx.set_mailbox_capacity(1024);
         self.me = Some(ctx.address().recipient());
         if self.restarts == 0 {
-            // Recovery: open positions of an earlier run keep being monitored.
-            ctx.wait(
-                self.db
-                    .send(LoadRecovery { since: 0 })
-                    .into_actor(self)
-                    .map(|res, act, _| match res {
+            self.recover(ctx);
+        }
+        if matches!(self.cfg.clock, Clock::Wall(_)) {
+            // Registered here so that it comes back after a restart (actix cancels intervals).
+            ctx.run_interval(self.cfg.monitor_interval, |act, ctx| {
+                guard(act.m, ctx, |_| act.monitor());
+            });
+        }
+    }
+}
+
+impl PositionManager {
+    /// Recovery: open positions of an earlier run (the store's server rows plus its outbox)
+    /// keep being monitored. Holds the mailbox until answered; retried every few seconds when
+    /// the read fails (the executor trades nothing until its own recovery read succeeds).
+    fn recover(&mut self, ctx: &mut Context<Self>) {
+        ctx.wait(
+            self.db
+                .send(LoadRecovery { since: 0 })
+                .into_actor(self)
+                .map(|res, act, ctx| {
+                    let err = match res {
                         Ok(Ok(r)) => {
                             let n = r.open_positions.len();
                             for p in r.open_positions {
@@ -713,18 +729,17 @@ impl Actor for PositionManager {
                             if n > 0 {
                                 log::info!("{NAME}: recovered {n} open positions from the store");
                             }
+                            return;
                         }
-                        Ok(Err(e)) => log::error!("{NAME}: cannot reload open positions: {e}"),
-                        Err(e) => log::error!("{NAME}: DbWriter unreachable for recovery: {e}"),
-                    }),
-            );
-        }
-        if matches!(self.cfg.clock, Clock::Wall(_)) {
-            // Registered here so that it comes back after a restart (actix cancels intervals).
-            ctx.run_interval(self.cfg.monitor_interval, |act, ctx| {
-                guard(act.m, ctx, |_| act.monitor());
-            });
-        }
+                        Ok(Err(e)) => e.to_string(),
+                        Err(e) => format!("DbWriter unreachable: {e}"),
+                    };
+                    log::error!("{NAME}: cannot reload open positions: {err}; retrying in 3 s");
+                    ctx.run_later(std::time::Duration::from_secs(3), |act, ctx| {
+                        act.recover(ctx)
+                    });
+                }),
+        );
     }
 }
 

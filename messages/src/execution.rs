@@ -70,6 +70,9 @@ pub enum RejectReason {
     OrderNotFilled,
     /// Live: the broker could not be asked (network, token, an order of unknown outcome).
     BrokerError,
+    /// Stored before the engine stopped but not decided then (a kill between the signal's
+    /// commit and its decision's): decided at the next start, never traded late.
+    Interrupted,
 }
 
 impl RejectReason {
@@ -95,6 +98,7 @@ impl RejectReason {
             RejectReason::OrderRejected => "order_rejected",
             RejectReason::OrderNotFilled => "order_not_filled",
             RejectReason::BrokerError => "broker_error",
+            RejectReason::Interrupted => "interrupted",
         }
     }
 }

@@ -4,13 +4,19 @@
 //!   down (or an insert fails), the batch goes into the SQLite outbox instead — committed
 //!   locally, so it is accepted and never lost — and the store reports itself disconnected.
 //!   Every later write first ships the outbox, oldest first; new rows go straight to the server
-//!   only once the outbox is empty, so order is kept. Re-shipping after a crash cannot
-//!   duplicate anything visible: every table is a ReplacingMergeTree on the row's key and
-//!   reads use `FINAL`.
-//! - **Reads** go to the server (with `FINAL`). `is_signal_processed` is answered from a set
-//!   of every decided signal id, loaded from the server once and kept current by this store's
-//!   own writes (DbWriter is the only writer), so the executor's per-signal idempotency check
-//!   costs no round trip; the outbox counts too.
+//!   only once the outbox is empty, so order is kept. Shipping is idempotent under a kill at
+//!   any point: each table of a batch leaves the outbox once the server has it, and every
+//!   row ships with what it was written with (its write stamp is kept in the outbox; see
+//!   [`super::ch_rows`]), so a re-shipped row is the same row and ReplacingMergeTree collapses
+//!   it.
+//! - **Reads** go to the server (with `FINAL`) and are merged with the rows still in the
+//!   outbox, newest version winning ([`super::outbox_merge`]): a restarted engine recovers
+//!   what it wrote during an outage even before the outbox has shipped.
+//!   `is_signal_processed` is answered from a set of every decided signal id (server and
+//!   outbox), loaded at open and kept current by this store's own writes and shipments
+//!   (DbWriter is the only writer), so the executor's per-signal idempotency check costs no
+//!   round trip; the outbox counts too. Stored signal ids (server and outbox) are likewise
+//!   loaded at open: a signal id already stored is never stored again with other contents.
 //! - **Threads**: the official `clickhouse` crate is async; the store runs it on a worker
 //!   thread with its own Tokio runtime and waits for each answer, so DbWriter (on its own
 //!   arbiter) sees a plain blocking store. Every request has a timeout.
@@ -23,14 +29,13 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use ::clickhouse::Client;
-use chrono::{DateTime, NaiveDate, TimeZone, Utc};
-use messages::{
-    Action, CandleRow, Mode, OptionType, Outcome, PositionRecord, PositionStatus, Row, Signal,
-    SignalMetadata, SignalQuery, StoreHealth, Timeframe,
-};
-use serde::{Deserialize, Serialize};
+use chrono::Utc;
+use messages::{CandleRow, PositionRecord, Row, Signal, SignalQuery, StoreHealth, Timeframe};
+use serde::Deserialize;
 use uuid::Uuid;
 
+use super::ch_rows::{split, ChCandle, ChPosition, ChSignal, Split, TABLE_ORDER};
+use super::outbox_merge;
 use super::schema::{statement, MIGRATIONS, TABLES};
 use super::sqlite::SqliteStore;
 use super::Store;
@@ -95,330 +100,6 @@ impl Worker {
     }
 }
 
-// ---------------------------------------------------------------- row types (RowBinary)
-
-#[derive(Debug, Clone, ::clickhouse::Row, Serialize, Deserialize)]
-struct ChSignal {
-    #[serde(with = "::clickhouse::serde::chrono::datetime")]
-    timestamp: DateTime<Utc>,
-    #[serde(with = "::clickhouse::serde::uuid")]
-    signal_id: Uuid,
-    symbol: String,
-    asset_type: String,
-    strategy: String,
-    action: i8,
-    price: f64,
-    quantity: u32,
-    confidence: f64,
-    target: f64,
-    stop_loss: f64,
-    expected_move_pct: f64,
-    #[serde(with = "::clickhouse::serde::chrono::datetime")]
-    candle_time: DateTime<Utc>,
-    ema_fast: f64,
-    ema_slow: f64,
-    metadata: String,
-    #[serde(with = "::clickhouse::serde::chrono::datetime")]
-    created_at: DateTime<Utc>,
-}
-
-#[derive(Debug, Clone, ::clickhouse::Row, Serialize, Deserialize)]
-struct ChCandle {
-    symbol: String,
-    timeframe: String,
-    #[serde(with = "::clickhouse::serde::chrono::datetime")]
-    timestamp: DateTime<Utc>,
-    open: f64,
-    high: f64,
-    low: f64,
-    close: f64,
-    volume: u64,
-    vwap: f64,
-    trades: u32,
-    version: u64,
-}
-
-#[derive(Debug, Clone, ::clickhouse::Row, Serialize, Deserialize)]
-struct ChDecision {
-    #[serde(with = "::clickhouse::serde::uuid")]
-    signal_id: Uuid,
-    #[serde(with = "::clickhouse::serde::chrono::datetime")]
-    decided_at: DateTime<Utc>,
-    symbol: String,
-    mode: i8,
-    outcome: String,
-    reason: String,
-    underlying_price: f64,
-    detail: String,
-}
-
-#[derive(Debug, Clone, ::clickhouse::Row, Serialize, Deserialize)]
-struct ChPosition {
-    #[serde(with = "::clickhouse::serde::uuid")]
-    position_id: Uuid,
-    version: u64,
-    #[serde(with = "::clickhouse::serde::uuid")]
-    signal_id: Uuid,
-    symbol: String,
-    option_symbol: String,
-    strike: f64,
-    option_type: i8,
-    #[serde(with = "::clickhouse::serde::chrono::date")]
-    expiry: NaiveDate,
-    mode: i8,
-    status: i8,
-    lots: u32,
-    lot_size: u32,
-    quantity: u32,
-    #[serde(with = "::clickhouse::serde::chrono::datetime")]
-    entry_time: DateTime<Utc>,
-    entry_premium: f64,
-    stop_loss_premium: f64,
-    target_premium: f64,
-    current_premium: f64,
-    unrealized_pnl: f64,
-    #[serde(with = "::clickhouse::serde::chrono::datetime")]
-    exit_time: DateTime<Utc>,
-    exit_premium: f64,
-    exit_reason: String,
-    realized_pnl: f64,
-    #[serde(with = "::clickhouse::serde::chrono::datetime")]
-    updated_at: DateTime<Utc>,
-    remaining_quantity: u32,
-}
-
-fn mode_i8(m: Mode) -> i8 {
-    match m {
-        Mode::Logging => 1,
-        Mode::Paper => 2,
-        Mode::Live => 3,
-    }
-}
-
-fn mode_of(v: i8) -> Mode {
-    match v {
-        2 => Mode::Paper,
-        3 => Mode::Live,
-        _ => Mode::Logging,
-    }
-}
-
-fn epoch(ts: i64) -> DateTime<Utc> {
-    Utc.timestamp_opt(ts, 0).single().unwrap_or_default()
-}
-
-impl ChSignal {
-    fn from(s: &Signal) -> Self {
-        ChSignal {
-            timestamp: s.timestamp,
-            signal_id: s.signal_id,
-            symbol: s.symbol.clone(),
-            asset_type: "INDEX_OR_EQUITY".into(),
-            strategy: s.strategy.clone(),
-            action: match s.action {
-                Action::Buy => 1,
-                Action::Sell => 2,
-            },
-            price: s.price,
-            quantity: 0,
-            confidence: s.confidence,
-            target: s.target,
-            stop_loss: s.stop_loss,
-            expected_move_pct: s.expected_move_pct,
-            candle_time: s.metadata.candle_time,
-            ema_fast: s.metadata.ema_fast,
-            ema_slow: s.metadata.ema_slow,
-            metadata: serde_json::to_string(&s.metadata).unwrap_or_default(),
-            created_at: Utc::now(),
-        }
-    }
-
-    fn into_signal(self) -> Signal {
-        Signal {
-            signal_id: self.signal_id,
-            timestamp: self.timestamp,
-            symbol: self.symbol,
-            strategy: self.strategy,
-            action: if self.action == 2 {
-                Action::Sell
-            } else {
-                Action::Buy
-            },
-            price: self.price,
-            stop_loss: self.stop_loss,
-            target: self.target,
-            confidence: self.confidence,
-            expected_move_pct: self.expected_move_pct,
-            metadata: SignalMetadata {
-                candle_time: self.candle_time,
-                ema_fast: self.ema_fast,
-                ema_slow: self.ema_slow,
-            },
-        }
-    }
-}
-
-impl ChPosition {
-    fn from(p: &PositionRecord) -> Self {
-        ChPosition {
-            position_id: p.position_id,
-            version: p.version,
-            signal_id: p.signal_id,
-            symbol: p.symbol.clone(),
-            option_symbol: p.option_symbol.clone(),
-            strike: p.strike,
-            option_type: match p.option_type {
-                OptionType::CE => 1,
-                OptionType::PE => 2,
-            },
-            expiry: p.expiry,
-            mode: mode_i8(p.mode),
-            status: match p.status {
-                PositionStatus::Open => 1,
-                PositionStatus::Closed => 2,
-            },
-            lots: p.lots,
-            lot_size: p.lot_size,
-            quantity: p.quantity,
-            entry_time: p.entry_time,
-            entry_premium: p.entry_premium,
-            stop_loss_premium: p.stop_loss_premium,
-            target_premium: p.target_premium,
-            current_premium: p.current_premium,
-            unrealized_pnl: p.unrealized_pnl,
-            exit_time: p.exit_time.unwrap_or_else(|| epoch(0)),
-            exit_premium: p.exit_premium,
-            exit_reason: p.exit_reason.clone(),
-            realized_pnl: p.realized_pnl,
-            updated_at: p.updated_at,
-            remaining_quantity: p.remaining_quantity,
-        }
-    }
-
-    fn into_record(self) -> PositionRecord {
-        PositionRecord {
-            position_id: self.position_id,
-            version: self.version,
-            signal_id: self.signal_id,
-            symbol: self.symbol,
-            option_symbol: self.option_symbol,
-            strike: self.strike,
-            option_type: if self.option_type == 2 {
-                OptionType::PE
-            } else {
-                OptionType::CE
-            },
-            expiry: self.expiry,
-            mode: mode_of(self.mode),
-            status: if self.status == 2 {
-                PositionStatus::Closed
-            } else {
-                PositionStatus::Open
-            },
-            lots: self.lots,
-            lot_size: self.lot_size,
-            quantity: self.quantity,
-            remaining_quantity: self.remaining_quantity,
-            entry_time: self.entry_time,
-            entry_premium: self.entry_premium,
-            stop_loss_premium: self.stop_loss_premium,
-            target_premium: self.target_premium,
-            current_premium: self.current_premium,
-            unrealized_pnl: self.unrealized_pnl,
-            exit_time: (self.exit_time.timestamp() != 0).then_some(self.exit_time),
-            exit_premium: self.exit_premium,
-            exit_reason: self.exit_reason,
-            realized_pnl: self.realized_pnl,
-            updated_at: self.updated_at,
-        }
-    }
-}
-
-#[derive(Debug, Clone, ::clickhouse::Row, Serialize, Deserialize)]
-struct ChAudit {
-    #[serde(with = "::clickhouse::serde::chrono::datetime")]
-    timestamp: DateTime<Utc>,
-    action: String,
-    detail: String,
-    ok: u8,
-}
-
-#[derive(Debug, Clone, ::clickhouse::Row, Serialize, Deserialize)]
-struct ChMetric {
-    #[serde(with = "::clickhouse::serde::chrono::datetime")]
-    timestamp: DateTime<Utc>,
-    component: String,
-    metric: String,
-    value: f64,
-    labels: String,
-}
-
-/// Rows of one batch split by table, in their ClickHouse form.
-#[derive(Default)]
-struct Split {
-    audits: Vec<ChAudit>,
-    metrics: Vec<ChMetric>,
-    signals: Vec<ChSignal>,
-    candles: Vec<ChCandle>,
-    decisions: Vec<ChDecision>,
-    positions: Vec<ChPosition>,
-}
-
-fn split(rows: &[Row]) -> Split {
-    let mut s = Split::default();
-    let version = Utc::now().timestamp_millis() as u64;
-    for r in rows {
-        match r {
-            Row::Signal(x) => s.signals.push(ChSignal::from(x)),
-            Row::Candle(c) => s.candles.push(ChCandle {
-                symbol: c.symbol.clone(),
-                timeframe: c.interval.as_str().to_string(),
-                timestamp: epoch(c.ts),
-                open: c.open,
-                high: c.high,
-                low: c.low,
-                close: c.close,
-                volume: c.volume.max(0.0).round() as u64,
-                vwap: 0.0,
-                trades: 0,
-                version,
-            }),
-            Row::Decision(d) => {
-                let (outcome, reason) = match d.outcome {
-                    Outcome::Logged => ("logged", ""),
-                    Outcome::Opened => ("opened", ""),
-                    Outcome::Rejected(r) => ("rejected", r.as_str()),
-                };
-                s.decisions.push(ChDecision {
-                    signal_id: d.signal_id,
-                    decided_at: d.decided_at,
-                    symbol: d.symbol.clone(),
-                    mode: mode_i8(d.mode),
-                    outcome: outcome.into(),
-                    reason: reason.into(),
-                    underlying_price: d.underlying_price,
-                    detail: d.detail.clone(),
-                })
-            }
-            Row::Position(p) => s.positions.push(ChPosition::from(p)),
-            Row::Audit(a) => s.audits.push(ChAudit {
-                timestamp: a.timestamp,
-                action: a.action.clone(),
-                detail: a.detail.clone(),
-                ok: a.ok as u8,
-            }),
-            Row::Metric(m) => s.metrics.push(ChMetric {
-                timestamp: m.timestamp,
-                component: m.component.clone(),
-                metric: m.metric.clone(),
-                value: m.value,
-                labels: m.labels.clone(),
-            }),
-        }
-    }
-    s
-}
-
 async fn insert_all<T>(
     client: &Client,
     table: &str,
@@ -436,6 +117,23 @@ where
     }
     ins.end().await
 }
+
+/// Fault injection for the recovery tests, in debug builds only:
+/// `ALPHASTOCKS_CRASH_AT=ship:TABLE:inserted` (or `:removed`) aborts the process right after
+/// that table's rows of a shipment reached the server (or left the outbox) — a kill at exactly
+/// that step.
+#[cfg(debug_assertions)]
+fn crash_point(table: &str, step: &str) {
+    if let Ok(at) = std::env::var("ALPHASTOCKS_CRASH_AT") {
+        if at.strip_prefix("ship:") == Some(&format!("{table}:{step}")) {
+            log::error!("clickhouse: crash injected at {at}");
+            std::process::abort();
+        }
+    }
+}
+
+#[cfg(not(debug_assertions))]
+fn crash_point(_table: &str, _step: &str) {}
 
 /// A client for `cfg` (TCP_NODELAY: small inserts otherwise stall on delayed ACKs).
 pub fn client(cfg: &ChConfig) -> Client {
@@ -488,7 +186,10 @@ impl ClickHouseStore {
             processed: None,
             known_signals: None,
         };
-        match s.init_schema() {
+        match s
+            .init_schema()
+            .and_then(|applied| s.load_sets().map(|()| applied))
+        {
             Ok(applied) => {
                 s.connected = true;
                 log::info!(
@@ -586,8 +287,7 @@ impl ClickHouseStore {
     }
 
     /// Sends rows to the server: one INSERT per table.
-    fn insert(&self, rows: &[Row]) -> Result<()> {
-        let s = split(rows);
+    fn insert(&self, s: Split) -> Result<()> {
         let db = self.db.clone();
         self.worker.call("insert", move |c| async move {
             let c = c.with_database(db);
@@ -601,22 +301,120 @@ impl ClickHouseStore {
     }
 
     /// Ships the outbox in order; returns the rows shipped. Stops at the first failure.
+    /// Each table of a batch leaves the outbox as soon as the server has it, so a kill
+    /// re-ships at most that one table's rows — the same rows, with their stamps.
     pub fn ship_outbox(&mut self) -> Result<u64> {
         let mut shipped = 0;
         loop {
             let batch = self.outbox.outbox_peek(SHIP_BATCH)?;
-            let Some(&(last, _)) = batch.last() else {
+            let Some(&(last, _, _)) = batch.last() else {
                 break;
             };
-            let rows: Vec<Row> = batch.into_iter().map(|(_, r)| r).collect();
-            self.insert(&rows)?;
-            self.outbox.outbox_delete_upto(last)?;
-            shipped += rows.len() as u64;
+            // Rows of files made before stamps were kept ship with the time of shipping.
+            let now = Utc::now().timestamp_millis() as u64;
+            let mut all = split(
+                batch
+                    .iter()
+                    .map(|(_, stamp, r)| (if *stamp == 0 { now } else { *stamp }, r)),
+            );
+            for table in TABLE_ORDER {
+                if all.len_of(table) == 0 {
+                    continue;
+                }
+                self.insert(all.take(table))?;
+                crash_point(table, "inserted");
+                self.outbox.outbox_delete_table_upto(table, last)?;
+                crash_point(table, "removed");
+                // The server has them now: the sets must not forget them with the outbox.
+                for (_, _, r) in batch.iter().filter(|(_, _, r)| r.table() == table) {
+                    self.remember(r);
+                }
+            }
+            shipped += batch.len() as u64;
         }
         if shipped > 0 {
             log::info!("clickhouse: shipped {shipped} rows from the outbox");
         }
         Ok(shipped)
+    }
+
+    /// Notes a durable row in the sets of decided and stored signal ids (when loaded).
+    fn remember(&mut self, r: &Row) {
+        match r {
+            Row::Decision(d) => {
+                if let Some(p) = self.processed.as_mut() {
+                    p.insert(d.signal_id);
+                }
+            }
+            Row::Position(x) => {
+                if let Some(p) = self.processed.as_mut() {
+                    p.insert(x.signal_id);
+                }
+            }
+            Row::Signal(x) => {
+                if let Some(k) = self.known_signals.as_mut() {
+                    k.insert(x.signal_id);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Loads the sets of decided and of stored signal ids (server and outbox). Fails when the
+    /// server cannot answer.
+    fn load_sets(&mut self) -> Result<()> {
+        self.load_processed()?;
+        if !self.load_known_signals() {
+            return Err(Error::store(B, "load stored signal ids", "no answer"));
+        }
+        Ok(())
+    }
+
+    /// Loads every decided signal id: the server's decisions and positions, and the outbox's.
+    fn load_processed(&mut self) -> Result<()> {
+        #[derive(::clickhouse::Row, Deserialize)]
+        struct Id {
+            #[serde(with = "::clickhouse::serde::uuid")]
+            signal_id: Uuid,
+        }
+        let ids = self.query("load decided signal ids", |c| async move {
+            c.query("SELECT signal_id FROM executor_decisions UNION ALL SELECT signal_id FROM positions")
+                .fetch_all::<Id>()
+                .await
+        })?;
+        let mut set: std::collections::HashSet<Uuid> =
+            ids.into_iter().map(|i| i.signal_id).collect();
+        set.extend(self.outbox_ids(&["executor_decisions", "positions"])?);
+        log::info!(
+            "clickhouse: {} decided signal ids loaded for idempotency checks",
+            set.len()
+        );
+        self.processed = Some(set);
+        Ok(())
+    }
+
+    /// Signal ids of the outbox rows of `tables`.
+    fn outbox_ids(&mut self, tables: &[&str]) -> Result<Vec<Uuid>> {
+        Ok(self
+            .outbox
+            .outbox_keys(tables)?
+            .iter()
+            .filter_map(|k| Uuid::parse_str(k).ok())
+            .collect())
+    }
+
+    /// The outbox's positions (all, or those of one signal), in order.
+    fn outbox_positions(&mut self, signal: Option<Uuid>) -> Result<Vec<PositionRecord>> {
+        let key = signal.map(|s| s.to_string());
+        Ok(self
+            .outbox
+            .outbox_rows("positions", key.as_deref())?
+            .into_iter()
+            .filter_map(|(_, _, r)| match r {
+                Row::Position(p) => Some(*p),
+                _ => None,
+            })
+            .collect())
     }
 
     /// Writes to the server, or to the outbox when it cannot take them.
@@ -634,13 +432,15 @@ impl ClickHouseStore {
                 }
             }
         }
+        // The write stamp: these rows ship with it, now or from the outbox later.
+        let stamp = Utc::now().timestamp_millis() as u64;
         if self.may_try() {
             let pending = self.outbox.outbox_len()?;
             let drained =
                 pending == 0 || self.ship_outbox().is_ok() && self.outbox.outbox_len()? == 0;
             if drained {
                 let t0 = Instant::now();
-                let r = self.insert(rows);
+                let r = self.insert(split(rows.iter().map(|r| (stamp, r))));
                 log::debug!(
                     "clickhouse: insert of {} rows took {:?}",
                     rows.len(),
@@ -662,7 +462,7 @@ impl ClickHouseStore {
                 self.mark_down();
             }
         }
-        self.outbox.outbox_push(rows)
+        self.outbox.outbox_push(rows, stamp)
     }
 
     /// Loads the stored signal ids once; false when the server cannot say (then nothing is
@@ -679,13 +479,17 @@ impl ClickHouseStore {
             #[serde(with = "::clickhouse::serde::uuid")]
             signal_id: Uuid,
         }
-        match self.query("load stored signal ids", |c| async move {
+        let ids = self.query("load stored signal ids", |c| async move {
             c.query("SELECT signal_id FROM trading_signals")
                 .fetch_all::<Id>()
                 .await
-        }) {
-            Ok(ids) => {
-                self.known_signals = Some(ids.into_iter().map(|i| i.signal_id).collect());
+        });
+        match ids.and_then(|ids| Ok((ids, self.outbox_ids(&["trading_signals"])?))) {
+            Ok((ids, waiting)) => {
+                let mut set: std::collections::HashSet<Uuid> =
+                    ids.into_iter().map(|i| i.signal_id).collect();
+                set.extend(waiting);
+                self.known_signals = Some(set);
                 true
             }
             Err(_) => false,
@@ -766,8 +570,9 @@ impl Store for ClickHouseStore {
             sql.push_str(" AND timestamp <= toDateTime(?)");
         }
         sql.push_str(" ORDER BY timestamp DESC, signal_id");
-        let q = q.clone();
+        let qc = q.clone();
         let rows: Vec<ChSignal> = self.query("query signals", move |c| async move {
+            let q = qc;
             let mut query = c.query(&sql);
             if let Some(s) = &q.symbol {
                 query = query.bind(s.as_str());
@@ -783,7 +588,20 @@ impl Store for ClickHouseStore {
             }
             query.fetch_all::<ChSignal>().await
         })?;
-        Ok(rows.into_iter().map(ChSignal::into_signal).collect())
+        let waiting: Vec<Signal> = self
+            .outbox
+            .outbox_rows("trading_signals", None)?
+            .into_iter()
+            .filter_map(|(_, _, r)| match r {
+                Row::Signal(s) => Some(*s),
+                _ => None,
+            })
+            .collect();
+        Ok(outbox_merge::signals(
+            rows.into_iter().map(ChSignal::into_signal).collect(),
+            waiting,
+            q,
+        ))
     }
 
     fn is_signal_processed(&mut self, id: Uuid) -> Result<bool> {
@@ -791,25 +609,12 @@ impl Store for ClickHouseStore {
             return Ok(true);
         }
         if self.processed.is_none() && self.may_try() {
-            #[derive(::clickhouse::Row, Deserialize)]
-            struct Id {
-                #[serde(with = "::clickhouse::serde::uuid")]
-                signal_id: Uuid,
-            }
-            match self.query("load decided signal ids", |c| async move {
-                c.query("SELECT signal_id FROM executor_decisions UNION ALL SELECT signal_id FROM positions")
-                    .fetch_all::<Id>()
-                    .await
-            }) {
-                Ok(ids) => {
-                    log::info!("clickhouse: {} decided signal ids loaded for idempotency checks", ids.len());
-                    self.processed = Some(ids.into_iter().map(|i| i.signal_id).collect());
-                }
-                Err(e) => log::warn!("clickhouse: {e}; idempotency answered from the outbox and this run's decisions"),
+            if let Err(e) = self.load_processed() {
+                log::warn!("clickhouse: {e}; idempotency answered from the outbox and this run's decisions");
             }
         }
         // While the server has never answered, only the outbox (and the executor's own record
-        // of this run and its recovery) can say: trading goes on.
+        // of this run and its recovery) can say. (The engine does not start trading then.)
         Ok(self.processed.as_ref().is_some_and(|p| p.contains(&id)))
     }
 
@@ -825,7 +630,18 @@ impl Store for ClickHouseStore {
                 .fetch_all::<Id>()
                 .await
         })?;
-        Ok(ids.into_iter().map(|i| i.signal_id).collect())
+        let waiting = self
+            .outbox
+            .outbox_rows("executor_decisions", None)?
+            .into_iter()
+            .filter_map(|(_, _, r)| match r {
+                Row::Decision(d) if d.decided_at.timestamp() >= since => Some(d.signal_id),
+                _ => None,
+            });
+        Ok(outbox_merge::ids(
+            ids.into_iter().map(|i| i.signal_id).collect(),
+            waiting,
+        ))
     }
 
     fn history(
@@ -843,21 +659,26 @@ impl Store for ClickHouseStore {
                 .fetch_all::<ChCandle>()
                 .await
         })?;
-        let mut out: Vec<CandleRow> = rows
+        let server = rows
             .into_iter()
-            .map(|r| CandleRow {
-                symbol: r.symbol,
-                interval,
-                ts: r.timestamp.timestamp(),
-                open: r.open,
-                high: r.high,
-                low: r.low,
-                close: r.close,
-                volume: r.volume as f64,
+            .map(|r| {
+                (
+                    r.version,
+                    CandleRow {
+                        symbol: r.symbol,
+                        interval,
+                        ts: r.timestamp.timestamp(),
+                        open: r.open,
+                        high: r.high,
+                        low: r.low,
+                        close: r.close,
+                        volume: r.volume as f64,
+                    },
+                )
             })
             .collect();
-        out.reverse();
-        Ok(out)
+        let waiting = self.outbox.outbox_candles(symbol, interval)?;
+        Ok(outbox_merge::candles(server, waiting, limit))
     }
 
     fn positions_by_signal(&mut self, signal_id: Uuid) -> Result<Vec<PositionRecord>> {
@@ -868,18 +689,41 @@ impl Store for ClickHouseStore {
                 .fetch_all::<ChPosition>()
                 .await
         })?;
-        Ok(rows.into_iter().map(ChPosition::into_record).collect())
+        let waiting = self.outbox_positions(Some(signal_id))?;
+        Ok(outbox_merge::latest_positions(
+            rows.into_iter().map(ChPosition::into_record).collect(),
+            waiting,
+        ))
     }
 
     fn open_positions(&mut self) -> Result<Vec<PositionRecord>> {
+        // The server's open positions and its latest version of every position the outbox
+        // mentions (one the outbox holds as open may be closed on the server, and the other
+        // way round): then the newest version wins.
+        let waiting = self.outbox_positions(None)?;
+        let mut sql = String::from("SELECT ?fields FROM positions FINAL WHERE status = 'OPEN'");
+        let mut ids: Vec<String> = waiting.iter().map(|p| p.position_id.to_string()).collect();
+        ids.sort();
+        ids.dedup();
+        if !ids.is_empty() {
+            // Uuid's Display is hex and dashes only: safe to inline.
+            sql.push_str(" OR position_id IN (");
+            sql.push_str(
+                &ids.iter()
+                    .map(|i| format!("toUUID('{i}')"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            );
+            sql.push(')');
+        }
+        sql.push_str(" ORDER BY position_id");
         let rows: Vec<ChPosition> = self.query("query open positions", move |c| async move {
-            c.query(
-                "SELECT ?fields FROM positions FINAL WHERE status = 'OPEN' ORDER BY position_id",
-            )
-            .fetch_all::<ChPosition>()
-            .await
+            c.query(&sql).fetch_all::<ChPosition>().await
         })?;
-        Ok(rows.into_iter().map(ChPosition::into_record).collect())
+        Ok(outbox_merge::open_positions(
+            rows.into_iter().map(ChPosition::into_record).collect(),
+            waiting,
+        ))
     }
 
     fn row_counts(&mut self) -> Result<Vec<(String, u64)>> {

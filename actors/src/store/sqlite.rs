@@ -62,7 +62,8 @@ CREATE TABLE IF NOT EXISTS audit_events (
     timestamp INTEGER NOT NULL, action TEXT NOT NULL, detail TEXT NOT NULL, ok INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS outbox (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT, tbl TEXT NOT NULL, key TEXT NOT NULL, payload TEXT NOT NULL
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, tbl TEXT NOT NULL, key TEXT NOT NULL, payload TEXT NOT NULL,
+    stamp INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS outbox_key ON outbox(key);
 CREATE TABLE IF NOT EXISTS executor_decisions (
@@ -140,6 +141,19 @@ impl SqliteStore {
             )
             .map_err(|e| Error::store(B, "migrate executor_decisions.detail", e))?;
         }
+        // Migration 2: outbox.stamp, the write time a row ships with (files made before it lack
+        // the column; their rows read 0 and ship with the time of shipping, as before).
+        let has_stamp: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM pragma_table_info('outbox') WHERE name = 'stamp'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|e| Error::store(B, "inspect outbox", e))?;
+        if has_stamp == 0 {
+            conn.execute_batch("ALTER TABLE outbox ADD COLUMN stamp INTEGER NOT NULL DEFAULT 0")
+                .map_err(|e| Error::store(B, "migrate outbox.stamp", e))?;
+        }
         Ok(SqliteStore { conn })
     }
 }
@@ -176,15 +190,18 @@ impl SqliteStore {
             .collect()
     }
 
-    /// Appends rows to the outbox (one transaction), in order.
-    pub fn outbox_push(&mut self, rows: &[Row]) -> Result<()> {
+    /// Appends rows to the outbox (one transaction), in order, with their write stamp (epoch
+    /// ms when the store accepted them: they ship with it, so a re-shipment is the same row).
+    pub fn outbox_push(&mut self, rows: &[Row], stamp: u64) -> Result<()> {
         let tx = self
             .conn
             .transaction()
             .map_err(|e| Error::store(B, "begin outbox", e))?;
         {
             let mut st = tx
-                .prepare_cached("INSERT INTO outbox (tbl, key, payload) VALUES (?1, ?2, ?3)")
+                .prepare_cached(
+                    "INSERT INTO outbox (tbl, key, payload, stamp) VALUES (?1, ?2, ?3, ?4)",
+                )
                 .map_err(|e| Error::store(B, "prepare outbox insert", e))?;
             for r in rows {
                 let key = match r {
@@ -202,30 +219,92 @@ impl SqliteStore {
                 };
                 let payload = serde_json::to_string(r)
                     .map_err(|e| Error::store(B, "encode outbox row", e))?;
-                st.execute(params![r.table(), key, payload])
+                st.execute(params![r.table(), key, payload, stamp as i64])
                     .map_err(|e| Error::store(B, "insert outbox", e))?;
             }
         }
         tx.commit().map_err(|e| Error::store(B, "commit outbox", e))
     }
 
-    /// The oldest `limit` outbox rows with their sequence numbers.
-    pub fn outbox_peek(&mut self, limit: usize) -> Result<Vec<(i64, Row)>> {
+    /// The oldest `limit` outbox rows: (sequence number, write stamp, row).
+    pub fn outbox_peek(&mut self, limit: usize) -> Result<Vec<(i64, u64, Row)>> {
+        self.outbox_select(
+            "SELECT seq, stamp, payload FROM outbox ORDER BY seq LIMIT ?1",
+            params![limit as i64],
+        )
+    }
+
+    /// The outbox rows of table `tbl` whose key is `key` (or any key when `None`), in order:
+    /// (sequence number, write stamp, row).
+    pub fn outbox_rows(&mut self, tbl: &str, key: Option<&str>) -> Result<Vec<(i64, u64, Row)>> {
+        self.outbox_select(
+            "SELECT seq, stamp, payload FROM outbox WHERE tbl = ?1 AND (?2 IS NULL OR key = ?2) ORDER BY seq",
+            params![tbl, key],
+        )
+    }
+
+    /// The outbox candles of one symbol and interval, in order: (write stamp, candle).
+    pub fn outbox_candles(
+        &mut self,
+        symbol: &str,
+        interval: Timeframe,
+    ) -> Result<Vec<(u64, CandleRow)>> {
+        let prefix = format!("{symbol}|{}|", interval.as_str());
+        let rows = self.outbox_select(
+            "SELECT seq, stamp, payload FROM outbox WHERE tbl = 'historical_data' AND substr(key, 1, ?2) = ?1 ORDER BY seq",
+            params![prefix, prefix.chars().count() as i64],
+        )?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(_, stamp, r)| match r {
+                Row::Candle(c) if c.symbol == symbol && c.interval == interval => Some((stamp, c)),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// The keys (signal ids) of the outbox rows of the tables `tbls`.
+    pub fn outbox_keys(&mut self, tbls: &[&str]) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        for t in tbls {
+            let mut st = self
+                .conn
+                .prepare_cached("SELECT key FROM outbox WHERE tbl = ?1")
+                .map_err(|e| Error::store(B, "prepare outbox keys", e))?;
+            let keys = st
+                .query_map(params![t], |r| r.get::<_, String>(0))
+                .map_err(|e| Error::store(B, "read outbox keys", e))?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(|e| Error::store(B, "read outbox keys", e))?;
+            out.extend(keys);
+        }
+        Ok(out)
+    }
+
+    fn outbox_select(
+        &mut self,
+        sql: &str,
+        args: impl rusqlite::Params,
+    ) -> Result<Vec<(i64, u64, Row)>> {
         let mut st = self
             .conn
-            .prepare_cached("SELECT seq, payload FROM outbox ORDER BY seq LIMIT ?1")
+            .prepare_cached(sql)
             .map_err(|e| Error::store(B, "prepare outbox read", e))?;
         let rows = st
-            .query_map(params![limit as i64], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+            .query_map(args, |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
             })
             .map_err(|e| Error::store(B, "read outbox", e))?
             .collect::<rusqlite::Result<Vec<_>>>()
             .map_err(|e| Error::store(B, "read outbox", e))?;
         rows.into_iter()
-            .map(|(seq, p)| {
+            .map(|(seq, stamp, p)| {
                 serde_json::from_str(&p)
-                    .map(|r| (seq, r))
+                    .map(|r| (seq, stamp.max(0) as u64, r))
                     .map_err(|e| Error::store(B, format!("decode outbox row {seq}"), e))
             })
             .collect()
@@ -237,6 +316,18 @@ impl SqliteStore {
             .execute("DELETE FROM outbox WHERE seq <= ?1", params![seq])
             .map(|_| ())
             .map_err(|e| Error::store(B, "delete shipped outbox rows", e))
+    }
+
+    /// Removes the rows of table `tbl` up to and including `seq` (that table's part of a
+    /// batch was shipped).
+    pub fn outbox_delete_table_upto(&mut self, tbl: &str, seq: i64) -> Result<()> {
+        self.conn
+            .execute(
+                "DELETE FROM outbox WHERE seq <= ?1 AND tbl = ?2",
+                params![seq, tbl],
+            )
+            .map(|_| ())
+            .map_err(|e| Error::store(B, format!("delete shipped {tbl} rows"), e))
     }
 
     /// Rows waiting in the outbox.
@@ -639,6 +730,94 @@ mod tests {
             .history("NIFTY", Timeframe::Minute5, 3)
             .unwrap()
             .is_empty());
+    }
+
+    #[test]
+    fn outbox_keeps_stamps_reads_by_table_and_key_and_ships_by_table() {
+        let mut s = SqliteStore::in_memory().unwrap();
+        let a = signal(1_700_000_000, "NIFTY", Action::Buy);
+        let c = |sym: &str, ts: i64| {
+            Row::Candle(CandleRow {
+                symbol: sym.into(),
+                interval: Timeframe::Minute15,
+                ts,
+                open: 1.0,
+                high: 2.0,
+                low: 0.5,
+                close: ts as f64,
+                volume: 3.0,
+            })
+        };
+        s.outbox_push(&[Row::Signal(Box::new(a.clone())), c("NIFTY", 900)], 111)
+            .unwrap();
+        s.outbox_push(&[c("NIFTY", 1800), c("NIFTYX", 900)], 222)
+            .unwrap();
+        let peek = s.outbox_peek(10).unwrap();
+        assert_eq!(
+            peek.iter().map(|(_, st, _)| *st).collect::<Vec<_>>(),
+            vec![111, 111, 222, 222]
+        );
+        let got = s.outbox_candles("NIFTY", Timeframe::Minute15).unwrap();
+        assert_eq!(
+            got.iter().map(|(st, c)| (*st, c.ts)).collect::<Vec<_>>(),
+            vec![(111, 900), (222, 1800)],
+            "NIFTYX is another symbol"
+        );
+        let sid = a.signal_id.to_string();
+        assert_eq!(
+            s.outbox_rows("trading_signals", Some(&sid)).unwrap().len(),
+            1
+        );
+        assert_eq!(s.outbox_keys(&["trading_signals"]).unwrap(), vec![sid]);
+        let last = peek.last().unwrap().0;
+        s.outbox_delete_table_upto("trading_signals", last).unwrap();
+        assert_eq!(s.outbox_len().unwrap(), 3, "only the signal left");
+        assert!(s.outbox_rows("trading_signals", None).unwrap().is_empty());
+    }
+
+    #[test]
+    fn outbox_rows_come_back_with_the_exact_same_floats() {
+        // A row shipped from the outbox must be the very row a direct insert would have sent
+        // (a batch can reach the server in part, then go to the outbox whole).
+        let mut s = SqliteStore::in_memory().unwrap();
+        let mut sig = signal(1_700_000_000, "INFY", Action::Buy);
+        sig.metadata.ema_slow = 1534.9368338013753;
+        sig.metadata.ema_fast = 12377.420434164931;
+        sig.price = 0.1 + 0.2;
+        let rows = vec![Row::Signal(Box::new(sig))];
+        s.outbox_push(&rows, 1).unwrap();
+        let back: Vec<Row> = s.outbox_peek(1).unwrap().into_iter().map(|r| r.2).collect();
+        assert_eq!(back, rows);
+        let Row::Signal(b) = &back[0] else { panic!() };
+        assert_eq!(
+            b.metadata.ema_slow.to_bits(),
+            1534.9368338013753f64.to_bits()
+        );
+    }
+
+    #[test]
+    fn an_outbox_made_before_stamps_gains_the_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("old.db");
+        {
+            let c = Connection::open(&p).unwrap();
+            c.execute_batch("CREATE TABLE outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, tbl TEXT NOT NULL, key TEXT NOT NULL, payload TEXT NOT NULL)").unwrap();
+            let row = serde_json::to_string(&Row::Signal(Box::new(signal(
+                1_700_000_000,
+                "NIFTY",
+                Action::Sell,
+            ))))
+            .unwrap();
+            c.execute(
+                "INSERT INTO outbox (tbl, key, payload) VALUES ('trading_signals', 'k', ?1)",
+                params![row],
+            )
+            .unwrap();
+        }
+        let mut s = SqliteStore::open(&p).unwrap();
+        let peek = s.outbox_peek(5).unwrap();
+        assert_eq!(peek.len(), 1);
+        assert_eq!(peek[0].1, 0, "no stamp: shipped with the time of shipping");
     }
 
     #[test]
