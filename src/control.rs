@@ -71,6 +71,19 @@ enum Request {
     Crash {
         actor: String,
     },
+    Strategy {
+        action: StrategyAction,
+        #[serde(default)]
+        name: Option<String>,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum StrategyAction {
+    List,
+    Pause,
+    Resume,
 }
 
 /// The CLI actor.
@@ -78,6 +91,7 @@ pub struct ControlActor {
     data: Addr<DataManager>,
     /// The strategy instances by name.
     strategies: Vec<(String, Addr<Strategy>)>,
+    strategy_info: Vec<crate::system::StrategyInfo>,
     signals: Addr<SignalManager>,
     executor: Addr<OptionsExecutor>,
     positions: Addr<PositionManager>,
@@ -108,6 +122,7 @@ impl ControlActor {
         ControlActor {
             data: engine.data.clone(),
             strategies: engine.strategies.clone(),
+            strategy_info: engine.strategy_info.clone(),
             signals: engine.signals.clone(),
             executor: engine.executor.clone(),
             positions: engine.positions.clone(),
@@ -199,6 +214,61 @@ impl Handler<ControlLine> for ControlActor {
         };
         let done = |s: String| -> Self::Result { Box::pin(fut::ready(s)) };
         match req {
+            Request::Strategy { action, name } => {
+                let known = |n: &str| self.strategy_info.iter().any(|i| i.name == n);
+                let paused = match (action, name) {
+                    (StrategyAction::List, _) => None,
+                    (StrategyAction::Pause | StrategyAction::Resume, None) => {
+                        return done(err("strategy pause/resume needs the instance's name"));
+                    }
+                    (a, Some(n)) if !known(&n) => {
+                        let what = if matches!(a, StrategyAction::Pause) {
+                            "strategy_pause"
+                        } else {
+                            "strategy_resume"
+                        };
+                        self.audit(what, format!("unknown instance {n:?}"), false);
+                        return done(err(format!(
+                            "unknown strategy instance {n:?}: running are {}",
+                            self.strategy_info
+                                .iter()
+                                .map(|i| i.name.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )));
+                    }
+                    (a, Some(n)) => Some((n, matches!(a, StrategyAction::Pause))),
+                };
+                if let Some((n, p)) = &paused {
+                    // Ahead of the listing below in the executor's mailbox.
+                    self.executor.do_send(SetStrategyPaused {
+                        strategy: n.clone(),
+                        paused: *p,
+                    });
+                    self.audit(
+                        if *p {
+                            "strategy_pause"
+                        } else {
+                            "strategy_resume"
+                        },
+                        n.clone(),
+                        true,
+                    );
+                }
+                let (ex, info, metrics) = (
+                    self.executor.clone(),
+                    self.strategy_info.clone(),
+                    self.metrics.clone(),
+                );
+                Box::pin(
+                    async move { ex.send(GetExecutorStats).await }
+                        .into_actor(self)
+                        .map(move |stats, _, _| match stats {
+                            Ok(x) => ok(json!(strategy_rows(&info, &x, &metrics))),
+                            Err(e) => err(format!("the executor did not answer: {e}")),
+                        }),
+                )
+            }
             Request::Metrics => done(ok(json!(self.metrics.snapshot()))),
             Request::Pause => {
                 self.paused = true;
@@ -370,6 +440,11 @@ impl Handler<ControlLine> for ControlActor {
             Request::Status => {
                 let (db, pm, broker) =
                     (self.db.clone(), self.positions.clone(), self.broker.clone());
+                let (ex, info, metrics) = (
+                    self.executor.clone(),
+                    self.strategy_info.clone(),
+                    self.metrics.clone(),
+                );
                 let base = json!({
                     "mode": self.mode.as_str(),
                     "feed": self.feed,
@@ -384,11 +459,22 @@ impl Handler<ControlLine> for ControlActor {
                             Some(b) => b.send(GetBrokerStats).await.ok(),
                             None => None,
                         };
-                        (w, p, b)
+                        // A live entry holds the executor: never hold the status for it.
+                        let x = tokio::time::timeout(
+                            std::time::Duration::from_secs(1),
+                            ex.send(GetExecutorStats),
+                        )
+                        .await
+                        .ok()
+                        .and_then(Result::ok);
+                        (w, p, b, x)
                     }
                     .into_actor(self)
-                    .map(move |(w, p, b), _, _| {
+                    .map(move |(w, p, b, x), _, _| {
                         let mut v = base;
+                        if let Some(x) = x {
+                            v["strategies"] = json!(strategy_rows(&info, &x, &metrics));
+                        }
                         if let Some(b) = b {
                             v["broker"] = json!(b);
                         }
@@ -408,6 +494,33 @@ impl Handler<ControlLine> for ControlActor {
             }
         }
     }
+}
+
+/// One row per strategy instance: what it is, whether it is paused, what became of its
+/// signals, and its actor's restarts.
+fn strategy_rows(
+    info: &[crate::system::StrategyInfo],
+    x: &messages::ExecutorStats,
+    metrics: &actors::metrics::Registry,
+) -> Vec<Value> {
+    info.iter()
+        .map(|i| {
+            let counts = x.by_strategy.get(&i.name).cloned().unwrap_or_default();
+            let restarts = metrics
+                .get(&format!("strategy:{}", i.name))
+                .map(|m| m.snapshot().restarts)
+                .unwrap_or(0);
+            json!({
+                "name": i.name,
+                "kind": i.kind,
+                "timeframe": i.timeframe,
+                "symbols": i.symbols,
+                "paused": x.paused_strategies.contains(&i.name),
+                "signals": counts,
+                "restarts": restarts,
+            })
+        })
+        .collect()
 }
 
 /// Binds the control socket at `path`: a stale socket (nothing answers) is replaced, a live one

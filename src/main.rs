@@ -273,6 +273,22 @@ enum CtlCmd {
     Shutdown,
     /// Make ACTOR's handler panic (engine started with --allow-fault-injection).
     Crash { actor: String },
+    /// The strategy instances (list), or stop/restart one taking new signals (pause NAME,
+    /// resume NAME; audited). Its open positions are managed as before.
+    Strategy {
+        #[command(subcommand)]
+        cmd: StrategyCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum StrategyCmd {
+    /// Every instance: kind, timeframe, symbols, paused, its signals' outcomes, restarts.
+    List,
+    /// Reject NAME's new signals (stored, decided as strategy_paused).
+    Pause { name: String },
+    /// Take NAME's signals again.
+    Resume { name: String },
 }
 
 #[derive(Subcommand)]
@@ -708,6 +724,18 @@ fn ctl(config: &Path, socket: Option<PathBuf>, cmd: CtlCmd) -> Result<(), AppErr
         ),
         CtlCmd::Shutdown => (json!({"cmd": "shutdown"}), None),
         CtlCmd::Crash { actor } => (json!({"cmd": "crash", "actor": actor}), None),
+        CtlCmd::Strategy { cmd } => (
+            match cmd {
+                StrategyCmd::List => json!({"cmd": "strategy", "action": "list"}),
+                StrategyCmd::Pause { name } => {
+                    json!({"cmd": "strategy", "action": "pause", "name": name})
+                }
+                StrategyCmd::Resume { name } => {
+                    json!({"cmd": "strategy", "action": "resume", "name": name})
+                }
+            },
+            None,
+        ),
     };
     loop {
         let reply = ctl_request(&socket, &req)?;

@@ -61,6 +61,16 @@ impl std::fmt::Debug for BrokerSetup {
     }
 }
 
+/// One running strategy instance, as the operator sees it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StrategyInfo {
+    pub name: String,
+    pub kind: String,
+    pub timeframe: messages::Timeframe,
+    /// The underlyings it trades.
+    pub symbols: Vec<String>,
+}
+
 /// Addresses of the running actors.
 pub struct Engine {
     pub symbols: Symbols,
@@ -68,6 +78,8 @@ pub struct Engine {
     pub data: Addr<DataManager>,
     /// The strategy instances, by name (config order).
     pub strategies: Vec<(String, Addr<Strategy>)>,
+    /// What each instance is (for `ctl strategy list` and `ctl status`).
+    pub strategy_info: Vec<StrategyInfo>,
     pub signals: Addr<SignalManager>,
     pub executor: Addr<OptionsExecutor>,
     pub positions: Addr<PositionManager>,
@@ -247,6 +259,7 @@ impl Engine {
         // One supervised Strategy actor per enabled instance, each with its metrics row.
         let target_multiplier = o.risk_management.target_multiplier;
         let mut instances = Vec::new();
+        let mut strategy_info = Vec::new();
         let mut routes = Vec::new();
         for (name, inst) in cfg.strategies.enabled() {
             let m = reg.add_strategy(name);
@@ -277,6 +290,17 @@ impl Engine {
                 history: TrackedRecipient::new(addr.clone().recipient(), m),
             });
             instances.push((name.clone(), addr));
+            strategy_info.push(StrategyInfo {
+                name: name.clone(),
+                kind: inst.kind_name(name).to_string(),
+                timeframe: inst.timeframe,
+                symbols: opts
+                    .symbols
+                    .iter()
+                    .filter(|(_, s)| inst.trades(s))
+                    .map(|(_, s)| s.to_string())
+                    .collect(),
+            });
         }
         // Every timeframe in use, finest first, keeping what its most demanding instance needs.
         let frames = cfg
@@ -324,6 +348,7 @@ impl Engine {
             metrics: reg,
             data,
             strategies: instances,
+            strategy_info,
             signals,
             executor,
             positions,

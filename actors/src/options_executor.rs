@@ -3,7 +3,8 @@
 //! - Owns: the entry rules (seed §4.6), the engine clock (data time in replay and simulation),
 //!   the ids it has decided on, its counters by outcome and rejection reason.
 //! - Handles: [`SignalGenerated`] (from SignalManager), [`SubscribeActivations`],
-//!   [`GetExecutorStats`], [`InjectPanic`], [`Drain`], [`GetRestarts`].
+//!   [`GetExecutorStats`], [`SetTrading`], [`SetStrategyPaused`] (one instance's new signals
+//!   rejected as `strategy_paused`), [`InjectPanic`], [`Drain`], [`GetRestarts`].
 //! - Sends: [`AreSignalsProcessed`] and [`Persist`] (its decision) to DbWriter;
 //!   [`GetRiskSnapshot`] and [`OpenPosition`] to PositionManager; [`GetOptionChain`] and
 //!   [`PlaceEntry`] to the Broker (with a broker connection); [`SignalActivated`] to
@@ -244,6 +245,11 @@ impl OptionsExecutor {
 
     fn on_signal(&mut self, s: Arc<Signal>, ctx: &mut Context<Self>) {
         self.stats.received += 1;
+        self.stats
+            .by_strategy
+            .entry(s.strategy.clone())
+            .or_default()
+            .received += 1;
         self.data_now = self.data_now.max(s.timestamp.timestamp());
         log::debug!(
             "{NAME}: received {} {} {}",
@@ -366,6 +372,9 @@ impl OptionsExecutor {
         }
         if self.paused {
             return Err(RejectReason::Paused);
+        }
+        if self.stats.paused_strategies.contains(&s.strategy) {
+            return Err(RejectReason::StrategyPaused);
         }
         if !self.cfg.enabled {
             return Err(RejectReason::TradingDisabled);
@@ -808,6 +817,16 @@ impl OptionsExecutor {
 
     /// Counts, logs and persists one decision.
     fn record(&mut self, s: &Arc<Signal>, now: i64, outcome: Outcome, detail: String) {
+        let mine = self
+            .stats
+            .by_strategy
+            .entry(s.strategy.clone())
+            .or_default();
+        match outcome {
+            Outcome::Logged => mine.logged += 1,
+            Outcome::Opened => mine.opened += 1,
+            Outcome::Rejected(_) => mine.rejected += 1,
+        }
         match outcome {
             Outcome::Logged => self.stats.logged += 1,
             Outcome::Opened => self.stats.opened += 1,
@@ -954,6 +973,27 @@ impl Handler<SignalGenerated> for OptionsExecutor {
 
     fn handle(&mut self, msg: SignalGenerated, ctx: &mut Context<Self>) {
         guard(self.m, ctx, |ctx| self.on_signal(msg.signal, ctx));
+    }
+}
+
+impl Handler<SetStrategyPaused> for OptionsExecutor {
+    type Result = ();
+
+    fn handle(&mut self, msg: SetStrategyPaused, _ctx: &mut Context<Self>) {
+        let list = &mut self.stats.paused_strategies;
+        let was = list.contains(&msg.strategy);
+        if msg.paused && !was {
+            list.push(msg.strategy.clone());
+            list.sort();
+        } else if !msg.paused {
+            list.retain(|n| n != &msg.strategy);
+        }
+        log::warn!(
+            "{NAME}: strategy {} {} (paused now: {:?})",
+            msg.strategy,
+            if msg.paused { "paused" } else { "resumed" },
+            self.stats.paused_strategies
+        );
     }
 }
 

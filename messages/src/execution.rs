@@ -73,6 +73,8 @@ pub enum RejectReason {
     /// Stored before the engine stopped but not decided then (a kill between the signal's
     /// commit and its decision's): decided at the next start, never traded late.
     Interrupted,
+    /// The signal's strategy instance is paused (`ctl strategy pause NAME`).
+    StrategyPaused,
 }
 
 impl RejectReason {
@@ -99,6 +101,7 @@ impl RejectReason {
             RejectReason::OrderNotFilled => "order_not_filled",
             RejectReason::BrokerError => "broker_error",
             RejectReason::Interrupted => "interrupted",
+            RejectReason::StrategyPaused => "strategy_paused",
         }
     }
 }
@@ -138,6 +141,21 @@ pub struct ExecutorStats {
     pub rejected: u64,
     /// Rejections by reason (`RejectReason::as_str`).
     pub rejected_by_reason: BTreeMap<String, u64>,
+    /// The same counts per strategy instance.
+    #[serde(default)]
+    pub by_strategy: BTreeMap<String, StrategyCounts>,
+    /// The strategy instances taking no new signals (`ctl strategy pause`).
+    #[serde(default)]
+    pub paused_strategies: Vec<String>,
+}
+
+/// One strategy instance's signals as the executor decided them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StrategyCounts {
+    pub received: u64,
+    pub logged: u64,
+    pub opened: u64,
+    pub rejected: u64,
 }
 
 /// Call or put.

@@ -219,6 +219,15 @@ pub struct SetTrading {
     pub mode: Option<Mode>,
 }
 
+/// Operator control of one strategy instance: a paused instance's new signals are still
+/// stored, and rejected as `strategy_paused`; its open positions are managed as before.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct SetStrategyPaused {
+    pub strategy: String,
+    pub paused: bool,
+}
+
 // ---------------------------------------------------------------- PositionManager
 
 /// Close every open position now (operator `flatten`); replies with how many closed.
