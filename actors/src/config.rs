@@ -13,6 +13,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
+mod bounds;
+pub use bounds::{MAX_CAPITAL, MAX_PRICE};
+
 /// The whole config file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -601,13 +604,23 @@ impl Config {
     /// Parses and validates config text; `path` names it in errors.
     pub fn parse(text: &str, path: &Path) -> Result<Config> {
         let de = &mut serde_json::Deserializer::from_str(text);
-        let cfg: Config = serde_path_to_error::deserialize(de).map_err(|e| {
+        let cfg: Config = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
             let json_path = e.path().to_string();
             Error::ConfigParse {
                 path: path.to_path_buf(),
                 json_path,
                 message: e.into_inner().to_string(),
             }
+        })?;
+        // One config per file: a second JSON value after the first would be silently ignored.
+        de.end().map_err(|e| Error::ConfigParse {
+            path: path.to_path_buf(),
+            json_path: "(after the config object)".into(),
+            message: format!(
+                "a second JSON value follows the config at line {}, column {}: a config file holds exactly one object",
+                e.line(),
+                e.column()
+            ),
         })?;
         cfg.validate(path)?;
         Ok(cfg)
@@ -881,6 +894,7 @@ impl Config {
             ));
         }
         self.validate_options(path)?;
+        self.validate_bounds(path)?;
         if let Some(l) = &self.metrics.listen {
             let ok = l
                 .parse::<std::net::SocketAddr>()
