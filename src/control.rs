@@ -1,8 +1,9 @@
 //! **ControlActor** — the CLI actor: operator commands to the running engine.
 //!
 //! - Owns: the trading state (mode, paused, halted), the engine start time, the control socket
-//!   (a Unix socket, mode 0600, removed on exit; a stale one left by a crash is replaced, a live
-//!   one is never stolen) and the optional Prometheus endpoint.
+//!   (a Unix socket, mode 0600, removed on exit; a stale socket left by a crash is replaced, a
+//!   live one is never stolen, and a path holding anything but a socket is refused, never
+//!   removed) and the optional Prometheus endpoint.
 //! - Handles: [`ControlLine`] — one line of JSON from `alphastocks ctl`, answered with one line.
 //! - Sends: [`SetTrading`] to OptionsExecutor; [`FlattenAll`] to PositionManager;
 //!   [`InjectPanic`] to any actor (only with `--allow-fault-injection`); [`Persist`] of an
@@ -12,7 +13,8 @@
 //! Requests are `{"cmd": "status"}`, `{"cmd": "metrics"}`, `{"cmd": "pause"}`, `{"cmd":
 //! "resume"}`, `{"cmd": "mode", "mode": "paper", "confirm": false}`, `{"cmd": "halt"}`, `{"cmd":
 //! "flatten"}`, `{"cmd": "shutdown"}`, `{"cmd": "crash", "actor": "strategy"}`. Replies are
-//! `{"ok": true, "result": …}` or `{"ok": false, "error": "…"}`.
+//! `{"ok": true, "result": …}` or `{"ok": false, "error": "…"}`. A request line is at most
+//! [`MAX_REQUEST_BYTES`]; error replies quote at most a clipped part of the request.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -163,7 +165,15 @@ fn ok(v: Value) -> String {
 }
 
 fn err(e: impl std::fmt::Display) -> String {
-    json!({"ok": false, "error": e.to_string()}).to_string()
+    json!({"ok": false, "error": clip(&e.to_string(), MAX_ERROR_CHARS)}).to_string()
+}
+
+/// `s` cut to `max` characters, saying how much was left out.
+fn clip(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        None => s.to_string(),
+        Some((at, _)) => format!("{}… ({} more bytes not shown)", &s[..at], s.len() - at),
+    }
 }
 
 impl Actor for ControlActor {
@@ -190,8 +200,9 @@ impl Handler<ControlLine> for ControlActor {
             Ok(r) => r,
             Err(e) => {
                 let reply = err(format!(
-                    "bad request {:?}: {e} (expected e.g. {{\"cmd\":\"status\"}}; commands: status, metrics, pause, resume, mode, halt, flatten, shutdown, crash)",
-                    msg.0.trim()
+                    "bad request {:?}: {} (expected e.g. {{\"cmd\":\"status\"}}; commands: status, metrics, pause, resume, mode, halt, flatten, shutdown, crash)",
+                    clip(msg.0.trim(), 120),
+                    clip(&e.to_string(), 200)
                 ));
                 return Box::pin(fut::ready(reply));
             }
@@ -387,17 +398,74 @@ impl Handler<ControlLine> for ControlActor {
     }
 }
 
-/// Binds the control socket at `path`: a stale socket (nothing answers) is replaced, a live one
-/// is an error, the file is made 0600.
+/// The longest request line the socket reads (64 KiB; real requests are under 200 bytes). A
+/// longer one is refused and its connection closed, without reading or echoing the rest.
+pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
+
+/// The longest error text a reply carries (it may quote the request).
+const MAX_ERROR_CHARS: usize = 512;
+
+/// What is at the socket path before `run` binds it.
+#[derive(Debug, PartialEq, Eq)]
+pub enum SocketPath {
+    /// Nothing: the socket can be created.
+    Free,
+    /// A socket nobody listens on (left by a crashed run): it can be replaced.
+    Stale,
+}
+
+/// Checks the control socket's path without touching it: free, or a stale socket that may be
+/// replaced. Anything else — a regular file (the database, say), a directory, a symlink, a
+/// socket another engine answers on, a socket that cannot be probed — is an error naming the
+/// path and what is there; such a file is never removed.
+pub fn check_socket_path(path: &Path) -> Result<SocketPath, AppError> {
+    use std::os::unix::fs::FileTypeExt;
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(SocketPath::Free),
+        Err(source) => {
+            return Err(AppError::Io {
+                context: format!("control.socket {}: cannot inspect it", path.display()),
+                source,
+            })
+        }
+    };
+    let ft = meta.file_type();
+    if !ft.is_socket() {
+        let what = if ft.is_symlink() {
+            "a symbolic link"
+        } else if ft.is_dir() {
+            "a directory"
+        } else if ft.is_file() {
+            "a regular file"
+        } else {
+            "not a socket"
+        };
+        return Err(AppError::Usage(format!(
+            "control.socket {} exists and is {what} ({} bytes), not a socket: refusing to replace it; set control.socket to a free path",
+            path.display(),
+            meta.len()
+        )));
+    }
+    match std::os::unix::net::UnixStream::connect(path) {
+        Ok(_) => Err(AppError::Usage(format!(
+            "control.socket {}: another engine is listening on it: refusing to take its control socket",
+            path.display()
+        ))),
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => Ok(SocketPath::Stale),
+        Err(e) => Err(AppError::Usage(format!(
+            "control.socket {}: a socket that cannot be probed ({e}): refusing to replace it",
+            path.display()
+        ))),
+    }
+}
+
+/// Binds the control socket at `path`: a stale socket (nothing answers) is replaced; a live one
+/// or any file that is not a socket is an error (see [`check_socket_path`]); the file is made
+/// 0600.
 pub fn bind(path: &Path) -> Result<UnixListener, AppError> {
     use std::os::unix::fs::PermissionsExt;
-    if path.exists() {
-        if std::os::unix::net::UnixStream::connect(path).is_ok() {
-            return Err(AppError::Usage(format!(
-                "another engine is listening on {}: refusing to take its control socket",
-                path.display()
-            )));
-        }
+    if check_socket_path(path)? == SocketPath::Stale {
         log::warn!(
             "control: removing the stale socket {} left by an earlier run",
             path.display()
@@ -426,12 +494,16 @@ pub fn bind(path: &Path) -> Result<UnixListener, AppError> {
     Ok(l)
 }
 
-/// Removes the socket file when dropped (normal exit, error, or shutdown).
+/// Removes the socket file when dropped (normal exit, error, or shutdown) — only while the
+/// path still holds a socket: whatever replaced it meanwhile is left alone.
 pub struct SocketGuard(pub PathBuf);
 
 impl Drop for SocketGuard {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
+        use std::os::unix::fs::FileTypeExt;
+        if std::fs::symlink_metadata(&self.0).is_ok_and(|m| m.file_type().is_socket()) {
+            let _ = std::fs::remove_file(&self.0);
+        }
     }
 }
 
@@ -449,14 +521,31 @@ pub fn serve(listener: UnixListener, control: Addr<ControlActor>) {
 }
 
 async fn connection(stream: UnixStream, control: Addr<ControlActor>) {
+    use tokio::io::AsyncReadExt;
     let (r, mut w) = stream.into_split();
-    let mut lines = BufReader::new(r).lines();
-    while let Ok(Some(line)) = lines.next_line().await {
+    let mut reader = BufReader::new(r);
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        // At most one byte past the limit is read: a longer line is refused without holding it.
+        let limit = MAX_REQUEST_BYTES as u64 + 1;
+        match (&mut reader).take(limit).read_until(b'\n', &mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+        if buf.last() != Some(&b'\n') && buf.len() > MAX_REQUEST_BYTES {
+            let reply = err(format!(
+                "request longer than {MAX_REQUEST_BYTES} bytes refused (requests are one short JSON line); connection closed"
+            ));
+            let _ = w.write_all(format!("{reply}\n").as_bytes()).await;
+            break;
+        }
+        let line = String::from_utf8_lossy(&buf);
         if line.trim().is_empty() {
             continue;
         }
         let reply = control
-            .send(ControlLine(line))
+            .send(ControlLine(line.into_owned()))
             .await
             .unwrap_or_else(|e| err(format!("control actor unavailable: {e}")));
         if w.write_all(format!("{reply}\n").as_bytes()).await.is_err() {
