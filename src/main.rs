@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use actors::config::{Config, StorageBackend};
 use alphastocks::error::AppError;
+use alphastocks::{errln, out, outln};
 use alphastocks::{live, replay};
 use clap::{Parser, Subcommand};
 use messages::{Mode, SignalQuery, Timeframe};
@@ -36,7 +37,7 @@ enum Cmd {
         #[arg(long)]
         confirm_live: bool,
         /// Stop after this many seconds.
-        #[arg(long)]
+        #[arg(long, value_parser = parse_seconds)]
         duration: Option<f64>,
         /// Store backend: sqlite, clickhouse or auto (overrides storage.backend).
         #[arg(long)]
@@ -92,7 +93,7 @@ enum Cmd {
         #[arg(long)]
         store: Option<StorageBackend>,
         /// Feed at most this many bars per second.
-        #[arg(long)]
+        #[arg(long, value_parser = parse_rate)]
         max_rate: Option<f64>,
         /// Data directory (overrides storage.data_dir).
         #[arg(long)]
@@ -165,6 +166,47 @@ struct OptionArgs {
     kind: messages::OptionType,
 }
 
+/// A number from the command line: finite and within `lo..=hi`, or clap's usage error
+/// (exit 2) naming the flag and the value.
+fn bounded(s: &str, lo: f64, hi: f64, what: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number ({what})"))?;
+    if v.is_finite() && v >= lo && v <= hi {
+        Ok(v)
+    } else {
+        Err(format!(
+            "{s} is out of range: expected {what}, {lo} to {hi}"
+        ))
+    }
+}
+
+/// Seconds of wall time (`run --duration`): up to ten years.
+fn parse_seconds(s: &str) -> Result<f64, String> {
+    bounded(s, 0.001, 315_360_000.0, "seconds")
+}
+
+/// Bars per second (`replay --max-rate`).
+fn parse_rate(s: &str) -> Result<f64, String> {
+    bounded(s, 0.001, 1e9, "bars per second")
+}
+
+/// Seconds between two metric prints (`ctl metrics --watch`).
+fn parse_watch(s: &str) -> Result<f64, String> {
+    bounded(s, 0.05, 86_400.0, "seconds")
+}
+
+/// A price in rupees.
+fn parse_price(s: &str) -> Result<f64, String> {
+    bounded(s, 0.01, actors::config::MAX_PRICE, "a price in rupees")
+}
+
+/// Annualised volatility, decimal.
+fn parse_volatility(s: &str) -> Result<f64, String> {
+    bounded(s, 0.0001, 5.0, "a decimal volatility like 0.15")
+}
+
 fn parse_option_type(s: &str) -> Result<messages::OptionType, String> {
     match s {
         "CE" | "ce" | "call" => Ok(messages::OptionType::CE),
@@ -194,17 +236,22 @@ enum OptionsCmd {
 }
 
 fn check_inputs(a: &OptionArgs) -> Result<(), AppError> {
-    for (name, v, positive) in [
-        ("--spot", a.spot, true),
-        ("--strike", a.strike, true),
-        ("--days", a.days, false),
-        ("--rate", a.rate, false),
-        ("--div-yield", a.div_yield, false),
+    for (name, v, lo, hi, what) in [
+        ("--spot", a.spot, f64::MIN_POSITIVE, 1e9, "a positive price"),
+        (
+            "--strike",
+            a.strike,
+            f64::MIN_POSITIVE,
+            1e9,
+            "a positive price",
+        ),
+        ("--days", a.days, 0.0, 36_500.0, "calendar days"),
+        ("--rate", a.rate, -1.0, 1.0, "a decimal rate like 0.065"),
+        ("--div-yield", a.div_yield, -1.0, 1.0, "a decimal yield"),
     ] {
-        if !v.is_finite() || (positive && v <= 0.0) || (!positive && name == "--days" && v < 0.0) {
+        if !(v.is_finite() && v >= lo && v <= hi) {
             return Err(AppError::Usage(format!(
-                "{name} {v} is not valid: expected a finite{} number",
-                if positive { " positive" } else { "" }
+                "{name} {v} is not valid: expected {what}, at most {hi}"
             )));
         }
     }
@@ -236,7 +283,7 @@ enum CtlCmd {
         #[arg(long)]
         json: bool,
         /// Print again every SECS seconds until interrupted.
-        #[arg(long)]
+        #[arg(long, value_parser = parse_watch)]
         watch: Option<f64>,
     },
     /// Stop taking new signals.
@@ -259,7 +306,7 @@ enum CtlCmd {
     /// order: for a position already closed at the broker by hand. Audited.
     Close {
         position: String,
-        #[arg(long)]
+        #[arg(long, value_parser = parse_price)]
         price: f64,
     },
     /// Graceful shutdown: stop the feed, drain, flush, exit 0.
@@ -305,15 +352,15 @@ enum DataCmd {
     Sample {
         #[arg(long)]
         out: PathBuf,
-        #[arg(long, default_value = "24000")]
+        #[arg(long, default_value = "24000", value_parser = parse_price)]
         start_price: f64,
-        #[arg(long, default_value_t = 250)]
-        days: usize,
+        #[arg(long, default_value_t = 250, value_parser = clap::value_parser!(u32).range(1..=36_500))]
+        days: u32,
         #[arg(long, default_value = "15minute")]
         interval: Timeframe,
         #[arg(long, default_value_t = 42)]
         seed: u64,
-        #[arg(long, default_value = "0.15")]
+        #[arg(long, default_value = "0.15", value_parser = parse_volatility)]
         volatility: f64,
         /// First day (YYYY-MM-DD).
         #[arg(long, default_value = "2024-01-01")]
@@ -327,7 +374,7 @@ fn main() -> ExitCode {
     match dispatch(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             ExitCode::from(e.exit_code() as u8)
         }
     }
@@ -431,12 +478,12 @@ fn dispatch(cli: Cli) -> Result<(), AppError> {
             };
             let summary = actix::System::new().block_on(replay::replay(cfg, opts))?;
             if json {
-                println!(
+                outln!(
                     "{}",
                     serde_json::to_string_pretty(&summary).unwrap_or_default()
                 );
             } else {
-                print!("{}", summary.render());
+                out!("{}", summary.render());
             }
             Ok(())
         }
@@ -444,8 +491,10 @@ fn dispatch(cli: Cli) -> Result<(), AppError> {
             cmd: ConfigCmd::Check { file },
         } => {
             let cfg = load(&file)?;
-            println!("{}", serde_json::to_string_pretty(&cfg).unwrap_or_default());
-            eprintln!(
+            // `run` would refuse a control.socket path that holds anything but a stale socket.
+            alphastocks::control::check_socket_path(&cfg.storage.resolve(&cfg.control.socket))?;
+            outln!("{}", serde_json::to_string_pretty(&cfg).unwrap_or_default());
+            errln!(
                 "{}: valid (mode {})",
                 file.display(),
                 cfg.options_trading.mode().as_str()
@@ -464,17 +513,15 @@ fn dispatch(cli: Cli) -> Result<(), AppError> {
             let cfg = load(&config)?;
             let token = actix::System::new()
                 .block_on(alphastocks::kite_feed::login(&cfg, &request_token))?;
-            println!("export KITE_ACCESS_TOKEN={token}");
-            eprintln!(
-                "session created; put the line above in your environment (it expires at 6 AM)"
-            );
+            outln!("export KITE_ACCESS_TOKEN={token}");
+            errln!("session created; put the line above in your environment (it expires at 6 AM)");
             Ok(())
         }
         Cmd::Options {
             cmd: OptionsCmd::Greeks { a, vol },
         } => {
             check_inputs(&a)?;
-            if !(vol.is_finite() && vol >= 0.0) {
+            if !(vol.is_finite() && (0.0..=10.0).contains(&vol)) {
                 return Err(AppError::Usage(format!(
                     "--vol {vol} is not valid: expected a decimal volatility like 0.12"
                 )));
@@ -490,13 +537,18 @@ fn dispatch(cli: Cli) -> Result<(), AppError> {
                     vol,
                 },
             );
-            println!("{}", serde_json::to_string(&g).unwrap_or_default());
+            outln!("{}", serde_json::to_string(&g).unwrap_or_default());
             Ok(())
         }
         Cmd::Options {
             cmd: OptionsCmd::Iv { a, price },
         } => {
             check_inputs(&a)?;
+            if !(price.is_finite() && price > 0.0 && price <= 1e9) {
+                return Err(AppError::Usage(format!(
+                    "--price {price} is not valid: expected a positive option price"
+                )));
+            }
             let iv = actors::options::bs::implied_vol(
                 a.kind,
                 a.spot,
@@ -507,7 +559,7 @@ fn dispatch(cli: Cli) -> Result<(), AppError> {
                 price,
             )
             .map_err(|e| AppError::Usage(format!("no implied volatility: {e}")))?;
-            println!("{}", serde_json::json!({ "iv": iv }));
+            outln!("{}", serde_json::json!({ "iv": iv }));
             Ok(())
         }
         Cmd::Db {
@@ -523,7 +575,7 @@ fn dispatch(cli: Cli) -> Result<(), AppError> {
                     h.backend
                 )));
             }
-            println!(
+            outln!(
                 "{}: schema up to date ({} tables{})",
                 h.backend,
                 actors::store::schema::TABLES.len(),
@@ -540,10 +592,10 @@ fn dispatch(cli: Cli) -> Result<(), AppError> {
             let backend = store.unwrap_or(cfg.storage.backend);
             let mut st = alphastocks::system::open_store(&cfg, backend)?;
             let h = st.health();
-            println!("backend:   {}", h.backend);
-            println!("connected: {}", h.connected);
-            println!("server:    {}", h.server_version.as_deref().unwrap_or("?"));
-            println!("outbox:    {} rows waiting", h.outbox_pending);
+            outln!("backend:   {}", h.backend);
+            outln!("connected: {}", h.connected);
+            outln!("server:    {}", h.server_version.as_deref().unwrap_or("?"));
+            outln!("outbox:    {} rows waiting", h.outbox_pending);
             if !h.connected {
                 return Err(AppError::Usage(format!(
                     "{}: the server is not answering",
@@ -551,7 +603,7 @@ fn dispatch(cli: Cli) -> Result<(), AppError> {
                 )));
             }
             for (t, n) in st.row_counts()? {
-                println!("{t:<22}{n:>12}");
+                outln!("{t:<22}{n:>12}");
             }
             Ok(())
         }
@@ -570,7 +622,7 @@ fn dispatch(cli: Cli) -> Result<(), AppError> {
             let n = actix::System::new().block_on(alphastocks::import::import(
                 &cfg, backend, &csv, &symbol, interval,
             ))?;
-            println!(
+            outln!(
                 "imported {n} {interval} candles of {symbol} from {}",
                 csv.display()
             );
@@ -604,7 +656,10 @@ fn dispatch(cli: Cli) -> Result<(), AppError> {
                 end: end.map(|t| t.to_utc()),
             };
             for s in store.signals(&q)? {
-                println!("{}", serde_json::to_string(&s).unwrap_or_default());
+                if alphastocks::output::stdout_gone() {
+                    break;
+                }
+                outln!("{}", serde_json::to_string(&s).unwrap_or_default());
             }
             Ok(())
         }
@@ -666,14 +721,14 @@ fn ctl(config: &Path, socket: Option<PathBuf>, cmd: CtlCmd) -> Result<(), AppErr
         }
         let result = &reply["result"];
         match metrics_view {
-            Some((false, _)) => print!("{}", metrics_table(result)),
-            _ => println!(
+            Some((false, _)) => out!("{}", metrics_table(result)),
+            _ => outln!(
                 "{}",
                 serde_json::to_string_pretty(result).unwrap_or_default()
             ),
         }
         match metrics_view {
-            Some((_, Some(secs))) if secs > 0.0 => {
+            Some((_, Some(secs))) if secs > 0.0 && !alphastocks::output::stdout_gone() => {
                 std::thread::sleep(Duration::from_secs_f64(secs))
             }
             _ => return Ok(()),
@@ -727,10 +782,13 @@ fn symbol_from_file(p: &Path) -> String {
         .unwrap_or_else(|| "NIFTY".to_string())
 }
 
+/// The most bars `data sample` builds.
+const SAMPLE_MAX_BARS: usize = 10_000_000;
+
 fn sample(
     out: &Path,
     start_price: f64,
-    days: usize,
+    days: u32,
     interval: Timeframe,
     seed: u64,
     volatility: f64,
@@ -746,13 +804,25 @@ fn sample(
     }
     let session = Session::nse();
     let per_day = ((session.close - session.open) / interval.seconds()) as usize;
+    // The bars are built in memory: bound them (10 M one-minute bars is ~27 years).
+    let total = per_day.saturating_mul(days as usize);
+    if total > SAMPLE_MAX_BARS {
+        return Err(AppError::Usage(format!(
+            "sample: --days {days} at {interval} is {total} bars, more than {SAMPLE_MAX_BARS}: ask for fewer days or a coarser interval"
+        )));
+    }
+    if !(1990..=2100).contains(&chrono::Datelike::year(&from)) {
+        return Err(AppError::Usage(format!(
+            "sample: --from {from} is not valid: expected a date between 1990 and 2100"
+        )));
+    }
     let start = from
         .and_hms_opt(0, 0, 0)
         .map(|t| t.and_utc().timestamp())
         .ok_or_else(|| AppError::Usage("sample: bad --from".into()))?;
     let sub = (interval.seconds() / 60).max(1) as usize;
     let mut m = SimMarket::new(seed, session, volatility, 60, vec![start_price], start);
-    let bars = m.bars(per_day * days, interval.seconds(), sub);
+    let bars = m.bars(total, interval.seconds(), sub);
     let ist = FixedOffset::east_opt(19_800).ok_or_else(|| AppError::Usage("offset".into()))?;
     let io = |source| AppError::Io {
         context: format!("cannot write {}", out.display()),
@@ -777,6 +847,6 @@ fn sample(
         .map_err(io)?;
     }
     w.flush().map_err(io)?;
-    eprintln!("wrote {} bars to {}", bars.len(), out.display());
+    errln!("wrote {} bars to {}", bars.len(), out.display());
     Ok(())
 }
