@@ -440,3 +440,39 @@ fn oversized_control_requests_are_refused_and_never_echoed() {
     };
     assert!(status.success());
 }
+
+#[test]
+fn runs_final_line_counts_what_the_store_holds_after_the_drain() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), |_| {});
+    let o = bin()
+        .args(["run", "--duration", "3", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let stdout = text(&o.stdout);
+    assert!(o.status.success(), "{stdout}{}", text(&o.stderr));
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("stopped: this run handled"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    let before = |what: &str| -> i64 {
+        let i = line.find(what).unwrap_or_else(|| panic!("{line}"));
+        line[..i]
+            .split_whitespace()
+            .last()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let db = dir.path().join("alphastocks.db");
+    let decided = common::count(&db, "executor_decisions");
+    assert!(decided > 0, "{line}");
+    // A fresh store: every signal this run handled was decided once and stored once.
+    assert_eq!(before(" signals"), decided, "{line}");
+    assert_eq!(
+        before(" signals"),
+        common::count(&db, "trading_signals"),
+        "{line}"
+    );
+}
