@@ -98,6 +98,14 @@ enum Cmd {
         /// Data directory (overrides storage.data_dir).
         #[arg(long)]
         data_dir: Option<PathBuf>,
+        /// Leave out rows the reader refuses (absurd prices, times out of order or outside
+        /// the session, …) and list them, instead of stopping at the first (the default).
+        #[arg(long)]
+        skip_bad_rows: bool,
+        /// With --skip-bad-rows: exit 3 (INCOMPLETE) when more than this percentage of the
+        /// file's rows was skipped or dropped.
+        #[arg(long, value_parser = parse_pct, default_value_t = replay::DEFAULT_MAX_LOST_PCT)]
+        max_skipped_pct: f64,
     },
     /// Database commands.
     Db {
@@ -200,6 +208,11 @@ fn parse_watch(s: &str) -> Result<f64, String> {
 /// A price in rupees.
 fn parse_price(s: &str) -> Result<f64, String> {
     bounded(s, 0.01, actors::config::MAX_PRICE, "a price in rupees")
+}
+
+/// A percentage in [0, 100].
+fn parse_pct(s: &str) -> Result<f64, String> {
+    bounded(s, 0.0, 100.0, "a percentage")
 }
 
 /// Annualised volatility, decimal.
@@ -453,6 +466,8 @@ fn dispatch(cli: Cli) -> Result<(), AppError> {
             store,
             max_rate,
             data_dir,
+            skip_bad_rows,
+            max_skipped_pct,
         } => {
             let mut cfg = load(&config)?;
             if let Some(d) = data_dir {
@@ -476,7 +491,15 @@ fn dispatch(cli: Cli) -> Result<(), AppError> {
                 store,
                 max_rate,
             };
-            let summary = actix::System::new().block_on(replay::replay(cfg, opts))?;
+            let rows = replay::RowOptions {
+                policy: if skip_bad_rows {
+                    actors::feed::replay::RowPolicy::Skip
+                } else {
+                    actors::feed::replay::RowPolicy::Strict
+                },
+                max_lost_pct: max_skipped_pct,
+            };
+            let summary = actix::System::new().block_on(replay::replay_with(cfg, opts, rows))?;
             if json {
                 outln!(
                     "{}",
@@ -484,6 +507,15 @@ fn dispatch(cli: Cli) -> Result<(), AppError> {
                 );
             } else {
                 out!("{}", summary.render());
+            }
+            if !summary.complete {
+                return Err(AppError::Incomplete(format!(
+                    "replay INCOMPLETE: {} of {} rows ({:.2}%) were skipped or dropped, more than --max-skipped-pct {}",
+                    summary.rows_skipped + summary.bars_dropped,
+                    summary.rows,
+                    summary.lost_pct,
+                    summary.max_lost_pct
+                )));
             }
             Ok(())
         }

@@ -476,3 +476,174 @@ fn runs_final_line_counts_what_the_store_holds_after_the_drain() {
         "{line}"
     );
 }
+
+/// The sample's lines (header first) with `edit` applied, written to `dir/nifty.csv`.
+fn poisoned_sample(dir: &Path, edit: impl FnOnce(&mut Vec<String>)) -> PathBuf {
+    let mut lines: Vec<String> = std::fs::read_to_string(common::sample())
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    edit(&mut lines);
+    let p = dir.join("nifty.csv");
+    std::fs::write(&p, lines.join("\n") + "\n").unwrap();
+    p
+}
+
+/// Replaces field `k` (0 = timestamp) of a CSV line.
+fn set_field(line: &mut String, k: usize, v: &str) {
+    let mut f: Vec<&str> = line.split(',').collect();
+    f[k] = v;
+    *line = f.join(",");
+}
+
+fn replay(dir: &Path, csv: &Path, extra: &[&str]) -> (Option<i32>, String, String) {
+    let cfg = config(dir, |v| {
+        v["strategies"]["ma_crossover"]["timeframe"] = "15minute".into()
+    });
+    let o = bin()
+        .arg("replay")
+        .arg("--data")
+        .arg(csv)
+        .arg("--config")
+        .arg(&cfg)
+        .arg("--out")
+        .arg(dir.join("out"))
+        .args(extra)
+        .output()
+        .unwrap();
+    (o.status.code(), text(&o.stdout), text(&o.stderr))
+}
+
+#[test]
+fn a_poisoned_replay_stops_at_the_line_by_default() {
+    let dir = tempfile::tempdir().unwrap();
+    // Line 1001 (the 1000th bar) gets a close of 1e308: the EMAs would be wrecked for good.
+    let csv = poisoned_sample(dir.path(), |l| set_field(&mut l[1000], 4, "1e308"));
+    let (code, out, err) = replay(dir.path(), &csv, &[]);
+    assert_eq!(code, Some(2), "{out}{err}");
+    assert!(err.contains("line 1001") && err.contains("1e308"), "{err}");
+    assert!(
+        !dir.path().join("out/signals.jsonl").exists(),
+        "nothing replayed"
+    );
+    // A row dated 9999 — and a row dated 2030, which is within any range check — name their
+    // own line, not the thousands of rows after them.
+    for (date, line) in [
+        ("9999-01-02T09:15:00+05:30", 2001),
+        ("2030-01-02T10:15:00+05:30", 3001),
+    ] {
+        let csv = poisoned_sample(dir.path(), |l| set_field(&mut l[line - 1], 0, date));
+        let (code, out, err) = replay(dir.path(), &csv, &[]);
+        assert_eq!(code, Some(2), "{out}{err}");
+        assert!(err.contains(&format!("line {line}")), "{date}: {err}");
+    }
+}
+
+#[test]
+fn skip_bad_rows_leaves_out_only_the_poison_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = poisoned_sample(dir.path(), |l| {
+        set_field(&mut l[1000], 4, "1e308");
+        set_field(&mut l[2000], 0, "9999-01-02T09:15:00+05:30");
+    });
+    let (code, out, err) = replay(dir.path(), &csv, &["--skip-bad-rows"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(
+        out.contains("6250 in the file, 2 skipped, 0 dropped by the engine (0.03% lost)"),
+        "{out}"
+    );
+    assert!(out.contains("line 1001: close 1e308"), "{out}");
+    assert!(out.contains("line 2001: timestamp"), "{out}");
+    assert!(out.contains("bars         6248"), "{out}");
+    assert!(!out.contains("INCOMPLETE"), "{out}");
+    // The EMAs were never fed the poison: every signal has finite, sane levels.
+    let signals = std::fs::read_to_string(dir.path().join("out/signals.jsonl")).unwrap();
+    let n = signals.lines().count();
+    assert!(n > 250, "{n} signals");
+    for l in signals.lines() {
+        let s: serde_json::Value = serde_json::from_str(l).unwrap();
+        for k in ["price", "stop_loss", "target"] {
+            let v = s[k].as_f64().unwrap_or_else(|| panic!("{k} in {l}"));
+            assert!(v > 1000.0 && v < 1e6, "{k} {v} in {l}");
+        }
+    }
+}
+
+#[test]
+fn a_replay_that_lost_most_of_its_input_exits_3_incomplete() {
+    let dir = tempfile::tempdir().unwrap();
+    // From bar 3000 on every price is 100× (a unit change mid-file): each of those rows is
+    // more than 10× from the last good close, so they are all skipped.
+    let csv = poisoned_sample(dir.path(), |l| {
+        for line in l.iter_mut().skip(3000) {
+            let f: Vec<String> = line.split(',').map(String::from).collect();
+            let x = |i: usize| format!("{}", f[i].parse::<f64>().unwrap() * 100.0);
+            *line = format!("{},{},{},{},{},{}", f[0], x(1), x(2), x(3), x(4), f[5]);
+        }
+    });
+    let (code, out, err) = replay(dir.path(), &csv, &["--skip-bad-rows"]);
+    assert_eq!(code, Some(3), "{out}{err}");
+    assert!(out.contains("INCOMPLETE"), "{out}");
+    assert!(out.contains("3251 skipped"), "{out}");
+    assert!(out.contains("more than the 1% allowed"), "{out}");
+    assert!(
+        err.contains("replay INCOMPLETE: 3251 of 6250 rows"),
+        "{err}"
+    );
+    // The JSON summary says it too.
+    let (code, out, _) = replay(dir.path(), &csv, &["--skip-bad-rows", "--json"]);
+    assert_eq!(code, Some(3));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (v["complete"].clone(), v["rows_skipped"].clone()),
+        (false.into(), 3251.into())
+    );
+    // The operator may accept the loss explicitly.
+    let (code, out, err) = replay(
+        dir.path(),
+        &csv,
+        &["--skip-bad-rows", "--max-skipped-pct", "60"],
+    );
+    assert_eq!(code, Some(0), "{out}{err}");
+    // Strict (the default) refuses at the first such row.
+    let (code, _, err) = replay(dir.path(), &csv, &[]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("line 3001") && err.contains("10x"), "{err}");
+}
+
+#[test]
+fn a_resumed_replay_says_which_figures_are_its_own_and_which_the_stores() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = common::sample();
+    let (code, first, err) = replay(dir.path(), &csv, &[]);
+    assert_eq!(code, Some(0), "{err}");
+    let signals = common::count(&dir.path().join("alphastocks.db"), "trading_signals");
+    assert!(signals > 250);
+    assert!(
+        first.contains("this replay (counts of this process's work)"),
+        "{first}"
+    );
+    assert!(!first.contains("resumed"), "{first}");
+    assert!(
+        first.contains(&format!(
+            "store total  {signals} signals of NIFTY (all runs)"
+        )),
+        "{first}"
+    );
+    // The same data again: every signal was decided by the first run.
+    let (code, second, err) = replay(dir.path(), &csv, &[]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        second.contains(&format!(
+            "resumed      {signals} signals were already decided by an earlier run"
+        )),
+        "{second}"
+    );
+    assert!(
+        second.contains(&format!(
+            "store total  {signals} signals of NIFTY (all runs)"
+        )),
+        "{second}"
+    );
+}
