@@ -50,9 +50,10 @@ pub struct ControlLine(pub String);
 #[rtype(result = "()")]
 pub struct BrokerHalt(pub String);
 
+/// One parsed request (see the module doc for the wire form).
 #[derive(Debug, Deserialize)]
 #[serde(tag = "cmd", rename_all = "snake_case", deny_unknown_fields)]
-enum Request {
+pub enum Request {
     Status,
     Metrics,
     Pause,
@@ -160,6 +161,23 @@ impl ControlActor {
     }
 }
 
+/// Parses one request line. The error is the reply's text: it quotes at most 120 characters
+/// of the request and 200 of the parser's message.
+pub fn parse_request(line: &str) -> Result<Request, String> {
+    serde_json::from_str(line.trim()).map_err(|e| {
+        format!(
+            "bad request {:?}: {} (expected e.g. {{\"cmd\":\"status\"}}; commands: status, metrics, pause, resume, mode, halt, flatten, positions, close, shutdown, crash)",
+            clip(line.trim(), 120),
+            clip(&e.to_string(), 200)
+        )
+    })
+}
+
+/// The reply line for an error (its text clipped to 512 characters).
+pub fn error_reply(e: impl std::fmt::Display) -> String {
+    err(e)
+}
+
 fn ok(v: Value) -> String {
     json!({"ok": true, "result": v}).to_string()
 }
@@ -196,16 +214,9 @@ impl Handler<ControlLine> for ControlActor {
     type Result = ResponseActFuture<Self, String>;
 
     fn handle(&mut self, msg: ControlLine, _ctx: &mut Context<Self>) -> Self::Result {
-        let req: Request = match serde_json::from_str(msg.0.trim()) {
+        let req = match parse_request(&msg.0) {
             Ok(r) => r,
-            Err(e) => {
-                let reply = err(format!(
-                    "bad request {:?}: {} (expected e.g. {{\"cmd\":\"status\"}}; commands: status, metrics, pause, resume, mode, halt, flatten, shutdown, crash)",
-                    clip(msg.0.trim(), 120),
-                    clip(&e.to_string(), 200)
-                ));
-                return Box::pin(fut::ready(reply));
-            }
+            Err(e) => return Box::pin(fut::ready(err(e))),
         };
         let done = |s: String| -> Self::Result { Box::pin(fut::ready(s)) };
         match req {

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 
 mod bounds;
-pub use bounds::{MAX_CAPITAL, MAX_PRICE};
+pub use bounds::{MAX_CAPITAL, MAX_PRICE, MIN_PRICE};
 
 /// The whole config file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

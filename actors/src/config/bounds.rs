@@ -15,6 +15,10 @@ use crate::error::{Error, Result};
 /// premium bound. Ten times MRF, the dearest NSE share, is ₹15 lakh; ₹1 crore leaves room.
 pub const MAX_PRICE: f64 = 1e7;
 
+/// The lowest price (₹) anything accepts: one paisa. Smaller positive numbers (5e-324) are
+/// no price, and divided into (by a tick, by a close) they overflow.
+pub const MIN_PRICE: f64 = 0.01;
+
 /// The largest `account_capital` (₹1,00,000 crore). In paise it is 1e14, so capital × any
 /// percentage stays exact in `i64` and no lot count built from it overflows a quantity.
 pub const MAX_CAPITAL: f64 = 1e12;
@@ -57,7 +61,7 @@ impl Config {
             c(
                 "options_trading.position_sizing.account_capital",
                 o.position_sizing.account_capital,
-                f64::MIN_POSITIVE,
+                1.0,
                 MAX_CAPITAL,
             ),
             c(
@@ -238,12 +242,12 @@ impl Config {
             ),
         ];
         for (name, price) in &sim.start_prices {
-            if !(price.is_finite() && *price <= MAX_PRICE) {
+            if !(price.is_finite() && (MIN_PRICE..=MAX_PRICE).contains(price)) {
                 return Err(out_of(
                     path,
                     &format!("feed.simulated.start_prices.{name}"),
                     *price,
-                    f64::MIN_POSITIVE,
+                    MIN_PRICE,
                     MAX_PRICE,
                 ));
             }
@@ -251,8 +255,8 @@ impl Config {
         for (name, u) in &self.instruments.underlyings {
             for (field, v, lo, hi) in [
                 ("lot_size", f64::from(u.lot_size), 1.0, 100_000.0),
-                ("strike_step", u.strike_step, f64::MIN_POSITIVE, 1e6),
-                ("tick_size", u.tick_size, f64::MIN_POSITIVE, 1000.0),
+                ("strike_step", u.strike_step, MIN_PRICE, 1e6),
+                ("tick_size", u.tick_size, 1e-4, 1000.0),
             ] {
                 if !(v.is_finite() && v >= lo && v <= hi) {
                     return Err(out_of(
@@ -450,6 +454,12 @@ mod tests {
             ("feed.simulated.speed", json!(1e300)),
             ("feed.simulated.tick_seconds", json!(4_000_000_000u32)),
             ("feed.simulated.start_prices.NIFTY", json!(1e308)),
+            ("feed.simulated.start_prices.NIFTY", json!(1e-300)),
+            ("instruments.underlyings.NIFTY.tick_size", json!(5e-324)),
+            (
+                "options_trading.position_sizing.account_capital",
+                json!(1e-300),
+            ),
             ("storage.batch_rows", json!(u64::MAX)),
             ("storage.flush_interval_ms", json!(u64::MAX)),
             ("storage.clickhouse.timeout_seconds", json!(u64::MAX)),

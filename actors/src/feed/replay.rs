@@ -5,7 +5,8 @@
 //!
 //! Every row is judged here, before any of it reaches the engine, so that one poisoned row
 //! cannot wreck what follows: a row is refused when a field does not parse, a price is not
-//! finite, ≤ 0 or above [`MAX_PRICE`](crate::config::MAX_PRICE), the volume is negative, the
+//! finite or outside [`MIN_PRICE`](crate::config::MIN_PRICE) ..=
+//! [`MAX_PRICE`](crate::config::MAX_PRICE), the volume is negative, the
 //! high/low do not contain open and close, the time is outside 2000–2099 or outside the
 //! session (when one is given), or a price is more than [`MAX_JUMP`]× away from the previous
 //! kept row's close. Time order is judged over the whole file: the rows kept are the longest
@@ -143,11 +144,11 @@ fn parse_row(rec: &csv::ByteRecord) -> std::result::Result<Bar, String> {
             .parse::<f64>()
             .map_err(|_| format!("{} {:?} is not a number", HEADER[k + 1], clip(s)))?;
     }
-    let max = crate::config::MAX_PRICE;
+    let (min, max) = (crate::config::MIN_PRICE, crate::config::MAX_PRICE);
     for (k, p) in v[..4].iter().enumerate() {
-        if !(p.is_finite() && *p > 0.0 && *p <= max) {
+        if !(p.is_finite() && *p >= min && *p <= max) {
             return Err(format!(
-                "{} {} is not a price (must be > 0 and <= {max})",
+                "{} {} is not a price (must be >= {min} and <= {max})",
                 HEADER[k + 1],
                 clip(field(k + 1))
             ));

@@ -80,7 +80,7 @@ pub fn size(i: &SizingInput) -> Result<Sizing, String> {
     if !(finite_pos(i.capital) && i.capital <= crate::config::MAX_CAPITAL) {
         return Err(format!("capital {} is not sizable", i.capital));
     }
-    if !(finite_pos(i.tick) && i.lot_size > 0) {
+    if !(finite_pos(i.tick) && i.tick >= 1e-4 && i.lot_size > 0) {
         return Err(format!(
             "contract with tick {} and lot {} cannot be sized",
             i.tick, i.lot_size
