@@ -75,7 +75,7 @@ enum Cmd {
         #[arg(long)]
         data: PathBuf,
         /// Symbol of the data (default: the file name's first word, upper-cased).
-        #[arg(long)]
+        #[arg(long, value_parser = parse_symbol)]
         symbol: Option<String>,
         /// Candle timeframe (default: the strategy's).
         #[arg(long)]
@@ -208,6 +208,21 @@ fn parse_watch(s: &str) -> Result<f64, String> {
 /// A price in rupees.
 fn parse_price(s: &str) -> Result<f64, String> {
     bounded(s, 0.01, actors::config::MAX_PRICE, "a price in rupees")
+}
+
+/// An NSE symbol: 1 to 32 of A-Z, 0-9, `&`, `_`, `-` (as upper-case as Kite spells them).
+fn parse_symbol(s: &str) -> Result<String, String> {
+    let ok = (1..=32).contains(&s.len())
+        && s.chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || "&_-".contains(c));
+    if ok {
+        Ok(s.to_string())
+    } else {
+        let shown: String = s.chars().take(40).collect();
+        Err(format!(
+            "{shown:?} is not a symbol: expected 1 to 32 of A-Z, 0-9, &, _, - (e.g. NIFTY)"
+        ))
+    }
 }
 
 /// A percentage in [0, 100].
@@ -352,7 +367,7 @@ enum DataCmd {
     Import {
         #[arg(long)]
         csv: PathBuf,
-        #[arg(long)]
+        #[arg(long, value_parser = parse_symbol)]
         symbol: String,
         #[arg(long)]
         interval: Timeframe,
@@ -480,7 +495,10 @@ fn dispatch(cli: Cli) -> Result<(), AppError> {
                 ));
             }
             let mode = mode_of(&cfg, mode, false, false)?;
-            let symbol = symbol.unwrap_or_else(|| symbol_from_file(&data));
+            let symbol = match symbol {
+                Some(s) => s,
+                None => symbol_from_file(&data)?,
+            };
             let opts = replay::ReplayOptions {
                 data,
                 symbol,
@@ -805,13 +823,19 @@ fn metrics_table(v: &serde_json::Value) -> String {
 }
 
 /// `data/sample/nifty_15minute.csv` → `NIFTY`.
-fn symbol_from_file(p: &Path) -> String {
-    p.file_stem()
+fn symbol_from_file(p: &Path) -> Result<String, AppError> {
+    let word = p
+        .file_stem()
         .and_then(|s| s.to_str())
         .and_then(|s| s.split(['_', '-', '.']).next())
-        .filter(|s| !s.is_empty())
-        .map(|s| s.to_uppercase())
-        .unwrap_or_else(|| "NIFTY".to_string())
+        .unwrap_or("")
+        .to_uppercase();
+    parse_symbol(&word).map_err(|e| {
+        AppError::Usage(format!(
+            "no symbol from the file name {}: {e}; pass --symbol",
+            p.display()
+        ))
+    })
 }
 
 /// The most bars `data sample` builds.

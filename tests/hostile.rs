@@ -194,6 +194,33 @@ fn absurd_command_line_numbers_are_usage_errors() {
             vec!["ctl", "--config", &cfg, "metrics", "--watch=-2"],
             "--watch",
         ),
+        (
+            vec![
+                "replay", "--config", &cfg, "--data", &sample, "--symbol", "",
+            ],
+            "--symbol",
+        ),
+        (
+            vec![
+                "replay", "--config", &cfg, "--data", &sample, "--symbol", "nifty 50",
+            ],
+            "--symbol",
+        ),
+        (
+            vec![
+                "data",
+                "import",
+                "--config",
+                &cfg,
+                "--csv",
+                &sample,
+                "--interval",
+                "15minute",
+                "--symbol",
+                "X;DROP",
+            ],
+            "--symbol",
+        ),
         (greeks("--rate", "1e300"), "--rate"),
         (greeks("--days", "1e300"), "--days"),
         (greeks("--spot", "inf"), "--spot"),
@@ -207,6 +234,20 @@ fn absurd_command_line_numbers_are_usage_errors() {
         assert!(!err.contains("panicked"), "{args:?}: {err}");
     }
     assert!(!dir.path().join("x.csv").exists(), "nothing written");
+    // No symbol can be read off this file name: the replay asks for --symbol.
+    let odd = dir.path().join("über_15minute.csv");
+    std::fs::copy(common::sample(), &odd).unwrap();
+    let o = bin()
+        .args(["replay", "--config", &cfg, "--data"])
+        .arg(&odd)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o.stderr).contains("pass --symbol"),
+        "{}",
+        text(&o.stderr)
+    );
     let o = bin()
         .args([
             "options", "iv", "--spot", "100", "--strike", "100", "--days", "30", "--rate", "0.05",

@@ -241,6 +241,17 @@ impl Config {
                 1000.0,
             ),
         ];
+        if let Some(d) = sim.start_date {
+            use chrono::Datelike;
+            if !(2000..=2099).contains(&d.year()) {
+                return Err(Error::ConfigInvalid {
+                    path: path.to_path_buf(),
+                    json_path: "feed.simulated.start_date".into(),
+                    value: d.to_string(),
+                    reason: "is out of range: must be in the years 2000 to 2099".into(),
+                });
+            }
+        }
         for (name, price) in &sim.start_prices {
             if !(price.is_finite() && (MIN_PRICE..=MAX_PRICE).contains(price)) {
                 return Err(out_of(
@@ -454,6 +465,7 @@ mod tests {
             ("feed.simulated.speed", json!(1e300)),
             ("feed.simulated.tick_seconds", json!(4_000_000_000u32)),
             ("feed.simulated.start_prices.NIFTY", json!(1e308)),
+            ("feed.simulated.start_date", json!("9999-12-31")),
             ("feed.simulated.start_prices.NIFTY", json!(1e-300)),
             ("instruments.underlyings.NIFTY.tick_size", json!(5e-324)),
             (
@@ -488,9 +500,10 @@ mod tests {
         ];
         for (field, value) in cases {
             let e = with(|v| set(v, field, value.clone())).unwrap_err();
-            let shown = match value.as_f64() {
-                Some(x) => x.to_string(),
-                None => value.to_string(),
+            let shown = match (value.as_f64(), value.as_str()) {
+                (Some(x), _) => x.to_string(),
+                (None, Some(s)) => s.to_string(),
+                _ => value.to_string(),
             };
             assert!(
                 e.contains(field) && e.contains(&shown),
