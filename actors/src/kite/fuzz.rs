@@ -16,12 +16,16 @@ use super::{
     Session, Trade,
 };
 
-/// Cases per property (see docs/reliability.md for the totals).
+/// Cases per property (see docs/reliability.md for the totals); `PROPTEST_CASES` overrides it
+/// for a quick local run or a long one.
 const CASES: u32 = 10_000;
 
 fn config() -> ProptestConfig {
     ProptestConfig {
-        cases: CASES,
+        cases: std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(CASES),
         failure_persistence: None,
         ..ProptestConfig::default()
     }
