@@ -341,6 +341,17 @@ impl Handler<ControlLine> for ControlActor {
                     }),
             ),
             Request::Close { position, price } => {
+                let (lo, hi) = (actors::config::MIN_PRICE, actors::config::MAX_PRICE);
+                if !(lo..=hi).contains(&price) {
+                    self.audit(
+                        "close",
+                        format!("{} refused: price {price}", clip(&position, 40)),
+                        false,
+                    );
+                    return done(err(format!(
+                        "price {price} is out of range: a premium from {lo} to {hi}"
+                    )));
+                }
                 let what = format!("{position} at {price} (operator-asserted, no order)");
                 Box::pin(
                     self.positions

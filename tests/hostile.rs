@@ -464,6 +464,17 @@ fn oversized_control_requests_are_refused_and_never_echoed() {
     s.write_all(b"\xff\xfe{\"cmd\":\"status\"}\n").unwrap();
     let v: serde_json::Value = serde_json::from_str(&reply(&s)).unwrap();
     assert_eq!(v["ok"], false);
+    // A close at an absurd price never reaches the book (paise × quantity would overflow).
+    for price in ["1e300", "-5", "0"] {
+        s.write_all(
+            format!("{{\"cmd\":\"close\",\"position\":\"abcdefgh\",\"price\":{price}}}\n")
+                .as_bytes(),
+        )
+        .unwrap();
+        let v: serde_json::Value = serde_json::from_str(&reply(&s)).unwrap();
+        assert_eq!(v["ok"], false, "{v}");
+        assert!(v["error"].as_str().unwrap().contains("out of range"), "{v}");
+    }
     // The same connection and the engine still answer.
     s.write_all(b"{\"cmd\":\"status\"}\n").unwrap();
     let v: serde_json::Value = serde_json::from_str(&reply(&s)).unwrap();
