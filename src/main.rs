@@ -461,6 +461,9 @@ fn dispatch(cli: Cli) -> Result<(), AppError> {
                 cfg.storage.data_dir = d;
             }
             let mode = mode_of(&cfg, mode, feed == FeedArg::Kite, confirm_live)?;
+            // Before the store is opened: a control.socket path holding a file (or another
+            // engine's live socket) refuses the run here.
+            alphastocks::control::check_socket_path(&cfg.storage.resolve(&cfg.control.socket))?;
             let opts = live::RunOptions {
                 mode,
                 duration: duration.map(Duration::from_secs_f64),

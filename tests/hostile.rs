@@ -305,6 +305,17 @@ fn absurd_config_numbers_are_refused_before_anything_runs() {
         !dir.path().join("alphastocks.db").exists(),
         "refused before opening the store"
     );
+    // A config larger than 1 MiB (here: /dev/zero) is refused without reading it all.
+    let o = bin()
+        .args(["config", "check", "/dev/zero"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o.stderr).contains("larger than 1048576 bytes"),
+        "{}",
+        text(&o.stderr)
+    );
     // A second JSON value after the config.
     let cfg = config(dir.path(), |_| {});
     let mut t = std::fs::read_to_string(&cfg).unwrap();
@@ -364,6 +375,18 @@ fn a_control_socket_path_holding_a_file_is_refused_and_the_file_kept() {
         }
     }
     assert_eq!(std::fs::read_to_string(&keep).unwrap(), "precious");
+    // Refused before the store is opened: a fresh data directory stays without a database.
+    let fresh = tempfile::tempdir().unwrap();
+    let cfg = config(fresh.path(), |v| {
+        v["control"]["socket"] = keep.to_string_lossy().into_owned().into()
+    });
+    let o = bin()
+        .args(["run", "--duration", "1", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+    assert!(!fresh.path().join("alphastocks.db").exists());
     assert!(dir.path().join("adir").is_dir());
     assert!(dir.path().join("link.sock").is_symlink());
     assert_eq!(common::count(&db, "historical_data"), candles);

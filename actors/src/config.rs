@@ -588,16 +588,35 @@ fn default_persist_marks() -> u64 {
     300
 }
 
+/// The largest config file read (the shipped one is ~5 KB).
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
 /// The default config, as shipped in `config/default.json`.
 pub const DEFAULT_JSON: &str = include_str!("../../config/default.json");
 
 impl Config {
     /// Reads, parses and validates a config file.
     pub fn load(path: &Path) -> Result<Config> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::ConfigRead {
+        use std::io::Read;
+        let read_err = |source| Error::ConfigRead {
             path: path.to_path_buf(),
             source,
-        })?;
+        };
+        // A config is a few kilobytes: read at most MAX_CONFIG_BYTES (a multi-gigabyte file,
+        // or /dev/zero, is refused instead of filling memory).
+        let mut text = String::new();
+        std::fs::File::open(path)
+            .map_err(read_err)?
+            .take(MAX_CONFIG_BYTES + 1)
+            .read_to_string(&mut text)
+            .map_err(read_err)?;
+        if text.len() as u64 > MAX_CONFIG_BYTES {
+            return Err(Error::ConfigParse {
+                path: path.to_path_buf(),
+                json_path: "(the whole file)".into(),
+                message: format!("the file is larger than {MAX_CONFIG_BYTES} bytes"),
+            });
+        }
         Config::parse(&text, path)
     }
 
