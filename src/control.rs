@@ -424,6 +424,10 @@ impl Handler<ControlLine> for ControlActor {
 /// longer one is refused and its connection closed, without reading or echoing the rest.
 pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
 
+/// Connections served at once: each may hold a request buffer of up to [`MAX_REQUEST_BYTES`],
+/// so memory stays under MAX_CONNECTIONS × 64 KiB whatever a client does.
+pub const MAX_CONNECTIONS: usize = 32;
+
 /// The longest error text a reply carries (it may quote the request).
 const MAX_ERROR_CHARS: usize = 512;
 
@@ -531,13 +535,27 @@ impl Drop for SocketGuard {
 
 /// Serves the control socket: one task per connection, one reply line per request line.
 pub fn serve(listener: UnixListener, control: Addr<ControlActor>) {
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     actix_rt::spawn(async move {
         loop {
-            let Ok((stream, _)) = listener.accept().await else {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let Ok(slot) = slots.clone().try_acquire_owned() else {
+                // Every slot is taken: say so and hang up, holding nothing for this one.
+                actix_rt::spawn(async move {
+                    let reply = err(format!(
+                        "too many control connections (at most {MAX_CONNECTIONS} at a time): try again"
+                    ));
+                    let _ = stream.write_all(format!("{reply}\n").as_bytes()).await;
+                });
                 continue;
             };
             let control = control.clone();
-            actix_rt::spawn(async move { connection(stream, control).await });
+            actix_rt::spawn(async move {
+                connection(stream, control).await;
+                drop(slot);
+            });
         }
     });
 }

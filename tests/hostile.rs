@@ -498,6 +498,27 @@ fn oversized_control_requests_are_refused_and_never_echoed() {
         assert_eq!(v["ok"], false, "{v}");
         assert!(v["error"].as_str().unwrap().contains("out of range"), "{v}");
     }
+    // At most 32 connections at a time: this one holds a slot; 31 more fill the rest; the
+    // next is refused with a reply; once one closes, a new one is served.
+    let idle: Vec<UnixStream> = (0..31)
+        .map(|_| UnixStream::connect(&sock).unwrap())
+        .collect();
+    // Each idle connection has been accepted once a request on a later one is answered.
+    let mut probe = UnixStream::connect(&sock).unwrap();
+    let r = reply(&probe);
+    assert!(
+        r.contains("too many control connections (at most 32"),
+        "{r}"
+    );
+    let mut rest = String::new();
+    probe.read_to_string(&mut rest).unwrap();
+    assert_eq!(rest, "");
+    drop(idle);
+    wait_for("a free slot", || {
+        let mut c = UnixStream::connect(&sock).unwrap();
+        c.write_all(b"{\"cmd\":\"status\"}\n").unwrap();
+        reply(&c).contains("\"ok\":true")
+    });
     // The same connection and the engine still answer.
     s.write_all(b"{\"cmd\":\"status\"}\n").unwrap();
     let v: serde_json::Value = serde_json::from_str(&reply(&s)).unwrap();
