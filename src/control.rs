@@ -1,8 +1,9 @@
 //! **ControlActor** — the CLI actor: operator commands to the running engine.
 //!
 //! - Owns: the trading state (mode, paused, halted), the engine start time, the control socket
-//!   (a Unix socket, mode 0600, removed on exit; a stale one left by a crash is replaced, a live
-//!   one is never stolen) and the optional Prometheus endpoint.
+//!   (a Unix socket, mode 0600, removed on exit; a stale socket left by a crash is replaced, a
+//!   live one is never stolen, and a path holding anything but a socket is refused, never
+//!   removed) and the optional Prometheus endpoint.
 //! - Handles: [`ControlLine`] — one line of JSON from `alphastocks ctl`, answered with one line.
 //! - Sends: [`SetTrading`] to OptionsExecutor; [`FlattenAll`] to PositionManager;
 //!   [`InjectPanic`] to any actor (only with `--allow-fault-injection`); [`Persist`] of an
@@ -12,7 +13,8 @@
 //! Requests are `{"cmd": "status"}`, `{"cmd": "metrics"}`, `{"cmd": "pause"}`, `{"cmd":
 //! "resume"}`, `{"cmd": "mode", "mode": "paper", "confirm": false}`, `{"cmd": "halt"}`, `{"cmd":
 //! "flatten"}`, `{"cmd": "shutdown"}`, `{"cmd": "crash", "actor": "strategy"}`. Replies are
-//! `{"ok": true, "result": …}` or `{"ok": false, "error": "…"}`.
+//! `{"ok": true, "result": …}` or `{"ok": false, "error": "…"}`. A request line is at most
+//! [`MAX_REQUEST_BYTES`]; error replies quote at most a clipped part of the request.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -48,9 +50,10 @@ pub struct ControlLine(pub String);
 #[rtype(result = "()")]
 pub struct BrokerHalt(pub String);
 
+/// One parsed request (see the module doc for the wire form).
 #[derive(Debug, Deserialize)]
 #[serde(tag = "cmd", rename_all = "snake_case", deny_unknown_fields)]
-enum Request {
+pub enum Request {
     Status,
     Metrics,
     Pause,
@@ -78,9 +81,10 @@ enum Request {
     },
 }
 
+/// What `{"cmd": "strategy"}` asks: the list, or to pause or resume the instance `name`.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "snake_case")]
-enum StrategyAction {
+pub enum StrategyAction {
     List,
     Pause,
     Resume,
@@ -174,12 +178,37 @@ impl ControlActor {
     }
 }
 
+/// Parses one request line. The error is the reply's text: it quotes at most 120 characters
+/// of the request and 200 of the parser's message.
+pub fn parse_request(line: &str) -> Result<Request, String> {
+    serde_json::from_str(line.trim()).map_err(|e| {
+        format!(
+            "bad request {:?}: {} (expected e.g. {{\"cmd\":\"status\"}}; commands: status, metrics, pause, resume, mode, halt, flatten, positions, close, shutdown, crash)",
+            clip(line.trim(), 120),
+            clip(&e.to_string(), 200)
+        )
+    })
+}
+
+/// The reply line for an error (its text clipped to 512 characters).
+pub fn error_reply(e: impl std::fmt::Display) -> String {
+    err(e)
+}
+
 fn ok(v: Value) -> String {
     json!({"ok": true, "result": v}).to_string()
 }
 
 fn err(e: impl std::fmt::Display) -> String {
-    json!({"ok": false, "error": e.to_string()}).to_string()
+    json!({"ok": false, "error": clip(&e.to_string(), MAX_ERROR_CHARS)}).to_string()
+}
+
+/// `s` cut to `max` characters, saying how much was left out.
+fn clip(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        None => s.to_string(),
+        Some((at, _)) => format!("{}… ({} more bytes not shown)", &s[..at], s.len() - at),
+    }
 }
 
 impl Actor for ControlActor {
@@ -202,15 +231,9 @@ impl Handler<ControlLine> for ControlActor {
     type Result = ResponseActFuture<Self, String>;
 
     fn handle(&mut self, msg: ControlLine, _ctx: &mut Context<Self>) -> Self::Result {
-        let req: Request = match serde_json::from_str(msg.0.trim()) {
+        let req = match parse_request(&msg.0) {
             Ok(r) => r,
-            Err(e) => {
-                let reply = err(format!(
-                    "bad request {:?}: {e} (expected e.g. {{\"cmd\":\"status\"}}; commands: status, metrics, pause, resume, mode, halt, flatten, shutdown, crash)",
-                    msg.0.trim()
-                ));
-                return Box::pin(fut::ready(reply));
-            }
+            Err(e) => return Box::pin(fut::ready(err(e))),
         };
         let done = |s: String| -> Self::Result { Box::pin(fut::ready(s)) };
         match req {
@@ -412,6 +435,17 @@ impl Handler<ControlLine> for ControlActor {
                     }),
             ),
             Request::Close { position, price } => {
+                let (lo, hi) = (actors::config::MIN_PRICE, actors::config::MAX_PRICE);
+                if !(lo..=hi).contains(&price) {
+                    self.audit(
+                        "close",
+                        format!("{} refused: price {price}", clip(&position, 40)),
+                        false,
+                    );
+                    return done(err(format!(
+                        "price {price} is out of range: a premium from {lo} to {hi}"
+                    )));
+                }
                 let what = format!("{position} at {price} (operator-asserted, no order)");
                 Box::pin(
                     self.positions
@@ -523,17 +557,78 @@ fn strategy_rows(
         .collect()
 }
 
-/// Binds the control socket at `path`: a stale socket (nothing answers) is replaced, a live one
-/// is an error, the file is made 0600.
+/// The longest request line the socket reads (64 KiB; real requests are under 200 bytes). A
+/// longer one is refused and its connection closed, without reading or echoing the rest.
+pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
+
+/// Connections served at once: each may hold a request buffer of up to [`MAX_REQUEST_BYTES`],
+/// so memory stays under MAX_CONNECTIONS × 64 KiB whatever a client does.
+pub const MAX_CONNECTIONS: usize = 32;
+
+/// The longest error text a reply carries (it may quote the request).
+const MAX_ERROR_CHARS: usize = 512;
+
+/// What is at the socket path before `run` binds it.
+#[derive(Debug, PartialEq, Eq)]
+pub enum SocketPath {
+    /// Nothing: the socket can be created.
+    Free,
+    /// A socket nobody listens on (left by a crashed run): it can be replaced.
+    Stale,
+}
+
+/// Checks the control socket's path without touching it: free, or a stale socket that may be
+/// replaced. Anything else — a regular file (the database, say), a directory, a symlink, a
+/// socket another engine answers on, a socket that cannot be probed — is an error naming the
+/// path and what is there; such a file is never removed.
+pub fn check_socket_path(path: &Path) -> Result<SocketPath, AppError> {
+    use std::os::unix::fs::FileTypeExt;
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(SocketPath::Free),
+        Err(source) => {
+            return Err(AppError::Io {
+                context: format!("control.socket {}: cannot inspect it", path.display()),
+                source,
+            })
+        }
+    };
+    let ft = meta.file_type();
+    if !ft.is_socket() {
+        let what = if ft.is_symlink() {
+            "a symbolic link"
+        } else if ft.is_dir() {
+            "a directory"
+        } else if ft.is_file() {
+            "a regular file"
+        } else {
+            "not a socket"
+        };
+        return Err(AppError::Usage(format!(
+            "control.socket {} exists and is {what} ({} bytes), not a socket: refusing to replace it; set control.socket to a free path",
+            path.display(),
+            meta.len()
+        )));
+    }
+    match std::os::unix::net::UnixStream::connect(path) {
+        Ok(_) => Err(AppError::Usage(format!(
+            "control.socket {}: another engine is listening on it: refusing to take its control socket",
+            path.display()
+        ))),
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => Ok(SocketPath::Stale),
+        Err(e) => Err(AppError::Usage(format!(
+            "control.socket {}: a socket that cannot be probed ({e}): refusing to replace it",
+            path.display()
+        ))),
+    }
+}
+
+/// Binds the control socket at `path`: a stale socket (nothing answers) is replaced; a live one
+/// or any file that is not a socket is an error (see [`check_socket_path`]); the file is made
+/// 0600.
 pub fn bind(path: &Path) -> Result<UnixListener, AppError> {
     use std::os::unix::fs::PermissionsExt;
-    if path.exists() {
-        if std::os::unix::net::UnixStream::connect(path).is_ok() {
-            return Err(AppError::Usage(format!(
-                "another engine is listening on {}: refusing to take its control socket",
-                path.display()
-            )));
-        }
+    if check_socket_path(path)? == SocketPath::Stale {
         log::warn!(
             "control: removing the stale socket {} left by an earlier run",
             path.display()
@@ -562,37 +657,72 @@ pub fn bind(path: &Path) -> Result<UnixListener, AppError> {
     Ok(l)
 }
 
-/// Removes the socket file when dropped (normal exit, error, or shutdown).
+/// Removes the socket file when dropped (normal exit, error, or shutdown) — only while the
+/// path still holds a socket: whatever replaced it meanwhile is left alone.
 pub struct SocketGuard(pub PathBuf);
 
 impl Drop for SocketGuard {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
+        use std::os::unix::fs::FileTypeExt;
+        if std::fs::symlink_metadata(&self.0).is_ok_and(|m| m.file_type().is_socket()) {
+            let _ = std::fs::remove_file(&self.0);
+        }
     }
 }
 
 /// Serves the control socket: one task per connection, one reply line per request line.
 pub fn serve(listener: UnixListener, control: Addr<ControlActor>) {
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     actix_rt::spawn(async move {
         loop {
-            let Ok((stream, _)) = listener.accept().await else {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let Ok(slot) = slots.clone().try_acquire_owned() else {
+                // Every slot is taken: say so and hang up, holding nothing for this one.
+                actix_rt::spawn(async move {
+                    let reply = err(format!(
+                        "too many control connections (at most {MAX_CONNECTIONS} at a time): try again"
+                    ));
+                    let _ = stream.write_all(format!("{reply}\n").as_bytes()).await;
+                });
                 continue;
             };
             let control = control.clone();
-            actix_rt::spawn(async move { connection(stream, control).await });
+            actix_rt::spawn(async move {
+                connection(stream, control).await;
+                drop(slot);
+            });
         }
     });
 }
 
 async fn connection(stream: UnixStream, control: Addr<ControlActor>) {
+    use tokio::io::AsyncReadExt;
     let (r, mut w) = stream.into_split();
-    let mut lines = BufReader::new(r).lines();
-    while let Ok(Some(line)) = lines.next_line().await {
+    let mut reader = BufReader::new(r);
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        // At most one byte past the limit is read: a longer line is refused without holding it.
+        let limit = MAX_REQUEST_BYTES as u64 + 1;
+        match (&mut reader).take(limit).read_until(b'\n', &mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+        if buf.last() != Some(&b'\n') && buf.len() > MAX_REQUEST_BYTES {
+            let reply = err(format!(
+                "request longer than {MAX_REQUEST_BYTES} bytes refused (requests are one short JSON line); connection closed"
+            ));
+            let _ = w.write_all(format!("{reply}\n").as_bytes()).await;
+            break;
+        }
+        let line = String::from_utf8_lossy(&buf);
         if line.trim().is_empty() {
             continue;
         }
         let reply = control
-            .send(ControlLine(line))
+            .send(ControlLine(line.into_owned()))
             .await
             .unwrap_or_else(|e| err(format!("control actor unavailable: {e}")));
         if w.write_all(format!("{reply}\n").as_bytes()).await.is_err() {

@@ -12,6 +12,9 @@ pub enum AppError {
     /// An actor stopped answering.
     #[error("an actor stopped answering: {0}")]
     Mailbox(#[from] actix::MailboxError),
+    /// A replay skipped or dropped more of its input than allowed (its summary was printed).
+    #[error("{0}")]
+    Incomplete(String),
     /// A file could not be written.
     #[error("{context}: {source}")]
     Io {
@@ -21,12 +24,14 @@ pub enum AppError {
 }
 
 impl AppError {
-    /// The process exit code: 2 for bad input (config, command line, data file), 75 (try again
-    /// later) when the store's server does not answer at start, 1 otherwise.
+    /// The process exit code: 2 for bad input (config, command line, data file), 3 for a
+    /// replay that lost more of its input than allowed, 75 (try again later) when the store's
+    /// server does not answer at start, 1 otherwise.
     pub fn exit_code(&self) -> i32 {
         match self {
             AppError::Actors(actors::Error::StoreUnavailableAtStart { .. }) => 75,
             AppError::Usage(_) => 2,
+            AppError::Incomplete(_) => 3,
             AppError::Actors(
                 actors::Error::ConfigRead { .. }
                 | actors::Error::ConfigParse { .. }

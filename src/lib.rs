@@ -10,6 +10,7 @@ pub mod error;
 pub mod import;
 pub mod kite_feed;
 pub mod live;
+pub mod output;
 pub mod recorder;
 pub mod replay;
 pub mod report;

@@ -117,35 +117,36 @@ pub async fn run(mut cfg: Config, opts: RunOptions) -> Result<(), AppError> {
         start,
     );
 
-    println!("================================================================");
-    println!(" alphastocks engine");
+    crate::outln!("================================================================");
+    crate::outln!(" alphastocks engine");
     let poll_every = Duration::from_secs(cfg.data_collection.realtime.interval_seconds);
     if opts.kite {
-        println!(
+        crate::outln!(
             " feed:  KITE Connect quotes, {} underlyings polled every {} s",
             symbols.len(),
             poll_every.as_secs()
         );
     } else {
-        println!(
+        crate::outln!(
             " feed:  SIMULATED market (no broker configured) — seeded GBM, seed {}, {}x speed,",
-            sim.seed, sim.speed
+            sim.seed,
+            sim.speed
         );
-        println!(
+        crate::outln!(
             "        {} underlyings, a tick every {} s of data time",
             symbols.len(),
             sim.tick_seconds
         );
     }
     if opts.clock.is_rehearsal() {
-        println!(
+        crate::outln!(
             " clock: REHEARSAL — starts at {} and runs faster than the wall clock",
             opts.clock.now_utc().to_rfc3339()
         );
     }
-    println!(" mode:  {}", opts.mode.as_str().to_uppercase());
+    crate::outln!(" mode:  {}", opts.mode.as_str().to_uppercase());
     let w = engine.db.send(GetWriterStats).await?;
-    println!(
+    crate::outln!(
         " store: {}{}{}",
         w.health.backend,
         w.health
@@ -162,7 +163,7 @@ pub async fn run(mut cfg: Config, opts: RunOptions) -> Result<(), AppError> {
             )
         }
     );
-    println!("================================================================");
+    crate::outln!("================================================================");
     // The control socket (the CLI actor) and the optional Prometheus endpoint.
     let socket = cfg.storage.resolve(&cfg.control.socket);
     let listener = crate::control::bind(&socket)?;
@@ -181,7 +182,7 @@ pub async fn run(mut cfg: Config, opts: RunOptions) -> Result<(), AppError> {
     if let Some(addr) = &cfg.metrics.listen {
         crate::control::serve_prometheus(addr, engine.metrics.clone()).await?;
     }
-    println!(
+    crate::outln!(
         " ctl:   {}{}",
         socket.display(),
         if opts.allow_fault_injection {
@@ -344,12 +345,16 @@ pub async fn run(mut cfg: Config, opts: RunOptions) -> Result<(), AppError> {
         // The last sample, so a short run is on record too.
         persist_sample(&engine).await;
     }
+    // Count after the drain: signals still in flight when the stop came are handled by then.
+    if let Err(e) = engine.drain().await {
+        log::error!("engine: drain before the final count failed: {e}");
+    }
     let d = engine.data.send(GetDataStats).await?;
     let x = engine.executor.send(GetExecutorStats).await?;
     engine.shutdown().await;
-    println!(
-        "stopped: {} ticks, {} candles, {} signals ({} logged, {} rejected); store flushed",
-        d.ticks, d.candles_closed, x.received, x.logged, x.rejected
+    crate::outln!(
+        "stopped: this run handled {} ticks, {} candles, {} signals ({} logged, {} opened, {} rejected); store flushed",
+        d.ticks, d.candles_closed, x.received, x.logged, x.opened, x.rejected
     );
     Ok(())
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use actors::config::{Config, StorageBackend};
 use alphastocks::error::AppError;
+use alphastocks::{errln, out, outln};
 use alphastocks::{live, replay};
 use clap::{Parser, Subcommand};
 use messages::{Mode, SignalQuery, Timeframe};
@@ -36,7 +37,7 @@ enum Cmd {
         #[arg(long)]
         confirm_live: bool,
         /// Stop after this many seconds.
-        #[arg(long)]
+        #[arg(long, value_parser = parse_seconds)]
         duration: Option<f64>,
         /// Store backend: sqlite, clickhouse or auto (overrides storage.backend).
         #[arg(long)]
@@ -81,7 +82,7 @@ enum Cmd {
         #[arg(long)]
         data: PathBuf,
         /// Symbol of the data (default: the file name's first word, upper-cased).
-        #[arg(long)]
+        #[arg(long, value_parser = parse_symbol)]
         symbol: Option<String>,
         /// Candle timeframe (default: the strategy's).
         #[arg(long)]
@@ -99,11 +100,19 @@ enum Cmd {
         #[arg(long)]
         store: Option<StorageBackend>,
         /// Feed at most this many bars per second.
-        #[arg(long)]
+        #[arg(long, value_parser = parse_rate)]
         max_rate: Option<f64>,
         /// Data directory (overrides storage.data_dir).
         #[arg(long)]
         data_dir: Option<PathBuf>,
+        /// Leave out rows the reader refuses (absurd prices, times out of order or outside
+        /// the session, …) and list them, instead of stopping at the first (the default).
+        #[arg(long)]
+        skip_bad_rows: bool,
+        /// With --skip-bad-rows: exit 3 (INCOMPLETE) when more than this percentage of the
+        /// file's rows was skipped or dropped.
+        #[arg(long, value_parser = parse_pct, default_value_t = replay::DEFAULT_MAX_LOST_PCT)]
+        max_skipped_pct: f64,
     },
     /// Database commands.
     Db {
@@ -172,6 +181,67 @@ struct OptionArgs {
     kind: messages::OptionType,
 }
 
+/// A number from the command line: finite and within `lo..=hi`, or clap's usage error
+/// (exit 2) naming the flag and the value.
+fn bounded(s: &str, lo: f64, hi: f64, what: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number ({what})"))?;
+    if v.is_finite() && v >= lo && v <= hi {
+        Ok(v)
+    } else {
+        Err(format!(
+            "{s} is out of range: expected {what}, {lo} to {hi}"
+        ))
+    }
+}
+
+/// Seconds of wall time (`run --duration`): up to ten years.
+fn parse_seconds(s: &str) -> Result<f64, String> {
+    bounded(s, 0.001, 315_360_000.0, "seconds")
+}
+
+/// Bars per second (`replay --max-rate`).
+fn parse_rate(s: &str) -> Result<f64, String> {
+    bounded(s, 0.001, 1e9, "bars per second")
+}
+
+/// Seconds between two metric prints (`ctl metrics --watch`).
+fn parse_watch(s: &str) -> Result<f64, String> {
+    bounded(s, 0.05, 86_400.0, "seconds")
+}
+
+/// A price in rupees.
+fn parse_price(s: &str) -> Result<f64, String> {
+    bounded(s, 0.01, actors::config::MAX_PRICE, "a price in rupees")
+}
+
+/// An NSE symbol: 1 to 32 of A-Z, 0-9, `&`, `_`, `-` (as upper-case as Kite spells them).
+fn parse_symbol(s: &str) -> Result<String, String> {
+    let ok = (1..=32).contains(&s.len())
+        && s.chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || "&_-".contains(c));
+    if ok {
+        Ok(s.to_string())
+    } else {
+        let shown: String = s.chars().take(40).collect();
+        Err(format!(
+            "{shown:?} is not a symbol: expected 1 to 32 of A-Z, 0-9, &, _, - (e.g. NIFTY)"
+        ))
+    }
+}
+
+/// A percentage in [0, 100].
+fn parse_pct(s: &str) -> Result<f64, String> {
+    bounded(s, 0.0, 100.0, "a percentage")
+}
+
+/// Annualised volatility, decimal.
+fn parse_volatility(s: &str) -> Result<f64, String> {
+    bounded(s, 0.0001, 5.0, "a decimal volatility like 0.15")
+}
+
 fn parse_option_type(s: &str) -> Result<messages::OptionType, String> {
     match s {
         "CE" | "ce" | "call" => Ok(messages::OptionType::CE),
@@ -201,17 +271,22 @@ enum OptionsCmd {
 }
 
 fn check_inputs(a: &OptionArgs) -> Result<(), AppError> {
-    for (name, v, positive) in [
-        ("--spot", a.spot, true),
-        ("--strike", a.strike, true),
-        ("--days", a.days, false),
-        ("--rate", a.rate, false),
-        ("--div-yield", a.div_yield, false),
+    for (name, v, lo, hi, what) in [
+        ("--spot", a.spot, f64::MIN_POSITIVE, 1e9, "a positive price"),
+        (
+            "--strike",
+            a.strike,
+            f64::MIN_POSITIVE,
+            1e9,
+            "a positive price",
+        ),
+        ("--days", a.days, 0.0, 36_500.0, "calendar days"),
+        ("--rate", a.rate, -1.0, 1.0, "a decimal rate like 0.065"),
+        ("--div-yield", a.div_yield, -1.0, 1.0, "a decimal yield"),
     ] {
-        if !v.is_finite() || (positive && v <= 0.0) || (!positive && name == "--days" && v < 0.0) {
+        if !(v.is_finite() && v >= lo && v <= hi) {
             return Err(AppError::Usage(format!(
-                "{name} {v} is not valid: expected a finite{} number",
-                if positive { " positive" } else { "" }
+                "{name} {v} is not valid: expected {what}, at most {hi}"
             )));
         }
     }
@@ -243,7 +318,7 @@ enum CtlCmd {
         #[arg(long)]
         json: bool,
         /// Print again every SECS seconds until interrupted.
-        #[arg(long)]
+        #[arg(long, value_parser = parse_watch)]
         watch: Option<f64>,
     },
     /// Stop taking new signals.
@@ -266,7 +341,7 @@ enum CtlCmd {
     /// order: for a position already closed at the broker by hand. Audited.
     Close {
         position: String,
-        #[arg(long)]
+        #[arg(long, value_parser = parse_price)]
         price: f64,
     },
     /// Graceful shutdown: stop the feed, drain, flush, exit 0.
@@ -315,7 +390,7 @@ enum DataCmd {
     Import {
         #[arg(long)]
         csv: PathBuf,
-        #[arg(long)]
+        #[arg(long, value_parser = parse_symbol)]
         symbol: String,
         #[arg(long)]
         interval: Timeframe,
@@ -328,15 +403,15 @@ enum DataCmd {
     Sample {
         #[arg(long)]
         out: PathBuf,
-        #[arg(long, default_value = "24000")]
+        #[arg(long, default_value = "24000", value_parser = parse_price)]
         start_price: f64,
-        #[arg(long, default_value_t = 250)]
-        days: usize,
+        #[arg(long, default_value_t = 250, value_parser = clap::value_parser!(u32).range(1..=36_500))]
+        days: u32,
         #[arg(long, default_value = "15minute")]
         interval: Timeframe,
         #[arg(long, default_value_t = 42)]
         seed: u64,
-        #[arg(long, default_value = "0.15")]
+        #[arg(long, default_value = "0.15", value_parser = parse_volatility)]
         volatility: f64,
         /// First day (YYYY-MM-DD).
         #[arg(long, default_value = "2024-01-01")]
@@ -350,7 +425,7 @@ fn main() -> ExitCode {
     match dispatch(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             ExitCode::from(e.exit_code() as u8)
         }
     }
@@ -454,6 +529,9 @@ fn dispatch(cli: Cli) -> Result<(), AppError> {
             }
             let mode = mode_of(&cfg, mode, feed == FeedArg::Kite, confirm_live)?;
             let clock = live_clock(clock_start.as_deref(), clock_speed, mode, feed)?;
+            // Before the store is opened: a control.socket path holding a file (or another
+            // engine's live socket) refuses the run here.
+            alphastocks::control::check_socket_path(&cfg.storage.resolve(&cfg.control.socket))?;
             let opts = live::RunOptions {
                 clock,
                 mode,
@@ -475,6 +553,8 @@ fn dispatch(cli: Cli) -> Result<(), AppError> {
             store,
             max_rate,
             data_dir,
+            skip_bad_rows,
+            max_skipped_pct,
         } => {
             let mut cfg = load(&config)?;
             if let Some(d) = data_dir {
@@ -487,7 +567,10 @@ fn dispatch(cli: Cli) -> Result<(), AppError> {
                 ));
             }
             let mode = mode_of(&cfg, mode, false, false)?;
-            let symbol = symbol.unwrap_or_else(|| symbol_from_file(&data));
+            let symbol = match symbol {
+                Some(s) => s,
+                None => symbol_from_file(&data)?,
+            };
             let opts = replay::ReplayOptions {
                 data,
                 symbol,
@@ -498,14 +581,31 @@ fn dispatch(cli: Cli) -> Result<(), AppError> {
                 store,
                 max_rate,
             };
-            let summary = actix::System::new().block_on(replay::replay(cfg, opts))?;
+            let rows = replay::RowOptions {
+                policy: if skip_bad_rows {
+                    actors::feed::replay::RowPolicy::Skip
+                } else {
+                    actors::feed::replay::RowPolicy::Strict
+                },
+                max_lost_pct: max_skipped_pct,
+            };
+            let summary = actix::System::new().block_on(replay::replay_with(cfg, opts, rows))?;
             if json {
-                println!(
+                outln!(
                     "{}",
                     serde_json::to_string_pretty(&summary).unwrap_or_default()
                 );
             } else {
-                print!("{}", summary.render());
+                out!("{}", summary.render());
+            }
+            if !summary.complete {
+                return Err(AppError::Incomplete(format!(
+                    "replay INCOMPLETE: {} of {} rows ({:.2}%) were skipped or dropped, more than --max-skipped-pct {}",
+                    summary.rows_skipped + summary.bars_dropped,
+                    summary.rows,
+                    summary.lost_pct,
+                    summary.max_lost_pct
+                )));
             }
             Ok(())
         }
@@ -513,8 +613,10 @@ fn dispatch(cli: Cli) -> Result<(), AppError> {
             cmd: ConfigCmd::Check { file },
         } => {
             let cfg = load(&file)?;
-            println!("{}", serde_json::to_string_pretty(&cfg).unwrap_or_default());
-            eprintln!(
+            // `run` would refuse a control.socket path that holds anything but a stale socket.
+            alphastocks::control::check_socket_path(&cfg.storage.resolve(&cfg.control.socket))?;
+            outln!("{}", serde_json::to_string_pretty(&cfg).unwrap_or_default());
+            errln!(
                 "{}: valid (mode {})",
                 file.display(),
                 cfg.options_trading.mode().as_str()
@@ -533,17 +635,15 @@ fn dispatch(cli: Cli) -> Result<(), AppError> {
             let cfg = load(&config)?;
             let token = actix::System::new()
                 .block_on(alphastocks::kite_feed::login(&cfg, &request_token))?;
-            println!("export KITE_ACCESS_TOKEN={token}");
-            eprintln!(
-                "session created; put the line above in your environment (it expires at 6 AM)"
-            );
+            outln!("export KITE_ACCESS_TOKEN={token}");
+            errln!("session created; put the line above in your environment (it expires at 6 AM)");
             Ok(())
         }
         Cmd::Options {
             cmd: OptionsCmd::Greeks { a, vol },
         } => {
             check_inputs(&a)?;
-            if !(vol.is_finite() && vol >= 0.0) {
+            if !(vol.is_finite() && (0.0..=10.0).contains(&vol)) {
                 return Err(AppError::Usage(format!(
                     "--vol {vol} is not valid: expected a decimal volatility like 0.12"
                 )));
@@ -559,13 +659,18 @@ fn dispatch(cli: Cli) -> Result<(), AppError> {
                     vol,
                 },
             );
-            println!("{}", serde_json::to_string(&g).unwrap_or_default());
+            outln!("{}", serde_json::to_string(&g).unwrap_or_default());
             Ok(())
         }
         Cmd::Options {
             cmd: OptionsCmd::Iv { a, price },
         } => {
             check_inputs(&a)?;
+            if !(price.is_finite() && price > 0.0 && price <= 1e9) {
+                return Err(AppError::Usage(format!(
+                    "--price {price} is not valid: expected a positive option price"
+                )));
+            }
             let iv = actors::options::bs::implied_vol(
                 a.kind,
                 a.spot,
@@ -576,7 +681,7 @@ fn dispatch(cli: Cli) -> Result<(), AppError> {
                 price,
             )
             .map_err(|e| AppError::Usage(format!("no implied volatility: {e}")))?;
-            println!("{}", serde_json::json!({ "iv": iv }));
+            outln!("{}", serde_json::json!({ "iv": iv }));
             Ok(())
         }
         Cmd::Db {
@@ -592,7 +697,7 @@ fn dispatch(cli: Cli) -> Result<(), AppError> {
                     h.backend
                 )));
             }
-            println!(
+            outln!(
                 "{}: schema up to date ({} tables{})",
                 h.backend,
                 actors::store::schema::TABLES.len(),
@@ -609,10 +714,10 @@ fn dispatch(cli: Cli) -> Result<(), AppError> {
             let backend = store.unwrap_or(cfg.storage.backend);
             let mut st = alphastocks::system::open_store(&cfg, backend)?;
             let h = st.health();
-            println!("backend:   {}", h.backend);
-            println!("connected: {}", h.connected);
-            println!("server:    {}", h.server_version.as_deref().unwrap_or("?"));
-            println!("outbox:    {} rows waiting", h.outbox_pending);
+            outln!("backend:   {}", h.backend);
+            outln!("connected: {}", h.connected);
+            outln!("server:    {}", h.server_version.as_deref().unwrap_or("?"));
+            outln!("outbox:    {} rows waiting", h.outbox_pending);
             if !h.connected {
                 return Err(AppError::Usage(format!(
                     "{}: the server is not answering",
@@ -620,7 +725,7 @@ fn dispatch(cli: Cli) -> Result<(), AppError> {
                 )));
             }
             for (t, n) in st.row_counts()? {
-                println!("{t:<22}{n:>12}");
+                outln!("{t:<22}{n:>12}");
             }
             Ok(())
         }
@@ -639,7 +744,7 @@ fn dispatch(cli: Cli) -> Result<(), AppError> {
             let n = actix::System::new().block_on(alphastocks::import::import(
                 &cfg, backend, &csv, &symbol, interval,
             ))?;
-            println!(
+            outln!(
                 "imported {n} {interval} candles of {symbol} from {}",
                 csv.display()
             );
@@ -673,7 +778,10 @@ fn dispatch(cli: Cli) -> Result<(), AppError> {
                 end: end.map(|t| t.to_utc()),
             };
             for s in store.signals(&q)? {
-                println!("{}", serde_json::to_string(&s).unwrap_or_default());
+                if alphastocks::output::stdout_gone() {
+                    break;
+                }
+                outln!("{}", serde_json::to_string(&s).unwrap_or_default());
             }
             Ok(())
         }
@@ -747,14 +855,14 @@ fn ctl(config: &Path, socket: Option<PathBuf>, cmd: CtlCmd) -> Result<(), AppErr
         }
         let result = &reply["result"];
         match metrics_view {
-            Some((false, _)) => print!("{}", metrics_table(result)),
-            _ => println!(
+            Some((false, _)) => out!("{}", metrics_table(result)),
+            _ => outln!(
                 "{}",
                 serde_json::to_string_pretty(result).unwrap_or_default()
             ),
         }
         match metrics_view {
-            Some((_, Some(secs))) if secs > 0.0 => {
+            Some((_, Some(secs))) if secs > 0.0 && !alphastocks::output::stdout_gone() => {
                 std::thread::sleep(Duration::from_secs_f64(secs))
             }
             _ => return Ok(()),
@@ -799,19 +907,28 @@ fn metrics_table(v: &serde_json::Value) -> String {
 }
 
 /// `data/sample/nifty_15minute.csv` → `NIFTY`.
-fn symbol_from_file(p: &Path) -> String {
-    p.file_stem()
+fn symbol_from_file(p: &Path) -> Result<String, AppError> {
+    let word = p
+        .file_stem()
         .and_then(|s| s.to_str())
         .and_then(|s| s.split(['_', '-', '.']).next())
-        .filter(|s| !s.is_empty())
-        .map(|s| s.to_uppercase())
-        .unwrap_or_else(|| "NIFTY".to_string())
+        .unwrap_or("")
+        .to_uppercase();
+    parse_symbol(&word).map_err(|e| {
+        AppError::Usage(format!(
+            "no symbol from the file name {}: {e}; pass --symbol",
+            p.display()
+        ))
+    })
 }
+
+/// The most bars `data sample` builds.
+const SAMPLE_MAX_BARS: usize = 10_000_000;
 
 fn sample(
     out: &Path,
     start_price: f64,
-    days: usize,
+    days: u32,
     interval: Timeframe,
     seed: u64,
     volatility: f64,
@@ -827,13 +944,25 @@ fn sample(
     }
     let session = Session::nse();
     let per_day = ((session.close - session.open) / interval.seconds()) as usize;
+    // The bars are built in memory: bound them (10 M one-minute bars is ~27 years).
+    let total = per_day.saturating_mul(days as usize);
+    if total > SAMPLE_MAX_BARS {
+        return Err(AppError::Usage(format!(
+            "sample: --days {days} at {interval} is {total} bars, more than {SAMPLE_MAX_BARS}: ask for fewer days or a coarser interval"
+        )));
+    }
+    if !(1990..=2100).contains(&chrono::Datelike::year(&from)) {
+        return Err(AppError::Usage(format!(
+            "sample: --from {from} is not valid: expected a date between 1990 and 2100"
+        )));
+    }
     let start = from
         .and_hms_opt(0, 0, 0)
         .map(|t| t.and_utc().timestamp())
         .ok_or_else(|| AppError::Usage("sample: bad --from".into()))?;
     let sub = (interval.seconds() / 60).max(1) as usize;
     let mut m = SimMarket::new(seed, session, volatility, 60, vec![start_price], start);
-    let bars = m.bars(per_day * days, interval.seconds(), sub);
+    let bars = m.bars(total, interval.seconds(), sub);
     let ist = FixedOffset::east_opt(19_800).ok_or_else(|| AppError::Usage("offset".into()))?;
     let io = |source| AppError::Io {
         context: format!("cannot write {}", out.display()),
@@ -858,6 +987,6 @@ fn sample(
         .map_err(io)?;
     }
     w.flush().map_err(io)?;
-    eprintln!("wrote {} bars to {}", bars.len(), out.display());
+    errln!("wrote {} bars to {}", bars.len(), out.display());
     Ok(())
 }

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use actix::Actor;
 use actors::config::Config;
-use actors::feed::replay::{check_bar_size, read_file};
+use actors::feed::replay::{check_bar_size, read_file_with, ReadOptions, RowPolicy};
 use actors::options_executor::Clock;
 use messages::msg::*;
 use messages::{ExecutorStats, Symbols, Timeframe};
@@ -39,13 +39,56 @@ pub struct ReplayOptions {
     pub max_rate: Option<f64>,
 }
 
-/// The replay's figures.
+/// What a replay does with rows it refuses (see `actors::feed::replay`).
+#[derive(Debug, Clone, Copy)]
+pub struct RowOptions {
+    /// Strict (the default): the first refused row stops the replay with its line, exit 2.
+    /// Skip: refused rows are left out and listed in the summary.
+    pub policy: RowPolicy,
+    /// Under Skip: a replay whose skipped plus dropped rows exceed this percentage of the
+    /// file's rows is INCOMPLETE (exit 3, after the summary).
+    pub max_lost_pct: f64,
+}
+
+impl Default for RowOptions {
+    fn default() -> Self {
+        RowOptions {
+            policy: RowPolicy::Strict,
+            max_lost_pct: DEFAULT_MAX_LOST_PCT,
+        }
+    }
+}
+
+/// The default `--max-skipped-pct`.
+pub const DEFAULT_MAX_LOST_PCT: f64 = 1.0;
+
+/// Refused rows listed in the summary (all are counted).
+const SKIPPED_SHOWN: usize = 10;
+
+/// The replay's figures. Counts are of this process's work, except `store_signals` (what
+/// the store holds for the symbol after the replay, earlier runs included).
 #[derive(Debug, Clone, Serialize)]
 pub struct ReplaySummary {
     pub symbol: String,
     pub timeframe: Timeframe,
+    /// Data rows in the file.
+    pub rows: u64,
+    /// Rows refused by the reader (skip policy), with the first few lines and reasons.
+    pub rows_skipped: u64,
+    pub skipped_examples: Vec<(u64, String)>,
+    /// Bars fed to the engine (rows − skipped).
     pub bars: u64,
+    /// Bars the engine dropped (outside the session, …).
     pub bars_dropped: u64,
+    /// (skipped + dropped) / rows, percent.
+    pub lost_pct: f64,
+    /// Lost no more than allowed (always true when nothing was lost).
+    pub complete: bool,
+    pub max_lost_pct: f64,
+    /// Signals the executor found already decided by an earlier run (a resumed replay).
+    pub already_decided: u64,
+    /// Signals of this symbol in the store after the replay (earlier runs included).
+    pub store_signals: Option<u64>,
     pub candles: u64,
     pub signals: u64,
     pub executor: ExecutorStats,
@@ -61,8 +104,17 @@ pub struct ReplaySummary {
     pub signals_file: PathBuf,
 }
 
-/// Runs a replay inside a running actix `System`.
-pub async fn replay(mut cfg: Config, opts: ReplayOptions) -> Result<ReplaySummary, AppError> {
+/// Runs a strict replay inside a running actix `System`.
+pub async fn replay(cfg: Config, opts: ReplayOptions) -> Result<ReplaySummary, AppError> {
+    replay_with(cfg, opts, RowOptions::default()).await
+}
+
+/// Runs a replay with the given row policy inside a running actix `System`.
+pub async fn replay_with(
+    mut cfg: Config,
+    opts: ReplayOptions,
+    rows: RowOptions,
+) -> Result<ReplaySummary, AppError> {
     if let Some(tf) = opts.timeframe {
         cfg.strategies.set_timeframe(tf);
     }
@@ -71,7 +123,25 @@ pub async fn replay(mut cfg: Config, opts: ReplayOptions) -> Result<ReplaySummar
     let cfg_capital = cfg.options_trading.position_sizing.account_capital;
     let metrics_on = cfg.metrics.enabled;
     let t0 = Instant::now();
-    let data = read_file(&opts.data)?;
+    let session = cfg
+        .market
+        .session()
+        .map_err(|(p, v, r)| AppError::Usage(format!("config: at `{p}`: value {v} {r}")))?;
+    let data = read_file_with(
+        &opts.data,
+        ReadOptions {
+            policy: rows.policy,
+            session: Some(actors::logic::session::Session::new(&session)),
+        },
+    )?;
+    for r in data.skipped.iter().take(SKIPPED_SHOWN) {
+        log::warn!(
+            "replay: {} line {}: skipped: {}",
+            opts.data.display(),
+            r.line,
+            r.reason
+        );
+    }
     for (name, inst) in cfg.strategies.enabled() {
         check_bar_size(data.bar_secs, inst.timeframe).map_err(|m| {
             AppError::Usage(format!(
@@ -190,13 +260,47 @@ pub async fn replay(mut cfg: Config, opts: ReplayOptions) -> Result<ReplaySummar
     };
     let writer = engine.db.send(GetWriterStats).await?;
     let store = writer.health.clone();
+    let store_signals = engine
+        .db
+        .send(QuerySignals(messages::SignalQuery {
+            symbol: Some(opts.symbol.clone()),
+            ..Default::default()
+        }))
+        .await?
+        .ok()
+        .map(|v| v.len() as u64);
     engine.shutdown().await;
     let bars = data.bars.len() as u64;
+    let rows_skipped = data.skipped.len() as u64;
+    let lost = rows_skipped + dropped;
+    let lost_pct = if data.rows == 0 {
+        0.0
+    } else {
+        lost as f64 * 100.0 / data.rows as f64
+    };
+    let already_decided = executor
+        .rejected_by_reason
+        .get("already_processed")
+        .copied()
+        .unwrap_or(0);
     Ok(ReplaySummary {
         symbol: opts.symbol,
         timeframe: tf,
+        rows: data.rows,
+        rows_skipped,
+        skipped_examples: data
+            .skipped
+            .iter()
+            .take(SKIPPED_SHOWN)
+            .map(|r| (r.line, r.reason.clone()))
+            .collect(),
         bars,
         bars_dropped: dropped,
+        lost_pct,
+        complete: lost == 0 || lost_pct <= rows.max_lost_pct,
+        max_lost_pct: rows.max_lost_pct,
+        already_decided,
+        store_signals,
         candles: stats.candles_closed,
         signals: lines,
         executor,
@@ -216,7 +320,38 @@ impl ReplaySummary {
     /// The human summary printed after a replay.
     pub fn render(&self) -> String {
         let mut s = String::new();
-        s.push_str(&format!("replay of {} ({})\n", self.symbol, self.timeframe));
+        s.push_str(&format!(
+            "replay of {} ({}){}\n",
+            self.symbol,
+            self.timeframe,
+            if self.complete {
+                ""
+            } else {
+                "  — INCOMPLETE: most of the input was not replayed"
+            }
+        ));
+        s.push_str(&format!(
+            "  rows         {} in the file, {} skipped, {} dropped by the engine ({:.2}% lost{})\n",
+            self.rows,
+            self.rows_skipped,
+            self.bars_dropped,
+            self.lost_pct,
+            if self.complete {
+                String::new()
+            } else {
+                format!(", more than the {}% allowed", self.max_lost_pct)
+            }
+        ));
+        for (line, reason) in &self.skipped_examples {
+            s.push_str(&format!("                 line {line}: {reason}\n"));
+        }
+        if self.rows_skipped > self.skipped_examples.len() as u64 {
+            s.push_str(&format!(
+                "                 … and {} more skipped rows\n",
+                self.rows_skipped - self.skipped_examples.len() as u64
+            ));
+        }
+        s.push_str("  this replay (counts of this process's work):\n");
         s.push_str(&format!(
             "  bars         {} ({} dropped)\n  candles      {}\n  signals      {} → {}\n",
             self.bars,
@@ -237,6 +372,12 @@ impl ReplaySummary {
         }
         for (reason, n) in &self.executor.rejected_by_reason {
             s.push_str(&format!("                 {reason}: {n}\n"));
+        }
+        if self.already_decided > 0 {
+            s.push_str(&format!(
+                "  resumed      {} signals were already decided by an earlier run: their trades are in the store, not in the figures below\n",
+                self.already_decided
+            ));
         }
         if let Some(p) = &self.paper {
             s.push_str(&p.render());
@@ -263,6 +404,12 @@ impl ReplaySummary {
                 )
             }
         ));
+        if let Some(n) = self.store_signals {
+            s.push_str(&format!(
+                "  store total  {n} signals of {} (all runs)\n",
+                self.symbol
+            ));
+        }
         if self.restarts > 0 {
             s.push_str(&format!("  restarts     {}\n", self.restarts));
         }

@@ -235,7 +235,7 @@ impl Report {
     /// The human summary lines.
     pub fn render(&self) -> String {
         format!(
-            "  paper trades {} (wins {}, win rate {}%)\n  total P&L    ₹{:.2}\n  max drawdown ₹{:.2} ({}% of capital)\n",
+            "  paper trades {} closed in this replay (wins {}, win rate {}%)\n  total P&L    ₹{:.2}\n  max drawdown ₹{:.2} ({}% of capital)\n",
             self.trades, self.wins, self.win_rate_pct, self.total_pnl, self.max_drawdown, self.max_drawdown_pct_of_capital
         )
     }

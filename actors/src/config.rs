@@ -13,6 +13,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
+mod bounds;
+pub use bounds::{MAX_CAPITAL, MAX_PRICE, MIN_PRICE};
+
 /// The whole config file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -539,29 +542,58 @@ fn default_persist_marks() -> u64 {
     300
 }
 
+/// The largest config file read (the shipped one is ~5 KB).
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
 /// The default config, as shipped in `config/default.json`.
 pub const DEFAULT_JSON: &str = include_str!("../../config/default.json");
 
 impl Config {
     /// Reads, parses and validates a config file.
     pub fn load(path: &Path) -> Result<Config> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::ConfigRead {
+        use std::io::Read;
+        let read_err = |source| Error::ConfigRead {
             path: path.to_path_buf(),
             source,
-        })?;
+        };
+        // A config is a few kilobytes: read at most MAX_CONFIG_BYTES (a multi-gigabyte file,
+        // or /dev/zero, is refused instead of filling memory).
+        let mut text = String::new();
+        std::fs::File::open(path)
+            .map_err(read_err)?
+            .take(MAX_CONFIG_BYTES + 1)
+            .read_to_string(&mut text)
+            .map_err(read_err)?;
+        if text.len() as u64 > MAX_CONFIG_BYTES {
+            return Err(Error::ConfigParse {
+                path: path.to_path_buf(),
+                json_path: "(the whole file)".into(),
+                message: format!("the file is larger than {MAX_CONFIG_BYTES} bytes"),
+            });
+        }
         Config::parse(&text, path)
     }
 
     /// Parses and validates config text; `path` names it in errors.
     pub fn parse(text: &str, path: &Path) -> Result<Config> {
         let de = &mut serde_json::Deserializer::from_str(text);
-        let cfg: Config = serde_path_to_error::deserialize(de).map_err(|e| {
+        let cfg: Config = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
             let json_path = e.path().to_string();
             Error::ConfigParse {
                 path: path.to_path_buf(),
                 json_path,
                 message: e.into_inner().to_string(),
             }
+        })?;
+        // One config per file: a second JSON value after the first would be silently ignored.
+        de.end().map_err(|e| Error::ConfigParse {
+            path: path.to_path_buf(),
+            json_path: "(after the config object)".into(),
+            message: format!(
+                "a second JSON value follows the config at line {}, column {}: a config file holds exactly one object",
+                e.line(),
+                e.column()
+            ),
         })?;
         cfg.validate(path)?;
         Ok(cfg)
@@ -806,6 +838,7 @@ impl Config {
             ));
         }
         self.validate_options(path)?;
+        self.validate_bounds(path)?;
         if let Some(l) = &self.metrics.listen {
             let ok = l
                 .parse::<std::net::SocketAddr>()

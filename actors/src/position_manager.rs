@@ -367,7 +367,10 @@ impl PositionManager {
             let mut i = 0;
             while i < self.open.len() {
                 let h = &mut self.open[i];
-                if &h.pos.record.option_symbol == sym && *ltp > 0.0 {
+                // A broker price outside one paisa .. one crore is no premium (1e300 would
+                // overflow paise × quantity): it is ignored.
+                let plausible = (crate::config::MIN_PRICE..=crate::config::MAX_PRICE).contains(ltp);
+                if &h.pos.record.option_symbol == sym && plausible {
                     h.ltp = Some(*ltp);
                     // A real price from the entry's second on counts (a stream sends a price
                     // only when it changes: none may be missed).
@@ -967,6 +970,41 @@ mod tests {
             realized_pnl: 0.0,
             updated_at: t,
         }
+    }
+
+    #[actix_rt::test]
+    async fn absurd_broker_marks_are_ignored() {
+        let pm = pm();
+        pm.send(OpenPosition(Box::new(record(0x5eed_0000, Mode::Paper))))
+            .await
+            .unwrap();
+        let sym = "NIFTY25D0924000CE".to_string();
+        let at = Utc::now().timestamp();
+        for ltp in [1e300, f64::INFINITY, f64::NAN, -5.0, 1e-9] {
+            pm.send(OptionMarks {
+                at,
+                ltps: vec![(sym.clone(), ltp)],
+            })
+            .await
+            .unwrap();
+        }
+        let open = pm.send(GetOpenPositions).await.unwrap();
+        assert_eq!(open.len(), 1, "no exit at an absurd price");
+        assert_eq!(open[0].current_premium, 100.05);
+        // A real price above the target still closes it, with P&L in range.
+        pm.send(OptionMarks {
+            at,
+            ltps: vec![(sym, 170.0)],
+        })
+        .await
+        .unwrap();
+        assert!(pm.send(GetOpenPositions).await.unwrap().is_empty());
+        let s = pm.send(GetPositionSummary).await.unwrap();
+        assert!(
+            s.realized_pnl > 0.0 && s.realized_pnl < 20_000.0,
+            "{}",
+            s.realized_pnl
+        );
     }
 
     #[actix_rt::test]

@@ -1,9 +1,20 @@
 //! The replay file: a CSV with header `timestamp,open,high,low,close,volume`.
 //!
 //! Timestamps are RFC 3339 with an offset (`2024-01-02T09:15:00+05:30`, `…Z`), Kite's form
-//! without the colon (`2017-12-15T09:15:00+0530`), or epoch seconds. A malformed row is an
-//! error naming its line. Row order and plausibility are DataManager's to judge (it counts and
-//! drops bad bars); this reader only parses.
+//! without the colon (`2017-12-15T09:15:00+0530`), or epoch seconds.
+//!
+//! Every row is judged here, before any of it reaches the engine, so that one poisoned row
+//! cannot wreck what follows: a row is refused when a field does not parse, a price is not
+//! finite or outside [`MIN_PRICE`](crate::config::MIN_PRICE) ..=
+//! [`MAX_PRICE`](crate::config::MAX_PRICE), the volume is negative, the
+//! high/low do not contain open and close, the time is outside 2000–2099 or outside the
+//! session (when one is given), or a price is more than [`MAX_JUMP`]× away from the previous
+//! kept row's close. Time order is judged over the whole file: the rows kept are the longest
+//! strictly increasing run of times, so a single row dated 9999 (or 2030) is the one refused,
+//! not every row after it.
+//!
+//! [`RowPolicy::Strict`] (the default) makes any refused row an error naming its line, field
+//! and value; [`RowPolicy::Skip`] keeps the good rows and reports every refused one.
 
 use std::io::Read;
 use std::path::Path;
@@ -12,9 +23,38 @@ use chrono::DateTime;
 use messages::{Bar, Timeframe};
 
 use crate::error::{Error, Result};
+use crate::logic::session::Session;
 
 /// The header a replay file must have.
 pub const HEADER: [&str; 6] = ["timestamp", "open", "high", "low", "close", "volume"];
+
+/// A price more than this many times above or below the previous kept close is refused.
+pub const MAX_JUMP: f64 = 10.0;
+
+/// Earliest and latest accepted times: 2000-01-01 and 2100-01-01 (exclusive), UTC.
+pub const TIME_RANGE: (i64, i64) = (946_684_800, 4_102_444_800);
+
+/// The largest accepted volume.
+pub const MAX_VOLUME: f64 = 1e15;
+
+/// What to do with a row that is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RowPolicy {
+    /// The first refused row (by line) stops the read with its line, field and value.
+    #[default]
+    Strict,
+    /// Refused rows are left out and reported in [`ReplayData::skipped`].
+    Skip,
+}
+
+/// A refused row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkippedRow {
+    /// 1-based line of the file (the header is line 1).
+    pub line: u64,
+    /// Why, naming the field and value.
+    pub reason: String,
+}
 
 /// A parsed replay file.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,6 +62,18 @@ pub struct ReplayData {
     pub bars: Vec<Bar>,
     /// The bar length: the smallest positive gap between consecutive bars (capped at a day).
     pub bar_secs: i64,
+    /// Data rows in the file (kept + skipped).
+    pub rows: u64,
+    /// Rows refused under [`RowPolicy::Skip`], in line order (always empty under `Strict`).
+    pub skipped: Vec<SkippedRow>,
+}
+
+/// How to read.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReadOptions {
+    pub policy: RowPolicy,
+    /// Refuse rows outside this session (intraday bars: the time; daily bars: the day).
+    pub session: Option<Session>,
 }
 
 /// Parses a timestamp in any of the accepted forms into epoch seconds.
@@ -39,17 +91,118 @@ pub fn parse_timestamp(s: &str) -> Option<i64> {
         .map(|t| t.timestamp())
 }
 
-/// Reads a replay file.
+/// Reads a replay file strictly, without a session check (`data import`).
 pub fn read_file(path: &Path) -> Result<ReplayData> {
+    read_file_with(path, ReadOptions::default())
+}
+
+/// Reads a replay file with `opts`.
+pub fn read_file_with(path: &Path, opts: ReadOptions) -> Result<ReplayData> {
     let file = std::fs::File::open(path).map_err(|source| Error::DataRead {
         path: path.to_path_buf(),
         source,
     })?;
-    read(file, path)
+    read_with(file, path, opts)
 }
 
-/// Reads replay CSV from `r`; `path` names it in errors.
+/// Reads replay CSV from `r` strictly; `path` names it in errors.
 pub fn read(r: impl Read, path: &Path) -> Result<ReplayData> {
+    read_with(r, path, ReadOptions::default())
+}
+
+/// `t` as RFC 3339 UTC for messages (the number when out of chrono's range).
+fn show_time(t: i64) -> String {
+    DateTime::from_timestamp(t, 0)
+        .map(|d| d.to_rfc3339())
+        .unwrap_or_else(|| t.to_string())
+}
+
+/// One parsed row, or why it is refused.
+fn parse_row(rec: &csv::ByteRecord) -> std::result::Result<Bar, String> {
+    if rec.len() != 6 {
+        return Err(format!("expected 6 fields, found {}", rec.len()));
+    }
+    let field = |i: usize| std::str::from_utf8(&rec[i]).unwrap_or("\u{fffd}");
+    let clip = |s: &str| -> String { s.chars().take(40).collect() };
+    let ts = parse_timestamp(field(0)).ok_or_else(|| {
+        format!(
+            "timestamp {:?} is not RFC 3339 with an offset or epoch seconds",
+            clip(field(0))
+        )
+    })?;
+    if !(TIME_RANGE.0..TIME_RANGE.1).contains(&ts) {
+        return Err(format!(
+            "timestamp {:?} ({}) is outside the years 2000–2099",
+            clip(field(0)),
+            show_time(ts)
+        ));
+    }
+    let mut v = [0f64; 5];
+    for (k, slot) in v.iter_mut().enumerate() {
+        let s = field(k + 1);
+        *slot = s
+            .parse::<f64>()
+            .map_err(|_| format!("{} {:?} is not a number", HEADER[k + 1], clip(s)))?;
+    }
+    let (min, max) = (crate::config::MIN_PRICE, crate::config::MAX_PRICE);
+    for (k, p) in v[..4].iter().enumerate() {
+        if !(p.is_finite() && *p >= min && *p <= max) {
+            return Err(format!(
+                "{} {} is not a price (must be >= {min} and <= {max})",
+                HEADER[k + 1],
+                clip(field(k + 1))
+            ));
+        }
+    }
+    if !(v[4].is_finite() && v[4] >= 0.0 && v[4] <= MAX_VOLUME) {
+        return Err(format!(
+            "volume {} is not a volume (must be >= 0 and <= {MAX_VOLUME:e})",
+            clip(field(5))
+        ));
+    }
+    let (open, high, low, close) = (v[0], v[1], v[2], v[3]);
+    if low > open.min(close) || high < open.max(close) {
+        return Err(format!(
+            "high {high} / low {low} do not contain open {open} and close {close}"
+        ));
+    }
+    Ok(Bar {
+        ts,
+        open,
+        high,
+        low,
+        close,
+        volume: v[4],
+    })
+}
+
+/// Indices (into `ts`) of a longest strictly increasing subsequence, in order: the rows that
+/// keep the file in time order while refusing as few as possible. O(n log n).
+fn longest_increasing(ts: &[i64]) -> Vec<usize> {
+    // tails[k]: index of the smallest last time of an increasing run of length k + 1.
+    let mut tails: Vec<usize> = Vec::new();
+    let mut prev: Vec<Option<usize>> = vec![None; ts.len()];
+    for i in 0..ts.len() {
+        let k = tails.partition_point(|&j| ts[j] < ts[i]);
+        prev[i] = k.checked_sub(1).map(|k| tails[k]);
+        if k == tails.len() {
+            tails.push(i);
+        } else {
+            tails[k] = i;
+        }
+    }
+    let mut out = Vec::with_capacity(tails.len());
+    let mut cur = tails.last().copied();
+    while let Some(i) = cur {
+        out.push(i);
+        cur = prev[i];
+    }
+    out.reverse();
+    out
+}
+
+/// Reads replay CSV from `r` under `opts`; `path` names it in errors.
+pub fn read_with(r: impl Read, path: &Path, opts: ReadOptions) -> Result<ReplayData> {
     let row_err = |line: u64, message: String| Error::DataRow {
         path: path.to_path_buf(),
         line,
@@ -57,6 +210,7 @@ pub fn read(r: impl Read, path: &Path) -> Result<ReplayData> {
     };
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(true)
+        .flexible(true)
         .trim(csv::Trim::All)
         .from_reader(r);
     let header = rdr
@@ -72,16 +226,16 @@ pub fn read(r: impl Read, path: &Path) -> Result<ReplayData> {
         })
         .collect();
     if names != HEADER {
+        let shown: String = names.join(",").chars().take(200).collect();
         return Err(row_err(
             1,
-            format!(
-                "header is {:?}, expected \"{}\"",
-                names.join(","),
-                HEADER.join(",")
-            ),
+            format!("header is {shown:?}, expected \"{}\"", HEADER.join(",")),
         ));
     }
-    let mut bars = Vec::new();
+    // 1. Each row on its own.
+    let mut bars: Vec<Bar> = Vec::new();
+    let mut lines: Vec<u64> = Vec::new();
+    let mut skipped: Vec<SkippedRow> = Vec::new();
     let mut rec = csv::ByteRecord::new();
     loop {
         let more = rdr.read_byte_record(&mut rec).map_err(|e| {
@@ -92,47 +246,122 @@ pub fn read(r: impl Read, path: &Path) -> Result<ReplayData> {
             break;
         }
         let line = rec.position().map(|p| p.line()).unwrap_or(0);
-        if rec.len() != 6 {
-            return Err(row_err(
-                line,
-                format!("expected 6 fields, found {}", rec.len()),
-            ));
+        match parse_row(&rec) {
+            Ok(b) => {
+                bars.push(b);
+                lines.push(line);
+            }
+            Err(reason) => {
+                if opts.policy == RowPolicy::Strict {
+                    return Err(row_err(line, reason));
+                }
+                skipped.push(SkippedRow { line, reason });
+            }
         }
-        let field = |i: usize| std::str::from_utf8(&rec[i]).unwrap_or("\u{fffd}");
-        let ts = parse_timestamp(field(0)).ok_or_else(|| {
-            row_err(
-                line,
-                format!(
-                    "timestamp {:?} is not RFC 3339 with an offset or epoch seconds",
-                    field(0)
-                ),
-            )
-        })?;
-        let mut v = [0f64; 5];
-        for (k, slot) in v.iter_mut().enumerate() {
-            let s = field(k + 1);
-            *slot = s
-                .parse::<f64>()
-                .map_err(|_| row_err(line, format!("{} {s:?} is not a number", HEADER[k + 1])))?;
-        }
-        bars.push(Bar {
-            ts,
-            open: v[0],
-            high: v[1],
-            low: v[2],
-            close: v[3],
-            volume: v[4],
-        });
     }
-    let bar_secs = bars
+    let rows = (bars.len() + skipped.len()) as u64;
+    // 2. Time order over the whole file.
+    let ts: Vec<i64> = bars.iter().map(|b| b.ts).collect();
+    let keep = longest_increasing(&ts);
+    let mut rejected: Vec<SkippedRow> = Vec::new();
+    if keep.len() < bars.len() {
+        let mut k = keep.iter().peekable();
+        let mut last_kept: Option<usize> = None;
+        for i in 0..bars.len() {
+            if k.peek() == Some(&&i) {
+                k.next();
+                last_kept = Some(i);
+                continue;
+            }
+            let next_kept = k.peek().map(|&&j| j);
+            let why = match (last_kept, next_kept) {
+                (Some(p), _) if ts[i] <= ts[p] => format!(
+                    "timestamp {} is not after line {}'s {}: rows must be in time order",
+                    show_time(ts[i]),
+                    lines[p],
+                    show_time(ts[p])
+                ),
+                (_, Some(n)) => format!(
+                    "timestamp {} is not before line {}'s {}: rows must be in time order",
+                    show_time(ts[i]),
+                    lines[n],
+                    show_time(ts[n])
+                ),
+                _ => format!("timestamp {} is out of time order", show_time(ts[i])),
+            };
+            rejected.push(SkippedRow {
+                line: lines[i],
+                reason: why,
+            });
+        }
+    }
+    let mut kept: Vec<(u64, Bar)> = keep.into_iter().map(|i| (lines[i], bars[i])).collect();
+    drop(bars);
+    let bar_secs = kept
         .windows(2)
         .take(5000)
-        .map(|w| w[1].ts - w[0].ts)
+        .map(|w| w[1].1.ts - w[0].1.ts)
         .filter(|d| *d > 0)
         .min()
         .unwrap_or(60)
         .min(86_400);
-    Ok(ReplayData { bars, bar_secs })
+    // 3. The session, and 4. jumps against the previous kept close.
+    let mut prev_close: Option<(u64, f64)> = None;
+    kept.retain(|(line, b)| {
+        if let Some(s) = &opts.session {
+            let inside = if bar_secs >= 86_400 {
+                s.is_trading_day(b.ts)
+            } else {
+                s.contains(b.ts)
+            };
+            if !inside {
+                rejected.push(SkippedRow {
+                    line: *line,
+                    reason: format!(
+                        "timestamp {} is outside the trading session",
+                        show_time(b.ts)
+                    ),
+                });
+                return false;
+            }
+        }
+        if let Some((pl, pc)) = prev_close {
+            let ratio = (b.high / pc).max(pc / b.low);
+            if ratio > MAX_JUMP {
+                rejected.push(SkippedRow {
+                    line: *line,
+                    reason: format!(
+                        "prices {}..{} are more than {MAX_JUMP}x away from line {pl}'s close {pc}",
+                        b.low, b.high
+                    ),
+                });
+                return false;
+            }
+        }
+        prev_close = Some((*line, b.close));
+        true
+    });
+    if !rejected.is_empty() {
+        rejected.sort_by_key(|r| r.line);
+        if opts.policy == RowPolicy::Strict {
+            let n = rejected.len();
+            let first = rejected.swap_remove(0);
+            let more = if n > 1 {
+                format!(" ({} more rows refused)", n - 1)
+            } else {
+                String::new()
+            };
+            return Err(row_err(first.line, format!("{}{more}", first.reason)));
+        }
+        skipped.extend(rejected);
+        skipped.sort_by_key(|r| r.line);
+    }
+    Ok(ReplayData {
+        bars: kept.into_iter().map(|(_, b)| b).collect(),
+        bar_secs,
+        rows,
+        skipped,
+    })
 }
 
 /// Checks that bars `bar_secs` long can build `tf` candles.
@@ -200,6 +429,123 @@ mod tests {
         let csv = "timestamp,open,high,low,close,volume\n1700000000,1,1,1\n";
         let e = read(csv.as_bytes(), p()).unwrap_err().to_string();
         assert!(e.contains("line 2"), "{e}");
+    }
+
+    /// A clean file of `n` 15-minute NSE bars from 2024-01-02 09:15 IST, closes 100, 101, ….
+    fn clean(n: usize) -> Vec<String> {
+        let t0 = parse_timestamp("2024-01-02T09:15:00+05:30").unwrap();
+        let s = Session::nse();
+        let mut t = t0;
+        let mut out = Vec::new();
+        while out.len() < n {
+            if s.contains(t) {
+                let c = 100.0 + out.len() as f64;
+                out.push(format!("{t},{c},{},{},{c},10", c + 1.0, c - 1.0));
+            }
+            t += 900;
+        }
+        out
+    }
+
+    fn csv(rows: &[String]) -> String {
+        format!(
+            "timestamp,open,high,low,close,volume\n{}\n",
+            rows.join("\n")
+        )
+    }
+
+    fn opts(policy: RowPolicy) -> ReadOptions {
+        ReadOptions {
+            policy,
+            session: Some(Session::nse()),
+        }
+    }
+
+    #[test]
+    fn an_absurd_price_is_refused_with_its_line_field_and_value() {
+        let mut rows = clean(50);
+        rows[20] = rows[20].replacen(",120,", ",1e308,", 1);
+        let e = read_with(csv(&rows).as_bytes(), p(), opts(RowPolicy::Strict))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 22") && e.contains("open 1e308"), "{e}");
+        let d = read_with(csv(&rows).as_bytes(), p(), opts(RowPolicy::Skip)).unwrap();
+        assert_eq!((d.rows, d.bars.len(), d.skipped.len()), (50, 49, 1));
+        assert_eq!(d.skipped[0].line, 22);
+        assert!(d.bars.iter().all(|b| b.high < 1000.0));
+    }
+
+    #[test]
+    fn one_row_dated_9999_or_2030_is_the_only_row_refused() {
+        for bad in ["9999-01-01T09:15:00+05:30", "2030-01-01T09:15:00+05:30"] {
+            let mut rows = clean(100);
+            let tail = rows[10].split_once(',').unwrap().1.to_string();
+            rows[10] = format!("{bad},{tail}");
+            let e = read_with(csv(&rows).as_bytes(), p(), opts(RowPolicy::Strict))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("line 12"), "{bad}: {e}");
+            let d = read_with(csv(&rows).as_bytes(), p(), opts(RowPolicy::Skip)).unwrap();
+            assert_eq!(d.bars.len(), 99, "{bad}: only that row is left out");
+            assert_eq!(d.skipped.len(), 1);
+            assert_eq!(d.skipped[0].line, 12, "{:?}", d.skipped);
+        }
+    }
+
+    #[test]
+    fn order_session_and_jumps_are_judged() {
+        let mut rows = clean(30);
+        rows.swap(5, 6); // two rows swapped: one of them is out of order
+        let d = read_with(csv(&rows).as_bytes(), p(), opts(RowPolicy::Skip)).unwrap();
+        assert_eq!(d.skipped.len(), 1, "{:?}", d.skipped);
+        assert!(d.skipped[0].reason.contains("time order"));
+        assert!(d.bars.windows(2).all(|w| w[0].ts < w[1].ts));
+        // A Saturday bar (2024-01-06) is outside the session.
+        let sat = parse_timestamp("2024-01-06T10:00:00+05:30").unwrap();
+        let mut rows = clean(3);
+        rows.push(format!("{sat},103,104,102,103,1"));
+        let e = read_with(csv(&rows).as_bytes(), p(), opts(RowPolicy::Strict))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("line 5") && e.contains("outside the trading session"),
+            "{e}"
+        );
+        // Without a session (data import) it is kept.
+        assert_eq!(read(csv(&rows).as_bytes(), p()).unwrap().bars.len(), 4);
+        // A 100x spike is refused; the row after it is judged against the close before it.
+        let mut rows = clean(10);
+        rows[4] = rows[4].replace(",104,105,103,104,", ",104,10400,103,104,");
+        let d = read_with(csv(&rows).as_bytes(), p(), opts(RowPolicy::Skip)).unwrap();
+        assert_eq!(d.skipped.iter().map(|r| r.line).collect::<Vec<_>>(), [6]);
+        assert_eq!(d.bars.len(), 9);
+        // Negative volume, inconsistent high/low, a wrong field count.
+        let mut rows = clean(5);
+        rows[0] = format!("{},-1", rows[0].rsplit_once(',').unwrap().0);
+        rows[1] = rows[1].replace(",102,100,", ",99,100,");
+        rows[2] = "1704167100,1,1".into();
+        let d = read_with(csv(&rows).as_bytes(), p(), opts(RowPolicy::Skip)).unwrap();
+        let reasons: Vec<_> = d
+            .skipped
+            .iter()
+            .map(|r| (r.line, r.reason.clone()))
+            .collect();
+        assert_eq!(reasons.len(), 3, "{reasons:?}");
+        assert!(reasons[0].1.contains("volume -1"), "{reasons:?}");
+        assert!(reasons[1].1.contains("do not contain"), "{reasons:?}");
+        assert!(reasons[2].1.contains("6 fields"), "{reasons:?}");
+    }
+
+    #[test]
+    fn longest_increasing_keeps_the_most_rows() {
+        assert_eq!(longest_increasing(&[1, 2, 9999, 3, 4, 5]), [0, 1, 3, 4, 5]);
+        assert_eq!(longest_increasing(&[5, 1, 2, 3]), [1, 2, 3]);
+        assert_eq!(
+            longest_increasing(&[1, 1, 2]).len(),
+            2,
+            "equal times: one is kept"
+        );
+        assert!(longest_increasing(&[]).is_empty());
     }
 
     #[test]

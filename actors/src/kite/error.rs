@@ -84,7 +84,7 @@ impl KiteError {
         let message = value
             .get("message")
             .and_then(|m| m.as_str())
-            .map(str::to_string)
+            .map(|m| snippet(m.as_bytes()))
             .unwrap_or_else(|| format!("HTTP {status} without a message"));
         if status == 429 {
             return KiteError::RateLimited { status, message };
@@ -336,5 +336,11 @@ mod tests {
         let body = "z".repeat(1000);
         let e = KiteError::from_response(500, body.as_bytes());
         assert!(e.to_string().len() < 400);
+        // A JSON error whose message is a megabyte is cut the same way.
+        let body = serde_json::json!({"status": "error", "error_type": "InputException",
+                                      "message": "m".repeat(1 << 20)});
+        let e = KiteError::from_response(400, body.to_string().as_bytes());
+        assert!(matches!(e, KiteError::Input { .. }));
+        assert!(e.to_string().len() < 400, "{} bytes", e.to_string().len());
     }
 }

@@ -44,16 +44,52 @@ pub struct Instrument {
     pub exchange: String,
 }
 
+/// The largest instrument dump inflated (the full dump of every exchange is ~15 MB): a gzip
+/// bomb stops here with an error instead of filling memory.
+pub const MAX_DUMP_BYTES: u64 = 512 << 20;
+
+/// The largest lot size a tradable contract may have (NSE's are under 10 000).
+pub const MAX_LOT_SIZE: u32 = 100_000;
+
 /// `bytes`, inflated if they start with the gzip magic.
 pub fn decompress_if_gzip(bytes: &[u8]) -> Result<Cow<'_, [u8]>, KiteError> {
     if !bytes.starts_with(&GZIP_MAGIC) {
         return Ok(Cow::Borrowed(bytes));
     }
-    let mut out = Vec::with_capacity(bytes.len() * 8);
+    let mut out = Vec::with_capacity(bytes.len().saturating_mul(8).min(64 << 20));
     flate2::read::MultiGzDecoder::new(bytes)
+        .take(MAX_DUMP_BYTES + 1)
         .read_to_end(&mut out)
         .map_err(|e| KiteError::data(format!("instrument dump: bad gzip data: {e}")))?;
+    if out.len() as u64 > MAX_DUMP_BYTES {
+        return Err(KiteError::data(format!(
+            "instrument dump: inflates past {MAX_DUMP_BYTES} bytes"
+        )));
+    }
     Ok(Cow::Owned(out))
+}
+
+/// Why a derivative row cannot be traded (its lot, tick or strike), if it cannot.
+fn untradable(i: &Instrument) -> Option<String> {
+    if !["CE", "PE", "FUT"].contains(&i.instrument_type.as_str()) {
+        return None;
+    }
+    if i.lot_size == 0 || i.lot_size > MAX_LOT_SIZE {
+        return Some(format!(
+            "lot_size {} (must be 1..={MAX_LOT_SIZE})",
+            i.lot_size
+        ));
+    }
+    if !(i.tick_size > 0.0 && i.tick_size <= 1000.0) {
+        return Some(format!("tick_size {} (must be in (0, 1000])", i.tick_size));
+    }
+    if !(i.strike >= 0.0 && i.strike <= crate::config::MAX_PRICE) {
+        return Some(format!("strike {}", i.strike));
+    }
+    if !(i.last_price >= 0.0 && i.last_price <= crate::config::MAX_PRICE) {
+        return Some(format!("last_price {}", i.last_price));
+    }
+    None
 }
 
 const COLUMNS: [&str; 12] = [
@@ -89,6 +125,7 @@ pub fn parse_instruments(bytes: &[u8]) -> Result<Vec<Instrument>, KiteError> {
         })?;
     }
     let mut out = Vec::new();
+    let mut left_out = 0u64;
     for record in reader.records() {
         let record = record.map_err(|e| KiteError::data(format!("instruments CSV: {e}")))?;
         let line = record.position().map_or(0, |p| p.line());
@@ -127,7 +164,7 @@ pub fn parse_instruments(bytes: &[u8]) -> Result<Vec<Instrument>, KiteError> {
             "" => None,
             s => Some(NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| bad(5))?),
         };
-        out.push(Instrument {
+        let row = Instrument {
             instrument_token: int(0)?,
             exchange_token: int(1)?,
             tradingsymbol: field(2).to_string(),
@@ -140,7 +177,24 @@ pub fn parse_instruments(bytes: &[u8]) -> Result<Vec<Instrument>, KiteError> {
             instrument_type: field(9).to_string(),
             segment: field(10).to_string(),
             exchange: field(11).to_string(),
-        });
+        };
+        // A contract with no lot or tick to size by is left out (the rest of the dump is
+        // good); the first few are logged with their line.
+        match untradable(&row) {
+            Some(why) => {
+                left_out += 1;
+                if left_out <= 5 {
+                    log::warn!(
+                        "instruments CSV line {line}: {} left out: {why}",
+                        row.tradingsymbol
+                    );
+                }
+            }
+            None => out.push(row),
+        }
+    }
+    if left_out > 5 {
+        log::warn!("instruments CSV: {left_out} untradable contracts left out in all");
     }
     Ok(out)
 }

@@ -25,6 +25,8 @@ pub mod client;
 pub mod credentials;
 mod de;
 pub mod error;
+#[cfg(test)]
+mod fuzz;
 pub mod historical;
 pub mod instruments;
 pub mod market;

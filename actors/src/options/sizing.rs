@@ -62,12 +62,43 @@ pub fn exit_levels(
     (stop, target)
 }
 
-/// Sizes a trade or explains why not even one lot fits.
+/// The most units one position holds, whatever the capital: keeps every quantity, and every
+/// quantity × premium in paise, far inside `u32` and `i64`.
+pub const MAX_QUANTITY: u32 = 1_000_000;
+
+/// Sizes a trade or explains why not even one lot fits. Inputs outside what the config
+/// allows (non-finite, non-positive, a premium past [`crate::config::MAX_PRICE`]) are refused
+/// with the value; lots are capped so the quantity stays within [`MAX_QUANTITY`].
 pub fn size(i: &SizingInput) -> Result<Sizing, String> {
+    let finite_pos = |v: f64| v.is_finite() && v > 0.0;
+    if !(finite_pos(i.entry) && i.entry <= crate::config::MAX_PRICE) {
+        return Err(format!(
+            "premium {} is not a price to size against",
+            i.entry
+        ));
+    }
+    if !(finite_pos(i.capital) && i.capital <= crate::config::MAX_CAPITAL) {
+        return Err(format!("capital {} is not sizable", i.capital));
+    }
+    if !(finite_pos(i.tick) && i.tick >= 1e-4 && i.lot_size > 0) {
+        return Err(format!(
+            "contract with tick {} and lot {} cannot be sized",
+            i.tick, i.lot_size
+        ));
+    }
     let (stop, target) = exit_levels(i.entry, i.tick, i.stop_loss_pct, i.target_multiplier);
-    let lot = i.lot_size as i64;
-    let risk_per_lot_p = (paise(i.entry) - paise(stop)) * lot;
-    let cost_per_lot_p = paise(i.entry) * lot;
+    if !(stop.is_finite() && target.is_finite()) {
+        return Err(format!(
+            "premium {} gives no finite stop/target ({stop} / {target})",
+            i.entry
+        ));
+    }
+    let lot = i64::from(i.lot_size);
+    let overflow = || format!("premium {} × lot {} overflows", i.entry, i.lot_size);
+    let risk_per_lot_p = (paise(i.entry) - paise(stop))
+        .checked_mul(lot)
+        .ok_or_else(overflow)?;
+    let cost_per_lot_p = paise(i.entry).checked_mul(lot).ok_or_else(overflow)?;
     let risk_budget_p = paise(i.capital * i.risk_per_trade_pct / 100.0);
     let size_budget_p = paise(i.capital * i.max_position_size_pct / 100.0);
     if risk_per_lot_p <= 0 || cost_per_lot_p <= 0 {
@@ -78,9 +109,11 @@ pub fn size(i: &SizingInput) -> Result<Sizing, String> {
     }
     let by_risk = risk_budget_p / risk_per_lot_p;
     let by_size = size_budget_p / cost_per_lot_p;
-    let mut lots = by_risk.min(by_size);
+    let mut lots = by_risk
+        .min(by_size)
+        .min(i64::from(MAX_QUANTITY / i.lot_size));
     if let Some(cap) = i.max_lots_per_trade {
-        lots = lots.min(cap as i64);
+        lots = lots.min(i64::from(cap));
     }
     if lots <= 0 {
         return Err(if by_risk == 0 {
@@ -103,10 +136,11 @@ pub fn size(i: &SizingInput) -> Result<Sizing, String> {
             )
         });
     }
-    let lots = lots as u32;
+    // 1 ≤ lots ≤ MAX_QUANTITY / lot_size: both conversions are exact.
+    let lots = u32::try_from(lots).map_err(|_| overflow())?;
     Ok(Sizing {
         lots,
-        quantity: lots * i.lot_size,
+        quantity: lots.checked_mul(i.lot_size).ok_or_else(overflow)?,
         entry: i.entry,
         stop,
         target,
@@ -131,6 +165,40 @@ mod tests {
             target_multiplier: 2.0,
             max_lots_per_trade: None,
         }
+    }
+
+    #[test]
+    fn huge_capital_never_wraps_the_quantity() {
+        // ₹1,00,000 crore on a ₹0.10 premium: 2 % of capital buys 6 × 10⁹ lots by risk, which
+        // wrapped the u32 quantity before. Now capped at MAX_QUANTITY units, in whole lots.
+        let s = size(&SizingInput {
+            max_position_size_pct: 100.0,
+            ..input(0.10, crate::config::MAX_CAPITAL)
+        })
+        .unwrap();
+        assert_eq!(s.lots, MAX_QUANTITY / 65);
+        assert_eq!(s.quantity, s.lots * 65);
+        assert!(s.quantity <= MAX_QUANTITY);
+        // Beyond the config's bounds (it refuses these first), sizing refuses too.
+        for (entry, capital) in [
+            (1e308, 1e5),
+            (f64::NAN, 1e5),
+            (-3.0, 1e5),
+            (100.0, 1e300),
+            (100.0, f64::INFINITY),
+        ] {
+            let e = size(&input(entry, capital)).unwrap_err();
+            assert!(
+                e.contains(&entry.to_string()) || e.contains(&capital.to_string()),
+                "{e}"
+            );
+        }
+        let e = size(&SizingInput {
+            lot_size: 0,
+            ..input(100.0, 1e5)
+        })
+        .unwrap_err();
+        assert!(e.contains("lot 0"), "{e}");
     }
 
     #[test]
