@@ -326,3 +326,110 @@ fn crash_is_refused_without_fault_injection_and_sigint_shuts_down() {
     );
     assert!(!sock.exists());
 }
+
+#[test]
+fn one_strategy_instance_is_paused_and_resumed_without_touching_the_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(config(dir.path())).unwrap()).unwrap();
+    v["strategies"]["ma_twin"] = v["strategies"]["ma_crossover"].clone();
+    v["strategies"]["ma_twin"]["kind"] = "ma_crossover".into();
+    let cfg = common::write_config(dir.path(), &v);
+    let sock = dir.path().join("control.sock");
+    let db = dir.path().join("alphastocks.db");
+    let (mut engine, log) = start(&cfg, &[]);
+    wait_for("the control socket", || UnixStream::connect(&sock).is_ok());
+
+    let list: serde_json::Value =
+        serde_json::from_slice(&ctl(&cfg, &["strategy", "list"]).stdout).unwrap();
+    let names: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["ma_crossover", "ma_twin"], "{list}");
+    assert_eq!(list[1]["kind"], "ma_crossover");
+    assert_eq!(list[1]["timeframe"], "minute");
+
+    let out = ctl(&cfg, &["strategy", "pause", "nobody"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown strategy instance \"nobody\""));
+
+    let out = ctl(&cfg, &["strategy", "pause", "ma_twin"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (rows[0]["paused"].clone(), rows[1]["paused"].clone()),
+        (false.into(), true.into())
+    );
+    let decided = |strategy: &str, reason: &str| -> i64 {
+        rusqlite::Connection::open(&db)
+            .unwrap()
+            .query_row(
+                "SELECT COUNT(*) FROM executor_decisions d JOIN trading_signals s USING (signal_id) WHERE s.strategy = ?1 AND d.reason = ?2",
+                [strategy, reason],
+                |r| r.get(0),
+            )
+            .unwrap_or(0)
+    };
+    wait_for("ma_twin's signals rejected as strategy_paused", || {
+        decided("ma_twin", "strategy_paused") >= 2
+    });
+    // The other instance's signals are never refused for it.
+    assert_eq!(decided("ma_crossover", "strategy_paused"), 0);
+    let st: serde_json::Value = serde_json::from_slice(&ctl(&cfg, &["status"]).stdout).unwrap();
+    assert_eq!(st["strategies"][1]["paused"], true, "{st}");
+    assert!(
+        st["strategies"][1]["signals"]["rejected"].as_u64().unwrap() >= 2,
+        "{st}"
+    );
+
+    assert!(ctl(&cfg, &["strategy", "resume", "ma_twin"])
+        .status
+        .success());
+    // Signals queued before the resume are still decided as paused (the executor takes
+    // messages in order); after it, the twin's signals are decided on their merits again.
+    let latest = |paused: bool| -> i64 {
+        rusqlite::Connection::open(&db)
+            .unwrap()
+            .query_row(
+                &format!(
+                    "SELECT COALESCE(MAX(s.timestamp), 0) FROM executor_decisions d JOIN trading_signals s USING (signal_id) WHERE s.strategy = 'ma_twin' AND d.reason {} 'strategy_paused'",
+                    if paused { "=" } else { "<>" }
+                ),
+                [],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    wait_for(
+        "the twin's signals decided on their merits after the resume",
+        || latest(false) > latest(true),
+    );
+    let audit: Vec<(String, String)> = rusqlite::Connection::open(&db)
+        .unwrap()
+        .prepare("SELECT action, detail FROM audit_events WHERE action LIKE 'strategy_%' ORDER BY timestamp, rowid")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        audit,
+        [
+            (
+                "strategy_pause".to_string(),
+                "unknown instance \"nobody\"".to_string()
+            ),
+            ("strategy_pause".to_string(), "ma_twin".to_string()),
+            ("strategy_resume".to_string(), "ma_twin".to_string()),
+        ]
+    );
+    assert!(ctl(&cfg, &["shutdown"]).status.success());
+    assert!(engine.wait_exit().success(), "{}", log.join().unwrap());
+}
