@@ -373,6 +373,14 @@ impl ReplaySummary {
         for (reason, n) in &self.executor.rejected_by_reason {
             s.push_str(&format!("                 {reason}: {n}\n"));
         }
+        if self.executor.by_strategy.len() > 1 {
+            for (name, c) in &self.executor.by_strategy {
+                s.push_str(&format!(
+                    "  strategy     {name}: {} signals, {} logged, {} opened, {} rejected\n",
+                    c.received, c.logged, c.opened, c.rejected
+                ));
+            }
+        }
         if self.already_decided > 0 {
             s.push_str(&format!(
                 "  resumed      {} signals were already decided by an earlier run: their trades are in the store, not in the figures below\n",

@@ -709,12 +709,6 @@ impl Config {
                 "must be >= 1",
             ));
         }
-        self.strategies
-            .validate(
-                &self.options_trading.entry_filters.valid_underlyings,
-                self.options_trading.risk_management.target_multiplier,
-            )
-            .map_err(|(p, v, r)| bad(&p, v, &r))?;
         let sim = &self.feed.simulated;
         if !(sim.speed.is_finite() && sim.speed > 0.0) {
             return Err(bad(
@@ -839,6 +833,14 @@ impl Config {
         }
         self.validate_options(path)?;
         self.validate_bounds(path)?;
+        // After the bounds: an instance may inherit a value from elsewhere (the crossover's
+        // target multiplier), whose own path should be the one named when it is wrong.
+        self.strategies
+            .validate(
+                &self.options_trading.entry_filters.valid_underlyings,
+                self.options_trading.risk_management.target_multiplier,
+            )
+            .map_err(|(p, v, r)| bad(&p, v, &r))?;
         if let Some(l) = &self.metrics.listen {
             let ok = l
                 .parse::<std::net::SocketAddr>()

@@ -447,7 +447,7 @@ mod tests {
             ("data_collection.realtime.interval_seconds", json!(u64::MAX)),
             (
                 "strategies.ma_crossover.historical_lookback.periods",
-                json!(u64::MAX),
+                json!(1_000_000),
             ),
             ("feed.simulated.speed", json!(1e-300)),
             ("feed.simulated.speed", json!(1e300)),
