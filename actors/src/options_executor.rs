@@ -482,9 +482,10 @@ impl OptionsExecutor {
                     s.symbol,
                     p.detail
                 );
-                self.open_to.do_send(OpenPosition(Box::new(p.record)));
+                self.open_to
+                    .do_send(OpenPosition(Box::new(p.record.clone())));
                 self.activate(s);
-                self.record(s, at, Outcome::Opened, p.detail);
+                self.record_opened(s, at, p.detail, p.record);
                 true
             }
             (Mode::Live, Some(broker)) => {
@@ -575,9 +576,9 @@ impl OptionsExecutor {
                     p.detail
                 );
                 log::warn!("{NAME}: LIVE {} {} | {detail}", s.action.as_str(), s.symbol);
-                self.open_to.do_send(OpenPosition(Box::new(r)));
+                self.open_to.do_send(OpenPosition(Box::new(r.clone())));
                 self.activate(s);
-                self.record(s, at, Outcome::Opened, detail);
+                self.record_opened(s, at, detail, r);
             }
             Ok(EntryResult::Refused { reason, detail }) => {
                 log::warn!(
@@ -817,6 +818,31 @@ impl OptionsExecutor {
 
     /// Counts, logs and persists one decision.
     fn record(&mut self, s: &Arc<Signal>, now: i64, outcome: Outcome, detail: String) {
+        self.record_with(s, now, outcome, detail, None)
+    }
+
+    /// An `opened` decision, persisted in one request with the position's opening version
+    /// (ahead of it): the decision is never durable without its position, so a kill between
+    /// the two commits cannot leave a signal decided as opened whose position is lost
+    /// (PositionManager persists the same version again: an identical row).
+    fn record_opened(
+        &mut self,
+        s: &Arc<Signal>,
+        now: i64,
+        detail: String,
+        opening: PositionRecord,
+    ) {
+        self.record_with(s, now, Outcome::Opened, detail, Some(opening))
+    }
+
+    fn record_with(
+        &mut self,
+        s: &Arc<Signal>,
+        now: i64,
+        outcome: Outcome,
+        detail: String,
+        opening: Option<PositionRecord>,
+    ) {
         let mine = self
             .stats
             .by_strategy
@@ -860,16 +886,20 @@ impl OptionsExecutor {
                 .timestamp_opt(now.max(s.timestamp.timestamp()), 0)
                 .single()
                 .unwrap_or(s.timestamp);
-            self.db
-                .do_send(Persist(vec![Row::Decision(Box::new(ExecutorDecision {
-                    signal_id: s.signal_id,
-                    decided_at,
-                    symbol: s.symbol.clone(),
-                    mode: self.cfg.mode,
-                    outcome,
-                    underlying_price: s.price,
-                    detail,
-                }))]));
+            let mut rows: Vec<Row> = opening
+                .map(|p| Row::Position(Box::new(p)))
+                .into_iter()
+                .collect();
+            rows.push(Row::Decision(Box::new(ExecutorDecision {
+                signal_id: s.signal_id,
+                decided_at,
+                symbol: s.symbol.clone(),
+                mode: self.cfg.mode,
+                outcome,
+                underlying_price: s.price,
+                detail,
+            })));
+            self.db.do_send(Persist(rows));
         }
     }
 }

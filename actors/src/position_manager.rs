@@ -462,6 +462,19 @@ impl PositionManager {
             );
             return;
         };
+        if self
+            .open
+            .iter()
+            .any(|h| h.pos.record.position_id == record.position_id)
+        {
+            // Its opening was stored, its decision not (a kill between the two): the signal
+            // was decided again, to the same position, which the book already holds.
+            log::warn!(
+                "{NAME}: position {} is already held (recovered from the store); not opened twice",
+                record.position_id
+            );
+            return;
+        }
         let contract = contract_of(&record);
         let expiry_ts = self.cfg.chain.expiry_ts(record.expiry);
         let entry = record.entry_time.timestamp();

@@ -283,8 +283,11 @@ pub(super) struct Split {
 /// The tables a batch goes to, in the order they are inserted (and shipped).
 pub(super) const TABLE_ORDER: [&str; 6] = [
     "trading_signals",
-    "executor_decisions",
+    // A position before the decision that opened it: a kill between the two inserts leaves
+    // a position whose signal is decided again (to the same position), never a decision
+    // whose position is lost.
     "positions",
+    "executor_decisions",
     "audit_events",
     "performance_metrics",
     "historical_data",

@@ -291,9 +291,11 @@ impl ClickHouseStore {
         let db = self.db.clone();
         self.worker.call("insert", move |c| async move {
             let c = c.with_database(db);
+            // The order of TABLE_ORDER: a position is on the server before the decision that
+            // opened it.
             insert_all(&c, "trading_signals", s.signals).await?;
-            insert_all(&c, "executor_decisions", s.decisions).await?;
             insert_all(&c, "positions", s.positions).await?;
+            insert_all(&c, "executor_decisions", s.decisions).await?;
             insert_all(&c, "audit_events", s.audits).await?;
             insert_all(&c, "performance_metrics", s.metrics).await?;
             insert_all(&c, "historical_data", s.candles).await
@@ -333,7 +335,12 @@ impl ClickHouseStore {
             shipped += batch.len() as u64;
         }
         if shipped > 0 {
-            log::info!("clickhouse: shipped {shipped} rows from the outbox");
+            // Every write passes through the outbox: only a backlog is worth an INFO line.
+            if shipped > SHIP_BATCH as u64 || !self.connected {
+                log::info!("clickhouse: shipped {shipped} rows from the outbox");
+            } else {
+                log::debug!("clickhouse: shipped {shipped} rows from the outbox");
+            }
         }
         Ok(shipped)
     }
@@ -434,35 +441,32 @@ impl ClickHouseStore {
         }
         // The write stamp: these rows ship with it, now or from the outbox later.
         let stamp = Utc::now().timestamp_millis() as u64;
+        // Write-ahead: the batch is durable in the outbox (one SQLite transaction) before any
+        // of it reaches the server. ClickHouse has no transaction across tables, so a kill
+        // between two tables' inserts would otherwise leave, say, a decision stored without
+        // the position it opened; from the outbox, recovery reads the whole batch (server
+        // plus outbox) and shipping finishes it, idempotently.
+        self.outbox.outbox_push(rows, stamp)?;
         if self.may_try() {
-            let pending = self.outbox.outbox_len()?;
-            let drained =
-                pending == 0 || self.ship_outbox().is_ok() && self.outbox.outbox_len()? == 0;
-            if drained {
-                let t0 = Instant::now();
-                let r = self.insert(split(rows.iter().map(|r| (stamp, r))));
-                log::debug!(
-                    "clickhouse: insert of {} rows took {:?}",
-                    rows.len(),
-                    t0.elapsed()
-                );
-                match r {
-                    Ok(()) => {
-                        self.mark_up();
-                        return Ok(());
-                    }
-                    Err(e) => {
-                        if self.connected {
-                            log::error!("clickhouse: insert failed ({e}); {} rows kept in the local outbox, shipped when the server is back", rows.len());
-                        }
-                        self.mark_down();
-                    }
+            let t0 = Instant::now();
+            match self.ship_outbox() {
+                Ok(_) => {
+                    log::debug!(
+                        "clickhouse: {} rows through the outbox in {:?}",
+                        rows.len(),
+                        t0.elapsed()
+                    );
+                    self.mark_up();
                 }
-            } else {
-                self.mark_down();
+                Err(e) => {
+                    if self.connected {
+                        log::error!("clickhouse: insert failed ({e}); {} rows kept in the local outbox, shipped when the server is back", self.outbox.outbox_len().unwrap_or(0));
+                    }
+                    self.mark_down();
+                }
             }
         }
-        self.outbox.outbox_push(rows, stamp)
+        Ok(())
     }
 
     /// Loads the stored signal ids once; false when the server cannot say (then nothing is
