@@ -50,6 +50,8 @@ impl Handler<TakePositions> for PositionRecorder {
 pub struct PositionLine {
     pub position_id: uuid::Uuid,
     pub signal_id: uuid::Uuid,
+    /// The strategy instance that opened it.
+    pub strategy: String,
     pub symbol: String,
     pub option_symbol: String,
     pub strike: f64,
@@ -74,9 +76,19 @@ pub struct Report {
     pub total_pnl: f64,
     pub max_drawdown: f64,
     pub max_drawdown_pct_of_capital: f64,
+    /// Per strategy instance: (trades, wins, total P&L), exact in paise.
+    pub by_strategy: std::collections::BTreeMap<String, StrategyResult>,
     /// (exit time, cumulative realized P&L) after each trade.
     #[serde(skip)]
     pub equity: Vec<(i64, f64)>,
+}
+
+/// One strategy instance's closed trades.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct StrategyResult {
+    pub trades: u64,
+    pub wins: u64,
+    pub total_pnl: f64,
 }
 
 fn paise(r: f64) -> i64 {
@@ -88,8 +100,13 @@ pub fn build(mut closed: Vec<PositionRecord>, capital: f64) -> (Vec<PositionLine
     closed.sort_by_key(|r| (r.exit_time, r.position_id));
     let mut equity = Vec::with_capacity(closed.len());
     let (mut cum, mut peak, mut dd, mut wins) = (0i64, 0i64, 0i64, 0u64);
+    let mut per: std::collections::BTreeMap<String, (u64, u64, i64)> = Default::default();
     for r in &closed {
         let p = paise(r.realized_pnl);
+        let e = per.entry(r.strategy.clone()).or_default();
+        e.0 += 1;
+        e.1 += u64::from(p > 0);
+        e.2 += p;
         cum += p;
         peak = peak.max(cum);
         dd = dd.max(peak - cum);
@@ -113,6 +130,19 @@ pub fn build(mut closed: Vec<PositionRecord>, capital: f64) -> (Vec<PositionLine
         total_pnl: cum as f64 / 100.0,
         max_drawdown: dd as f64 / 100.0,
         max_drawdown_pct_of_capital: (dd as f64 / 100.0 / capital * 10_000.0).round() / 100.0,
+        by_strategy: per
+            .into_iter()
+            .map(|(k, (trades, wins, p))| {
+                (
+                    k,
+                    StrategyResult {
+                        trades,
+                        wins,
+                        total_pnl: p as f64 / 100.0,
+                    },
+                )
+            })
+            .collect(),
         equity,
     };
     let lines = closed
@@ -120,6 +150,7 @@ pub fn build(mut closed: Vec<PositionRecord>, capital: f64) -> (Vec<PositionLine
         .map(|r| PositionLine {
             position_id: r.position_id,
             signal_id: r.signal_id,
+            strategy: r.strategy,
             symbol: r.symbol,
             option_symbol: r.option_symbol,
             strike: r.strike,
@@ -234,9 +265,18 @@ pub fn svg(report: &Report, capital: f64) -> String {
 impl Report {
     /// The human summary lines.
     pub fn render(&self) -> String {
-        format!(
+        let mut s = format!(
             "  paper trades {} closed in this replay (wins {}, win rate {}%)\n  total P&L    ₹{:.2}\n  max drawdown ₹{:.2} ({}% of capital)\n",
             self.trades, self.wins, self.win_rate_pct, self.total_pnl, self.max_drawdown, self.max_drawdown_pct_of_capital
-        )
+        );
+        if self.by_strategy.len() > 1 {
+            for (name, r) in &self.by_strategy {
+                s.push_str(&format!(
+                    "               {name}: {} trades, {} wins, ₹{:.2}\n",
+                    r.trades, r.wins, r.total_pnl
+                ));
+            }
+        }
+        s
     }
 }

@@ -113,6 +113,7 @@ fn position(id: u128, signal: Uuid, version: u64, status: PositionStatus) -> Row
         updated_at: Utc
             .timestamp_opt(1_704_170_000 + version as i64, 0)
             .unwrap(),
+        strategy: "ma_crossover".into(),
     }))
 }
 

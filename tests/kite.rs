@@ -961,6 +961,7 @@ async fn an_exit_that_filled_while_the_engine_was_down_closes_its_position_at_st
         exit_reason: String::new(),
         realized_pnl: 0.0,
         updated_at: t,
+        strategy: String::new(),
     };
     let mut st =
         actors::store::sqlite::SqliteStore::open(&dir.path().join("alphastocks.db")).unwrap();

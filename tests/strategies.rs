@@ -294,3 +294,60 @@ fn a_panic_in_one_instance_restarts_that_one_and_the_others_do_not_notice() {
     assert!(only(&crashed, "ma_crossover") == only(&clean, "ma_crossover"));
     assert!(!only(&clean, "ma_twin").is_empty());
 }
+
+#[test]
+fn paper_results_break_down_per_instance_and_add_up_to_the_paisa() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = ReplayOptions {
+        data: common::sample(),
+        symbol: "NIFTY".into(),
+        timeframe: None,
+        out: dir.path().join("out"),
+        progress: false,
+        mode: Mode::Paper,
+        store: None,
+        max_rate: None,
+    };
+    let summary = actix::System::new()
+        .block_on(replay(three_instances(dir.path()), opts))
+        .expect("replay");
+    let report = summary.paper.expect("a paper report");
+    let names: Vec<&str> = report.by_strategy.keys().map(String::as_str).collect();
+    assert_eq!(names, ["alert_1h", "ma_crossover", "ma_twin"], "{report:?}");
+    let paise = |x: f64| (x * 100.0).round() as i64;
+    assert_eq!(
+        report.by_strategy.values().map(|r| r.trades).sum::<u64>(),
+        report.trades
+    );
+    assert_eq!(
+        report
+            .by_strategy
+            .values()
+            .map(|r| paise(r.total_pnl))
+            .sum::<i64>(),
+        paise(report.total_pnl)
+    );
+    // Every line of positions.jsonl names its instance, and its P&L adds up per instance.
+    let mut per: BTreeMap<String, i64> = BTreeMap::new();
+    for l in std::fs::read_to_string(dir.path().join("out/positions.jsonl"))
+        .unwrap()
+        .lines()
+    {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        *per.entry(v["strategy"].as_str().unwrap().to_string())
+            .or_default() += paise(v["realized_pnl"].as_f64().unwrap());
+    }
+    for (name, r) in &report.by_strategy {
+        assert_eq!(per[name], paise(r.total_pnl), "{name}");
+    }
+    // The store keeps the instance with every position version.
+    let db = rusqlite::Connection::open(dir.path().join("data/alphastocks.db")).unwrap();
+    let blank: i64 = db
+        .query_row(
+            "SELECT COUNT(*) FROM positions WHERE json_extract(body, '$.strategy') IS NULL OR json_extract(body, '$.strategy') = ''",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(blank, 0);
+}

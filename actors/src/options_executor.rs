@@ -778,6 +778,7 @@ impl OptionsExecutor {
             exit_reason: String::new(),
             realized_pnl: 0.0,
             updated_at: when,
+            strategy: s.strategy.clone(),
         };
         let option = MarketOption {
             tradingsymbol: q.contract.tradingsymbol.clone(),

@@ -982,6 +982,7 @@ mod tests {
             exit_reason: String::new(),
             realized_pnl: 0.0,
             updated_at: t,
+            strategy: String::new(),
         }
     }
 

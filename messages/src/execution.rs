@@ -205,6 +205,10 @@ pub struct PositionRecord {
     pub exit_reason: String,
     pub realized_pnl: f64,
     pub updated_at: DateTime<Utc>,
+    /// The strategy instance whose signal opened it (`strategies.NAME`); empty in rows written
+    /// before instances existed.
+    #[serde(default)]
+    pub strategy: String,
 }
 
 /// One listed option as the broker quotes it (instrument dump + `/quote`).

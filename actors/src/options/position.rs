@@ -354,6 +354,7 @@ mod tests {
             exit_reason: String::new(),
             realized_pnl: 0.0,
             updated_at: Utc.timestamp_opt(T0, 0).unwrap(),
+            strategy: String::new(),
         };
         PaperPosition::open(r, 65, 0.05, T0 + 30 * 3600)
     }

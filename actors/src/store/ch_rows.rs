@@ -100,6 +100,7 @@ pub(super) struct ChPosition {
     #[serde(with = "::clickhouse::serde::chrono::datetime")]
     pub(super) updated_at: DateTime<Utc>,
     pub(super) remaining_quantity: u32,
+    pub(super) strategy: String,
 }
 
 pub(super) fn mode_i8(m: Mode) -> i8 {
@@ -208,6 +209,7 @@ impl ChPosition {
             realized_pnl: p.realized_pnl,
             updated_at: p.updated_at,
             remaining_quantity: p.remaining_quantity,
+            strategy: p.strategy.clone(),
         }
     }
 
@@ -235,6 +237,7 @@ impl ChPosition {
             lot_size: self.lot_size,
             quantity: self.quantity,
             remaining_quantity: self.remaining_quantity,
+            strategy: self.strategy,
             entry_time: self.entry_time,
             entry_premium: self.entry_premium,
             stop_loss_premium: self.stop_loss_premium,

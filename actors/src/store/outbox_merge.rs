@@ -136,6 +136,7 @@ mod tests {
             exit_reason: String::new(),
             realized_pnl: 0.0,
             updated_at: Utc.timestamp_opt(1_704_170_000, 0).unwrap(),
+            strategy: String::new(),
         }
     }
 

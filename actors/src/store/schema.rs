@@ -6,7 +6,7 @@
 //! configured database when applied.
 
 /// (version, name, SQL) of every migration, in order.
-pub const MIGRATIONS: [(u32, &str, &str); 10] = [
+pub const MIGRATIONS: [(u32, &str, &str); 11] = [
     (
         1,
         "001_market_data",
@@ -56,6 +56,11 @@ pub const MIGRATIONS: [(u32, &str, &str); 10] = [
         10,
         "010_positions_remaining",
         include_str!("../../../schema/010_positions_remaining.sql"),
+    ),
+    (
+        11,
+        "011_positions_strategy",
+        include_str!("../../../schema/011_positions_strategy.sql"),
     ),
 ];
 
