@@ -78,10 +78,12 @@ enum Cmd {
     },
     /// Push a CSV of bars through the engine as fast as it goes; writes DIR/signals.jsonl.
     Replay {
-        /// CSV with header timestamp,open,high,low,close,volume.
-        #[arg(long)]
-        data: PathBuf,
-        /// Symbol of the data (default: the file name's first word, upper-cased).
+        /// CSV with header timestamp,open,high,low,close,volume. Repeat for several symbols, as
+        /// SYMBOL=FILE, or give a directory of SYMBOL.csv files: their bars are merged in time
+        /// order into one run with one portfolio.
+        #[arg(long, required = true)]
+        data: Vec<String>,
+        /// Symbol of a single file (default: the file name's first word, upper-cased).
         #[arg(long, value_parser = parse_symbol)]
         symbol: Option<String>,
         /// Candle timeframe (default: the strategy's).
@@ -567,13 +569,9 @@ fn dispatch(cli: Cli) -> Result<(), AppError> {
                 ));
             }
             let mode = mode_of(&cfg, mode, false, false)?;
-            let symbol = match symbol {
-                Some(s) => s,
-                None => symbol_from_file(&data)?,
-            };
+            let inputs = replay_inputs(&data, symbol)?;
             let opts = replay::ReplayOptions {
-                data,
-                symbol,
+                inputs,
                 timeframe,
                 out,
                 progress: std::io::stderr().is_terminal(),
@@ -907,6 +905,62 @@ fn metrics_table(v: &serde_json::Value) -> String {
 }
 
 /// `data/sample/nifty_15minute.csv` → `NIFTY`.
+/// The files of `replay --data` (each FILE, SYMBOL=FILE, or a directory of *.csv) with their
+/// symbols; `--symbol` names a single plain file only.
+fn replay_inputs(
+    data: &[String],
+    symbol: Option<String>,
+) -> Result<Vec<replay::ReplayInput>, AppError> {
+    let plain_single = data.len() == 1 && !data[0].contains('=') && !Path::new(&data[0]).is_dir();
+    if symbol.is_some() && !plain_single {
+        return Err(AppError::Usage(
+            "--symbol names the symbol of a single --data FILE; with several, write SYMBOL=FILE"
+                .into(),
+        ));
+    }
+    let mut out = Vec::new();
+    for d in data {
+        if let Some((sym, file)) = d.split_once('=') {
+            let symbol = parse_symbol(sym).map_err(|e| {
+                AppError::Usage(format!("--data {d:?}: the symbol before '=': {e}"))
+            })?;
+            out.push(replay::ReplayInput {
+                symbol,
+                path: PathBuf::from(file),
+            });
+        } else if Path::new(d).is_dir() {
+            let mut files: Vec<PathBuf> = std::fs::read_dir(d)
+                .map_err(|source| AppError::Io {
+                    context: format!("--data {d}: cannot list the directory"),
+                    source,
+                })?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "csv"))
+                .collect();
+            files.sort();
+            if files.is_empty() {
+                return Err(AppError::Usage(format!(
+                    "--data {d}: the directory holds no .csv file"
+                )));
+            }
+            for path in files {
+                out.push(replay::ReplayInput {
+                    symbol: symbol_from_file(&path)?,
+                    path,
+                });
+            }
+        } else {
+            let path = PathBuf::from(d);
+            let symbol = match &symbol {
+                Some(s) => s.clone(),
+                None => symbol_from_file(&path)?,
+            };
+            out.push(replay::ReplayInput { symbol, path });
+        }
+    }
+    Ok(out)
+}
+
 fn symbol_from_file(p: &Path) -> Result<String, AppError> {
     let word = p
         .file_stem()

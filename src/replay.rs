@@ -23,11 +23,19 @@ use crate::system::{Engine, EngineOptions};
 /// Bars per message into DataManager.
 pub const BATCH: usize = 4096;
 
+/// One file of bars and the symbol it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplayInput {
+    pub symbol: String,
+    pub path: PathBuf,
+}
+
 /// What to replay.
 #[derive(Debug, Clone)]
 pub struct ReplayOptions {
-    pub data: PathBuf,
-    pub symbol: String,
+    /// One file per symbol (at least one; each symbol once). Several are merged in time order
+    /// (ties by symbol name) into one run with one portfolio.
+    pub inputs: Vec<ReplayInput>,
     pub timeframe: Option<Timeframe>,
     pub out: PathBuf,
     pub progress: bool,
@@ -69,7 +77,10 @@ const SKIPPED_SHOWN: usize = 10;
 /// the store holds for the symbol after the replay, earlier runs included).
 #[derive(Debug, Clone, Serialize)]
 pub struct ReplaySummary {
+    /// The symbols replayed, joined by `+`.
     pub symbol: String,
+    /// Bars fed per symbol.
+    pub bars_by_symbol: std::collections::BTreeMap<String, u64>,
     pub timeframe: Timeframe,
     /// Data rows in the file.
     pub rows: u64,
@@ -127,33 +138,50 @@ pub async fn replay_with(
         .market
         .session()
         .map_err(|(p, v, r)| AppError::Usage(format!("config: at `{p}`: value {v} {r}")))?;
-    let data = read_file_with(
-        &opts.data,
-        ReadOptions {
-            policy: rows.policy,
-            session: Some(actors::logic::session::Session::new(&session)),
-        },
-    )?;
-    for r in data.skipped.iter().take(SKIPPED_SHOWN) {
-        log::warn!(
-            "replay: {} line {}: skipped: {}",
-            opts.data.display(),
-            r.line,
-            r.reason
-        );
+    let mut inputs = opts.inputs.clone();
+    inputs.sort_by(|a, b| a.symbol.cmp(&b.symbol));
+    if inputs.is_empty() {
+        return Err(AppError::Usage("replay: no --data given".into()));
     }
-    for (name, inst) in cfg.strategies.enabled() {
-        check_bar_size(data.bar_secs, inst.timeframe).map_err(|m| {
-            AppError::Usage(format!(
-                "{}: for strategy instance {name} ({}): {m}",
-                opts.data.display(),
-                inst.timeframe
-            ))
-        })?;
+    if let Some(w) = inputs.windows(2).find(|w| w[0].symbol == w[1].symbol) {
+        return Err(AppError::Usage(format!(
+            "replay: symbol {} given twice ({} and {})",
+            w[0].symbol,
+            w[0].path.display(),
+            w[1].path.display()
+        )));
+    }
+    let mut datas = Vec::with_capacity(inputs.len());
+    for input in &inputs {
+        let data = read_file_with(
+            &input.path,
+            ReadOptions {
+                policy: rows.policy,
+                session: Some(actors::logic::session::Session::new(&session)),
+            },
+        )?;
+        for r in data.skipped.iter().take(SKIPPED_SHOWN) {
+            log::warn!(
+                "replay: {} line {}: skipped: {}",
+                input.path.display(),
+                r.line,
+                r.reason
+            );
+        }
+        for (name, inst) in cfg.strategies.enabled() {
+            check_bar_size(data.bar_secs, inst.timeframe).map_err(|m| {
+                AppError::Usage(format!(
+                    "{}: for strategy instance {name} ({}): {m}",
+                    input.path.display(),
+                    inst.timeframe
+                ))
+            })?;
+        }
+        datas.push(data);
     }
     let load_secs = t0.elapsed().as_secs_f64();
 
-    let symbols = Symbols::new([opts.symbol.clone()]);
+    let symbols = Symbols::new(inputs.iter().map(|i| i.symbol.clone()));
     let engine = Engine::start(EngineOptions {
         config: cfg,
         symbols: symbols.clone(),
@@ -188,47 +216,75 @@ pub async fn replay_with(
     let paper = opts.mode == messages::Mode::Paper;
     let feed = engine.feed();
 
+    let total: usize = datas.iter().map(|d| d.bars.len()).sum();
     let bar = if opts.progress {
-        indicatif::ProgressBar::new(data.bars.len() as u64)
+        indicatif::ProgressBar::new(total as u64)
     } else {
         indicatif::ProgressBar::hidden()
     };
-    let sym = symbols.id(&opts.symbol).unwrap_or(messages::SymbolId(0));
     let t1 = Instant::now();
     let mut dropped = 0;
     let batch = match opts.max_rate {
         Some(r) if r > 0.0 => ((r / 10.0).ceil() as usize).clamp(1, BATCH),
         _ => BATCH,
     };
+    // One symbol: its bars as they are. Several: merged in time order, ties by symbol (ids
+    // follow the sorted names), so the run is the same whatever the order of --data.
+    let single = datas.len() == 1;
+    let merged: Vec<(messages::SymbolId, messages::Bar)> = if single {
+        Vec::new()
+    } else {
+        let mut m: Vec<_> = datas
+            .iter()
+            .enumerate()
+            .flat_map(|(k, d)| {
+                d.bars
+                    .iter()
+                    .map(move |b| (messages::SymbolId(k as u16), *b))
+            })
+            .collect();
+        m.sort_by_key(|(s, b)| (b.ts, s.0));
+        m
+    };
+    let bar_secs: Vec<i64> = datas.iter().map(|d| d.bar_secs).collect();
     let mut fed = 0usize;
-    for chunk in data.bars.chunks(batch) {
+    let mut k = 0usize;
+    while k < total {
+        let n = batch.min(total - k);
         if let Some(rate) = opts.max_rate.filter(|r| *r > 0.0) {
             let due = t1 + std::time::Duration::from_secs_f64(fed as f64 / rate);
             actix_rt::time::sleep_until(due.into()).await;
         }
-        fed += chunk.len();
-        let r = feed
-            .send(BarsReceived {
-                symbol: sym,
-                bar_secs: data.bar_secs,
-                bars: chunk.to_vec(),
+        fed += n;
+        let r = if single {
+            feed.send(BarsReceived {
+                symbol: messages::SymbolId(0),
+                bar_secs: bar_secs[0],
+                bars: datas[0].bars[k..k + n].to_vec(),
             })
-            .await?;
+            .await?
+        } else {
+            feed.send(MixedBarsReceived {
+                bar_secs: bar_secs.clone(),
+                bars: merged[k..k + n].to_vec(),
+            })
+            .await?
+        };
+        k += n;
         dropped += r.dropped;
         // Paper positions open at their signal's data time: let every signal of this batch be
         // decided before the next batch moves prices on (only batches that raised signals).
         if paper && r.signals > 0 {
             engine.drain().await?;
         }
-        bar.inc(chunk.len() as u64);
+        bar.inc(n as u64);
     }
-    if let Some(last) = data.bars.iter().map(|b| b.ts).max() {
-        engine
-            .data
-            .send(AdvanceClock {
-                now: last + data.bar_secs,
-            })
-            .await?;
+    if let Some(last) = datas
+        .iter()
+        .filter_map(|d| d.bars.iter().map(|b| b.ts + d.bar_secs).max())
+        .max()
+    {
+        engine.data.send(AdvanceClock { now: last }).await?;
     }
     engine.drain().await?;
     let wall = t1.elapsed().as_secs_f64();
@@ -260,23 +316,28 @@ pub async fn replay_with(
     };
     let writer = engine.db.send(GetWriterStats).await?;
     let store = writer.health.clone();
-    let store_signals = engine
-        .db
-        .send(QuerySignals(messages::SignalQuery {
-            symbol: Some(opts.symbol.clone()),
-            ..Default::default()
-        }))
-        .await?
-        .ok()
-        .map(|v| v.len() as u64);
+    let mut store_signals = Some(0u64);
+    for input in &inputs {
+        let n = engine
+            .db
+            .send(QuerySignals(messages::SignalQuery {
+                symbol: Some(input.symbol.clone()),
+                ..Default::default()
+            }))
+            .await?
+            .ok()
+            .map(|v| v.len() as u64);
+        store_signals = store_signals.zip(n).map(|(a, b)| a + b);
+    }
     engine.shutdown().await;
-    let bars = data.bars.len() as u64;
-    let rows_skipped = data.skipped.len() as u64;
+    let bars = total as u64;
+    let file_rows: u64 = datas.iter().map(|d| d.rows).sum();
+    let rows_skipped = datas.iter().map(|d| d.skipped.len() as u64).sum::<u64>();
     let lost = rows_skipped + dropped;
-    let lost_pct = if data.rows == 0 {
+    let lost_pct = if file_rows == 0 {
         0.0
     } else {
-        lost as f64 * 100.0 / data.rows as f64
+        lost as f64 * 100.0 / file_rows as f64
     };
     let already_decided = executor
         .rejected_by_reason
@@ -284,15 +345,35 @@ pub async fn replay_with(
         .copied()
         .unwrap_or(0);
     Ok(ReplaySummary {
-        symbol: opts.symbol,
-        timeframe: tf,
-        rows: data.rows,
-        rows_skipped,
-        skipped_examples: data
-            .skipped
+        symbol: inputs
             .iter()
+            .map(|i| i.symbol.as_str())
+            .collect::<Vec<_>>()
+            .join("+"),
+        bars_by_symbol: inputs
+            .iter()
+            .zip(&datas)
+            .map(|(i, d)| (i.symbol.clone(), d.bars.len() as u64))
+            .collect(),
+        timeframe: tf,
+        rows: file_rows,
+        rows_skipped,
+        skipped_examples: inputs
+            .iter()
+            .zip(&datas)
+            .flat_map(|(i, d)| {
+                d.skipped.iter().map(move |r| {
+                    (
+                        r.line,
+                        if single {
+                            r.reason.clone()
+                        } else {
+                            format!("{}: {}", i.symbol, r.reason)
+                        },
+                    )
+                })
+            })
             .take(SKIPPED_SHOWN)
-            .map(|r| (r.line, r.reason.clone()))
             .collect(),
         bars,
         bars_dropped: dropped,
@@ -352,6 +433,11 @@ impl ReplaySummary {
             ));
         }
         s.push_str("  this replay (counts of this process's work):\n");
+        if self.bars_by_symbol.len() > 1 {
+            for (sym, n) in &self.bars_by_symbol {
+                s.push_str(&format!("  symbol       {sym}: {n} bars\n"));
+            }
+        }
         s.push_str(&format!(
             "  bars         {} ({} dropped)\n  candles      {}\n  signals      {} → {}\n",
             self.bars,

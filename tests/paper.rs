@@ -23,8 +23,10 @@ fn paper_config(
 
 fn run(cfg: actors::config::Config, out: &std::path::Path) -> alphastocks::replay::ReplaySummary {
     let opts = ReplayOptions {
-        data: common::sample(),
-        symbol: "NIFTY".into(),
+        inputs: vec![alphastocks::replay::ReplayInput {
+            symbol: "NIFTY".into(),
+            path: common::sample(),
+        }],
         timeframe: None,
         out: out.to_path_buf(),
         progress: false,

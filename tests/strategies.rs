@@ -34,8 +34,10 @@ fn three_instances(dir: &std::path::Path) -> actors::config::Config {
 
 fn run_replay(cfg: actors::config::Config, out: &std::path::Path) -> Vec<Signal> {
     let opts = ReplayOptions {
-        data: common::sample(),
-        symbol: "NIFTY".into(),
+        inputs: vec![alphastocks::replay::ReplayInput {
+            symbol: "NIFTY".into(),
+            path: common::sample(),
+        }],
         timeframe: None,
         out: out.to_path_buf(),
         progress: false,
@@ -299,8 +301,10 @@ fn a_panic_in_one_instance_restarts_that_one_and_the_others_do_not_notice() {
 fn paper_results_break_down_per_instance_and_add_up_to_the_paisa() {
     let dir = tempfile::tempdir().unwrap();
     let opts = ReplayOptions {
-        data: common::sample(),
-        symbol: "NIFTY".into(),
+        inputs: vec![alphastocks::replay::ReplayInput {
+            symbol: "NIFTY".into(),
+            path: common::sample(),
+        }],
         timeframe: None,
         out: dir.path().join("out"),
         progress: false,

@@ -5,7 +5,8 @@
 //!   and a ring of the last `periods` closed candles per symbol (history from the store merged
 //!   with realtime); the routes to the strategy instances; the counters of accepted and
 //!   dropped input.
-//! - Handles: [`TicksReceived`], [`BarsReceived`], [`RunningCandlesLoaded`] (the broker's
+//! - Handles: [`TicksReceived`], [`BarsReceived`], [`MixedBarsReceived`] (several symbols'
+//!   bars in time order), [`RunningCandlesLoaded`] (the broker's
 //!   candle of a running interval, resumed as forming), [`AdvanceClock`], [`GetCandles`],
 //!   [`GetDataStats`], [`InjectPanic`], [`Drain`], [`GetRestarts`].
 //! - Sends: [`JudgeCandles`] and [`HistoryLoaded`] to each Strategy instance (its timeframe
@@ -247,6 +248,39 @@ impl DataManager {
         (report, self.finish_batch(batch))
     }
 
+    fn ingest_mixed_bars(&mut self, msg: MixedBarsReceived) -> (IngestReport, Batch) {
+        let mut batch = self.empty_batch();
+        let mut report = IngestReport::default();
+        for (sym, b) in &msg.bars {
+            self.stats.bars += 1;
+            let Some(&bar_secs) = msg.bar_secs.get(sym.0 as usize) else {
+                report.dropped += 1;
+                self.count_drop(Reject::UnknownSymbol, "bar", || {
+                    format!("symbol id {}", sym.0)
+                });
+                continue;
+            };
+            let mut verdict = Ok(());
+            for (f, frame) in self.frames.iter_mut().enumerate() {
+                let out = &mut batch[f];
+                let r = frame.agg.push_bar(*sym, b, bar_secs, &mut |e| out.push(e));
+                if f == 0 {
+                    verdict = r;
+                }
+            }
+            match verdict {
+                Ok(()) => report.accepted += 1,
+                Err(r) => {
+                    report.dropped += 1;
+                    let symbols = self.cfg.symbols.clone();
+                    let sym = *sym;
+                    self.count_drop(r, "bar", move || format!("{} {b:?}", symbols.name(sym)));
+                }
+            }
+        }
+        (report, self.finish_batch(batch))
+    }
+
     fn ingest_bars(&mut self, msg: BarsReceived) -> (IngestReport, Batch) {
         let mut batch = self.empty_batch();
         if let Some(first) = batch.first_mut() {
@@ -391,6 +425,15 @@ impl Handler<BarsReceived> for DataManager {
 
     fn handle(&mut self, msg: BarsReceived, ctx: &mut Context<Self>) -> Self::Result {
         let out = guard(self.m, ctx, |_| self.ingest_bars(msg));
+        self.forward(out)
+    }
+}
+
+impl Handler<MixedBarsReceived> for DataManager {
+    type Result = ResponseFuture<IngestReport>;
+
+    fn handle(&mut self, msg: MixedBarsReceived, ctx: &mut Context<Self>) -> Self::Result {
+        let out = guard(self.m, ctx, |_| self.ingest_mixed_bars(msg));
         self.forward(out)
     }
 }

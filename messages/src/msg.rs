@@ -28,6 +28,16 @@ pub struct BarsReceived {
     pub bars: Vec<Bar>,
 }
 
+/// Replay bars of several symbols merged in time order (ties by symbol), each symbol's bars
+/// `bar_secs[symbol id]` long: one batch, so the instances' detections of all symbols are
+/// merged in time order too.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "IngestReport")]
+pub struct MixedBarsReceived {
+    pub bar_secs: Vec<i64>,
+    pub bars: Vec<(SymbolId, Bar)>,
+}
+
 /// Reply to [`TicksReceived`] / [`BarsReceived`]: how many were taken and dropped.
 #[derive(MessageResponse, Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IngestReport {
