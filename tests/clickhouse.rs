@@ -402,19 +402,35 @@ fn sigkill_mid_replay_then_rerun_loses_and_duplicates_nothing() {
         partial < total,
         "the kill landed mid-replay ({partial} of {total})"
     );
-    for t in ["trading_signals", "executor_decisions"] {
-        let raw = common::ch_num(&format!("SELECT count() FROM {db}.{t}"));
+    // Every write passes through the outbox: a kill between a table's insert and its removal
+    // from the outbox ships those rows again — identical rows, which FINAL shows once. Never
+    // a second version of a row with other contents.
+    for (t, content) in [
+        (
+            "trading_signals",
+            "timestamp, symbol, strategy, action, price, confidence, target, stop_loss, expected_move_pct, candle_time, ema_fast, ema_slow, metadata, created_at",
+        ),
+        (
+            "executor_decisions",
+            "decided_at, symbol, mode, outcome, reason, underlying_price, detail",
+        ),
+    ] {
+        let fin = common::ch_num(&format!("SELECT count() FROM {db}.{t} FINAL"));
         let uniq = common::ch_num(&format!("SELECT uniqExact(signal_id) FROM {db}.{t}"));
         assert_eq!(
-            (raw, uniq),
+            (fin, uniq),
             (total, total),
             "{t}: every signal once, none lost, none twice"
         );
+        let two = common::ch_num(&format!(
+            "SELECT count() FROM (SELECT signal_id FROM {db}.{t} GROUP BY signal_id HAVING uniqExact({content}) > 1)"
+        ));
+        assert_eq!(two, 0, "{t}: a signal with two different rows");
     }
     // The second run recognised what the first had decided.
     let stdout = String::from_utf8_lossy(&out.stdout);
     let decided_before = common::ch_num(&format!(
-        "SELECT count() FROM {db}.executor_decisions WHERE decided_at < now() - 0"
+        "SELECT count() FROM {db}.executor_decisions FINAL WHERE decided_at < now() - 0"
     ));
     assert_eq!(decided_before, total);
     if partial > 0 {
