@@ -435,18 +435,7 @@ async fn backfill(
         }
         let rows: Vec<Row> = candles
             .iter()
-            .map(|c| {
-                Row::Candle(CandleRow {
-                    symbol: name.clone(),
-                    interval: tf,
-                    ts: c.ts,
-                    open: c.open,
-                    high: c.high,
-                    low: c.low,
-                    close: c.close,
-                    volume: c.volume,
-                })
-            })
+            .map(|c| Row::Candle(CandleRow::of(&name, tf, c)))
             .collect();
         log::info!(
             "kite: backfilled {} closed {tf} candles of {name} ({key}){}",

@@ -94,3 +94,26 @@ pub fn ch_num_at(url: &str, sql: &str) -> u64 {
         .parse()
         .unwrap_or_else(|e| panic!("{sql}: {e}"))
 }
+
+/// Replays the bundled sample (NIFTY) with `cfg` in `mode`, writing into `out`.
+pub fn replay_sample(
+    cfg: Config,
+    out: &Path,
+    mode: messages::Mode,
+) -> alphastocks::replay::ReplaySummary {
+    let opts = alphastocks::replay::ReplayOptions {
+        inputs: vec![alphastocks::replay::ReplayInput {
+            symbol: "NIFTY".into(),
+            path: sample(),
+        }],
+        timeframe: None,
+        out: out.to_path_buf(),
+        progress: false,
+        mode,
+        store: None,
+        max_rate: None,
+    };
+    actix::System::new()
+        .block_on(alphastocks::replay::replay(cfg, opts))
+        .expect("replay")
+}

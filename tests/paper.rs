@@ -5,7 +5,6 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use alphastocks::replay::{replay, ReplayOptions};
 use messages::Mode;
 
 fn paper_config(
@@ -22,21 +21,7 @@ fn paper_config(
 }
 
 fn run(cfg: actors::config::Config, out: &std::path::Path) -> alphastocks::replay::ReplaySummary {
-    let opts = ReplayOptions {
-        inputs: vec![alphastocks::replay::ReplayInput {
-            symbol: "NIFTY".into(),
-            path: common::sample(),
-        }],
-        timeframe: None,
-        out: out.to_path_buf(),
-        progress: false,
-        mode: Mode::Paper,
-        store: None,
-        max_rate: None,
-    };
-    actix::System::new()
-        .block_on(replay(cfg, opts))
-        .expect("replay")
+    common::replay_sample(cfg, out, Mode::Paper)
 }
 
 fn lines(p: &std::path::Path) -> Vec<serde_json::Value> {

@@ -2,28 +2,13 @@
 
 mod common;
 
-use alphastocks::replay::{replay, ReplayOptions};
 use messages::{Mode, Signal};
 
 fn run_replay(
     cfg: actors::config::Config,
     out: &std::path::Path,
 ) -> alphastocks::replay::ReplaySummary {
-    let opts = ReplayOptions {
-        inputs: vec![alphastocks::replay::ReplayInput {
-            symbol: "NIFTY".into(),
-            path: common::sample(),
-        }],
-        timeframe: None,
-        out: out.to_path_buf(),
-        progress: false,
-        mode: Mode::Logging,
-        store: None,
-        max_rate: None,
-    };
-    actix::System::new()
-        .block_on(replay(cfg, opts))
-        .expect("replay")
+    common::replay_sample(cfg, out, Mode::Logging)
 }
 
 /// Reference EMA over the whole series: SMA seed over the first n, then the recursive form.

@@ -10,7 +10,6 @@ use actix::Actor;
 use actors::feed::replay::read_file;
 use actors::options_executor::Clock;
 use alphastocks::recorder::{Finish, SignalRecorder};
-use alphastocks::replay::{replay, ReplayOptions};
 use alphastocks::system::{Engine, EngineOptions};
 use chrono::{DateTime, FixedOffset, Timelike};
 use messages::msg::*;
@@ -33,21 +32,7 @@ fn three_instances(dir: &std::path::Path) -> actors::config::Config {
 }
 
 fn run_replay(cfg: actors::config::Config, out: &std::path::Path) -> Vec<Signal> {
-    let opts = ReplayOptions {
-        inputs: vec![alphastocks::replay::ReplayInput {
-            symbol: "NIFTY".into(),
-            path: common::sample(),
-        }],
-        timeframe: None,
-        out: out.to_path_buf(),
-        progress: false,
-        mode: Mode::Logging,
-        store: None,
-        max_rate: None,
-    };
-    actix::System::new()
-        .block_on(replay(cfg, opts))
-        .expect("replay");
+    common::replay_sample(cfg, out, Mode::Logging);
     std::fs::read_to_string(out.join("signals.jsonl"))
         .unwrap()
         .lines()
@@ -300,21 +285,11 @@ fn a_panic_in_one_instance_restarts_that_one_and_the_others_do_not_notice() {
 #[test]
 fn paper_results_break_down_per_instance_and_add_up_to_the_paisa() {
     let dir = tempfile::tempdir().unwrap();
-    let opts = ReplayOptions {
-        inputs: vec![alphastocks::replay::ReplayInput {
-            symbol: "NIFTY".into(),
-            path: common::sample(),
-        }],
-        timeframe: None,
-        out: dir.path().join("out"),
-        progress: false,
-        mode: Mode::Paper,
-        store: None,
-        max_rate: None,
-    };
-    let summary = actix::System::new()
-        .block_on(replay(three_instances(dir.path()), opts))
-        .expect("replay");
+    let summary = common::replay_sample(
+        three_instances(dir.path()),
+        &dir.path().join("out"),
+        Mode::Paper,
+    );
     let report = summary.paper.expect("a paper report");
     let names: Vec<&str> = report.by_strategy.keys().map(String::as_str).collect();
     assert_eq!(names, ["alert_1h", "ma_crossover", "ma_twin"], "{report:?}");

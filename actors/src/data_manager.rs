@@ -21,7 +21,9 @@ use std::collections::VecDeque;
 
 use actix::prelude::*;
 use messages::msg::*;
-use messages::{Candle, CandleEvent, CandleRow, CandleState, Row, Symbols, Timeframe};
+use messages::{
+    Bar, Candle, CandleEvent, CandleRow, CandleState, Row, SymbolId, Symbols, Timeframe,
+};
 
 use crate::db_writer::DbWriter;
 use crate::logic::aggregator::{Aggregator, Reject};
@@ -177,16 +179,11 @@ impl DataManager {
         }
         ring.push_back(*c);
         if self.cfg.persist_candles {
-            persist.push(Row::Candle(CandleRow {
-                symbol: self.cfg.symbols.name(c.symbol).to_string(),
-                interval: frame.spec.timeframe,
-                ts: c.ts,
-                open: c.open,
-                high: c.high,
-                low: c.low,
-                close: c.close,
-                volume: c.volume,
-            }));
+            persist.push(Row::Candle(CandleRow::of(
+                self.cfg.symbols.name(c.symbol),
+                frame.spec.timeframe,
+                c,
+            )));
         }
     }
 
@@ -248,22 +245,31 @@ impl DataManager {
         (report, self.finish_batch(batch))
     }
 
-    fn ingest_mixed_bars(&mut self, msg: MixedBarsReceived) -> (IngestReport, Batch) {
+    /// Bars of one or several symbols, each with its length in seconds, in data order.
+    fn ingest_bars<'a>(
+        &mut self,
+        n: usize,
+        bars: impl Iterator<Item = (SymbolId, &'a Bar, Option<i64>)>,
+    ) -> (IngestReport, Batch) {
         let mut batch = self.empty_batch();
+        if let Some(first) = batch.first_mut() {
+            first.reserve(n);
+        }
         let mut report = IngestReport::default();
-        for (sym, b) in &msg.bars {
+        for (sym, b, bar_secs) in bars {
             self.stats.bars += 1;
-            let Some(&bar_secs) = msg.bar_secs.get(sym.0 as usize) else {
+            let Some(bar_secs) = bar_secs else {
                 report.dropped += 1;
                 self.count_drop(Reject::UnknownSymbol, "bar", || {
                     format!("symbol id {}", sym.0)
                 });
                 continue;
             };
+            // Every frame validates alike: the first one's verdict counts.
             let mut verdict = Ok(());
             for (f, frame) in self.frames.iter_mut().enumerate() {
                 let out = &mut batch[f];
-                let r = frame.agg.push_bar(*sym, b, bar_secs, &mut |e| out.push(e));
+                let r = frame.agg.push_bar(sym, b, bar_secs, &mut |e| out.push(e));
                 if f == 0 {
                     verdict = r;
                 }
@@ -273,38 +279,7 @@ impl DataManager {
                 Err(r) => {
                     report.dropped += 1;
                     let symbols = self.cfg.symbols.clone();
-                    let sym = *sym;
-                    self.count_drop(r, "bar", move || format!("{} {b:?}", symbols.name(sym)));
-                }
-            }
-        }
-        (report, self.finish_batch(batch))
-    }
-
-    fn ingest_bars(&mut self, msg: BarsReceived) -> (IngestReport, Batch) {
-        let mut batch = self.empty_batch();
-        if let Some(first) = batch.first_mut() {
-            first.reserve(msg.bars.len());
-        }
-        let mut report = IngestReport::default();
-        for b in &msg.bars {
-            self.stats.bars += 1;
-            let mut verdict = Ok(());
-            for (f, frame) in self.frames.iter_mut().enumerate() {
-                let out = &mut batch[f];
-                let r = frame
-                    .agg
-                    .push_bar(msg.symbol, b, msg.bar_secs, &mut |e| out.push(e));
-                if f == 0 {
-                    verdict = r;
-                }
-            }
-            match verdict {
-                Ok(()) => report.accepted += 1,
-                Err(r) => {
-                    report.dropped += 1;
-                    let symbols = self.cfg.symbols.clone();
-                    let sym = msg.symbol;
+                    let b = *b;
                     self.count_drop(r, "bar", move || format!("{} {b:?}", symbols.name(sym)));
                 }
             }
@@ -332,18 +307,7 @@ impl DataManager {
                 let name = name.to_string();
                 ctx.wait(req.into_actor(self).map(move |res, act, _| match res {
                     Ok(Ok(rows)) => {
-                        let loaded: Vec<Candle> = rows
-                            .iter()
-                            .map(|r| Candle {
-                                symbol: id,
-                                ts: r.ts,
-                                open: r.open,
-                                high: r.high,
-                                low: r.low,
-                                close: r.close,
-                                volume: r.volume,
-                            })
-                            .collect();
+                        let loaded: Vec<Candle> = rows.iter().map(|r| r.candle(id)).collect();
                         let n = act.merge_history(f, id.0 as usize, &loaded);
                         log::info!(
                             "{NAME}: loaded {} {timeframe} candles of {name} from the store ({n} new)",
@@ -424,7 +388,10 @@ impl Handler<BarsReceived> for DataManager {
     type Result = ResponseFuture<IngestReport>;
 
     fn handle(&mut self, msg: BarsReceived, ctx: &mut Context<Self>) -> Self::Result {
-        let out = guard(self.m, ctx, |_| self.ingest_bars(msg));
+        let out = guard(self.m, ctx, |_| {
+            let bars = msg.bars.iter().map(|b| (msg.symbol, b, Some(msg.bar_secs)));
+            self.ingest_bars(msg.bars.len(), bars)
+        });
         self.forward(out)
     }
 }
@@ -433,7 +400,14 @@ impl Handler<MixedBarsReceived> for DataManager {
     type Result = ResponseFuture<IngestReport>;
 
     fn handle(&mut self, msg: MixedBarsReceived, ctx: &mut Context<Self>) -> Self::Result {
-        let out = guard(self.m, ctx, |_| self.ingest_mixed_bars(msg));
+        let out = guard(self.m, ctx, |_| {
+            let secs = &msg.bar_secs;
+            let bars = msg
+                .bars
+                .iter()
+                .map(|(s, b)| (*s, b, secs.get(s.0 as usize).copied()));
+            self.ingest_bars(msg.bars.len(), bars)
+        });
         self.forward(out)
     }
 }

@@ -243,13 +243,19 @@ impl OptionsExecutor {
         self
     }
 
+    /// Updates the counters of strategy instance `name` (its name is copied once, at its
+    /// first signal).
+    fn count(&mut self, name: &str, f: impl FnOnce(&mut messages::StrategyCounts)) {
+        let by = &mut self.stats.by_strategy;
+        match by.get_mut(name) {
+            Some(c) => f(c),
+            None => f(by.entry(name.to_string()).or_default()),
+        }
+    }
+
     fn on_signal(&mut self, s: Arc<Signal>, ctx: &mut Context<Self>) {
         self.stats.received += 1;
-        self.stats
-            .by_strategy
-            .entry(s.strategy.clone())
-            .or_default()
-            .received += 1;
+        self.count(&s.strategy, |c| c.received += 1);
         self.data_now = self.data_now.max(s.timestamp.timestamp());
         log::debug!(
             "{NAME}: received {} {} {}",
@@ -844,16 +850,11 @@ impl OptionsExecutor {
         detail: String,
         opening: Option<PositionRecord>,
     ) {
-        let mine = self
-            .stats
-            .by_strategy
-            .entry(s.strategy.clone())
-            .or_default();
-        match outcome {
-            Outcome::Logged => mine.logged += 1,
-            Outcome::Opened => mine.opened += 1,
-            Outcome::Rejected(_) => mine.rejected += 1,
-        }
+        self.count(&s.strategy, |c| match outcome {
+            Outcome::Logged => c.logged += 1,
+            Outcome::Opened => c.opened += 1,
+            Outcome::Rejected(_) => c.rejected += 1,
+        });
         match outcome {
             Outcome::Logged => self.stats.logged += 1,
             Outcome::Opened => self.stats.opened += 1,

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{ExecutorDecision, PositionRecord, Signal, Timeframe};
+use crate::{Candle, ExecutorDecision, PositionRecord, Signal, SymbolId, Timeframe};
 
 /// A closed candle as stored in `historical_data` (symbol by name: the store outlives symbol ids).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -16,6 +16,35 @@ pub struct CandleRow {
     pub low: f64,
     pub close: f64,
     pub volume: f64,
+}
+
+impl CandleRow {
+    /// The stored form of `c`, a candle of `symbol` at `interval`.
+    pub fn of(symbol: &str, interval: Timeframe, c: &Candle) -> Self {
+        CandleRow {
+            symbol: symbol.to_string(),
+            interval,
+            ts: c.ts,
+            open: c.open,
+            high: c.high,
+            low: c.low,
+            close: c.close,
+            volume: c.volume,
+        }
+    }
+
+    /// The candle, as symbol `id` of this run.
+    pub fn candle(&self, id: SymbolId) -> Candle {
+        Candle {
+            symbol: id,
+            ts: self.ts,
+            open: self.open,
+            high: self.high,
+            low: self.low,
+            close: self.close,
+            volume: self.volume,
+        }
+    }
 }
 
 /// One row for the store.

@@ -28,20 +28,9 @@ pub struct CrossoverParams {
     pub target_multiplier: f64,
 }
 
-/// A detected crossover with its levels.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Cross {
-    pub action: Action,
-    /// Open time of the crossing candle.
-    pub candle_time: i64,
-    pub price: f64,
-    pub stop_loss: f64,
-    pub target: f64,
-    pub strength: f64,
-    pub expected_move_pct: f64,
-    pub ema_fast: f64,
-    pub ema_slow: f64,
-}
+/// A detected crossover with its levels: a strategy [`Detection`](crate::strategies::Detection)
+/// (`ema_fast` and `ema_slow` are the two EMAs).
+pub type Cross = crate::strategies::Detection;
 
 /// Crossover state of one symbol.
 #[derive(Debug, Clone, Copy, PartialEq)]

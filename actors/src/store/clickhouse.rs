@@ -291,8 +291,7 @@ impl ClickHouseStore {
         let db = self.db.clone();
         self.worker.call("insert", move |c| async move {
             let c = c.with_database(db);
-            // The order of TABLE_ORDER: a position is on the server before the decision that
-            // opened it.
+            // Shipping calls this one table at a time, in TABLE_ORDER.
             insert_all(&c, "trading_signals", s.signals).await?;
             insert_all(&c, "positions", s.positions).await?;
             insert_all(&c, "executor_decisions", s.decisions).await?;

@@ -11,7 +11,7 @@ use messages::Candle;
 use serde::{Deserialize, Serialize};
 
 use super::{check_count, check_range, parse_params, Context, Detection, ParamError, StrategyKind};
-use crate::logic::crossover::{Cross, Crossover, CrossoverParams};
+use crate::logic::crossover::{Crossover, CrossoverParams};
 
 /// The crossover's parameters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -78,33 +78,17 @@ pub fn build(v: &serde_json::Value, ctx: &Context) -> Result<Box<dyn StrategyKin
     Ok(Box::new(Crossover::new(p.validate(ctx)?)))
 }
 
-impl From<Cross> for Detection {
-    fn from(x: Cross) -> Self {
-        Detection {
-            action: x.action,
-            candle_time: x.candle_time,
-            price: x.price,
-            stop_loss: x.stop_loss,
-            target: x.target,
-            strength: x.strength,
-            expected_move_pct: x.expected_move_pct,
-            ema_fast: x.ema_fast,
-            ema_slow: x.ema_slow,
-        }
-    }
-}
-
 impl StrategyKind for Crossover {
     fn warm(&mut self, c: &Candle) {
         Crossover::warm(self, c)
     }
 
     fn on_closed(&mut self, c: &Candle) -> Option<Detection> {
-        Crossover::on_closed(self, c).map(Detection::from)
+        Crossover::on_closed(self, c)
     }
 
     fn on_forming(&mut self, c: &Candle) -> Option<Detection> {
-        Crossover::on_forming(self, c).map(Detection::from)
+        Crossover::on_forming(self, c)
     }
 
     fn fresh(&self) -> Box<dyn StrategyKind> {
@@ -152,7 +136,7 @@ mod tests {
                 close: px,
                 volume: 1.0,
             };
-            assert_eq!(k.on_closed(&c), d.on_closed(&c).map(Detection::from));
+            assert_eq!(k.on_closed(&c), d.on_closed(&c));
         }
     }
 }
