@@ -68,6 +68,7 @@ fn decision(s: &Signal) -> Row {
         outcome: Outcome::Logged,
         underlying_price: s.price,
         detail: String::new(),
+        strategy: "ma_crossover".into(),
     }))
 }
 

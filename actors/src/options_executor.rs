@@ -900,6 +900,7 @@ impl OptionsExecutor {
                 outcome,
                 underlying_price: s.price,
                 detail,
+                strategy: s.strategy.clone(),
             })));
             self.db.do_send(Persist(rows));
         }

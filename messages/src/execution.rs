@@ -130,6 +130,9 @@ pub struct ExecutorDecision {
     /// The trade or the reason in words (strike, lots, or which limit one lot exceeds).
     #[serde(default)]
     pub detail: String,
+    /// The strategy instance whose signal it is ('' in rows written before instances).
+    #[serde(default)]
+    pub strategy: String,
 }
 
 /// The executor's counters since start.

@@ -437,6 +437,7 @@ pub fn decided(s: &messages::Signal) -> Row {
         outcome: messages::Outcome::Opened,
         underlying_price: s.price,
         detail: String::new(),
+        strategy: "ma_crossover".into(),
     }))
 }
 

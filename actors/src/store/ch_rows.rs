@@ -65,6 +65,7 @@ pub(super) struct ChDecision {
     pub(super) reason: String,
     pub(super) underlying_price: f64,
     pub(super) detail: String,
+    pub(super) strategy: String,
 }
 
 #[derive(Debug, Clone, ::clickhouse::Row, Serialize, Deserialize)]
@@ -362,6 +363,7 @@ pub(super) fn split<'a>(rows: impl IntoIterator<Item = (u64, &'a Row)>) -> Split
                     reason: reason.into(),
                     underlying_price: d.underlying_price,
                     detail: d.detail.clone(),
+                    strategy: d.strategy.clone(),
                 })
             }
             Row::Position(p) => s.positions.push(ChPosition::from(p)),

@@ -6,7 +6,7 @@
 //! configured database when applied.
 
 /// (version, name, SQL) of every migration, in order.
-pub const MIGRATIONS: [(u32, &str, &str); 11] = [
+pub const MIGRATIONS: [(u32, &str, &str); 12] = [
     (
         1,
         "001_market_data",
@@ -61,6 +61,11 @@ pub const MIGRATIONS: [(u32, &str, &str); 11] = [
         11,
         "011_positions_strategy",
         include_str!("../../../schema/011_positions_strategy.sql"),
+    ),
+    (
+        12,
+        "012_decisions_strategy",
+        include_str!("../../../schema/012_decisions_strategy.sql"),
     ),
 ];
 

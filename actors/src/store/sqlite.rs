@@ -69,7 +69,8 @@ CREATE INDEX IF NOT EXISTS outbox_key ON outbox(key);
 CREATE TABLE IF NOT EXISTS executor_decisions (
     signal_id TEXT PRIMARY KEY, decided_at INTEGER NOT NULL, symbol TEXT NOT NULL,
     mode TEXT NOT NULL, outcome TEXT NOT NULL, reason TEXT NOT NULL,
-    underlying_price REAL NOT NULL, detail TEXT NOT NULL DEFAULT ''
+    underlying_price REAL NOT NULL, detail TEXT NOT NULL DEFAULT '',
+    strategy TEXT NOT NULL DEFAULT ''
 );
 ";
 
@@ -127,35 +128,37 @@ impl SqliteStore {
             .map_err(|e| Error::store(B, "busy_timeout", e))?;
         conn.execute_batch(DDL)
             .map_err(|e| Error::store(B, "create tables", e))?;
-        // Migration 1: executor_decisions.detail (files made before it lack the column).
-        let has_detail: i64 = conn
-            .query_row(
-                "SELECT COUNT(*) FROM pragma_table_info('executor_decisions') WHERE name = 'detail'",
-                [],
-                |r| r.get(0),
-            )
-            .map_err(|e| Error::store(B, "inspect executor_decisions", e))?;
-        if has_detail == 0 {
-            conn.execute_batch(
-                "ALTER TABLE executor_decisions ADD COLUMN detail TEXT NOT NULL DEFAULT ''",
-            )
-            .map_err(|e| Error::store(B, "migrate executor_decisions.detail", e))?;
-        }
-        // Migration 2: outbox.stamp, the write time a row ships with (files made before it lack
-        // the column; their rows read 0 and ship with the time of shipping, as before).
-        let has_stamp: i64 = conn
-            .query_row(
-                "SELECT COUNT(*) FROM pragma_table_info('outbox') WHERE name = 'stamp'",
-                [],
-                |r| r.get(0),
-            )
-            .map_err(|e| Error::store(B, "inspect outbox", e))?;
-        if has_stamp == 0 {
-            conn.execute_batch("ALTER TABLE outbox ADD COLUMN stamp INTEGER NOT NULL DEFAULT 0")
-                .map_err(|e| Error::store(B, "migrate outbox.stamp", e))?;
+        // Columns added after the first release (files made before them lack them; their rows
+        // read the default):
+        // 1. executor_decisions.detail;
+        // 2. outbox.stamp, the write time a row ships with (0: it ships with the time of
+        //    shipping, as before);
+        // 3. executor_decisions.strategy, the strategy instance.
+        for (table, column, ddl) in [
+            ("executor_decisions", "detail", "TEXT NOT NULL DEFAULT ''"),
+            ("outbox", "stamp", "INTEGER NOT NULL DEFAULT 0"),
+            ("executor_decisions", "strategy", "TEXT NOT NULL DEFAULT ''"),
+        ] {
+            add_column(&conn, table, column, ddl)?;
         }
         Ok(SqliteStore { conn })
     }
+}
+
+/// Adds `column` to `table` unless it is there already.
+fn add_column(conn: &Connection, table: &str, column: &str, ddl: &str) -> Result<()> {
+    let has: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM pragma_table_info(?1) WHERE name = ?2",
+            params![table, column],
+            |r| r.get(0),
+        )
+        .map_err(|e| Error::store(B, format!("inspect {table}"), e))?;
+    if has == 0 {
+        conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {ddl}"))
+            .map_err(|e| Error::store(B, format!("migrate {table}.{column}"), e))?;
+    }
+    Ok(())
 }
 
 impl SqliteStore {
@@ -419,7 +422,8 @@ impl Store for SqliteStore {
             let mut dec = tx
                 .prepare_cached(
                     "INSERT OR IGNORE INTO executor_decisions (signal_id, decided_at, symbol, mode,
-                     outcome, reason, underlying_price, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                     outcome, reason, underlying_price, detail, strategy)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 )
                 .map_err(|e| Error::store(B, "prepare decision insert", e))?;
             let mut pos = tx
@@ -471,7 +475,8 @@ impl Store for SqliteStore {
                             outcome,
                             reason,
                             d.underlying_price,
-                            d.detail
+                            d.detail,
+                            d.strategy
                         ])
                     }
                     Row::Audit(a) => tx
@@ -685,6 +690,70 @@ mod tests {
     }
 
     #[test]
+    fn a_file_made_before_the_added_columns_is_migrated_and_keeps_its_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        {
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch(
+                "CREATE TABLE executor_decisions (
+                    signal_id TEXT PRIMARY KEY, decided_at INTEGER NOT NULL, symbol TEXT NOT NULL,
+                    mode TEXT NOT NULL, outcome TEXT NOT NULL, reason TEXT NOT NULL,
+                    underlying_price REAL NOT NULL);
+                 CREATE TABLE outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, tbl TEXT NOT NULL,
+                    key TEXT NOT NULL, payload TEXT NOT NULL);
+                 INSERT INTO executor_decisions VALUES
+                    ('00000000-0000-0000-0000-000000000007', 1700000000, 'NIFTY', 'LOGGING',
+                     'REJECTED', 'weak_signal', 24000.0);",
+            )
+            .unwrap();
+        }
+        let mut s = SqliteStore::open(&path).unwrap();
+        assert!(s.is_signal_processed(Uuid::from_u128(7)).unwrap());
+        let d = ExecutorDecision {
+            signal_id: Uuid::from_u128(8),
+            decided_at: Utc.timestamp_opt(1_700_000_900, 0).unwrap(),
+            symbol: "NIFTY".into(),
+            mode: Mode::Paper,
+            outcome: Outcome::Opened,
+            underlying_price: 24010.0,
+            detail: "NIFTY24D1924000CE".into(),
+            strategy: "ema_5_13_5m".into(),
+        };
+        s.write(&[Row::Decision(Box::new(d))]).unwrap();
+        let rows: Vec<(String, String, String)> = s
+            .conn
+            .prepare(
+                "SELECT signal_id, detail, strategy FROM executor_decisions ORDER BY signal_id",
+            )
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(
+            rows,
+            vec![
+                (Uuid::from_u128(7).to_string(), String::new(), String::new()),
+                (
+                    Uuid::from_u128(8).to_string(),
+                    "NIFTY24D1924000CE".into(),
+                    "ema_5_13_5m".into()
+                ),
+            ]
+        );
+        let stamp: i64 = s
+            .conn
+            .query_row(
+                "SELECT COUNT(*) FROM pragma_table_info('outbox') WHERE name = 'stamp'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(stamp, 1);
+    }
+
+    #[test]
     fn decisions_mark_signals_processed() {
         let mut s = SqliteStore::in_memory().unwrap();
         let id = Uuid::from_u128(7);
@@ -697,6 +766,7 @@ mod tests {
             outcome: Outcome::Rejected(RejectReason::WeakSignal),
             underlying_price: 24000.0,
             detail: String::new(),
+            strategy: "ma_crossover".into(),
         };
         s.write(&[Row::Decision(Box::new(d))]).unwrap();
         assert!(s.is_signal_processed(id).unwrap());
