@@ -233,6 +233,11 @@ impl Engine {
             max_age_secs: 24 * 3600,
             clock: opts.clock,
             decide_interrupted: !opts.replay,
+            instance_risk: cfg
+                .strategies
+                .enabled()
+                .filter_map(|(name, i)| i.risk.map(|r| (name.clone(), r)))
+                .collect(),
             trade,
         };
         let (db4, r) = (tdb.clone(), reg.clone());

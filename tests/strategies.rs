@@ -330,3 +330,104 @@ fn paper_results_break_down_per_instance_and_add_up_to_the_paisa() {
         .unwrap();
     assert_eq!(blank, 0);
 }
+
+#[test]
+fn an_instance_keeps_to_its_own_risk_limits_inside_the_global_ones() {
+    // A twin of the crossover (the same signals) limited to one open position and half the
+    // risk per trade; the original keeps the global limits (10 positions, 2 %).
+    let dir = tempfile::tempdir().unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(common::root().join("config/paper.json")).unwrap(),
+    )
+    .unwrap();
+    v["storage"]["data_dir"] = dir
+        .path()
+        .join("data")
+        .to_string_lossy()
+        .into_owned()
+        .into();
+    v["strategies"]["ma_twin"] = v["strategies"]["ma_crossover"].clone();
+    v["strategies"]["ma_twin"]["kind"] = "ma_crossover".into();
+    v["options_trading"]["risk_management"]["max_concurrent_positions"] = 10.into();
+    v["strategies"]["ma_twin"]["risk"] =
+        serde_json::json!({"max_concurrent_positions": 1, "risk_per_trade_pct": 1.0});
+    let cfg: actors::config::Config = serde_json::from_value(v).unwrap();
+    let summary = common::replay_sample(cfg, &dir.path().join("out"), Mode::Paper);
+
+    let mut by: BTreeMap<String, Vec<serde_json::Value>> = BTreeMap::new();
+    for l in std::fs::read_to_string(dir.path().join("out/positions.jsonl"))
+        .unwrap()
+        .lines()
+    {
+        let p: serde_json::Value = serde_json::from_str(l).unwrap();
+        by.entry(p["strategy"].as_str().unwrap().into())
+            .or_default()
+            .push(p);
+    }
+    let time = |p: &serde_json::Value, f: &str| {
+        DateTime::parse_from_rfc3339(p[f].as_str().unwrap())
+            .unwrap()
+            .timestamp()
+    };
+    // The twin never holds two positions at once.
+    let mut twin = by["ma_twin"].clone();
+    twin.sort_by_key(|p| time(p, "entry_time"));
+    assert!(twin.len() > 5, "{}", twin.len());
+    for w in twin.windows(2) {
+        assert!(
+            time(&w[1], "entry_time") >= time(&w[0], "exit_time"),
+            "overlap: {} and {}",
+            w[0]["position_id"],
+            w[1]["position_id"]
+        );
+    }
+    // ... while the original, on the same signals, sometimes did.
+    let mut orig = by["ma_crossover"].clone();
+    orig.sort_by_key(|p| time(p, "entry_time"));
+    let overlapped = orig
+        .windows(2)
+        .any(|w| time(&w[1], "entry_time") < time(&w[0], "exit_time"));
+    let counts = &summary.executor.by_strategy;
+    let limited = counts["ma_twin"]
+        .rejected_by_reason
+        .get("strategy_max_positions")
+        .copied()
+        .unwrap_or(0);
+    assert!(limited > 0, "{counts:?}");
+    assert!(!counts["ma_crossover"]
+        .rejected_by_reason
+        .contains_key("strategy_max_positions"));
+    assert!(overlapped || limited == 0, "the limit never bound");
+    // Half the risk: on the same signal the twin takes at most the original's lots, and fewer
+    // where the risk budget (not a cap) decided.
+    let orig_lots: BTreeMap<String, u64> = orig
+        .iter()
+        .map(|p| {
+            (
+                format!("{}{}", p["entry_time"], p["option_symbol"]),
+                p["lots"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let mut fewer = 0;
+    for p in &twin {
+        let key = format!("{}{}", p["entry_time"], p["option_symbol"]);
+        if let Some(o) = orig_lots.get(&key) {
+            let t = p["lots"].as_u64().unwrap();
+            assert!(t <= *o, "{key}: twin {t} lots, original {o}");
+            fewer += u64::from(t < *o);
+        }
+    }
+    assert!(fewer > 0);
+    // Every decision row names its instance.
+    let db = rusqlite::Connection::open(dir.path().join("data/alphastocks.db")).unwrap();
+    let q = |sql: &str| -> i64 { db.query_row(sql, [], |r| r.get(0)).unwrap() };
+    assert_eq!(
+        q("SELECT COUNT(*) FROM executor_decisions WHERE strategy = ''"),
+        0
+    );
+    assert_eq!(
+        q("SELECT COUNT(*) FROM executor_decisions WHERE strategy = 'ma_twin' AND reason = 'strategy_max_positions'"),
+        limited as i64
+    );
+}

@@ -391,7 +391,7 @@ pub struct Historical {
 
 /// Seed §6.2 `strategies`: a map of strategy instances (see [`crate::strategies::instances`]).
 pub use crate::strategies::instances::{
-    HistoricalLookback, Instance, RealtimeAggregation, Strategies,
+    HistoricalLookback, Instance, InstanceRisk, RealtimeAggregation, Strategies,
 };
 
 /// Where market data comes from in `run`.
@@ -835,11 +835,14 @@ impl Config {
         self.validate_bounds(path)?;
         // After the bounds: an instance may inherit a value from elsewhere (the crossover's
         // target multiplier), whose own path should be the one named when it is wrong.
+        let o = &self.options_trading;
         self.strategies
-            .validate(
-                &self.options_trading.entry_filters.valid_underlyings,
-                self.options_trading.risk_management.target_multiplier,
-            )
+            .validate(&crate::strategies::instances::Globals {
+                valid_underlyings: &o.entry_filters.valid_underlyings,
+                target_multiplier: o.risk_management.target_multiplier,
+                max_concurrent_positions: o.risk_management.max_concurrent_positions,
+                risk_per_trade_pct: o.position_sizing.risk_per_trade_pct,
+            })
             .map_err(|(p, v, r)| bad(&p, v, &r))?;
         if let Some(l) = &self.metrics.listen {
             let ok = l

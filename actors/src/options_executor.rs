@@ -112,6 +112,8 @@ pub struct ExecutorConfig {
     /// At start, decide the stored signals that were never decided as `interrupted` (every
     /// engine but a replay, which derives them again from its file).
     pub decide_interrupted: bool,
+    /// The strategy instances with risk limits of their own (inside the global ones).
+    pub instance_risk: std::collections::HashMap<String, crate::config::InstanceRisk>,
     pub trade: TradeConfig,
 }
 
@@ -314,6 +316,12 @@ impl OptionsExecutor {
                     let q = GetRiskSnapshot {
                         at,
                         day_start: self.cfg.trade.chain.session.open_of(at),
+                        strategy: self
+                            .cfg
+                            .instance_risk
+                            .get(&signal.strategy)
+                            .and_then(|r| r.max_concurrent_positions)
+                            .map(|_| signal.strategy.clone()),
                     };
                     self.deciding = Some((signal.clone(), at, Ok(false)));
                     ctx.wait(
@@ -637,6 +645,21 @@ impl OptionsExecutor {
                 ),
             ));
         }
+        if let Some(n) = self
+            .cfg
+            .instance_risk
+            .get(&s.strategy)
+            .and_then(|r| r.max_concurrent_positions)
+            .filter(|n| snap.strategy_open_positions >= *n)
+        {
+            return Err((
+                RejectReason::StrategyMaxPositions,
+                format!(
+                    "{} positions of {} open, its risk.max_concurrent_positions {n}",
+                    snap.strategy_open_positions, s.strategy
+                ),
+            ));
+        }
         let loss_limit = t.capital * t.max_daily_loss_pct / 100.0;
         if snap.day_realized_pnl <= -loss_limit {
             return Err((
@@ -726,7 +749,12 @@ impl OptionsExecutor {
             lot_size,
             tick,
             capital: t.capital,
-            risk_per_trade_pct: t.risk_per_trade_pct,
+            risk_per_trade_pct: self
+                .cfg
+                .instance_risk
+                .get(&s.strategy)
+                .and_then(|r| r.risk_per_trade_pct)
+                .map_or(t.risk_per_trade_pct, |p| p.min(t.risk_per_trade_pct)),
             max_position_size_pct: t.max_position_size_pct,
             stop_loss_pct: t.stop_loss_pct,
             target_multiplier: t.target_multiplier,
@@ -853,18 +881,17 @@ impl OptionsExecutor {
         self.count(&s.strategy, |c| match outcome {
             Outcome::Logged => c.logged += 1,
             Outcome::Opened => c.opened += 1,
-            Outcome::Rejected(_) => c.rejected += 1,
+            Outcome::Rejected(r) => {
+                c.rejected += 1;
+                messages::bump(&mut c.rejected_by_reason, r.as_str());
+            }
         });
         match outcome {
             Outcome::Logged => self.stats.logged += 1,
             Outcome::Opened => self.stats.opened += 1,
             Outcome::Rejected(r) => {
                 self.stats.rejected += 1;
-                *self
-                    .stats
-                    .rejected_by_reason
-                    .entry(r.as_str().to_string())
-                    .or_default() += 1;
+                messages::bump(&mut self.stats.rejected_by_reason, r.as_str());
                 log::info!(
                     "{NAME}: rejected {} {} {} ({}){}",
                     s.signal_id,
@@ -1116,6 +1143,7 @@ mod tests {
             max_age_secs: 86_400,
             clock: Clock::Data,
             decide_interrupted: true,
+            instance_risk: Default::default(),
         }
     }
 

@@ -67,11 +67,13 @@ pub struct PositionManagerConfig {
 }
 
 /// A closed position's result, for the risk limits.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 struct Closed {
     entry: i64,
     exit: i64,
     pnl_paise: i64,
+    /// The strategy instance that opened it.
+    strategy: String,
 }
 
 /// A live exit ordered at the broker, not yet filled.
@@ -242,6 +244,7 @@ impl PositionManager {
                     entry: record.entry_time.timestamp(),
                     exit: now,
                     pnl_paise: h.pos.realized_paise,
+                    strategy: record.strategy.clone(),
                 });
                 log::info!(
                     "{NAME}: CLOSED {} {} × {} @ {} ({}) realized ₹{:.2}",
@@ -524,16 +527,20 @@ impl PositionManager {
     }
 
     fn snapshot(&self, q: GetRiskSnapshot) -> RiskSnapshot {
-        let open_now = self
-            .open
-            .iter()
-            .filter(|h| h.pos.record.entry_time.timestamp() <= q.at)
-            .count()
-            + self
-                .closed
+        let open_at = |strategy: Option<&str>| {
+            let of = |s: &str| strategy.is_none_or(|w| w == s);
+            self.open
                 .iter()
-                .filter(|c| c.entry <= q.at && c.exit > q.at)
-                .count();
+                .filter(|h| {
+                    h.pos.record.entry_time.timestamp() <= q.at && of(&h.pos.record.strategy)
+                })
+                .count()
+                + self
+                    .closed
+                    .iter()
+                    .filter(|c| c.entry <= q.at && c.exit > q.at && of(&c.strategy))
+                    .count()
+        };
         let mut today: Vec<&Closed> = self
             .closed
             .iter()
@@ -543,9 +550,10 @@ impl PositionManager {
         let realized: i64 = today.iter().map(|c| c.pnl_paise).sum();
         let streak = today.iter().rev().take_while(|c| c.pnl_paise < 0).count();
         RiskSnapshot {
-            open_positions: open_now as u32,
+            open_positions: open_at(None) as u32,
             day_realized_pnl: realized as f64 / 100.0,
             consecutive_losses_today: streak as u32,
+            strategy_open_positions: q.strategy.as_deref().map_or(0, |s| open_at(Some(s)) as u32),
         }
     }
 

@@ -75,6 +75,8 @@ pub enum RejectReason {
     Interrupted,
     /// The signal's strategy instance is paused (`ctl strategy pause NAME`).
     StrategyPaused,
+    /// The signal's strategy instance has its own `risk.max_concurrent_positions` open.
+    StrategyMaxPositions,
 }
 
 impl RejectReason {
@@ -102,6 +104,7 @@ impl RejectReason {
             RejectReason::BrokerError => "broker_error",
             RejectReason::Interrupted => "interrupted",
             RejectReason::StrategyPaused => "strategy_paused",
+            RejectReason::StrategyMaxPositions => "strategy_max_positions",
         }
     }
 }
@@ -159,6 +162,19 @@ pub struct StrategyCounts {
     pub logged: u64,
     pub opened: u64,
     pub rejected: u64,
+    /// Rejections by reason (`RejectReason::as_str`).
+    #[serde(default)]
+    pub rejected_by_reason: BTreeMap<String, u64>,
+}
+
+/// Adds one to `key`'s count (its name copied only the first time).
+pub fn bump(counts: &mut BTreeMap<String, u64>, key: &str) {
+    match counts.get_mut(key) {
+        Some(n) => *n += 1,
+        None => {
+            counts.insert(key.to_string(), 1);
+        }
+    }
 }
 
 /// Call or put.

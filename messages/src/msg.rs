@@ -269,12 +269,15 @@ pub struct SubscribePositions {
 }
 
 /// The book's risk figures as of data time `at` (epoch seconds), for the executor's limits.
-#[derive(Message, Debug, Clone, Copy)]
+#[derive(Message, Debug, Clone)]
 #[rtype(result = "RiskSnapshot")]
 pub struct GetRiskSnapshot {
     pub at: i64,
     /// Start of `at`'s trading day (epoch seconds): the daily-loss window.
     pub day_start: i64,
+    /// Also count this strategy instance's own open positions (when it has a limit of its
+    /// own).
+    pub strategy: Option<String>,
 }
 
 /// Reply to [`GetRiskSnapshot`].
@@ -286,6 +289,9 @@ pub struct RiskSnapshot {
     pub day_realized_pnl: f64,
     /// Losing trades in a row, the latest closed by `at` last (reset by a win or a new day).
     pub consecutive_losses_today: u32,
+    /// Positions of the asked strategy instance open at `at` (0 when none was asked).
+    #[serde(default)]
+    pub strategy_open_positions: u32,
 }
 
 /// Ask PositionManager for its summary.

@@ -7,9 +7,14 @@
 //!   "ma_crossover":  { "timeframe": "15minute", ... },
 //!   "ema_5_13_5m":   { "kind": "ma_crossover", "timeframe": "5minute",
 //!                      "parameters": { "fast_period": 5, "slow_period": 13 }, ... },
-//!   "alert_nifty":   { "kind": "ema_5_alert_candle", "symbols": ["NIFTY"], ... }
+//!   "alert_nifty":   { "kind": "ema_5_alert_candle", "symbols": ["NIFTY"],
+//!                      "risk": { "max_concurrent_positions": 1, "risk_per_trade_pct": 1.0 }, ... }
 //! }
 //! ```
+//!
+//! An instance's `risk` limits apply inside the global ones (`options_trading`): at most
+//! `max_concurrent_positions` of its own positions open at once, and `risk_per_trade_pct` of
+//! capital risked per trade instead of the global percentage (never more).
 
 use std::collections::BTreeMap;
 
@@ -41,6 +46,28 @@ fn yes() -> bool {
     true
 }
 
+/// An instance's own risk limits, inside the global ones (each absent = the global one).
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstanceRisk {
+    /// Its own positions open at once (≤ the global `max_concurrent_positions`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_concurrent_positions: Option<u32>,
+    /// Capital risked per trade, percent (> 0, ≤ the global `risk_per_trade_pct`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub risk_per_trade_pct: Option<f64>,
+}
+
+/// The global settings an instance is checked against.
+#[derive(Debug, Clone, Copy)]
+pub struct Globals<'a> {
+    pub valid_underlyings: &'a [String],
+    /// The risk management's target multiplier (the crossover's default).
+    pub target_multiplier: f64,
+    pub max_concurrent_positions: u32,
+    pub risk_per_trade_pct: f64,
+}
+
 /// One configured strategy instance.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -59,6 +86,9 @@ pub struct Instance {
     pub symbols: Option<Vec<String>>,
     #[serde(default = "yes")]
     pub enabled: bool,
+    /// Its own risk limits (inside the global ones).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub risk: Option<InstanceRisk>,
 }
 
 impl Instance {
@@ -138,11 +168,8 @@ impl Strategies {
     }
 
     /// Checks every instance; the first failure as (JSON path, value, reason).
-    pub fn validate(
-        &self,
-        valid_underlyings: &[String],
-        target_multiplier: f64,
-    ) -> Result<(), (String, String, String)> {
+    pub fn validate(&self, g: &Globals<'_>) -> Result<(), (String, String, String)> {
+        let (valid_underlyings, target_multiplier) = (g.valid_underlyings, g.target_multiplier);
         let err = |p: String, v: String, r: String| Err((p, v, r));
         if self.enabled().next().is_none() {
             return err(
@@ -205,6 +232,32 @@ impl Strategies {
                     }
                 }
             }
+            if let Some(r) = &i.risk {
+                if let Some(n) = r.max_concurrent_positions {
+                    if n == 0 || n > g.max_concurrent_positions {
+                        return err(
+                            at("risk.max_concurrent_positions"),
+                            n.to_string(),
+                            format!(
+                                "must be from 1 to options_trading.risk_management.max_concurrent_positions ({})",
+                                g.max_concurrent_positions
+                            ),
+                        );
+                    }
+                }
+                if let Some(p) = r.risk_per_trade_pct {
+                    if !(p.is_finite() && p > 0.0 && p <= g.risk_per_trade_pct) {
+                        return err(
+                            at("risk.risk_per_trade_pct"),
+                            p.to_string(),
+                            format!(
+                                "must be > 0 and at most options_trading.position_sizing.risk_per_trade_pct ({})",
+                                g.risk_per_trade_pct
+                            ),
+                        );
+                    }
+                }
+            }
             if let Err(e) = i.build(name, target_multiplier) {
                 let path = match e.field.as_str() {
                     "kind" if i.kind.is_none() => format!("strategies.{name}"),
@@ -240,7 +293,13 @@ mod tests {
 
     fn check(v: serde_json::Value) -> Result<Strategies, (String, String, String)> {
         let s: Strategies = serde_json::from_value(v).unwrap();
-        s.validate(&underlyings(), 2.0).map(|_| s)
+        s.validate(&Globals {
+            valid_underlyings: &underlyings(),
+            target_multiplier: 2.0,
+            max_concurrent_positions: 3,
+            risk_per_trade_pct: 2.0,
+        })
+        .map(|_| s)
     }
 
     #[test]
@@ -324,6 +383,34 @@ mod tests {
                 "at least one",
             ),
             (
+                Box::new(|v| {
+                    v["ma_crossover"]["risk"] = serde_json::json!({"max_concurrent_positions": 4})
+                }),
+                "strategies.ma_crossover.risk.max_concurrent_positions",
+                "from 1 to options_trading.risk_management.max_concurrent_positions (3)",
+            ),
+            (
+                Box::new(|v| {
+                    v["ma_crossover"]["risk"] = serde_json::json!({"max_concurrent_positions": 0})
+                }),
+                "strategies.ma_crossover.risk.max_concurrent_positions",
+                "from 1",
+            ),
+            (
+                Box::new(|v| {
+                    v["ma_crossover"]["risk"] = serde_json::json!({"risk_per_trade_pct": 2.5})
+                }),
+                "strategies.ma_crossover.risk.risk_per_trade_pct",
+                "at most options_trading.position_sizing.risk_per_trade_pct (2)",
+            ),
+            (
+                Box::new(|v| {
+                    v["ma_crossover"]["risk"] = serde_json::json!({"risk_per_trade_pct": -1.0})
+                }),
+                "strategies.ma_crossover.risk.risk_per_trade_pct",
+                "must be > 0",
+            ),
+            (
                 Box::new(|v| v["ma_crossover"]["enabled"] = false.into()),
                 "strategies",
                 "at least one enabled",
@@ -348,5 +435,23 @@ mod tests {
         let mut v = seed();
         v["ma_crossover"]["timeframes"] = "5minute".into();
         assert!(serde_json::from_value::<Strategies>(v).is_err());
+        let mut v = seed();
+        v["ma_crossover"]["risk"] = serde_json::json!({"max_positions": 1});
+        assert!(serde_json::from_value::<Strategies>(v).is_err());
+    }
+
+    #[test]
+    fn risk_limits_inside_the_global_ones_are_accepted() {
+        let mut v = seed();
+        v["ma_crossover"]["risk"] =
+            serde_json::json!({"max_concurrent_positions": 3, "risk_per_trade_pct": 0.5});
+        let s = check(v).unwrap();
+        assert_eq!(
+            s.0["ma_crossover"].risk,
+            Some(InstanceRisk {
+                max_concurrent_positions: Some(3),
+                risk_per_trade_pct: Some(0.5)
+            })
+        );
     }
 }
