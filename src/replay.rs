@@ -302,6 +302,53 @@ pub async fn replay_with(
     let restarts = engine.restarts().await?.iter().map(|(_, n)| n).sum();
     let closed = positions.send(crate::report::TakePositions).await?;
     let capital = cfg_capital;
+    if paper {
+        // Per instance and underlying over the replay's days, in the store.
+        let offset = actors::logic::session::Session::new(&session).offset;
+        let day = |ts: Option<i64>| {
+            ts.and_then(|t| chrono::DateTime::from_timestamp(t + offset, 0))
+                .map(|d| d.date_naive())
+        };
+        let first = datas
+            .iter()
+            .filter_map(|d| d.bars.first().map(|b| b.ts))
+            .min();
+        let last = datas
+            .iter()
+            .filter_map(|d| d.bars.last().map(|b| b.ts))
+            .max();
+        if let (Some(start), Some(end)) = (day(first), day(last)) {
+            let mut sorted: Vec<&messages::PositionRecord> = closed.iter().collect();
+            sorted.sort_by_key(|r| (r.exit_time, r.position_id));
+            let trades: Vec<actors::stats::performance::Trade> = sorted
+                .iter()
+                .map(|r| actors::stats::performance::Trade {
+                    strategy: &r.strategy,
+                    symbol: &r.symbol,
+                    exit: r.exit_time.map_or(0, |t| t.timestamp()),
+                    pnl_paise: actors::options::sizing::paise(r.realized_pnl),
+                })
+                .collect();
+            let rows = actors::stats::performance::strategy_performance(
+                &trades,
+                &actors::stats::performance::Period {
+                    start,
+                    end,
+                    offset,
+                    capital,
+                    mode: messages::Mode::Paper,
+                    computed_at: chrono::Utc::now(),
+                },
+            );
+            let rows = rows
+                .into_iter()
+                .map(|r| messages::Row::Performance(Box::new(r)))
+                .collect();
+            if let Err(e) = engine.db.send(Persist(rows)).await? {
+                log::error!("replay: strategy_performance not stored: {e}");
+            }
+        }
+    }
     let paper_report = if paper {
         let (lines, report) = crate::report::build(closed, capital);
         crate::report::write(&opts.out, &lines, &report, capital).map_err(|source| {

@@ -17,7 +17,7 @@ use actors::logic::session::Session;
 use actors::metrics::{Registry, Tracked, TrackedRecipient};
 use actors::options::position::ExitRules;
 use actors::options_executor::{BrokerLink, Clock, ExecutorConfig, OptionsExecutor, TradeConfig};
-use actors::position_manager::{PositionManager, PositionManagerConfig};
+use actors::position_manager::{DailyPerformance, PositionManager, PositionManagerConfig};
 use actors::signal_manager::SignalManager;
 use actors::store::clickhouse::ClickHouseStore;
 use actors::store::sqlite::SqliteStore;
@@ -187,6 +187,10 @@ impl Engine {
             persist_marks_every: cfg.positions.persist_marks_every_seconds as i64,
             clock: opts.clock,
             real_marks: opts.broker.is_some(),
+            daily_performance: (!opts.replay).then_some(DailyPerformance {
+                capital: cfg.options_trading.position_sizing.account_capital,
+                mode: opts.mode,
+            }),
         };
         let (db5, r) = (tdb.clone(), reg.clone());
         let positions = Supervisor::start_in_arbiter(&pipeline.handle(), move |_| {

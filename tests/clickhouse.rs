@@ -243,6 +243,35 @@ fn store_round_trip_on_a_real_server() {
         )),
         "data_manager\thandled_total\t0\ndb_writer\thandled_total\t0\noptions_executor\thandled_total\t0\nposition_manager\thandled_total\t0\nsignal_manager\thandled_total\t0\nstrategy:ma_crossover\thandled_total\t0\n"
     );
+
+    // strategy_performance: a period written twice keeps the newest; no Sharpe is NULL.
+    let perf = |pnl: f64, computed: i64, sharpe: Option<f64>| {
+        Row::Performance(Box::new(messages::StrategyPerformance {
+            strategy: "ema_5_13_5m".into(),
+            symbol: "NIFTY".into(),
+            mode: Mode::Paper,
+            period_start: chrono::NaiveDate::from_ymd_opt(2024, 7, 1).unwrap(),
+            period_end: chrono::NaiveDate::from_ymd_opt(2024, 7, 1).unwrap(),
+            total_trades: 3,
+            winning_trades: 1,
+            losing_trades: 2,
+            total_pnl: pnl,
+            max_drawdown: 812.25,
+            sharpe_ratio: sharpe,
+            win_rate: 100.0 / 3.0,
+            avg_win: 1200.5,
+            avg_loss: -406.13,
+            computed_at: chrono::DateTime::from_timestamp(computed, 0).unwrap(),
+        }))
+    };
+    st.write(&[perf(-100.0, 1_719_828_000, Some(1.5))]).unwrap();
+    st.write(&[perf(-412.25, 1_719_828_060, None)]).unwrap();
+    assert_eq!(
+        common::ch_sql(&format!(
+            "SELECT strategy, symbol, mode, period_start, total_trades, total_pnl, max_drawdown, sharpe_ratio, avg_loss FROM {db}.strategy_performance FINAL FORMAT TSV"
+        )),
+        "ema_5_13_5m\tNIFTY\tPAPER\t2024-07-01\t3\t-412.25\t812.25\t\\N\t-406.13\n"
+    );
 }
 
 #[test]
@@ -413,7 +442,7 @@ fn sigkill_mid_replay_then_rerun_loses_and_duplicates_nothing() {
         ),
         (
             "executor_decisions",
-            "decided_at, symbol, mode, outcome, reason, underlying_price, detail",
+            "decided_at, symbol, mode, outcome, reason, underlying_price, detail, strategy",
         ),
     ] {
         let fin = common::ch_num(&format!("SELECT count() FROM {db}.{t} FINAL"));

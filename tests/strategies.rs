@@ -329,6 +329,54 @@ fn paper_results_break_down_per_instance_and_add_up_to_the_paisa() {
         )
         .unwrap();
     assert_eq!(blank, 0);
+    // strategy_performance: one row per instance on NIFTY over the replay's days, agreeing
+    // with the report to the paisa.
+    let mut st = db
+        .prepare(
+            "SELECT strategy, symbol, mode, period_start, period_end, total_trades, winning_trades,
+             losing_trades, total_pnl, win_rate FROM strategy_performance ORDER BY strategy",
+        )
+        .unwrap();
+    type PerfRow = (String, String, String, String, String, i64, i64, i64, f64, f64);
+    let rows: Vec<PerfRow> = st
+        .query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+                r.get(7)?,
+                r.get(8)?,
+                r.get(9)?,
+            ))
+        })
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    let bars = read_file(&common::sample()).unwrap().bars;
+    let ist = |ts: i64| {
+        DateTime::from_timestamp(ts + 19_800, 0)
+            .unwrap()
+            .date_naive()
+            .to_string()
+    };
+    let (first, last) = (ist(bars[0].ts), ist(bars[bars.len() - 1].ts));
+    assert_eq!(
+        rows.iter().map(|r| r.0.as_str()).collect::<Vec<_>>(),
+        names
+    );
+    for r in &rows {
+        let rep = &report.by_strategy[&r.0];
+        assert_eq!((r.1.as_str(), r.2.as_str()), ("NIFTY", "paper"));
+        assert_eq!((&r.3, &r.4), (&first, &last));
+        assert_eq!((r.5 as u64, r.6 as u64), (rep.trades, rep.wins), "{}", r.0);
+        assert!(r.5 >= r.6 + r.7);
+        assert_eq!(paise(r.8), paise(rep.total_pnl), "{}", r.0);
+        assert!((r.9 - rep.wins as f64 * 100.0 / rep.trades as f64).abs() < 1e-9);
+    }
 }
 
 #[test]

@@ -3,7 +3,7 @@
 //! - Owns: the [`Store`] (SQLite by default), the rows pending commit, and the callers waiting
 //!   for their rows to be committed.
 //! - Handles: [`Persist`], [`Flush`], [`AreSignalsProcessed`], [`QuerySignals`], [`LoadHistory`],
-//!   [`LoadRecovery`], [`GetWriterStats`], [`InjectPanic`], [`Drain`], [`GetRestarts`].
+//!   [`LoadRecovery`], [`LoadBook`], [`GetWriterStats`], [`InjectPanic`], [`Drain`], [`GetRestarts`].
 //! - Sends: nothing; it answers.
 //!
 //! Rows are batched into one transaction, committed when `batch_rows` are pending, every
@@ -241,6 +241,25 @@ impl Handler<LoadRecovery> for DbWriter {
             self.store
                 .recovery(msg.since)
                 .map_err(|e| StoreFailure(e.to_string()))
+        })
+        .unwrap_or_else(|| Err(StoreFailure("handler panicked".into())))
+    }
+}
+
+impl Handler<LoadBook> for DbWriter {
+    type Result = Result<BookRecovery, StoreFailure>;
+
+    fn handle(&mut self, msg: LoadBook, ctx: &mut Context<Self>) -> Self::Result {
+        guard(self.m, ctx, |_| {
+            self.flush()?;
+            let fail = |e: crate::error::Error| StoreFailure(e.to_string());
+            Ok(BookRecovery {
+                open: self.store.open_positions().map_err(fail)?,
+                closed: match msg.closed_since {
+                    Some(t) => self.store.closed_positions_since(t).map_err(fail)?,
+                    None => Vec::new(),
+                },
+            })
         })
         .unwrap_or_else(|| Err(StoreFailure("handler panicked".into())))
     }

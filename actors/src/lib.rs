@@ -33,6 +33,7 @@ pub mod options;
 pub mod options_executor;
 pub mod position_manager;
 pub mod signal_manager;
+pub mod stats;
 pub mod store;
 pub mod strategies;
 pub mod strategy;

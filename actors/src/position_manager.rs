@@ -64,6 +64,17 @@ pub struct PositionManagerConfig {
     pub clock: Clock,
     /// Option prices come from the broker's quotes ([`OptionMarks`]), not the synthetic chain.
     pub real_marks: bool,
+    /// Write each trading day's `strategy_performance` rows at its close (`run`; a replay
+    /// writes one row per instance and symbol for the whole replay instead).
+    pub daily_performance: Option<DailyPerformance>,
+}
+
+/// What the daily `strategy_performance` rows need.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DailyPerformance {
+    /// Account capital, rupees (the Sharpe ratio's returns).
+    pub capital: f64,
+    pub mode: Mode,
 }
 
 /// A closed position's result, for the risk limits.
@@ -74,6 +85,7 @@ struct Closed {
     pnl_paise: i64,
     /// The strategy instance that opened it.
     strategy: String,
+    symbol: String,
 }
 
 /// A live exit ordered at the broker, not yet filled.
@@ -126,11 +138,86 @@ pub struct PositionManager {
     broker: Option<(Recipient<PlaceExit>, Recipient<AbandonExit>)>,
     /// This actor, for the broker's fills.
     me: Option<Recipient<ExitFilled>>,
+    /// The session open of the trading day whose closes are not yet in `strategy_performance`
+    /// (with `daily_performance`).
+    perf_day: Option<i64>,
     restarts: u64,
     m: &'static ActorMetrics,
 }
 
 impl PositionManager {
+    /// A position closed at `now`: the day it belongs to waits for its close (an earlier day
+    /// still waiting is written first).
+    fn closed_on(&mut self, now: i64) {
+        if self.cfg.daily_performance.is_none() {
+            return;
+        }
+        self.roll_day(now);
+        self.perf_day = Some(self.cfg.chain.session.open_of(now));
+    }
+
+    /// Writes the waiting day's rows once the engine clock `now` has passed its close.
+    fn roll_day(&mut self, now: i64) {
+        let session = &self.cfg.chain.session;
+        let Some(day) = self.perf_day else { return };
+        if now < session.close_of(day) && session.open_of(now) == day {
+            return;
+        }
+        self.perf_day = None;
+        self.write_day(day, now);
+    }
+
+    /// The `strategy_performance` rows of the trading day opening at `day`, from the positions
+    /// closed in it, persisted.
+    fn write_day(&mut self, day: i64, now: i64) {
+        let Some(dp) = self.cfg.daily_performance else {
+            return;
+        };
+        let session = &self.cfg.chain.session;
+        let end = session.close_of(day);
+        let mut today: Vec<&Closed> = self
+            .closed
+            .iter()
+            .filter(|c| c.exit >= day && c.exit <= end)
+            .collect();
+        today.sort_by_key(|c| c.exit);
+        let trades: Vec<crate::stats::performance::Trade> = today
+            .iter()
+            .map(|c| crate::stats::performance::Trade {
+                strategy: &c.strategy,
+                symbol: &c.symbol,
+                exit: c.exit,
+                pnl_paise: c.pnl_paise,
+            })
+            .collect();
+        let Some(date) =
+            chrono::DateTime::from_timestamp(day + session.offset, 0).map(|d| d.date_naive())
+        else {
+            return;
+        };
+        let rows = crate::stats::performance::strategy_performance(
+            &trades,
+            &crate::stats::performance::Period {
+                start: date,
+                end: date,
+                offset: session.offset,
+                capital: dp.capital,
+                mode: dp.mode,
+                computed_at: chrono::DateTime::from_timestamp(now, 0).unwrap_or_default(),
+            },
+        );
+        log::info!(
+            "{NAME}: {date}: strategy_performance of {} trades in {} rows",
+            trades.len(),
+            rows.len()
+        );
+        self.db.do_send(Persist(
+            rows.into_iter()
+                .map(|r| Row::Performance(Box::new(r)))
+                .collect(),
+        ));
+    }
+
     /// The live clock's time (the machine's when the engine runs on data time).
     fn wall_now(&self) -> i64 {
         self.cfg
@@ -157,6 +244,7 @@ impl PositionManager {
             summary: PositionSummary::default(),
             broker: None,
             me: None,
+            perf_day: None,
             restarts: 0,
         }
     }
@@ -245,7 +333,9 @@ impl PositionManager {
                     exit: now,
                     pnl_paise: h.pos.realized_paise,
                     strategy: record.strategy.clone(),
+                    symbol: record.symbol.clone(),
                 });
+                self.closed_on(now);
                 log::info!(
                     "{NAME}: CLOSED {} {} × {} @ {} ({}) realized ₹{:.2}",
                     record.option_symbol,
@@ -430,6 +520,9 @@ impl PositionManager {
                 self.on_price(sym, e.at, e.candle.close);
             }
         }
+        if let Some(last) = msg.0.last() {
+            self.roll_day(last.at);
+        }
     }
 
     /// Takes over an open position from the store (recovery): monitored, not re-announced.
@@ -455,6 +548,32 @@ impl PositionManager {
         let pos = PaperPosition::resume(record, contract.lot_size, contract.tick_size, expiry_ts);
         self.open.push(Held::new(pos, contract, sym, last_mark));
         self.refresh_summary();
+    }
+
+    /// Takes a position closed earlier today (recovery) into the day's risk figures and
+    /// results.
+    fn adopt_closed(&mut self, record: &PositionRecord) {
+        let Some(exit) = record.exit_time.map(|t| t.timestamp()) else {
+            return;
+        };
+        if self.closed.iter().any(|c| {
+            c.exit == exit
+                && c.entry == record.entry_time.timestamp()
+                && c.symbol == record.symbol
+                && c.strategy == record.strategy
+        }) {
+            return;
+        }
+        self.closed.push(Closed {
+            entry: record.entry_time.timestamp(),
+            exit,
+            pnl_paise: paise(record.realized_pnl),
+            strategy: record.strategy.clone(),
+            symbol: record.symbol.clone(),
+        });
+        if self.cfg.daily_performance.is_some() {
+            self.perf_day = Some(self.cfg.chain.session.open_of(exit));
+        }
     }
 
     fn on_open(&mut self, record: PositionRecord) {
@@ -700,6 +819,7 @@ impl PositionManager {
                 self.on_price(sym, now, px);
             }
         }
+        self.roll_day(now);
     }
 }
 
@@ -739,19 +859,31 @@ impl PositionManager {
     /// keep being monitored. Holds the mailbox until answered; retried every few seconds when
     /// the read fails (the executor trades nothing until its own recovery read succeeds).
     fn recover(&mut self, ctx: &mut Context<Self>) {
+        // On the live clock, today's closed positions too: the day's loss limit, losing streak
+        // and results go on from where the last run left them.
+        let closed_since = self
+            .cfg
+            .clock
+            .wall_now()
+            .map(|now| self.cfg.chain.session.open_of(now));
         ctx.wait(
             self.db
-                .send(LoadRecovery { since: 0 })
+                .send(LoadBook { closed_since })
                 .into_actor(self)
                 .map(|res, act, ctx| {
                     let err = match res {
                         Ok(Ok(r)) => {
-                            let n = r.open_positions.len();
-                            for p in r.open_positions {
+                            let (n, k) = (r.open.len(), r.closed.len());
+                            for p in r.open {
                                 act.adopt(p);
                             }
-                            if n > 0 {
-                                log::info!("{NAME}: recovered {n} open positions from the store");
+                            for p in r.closed {
+                                act.adopt_closed(&p);
+                            }
+                            if n + k > 0 {
+                                log::info!(
+                                    "{NAME}: recovered {n} open positions and {k} closed today from the store"
+                                );
                             }
                             return;
                         }
@@ -958,6 +1090,7 @@ mod tests {
             persist_marks_every: 300,
             clock: Clock::Wall(crate::logic::clock::LiveClock::system()),
             real_marks: true,
+            daily_performance: None,
         };
         PositionManager::new(cfg, db, reg.position_manager).start()
     }
@@ -1060,5 +1193,143 @@ mod tests {
         assert_eq!((s.closed, s.open_positions), (1, 0));
         assert_eq!(s.realized_pnl, -1500.0);
         assert_eq!(s.day_realized_pnl, -1500.0, "closed today (engine clock)");
+    }
+
+    /// A PositionManager on the rehearsal clock at `start` writing into the SQLite file `db`,
+    /// with the daily results on.
+    fn pm_at(db: &std::path::Path, start: i64) -> (Addr<PositionManager>, Addr<DbWriter>) {
+        let c = crate::config::Config::default_config().unwrap();
+        let chain = crate::options_executor::TradeConfig::from_config(
+            &c,
+            crate::logic::session::Session::nse(),
+        )
+        .chain;
+        let reg = crate::metrics::Registry::new(true);
+        let store = crate::store::sqlite::SqliteStore::open(db).unwrap();
+        let writer =
+            DbWriter::new(Box::new(store), 100, Duration::from_millis(10), reg.db_writer).start();
+        let cfg = PositionManagerConfig {
+            symbols: Symbols::new(["NIFTY"]),
+            chain,
+            exits: ExitRules {
+                slippage_ticks: 1,
+                trailing: None,
+                partial: None,
+                max_hold_secs: None,
+                exit_before_expiry_secs: 3600,
+            },
+            monitor_interval: Duration::from_secs(3600),
+            persist_marks_every: 300,
+            clock: Clock::Wall(crate::logic::clock::LiveClock::rehearsal(start, 1.0)),
+            real_marks: true,
+            daily_performance: Some(DailyPerformance {
+                capital: 500_000.0,
+                mode: Mode::Paper,
+            }),
+        };
+        let tdb = Tracked::new(writer.clone(), reg.db_writer);
+        (
+            PositionManager::new(cfg, tdb, reg.position_manager).start(),
+            writer,
+        )
+    }
+
+    #[actix_rt::test]
+    async fn a_trading_days_results_are_written_at_its_close_and_survive_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("a.db");
+        // Monday 1 July 2024, 14:00 IST.
+        let start = Utc.with_ymd_and_hms(2024, 7, 1, 8, 30, 0).unwrap().timestamp();
+        let (pm, writer) = pm_at(&db, start);
+        let mut a = record(0x1000, Mode::Paper);
+        a.strategy = "alpha".into();
+        a.entry_time = Utc.timestamp_opt(start - 600, 0).unwrap();
+        let mut b = record(0x2000, Mode::Paper);
+        b.strategy = "beta".into();
+        b.entry_time = a.entry_time;
+        b.option_symbol = "NIFTY25D0924100CE".into();
+        for r in [a, b] {
+            pm.send(OpenPosition(Box::new(r))).await.unwrap();
+        }
+        let close = |position: u128, price: f64| ClosePosition {
+            position: Uuid::from_u128(position).to_string(),
+            price,
+        };
+        // alpha loses (100.05 → 90.05 on 150), beta wins (100.05 → 120.05).
+        pm.send(close(0x1000, 90.05)).await.unwrap().unwrap();
+        pm.send(close(0x2000, 120.05)).await.unwrap().unwrap();
+        writer.send(Flush).await.unwrap().unwrap();
+        let rows = |db: &std::path::Path| -> Vec<(String, String, String, i64, f64, f64)> {
+            let c = rusqlite::Connection::open(db).unwrap();
+            let mut st = c
+                .prepare(
+                    "SELECT strategy, symbol, period_start || '/' || period_end || '/' || mode,
+                     total_trades, total_pnl, win_rate FROM strategy_performance ORDER BY strategy",
+                )
+                .unwrap();
+            st.query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+            })
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+        };
+        assert!(rows(&db).is_empty(), "not before the day's close");
+
+        // A restart during the day: today's closed positions come back with the book.
+        drop(pm);
+        let (pm, writer) = pm_at(&db, start + 60);
+        let snap = pm
+            .send(GetRiskSnapshot {
+                at: start + 60,
+                day_start: Utc.with_ymd_and_hms(2024, 7, 1, 3, 45, 0).unwrap().timestamp(),
+                strategy: Some("alpha".into()),
+            })
+            .await
+            .unwrap();
+        assert_eq!(snap.day_realized_pnl, -1500.0 + 3000.0);
+        assert_eq!((snap.open_positions, snap.strategy_open_positions), (0, 0));
+
+        // The engine clock passes 15:30 IST: the day's rows, one per instance and symbol.
+        let after_close = Utc.with_ymd_and_hms(2024, 7, 1, 10, 1, 0).unwrap().timestamp();
+        let candle = messages::Candle {
+            symbol: messages::SymbolId(0),
+            ts: after_close - 60,
+            open: 24_000.0,
+            high: 24_000.0,
+            low: 24_000.0,
+            close: 24_000.0,
+            volume: 0.0,
+        };
+        pm.send(CandlesUpdated(vec![messages::CandleEvent {
+            candle,
+            state: messages::CandleState::Closed,
+            end_ts: after_close,
+            at: after_close,
+        }]))
+        .await
+        .unwrap();
+        writer.send(Flush).await.unwrap().unwrap();
+        assert_eq!(
+            rows(&db),
+            vec![
+                (
+                    "alpha".into(),
+                    "NIFTY".into(),
+                    "2024-07-01/2024-07-01/paper".into(),
+                    1,
+                    -1500.0,
+                    0.0
+                ),
+                (
+                    "beta".into(),
+                    "NIFTY".into(),
+                    "2024-07-01/2024-07-01/paper".into(),
+                    1,
+                    3000.0,
+                    100.0
+                ),
+            ]
+        );
     }
 }

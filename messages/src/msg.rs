@@ -474,6 +474,22 @@ pub struct LoadRecovery {
     pub since: i64,
 }
 
+/// PositionManager's recovery: the open positions, and the positions closed since
+/// `closed_since` (epoch seconds: the start of today's session, for the day's risk limits and
+/// results; `None` on data time).
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "Result<BookRecovery, StoreFailure>")]
+pub struct LoadBook {
+    pub closed_since: Option<i64>,
+}
+
+/// Reply to [`LoadBook`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BookRecovery {
+    pub open: Vec<crate::PositionRecord>,
+    pub closed: Vec<crate::PositionRecord>,
+}
+
 /// Ask the DbWriter for its counters.
 #[derive(Message, Debug, Clone, Copy)]
 #[rtype(result = "WriterStats")]

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Candle, ExecutorDecision, PositionRecord, Signal, SymbolId, Timeframe};
+use crate::{Candle, ExecutorDecision, Mode, PositionRecord, Signal, SymbolId, Timeframe};
 
 /// A closed candle as stored in `historical_data` (symbol by name: the store outlives symbol ids).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -56,6 +56,41 @@ pub enum Row {
     Position(Box<PositionRecord>),
     Audit(Box<AuditEvent>),
     Metric(Box<MetricSample>),
+    Performance(Box<StrategyPerformance>),
+}
+
+/// One strategy instance's results on one underlying over a period, as stored in
+/// `strategy_performance`: written at the end of a paper replay (the whole replay) and at the
+/// end of each trading day in `run` (that day). Rewriting a period replaces its row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StrategyPerformance {
+    pub strategy: String,
+    pub symbol: String,
+    pub mode: Mode,
+    /// First and last trading day of the period (IST dates).
+    pub period_start: chrono::NaiveDate,
+    pub period_end: chrono::NaiveDate,
+    pub total_trades: u64,
+    /// Trades with a positive P&L.
+    pub winning_trades: u64,
+    /// Trades with a negative P&L (a trade at exactly zero is neither).
+    pub losing_trades: u64,
+    /// Realized P&L, rupees (summed in paise).
+    pub total_pnl: f64,
+    /// Largest fall of the cumulative P&L from its running peak (which starts at 0), rupees.
+    pub max_drawdown: f64,
+    /// Annualized Sharpe ratio of the daily P&L as a return on capital (weekdays of the
+    /// period, days without a trade at 0): mean / sample standard deviation × √252. `None`
+    /// with fewer than two days or no variation.
+    pub sharpe_ratio: Option<f64>,
+    /// Winning trades / trades, percent.
+    pub win_rate: f64,
+    /// Mean P&L of the winning trades, rupees (0 without one).
+    pub avg_win: f64,
+    /// Mean P&L of the losing trades, rupees, negative (0 without one).
+    pub avg_loss: f64,
+    /// When the row was computed (the engine clock).
+    pub computed_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// One sample of an operational metric, as stored in `performance_metrics`: a mailbox's depth,
@@ -93,6 +128,7 @@ impl Row {
             Row::Position(_) => "positions",
             Row::Audit(_) => "audit_events",
             Row::Metric(_) => "performance_metrics",
+            Row::Performance(_) => "strategy_performance",
         }
     }
 }

@@ -273,6 +273,50 @@ pub(super) struct ChMetric {
     pub(super) labels: String,
 }
 
+#[derive(Debug, Clone, ::clickhouse::Row, Serialize, Deserialize)]
+pub(super) struct ChPerformance {
+    pub(super) strategy: String,
+    pub(super) symbol: String,
+    pub(super) mode: i8,
+    #[serde(with = "::clickhouse::serde::chrono::date")]
+    pub(super) period_start: chrono::NaiveDate,
+    #[serde(with = "::clickhouse::serde::chrono::date")]
+    pub(super) period_end: chrono::NaiveDate,
+    pub(super) total_trades: u64,
+    pub(super) winning_trades: u64,
+    pub(super) losing_trades: u64,
+    pub(super) total_pnl: f64,
+    pub(super) max_drawdown: f64,
+    pub(super) sharpe_ratio: Option<f64>,
+    pub(super) win_rate: f64,
+    pub(super) avg_win: f64,
+    pub(super) avg_loss: f64,
+    #[serde(with = "::clickhouse::serde::chrono::datetime")]
+    pub(super) computed_at: DateTime<Utc>,
+}
+
+impl ChPerformance {
+    fn from(p: &messages::StrategyPerformance) -> Self {
+        ChPerformance {
+            strategy: p.strategy.clone(),
+            symbol: p.symbol.clone(),
+            mode: mode_i8(p.mode),
+            period_start: p.period_start,
+            period_end: p.period_end,
+            total_trades: p.total_trades,
+            winning_trades: p.winning_trades,
+            losing_trades: p.losing_trades,
+            total_pnl: p.total_pnl,
+            max_drawdown: p.max_drawdown,
+            sharpe_ratio: p.sharpe_ratio,
+            win_rate: p.win_rate,
+            avg_win: p.avg_win,
+            avg_loss: p.avg_loss,
+            computed_at: p.computed_at,
+        }
+    }
+}
+
 /// Rows of one batch split by table, in their ClickHouse form.
 #[derive(Default)]
 pub(super) struct Split {
@@ -282,10 +326,11 @@ pub(super) struct Split {
     pub(super) candles: Vec<ChCandle>,
     pub(super) decisions: Vec<ChDecision>,
     pub(super) positions: Vec<ChPosition>,
+    pub(super) performance: Vec<ChPerformance>,
 }
 
 /// The tables a batch goes to, in the order they are inserted (and shipped).
-pub(super) const TABLE_ORDER: [&str; 6] = [
+pub(super) const TABLE_ORDER: [&str; 7] = [
     "trading_signals",
     // A position before the decision that opened it: a kill between the two inserts leaves
     // a position whose signal is decided again (to the same position), never a decision
@@ -295,6 +340,7 @@ pub(super) const TABLE_ORDER: [&str; 6] = [
     "audit_events",
     "performance_metrics",
     "historical_data",
+    "strategy_performance",
 ];
 
 impl Split {
@@ -307,6 +353,7 @@ impl Split {
             "audit_events" => self.audits.len(),
             "performance_metrics" => self.metrics.len(),
             "historical_data" => self.candles.len(),
+            "strategy_performance" => self.performance.len(),
             _ => 0,
         }
     }
@@ -321,6 +368,7 @@ impl Split {
             "audit_events" => out.audits = std::mem::take(&mut self.audits),
             "performance_metrics" => out.metrics = std::mem::take(&mut self.metrics),
             "historical_data" => out.candles = std::mem::take(&mut self.candles),
+            "strategy_performance" => out.performance = std::mem::take(&mut self.performance),
             _ => {}
         }
         out
@@ -380,6 +428,7 @@ pub(super) fn split<'a>(rows: impl IntoIterator<Item = (u64, &'a Row)>) -> Split
                 value: m.value,
                 labels: m.labels.clone(),
             }),
+            Row::Performance(p) => s.performance.push(ChPerformance::from(p)),
         }
     }
     s

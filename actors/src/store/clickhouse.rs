@@ -36,7 +36,7 @@ use uuid::Uuid;
 
 use super::ch_rows::{split, ChCandle, ChPosition, ChSignal, Split, TABLE_ORDER};
 use super::outbox_merge;
-use super::schema::{statement, MIGRATIONS, TABLES};
+use super::schema::{statement, ALL_TABLES, MIGRATIONS};
 use super::sqlite::SqliteStore;
 use super::Store;
 use crate::config::ClickHouse as ChConfig;
@@ -297,7 +297,8 @@ impl ClickHouseStore {
             insert_all(&c, "executor_decisions", s.decisions).await?;
             insert_all(&c, "audit_events", s.audits).await?;
             insert_all(&c, "performance_metrics", s.metrics).await?;
-            insert_all(&c, "historical_data", s.candles).await
+            insert_all(&c, "historical_data", s.candles).await?;
+            insert_all(&c, "strategy_performance", s.performance).await
         })
     }
 
@@ -729,9 +730,28 @@ impl Store for ClickHouseStore {
         ))
     }
 
+    fn closed_positions_since(&mut self, since: i64) -> Result<Vec<PositionRecord>> {
+        let waiting = self.outbox_positions(None)?;
+        let rows: Vec<ChPosition> = self.query("query closed positions", move |c| async move {
+            c.query("SELECT ?fields FROM positions FINAL WHERE status = 'CLOSED' AND updated_at >= toDateTime(?) ORDER BY position_id")
+                .bind(since)
+                .fetch_all::<ChPosition>()
+                .await
+        })?;
+        Ok(outbox_merge::latest_positions(
+            rows.into_iter().map(ChPosition::into_record).collect(),
+            waiting,
+        )
+        .into_iter()
+        .filter(|p| {
+            p.status == messages::PositionStatus::Closed && p.updated_at.timestamp() >= since
+        })
+        .collect())
+    }
+
     fn row_counts(&mut self) -> Result<Vec<(String, u64)>> {
         let mut out = Vec::new();
-        for t in TABLES {
+        for t in ALL_TABLES {
             let sql = format!("SELECT count() FROM {t}");
             let n: u64 = self.query("count rows", move |c| async move {
                 c.query(&sql).fetch_one::<u64>().await

@@ -44,6 +44,8 @@ pub trait Store: Send {
     fn positions_by_signal(&mut self, signal_id: Uuid) -> Result<Vec<PositionRecord>>;
     /// The latest version of every open position.
     fn open_positions(&mut self) -> Result<Vec<PositionRecord>>;
+    /// The latest version of every position closed at or after `since` (epoch seconds).
+    fn closed_positions_since(&mut self, since: i64) -> Result<Vec<PositionRecord>>;
     /// Row count per table.
     fn row_counts(&mut self) -> Result<Vec<(String, u64)>>;
     /// Connectivity and outbox state.

@@ -6,7 +6,7 @@
 //! configured database when applied.
 
 /// (version, name, SQL) of every migration, in order.
-pub const MIGRATIONS: [(u32, &str, &str); 12] = [
+pub const MIGRATIONS: [(u32, &str, &str); 13] = [
     (
         1,
         "001_market_data",
@@ -67,6 +67,11 @@ pub const MIGRATIONS: [(u32, &str, &str); 12] = [
         "012_decisions_strategy",
         include_str!("../../../schema/012_decisions_strategy.sql"),
     ),
+    (
+        13,
+        "013_strategy_performance",
+        include_str!("../../../schema/013_strategy_performance.sql"),
+    ),
 ];
 
 /// The tables the schema creates.
@@ -78,6 +83,19 @@ pub const TABLES: [&str; 7] = [
     "positions",
     "performance_metrics",
     "executor_decisions",
+];
+
+/// Every table, the later migrations' included.
+pub const ALL_TABLES: [&str; 9] = [
+    "market_data",
+    "historical_data",
+    "trading_signals",
+    "options_data",
+    "positions",
+    "performance_metrics",
+    "executor_decisions",
+    "audit_events",
+    "strategy_performance",
 ];
 
 /// The migration's SQL for database `db`, without comments or the trailing `;`.

@@ -72,10 +72,19 @@ CREATE TABLE IF NOT EXISTS executor_decisions (
     underlying_price REAL NOT NULL, detail TEXT NOT NULL DEFAULT '',
     strategy TEXT NOT NULL DEFAULT ''
 );
+CREATE TABLE IF NOT EXISTS strategy_performance (
+    strategy TEXT NOT NULL, symbol TEXT NOT NULL, mode TEXT NOT NULL,
+    period_start TEXT NOT NULL, period_end TEXT NOT NULL,
+    total_trades INTEGER NOT NULL, winning_trades INTEGER NOT NULL, losing_trades INTEGER NOT NULL,
+    total_pnl REAL NOT NULL, max_drawdown REAL NOT NULL, sharpe_ratio REAL,
+    win_rate REAL NOT NULL, avg_win REAL NOT NULL, avg_loss REAL NOT NULL,
+    computed_at INTEGER NOT NULL,
+    PRIMARY KEY (strategy, symbol, mode, period_start, period_end)
+) WITHOUT ROWID;
 ";
 
 /// The tables, in schema order.
-pub const TABLES: [&str; 9] = [
+pub const TABLES: [&str; 10] = [
     "market_data",
     "historical_data",
     "trading_signals",
@@ -84,6 +93,7 @@ pub const TABLES: [&str; 9] = [
     "performance_metrics",
     "executor_decisions",
     "audit_events",
+    "strategy_performance",
     "outbox",
 ];
 
@@ -218,6 +228,14 @@ impl SqliteStore {
                         m.component,
                         m.metric,
                         m.timestamp.timestamp()
+                    ),
+                    Row::Performance(p) => format!(
+                        "perf|{}|{}|{}|{}|{}",
+                        p.strategy,
+                        p.symbol,
+                        p.mode.as_str(),
+                        p.period_start,
+                        p.period_end
                     ),
                 };
                 let payload = serde_json::to_string(r)
@@ -485,6 +503,32 @@ impl Store for SqliteStore {
                     Row::Metric(m) => tx
                         .prepare_cached("INSERT INTO performance_metrics (timestamp, component, metric, value, labels) VALUES (?1, ?2, ?3, ?4, ?5)")
                         .and_then(|mut st| st.execute(params![m.timestamp.timestamp(), m.component, m.metric, m.value, m.labels])),
+                    Row::Performance(p) => tx
+                        .prepare_cached(
+                            "INSERT OR REPLACE INTO strategy_performance (strategy, symbol, mode,
+                             period_start, period_end, total_trades, winning_trades, losing_trades,
+                             total_pnl, max_drawdown, sharpe_ratio, win_rate, avg_win, avg_loss,
+                             computed_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                        )
+                        .and_then(|mut st| {
+                            st.execute(params![
+                                p.strategy,
+                                p.symbol,
+                                p.mode.as_str(),
+                                p.period_start.to_string(),
+                                p.period_end.to_string(),
+                                p.total_trades as i64,
+                                p.winning_trades as i64,
+                                p.losing_trades as i64,
+                                p.total_pnl,
+                                p.max_drawdown,
+                                p.sharpe_ratio,
+                                p.win_rate,
+                                p.avg_win,
+                                p.avg_loss,
+                                p.computed_at.timestamp()
+                            ])
+                        }),
                     Row::Position(p) => {
                         let body = serde_json::to_string(p.as_ref()).unwrap_or_default();
                         let status = match p.status {
@@ -595,6 +639,14 @@ impl Store for SqliteStore {
 
     fn open_positions(&mut self) -> Result<Vec<PositionRecord>> {
         self.latest_positions("status = 'OPEN'", None)
+    }
+
+    fn closed_positions_since(&mut self, since: i64) -> Result<Vec<PositionRecord>> {
+        // A closed position's last version is written at its exit.
+        self.latest_positions(
+            &format!("status = 'CLOSED' AND updated_at >= {since}"),
+            None,
+        )
     }
 
     fn health(&mut self) -> StoreHealth {
