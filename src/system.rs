@@ -184,7 +184,14 @@ impl Engine {
                 exit_before_expiry_secs: (cfg.paper.exit_before_expiry_hours * 3600.0) as i64,
             },
             monitor_interval: Duration::from_secs(cfg.positions.monitor_interval_seconds),
-            persist_marks_every: cfg.positions.persist_marks_every_seconds as i64,
+            // A mark-only version is for a restart of a live book (its last price); a replay's
+            // positions are derived again from the file, so it stores only what changes them:
+            // the opening, stop moves, partial exits and the close (a tenth of the rows).
+            persist_marks_every: if opts.replay {
+                i64::MAX
+            } else {
+                cfg.positions.persist_marks_every_seconds as i64
+            },
             clock: opts.clock,
             real_marks: opts.broker.is_some(),
             daily_performance: (!opts.replay).then_some(DailyPerformance {

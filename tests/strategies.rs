@@ -337,7 +337,18 @@ fn paper_results_break_down_per_instance_and_add_up_to_the_paisa() {
              losing_trades, total_pnl, win_rate FROM strategy_performance ORDER BY strategy",
         )
         .unwrap();
-    type PerfRow = (String, String, String, String, String, i64, i64, i64, f64, f64);
+    type PerfRow = (
+        String,
+        String,
+        String,
+        String,
+        String,
+        i64,
+        i64,
+        i64,
+        f64,
+        f64,
+    );
     let rows: Vec<PerfRow> = st
         .query_map([], |r| {
             Ok((
@@ -364,10 +375,7 @@ fn paper_results_break_down_per_instance_and_add_up_to_the_paisa() {
             .to_string()
     };
     let (first, last) = (ist(bars[0].ts), ist(bars[bars.len() - 1].ts));
-    assert_eq!(
-        rows.iter().map(|r| r.0.as_str()).collect::<Vec<_>>(),
-        names
-    );
+    assert_eq!(rows.iter().map(|r| r.0.as_str()).collect::<Vec<_>>(), names);
     for r in &rows {
         let rep = &report.by_strategy[&r.0];
         assert_eq!((r.1.as_str(), r.2.as_str()), ("NIFTY", "paper"));

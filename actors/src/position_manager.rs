@@ -175,12 +175,11 @@ impl PositionManager {
         };
         let session = &self.cfg.chain.session;
         let end = session.close_of(day);
-        let mut today: Vec<&Closed> = self
-            .closed
+        let today: Vec<&Closed> = self
+            .closed_since(day)
             .iter()
-            .filter(|c| c.exit >= day && c.exit <= end)
+            .filter(|c| c.exit <= end)
             .collect();
-        today.sort_by_key(|c| c.exit);
         let trades: Vec<crate::stats::performance::Trade> = today
             .iter()
             .map(|c| crate::stats::performance::Trade {
@@ -328,7 +327,7 @@ impl PositionManager {
                 let record = h.pos.record.clone();
                 self.summary.closed += 1;
                 self.summary.realized_pnl += record.realized_pnl;
-                self.closed.push(Closed {
+                self.push_closed(Closed {
                     entry: record.entry_time.timestamp(),
                     exit: now,
                     pnl_paise: h.pos.realized_paise,
@@ -564,7 +563,7 @@ impl PositionManager {
         }) {
             return;
         }
-        self.closed.push(Closed {
+        self.push_closed(Closed {
             entry: record.entry_time.timestamp(),
             exit,
             pnl_paise: paise(record.realized_pnl),
@@ -645,7 +644,21 @@ impl PositionManager {
         self.refresh_summary();
     }
 
+    /// Keeps `closed` in exit order (a close is almost always the latest: O(1)).
+    fn push_closed(&mut self, c: Closed) {
+        let at = self.closed.partition_point(|x| x.exit <= c.exit);
+        self.closed.insert(at, c);
+    }
+
+    /// The closed positions with an exit at or after `t` (a suffix: `closed` is in exit order).
+    fn closed_since(&self, t: i64) -> &[Closed] {
+        &self.closed[self.closed.partition_point(|c| c.exit < t)..]
+    }
+
     fn snapshot(&self, q: GetRiskSnapshot) -> RiskSnapshot {
+        // Positions closed before the day's start cannot be open at `at` nor count today:
+        // only the day's suffix of `closed` is looked at.
+        let recent = self.closed_since(q.day_start.min(q.at));
         let open_at = |strategy: Option<&str>| {
             let of = |s: &str| strategy.is_none_or(|w| w == s);
             self.open
@@ -654,18 +667,15 @@ impl PositionManager {
                     h.pos.record.entry_time.timestamp() <= q.at && of(&h.pos.record.strategy)
                 })
                 .count()
-                + self
-                    .closed
+                + recent
                     .iter()
                     .filter(|c| c.entry <= q.at && c.exit > q.at && of(&c.strategy))
                     .count()
         };
-        let mut today: Vec<&Closed> = self
-            .closed
+        let today: Vec<&Closed> = recent
             .iter()
             .filter(|c| c.exit >= q.day_start && c.exit <= q.at)
             .collect();
-        today.sort_by_key(|c| c.exit);
         let realized: i64 = today.iter().map(|c| c.pnl_paise).sum();
         let streak = today.iter().rev().take_while(|c| c.pnl_paise < 0).count();
         RiskSnapshot {
@@ -1206,8 +1216,13 @@ mod tests {
         .chain;
         let reg = crate::metrics::Registry::new(true);
         let store = crate::store::sqlite::SqliteStore::open(db).unwrap();
-        let writer =
-            DbWriter::new(Box::new(store), 100, Duration::from_millis(10), reg.db_writer).start();
+        let writer = DbWriter::new(
+            Box::new(store),
+            100,
+            Duration::from_millis(10),
+            reg.db_writer,
+        )
+        .start();
         let cfg = PositionManagerConfig {
             symbols: Symbols::new(["NIFTY"]),
             chain,
@@ -1239,7 +1254,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("a.db");
         // Monday 1 July 2024, 14:00 IST.
-        let start = Utc.with_ymd_and_hms(2024, 7, 1, 8, 30, 0).unwrap().timestamp();
+        let start = Utc
+            .with_ymd_and_hms(2024, 7, 1, 8, 30, 0)
+            .unwrap()
+            .timestamp();
         let (pm, writer) = pm_at(&db, start);
         let mut a = record(0x1000, Mode::Paper);
         a.strategy = "alpha".into();
@@ -1268,7 +1286,14 @@ mod tests {
                 )
                 .unwrap();
             st.query_map([], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
             })
             .unwrap()
             .collect::<rusqlite::Result<_>>()
@@ -1282,7 +1307,10 @@ mod tests {
         let snap = pm
             .send(GetRiskSnapshot {
                 at: start + 60,
-                day_start: Utc.with_ymd_and_hms(2024, 7, 1, 3, 45, 0).unwrap().timestamp(),
+                day_start: Utc
+                    .with_ymd_and_hms(2024, 7, 1, 3, 45, 0)
+                    .unwrap()
+                    .timestamp(),
                 strategy: Some("alpha".into()),
             })
             .await
@@ -1291,7 +1319,10 @@ mod tests {
         assert_eq!((snap.open_positions, snap.strategy_open_positions), (0, 0));
 
         // The engine clock passes 15:30 IST: the day's rows, one per instance and symbol.
-        let after_close = Utc.with_ymd_and_hms(2024, 7, 1, 10, 1, 0).unwrap().timestamp();
+        let after_close = Utc
+            .with_ymd_and_hms(2024, 7, 1, 10, 1, 0)
+            .unwrap()
+            .timestamp();
         let candle = messages::Candle {
             symbol: messages::SymbolId(0),
             ts: after_close - 60,
