@@ -5,6 +5,7 @@
 //! - [`live`]: runs the engine on the simulated live feed until Ctrl-C / SIGTERM.
 //! - [`recorder`]: an actor that writes every published signal to `signals.jsonl`.
 
+pub mod charges_cli;
 pub mod control;
 pub mod error;
 pub mod import;

@@ -59,6 +59,27 @@ enum Cmd {
         #[arg(long)]
         clock_speed: Option<f64>,
     },
+    /// The charges of one option round trip (brokerage, STT, exchange, SEBI, stamp duty, GST)
+    /// as JSON, at the rates of `--date` from the config's `charges.schedule`.
+    Charges {
+        #[arg(long, default_value = "config/default.json")]
+        config: PathBuf,
+        /// Buy price per unit, rupees (0 for none).
+        #[arg(long, allow_negative_numbers = true)]
+        premium_buy: f64,
+        /// Sell price per unit, rupees (0 for none).
+        #[arg(long, allow_negative_numbers = true)]
+        premium_sell: f64,
+        /// Units bought and sold (lots × lot size).
+        #[arg(long)]
+        quantity: u32,
+        /// Trade date (YYYY-MM-DD; default today).
+        #[arg(long)]
+        date: Option<chrono::NaiveDate>,
+        /// Executed orders (default: one per side with a premium).
+        #[arg(long)]
+        orders: Option<u32>,
+    },
     /// Kite Connect commands.
     Kite {
         #[arg(long, default_value = "config/default.json")]
@@ -746,6 +767,29 @@ fn dispatch(cli: Cli) -> Result<(), AppError> {
                 "imported {n} {interval} candles of {symbol} from {}",
                 csv.display()
             );
+            Ok(())
+        }
+        Cmd::Charges {
+            config,
+            premium_buy,
+            premium_sell,
+            quantity,
+            date,
+            orders,
+        } => {
+            let cfg = load(&config)?;
+            let v = alphastocks::charges_cli::breakdown(
+                &cfg.charges.schedule,
+                alphastocks::charges_cli::Request {
+                    premium_buy,
+                    premium_sell,
+                    quantity,
+                    date: date.unwrap_or_else(|| chrono::Utc::now().date_naive()),
+                    orders,
+                },
+            )
+            .map_err(AppError::Usage)?;
+            println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
             Ok(())
         }
         Cmd::Data {

@@ -234,3 +234,132 @@ fn options_greeks_and_iv_commands() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("below the intrinsic value"));
 }
+
+#[test]
+fn charges_prints_the_contract_note_items_at_the_dates_rates() {
+    let run = |args: &[&str]| {
+        let out = bin().arg("charges").args(args).output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // Buy 750 at ₹100, sell at ₹120 on 1 Oct 2024 (STT 0.1 %, NSE 0.03503 %).
+    let (code, out, err) = run(&[
+        "--premium-buy",
+        "100",
+        "--premium-sell",
+        "120",
+        "--quantity",
+        "750",
+        "--date",
+        "2024-10-01",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let items: Vec<f64> = [
+        "brokerage",
+        "stt",
+        "exchange_txn",
+        "sebi",
+        "stamp_duty",
+        "gst",
+        "total",
+        "net_pnl",
+    ]
+    .iter()
+    .map(|k| v[k].as_f64().unwrap())
+    .collect();
+    assert_eq!(
+        items,
+        [40.0, 90.0, 57.8, 0.17, 2.25, 17.63, 207.85, 14792.15]
+    );
+    // The same trade in 2023: STT 0.0625 %, NSE 0.0495 %.
+    let (_, out, _) = run(&[
+        "--premium-buy",
+        "100",
+        "--premium-sell",
+        "120",
+        "--quantity",
+        "750",
+        "--date",
+        "2023-06-01",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (v["stt"].as_f64(), v["exchange_txn"].as_f64()),
+        (Some(56.25), Some(81.68))
+    );
+    // Bad input: exit 2 naming the flag and the value.
+    for (args, says) in [
+        (
+            vec![
+                "--premium-buy",
+                "-1",
+                "--premium-sell",
+                "120",
+                "--quantity",
+                "750",
+            ],
+            "--premium-buy -1",
+        ),
+        (
+            vec![
+                "--premium-buy",
+                "100",
+                "--premium-sell",
+                "inf",
+                "--quantity",
+                "750",
+            ],
+            "--premium-sell inf",
+        ),
+        (
+            vec![
+                "--premium-buy",
+                "0",
+                "--premium-sell",
+                "0",
+                "--quantity",
+                "750",
+            ],
+            "nothing traded",
+        ),
+        (
+            vec![
+                "--premium-buy",
+                "100",
+                "--premium-sell",
+                "120",
+                "--quantity",
+                "0",
+            ],
+            "--quantity 0",
+        ),
+    ] {
+        let (code, _, err) = run(&args);
+        assert_eq!(code, Some(2), "{args:?}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn an_overlapping_charges_schedule_is_a_config_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut v = common::default_json();
+    let r = serde_json::json!({"brokerage_per_order": 20, "stt_sell_pct": 0.1,
+        "exchange_txn_pct": 0.03503, "sebi_per_crore": 10, "stamp_buy_pct": 0.003, "gst_pct": 18});
+    v["charges"] = serde_json::json!({"schedule": [
+        {"from": "2024-10-01", "segment": "options", "rates": r},
+        {"from": "2024-10-01", "segment": "options", "rates": r}
+    ]});
+    let path = common::write_config(dir.path(), &v);
+    let out = bin().args(["config", "check"]).arg(&path).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("charges.schedule[1].from") && err.contains("2024-10-01"),
+        "{err}"
+    );
+}

@@ -43,6 +43,16 @@ pub struct Config {
     /// The Kite Connect broker (`run --feed kite`).
     #[serde(default)]
     pub kite: KiteConfig,
+    /// Brokerage, taxes and fees of option trades, by effective date.
+    #[serde(default)]
+    pub charges: ChargesConfig,
+}
+
+/// `charges`: the rates of every cost item by effective date (see [`crate::charges`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct ChargesConfig {
+    pub schedule: crate::charges::Schedule,
 }
 
 /// Kite Connect. Credentials never live here: they come from `KITE_API_KEY`,
@@ -835,6 +845,10 @@ impl Config {
         self.validate_bounds(path)?;
         // After the bounds: an instance may inherit a value from elsewhere (the crossover's
         // target multiplier), whose own path should be the one named when it is wrong.
+        self.charges
+            .schedule
+            .validate()
+            .map_err(|(p, v, r)| bad(&p, v, &r))?;
         let o = &self.options_trading;
         self.strategies
             .validate(&crate::strategies::instances::Globals {

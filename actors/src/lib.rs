@@ -21,6 +21,7 @@
 //! - [`config`]: the config file.
 
 pub mod broker;
+pub mod charges;
 pub mod config;
 pub mod data_manager;
 pub mod db_writer;
