@@ -46,6 +46,9 @@ pub struct ReplayOptions {
     /// Cap the feed at this many bars per second (watching a replay unfold); as fast as the
     /// pipeline goes when absent.
     pub max_rate: Option<f64>,
+    /// Log a line per signal, decision and position at INFO, as `run` does (`--verbose`);
+    /// otherwise they are DEBUG lines and the replay's summary is what it says.
+    pub verbose: bool,
 }
 
 /// What a replay does with rows it refuses (see `actors::feed::replay`).
@@ -203,6 +206,11 @@ pub async fn replay_with(
         metrics: metrics_on,
         broker: None,
         replay: true,
+        event_level: if opts.verbose {
+            log::Level::Info
+        } else {
+            log::Level::Debug
+        },
     })?;
     let signals_file = opts.out.join("signals.jsonl");
     let recorder = SignalRecorder::create(&signals_file)

@@ -113,6 +113,9 @@ pub struct ExecutorConfig {
     /// engine but a replay, which derives them again from its file).
     pub decide_interrupted: bool,
     pub trade: TradeConfig,
+    /// The level of the line each decision logs (PAPER, LOGGING-ONLY, rejected): `Info` in a
+    /// live run, `Debug` in a replay (which prints a summary) unless asked for them.
+    pub event_level: log::Level,
 }
 
 /// A sized trade: in words, as a position record, and as the option to order.
@@ -482,7 +485,8 @@ impl OptionsExecutor {
         };
         match (self.cfg.mode, self.broker.clone()) {
             (Mode::Paper, _) => {
-                log::info!(
+                log::log!(
+                    self.cfg.event_level,
                     "{NAME}: PAPER {} {} | {}",
                     s.action.as_str(),
                     s.symbol,
@@ -531,7 +535,8 @@ impl OptionsExecutor {
                 true
             }
             (Mode::Logging, _) => {
-                log::info!(
+                log::log!(
+                    self.cfg.event_level,
                     "{NAME}: LOGGING-ONLY {} {} underlying @ {} | {} | No order placed (logging)",
                     s.action.as_str(),
                     s.symbol,
@@ -865,7 +870,8 @@ impl OptionsExecutor {
                     .rejected_by_reason
                     .entry(r.as_str().to_string())
                     .or_default() += 1;
-                log::info!(
+                log::log!(
+                    self.cfg.event_level,
                     "{NAME}: rejected {} {} {} ({}){}",
                     s.signal_id,
                     s.action.as_str(),
@@ -1115,6 +1121,7 @@ mod tests {
             max_age_secs: 86_400,
             clock: Clock::Data,
             decide_interrupted: true,
+            event_level: log::Level::Info,
         }
     }
 

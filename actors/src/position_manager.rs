@@ -64,6 +64,9 @@ pub struct PositionManagerConfig {
     pub clock: Clock,
     /// Option prices come from the broker's quotes ([`OptionMarks`]), not the synthetic chain.
     pub real_marks: bool,
+    /// The level of the OPENED / CLOSED / PARTIAL lines: `Info` in a live run, `Debug` in a
+    /// replay (which prints a summary) unless asked for them.
+    pub event_level: log::Level,
 }
 
 /// A closed position's result, for the risk limits.
@@ -243,7 +246,8 @@ impl PositionManager {
                     exit: now,
                     pnl_paise: h.pos.realized_paise,
                 });
-                log::info!(
+                log::log!(
+                    self.cfg.event_level,
                     "{NAME}: CLOSED {} {} × {} @ {} ({}) realized ₹{:.2}",
                     record.option_symbol,
                     record.lots,
@@ -259,7 +263,8 @@ impl PositionManager {
                 true
             }
             Change::Partial(fill) => {
-                log::info!(
+                log::log!(
+                    self.cfg.event_level,
                     "{NAME}: PARTIAL {} sold {} @ {}",
                     h.pos.record.option_symbol,
                     fill.quantity,
@@ -478,7 +483,8 @@ impl PositionManager {
         let contract = contract_of(&record);
         let expiry_ts = self.cfg.chain.expiry_ts(record.expiry);
         let entry = record.entry_time.timestamp();
-        log::info!(
+        log::log!(
+            self.cfg.event_level,
             "{NAME}: OPENED {} {} lots × {} @ {} (SL {}, target {})",
             record.option_symbol,
             record.lots,
@@ -950,6 +956,7 @@ mod tests {
             persist_marks_every: 300,
             clock: Clock::Wall(crate::logic::clock::LiveClock::system()),
             real_marks: true,
+            event_level: log::Level::Info,
         };
         PositionManager::new(cfg, db, reg.position_manager).start()
     }
