@@ -254,7 +254,7 @@ pub async fn replay_with(
     }
     let bar_secs: Vec<i64> = scans.iter().map(|s| s.bar_secs).collect();
     let mut feed_in = if streams.len() == 1 {
-        FeedIn::One(streams.remove(0))
+        FeedIn::One(Box::new(streams.remove(0)))
     } else {
         FeedIn::Many(Merge::new(streams)?)
     };
@@ -530,7 +530,7 @@ impl ReplaySummary {
 
 /// Where the bars come from: one file's stream, or several merged.
 enum FeedIn {
-    One(BarStream<std::fs::File>),
+    One(Box<BarStream<std::fs::File>>),
     Many(Merge<std::fs::File>),
 }
 
@@ -563,7 +563,7 @@ impl FeedIn {
 
     fn streams(&self) -> &[BarStream<std::fs::File>] {
         match self {
-            FeedIn::One(s) => std::slice::from_ref(s),
+            FeedIn::One(s) => std::slice::from_ref(s.as_ref()),
             FeedIn::Many(m) => m.streams(),
         }
     }

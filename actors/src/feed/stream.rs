@@ -119,7 +119,8 @@ pub struct BarStream<R: Read> {
     order: Order,
     /// Reading a scanned file again: its verdicts must come out the same.
     expect: Option<Counts>,
-    last_ts: Option<i64>,
+    /// The last row kept for time order.
+    order_ts: Option<i64>,
     disordered: bool,
     eof: bool,
     bar_secs: Option<i64>,
@@ -127,7 +128,8 @@ pub struct BarStream<R: Read> {
     pending: VecDeque<(u64, Bar)>,
     held_peak: usize,
     prev_close: Option<(u64, f64)>,
-    last_bar: Option<i64>,
+    /// The last bar given.
+    last_ts: Option<i64>,
     counts: Counts,
     keep_skipped: usize,
     examples: Vec<SkippedRow>,
@@ -205,14 +207,14 @@ impl<R: Read> BarStream<R> {
                 None => Order::Assume,
             },
             expect: None,
-            last_ts: None,
+            order_ts: None,
             disordered: false,
             eof: false,
             bar_secs,
             pending: VecDeque::new(),
             held_peak: 0,
             prev_close: None,
-            last_bar: None,
+            last_ts: None,
             counts: Counts::default(),
             keep_skipped,
             examples: Vec::new(),
@@ -236,7 +238,7 @@ impl<R: Read> BarStream<R> {
 
     /// The time of the last bar given.
     pub fn last_ts(&self) -> Option<i64> {
-        self.last_bar
+        self.last_ts
     }
 
     /// The bar length (known from the scan, or once enough rows are read).
@@ -358,7 +360,7 @@ impl<R: Read> BarStream<R> {
                     continue;
                 }
             }
-            if let Some(t) = self.last_ts.filter(|t| b.ts <= *t) {
+            if let Some(t) = self.order_ts.filter(|t| b.ts <= *t) {
                 if matches!(self.order, Order::Assume) {
                     self.disordered = true;
                     return Ok(None);
@@ -372,7 +374,7 @@ impl<R: Read> BarStream<R> {
                     ),
                 ));
             }
-            self.last_ts = Some(b.ts);
+            self.order_ts = Some(b.ts);
             return Ok(Some((line, b)));
         }
     }
@@ -410,7 +412,7 @@ impl<R: Read> BarStream<R> {
             }
         }
         self.prev_close = Some((line, b.close));
-        self.last_bar = Some(b.ts);
+        self.last_ts = Some(b.ts);
         self.counts.bars += 1;
         Ok(Some(b))
     }
