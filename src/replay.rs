@@ -11,7 +11,7 @@ use std::time::Instant;
 use actix::Actor;
 use actors::config::Config;
 use actors::feed::replay::{check_bar_size, ReadOptions, RowPolicy};
-use actors::feed::stream::{scan_file, BarStream, Merge};
+use actors::feed::stream::{scan_file_spilled, Merge, SpilledBars};
 use actors::options_executor::Clock;
 use messages::msg::*;
 use messages::{ExecutorStats, Symbols, Timeframe};
@@ -117,7 +117,7 @@ pub struct ReplaySummary {
     pub paper: Option<crate::report::Report>,
     /// The validating pass over the file(s), before anything is fed.
     pub load_secs: f64,
-    /// Feeding (the bars are read again as they are fed) until everything is committed.
+    /// Feeding (the checked bars read back as they are fed) until everything is committed.
     pub wall_secs: f64,
     pub bars_per_sec: f64,
     pub candles_per_sec: f64,
@@ -160,12 +160,13 @@ pub async fn replay_with(
             w[1].path.display()
         )));
     }
-    // A validating pass over every file first, keeping no bars: a strict replay refuses a
-    // bad row before anything reaches the engine or the store. The bars are read again as
-    // they are fed.
+    // A validating pass over every file first, keeping no bars in memory: a strict replay
+    // refuses a bad row before anything reaches the engine or the store. The bars it keeps go
+    // to a temporary file (the CSV is parsed once), read back batch by batch as they are fed.
     let mut scans = Vec::with_capacity(inputs.len());
+    let mut spills = Vec::with_capacity(inputs.len());
     for input in &inputs {
-        let scan = scan_file(
+        let (scan, spilled) = scan_file_spilled(
             &input.path,
             ReadOptions {
                 policy: rows.policy,
@@ -191,6 +192,7 @@ pub async fn replay_with(
             })?;
         }
         scans.push(scan);
+        spills.push(spilled);
     }
     let load_secs = t0.elapsed().as_secs_f64();
 
@@ -248,15 +250,11 @@ pub async fn replay_with(
     };
     // One symbol: its bars as they are. Several: merged in time order, ties by symbol (ids
     // follow the sorted names), so the run is the same whatever the order of --data.
-    let mut streams = Vec::with_capacity(inputs.len());
-    for (input, scan) in inputs.iter().zip(&scans) {
-        streams.push(BarStream::open_checked(&input.path, scan)?);
-    }
     let bar_secs: Vec<i64> = scans.iter().map(|s| s.bar_secs).collect();
-    let mut feed_in = if streams.len() == 1 {
-        FeedIn::One(Box::new(streams.remove(0)))
+    let mut feed_in = if spills.len() == 1 {
+        FeedIn::One(spills.remove(0))
     } else {
-        FeedIn::Many(Merge::new(streams)?)
+        FeedIn::Many(Merge::new(spills)?)
     };
     let mut fed = 0usize;
     let mut held_max = 0usize;
@@ -530,8 +528,8 @@ impl ReplaySummary {
 
 /// Where the bars come from: one file's stream, or several merged.
 enum FeedIn {
-    One(Box<BarStream<std::fs::File>>),
-    Many(Merge<std::fs::File>),
+    One(SpilledBars),
+    Many(Merge<SpilledBars>),
 }
 
 /// A batch of bars for DataManager.
@@ -561,9 +559,9 @@ impl FeedIn {
         })
     }
 
-    fn streams(&self) -> &[BarStream<std::fs::File>] {
+    fn streams(&self) -> &[SpilledBars] {
         match self {
-            FeedIn::One(s) => std::slice::from_ref(s.as_ref()),
+            FeedIn::One(s) => std::slice::from_ref(s),
             FeedIn::Many(m) => m.streams(),
         }
     }

@@ -1,11 +1,13 @@
 //! Reading a replay file as a stream: the verdicts of [`read_with`](super::replay::read_with)
 //! (it is built on this), with memory that does not grow with the file.
 //!
-//! [`scan`] is a validating pass that keeps no bars: it judges every row (so a strict replay is
-//! refused before anything reaches the engine), counts them, and finds the bar length and the
-//! rows to leave out for time order. [`BarStream::checked`] then reads the file again and gives
-//! exactly the bars the scan kept, one at a time or in batches; [`Merge`] interleaves several
-//! such streams in time order (ties by stream index).
+//! [`scan`] is a validating pass that keeps no bars in memory: it judges every row (so a strict
+//! replay is refused before anything reaches the engine), counts them, and finds the bar length
+//! and the rows to leave out for time order. The bars it keeps are then read one at a time or
+//! in batches, either from [`SpilledBars`] — [`scan_file_spilled`] writes them as it goes into
+//! an unnamed temporary file (48 bytes a bar), so the CSV is parsed once — or by reading the
+//! CSV again with [`BarStream::checked`]. [`Merge`] interleaves several such sources in time
+//! order (ties by source index).
 //!
 //! Memory: a file in time order (the normal case) is judged in one pass holding at most
 //! [`BAR_SECS_ROWS`] rows (the bar length is the smallest gap among the first rows, and the
@@ -15,7 +17,7 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
-use std::io::Read;
+use std::io::{BufReader, BufWriter, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -61,6 +63,158 @@ pub fn scan_file(path: &Path, opts: ReadOptions, keep_skipped: usize) -> Result<
     scan(|| open(path), path, opts, keep_skipped)
 }
 
+/// Judges the file `path` (see [`scan`]) and keeps the bars it kept in an unnamed temporary
+/// file (removed by the system when it is closed, even after a kill), to be read back in order.
+pub fn scan_file_spilled(
+    path: &Path,
+    opts: ReadOptions,
+    keep_skipped: usize,
+) -> Result<(Scan, SpilledBars)> {
+    let spill_err = |source| Error::Spill {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = tempfile::tempfile().map_err(spill_err)?;
+    let mut spill = Spill {
+        w: BufWriter::with_capacity(SPILL_BUFFER, file),
+        path: path.to_path_buf(),
+    };
+    let scan = scan_into(|| open(path), path, opts, keep_skipped, Some(&mut spill))?;
+    let mut file = spill
+        .w
+        .into_inner()
+        .map_err(|e| spill_err(e.into_error()))?;
+    file.rewind().map_err(spill_err)?;
+    let bars = SpilledBars {
+        r: BufReader::with_capacity(SPILL_BUFFER, file),
+        path: path.to_path_buf(),
+        left: scan.counts.bars,
+        counts: scan.counts,
+        last_ts: None,
+    };
+    Ok((scan, bars))
+}
+
+/// Buffer of a spill file, each way.
+const SPILL_BUFFER: usize = 32 * 1024;
+
+/// Bytes of a bar in a spill file: the time and the five prices/volume, little-endian.
+const SPILLED_BAR: usize = 48;
+
+/// Where the scan writes the bars it keeps.
+struct Spill {
+    w: BufWriter<std::fs::File>,
+    path: PathBuf,
+}
+
+impl Spill {
+    fn push(&mut self, b: &Bar) -> Result<()> {
+        let mut buf = [0u8; SPILLED_BAR];
+        buf[..8].copy_from_slice(&b.ts.to_le_bytes());
+        for (k, v) in [b.open, b.high, b.low, b.close, b.volume]
+            .iter()
+            .enumerate()
+        {
+            buf[8 + 8 * k..16 + 8 * k].copy_from_slice(&v.to_bits().to_le_bytes());
+        }
+        self.w.write_all(&buf).map_err(|source| Error::Spill {
+            path: self.path.clone(),
+            source,
+        })
+    }
+
+    /// Forgets what was written (the scan starts again).
+    fn clear(&mut self) -> Result<()> {
+        let err = |source| Error::Spill {
+            path: self.path.clone(),
+            source,
+        };
+        self.w.flush().map_err(err)?;
+        self.w.get_mut().set_len(0).map_err(err)?;
+        self.w.get_mut().rewind().map_err(err)
+    }
+}
+
+/// The bars a scan kept, read back from its temporary file in order.
+pub struct SpilledBars {
+    r: BufReader<std::fs::File>,
+    path: PathBuf,
+    left: u64,
+    counts: Counts,
+    last_ts: Option<i64>,
+}
+
+impl SpilledBars {
+    /// The file's counts (as scanned).
+    pub fn counts(&self) -> Counts {
+        self.counts
+    }
+
+    /// The time of the last bar given.
+    pub fn last_ts(&self) -> Option<i64> {
+        self.last_ts
+    }
+
+    /// Up to `max` (at least 1) next bars; empty at the end.
+    pub fn next_batch(&mut self, max: usize) -> Result<Vec<Bar>> {
+        batch(self, max)
+    }
+}
+
+/// A source of bars in time order.
+pub trait NextBar {
+    /// The next bar; `None` at the end.
+    fn next_bar(&mut self) -> Result<Option<Bar>>;
+}
+
+impl NextBar for SpilledBars {
+    fn next_bar(&mut self) -> Result<Option<Bar>> {
+        if self.left == 0 {
+            return Ok(None);
+        }
+        let mut buf = [0u8; SPILLED_BAR];
+        self.r.read_exact(&mut buf).map_err(|source| Error::Spill {
+            path: self.path.clone(),
+            source,
+        })?;
+        self.left -= 1;
+        let word = |k: usize| {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&buf[8 * k..8 * k + 8]);
+            w
+        };
+        let f = |k: usize| f64::from_bits(u64::from_le_bytes(word(k)));
+        let b = Bar {
+            ts: i64::from_le_bytes(word(0)),
+            open: f(1),
+            high: f(2),
+            low: f(3),
+            close: f(4),
+            volume: f(5),
+        };
+        self.last_ts = Some(b.ts);
+        Ok(Some(b))
+    }
+}
+
+impl<R: Read> NextBar for BarStream<R> {
+    fn next_bar(&mut self) -> Result<Option<Bar>> {
+        BarStream::next_bar(self)
+    }
+}
+
+fn batch(src: &mut impl NextBar, max: usize) -> Result<Vec<Bar>> {
+    let max = max.max(1);
+    let mut out = Vec::with_capacity(max.min(4096));
+    while out.len() < max {
+        match src.next_bar()? {
+            Some(b) => out.push(b),
+            None => break,
+        }
+    }
+    Ok(out)
+}
+
 fn open(path: &Path) -> Result<std::fs::File> {
     std::fs::File::open(path).map_err(|source| Error::DataRead {
         path: path.to_path_buf(),
@@ -79,12 +233,34 @@ pub fn scan<R: Read>(
     opts: ReadOptions,
     keep_skipped: usize,
 ) -> Result<Scan> {
+    scan_into(open, path, opts, keep_skipped, None)
+}
+
+/// [`scan`], writing the bars kept into `spill`.
+fn scan_into<R: Read>(
+    open: impl Fn() -> Result<R>,
+    path: &Path,
+    opts: ReadOptions,
+    keep_skipped: usize,
+    mut spill: Option<&mut Spill>,
+) -> Result<Scan> {
     let mut s = BarStream::new(open()?, path, opts, None, None, keep_skipped)?;
-    while s.next_bar()?.is_some() {}
+    while let Some(b) = s.next_bar()? {
+        if let Some(w) = spill.as_deref_mut() {
+            w.push(&b)?;
+        }
+    }
     if s.disordered {
         let order = Arc::new(order_refusals(open()?, path, opts)?);
         s = BarStream::new(open()?, path, opts, Some(order), None, keep_skipped)?;
-        while s.next_bar()?.is_some() {}
+        if let Some(w) = spill.as_deref_mut() {
+            w.clear()?;
+        }
+        while let Some(b) = s.next_bar()? {
+            if let Some(w) = spill.as_deref_mut() {
+                w.push(&b)?;
+            }
+        }
     }
     Ok(Scan {
         bar_secs: s.bar_secs.unwrap_or(60),
@@ -136,13 +312,6 @@ pub struct BarStream<R: Read> {
     /// Strict: the first refused row by line and how many were.
     first_refused: Option<SkippedRow>,
     refused: u64,
-}
-
-impl BarStream<std::fs::File> {
-    /// Opens the file `scan` judged, to read its bars.
-    pub fn open_checked(path: &Path, scan: &Scan) -> Result<Self> {
-        BarStream::checked(open(path)?, path, scan)
-    }
 }
 
 impl<R: Read> BarStream<R> {
@@ -253,15 +422,7 @@ impl<R: Read> BarStream<R> {
 
     /// Up to `max` (at least 1) next bars; empty at the end.
     pub fn next_batch(&mut self, max: usize) -> Result<Vec<Bar>> {
-        let max = max.max(1);
-        let mut out = Vec::with_capacity(max.min(4096));
-        while out.len() < max {
-            match self.next_bar()? {
-                Some(b) => out.push(b),
-                None => break,
-            }
-        }
-        Ok(out)
+        batch(self, max)
     }
 
     /// The next kept bar; `None` at the end (where a strict read's refusals are an error).
@@ -526,16 +687,16 @@ fn order_refusals<R: Read>(r: R, path: &Path, opts: ReadOptions) -> Result<Vec<S
     Ok(out)
 }
 
-/// Several streams interleaved in time order, ties by stream index; stream `k` is symbol `k`.
-/// Holds one bar per stream.
-pub struct Merge<R: Read> {
-    streams: Vec<BarStream<R>>,
+/// Several sources interleaved in time order, ties by source index; source `k` is symbol `k`.
+/// Holds one bar per source.
+pub struct Merge<S: NextBar> {
+    streams: Vec<S>,
     heads: Vec<Option<Bar>>,
     order: BinaryHeap<Reverse<(i64, usize)>>,
 }
 
-impl<R: Read> Merge<R> {
-    pub fn new(mut streams: Vec<BarStream<R>>) -> Result<Self> {
+impl<S: NextBar> Merge<S> {
+    pub fn new(mut streams: Vec<S>) -> Result<Self> {
         let mut heads = Vec::with_capacity(streams.len());
         let mut order = BinaryHeap::with_capacity(streams.len());
         for (k, s) in streams.iter_mut().enumerate() {
@@ -573,8 +734,8 @@ impl<R: Read> Merge<R> {
         Ok(out)
     }
 
-    /// The streams (their counts and last times).
-    pub fn streams(&self) -> &[BarStream<R>] {
+    /// The sources (their counts and last times).
+    pub fn streams(&self) -> &[S] {
         &self.streams
     }
 }
@@ -795,15 +956,22 @@ mod tests {
         let Some(row) = rows.get(at).cloned() else {
             return;
         };
-        let (ts, rest) = row.split_once(',').unwrap();
+        // A row damaged before (not a number, or no fields) is left as it is.
+        let Some((ts, rest)) = row.split_once(',') else {
+            return;
+        };
+        let Ok(t) = ts.parse::<i64>() else {
+            return;
+        };
+        let prices = rest.split_once(',').map_or("", |(_, r)| r);
         rows[at] = match kind % 7 {
-            0 => format!("{ts},1e308,{rest}"),
+            0 => format!("{ts},1e308,{prices}"),
             1 => format!("9999-01-02T09:15:00+05:30,{rest}"),
             2 => format!("2030-01-02T10:15:00+05:30,{rest}"),
             3 => format!("{ts},100,10400,99,100,1"),
-            4 => format!("{},{rest}", ts.parse::<i64>().unwrap() - 3600 * 24 * 3),
+            4 => format!("{},{rest}", t - 3600 * 24 * 3),
             5 => "garbage".into(),
-            _ => format!("{},{rest}", ts.parse::<i64>().unwrap() + 4 * 3600),
+            _ => format!("{},{rest}", t + 4 * 3600),
         };
     }
 
@@ -887,6 +1055,61 @@ mod tests {
         // The validating pass holds the rows that decide the bar length, and no more, for a
         // file twelve times longer alike.
         assert_eq!(peaks, [BAR_SECS_ROWS, BAR_SECS_ROWS]);
+    }
+
+    #[test]
+    fn spilled_bars_are_the_bars_kept_bit_for_bit() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("f.csv");
+        // In order, and with rows out of order (the scan starts again, and so does the spill).
+        for swap in [None, Some(BAR_SECS_ROWS + 50), Some(7)] {
+            let mut rows = clean(BAR_SECS_ROWS + 400);
+            damage(&mut rows, 3, 0);
+            damage(&mut rows, BAR_SECS_ROWS + 10, 3);
+            if let Some(i) = swap {
+                rows.swap(i, i + 1);
+            }
+            rows[100] = rows[100].replace(",10", ",0.1234567890123");
+            std::fs::write(&f, csv(&rows)).unwrap();
+            let o = opts(RowPolicy::Skip);
+            let want = read_with(std::fs::File::open(&f).unwrap(), &f, o).unwrap();
+            let (sc, mut spilled) = scan_file_spilled(&f, o, 10).unwrap();
+            assert_eq!(sc.counts.bars as usize, want.bars.len());
+            assert_eq!(sc.skipped[..], want.skipped[..sc.skipped.len()]);
+            let mut got = Vec::new();
+            loop {
+                let b = spilled.next_batch(1000).unwrap();
+                if b.is_empty() {
+                    break;
+                }
+                got.extend(b);
+            }
+            let bits = |v: &[Bar]| -> Vec<[u64; 6]> {
+                v.iter()
+                    .map(|b| {
+                        [
+                            b.ts as u64,
+                            b.open.to_bits(),
+                            b.high.to_bits(),
+                            b.low.to_bits(),
+                            b.close.to_bits(),
+                            b.volume.to_bits(),
+                        ]
+                    })
+                    .collect()
+            };
+            assert_eq!(bits(&got), bits(&want.bars), "swap {swap:?}");
+            assert_eq!(spilled.last_ts(), want.bars.last().map(|b| b.ts));
+        }
+        // A strict scan of a bad file is refused before any bar is given.
+        let mut rows = clean(50);
+        damage(&mut rows, 40, 0);
+        std::fs::write(&f, csv(&rows)).unwrap();
+        let e = scan_file_spilled(&f, opts(RowPolicy::Strict), 10)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("line 42"), "{e}");
     }
 
     #[test]
