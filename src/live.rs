@@ -80,6 +80,7 @@ pub async fn run(mut cfg: Config, opts: RunOptions) -> Result<(), AppError> {
         metrics: cfg.metrics.enabled,
         broker: kite.as_ref().map(|k| k.broker_setup()),
         replay: false,
+        event_level: log::Level::Info,
     })?;
 
     // Resume after stored history: start prices at the last closes, clock after the last candle.

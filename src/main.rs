@@ -125,6 +125,10 @@ enum Cmd {
         /// Feed at most this many bars per second.
         #[arg(long, value_parser = parse_rate)]
         max_rate: Option<f64>,
+        /// Log a line per signal, decision and position (INFO), as `run` does; without it a
+        /// replay logs them at DEBUG (RUST_LOG=debug shows them) and prints its summary.
+        #[arg(long)]
+        verbose: bool,
         /// Data directory (overrides storage.data_dir).
         #[arg(long)]
         data_dir: Option<PathBuf>,
@@ -575,6 +579,7 @@ fn dispatch(cli: Cli) -> Result<(), AppError> {
             json,
             store,
             max_rate,
+            verbose,
             data_dir,
             skip_bad_rows,
             max_skipped_pct,
@@ -599,6 +604,7 @@ fn dispatch(cli: Cli) -> Result<(), AppError> {
                 mode,
                 store,
                 max_rate,
+                verbose,
             };
             let rows = replay::RowOptions {
                 policy: if skip_bad_rows {

@@ -10,7 +10,9 @@ use std::time::Instant;
 
 use actix::Actor;
 use actors::config::Config;
-use actors::feed::replay::{check_bar_size, read_file_with, ReadOptions, RowPolicy};
+use actors::feed::replay::{check_bar_size, ReadOptions, RowPolicy};
+use actors::feed::spill::{scan_file_spilled, SpilledBars};
+use actors::feed::stream::Merge;
 use actors::options_executor::Clock;
 use messages::msg::*;
 use messages::{ExecutorStats, Symbols, Timeframe};
@@ -45,6 +47,9 @@ pub struct ReplayOptions {
     /// Cap the feed at this many bars per second (watching a replay unfold); as fast as the
     /// pipeline goes when absent.
     pub max_rate: Option<f64>,
+    /// Log a line per signal, decision and position at INFO, as `run` does (`--verbose`);
+    /// otherwise they are DEBUG lines and the replay's summary is what it says.
+    pub verbose: bool,
 }
 
 /// What a replay does with rows it refuses (see `actors::feed::replay`).
@@ -89,6 +94,9 @@ pub struct ReplaySummary {
     pub skipped_examples: Vec<(u64, String)>,
     /// Bars fed to the engine (rows − skipped).
     pub bars: u64,
+    /// The most bars the replay held at once (the batch in the engine and the next one): the
+    /// file is streamed, never held whole.
+    pub bars_held_max: u64,
     /// Bars the engine dropped (outside the session, …).
     pub bars_dropped: u64,
     /// (skipped + dropped) / rows, percent.
@@ -108,7 +116,9 @@ pub struct ReplaySummary {
     pub writer: messages::msg::WriterStats,
     /// Paper trading results (paper mode).
     pub paper: Option<crate::report::Report>,
+    /// The validating pass over the file(s), before anything is fed.
     pub load_secs: f64,
+    /// Feeding (the checked bars read back as they are fed) until everything is committed.
     pub wall_secs: f64,
     pub bars_per_sec: f64,
     pub candles_per_sec: f64,
@@ -151,16 +161,21 @@ pub async fn replay_with(
             w[1].path.display()
         )));
     }
-    let mut datas = Vec::with_capacity(inputs.len());
+    // A validating pass over every file first, keeping no bars in memory: a strict replay
+    // refuses a bad row before anything reaches the engine or the store. The bars it keeps go
+    // to a temporary file (the CSV is parsed once), read back batch by batch as they are fed.
+    let mut scans = Vec::with_capacity(inputs.len());
+    let mut spills = Vec::with_capacity(inputs.len());
     for input in &inputs {
-        let data = read_file_with(
+        let (scan, spilled) = scan_file_spilled(
             &input.path,
             ReadOptions {
                 policy: rows.policy,
                 session: Some(actors::logic::session::Session::new(&session)),
             },
+            SKIPPED_SHOWN,
         )?;
-        for r in data.skipped.iter().take(SKIPPED_SHOWN) {
+        for r in &scan.skipped {
             log::warn!(
                 "replay: {} line {}: skipped: {}",
                 input.path.display(),
@@ -169,7 +184,7 @@ pub async fn replay_with(
             );
         }
         for (name, inst) in cfg.strategies.enabled() {
-            check_bar_size(data.bar_secs, inst.timeframe).map_err(|m| {
+            check_bar_size(scan.bar_secs, inst.timeframe).map_err(|m| {
                 AppError::Usage(format!(
                     "{}: for strategy instance {name} ({}): {m}",
                     input.path.display(),
@@ -177,7 +192,8 @@ pub async fn replay_with(
                 ))
             })?;
         }
-        datas.push(data);
+        scans.push(scan);
+        spills.push(spilled);
     }
     let load_secs = t0.elapsed().as_secs_f64();
 
@@ -193,6 +209,11 @@ pub async fn replay_with(
         metrics: metrics_on,
         broker: None,
         replay: true,
+        event_level: if opts.verbose {
+            log::Level::Info
+        } else {
+            log::Level::Debug
+        },
     })?;
     let signals_file = opts.out.join("signals.jsonl");
     let recorder = SignalRecorder::create(&signals_file)
@@ -216,9 +237,9 @@ pub async fn replay_with(
     let paper = opts.mode == messages::Mode::Paper;
     let feed = engine.feed();
 
-    let total: usize = datas.iter().map(|d| d.bars.len()).sum();
+    let total: u64 = scans.iter().map(|s| s.counts.bars).sum();
     let bar = if opts.progress {
-        indicatif::ProgressBar::new(total as u64)
+        indicatif::ProgressBar::new(total)
     } else {
         indicatif::ProgressBar::hidden()
     };
@@ -230,47 +251,48 @@ pub async fn replay_with(
     };
     // One symbol: its bars as they are. Several: merged in time order, ties by symbol (ids
     // follow the sorted names), so the run is the same whatever the order of --data.
-    let single = datas.len() == 1;
-    let merged: Vec<(messages::SymbolId, messages::Bar)> = if single {
-        Vec::new()
+    let bar_secs: Vec<i64> = scans.iter().map(|s| s.bar_secs).collect();
+    let mut feed_in = if spills.len() == 1 {
+        FeedIn::One(spills.remove(0))
     } else {
-        let mut m: Vec<_> = datas
-            .iter()
-            .enumerate()
-            .flat_map(|(k, d)| {
-                d.bars
-                    .iter()
-                    .map(move |b| (messages::SymbolId(k as u16), *b))
-            })
-            .collect();
-        m.sort_by_key(|(s, b)| (b.ts, s.0));
-        m
+        FeedIn::Many(Merge::new(spills)?)
     };
-    let bar_secs: Vec<i64> = datas.iter().map(|d| d.bar_secs).collect();
     let mut fed = 0usize;
-    let mut k = 0usize;
-    while k < total {
-        let n = batch.min(total - k);
+    let mut held_max = 0usize;
+    let mut span = (i64::MAX, i64::MIN);
+    let mut next = feed_in.next(batch)?;
+    while !next.is_empty() {
+        let n = next.len();
         if let Some(rate) = opts.max_rate.filter(|r| *r > 0.0) {
             let due = t1 + std::time::Duration::from_secs_f64(fed as f64 / rate);
             actix_rt::time::sleep_until(due.into()).await;
         }
         fed += n;
-        let r = if single {
-            feed.send(BarsReceived {
+        // The span of bar times, for the replay's strategy_performance period.
+        let (a, b) = match &next {
+            Batch::One(bars) => (bars.first().map(|x| x.ts), bars.last().map(|x| x.ts)),
+            Batch::Many(bars) => (bars.first().map(|x| x.1.ts), bars.last().map(|x| x.1.ts)),
+        };
+        span = (
+            span.0.min(a.unwrap_or(i64::MAX)),
+            span.1.max(b.unwrap_or(i64::MIN)),
+        );
+        // The batch is in DataManager's mailbox once sent; the next one is read while the
+        // pipeline works on it (two batches held at most).
+        let sent: std::pin::Pin<Box<dyn std::future::Future<Output = _>>> = match next {
+            Batch::One(bars) => Box::pin(feed.send(BarsReceived {
                 symbol: messages::SymbolId(0),
                 bar_secs: bar_secs[0],
-                bars: datas[0].bars[k..k + n].to_vec(),
-            })
-            .await?
-        } else {
-            feed.send(MixedBarsReceived {
+                bars,
+            })),
+            Batch::Many(bars) => Box::pin(feed.send(MixedBarsReceived {
                 bar_secs: bar_secs.clone(),
-                bars: merged[k..k + n].to_vec(),
-            })
-            .await?
+                bars,
+            })),
         };
-        k += n;
+        next = feed_in.next(batch)?;
+        held_max = held_max.max(n + next.len());
+        let r = sent.await?;
         dropped += r.dropped;
         // Paper positions open at their signal's data time: let every signal of this batch be
         // decided before the next batch moves prices on (only batches that raised signals).
@@ -279,9 +301,11 @@ pub async fn replay_with(
         }
         bar.inc(n as u64);
     }
-    if let Some(last) = datas
+    let streams = feed_in.streams();
+    if let Some(last) = streams
         .iter()
-        .filter_map(|d| d.bars.iter().map(|b| b.ts + d.bar_secs).max())
+        .zip(&bar_secs)
+        .filter_map(|(s, secs)| s.last_ts().map(|t| t + secs))
         .max()
     {
         engine.data.send(AdvanceClock { now: last }).await?;
@@ -309,14 +333,10 @@ pub async fn replay_with(
             ts.and_then(|t| chrono::DateTime::from_timestamp(t + offset, 0))
                 .map(|d| d.date_naive())
         };
-        let first = datas
-            .iter()
-            .filter_map(|d| d.bars.first().map(|b| b.ts))
-            .min();
-        let last = datas
-            .iter()
-            .filter_map(|d| d.bars.last().map(|b| b.ts))
-            .max();
+        let (first, last) = (
+            Some(span.0).filter(|t| *t != i64::MAX),
+            Some(span.1).filter(|t| *t != i64::MIN),
+        );
         if let (Some(start), Some(end)) = (day(first), day(last)) {
             let mut sorted: Vec<&messages::PositionRecord> = closed.iter().collect();
             sorted.sort_by_key(|r| (r.exit_time, r.position_id));
@@ -377,9 +397,10 @@ pub async fn replay_with(
         store_signals = store_signals.zip(n).map(|(a, b)| a + b);
     }
     engine.shutdown().await;
-    let bars = total as u64;
-    let file_rows: u64 = datas.iter().map(|d| d.rows).sum();
-    let rows_skipped = datas.iter().map(|d| d.skipped.len() as u64).sum::<u64>();
+    let bars = fed as u64;
+    let single = inputs.len() == 1;
+    let file_rows: u64 = scans.iter().map(|s| s.counts.rows).sum();
+    let rows_skipped = scans.iter().map(|s| s.counts.skipped).sum::<u64>();
     let lost = rows_skipped + dropped;
     let lost_pct = if file_rows == 0 {
         0.0
@@ -399,15 +420,15 @@ pub async fn replay_with(
             .join("+"),
         bars_by_symbol: inputs
             .iter()
-            .zip(&datas)
-            .map(|(i, d)| (i.symbol.clone(), d.bars.len() as u64))
+            .zip(streams)
+            .map(|(i, s)| (i.symbol.clone(), s.counts().bars))
             .collect(),
         timeframe: tf,
         rows: file_rows,
         rows_skipped,
         skipped_examples: inputs
             .iter()
-            .zip(&datas)
+            .zip(&scans)
             .flat_map(|(i, d)| {
                 d.skipped.iter().map(move |r| {
                     (
@@ -423,6 +444,7 @@ pub async fn replay_with(
             .take(SKIPPED_SHOWN)
             .collect(),
         bars,
+        bars_held_max: held_max as u64,
         bars_dropped: dropped,
         lost_pct,
         complete: lost == 0 || lost_pct <= rows.max_lost_pct,
@@ -530,7 +552,7 @@ impl ReplaySummary {
             ));
         }
         s.push_str(&format!(
-            "  wall time    {:.3} s (+ {:.3} s reading the file)\n  throughput   {:.0} bars/s, {:.0} candles/s\n",
+            "  wall time    {:.3} s (+ {:.3} s checking the file)\n  throughput   {:.0} bars/s, {:.0} candles/s\n",
             self.wall_secs, self.load_secs, self.bars_per_sec, self.candles_per_sec
         ));
         s.push_str(&format!(
@@ -555,5 +577,46 @@ impl ReplaySummary {
             s.push_str(&format!("  restarts     {}\n", self.restarts));
         }
         s
+    }
+}
+
+/// Where the bars come from: one file's stream, or several merged.
+enum FeedIn {
+    One(SpilledBars),
+    Many(Merge<SpilledBars>),
+}
+
+/// A batch of bars for DataManager.
+enum Batch {
+    One(Vec<messages::Bar>),
+    Many(Vec<(messages::SymbolId, messages::Bar)>),
+}
+
+impl Batch {
+    fn len(&self) -> usize {
+        match self {
+            Batch::One(b) => b.len(),
+            Batch::Many(b) => b.len(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl FeedIn {
+    fn next(&mut self, max: usize) -> Result<Batch, AppError> {
+        Ok(match self {
+            FeedIn::One(s) => Batch::One(s.next_batch(max)?),
+            FeedIn::Many(m) => Batch::Many(m.next_batch(max)?),
+        })
+    }
+
+    fn streams(&self) -> &[SpilledBars] {
+        match self {
+            FeedIn::One(s) => std::slice::from_ref(s),
+            FeedIn::Many(m) => m.streams(),
+        }
     }
 }

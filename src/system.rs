@@ -46,6 +46,10 @@ pub struct EngineOptions {
     /// A replay: every signal is derived again from the file, so a signal stored but never
     /// decided by an interrupted earlier run is decided when it comes again.
     pub replay: bool,
+    /// The level of the lines logged per signal, decision and position (opened, closed):
+    /// `Info` for `run`; a replay prints a summary and logs them at `Debug` unless asked
+    /// (`replay --verbose`). Warnings and errors are not affected.
+    pub event_level: log::Level,
 }
 
 /// What the Broker actor needs: the client and the NFO instrument dump.
@@ -198,6 +202,7 @@ impl Engine {
                 capital: cfg.options_trading.position_sizing.account_capital,
                 mode: opts.mode,
             }),
+            event_level: opts.event_level,
         };
         let (db5, r) = (tdb.clone(), reg.clone());
         let positions = Supervisor::start_in_arbiter(&pipeline.handle(), move |_| {
@@ -250,6 +255,7 @@ impl Engine {
                 .filter_map(|(name, i)| i.risk.map(|r| (name.clone(), r)))
                 .collect(),
             trade,
+            event_level: opts.event_level,
         };
         let (db4, r) = (tdb.clone(), reg.clone());
         let to_pm = (
@@ -268,8 +274,9 @@ impl Engine {
         let export = cfg.storage.resolve(&cfg.storage.signals_export);
         let (db2, r) = (tdb.clone(), reg.clone());
         let to_ex = TrackedRecipient::new(executor.clone().recipient(), reg.options_executor);
+        let event_level = opts.event_level;
         let signals = Supervisor::start_in_arbiter(&pipeline.handle(), move |_| {
-            SignalManager::new(db2, to_ex, export, r.signal_manager)
+            SignalManager::new(db2, to_ex, export, r.signal_manager).with_event_level(event_level)
         });
 
         // One supervised Strategy actor per enabled instance, each with its metrics row.

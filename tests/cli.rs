@@ -108,10 +108,10 @@ fn run_on_the_simulated_feed_announces_itself_and_persists() {
         common::count(&db, "historical_data") > 100,
         "closed candles persisted"
     );
-    assert!(
-        common::count(&db, "trading_signals") > 0,
-        "signals generated and persisted"
-    );
+    let stored = common::count(&db, "trading_signals");
+    assert!(stored > 0, "signals generated and persisted");
+    // `run` logs a line per signal (at INFO), one for each it stored.
+    assert_eq!(signal_lines(&stderr), stored as usize, "{stderr}");
     // A second run resumes after the stored history.
     let out = bin()
         .args(["run", "--duration", "2", "--config"])
@@ -362,4 +362,78 @@ fn an_overlapping_charges_schedule_is_a_config_error() {
         err.contains("charges.schedule[1].from") && err.contains("2024-10-01"),
         "{err}"
     );
+}
+
+/// The per-signal lines in a log.
+fn signal_lines(log: &str) -> usize {
+    log.lines()
+        .filter(|l| l.contains("signal_manager: ") && l.contains(", strength "))
+        .count()
+}
+
+/// A replay of the sample in `mode` with `RUST_LOG` = `level` and `extra` flags: its JSON
+/// summary and its log.
+fn replay_logging(
+    dir: &std::path::Path,
+    mode: &str,
+    level: &str,
+    extra: &[&str],
+) -> (serde_json::Value, String) {
+    let run = tempfile::tempdir_in(dir).unwrap();
+    let out = bin()
+        .env("RUST_LOG", level)
+        .args(["replay", "--json", "--mode", mode, "--data"])
+        .arg(common::sample())
+        .arg("--data-dir")
+        .arg(run.path())
+        .arg("--out")
+        .arg(run.path().join("out"))
+        .args(extra)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{err}");
+    (serde_json::from_slice(&out.stdout).unwrap(), err)
+}
+
+#[test]
+fn a_replay_logs_its_summary_not_a_line_per_signal_unless_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let count = |log: &str, what: &str| log.lines().filter(|l| l.contains(what)).count();
+    for mode in ["logging", "paper"] {
+        // Quiet by default: no line per signal, decision or position at INFO.
+        let (v, err) = replay_logging(dir.path(), mode, "info", &[]);
+        let signals = v["signals"].as_u64().unwrap() as usize;
+        assert!(signals > 100, "{v}");
+        assert_eq!(signal_lines(&err), 0, "{mode}: {err}");
+        for what in ["LOGGING-ONLY", "PAPER", "OPENED", "CLOSED", "rejected"] {
+            assert_eq!(count(&err, what), 0, "{mode}: {what} in {err}");
+        }
+        // --verbose (INFO) and RUST_LOG=debug show every one, as `run` does.
+        for (level, extra) in [("info", &["--verbose"][..]), ("debug", &[][..])] {
+            let (v, err) = replay_logging(dir.path(), mode, level, extra);
+            assert_eq!(signal_lines(&err), signals, "{mode} {level}");
+            let ex = &v["executor"];
+            let logged = ex["logged"].as_u64().unwrap() as usize;
+            let opened = ex["opened"].as_u64().unwrap() as usize;
+            let rejected = ex["rejected"].as_u64().unwrap() as usize;
+            assert_eq!(count(&err, "LOGGING-ONLY"), logged, "{mode} {level}");
+            assert_eq!(
+                count(&err, "options_executor: PAPER"),
+                opened,
+                "{mode} {level}"
+            );
+            assert_eq!(
+                count(&err, "position_manager: OPENED"),
+                opened,
+                "{mode} {level}"
+            );
+            assert_eq!(
+                count(&err, "options_executor: rejected"),
+                rejected,
+                "{mode} {level}"
+            );
+            assert!(logged + opened > 0, "{mode}: {v}");
+        }
+    }
 }

@@ -112,6 +112,7 @@ pub fn replay_sample(
         mode,
         store: None,
         max_rate: None,
+        verbose: false,
     };
     actix::System::new()
         .block_on(alphastocks::replay::replay(cfg, opts))

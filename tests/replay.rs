@@ -269,3 +269,64 @@ fn replay_inputs_are_checked() {
         assert!(err.contains(says), "{args:?}: {err}");
     }
 }
+
+/// `data sample --days DAYS --seed SEED` into `path` (25 bars a day).
+fn sample_file(path: &std::path::Path, days: &str, seed: &str) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_alphastocks"))
+        .args(["data", "sample", "--days", days, "--seed", seed, "--out"])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+}
+
+#[test]
+fn a_replay_streams_its_files_and_never_holds_more_than_two_batches() {
+    use alphastocks::replay::BATCH;
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a.csv"), dir.path().join("b.csv"));
+    // 60,000 and 30,000 bars: many times what two batches hold.
+    sample_file(&a, "2400", "3");
+    sample_file(&b, "1200", "4");
+    for (data, bars) in [
+        (vec![format!("NIFTY={}", a.display())], 60_000),
+        (
+            vec![
+                format!("NIFTY={}", a.display()),
+                format!("BANKNIFTY={}", b.display()),
+            ],
+            90_000,
+        ),
+    ] {
+        let run = dir.path().join(format!("run{bars}"));
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_alphastocks"));
+        c.current_dir(common::root())
+            .env("RUST_LOG", "warn")
+            .args(["replay", "--mode", "logging", "--json", "--data-dir"])
+            .arg(&run)
+            .arg("--out")
+            .arg(run.join("out"));
+        for d in &data {
+            c.args(["--data", d]);
+        }
+        let out = c.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(
+            (v["rows"].as_u64(), v["bars"].as_u64()),
+            (Some(bars), Some(bars))
+        );
+        let held = v["bars_held_max"].as_u64().unwrap();
+        assert!(
+            held > 0 && held <= 2 * BATCH as u64,
+            "{held} bars held at once of {bars}"
+        );
+        if data.len() == 2 {
+            assert_eq!(v["bars_by_symbol"]["BANKNIFTY"].as_u64(), Some(30_000));
+        }
+    }
+}

@@ -199,6 +199,7 @@ async fn twins(dir: &std::path::Path, crash: bool) -> (Vec<(String, String)>, Ve
         metrics: true,
         broker: None,
         replay: false,
+        event_level: log::Level::Info,
     })
     .unwrap();
     let out = dir.join("signals.jsonl");

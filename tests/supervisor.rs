@@ -26,6 +26,7 @@ async fn run(dir: &std::path::Path, inject: bool) -> (Vec<(String, String)>, Vec
         metrics: true,
         broker: None,
         replay: false,
+        event_level: log::Level::Info,
     })
     .unwrap();
     let out = dir.join("signals.jsonl");
@@ -141,6 +142,7 @@ fn get_signals_answers_every_filter_through_the_actor() {
             metrics: true,
             broker: None,
             replay: false,
+            event_level: log::Level::Info,
         })
         .unwrap();
         engine

@@ -32,6 +32,12 @@ pub enum Error {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// The temporary file a replay keeps its checked bars in failed.
+    #[error("replay of {path}: the temporary file of its checked bars: {source}")]
+    Spill {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     /// A replay file has a bad row.
     #[error("{path}: line {line}: {message}")]
     DataRow {

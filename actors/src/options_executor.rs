@@ -115,6 +115,9 @@ pub struct ExecutorConfig {
     /// The strategy instances with risk limits of their own (inside the global ones).
     pub instance_risk: std::collections::HashMap<String, crate::config::InstanceRisk>,
     pub trade: TradeConfig,
+    /// The level of the line each decision logs (PAPER, LOGGING-ONLY, rejected): `Info` in a
+    /// live run, `Debug` in a replay (which prints a summary) unless asked for them.
+    pub event_level: log::Level,
 }
 
 /// A sized trade: in words, as a position record, and as the option to order.
@@ -490,7 +493,8 @@ impl OptionsExecutor {
         };
         match (self.cfg.mode, self.broker.clone()) {
             (Mode::Paper, _) => {
-                log::info!(
+                log::log!(
+                    self.cfg.event_level,
                     "{NAME}: PAPER {} {} | {}",
                     s.action.as_str(),
                     s.symbol,
@@ -539,7 +543,8 @@ impl OptionsExecutor {
                 true
             }
             (Mode::Logging, _) => {
-                log::info!(
+                log::log!(
+                    self.cfg.event_level,
                     "{NAME}: LOGGING-ONLY {} {} underlying @ {} | {} | No order placed (logging)",
                     s.action.as_str(),
                     s.symbol,
@@ -892,7 +897,8 @@ impl OptionsExecutor {
             Outcome::Rejected(r) => {
                 self.stats.rejected += 1;
                 messages::bump(&mut self.stats.rejected_by_reason, r.as_str());
-                log::info!(
+                log::log!(
+                    self.cfg.event_level,
                     "{NAME}: rejected {} {} {} ({}){}",
                     s.signal_id,
                     s.action.as_str(),
@@ -1144,6 +1150,7 @@ mod tests {
             clock: Clock::Data,
             decide_interrupted: true,
             instance_risk: Default::default(),
+            event_level: log::Level::Info,
         }
     }
 

@@ -64,6 +64,9 @@ pub struct PositionManagerConfig {
     pub clock: Clock,
     /// Option prices come from the broker's quotes ([`OptionMarks`]), not the synthetic chain.
     pub real_marks: bool,
+    /// The level of the OPENED / CLOSED / PARTIAL lines: `Info` in a live run, `Debug` in a
+    /// replay (which prints a summary) unless asked for them.
+    pub event_level: log::Level,
     /// Write each trading day's `strategy_performance` rows at its close (`run`; a replay
     /// writes one row per instance and symbol for the whole replay instead).
     pub daily_performance: Option<DailyPerformance>,
@@ -335,7 +338,8 @@ impl PositionManager {
                     symbol: record.symbol.clone(),
                 });
                 self.closed_on(now);
-                log::info!(
+                log::log!(
+                    self.cfg.event_level,
                     "{NAME}: CLOSED {} {} × {} @ {} ({}) realized ₹{:.2}",
                     record.option_symbol,
                     record.lots,
@@ -351,7 +355,8 @@ impl PositionManager {
                 true
             }
             Change::Partial(fill) => {
-                log::info!(
+                log::log!(
+                    self.cfg.event_level,
                     "{NAME}: PARTIAL {} sold {} @ {}",
                     h.pos.record.option_symbol,
                     fill.quantity,
@@ -599,7 +604,8 @@ impl PositionManager {
         let contract = contract_of(&record);
         let expiry_ts = self.cfg.chain.expiry_ts(record.expiry);
         let entry = record.entry_time.timestamp();
-        log::info!(
+        log::log!(
+            self.cfg.event_level,
             "{NAME}: OPENED {} {} lots × {} @ {} (SL {}, target {})",
             record.option_symbol,
             record.lots,
@@ -1101,6 +1107,7 @@ mod tests {
             clock: Clock::Wall(crate::logic::clock::LiveClock::system()),
             real_marks: true,
             daily_performance: None,
+            event_level: log::Level::Info,
         };
         PositionManager::new(cfg, db, reg.position_manager).start()
     }
@@ -1237,6 +1244,7 @@ mod tests {
             persist_marks_every: 300,
             clock: Clock::Wall(crate::logic::clock::LiveClock::rehearsal(start, 1.0)),
             real_marks: true,
+            event_level: log::Level::Info,
             daily_performance: Some(DailyPerformance {
                 capital: 500_000.0,
                 mode: Mode::Paper,

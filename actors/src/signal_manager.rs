@@ -52,6 +52,8 @@ pub struct SignalManager {
     published: u64,
     restarts: u64,
     m: &'static ActorMetrics,
+    /// The level of the line each signal logs (see [`SignalManager::with_event_level`]).
+    event_level: log::Level,
 }
 
 impl SignalManager {
@@ -77,7 +79,15 @@ impl SignalManager {
             export_dirty: false,
             published: 0,
             restarts: 0,
+            event_level: log::Level::Info,
         }
+    }
+
+    /// Logs each signal's line at `level` (`Info` by default, as a live run does; a replay,
+    /// which prints a summary, asks for `Debug` unless told to be verbose).
+    pub fn with_event_level(mut self, level: log::Level) -> Self {
+        self.event_level = level;
+        self
     }
 
     fn build(d: &SignalDetected) -> Option<Signal> {
@@ -112,7 +122,8 @@ impl SignalManager {
             );
             return;
         }
-        log::info!(
+        log::log!(
+            self.event_level,
             "{NAME}: {} {} {} @ {} (SL {}, target {}, strength {}, move {}%)",
             signal.signal_id,
             signal.action.as_str(),

@@ -1,5 +1,8 @@
-//! Market-data sources, as plain code: the replay CSV reader and the simulated (GBM) market.
+//! Market-data sources, as plain code: the replay CSV reader (whole, or streamed, its kept bars
+//! spilled to a temporary file) and the simulated (GBM) market.
 //! The drivers that push their output into DataManager live in the binary.
 
 pub mod replay;
 pub mod sim;
+pub mod spill;
+pub mod stream;

@@ -22,6 +22,7 @@ use std::path::Path;
 use chrono::DateTime;
 use messages::{Bar, Timeframe};
 
+use super::stream::{scan, BarStream};
 use crate::error::{Error, Result};
 use crate::logic::session::Session;
 
@@ -112,14 +113,14 @@ pub fn read(r: impl Read, path: &Path) -> Result<ReplayData> {
 }
 
 /// `t` as RFC 3339 UTC for messages (the number when out of chrono's range).
-fn show_time(t: i64) -> String {
+pub(crate) fn show_time(t: i64) -> String {
     DateTime::from_timestamp(t, 0)
         .map(|d| d.to_rfc3339())
         .unwrap_or_else(|| t.to_string())
 }
 
 /// One parsed row, or why it is refused.
-fn parse_row(rec: &csv::ByteRecord) -> std::result::Result<Bar, String> {
+pub(crate) fn parse_row(rec: &csv::ByteRecord) -> std::result::Result<Bar, String> {
     if rec.len() != 6 {
         return Err(format!("expected 6 fields, found {}", rec.len()));
     }
@@ -179,7 +180,7 @@ fn parse_row(rec: &csv::ByteRecord) -> std::result::Result<Bar, String> {
 
 /// Indices (into `ts`) of a longest strictly increasing subsequence, in order: the rows that
 /// keep the file in time order while refusing as few as possible. O(n log n).
-fn longest_increasing(ts: &[i64]) -> Vec<usize> {
+pub(crate) fn longest_increasing(ts: &[i64]) -> Vec<usize> {
     // tails[k]: index of the smallest last time of an increasing run of length k + 1.
     let mut tails: Vec<usize> = Vec::new();
     let mut prev: Vec<Option<usize>> = vec![None; ts.len()];
@@ -202,166 +203,26 @@ fn longest_increasing(ts: &[i64]) -> Vec<usize> {
     out
 }
 
-/// Reads replay CSV from `r` under `opts`; `path` names it in errors.
-pub fn read_with(r: impl Read, path: &Path, opts: ReadOptions) -> Result<ReplayData> {
-    let row_err = |line: u64, message: String| Error::DataRow {
-        path: path.to_path_buf(),
-        line,
-        message,
-    };
-    let mut rdr = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .from_reader(r);
-    let header = rdr
-        .byte_headers()
-        .map_err(|e| row_err(1, format!("cannot read the header: {e}")))?
-        .clone();
-    let names: Vec<String> = header
-        .iter()
-        .map(|h| {
-            String::from_utf8_lossy(h)
-                .trim_start_matches('\u{feff}')
-                .to_string()
-        })
-        .collect();
-    if names != HEADER {
-        let shown: String = names.join(",").chars().take(200).collect();
-        return Err(row_err(
-            1,
-            format!("header is {shown:?}, expected \"{}\"", HEADER.join(",")),
-        ));
-    }
-    // 1. Each row on its own.
-    let mut bars: Vec<Bar> = Vec::new();
-    let mut lines: Vec<u64> = Vec::new();
-    let mut skipped: Vec<SkippedRow> = Vec::new();
-    let mut rec = csv::ByteRecord::new();
-    loop {
-        let more = rdr.read_byte_record(&mut rec).map_err(|e| {
-            let line = e.position().map(|p| p.line()).unwrap_or(0);
-            row_err(line, format!("unreadable row: {e}"))
+/// Reads replay CSV from `r` under `opts`; `path` names it in errors. The whole file in
+/// memory: a replay streams it instead ([`super::stream`]), with the same verdicts.
+pub fn read_with(mut r: impl Read, path: &Path, opts: ReadOptions) -> Result<ReplayData> {
+    let mut bytes = Vec::new();
+    r.read_to_end(&mut bytes)
+        .map_err(|source| Error::DataRead {
+            path: path.to_path_buf(),
+            source,
         })?;
-        if !more {
-            break;
-        }
-        let line = rec.position().map(|p| p.line()).unwrap_or(0);
-        match parse_row(&rec) {
-            Ok(b) => {
-                bars.push(b);
-                lines.push(line);
-            }
-            Err(reason) => {
-                if opts.policy == RowPolicy::Strict {
-                    return Err(row_err(line, reason));
-                }
-                skipped.push(SkippedRow { line, reason });
-            }
-        }
-    }
-    let rows = (bars.len() + skipped.len()) as u64;
-    // 2. Time order over the whole file.
-    let ts: Vec<i64> = bars.iter().map(|b| b.ts).collect();
-    let keep = longest_increasing(&ts);
-    let mut rejected: Vec<SkippedRow> = Vec::new();
-    if keep.len() < bars.len() {
-        let mut k = keep.iter().peekable();
-        let mut last_kept: Option<usize> = None;
-        for i in 0..bars.len() {
-            if k.peek() == Some(&&i) {
-                k.next();
-                last_kept = Some(i);
-                continue;
-            }
-            let next_kept = k.peek().map(|&&j| j);
-            let why = match (last_kept, next_kept) {
-                (Some(p), _) if ts[i] <= ts[p] => format!(
-                    "timestamp {} is not after line {}'s {}: rows must be in time order",
-                    show_time(ts[i]),
-                    lines[p],
-                    show_time(ts[p])
-                ),
-                (_, Some(n)) => format!(
-                    "timestamp {} is not before line {}'s {}: rows must be in time order",
-                    show_time(ts[i]),
-                    lines[n],
-                    show_time(ts[n])
-                ),
-                _ => format!("timestamp {} is out of time order", show_time(ts[i])),
-            };
-            rejected.push(SkippedRow {
-                line: lines[i],
-                reason: why,
-            });
-        }
-    }
-    let mut kept: Vec<(u64, Bar)> = keep.into_iter().map(|i| (lines[i], bars[i])).collect();
-    drop(bars);
-    let bar_secs = kept
-        .windows(2)
-        .take(5000)
-        .map(|w| w[1].1.ts - w[0].1.ts)
-        .filter(|d| *d > 0)
-        .min()
-        .unwrap_or(60)
-        .min(86_400);
-    // 3. The session, and 4. jumps against the previous kept close.
-    let mut prev_close: Option<(u64, f64)> = None;
-    kept.retain(|(line, b)| {
-        if let Some(s) = &opts.session {
-            let inside = if bar_secs >= 86_400 {
-                s.is_trading_day(b.ts)
-            } else {
-                s.contains(b.ts)
-            };
-            if !inside {
-                rejected.push(SkippedRow {
-                    line: *line,
-                    reason: format!(
-                        "timestamp {} is outside the trading session",
-                        show_time(b.ts)
-                    ),
-                });
-                return false;
-            }
-        }
-        if let Some((pl, pc)) = prev_close {
-            let ratio = (b.high / pc).max(pc / b.low);
-            if ratio > MAX_JUMP {
-                rejected.push(SkippedRow {
-                    line: *line,
-                    reason: format!(
-                        "prices {}..{} are more than {MAX_JUMP}x away from line {pl}'s close {pc}",
-                        b.low, b.high
-                    ),
-                });
-                return false;
-            }
-        }
-        prev_close = Some((*line, b.close));
-        true
-    });
-    if !rejected.is_empty() {
-        rejected.sort_by_key(|r| r.line);
-        if opts.policy == RowPolicy::Strict {
-            let n = rejected.len();
-            let first = rejected.swap_remove(0);
-            let more = if n > 1 {
-                format!(" ({} more rows refused)", n - 1)
-            } else {
-                String::new()
-            };
-            return Err(row_err(first.line, format!("{}{more}", first.reason)));
-        }
-        skipped.extend(rejected);
-        skipped.sort_by_key(|r| r.line);
+    let scan = scan(|| Ok(bytes.as_slice()), path, opts, usize::MAX)?;
+    let mut s = BarStream::checked(bytes.as_slice(), path, &scan)?;
+    let mut bars = Vec::with_capacity(usize::try_from(scan.counts.bars).unwrap_or(0));
+    while let Some(b) = s.next_bar()? {
+        bars.push(b);
     }
     Ok(ReplayData {
-        bars: kept.into_iter().map(|(_, b)| b).collect(),
-        bar_secs,
-        rows,
-        skipped,
+        bars,
+        bar_secs: scan.bar_secs,
+        rows: scan.counts.rows,
+        skipped: scan.skipped,
     })
 }
 
