@@ -125,6 +125,16 @@ pub struct ReplaySummary {
     pub signals_file: PathBuf,
 }
 
+/// The progress bar's per-symbol part: each symbol's share of its bars fed so far.
+fn progress_message(inputs: &[ReplayInput], fed: &[u64], total: &[u64]) -> String {
+    inputs
+        .iter()
+        .zip(fed.iter().zip(total))
+        .map(|(i, (f, t))| format!("{} {}%", i.symbol, f * 100 / (*t).max(1)))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Runs a strict replay inside a running actix `System`.
 pub async fn replay(cfg: Config, opts: ReplayOptions) -> Result<ReplaySummary, AppError> {
     replay_with(cfg, opts, RowOptions::default()).await
@@ -243,6 +253,16 @@ pub async fn replay_with(
     } else {
         indicatif::ProgressBar::hidden()
     };
+    // Several symbols: the bar also says how far each one is.
+    let per_symbol_total: Vec<u64> = scans.iter().map(|s| s.counts.bars).collect();
+    let mut per_symbol_fed = vec![0u64; inputs.len()];
+    if inputs.len() > 1 {
+        if let Ok(style) =
+            indicatif::ProgressStyle::with_template("{wide_bar} {pos}/{len} bars · {msg}")
+        {
+            bar.set_style(style);
+        }
+    }
     let t1 = Instant::now();
     let mut dropped = 0;
     let batch = match opts.max_rate {
@@ -277,6 +297,20 @@ pub async fn replay_with(
             span.0.min(a.unwrap_or(i64::MAX)),
             span.1.max(b.unwrap_or(i64::MIN)),
         );
+        if let Batch::Many(bars) = &next {
+            for (sym, _) in bars {
+                if let Some(n) = per_symbol_fed.get_mut(sym.0 as usize) {
+                    *n += 1;
+                }
+            }
+            if !bar.is_hidden() {
+                bar.set_message(progress_message(
+                    &inputs,
+                    &per_symbol_fed,
+                    &per_symbol_total,
+                ));
+            }
+        }
         // The batch is in DataManager's mailbox once sent; the next one is read while the
         // pipeline works on it (two batches held at most).
         let sent: std::pin::Pin<Box<dyn std::future::Future<Output = _>>> = match next {
@@ -618,5 +652,27 @@ impl FeedIn {
             FeedIn::One(s) => std::slice::from_ref(s),
             FeedIn::Many(m) => m.streams(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_progress_bar_says_how_far_each_symbol_is() {
+        let input = |s: &str| ReplayInput {
+            symbol: s.into(),
+            path: PathBuf::from(format!("{s}.csv")),
+        };
+        let inputs = [input("BANKNIFTY"), input("NIFTY")];
+        assert_eq!(
+            progress_message(&inputs, &[250, 1000], &[1000, 1000]),
+            "BANKNIFTY 25% NIFTY 100%"
+        );
+        assert_eq!(
+            progress_message(&inputs, &[0, 0], &[0, 10]),
+            "BANKNIFTY 0% NIFTY 0%"
+        );
     }
 }
