@@ -567,6 +567,13 @@ impl Store for SqliteStore {
             .map_err(|e| Error::store(B, "query history", e))?
             .collect::<rusqlite::Result<Vec<_>>>()
             .map_err(|e| Error::store(B, "read history", e))?;
+        drop(st);
+        // History is read once per symbol at start: the pages it read would otherwise stay in
+        // the 64 MiB cache (meant for the writes' dirty pages) and fill it at ~1 000 symbols.
+        // Dropping the clean pages keeps the start-up's memory at one symbol's pages.
+        if let Err(e) = self.conn.execute_batch("PRAGMA shrink_memory") {
+            log::warn!("sqlite: shrink_memory after a history read failed: {e}");
+        }
         rows.reverse();
         Ok(rows)
     }

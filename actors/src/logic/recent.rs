@@ -1,0 +1,110 @@
+//! The underlying prices PositionManager has seen lately, for catching up a position opened
+//! after them, and each symbol's last price.
+//!
+//! One ring for all symbols, bounded by what a position can need rather than per symbol: a
+//! position opened for a signal at data time T is marked over the prices after T that arrived
+//! before its opening. A replay decides every signal of a batch before the next batch moves
+//! prices on, so those prices all belong to one batch (a replay batch is at most 4 096 bars,
+//! ≤ 2 events per bar); a live feed opens within the pipeline's latency (about a
+//! commit interval). The ring keeps [`RecentPrices::CAPACITY`] events (8× a replay batch's), in
+//! 1.5 MiB whatever the number of symbols — per-symbol rings of 16 384 prices grew to 256 MiB at
+//! 1 000 symbols.
+
+use std::collections::VecDeque;
+
+/// Recent prices of every symbol, in arrival order, and each symbol's last one.
+#[derive(Debug, Clone, Default)]
+pub struct RecentPrices {
+    ring: VecDeque<(i64, f64, u16)>,
+    last: Vec<Option<(i64, f64)>>,
+}
+
+impl RecentPrices {
+    /// Events kept, all symbols together.
+    pub const CAPACITY: usize = 65_536;
+
+    /// Empty, for `symbols` symbols (ids `0..symbols`). Grows as prices arrive.
+    pub fn new(symbols: usize) -> Self {
+        RecentPrices {
+            ring: VecDeque::new(),
+            last: vec![None; symbols],
+        }
+    }
+
+    /// Records `price` of symbol `sym` at data time `at` (an unknown symbol is ignored).
+    /// O(1), no allocation once the ring is full.
+    pub fn push(&mut self, sym: usize, at: i64, price: f64) {
+        let Some(slot) = self.last.get_mut(sym) else {
+            return;
+        };
+        *slot = Some((at, price));
+        if self.ring.len() == Self::CAPACITY {
+            self.ring.pop_front();
+        }
+        self.ring.push_back((at, price, sym as u16));
+    }
+
+    /// Symbol `sym`'s last price and its time.
+    pub fn last(&self, sym: usize) -> Option<(i64, f64)> {
+        self.last.get(sym).copied().flatten()
+    }
+
+    /// Number of symbols.
+    pub fn symbols(&self) -> usize {
+        self.last.len()
+    }
+
+    /// The latest data time of any price.
+    pub fn latest(&self) -> Option<i64> {
+        self.last.iter().filter_map(|p| p.map(|(t, _)| t)).max()
+    }
+
+    /// Symbol `sym`'s prices later than `after`, oldest first.
+    pub fn after(&self, sym: usize, after: i64) -> Vec<(i64, f64)> {
+        self.ring
+            .iter()
+            .filter(|(t, _, s)| *s as usize == sym && *t > after)
+            .map(|&(t, p, _)| (t, p))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_each_symbols_prices_in_order_and_its_last() {
+        let mut r = RecentPrices::new(3);
+        r.push(0, 10, 100.0);
+        r.push(1, 10, 200.0);
+        r.push(0, 15, 101.0);
+        r.push(1, 15, 201.0);
+        r.push(0, 20, 102.0);
+        r.push(7, 20, 9.0); // unknown symbol: ignored
+        assert_eq!(r.after(0, 10), vec![(15, 101.0), (20, 102.0)]);
+        assert_eq!(r.after(1, 0), vec![(10, 200.0), (15, 201.0)]);
+        assert_eq!(r.after(2, 0), vec![]);
+        assert_eq!(r.last(0), Some((20, 102.0)));
+        assert_eq!(r.last(2), None);
+        assert_eq!(r.last(7), None);
+        assert_eq!(r.latest(), Some(20));
+        assert_eq!(r.symbols(), 3);
+    }
+
+    #[test]
+    fn bounded_across_symbols_keeping_the_newest() {
+        let mut r = RecentPrices::new(1000);
+        let n = RecentPrices::CAPACITY + 5_000;
+        for i in 0..n {
+            r.push(i % 1000, i as i64, i as f64);
+        }
+        assert_eq!(r.ring.len(), RecentPrices::CAPACITY);
+        // The oldest kept is event n − CAPACITY.
+        let first = (n - RecentPrices::CAPACITY) as i64;
+        assert_eq!(r.ring.front().map(|e| e.0), Some(first));
+        let s = (first as usize) % 1000;
+        assert_eq!(r.after(s, i64::MIN).first().map(|e| e.0), Some(first));
+        assert_eq!(r.last((n - 1) % 1000), Some((n as i64 - 1, (n - 1) as f64)));
+    }
+}
