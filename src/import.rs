@@ -16,12 +16,13 @@ use crate::error::AppError;
 /// Rows per Persist message.
 const CHUNK: usize = 10_000;
 
-/// Imports `csv` as `interval` candles of `symbol`; returns the number of rows written.
+/// Imports `csv` as `interval` candles of each of `symbols`; returns the number of rows
+/// written.
 pub async fn import(
     cfg: &Config,
     backend: StorageBackend,
     csv: &Path,
-    symbol: &str,
+    symbols: &[String],
     interval: Timeframe,
 ) -> Result<u64, AppError> {
     let data = read_file(csv)?;
@@ -42,25 +43,29 @@ pub async fn import(
     )
     .start();
     let mut n = 0u64;
-    for chunk in data.bars.chunks(CHUNK) {
-        let rows: Vec<Row> = chunk
-            .iter()
-            .filter(|b| b.open > 0.0 && b.high >= b.low && b.close > 0.0)
-            .map(|b| {
-                Row::Candle(CandleRow {
-                    symbol: symbol.to_string(),
-                    interval,
-                    ts: b.ts,
-                    open: b.open,
-                    high: b.high,
-                    low: b.low,
-                    close: b.close,
-                    volume: b.volume,
-                })
+    // Chunks of CHUNK rows across symbols: a Persist is answered once committed, and DbWriter
+    // commits when CHUNK rows are pending (or at its flush interval).
+    let mut rows = symbols
+        .iter()
+        .flat_map(|s| data.bars.iter().map(move |b| (s, b)))
+        .filter(|(_, b)| b.open > 0.0 && b.high >= b.low && b.close > 0.0)
+        .map(|(symbol, b)| {
+            Row::Candle(CandleRow {
+                symbol: symbol.clone(),
+                interval,
+                ts: b.ts,
+                open: b.open,
+                high: b.high,
+                low: b.low,
+                close: b.close,
+                volume: b.volume,
             })
-            .collect();
-        n += rows.len() as u64;
-        db.send(Persist(rows))
+        })
+        .peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<Row> = rows.by_ref().take(CHUNK).collect();
+        n += chunk.len() as u64;
+        db.send(Persist(chunk))
             .await?
             .map_err(|e| AppError::Usage(format!("import failed: {e}")))?;
     }

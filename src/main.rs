@@ -417,8 +417,10 @@ enum DataCmd {
     Import {
         #[arg(long)]
         csv: PathBuf,
-        #[arg(long, value_parser = parse_symbol)]
-        symbol: String,
+        /// The symbol the candles are stored under; repeat it to store the same candles
+        /// under several symbols (e.g. many test underlyings).
+        #[arg(long, required = true, value_parser = parse_symbol)]
+        symbol: Vec<String>,
         #[arg(long)]
         interval: Timeframe,
         #[arg(long, default_value = "config/default.json")]
@@ -770,7 +772,8 @@ fn dispatch(cli: Cli) -> Result<(), AppError> {
                 &cfg, backend, &csv, &symbol, interval,
             ))?;
             outln!(
-                "imported {n} {interval} candles of {symbol} from {}",
+                "imported {n} {interval} candles of {} from {}",
+                symbol.join(", "),
                 csv.display()
             );
             Ok(())

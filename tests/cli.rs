@@ -437,3 +437,65 @@ fn a_replay_logs_its_summary_not_a_line_per_signal_unless_asked() {
         }
     }
 }
+
+#[test]
+fn import_under_several_symbols_then_run_loads_each_ones_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut v = common::default_json();
+    v["storage"]["data_dir"] = dir.path().to_string_lossy().into_owned().into();
+    v["metrics"]["persist_every_seconds"] = 0.into();
+    let cfg = common::write_config(dir.path(), &v);
+    let out = bin()
+        .args(["data", "import", "--interval", "15minute", "--csv"])
+        .arg(common::sample())
+        .args(["--symbol", "NIFTY", "--symbol", "BANKNIFTY", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("imported 12500 15minute candles of NIFTY, BANKNIFTY"),
+        "{stdout}"
+    );
+    let db = dir.path().join("alphastocks.db");
+    let c = rusqlite::Connection::open(&db).unwrap();
+    let per: Vec<(String, i64, f64)> = c
+        .prepare(
+            "SELECT symbol, COUNT(*), SUM(close) FROM historical_data WHERE timeframe = '15minute'
+             GROUP BY symbol ORDER BY symbol",
+        )
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(per.len(), 2, "{per:?}");
+    assert_eq!((per[0].0.as_str(), per[0].1), ("BANKNIFTY", 6250));
+    assert_eq!((per[1].0.as_str(), per[1].1), ("NIFTY", 6250));
+    assert_eq!(per[0].2, per[1].2, "the same candles under both symbols");
+    // A run loads the newest `periods` (1000) of each, one symbol after the other.
+    let out = bin()
+        .args(["run", "--duration", "1", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    for s in ["NIFTY", "BANKNIFTY"] {
+        assert!(
+            stderr.contains(&format!(
+                "loaded 1000 15minute candles of {s} from the store (1000 new)"
+            )),
+            "{s}: {stderr}"
+        );
+    }
+    assert!(
+        stderr.contains("loaded 0 15minute candles of ICICIBANK from the store"),
+        "{stderr}"
+    );
+}

@@ -3,12 +3,14 @@
 //! - Owns: the entry rules (seed §4.6), the engine clock (data time in replay and simulation),
 //!   the ids it has decided on, its counters by outcome and rejection reason.
 //! - Handles: [`SignalGenerated`] (from SignalManager), [`SubscribeActivations`],
+//!   [`SubscribeProbes`],
 //!   [`GetExecutorStats`], [`SetTrading`], [`SetStrategyPaused`] (one instance's new signals
 //!   rejected as `strategy_paused`), [`InjectPanic`], [`Drain`], [`GetRestarts`].
 //! - Sends: [`AreSignalsProcessed`] and [`Persist`] (its decision) to DbWriter;
 //!   [`GetRiskSnapshot`] and [`OpenPosition`] to PositionManager; [`GetOptionChain`] and
 //!   [`PlaceEntry`] to the Broker (with a broker connection); [`SignalActivated`] to
-//!   subscribers.
+//!   subscribers; a [`SignalProbe`] per decision to probe subscribers (latency benchmark;
+//!   none by default).
 //!
 //! Checks, in order: already processed (asked of the store, and of what this run decided),
 //! trading enabled, underlying in `valid_underlyings`, age ≤ 24 h by the engine clock,
@@ -144,6 +146,8 @@ pub struct OptionsExecutor {
     open_to: TrackedRecipient<OpenPosition>,
     activations: TrackedRecipient<SignalActivated>,
     subscribers: Vec<Recipient<SignalActivated>>,
+    /// Latency probes (benchmarks): told when each signal is decided.
+    probes: Vec<Recipient<SignalProbe>>,
     stats: ExecutorStats,
     decided: HashSet<Uuid>,
     /// Signals waiting for the store's answer, with the engine time at their arrival.
@@ -224,6 +228,7 @@ impl OptionsExecutor {
             activations,
             m,
             subscribers: Vec::new(),
+            probes: Vec::new(),
             stats: ExecutorStats::default(),
             decided: HashSet::new(),
             pending: InOrder::default(),
@@ -883,6 +888,17 @@ impl OptionsExecutor {
         detail: String,
         opening: Option<PositionRecord>,
     ) {
+        if !self.probes.is_empty() {
+            let at = std::time::Instant::now();
+            for p in &self.probes {
+                p.do_send(SignalProbe {
+                    stage: ProbeStage::Decided,
+                    symbol: s.symbol.clone(),
+                    candle_time: s.metadata.candle_time.timestamp(),
+                    at,
+                });
+            }
+        }
         self.count(&s.strategy, |c| match outcome {
             Outcome::Logged => c.logged += 1,
             Outcome::Opened => c.opened += 1,
@@ -1090,6 +1106,14 @@ impl Handler<SubscribeActivations> for OptionsExecutor {
 
     fn handle(&mut self, msg: SubscribeActivations, _ctx: &mut Context<Self>) {
         self.subscribers.push(msg.0);
+    }
+}
+
+impl Handler<SubscribeProbes> for OptionsExecutor {
+    type Result = ();
+
+    fn handle(&mut self, msg: SubscribeProbes, _ctx: &mut Context<Self>) {
+        self.probes.push(msg.0);
     }
 }
 

@@ -1,7 +1,7 @@
 //! **PositionManager** — the book of option positions (seed §4.7, §5.2).
 //!
 //! - Owns: the open positions (paper and live) with their exit rules, the closed ones' results
-//!   (for the risk limits), a short ring of recent underlying prices per symbol, the live exits
+//!   (for the risk limits), the recent underlying prices ([`RecentPrices`]), the live exits
 //!   ordered and not yet filled, and the counters.
 //! - Handles: [`CandlesUpdated`] (prices from DataManager: marks open positions at most once per
 //!   `monitor_interval` of data time), [`OptionMarks`] (real option prices from the broker's
@@ -27,7 +27,6 @@
 //! live position recovered from the store after a restart is judged afresh on its first
 //! price, so an exit is never forgotten.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -37,6 +36,7 @@ use messages::{Mode, PositionRecord, Row, Symbols};
 
 use crate::db_writer::DbWriter;
 use crate::logic::price::round_to_tick;
+use crate::logic::recent::RecentPrices;
 use crate::metrics::{ActorMetrics, Tracked};
 use crate::options::chain::ChainModel;
 use crate::options::instruments::OptionContract;
@@ -46,8 +46,6 @@ use crate::options_executor::Clock;
 use crate::supervisor::{guard, note_restart};
 
 const NAME: &str = "position_manager";
-/// Prices kept per symbol for catching up a position opened after them.
-const RING: usize = 16_384;
 /// A live exit without a fill for this long is asked of the broker again (it ignores the
 /// repeat while it still works on it).
 const EXIT_RESEND: std::time::Duration = std::time::Duration::from_secs(60);
@@ -133,7 +131,7 @@ pub struct PositionManager {
     db: Tracked<DbWriter>,
     open: Vec<Held>,
     closed: Vec<Closed>,
-    rings: Vec<VecDeque<(i64, f64)>>,
+    prices: RecentPrices,
     opened_subs: Vec<Recipient<PositionOpened>>,
     closed_subs: Vec<Recipient<PositionClosed>>,
     summary: PositionSummary,
@@ -236,7 +234,7 @@ impl PositionManager {
     ) -> Self {
         PositionManager {
             m,
-            rings: (0..cfg.symbols.len()).map(|_| VecDeque::new()).collect(),
+            prices: RecentPrices::new(cfg.symbols.len()),
             cfg,
             db,
             open: Vec::new(),
@@ -514,12 +512,7 @@ impl PositionManager {
     fn on_candles(&mut self, msg: &CandlesUpdated) {
         for e in &msg.0 {
             let sym = e.candle.symbol.0 as usize;
-            if let Some(ring) = self.rings.get_mut(sym) {
-                if ring.len() == RING {
-                    ring.pop_front();
-                }
-                ring.push_back((e.at, e.candle.close));
-            }
+            self.prices.push(sym, e.at, e.candle.close);
             if !self.open.is_empty() && !self.cfg.real_marks {
                 self.on_price(sym, e.at, e.candle.close);
             }
@@ -630,11 +623,7 @@ impl PositionManager {
             return;
         }
         let every = self.cfg.monitor_interval.as_secs() as i64;
-        let later: Vec<(i64, f64)> = self.rings[sym]
-            .iter()
-            .copied()
-            .filter(|(t, _)| *t > entry)
-            .collect();
+        let later = self.prices.after(sym, entry);
         for (t, px) in later {
             if t - self.open[idx].last_mark >= every && self.mark(idx, px, t) {
                 self.open.remove(idx);
@@ -711,7 +700,7 @@ impl PositionManager {
                 i += 1;
                 continue;
             }
-            let spot = self.rings.get(h.symbol).and_then(|r| r.back()).copied();
+            let spot = self.prices.last(h.symbol);
             let (now, premium) = match (h.ltp, spot) {
                 (Some(ltp), _) => (self.wall_now().max(h.last_mark), ltp),
                 (None, Some((ts, spot))) => {
@@ -830,8 +819,8 @@ impl PositionManager {
             return;
         }
         let now = self.wall_now();
-        for sym in 0..self.rings.len() {
-            if let Some(&(_, px)) = self.rings[sym].back() {
+        for sym in 0..self.prices.symbols() {
+            if let Some((_, px)) = self.prices.last(sym) {
                 self.on_price(sym, now, px);
             }
         }
@@ -1033,12 +1022,7 @@ impl Handler<GetPositionSummary> for PositionManager {
     fn handle(&mut self, _: GetPositionSummary, _ctx: &mut Context<Self>) -> PositionSummary {
         let now = match self.cfg.clock {
             Clock::Wall(c) => c.now(),
-            Clock::Data => self
-                .rings
-                .iter()
-                .filter_map(|r| r.back().map(|(t, _)| *t))
-                .max()
-                .unwrap_or(0),
+            Clock::Data => self.prices.latest().unwrap_or(0),
         };
         let day_start = self.cfg.chain.session.day_start(now);
         let day: i64 = self

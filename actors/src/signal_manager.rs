@@ -2,11 +2,13 @@
 //!
 //! - Owns: the cache of active signals (last 24 h of data time), the set of ids seen this run,
 //!   the subscriber list, and the JSON export (`signals.json`, the seed's fallback file).
-//! - Handles: [`SignalDetected`] (from Strategy), [`SubscribeSignals`], [`GetSignals`],
+//! - Handles: [`SignalDetected`] (from Strategy), [`SubscribeSignals`], [`SubscribeProbes`],
+//!   [`GetSignals`],
 //!   [`GetActiveSignals`], [`InjectPanic`], [`Drain`], [`GetRestarts`].
 //! - Sends: [`Persist`] and [`QuerySignals`] to DbWriter; [`SignalGenerated`] to subscribers
 //!   (OptionsExecutor, recorders) — only after the DbWriter committed the signal, and in the
-//!   order the signals were detected.
+//!   order the signals were detected; a [`SignalProbe`] per detection to probe subscribers
+//!   (latency benchmark; none by default).
 //!
 //! Ids are UUID v5 over (symbol, strategy, candle time, action): a crossover detected again —
 //! after a restart, or in a re-run — has the same id, so it is never published twice in a run
@@ -38,6 +40,8 @@ pub struct SignalManager {
     /// The executor (counted in its metrics); recorders subscribe with [`SubscribeSignals`].
     executor: TrackedRecipient<SignalGenerated>,
     subscribers: Vec<Recipient<SignalGenerated>>,
+    /// Latency probes (benchmarks): told when each detection arrives.
+    probes: Vec<Recipient<SignalProbe>>,
     seen: HashSet<Uuid>,
     /// Active signals by (timestamp, id), so pruning and export are ordered.
     active: BTreeMap<(i64, Uuid), Arc<Signal>>,
@@ -69,6 +73,7 @@ impl SignalManager {
             executor,
             m,
             subscribers: Vec::new(),
+            probes: Vec::new(),
             seen: HashSet::new(),
             active: BTreeMap::new(),
             pending: InOrder::default(),
@@ -309,7 +314,26 @@ impl Handler<SignalDetected> for SignalManager {
     type Result = ();
 
     fn handle(&mut self, msg: SignalDetected, ctx: &mut Context<Self>) {
+        if !self.probes.is_empty() {
+            let at = std::time::Instant::now();
+            for p in &self.probes {
+                p.do_send(SignalProbe {
+                    stage: ProbeStage::Detected,
+                    symbol: msg.symbol.clone(),
+                    candle_time: msg.candle_time,
+                    at,
+                });
+            }
+        }
         guard(self.m, ctx, |ctx| self.on_detected(msg, ctx));
+    }
+}
+
+impl Handler<SubscribeProbes> for SignalManager {
+    type Result = ();
+
+    fn handle(&mut self, msg: SubscribeProbes, _ctx: &mut Context<Self>) {
+        self.probes.push(msg.0);
     }
 }
 

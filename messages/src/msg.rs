@@ -189,6 +189,33 @@ pub struct SignalGenerated {
 #[rtype(result = "()")]
 pub struct SubscribeSignals(pub Recipient<SignalGenerated>);
 
+/// Where a [`SignalProbe`] was taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProbeStage {
+    /// SignalManager began handling the strategy's [`SignalDetected`].
+    Detected,
+    /// The executor decided the signal (logged, opened or rejected), after its commit.
+    Decided,
+}
+
+/// A signal passing a stage, timed inside the actor's handler: latency measurement
+/// (`benches/latency.rs`). Sent only to subscribers ([`SubscribeProbes`]); without one, the
+/// actors neither take the time nor send anything.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct SignalProbe {
+    pub stage: ProbeStage,
+    pub symbol: String,
+    /// Open time of the crossing candle, epoch seconds.
+    pub candle_time: i64,
+    pub at: std::time::Instant,
+}
+
+/// Subscribe to [`SignalProbe`]s (handled by SignalManager and OptionsExecutor).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SubscribeProbes(pub Recipient<SignalProbe>);
+
 /// Query signals (the store's answer; the in-memory cache when the store fails).
 #[derive(Message, Debug, Clone)]
 #[rtype(result = "Result<Vec<Signal>, StoreFailure>")]

@@ -8,6 +8,7 @@
 //! - [`backfill`]: broker history at start-up split into closed candles and the running one.
 //! - [`clock`]: the live engine's clock (the machine's, or a faster rehearsal clock).
 //! - [`inorder`]: a queue that completes asynchronous work strictly in arrival order.
+//! - [`recent`]: the underlying prices seen lately (PositionManager's catch-up of new positions).
 
 pub mod aggregator;
 pub mod backfill;
@@ -16,4 +17,5 @@ pub mod crossover;
 pub mod ema;
 pub mod inorder;
 pub mod price;
+pub mod recent;
 pub mod session;

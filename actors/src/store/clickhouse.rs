@@ -762,6 +762,10 @@ impl Store for ClickHouseStore {
         Ok(out)
     }
 
+    fn release_memory(&mut self) {
+        self.outbox.release_memory();
+    }
+
     fn health(&mut self) -> StoreHealth {
         StoreHealth {
             backend: B.to_string(),

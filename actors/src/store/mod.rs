@@ -50,6 +50,9 @@ pub trait Store: Send {
     fn row_counts(&mut self) -> Result<Vec<(String, u64)>>;
     /// Connectivity and outbox state.
     fn health(&mut self) -> StoreHealth;
+    /// Gives back what the store caches and can read again (SQLite's clean pages); called
+    /// between commits, now and then.
+    fn release_memory(&mut self) {}
 
     /// What a restarted engine reloads.
     fn recovery(&mut self, since: i64) -> Result<Recovery> {
