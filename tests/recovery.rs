@@ -149,7 +149,7 @@ fn outage_then_restart(kill: bool, http: u16, tcp: u16) {
     let (st, log3) = Engine::start(&cfg, &["--duration", "4"]).wait();
     assert!(st.success(), "{log3}");
     let recovered = format!(
-        "recovered {} open positions from the store",
+        "position_manager: recovered {} open positions and ",
         open_before.len()
     );
     assert!(
