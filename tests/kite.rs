@@ -962,6 +962,8 @@ async fn an_exit_that_filled_while_the_engine_was_down_closes_its_position_at_st
         realized_pnl: 0.0,
         updated_at: t,
         strategy: String::new(),
+        charges: Default::default(),
+        net_pnl: 0.0,
     };
     let mut st =
         actors::store::sqlite::SqliteStore::open(&dir.path().join("alphastocks.db")).unwrap();

@@ -18,7 +18,7 @@
 //! decided strictly in the order they arrive even though the store answers asynchronously.
 //!
 //! Then the trade (seed §4.6 `_process_signal`): the book's risk as of the signal's data time
-//! (asked of PositionManager: open positions, today's realized P&L against `max_daily_loss_pct`,
+//! (asked of PositionManager: open positions, today's net realized P&L (after charges) against `max_daily_loss_pct`,
 //! a losing streak against `halt_after_consecutive_losses`), the expiry and strike
 //! ([`crate::options::strike`]), the lots and exit levels ([`crate::options::sizing`]).
 //! Logging-only mode logs the would-be trade — strike, premium, lots, stop, target, the P&L at
@@ -98,6 +98,8 @@ pub struct TradeConfig {
     pub max_daily_loss_pct: f64,
     pub slippage_ticks: u32,
     pub expiry_cutoff_hours: f64,
+    /// What each fill costs (`charges.schedule`, trade dates in the session's time zone).
+    pub costs: crate::charges::Costs,
 }
 
 /// The executor's rules.
@@ -202,6 +204,7 @@ impl TradeConfig {
             max_daily_loss_pct: o.risk_management.max_daily_loss_pct,
             slippage_ticks: cfg.paper.slippage_ticks,
             expiry_cutoff_hours: cfg.paper.expiry_cutoff_hours,
+            costs: crate::charges::Costs::new(cfg.charges.schedule.clone(), session.offset),
         }
     }
 }
@@ -595,6 +598,7 @@ impl OptionsExecutor {
                 r.lots = quantity / r.lot_size.max(1);
                 r.entry_time = when;
                 r.updated_at = when;
+                crate::options::position::charge_entry(&mut r, &t.costs);
                 let detail = format!(
                     "{} | LIVE order {order_id} filled {quantity} @ {average_price} (SL {stop} target {target})",
                     p.detail
@@ -675,7 +679,7 @@ impl OptionsExecutor {
             return Err((
                 RejectReason::DailyLossHalt,
                 format!(
-                    "today's realized P&L ₹{:.2} reached the daily loss limit of {}% of capital (₹{:.2}): no new entries until the next session",
+                    "today's net realized P&L (after charges) ₹{:.2} reached the daily loss limit of {}% of capital (₹{:.2}): no new entries until the next session",
                     snap.day_realized_pnl, t.max_daily_loss_pct, loss_limit
                 ),
             ));
@@ -823,7 +827,11 @@ impl OptionsExecutor {
             realized_pnl: 0.0,
             updated_at: when,
             strategy: s.strategy.clone(),
+            charges: Default::default(),
+            net_pnl: 0.0,
         };
+        let mut record = record;
+        crate::options::position::charge_entry(&mut record, &self.cfg.trade.costs);
         let option = MarketOption {
             tradingsymbol: q.contract.tradingsymbol.clone(),
             exchange: "NFO".into(),

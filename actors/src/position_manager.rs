@@ -34,6 +34,7 @@ use actix::prelude::*;
 use messages::msg::*;
 use messages::{Mode, PositionRecord, Row, Symbols};
 
+use crate::charges::Costs;
 use crate::db_writer::DbWriter;
 use crate::logic::price::round_to_tick;
 use crate::logic::recent::RecentPrices;
@@ -68,6 +69,8 @@ pub struct PositionManagerConfig {
     /// Write each trading day's `strategy_performance` rows at its close (`run`; a replay
     /// writes one row per instance and symbol for the whole replay instead).
     pub daily_performance: Option<DailyPerformance>,
+    /// What each fill costs: every position's charges and net P&L.
+    pub costs: Costs,
 }
 
 /// What the daily `strategy_performance` rows need.
@@ -83,7 +86,11 @@ pub struct DailyPerformance {
 struct Closed {
     entry: i64,
     exit: i64,
+    /// Net P&L (gross less its fills' charges), paise: what the daily-loss halt, the losing
+    /// streak and the day's results count.
     pnl_paise: i64,
+    /// Its charges, paise.
+    charges_paise: i64,
     /// The strategy instance that opened it.
     strategy: String,
     symbol: String,
@@ -327,24 +334,29 @@ impl PositionManager {
             Change::Closed(fill, why) => {
                 let record = h.pos.record.clone();
                 self.summary.closed += 1;
-                self.summary.realized_pnl += record.realized_pnl;
+                self.summary.realized_pnl += record.net_pnl;
+                self.summary.realized_pnl_gross += record.realized_pnl;
+                self.summary.charges += record.charges.total as f64 / 100.0;
                 self.push_closed(Closed {
                     entry: record.entry_time.timestamp(),
                     exit: now,
-                    pnl_paise: h.pos.realized_paise,
+                    pnl_paise: h.pos.net_paise(),
+                    charges_paise: h.pos.charges.total,
                     strategy: record.strategy.clone(),
                     symbol: record.symbol.clone(),
                 });
                 self.closed_on(now);
                 log::log!(
                     self.cfg.event_level,
-                    "{NAME}: CLOSED {} {} × {} @ {} ({}) realized ₹{:.2}",
+                    "{NAME}: CLOSED {} {} × {} @ {} ({}) realized ₹{:.2}, charges ₹{:.2}, net ₹{:.2}",
                     record.option_symbol,
                     record.lots,
                     record.lot_size,
                     fill.premium,
                     why.as_str(),
-                    record.realized_pnl
+                    record.realized_pnl,
+                    record.charges.total as f64 / 100.0,
+                    record.net_pnl
                 );
                 let r = Arc::new(record);
                 for s in &self.closed_subs {
@@ -542,7 +554,13 @@ impl PositionManager {
         let contract = contract_of(&record);
         let expiry_ts = self.cfg.chain.expiry_ts(record.expiry);
         let last_mark = record.updated_at.timestamp();
-        let pos = PaperPosition::resume(record, contract.lot_size, contract.tick_size, expiry_ts);
+        let pos = PaperPosition::resume(
+            record,
+            contract.lot_size,
+            contract.tick_size,
+            expiry_ts,
+            &self.cfg.costs,
+        );
         self.open.push(Held::new(pos, contract, sym, last_mark));
         self.refresh_summary();
     }
@@ -564,7 +582,8 @@ impl PositionManager {
         self.push_closed(Closed {
             entry: record.entry_time.timestamp(),
             exit,
-            pnl_paise: paise(record.realized_pnl),
+            pnl_paise: record.net_paise(),
+            charges_paise: record.charges.total,
             strategy: record.strategy.clone(),
             symbol: record.symbol.clone(),
         });
@@ -597,6 +616,15 @@ impl PositionManager {
         let contract = contract_of(&record);
         let expiry_ts = self.cfg.chain.expiry_ts(record.expiry);
         let entry = record.entry_time.timestamp();
+        // The entry fill's charges on the opening version (the executor stored the same).
+        let pos = PaperPosition::open(
+            record,
+            contract.lot_size,
+            contract.tick_size,
+            expiry_ts,
+            &self.cfg.costs,
+        );
+        let record = pos.record.clone();
         log::log!(
             self.cfg.event_level,
             "{NAME}: OPENED {} {} lots × {} @ {} (SL {}, target {})",
@@ -613,7 +641,6 @@ impl PositionManager {
         for s in &self.opened_subs {
             s.do_send(PositionOpened(r.clone()));
         }
-        let pos = PaperPosition::open(record, contract.lot_size, contract.tick_size, expiry_ts);
         self.open.push(Held::new(pos, contract, sym, entry));
         // Catch up over the prices seen since the entry (synthetic marks only: real ones
         // arrive with the next quotes).
@@ -1025,14 +1052,17 @@ impl Handler<GetPositionSummary> for PositionManager {
             Clock::Data => self.prices.latest().unwrap_or(0),
         };
         let day_start = self.cfg.chain.session.day_start(now);
-        let day: i64 = self
+        let (net, charges) = self
             .closed
             .iter()
             .filter(|c| c.exit >= day_start && c.exit <= now)
-            .map(|c| c.pnl_paise)
-            .sum();
+            .fold((0i64, 0i64), |(n, k), c| {
+                (n + c.pnl_paise, k + c.charges_paise)
+            });
         PositionSummary {
-            day_realized_pnl: day as f64 / 100.0,
+            day_realized_pnl: net as f64 / 100.0,
+            day_realized_pnl_gross: (net + charges) as f64 / 100.0,
+            day_charges: charges as f64 / 100.0,
             ..self.summary.clone()
         }
     }
@@ -1091,6 +1121,7 @@ mod tests {
             clock: Clock::Wall(crate::logic::clock::LiveClock::system()),
             real_marks: true,
             daily_performance: None,
+            costs: Costs::default(),
             event_level: log::Level::Info,
         };
         PositionManager::new(cfg, db, reg.position_manager).start()
@@ -1125,6 +1156,8 @@ mod tests {
             realized_pnl: 0.0,
             updated_at: t,
             strategy: String::new(),
+            charges: Default::default(),
+            net_pnl: 0.0,
         }
     }
 
@@ -1189,11 +1222,24 @@ mod tests {
         assert_eq!(r.status, PositionStatus::Closed);
         assert_eq!((r.exit_premium, r.exit_reason.as_str()), (90.05, "MANUAL"));
         assert_eq!(r.realized_pnl, (9005 - 10005) as f64 * 150.0 / 100.0);
+        // Today's rates (since 1 Oct 2024). Bought ₹15,007.50: ₹20 + NSE ₹5.26 + SEBI ₹0.02 +
+        // stamp ₹0.45 + GST ₹4.55 = ₹30.28; sold ₹13,507.50: ₹20 + STT ₹13.51 + NSE ₹4.73 +
+        // SEBI ₹0.01 + GST ₹4.45 = ₹42.70.
+        assert_eq!(r.charges.total, 3028 + 4270);
+        assert_eq!(r.net_pnl, -1500.0 - 72.98);
         assert!(pm.send(GetOpenPositions).await.unwrap().is_empty());
         let s = pm.send(GetPositionSummary).await.unwrap();
         assert_eq!((s.closed, s.open_positions), (1, 0));
-        assert_eq!(s.realized_pnl, -1500.0);
-        assert_eq!(s.day_realized_pnl, -1500.0, "closed today (engine clock)");
+        assert_eq!(
+            (s.realized_pnl, s.realized_pnl_gross, s.charges),
+            (-1572.98, -1500.0, 72.98),
+            "net, gross, charges"
+        );
+        assert_eq!(
+            (s.day_realized_pnl, s.day_realized_pnl_gross, s.day_charges),
+            (-1572.98, -1500.0, 72.98),
+            "closed today (engine clock)"
+        );
     }
 
     /// A PositionManager on the rehearsal clock at `start` writing into the SQLite file `db`,
@@ -1233,6 +1279,7 @@ mod tests {
                 capital: 500_000.0,
                 mode: Mode::Paper,
             }),
+            costs: Costs::default(),
         };
         let tdb = Tracked::new(writer.clone(), reg.db_writer);
         (
@@ -1307,7 +1354,9 @@ mod tests {
             })
             .await
             .unwrap();
-        assert_eq!(snap.day_realized_pnl, -1500.0 + 3000.0);
+        // Net of charges at July 2024's rates (STT 0.0625 %, NSE 0.0495 %): alpha pays ₹32.84
+        // on its entry and ₹39.95 on its exit, beta ₹32.84 and ₹45.39.
+        assert_eq!(snap.day_realized_pnl, (-1500.0 - 72.79) + (3000.0 - 78.23));
         assert_eq!((snap.open_positions, snap.strategy_open_positions), (0, 0));
 
         // The engine clock passes 15:30 IST: the day's rows, one per instance and symbol.
@@ -1341,7 +1390,7 @@ mod tests {
                     "NIFTY".into(),
                     "2024-07-01/2024-07-01/paper".into(),
                     1,
-                    -1500.0,
+                    -1572.79,
                     0.0
                 ),
                 (
@@ -1349,7 +1398,7 @@ mod tests {
                     "NIFTY".into(),
                     "2024-07-01/2024-07-01/paper".into(),
                     1,
-                    3000.0,
+                    2921.77,
                     100.0
                 ),
             ]
