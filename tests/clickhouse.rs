@@ -239,6 +239,9 @@ fn store_round_trip_on_a_real_server() {
         (2, PositionStatus::Closed, 140.0)
     );
     assert!(p1[0].exit_time.is_some());
+    if let Row::Position(p) = position(1, sigs[1].signal_id, 2, PositionStatus::Closed) {
+        assert_eq!(p1[0], *p, "a closed version's charges and net P&L round-trip");
+    }
     let open = st.open_positions().unwrap();
     assert_eq!(open.len(), 1);
     assert_eq!(open[0].position_id, Uuid::from_u128(2));
