@@ -18,9 +18,10 @@
 //! decided strictly in the order they arrive even though the store answers asynchronously.
 //!
 //! Then the trade (seed §4.6 `_process_signal`): the book's risk as of the signal's data time
-//! (asked of PositionManager: open positions, today's net realized P&L (after charges) against `max_daily_loss_pct`,
-//! a losing streak against `halt_after_consecutive_losses`), the expiry and strike
-//! ([`crate::options::strike`]), the lots and exit levels ([`crate::options::sizing`]).
+//! (asked of PositionManager: open positions, today's net realized P&L, after charges, against
+//! `max_daily_loss_pct`, a streak of net losses against `halt_after_consecutive_losses`), the
+//! expiry and strike ([`crate::options::strike`]), the lots and exit levels
+//! ([`crate::options::sizing`]); the position's record starts with its entry's charges.
 //! Logging-only mode logs the would-be trade — strike, premium, lots, stop, target, the P&L at
 //! stop and at target — and places nothing ("No order placed (logging)"); paper mode opens the
 //! position at PositionManager (fill at ltp plus slippage, on the tick); live mode orders it at
