@@ -240,7 +240,10 @@ fn store_round_trip_on_a_real_server() {
     );
     assert!(p1[0].exit_time.is_some());
     if let Row::Position(p) = position(1, sigs[1].signal_id, 2, PositionStatus::Closed) {
-        assert_eq!(p1[0], *p, "a closed version's charges and net P&L round-trip");
+        assert_eq!(
+            p1[0], *p,
+            "a closed version's charges and net P&L round-trip"
+        );
     }
     let open = st.open_positions().unwrap();
     assert_eq!(open.len(), 1);

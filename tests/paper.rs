@@ -256,6 +256,46 @@ fn daily_loss_halt_stops_new_entries_for_the_day() {
             .or_default()
             .push(p);
     }
+    // Every halt compared the day's NET realized P&L: the figure each rejection names is the
+    // sum of net_pnl (not of the gross) of the positions closed that day by its decision.
+    let db = rusqlite::Connection::open(dir.path().join("data/alphastocks.db")).unwrap();
+    let mut st = db
+        .prepare(
+            "SELECT decided_at, detail FROM executor_decisions WHERE reason = 'daily_loss_halt'",
+        )
+        .unwrap();
+    let rejected: Vec<(i64, String)> = st
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(rejected.len() as u64, halts);
+    let exit = |q: &serde_json::Value| {
+        chrono::DateTime::parse_from_rfc3339(q["exit_time"].as_str().unwrap())
+            .unwrap()
+            .timestamp()
+    };
+    for (at, detail) in &rejected {
+        let closed: Vec<&serde_json::Value> = pos
+            .iter()
+            .filter(|q| (exit(q) + 19_800).div_euclid(86_400) == (at + 19_800).div_euclid(86_400))
+            .filter(|q| exit(q) <= *at)
+            .collect();
+        let net: i64 = closed.iter().map(|q| paise(&q["net_pnl"])).sum();
+        let gross: i64 = closed.iter().map(|q| paise(&q["gross_pnl"])).sum();
+        let named = detail
+            .split("after charges) ₹")
+            .nth(1)
+            .and_then(|r| r.split(' ').next())
+            .unwrap_or_else(|| panic!("{detail}"));
+        assert_eq!(
+            named,
+            format!("{:.2}", net as f64 / 100.0),
+            "{detail} (gross ₹{:.2})",
+            gross as f64 / 100.0
+        );
+        assert!(net <= -500_000 && net < gross, "{detail}");
+    }
     for (d, ps) in by_day {
         for p in &ps {
             let entry = p["entry_time"].as_str().unwrap();

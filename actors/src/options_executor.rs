@@ -1381,6 +1381,30 @@ mod tests {
             rec.position_id,
             Uuid::new_v5(&messages::SIGNAL_NAMESPACE, s.signal_id.as_bytes())
         );
+        // The opening version carries the entry's charges (one order bought at December 2024's
+        // rates: no STT on a purchase; stamp duty 0.003 %); its net P&L is minus them.
+        let bought = (rec.entry_premium * 100.0).round() as i64 * rec.quantity as i64;
+        let rates = crate::charges::Schedule::default()
+            .rates_on(
+                chrono::NaiveDate::from_ymd_opt(2024, 12, 11).unwrap(),
+                crate::charges::Segment::Options,
+            )
+            .unwrap();
+        let expected = crate::charges::charges(
+            crate::charges::Turnover {
+                buy_paise: bought,
+                sell_paise: 0,
+                orders: 1,
+            },
+            &rates,
+        );
+        assert_eq!(rec.charges, expected);
+        assert_eq!((rec.charges.brokerage, rec.charges.stt), (2000, 0));
+        assert_eq!(
+            rec.charges.stamp_duty,
+            (bought as f64 * 3e-5).round() as i64
+        );
+        assert_eq!(rec.net_pnl, -(expected.total as f64) / 100.0);
         // A SELL signal buys the put.
         let mut sell = s.clone();
         sell.action = messages::Action::Sell;

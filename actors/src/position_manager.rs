@@ -1289,6 +1289,45 @@ mod tests {
     }
 
     #[actix_rt::test]
+    async fn a_gross_win_eaten_by_charges_is_a_net_loss_for_the_risk_limits() {
+        let dir = tempfile::tempdir().unwrap();
+        // Monday 1 July 2024, 14:00 IST.
+        let start = Utc
+            .with_ymd_and_hms(2024, 7, 1, 8, 30, 0)
+            .unwrap()
+            .timestamp();
+        let (pm, _writer) = pm_at(&dir.path().join("a.db"), start);
+        let mut a = record(0x3000, Mode::Paper);
+        a.entry_time = Utc.timestamp_opt(start - 600, 0).unwrap();
+        pm.send(OpenPosition(Box::new(a))).await.unwrap();
+        // Sold one tick up: ₹7.50 gross on 150, less the entry's ₹32.84 and the sale's ₹41.77
+        // (₹20 + STT 0.0625 % of ₹15,015 = ₹9.38 + NSE ₹7.43 + SEBI ₹0.02 + GST ₹4.94).
+        let r = pm
+            .send(ClosePosition {
+                position: Uuid::from_u128(0x3000).to_string(),
+                price: 100.10,
+            })
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(r.realized_pnl, 7.5);
+        assert_eq!(r.net_pnl, 7.5 - 74.61);
+        let snap = pm
+            .send(GetRiskSnapshot {
+                at: start + 60,
+                day_start: Utc
+                    .with_ymd_and_hms(2024, 7, 1, 3, 45, 0)
+                    .unwrap()
+                    .timestamp(),
+                strategy: None,
+            })
+            .await
+            .unwrap();
+        assert_eq!(snap.day_realized_pnl, 7.5 - 74.61);
+        assert_eq!(snap.consecutive_losses_today, 1, "a net loss");
+    }
+
+    #[actix_rt::test]
     async fn a_trading_days_results_are_written_at_its_close_and_survive_a_restart() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("a.db");
