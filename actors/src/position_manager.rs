@@ -1,7 +1,7 @@
 //! **PositionManager** — the book of option positions (seed §4.7, §5.2).
 //!
-//! - Owns: the open positions (paper and live) with their exit rules, the closed ones' results
-//!   (for the risk limits), the recent underlying prices ([`RecentPrices`]), the live exits
+//! - Owns: the open positions (paper and live) with their exit rules and the [`Costs`] their
+//!   fills are charged by, the closed ones' net results (for the risk limits), the recent underlying prices ([`RecentPrices`]), the live exits
 //!   ordered and not yet filled, and the counters.
 //! - Handles: [`CandlesUpdated`] (prices from DataManager: marks open positions at most once per
 //!   `monitor_interval` of data time), [`OptionMarks`] (real option prices from the broker's
@@ -142,6 +142,10 @@ pub struct PositionManager {
     opened_subs: Vec<Recipient<PositionOpened>>,
     closed_subs: Vec<Recipient<PositionClosed>>,
     summary: PositionSummary,
+    /// Net realized P&L and charges of the positions closed since start, paise (the
+    /// summary's figures).
+    net_paise: i64,
+    charges_paise: i64,
     /// Where live exits are ordered, and abandoned (with a broker connection).
     broker: Option<(Recipient<PlaceExit>, Recipient<AbandonExit>)>,
     /// This actor, for the broker's fills.
@@ -249,6 +253,8 @@ impl PositionManager {
             opened_subs: Vec::new(),
             closed_subs: Vec::new(),
             summary: PositionSummary::default(),
+            net_paise: 0,
+            charges_paise: 0,
             broker: None,
             me: None,
             perf_day: None,
@@ -334,9 +340,13 @@ impl PositionManager {
             Change::Closed(fill, why) => {
                 let record = h.pos.record.clone();
                 self.summary.closed += 1;
-                self.summary.realized_pnl += record.net_pnl;
-                self.summary.realized_pnl_gross += record.realized_pnl;
-                self.summary.charges += record.charges.total as f64 / 100.0;
+                // Summed in paise, shown in rupees.
+                self.net_paise += h.pos.net_paise();
+                self.charges_paise += h.pos.charges.total;
+                self.summary.realized_pnl = self.net_paise as f64 / 100.0;
+                self.summary.realized_pnl_gross =
+                    (self.net_paise + self.charges_paise) as f64 / 100.0;
+                self.summary.charges = self.charges_paise as f64 / 100.0;
                 self.push_closed(Closed {
                     entry: record.entry_time.timestamp(),
                     exit: now,
