@@ -456,8 +456,11 @@ impl Handler<ControlLine> for ControlActor {
                                 act.audit(
                                     "close",
                                     format!(
-                                        "{what}: {} realized ₹{:.2}",
-                                        rec.option_symbol, rec.realized_pnl
+                                        "{what}: {} realized ₹{:.2}, charges ₹{:.2}, net ₹{:.2}",
+                                        rec.option_symbol,
+                                        rec.realized_pnl,
+                                        rec.charges.total as f64 / 100.0,
+                                        rec.net_pnl
                                     ),
                                     true,
                                 );
@@ -518,8 +521,13 @@ impl Handler<ControlLine> for ControlActor {
                         }
                         if let Ok(p) = p {
                             v["open_positions"] = json!(p.open_positions);
+                            // Net of charges; the gross and the charges beside.
                             v["realized_pnl"] = json!(p.realized_pnl);
+                            v["realized_pnl_gross"] = json!(p.realized_pnl_gross);
+                            v["charges"] = json!(p.charges);
                             v["day_realized_pnl"] = json!(p.day_realized_pnl);
+                            v["day_realized_pnl_gross"] = json!(p.day_realized_pnl_gross);
+                            v["day_charges"] = json!(p.day_charges);
                             v["unrealized_pnl"] = json!(p.unrealized_pnl);
                         }
                         ok(v)

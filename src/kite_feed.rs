@@ -192,7 +192,9 @@ impl KiteFeed {
         let mut known = crate::system::open_store(cfg, backend)?.open_positions()?;
         match (client.positions().await, client.orders().await) {
             (Ok(p), Ok(o)) => {
-                let settled = settle_exits(&client, &o, &known).await;
+                let costs =
+                    actors::charges::Costs::new(cfg.charges.schedule.clone(), session.offset);
+                let settled = settle_exits(&client, &o, &known, &costs).await;
                 if !settled.is_empty() {
                     let db = Writer::open(cfg, backend, "reconciled positions")?;
                     db.write(
@@ -459,11 +461,12 @@ async fn backfill(
 
 /// Live positions whose exit order filled while the engine was down (a SELL with one of the
 /// position's exit tags, filled): sold now at that order's trades. Returns their new versions
-/// (closed, or still open with what remains).
+/// (closed, or still open with what remains), each sale charged by `costs` as of now.
 pub async fn settle_exits(
     client: &KiteClient,
     orders: &[OrderState],
     known: &[PositionRecord],
+    costs: &actors::charges::Costs,
 ) -> Vec<PositionRecord> {
     use actors::broker::{exit_tag, filled_value, EXIT_ATTEMPTS_MATCHED};
     use actors::options::position::{ExitReason, PaperPosition};
@@ -484,7 +487,8 @@ pub async fn settle_exits(
         if fills.is_empty() {
             continue;
         }
-        let mut pos = PaperPosition::resume(k.clone(), k.lot_size, actors::logic::price::TICK, 0);
+        let mut pos =
+            PaperPosition::resume(k.clone(), k.lot_size, actors::logic::price::TICK, 0, costs);
         let now = chrono::Utc::now().timestamp();
         for o in fills {
             let (qty, value) = filled_value(client, o).await;

@@ -374,6 +374,8 @@ async fn persist_sample(engine: &Engine) {
         for (metric, value) in [
             ("open_positions", p.open_positions as f64),
             ("realized_pnl", p.realized_pnl),
+            ("realized_pnl_gross", p.realized_pnl_gross),
+            ("charges", p.charges),
             ("unrealized_pnl", p.unrealized_pnl),
         ] {
             rows.push(messages::Row::Metric(Box::new(messages::MetricSample {

@@ -380,7 +380,7 @@ pub async fn replay_with(
                     strategy: &r.strategy,
                     symbol: &r.symbol,
                     exit: r.exit_time.map_or(0, |t| t.timestamp()),
-                    pnl_paise: actors::options::sizing::paise(r.realized_pnl),
+                    pnl_paise: r.net_paise(),
                 })
                 .collect();
             let rows = actors::stats::performance::strategy_performance(

@@ -4,7 +4,9 @@
 //! - **PositionRecorder** (actor) collects every [`PositionClosed`] (subscribed at
 //!   PositionManager); handles [`TakePositions`]; sends nothing.
 //! - [`Report`] is computed from the closed positions ordered by exit time (then id), so the
-//!   files are the same on every run. Money is summed in paise.
+//!   files are the same on every run. Money is summed in paise. Results are **net** of the
+//!   charges of each position's fills (a win is a trade with a positive net P&L; the equity
+//!   curve and drawdown are on net P&L); the gross and the charges are reported beside them.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -64,21 +66,64 @@ pub struct PositionLine {
     pub exit_time: Option<chrono::DateTime<chrono::Utc>>,
     pub exit_premium: f64,
     pub exit_reason: String,
+    /// Gross realized P&L, rupees (as stored; the same as `gross_pnl`).
     pub realized_pnl: f64,
+    /// Σ (sell − buy) × quantity over its fills, rupees.
+    pub gross_pnl: f64,
+    /// The charges of its fills, itemised, rupees.
+    pub charges: ChargesLine,
+    /// `gross_pnl − charges.total`, rupees (exact in paise).
+    pub net_pnl: f64,
 }
 
-/// Trade statistics.
+/// Charges in rupees, as a contract note itemises them.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq)]
+pub struct ChargesLine {
+    pub brokerage: f64,
+    pub stt: f64,
+    pub exchange_txn: f64,
+    pub sebi: f64,
+    pub stamp_duty: f64,
+    pub gst: f64,
+    pub total: f64,
+}
+
+impl From<messages::Charges> for ChargesLine {
+    fn from(c: messages::Charges) -> Self {
+        let r = |p: i64| p as f64 / 100.0;
+        ChargesLine {
+            brokerage: r(c.brokerage),
+            stt: r(c.stt),
+            exchange_txn: r(c.exchange_txn),
+            sebi: r(c.sebi),
+            stamp_duty: r(c.stamp_duty),
+            gst: r(c.gst),
+            total: r(c.total),
+        }
+    }
+}
+
+/// Trade statistics, on net P&L (after charges).
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct Report {
     pub trades: u64,
+    /// Trades with a positive net P&L.
     pub wins: u64,
     pub win_rate_pct: f64,
+    /// Net P&L of all trades, rupees (= `net_pnl`).
     pub total_pnl: f64,
+    /// Gross P&L (before charges), rupees.
+    pub gross_pnl: f64,
+    /// All trades' charges, itemised, rupees.
+    pub charges: ChargesLine,
+    /// `gross_pnl − charges.total`, rupees (exact in paise).
+    pub net_pnl: f64,
+    /// On the net equity curve.
     pub max_drawdown: f64,
     pub max_drawdown_pct_of_capital: f64,
-    /// Per strategy instance: (trades, wins, total P&L), exact in paise.
+    /// Per strategy instance: (trades, wins, net P&L, gross P&L, charges), exact in paise.
     pub by_strategy: std::collections::BTreeMap<String, StrategyResult>,
-    /// (exit time, cumulative realized P&L) after each trade.
+    /// (exit time, cumulative net P&L) after each trade.
     #[serde(skip)]
     pub equity: Vec<(i64, f64)>,
 }
@@ -87,8 +132,14 @@ pub struct Report {
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct StrategyResult {
     pub trades: u64,
+    /// Net winners.
     pub wins: u64,
+    /// Net P&L, rupees.
     pub total_pnl: f64,
+    /// Gross P&L, rupees.
+    pub gross_pnl: f64,
+    /// Charges, rupees.
+    pub charges: f64,
 }
 
 fn paise(r: f64) -> i64 {
@@ -100,13 +151,17 @@ pub fn build(mut closed: Vec<PositionRecord>, capital: f64) -> (Vec<PositionLine
     closed.sort_by_key(|r| (r.exit_time, r.position_id));
     let mut equity = Vec::with_capacity(closed.len());
     let (mut cum, mut peak, mut dd, mut wins) = (0i64, 0i64, 0i64, 0u64);
-    let mut per: std::collections::BTreeMap<String, (u64, u64, i64)> = Default::default();
+    let (mut gross, mut charges) = (0i64, messages::Charges::default());
+    let mut per: std::collections::BTreeMap<String, (u64, u64, i64, i64)> = Default::default();
     for r in &closed {
-        let p = paise(r.realized_pnl);
+        let p = r.net_paise();
         let e = per.entry(r.strategy.clone()).or_default();
         e.0 += 1;
         e.1 += u64::from(p > 0);
         e.2 += p;
+        e.3 += r.charges.total;
+        gross += paise(r.realized_pnl);
+        charges += r.charges;
         cum += p;
         peak = peak.max(cum);
         dd = dd.max(peak - cum);
@@ -128,17 +183,22 @@ pub fn build(mut closed: Vec<PositionRecord>, capital: f64) -> (Vec<PositionLine
             0.0
         },
         total_pnl: cum as f64 / 100.0,
+        gross_pnl: gross as f64 / 100.0,
+        charges: charges.into(),
+        net_pnl: cum as f64 / 100.0,
         max_drawdown: dd as f64 / 100.0,
         max_drawdown_pct_of_capital: (dd as f64 / 100.0 / capital * 10_000.0).round() / 100.0,
         by_strategy: per
             .into_iter()
-            .map(|(k, (trades, wins, p))| {
+            .map(|(k, (trades, wins, p, c))| {
                 (
                     k,
                     StrategyResult {
                         trades,
                         wins,
                         total_pnl: p as f64 / 100.0,
+                        gross_pnl: (p + c) as f64 / 100.0,
+                        charges: c as f64 / 100.0,
                     },
                 )
             })
@@ -148,6 +208,9 @@ pub fn build(mut closed: Vec<PositionRecord>, capital: f64) -> (Vec<PositionLine
     let lines = closed
         .into_iter()
         .map(|r| PositionLine {
+            gross_pnl: r.realized_pnl,
+            charges: r.charges.into(),
+            net_pnl: r.net_paise() as f64 / 100.0,
             position_id: r.position_id,
             signal_id: r.signal_id,
             strategy: r.strategy,
@@ -217,9 +280,9 @@ pub fn svg(report: &Report, capital: f64) -> String {
         s,
         r##"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="sans-serif" font-size="12">
 <rect width="100%" height="100%" fill="white"/>
-<text x="{l}" y="24" font-size="15">Equity curve — {} trades, win rate {}%, total P&amp;L ₹{:.2}, max drawdown ₹{:.2}</text>
+<text x="{l}" y="24" font-size="15">Equity curve (net of charges) — {} trades, win rate {}%, net P&amp;L ₹{:.2}, max drawdown ₹{:.2}</text>
 "##,
-        report.trades, report.win_rate_pct, report.total_pnl, report.max_drawdown
+        report.trades, report.win_rate_pct, report.net_pnl, report.max_drawdown
     );
     for k in 0..=4 {
         let v = lo + (hi - lo) * k as f64 / 4.0;
@@ -266,14 +329,17 @@ impl Report {
     /// The human summary lines.
     pub fn render(&self) -> String {
         let mut s = format!(
-            "  paper trades {} closed in this replay (wins {}, win rate {}%)\n  total P&L    ₹{:.2}\n  max drawdown ₹{:.2} ({}% of capital)\n",
-            self.trades, self.wins, self.win_rate_pct, self.total_pnl, self.max_drawdown, self.max_drawdown_pct_of_capital
+            "  paper trades {} closed in this replay (net wins {}, win rate {}%)\n  gross P&L    ₹{:.2}\n  charges      ₹{:.2} (brokerage ₹{:.2}, STT ₹{:.2}, exchange ₹{:.2}, SEBI ₹{:.2}, stamp ₹{:.2}, GST ₹{:.2})\n  net P&L      ₹{:.2}\n  max drawdown ₹{:.2} ({}% of capital, net)\n",
+            self.trades, self.wins, self.win_rate_pct, self.gross_pnl, self.charges.total,
+            self.charges.brokerage, self.charges.stt, self.charges.exchange_txn, self.charges.sebi,
+            self.charges.stamp_duty, self.charges.gst, self.net_pnl, self.max_drawdown,
+            self.max_drawdown_pct_of_capital
         );
         if self.by_strategy.len() > 1 {
             for (name, r) in &self.by_strategy {
                 s.push_str(&format!(
-                    "               {name}: {} trades, {} wins, ₹{:.2}\n",
-                    r.trades, r.wins, r.total_pnl
+                    "               {name}: {} trades, {} wins, net ₹{:.2} (gross ₹{:.2}, charges ₹{:.2})\n",
+                    r.trades, r.wins, r.total_pnl, r.gross_pnl, r.charges
                 ));
             }
         }

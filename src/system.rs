@@ -203,6 +203,7 @@ impl Engine {
                 mode: opts.mode,
             }),
             event_level: opts.event_level,
+            costs: trade.costs.clone(),
         };
         let (db5, r) = (tdb.clone(), reg.clone());
         let positions = Supervisor::start_in_arbiter(&pipeline.handle(), move |_| {

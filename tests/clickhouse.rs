@@ -115,6 +115,31 @@ fn position(id: u128, signal: Uuid, version: u64, status: PositionStatus) -> Row
             .timestamp_opt(1_704_170_000 + version as i64, 0)
             .unwrap(),
         strategy: "ma_crossover".into(),
+        // Every item distinct, so a swapped column shows.
+        charges: messages::Charges {
+            brokerage: 2000 * version as i64,
+            stt: if status == PositionStatus::Closed {
+                140
+            } else {
+                0
+            },
+            exchange_txn: 597,
+            sebi: 2,
+            stamp_duty: 36,
+            gst: 467,
+            total: 3102
+                + 2000 * (version as i64 - 1)
+                + if status == PositionStatus::Closed {
+                    140
+                } else {
+                    0
+                },
+        },
+        net_pnl: if status == PositionStatus::Closed {
+            1950.0 - 52.42
+        } else {
+            -31.02
+        },
     }))
 }
 
@@ -214,6 +239,12 @@ fn store_round_trip_on_a_real_server() {
         (2, PositionStatus::Closed, 140.0)
     );
     assert!(p1[0].exit_time.is_some());
+    if let Row::Position(p) = position(1, sigs[1].signal_id, 2, PositionStatus::Closed) {
+        assert_eq!(
+            p1[0], *p,
+            "a closed version's charges and net P&L round-trip"
+        );
+    }
     let open = st.open_positions().unwrap();
     assert_eq!(open.len(), 1);
     assert_eq!(open[0].position_id, Uuid::from_u128(2));

@@ -155,6 +155,19 @@ fn control_socket_drives_a_running_engine() {
         (Some("logging"), Some("active"), Some("simulated"))
     );
     assert_eq!(st["storage"]["backend"], "sqlite");
+    // The book's P&L: net of charges, with the gross and the charges beside (nothing traded
+    // in logging mode).
+    for k in [
+        "realized_pnl",
+        "realized_pnl_gross",
+        "charges",
+        "day_realized_pnl",
+        "day_realized_pnl_gross",
+        "day_charges",
+        "unrealized_pnl",
+    ] {
+        assert_eq!(st[k].as_f64(), Some(0.0), "{k}: {st}");
+    }
 
     // Metrics of every actor, as JSON and as a table.
     wait_for("signals", || common::count(&db, "trading_signals") > 0);

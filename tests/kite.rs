@@ -732,6 +732,23 @@ async fn live_mode_orders_fill_and_exit_through_the_broker() {
         6000 * (qty / 2) + 5995 * (qty - qty / 2) - 10005 * qty,
         "realized = half × 60.00 + half × 59.95 − 100.05 × {qty}"
     );
+    // Charged from the real fills: the entry order and the one exit order that filled (the
+    // rejected attempt executed nothing), each at its date's rates; net = gross − charges.
+    let charges = stored_charges(&p);
+    assert_eq!(
+        charges,
+        order_charges(&p["entry_time"], true, 10005 * qty)
+            + order_charges(
+                &p["exit_time"],
+                false,
+                6000 * (qty / 2) + 5995 * (qty - qty / 2)
+            )
+    );
+    assert_eq!(charges.brokerage, 2 * 2000, "two executed orders");
+    assert_eq!(
+        (p["net_pnl"].as_f64().unwrap() * 100.0).round() as i64,
+        paise - charges.total
+    );
 
     // The rejected exit was an alarm, on record.
     let alarms: i64 = db
@@ -739,6 +756,30 @@ async fn live_mode_orders_fill_and_exit_through_the_broker() {
         .unwrap();
     assert_eq!(alarms, 1, "{stderr}");
     assert!(stderr.contains("ALARM exit of NIFTYX24000PE"), "{stderr}");
+}
+
+/// The charges of one order recomputed from the default schedule: `value` paise bought (or
+/// sold) on the IST date of `time`.
+fn order_charges(time: &serde_json::Value, buy: bool, value: i64) -> actors::charges::Breakdown {
+    let t = chrono::DateTime::parse_from_rfc3339(time.as_str().unwrap()).unwrap();
+    let date = (t + Duration::seconds(19_800)).date_naive();
+    let rates = actors::charges::Schedule::default()
+        .rates_on(date, actors::charges::Segment::Options)
+        .unwrap();
+    let (buy_paise, sell_paise) = if buy { (value, 0) } else { (0, value) };
+    actors::charges::charges(
+        actors::charges::Turnover {
+            buy_paise,
+            sell_paise,
+            orders: 1,
+        },
+        &rates,
+    )
+}
+
+/// A stored position's charges (paise).
+fn stored_charges(p: &serde_json::Value) -> actors::charges::Breakdown {
+    serde_json::from_value(p["charges"].clone()).unwrap()
 }
 
 /// The latest stored version of the position whose id starts with `id` (any position for "").
@@ -962,6 +1003,9 @@ async fn an_exit_that_filled_while_the_engine_was_down_closes_its_position_at_st
         realized_pnl: 0.0,
         updated_at: t,
         strategy: String::new(),
+        // As the engine stored it at the entry.
+        charges: actors::charges::Costs::default().fill(t.timestamp(), 1, 10005 * 150, 1),
+        net_pnl: 0.0,
     };
     let mut st =
         actors::store::sqlite::SqliteStore::open(&dir.path().join("alphastocks.db")).unwrap();
@@ -1023,6 +1067,17 @@ async fn an_exit_that_filled_while_the_engine_was_down_closes_its_position_at_st
         paise,
         6000 * 75 + 5995 * 75 - 10005 * 150,
         "over the order's trades"
+    );
+    // The entry's charges as stored, plus the sale's (one order, today's rates).
+    let entry = order_charges(&p["entry_time"], true, 10005 * 150);
+    let charges = stored_charges(&p);
+    assert_eq!(
+        charges,
+        entry + order_charges(&p["exit_time"], false, 6000 * 75 + 5995 * 75)
+    );
+    assert_eq!(
+        (p["net_pnl"].as_f64().unwrap() * 100.0).round() as i64,
+        paise - charges.total
     );
 }
 

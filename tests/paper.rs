@@ -1,5 +1,6 @@
 //! Paper trading end to end: a replay of the sample opens, monitors and closes option
-//! positions; the report, the store and the fills agree to the paisa; the daily-loss halt holds.
+//! positions; the report, the store and the fills agree to the paisa, gross, charges and net;
+//! the daily-loss halt holds on net P&L.
 
 mod common;
 
@@ -36,11 +37,51 @@ fn paise(v: &serde_json::Value) -> i64 {
     (v.as_f64().unwrap() * 100.0).round() as i64
 }
 
+/// The charges of one fill, recomputed from the schedule alone: one order of `value` paise
+/// bought (or sold) at `time`, at the rates of its IST date.
+fn fill_charges(
+    schedule: &actors::charges::Schedule,
+    time: &serde_json::Value,
+    buy: bool,
+    value: i64,
+) -> actors::charges::Breakdown {
+    let date = (chrono::DateTime::parse_from_rfc3339(time.as_str().unwrap()).unwrap()
+        + chrono::Duration::seconds(19_800))
+    .date_naive();
+    let rates = schedule
+        .rates_on(date, actors::charges::Segment::Options)
+        .unwrap();
+    let (buy_paise, sell_paise) = if buy { (value, 0) } else { (0, value) };
+    actors::charges::charges(
+        actors::charges::Turnover {
+            buy_paise,
+            sell_paise,
+            orders: 1,
+        },
+        &rates,
+    )
+}
+
+/// A `charges` object of `positions.jsonl` (rupees) in paise.
+fn charges_of(v: &serde_json::Value) -> actors::charges::Breakdown {
+    actors::charges::Breakdown {
+        brokerage: paise(&v["brokerage"]),
+        stt: paise(&v["stt"]),
+        exchange_txn: paise(&v["exchange_txn"]),
+        sebi: paise(&v["sebi"]),
+        stamp_duty: paise(&v["stamp_duty"]),
+        gst: paise(&v["gst"]),
+        total: paise(&v["total"]),
+    }
+}
+
 #[test]
 fn paper_replay_trades_reconciles_and_is_deterministic() {
     let a = tempfile::tempdir().unwrap();
     let b = tempfile::tempdir().unwrap();
-    let s1 = run(paper_config(a.path(), |_| {}), &a.path().join("out"));
+    let cfg = paper_config(a.path(), |_| {});
+    let schedule = cfg.charges.schedule.clone();
+    let s1 = run(cfg, &a.path().join("out"));
     let s2 = run(paper_config(b.path(), |_| {}), &b.path().join("out"));
     for f in [
         "positions.jsonl",
@@ -67,19 +108,37 @@ fn paper_replay_trades_reconciles_and_is_deterministic() {
         "every opened position closed by the end"
     );
 
-    // Each position: whole lots, premiums on the tick, P&L = (exit − entry) × quantity exactly.
-    let mut total = 0i64;
+    // Each position: whole lots, premiums on the tick, gross P&L = (exit − entry) × quantity
+    // exactly; its charges those of its two fills (the entry bought, the exit sold: one order
+    // each) at the rates of each fill's date, recomputed here from the schedule alone; net =
+    // gross − charges to the paisa.
+    let (mut total, mut gross_total, mut charges_total) = (0i64, 0i64, 0i64);
     let mut wins = 0;
+    let mut sold_on = std::collections::BTreeSet::new();
     for p in &pos {
         let (lots, qty) = (p["lots"].as_u64().unwrap(), p["quantity"].as_u64().unwrap());
         assert_eq!(qty, lots * 65);
         for k in ["entry_premium", "exit_premium"] {
             assert_eq!(paise(&p[k]) % 5, 0, "{k} on the ₹0.05 tick: {p}");
         }
-        let pnl = (paise(&p["exit_premium"]) - paise(&p["entry_premium"])) * qty as i64;
-        assert_eq!(pnl, paise(&p["realized_pnl"]), "{p}");
-        total += pnl;
-        wins += (pnl > 0) as u64;
+        let (bought, sold) = (
+            paise(&p["entry_premium"]) * qty as i64,
+            paise(&p["exit_premium"]) * qty as i64,
+        );
+        let gross = sold - bought;
+        assert_eq!(gross, paise(&p["realized_pnl"]), "{p}");
+        assert_eq!(gross, paise(&p["gross_pnl"]), "{p}");
+        let charges = fill_charges(&schedule, &p["entry_time"], true, bought)
+            + fill_charges(&schedule, &p["exit_time"], false, sold);
+        assert_eq!(charges_of(&p["charges"]), charges, "{p}");
+        assert!(charges.brokerage == 4000 && charges.stt > 0, "{p}");
+        sold_on.insert(&p["exit_time"].as_str().unwrap()[..10]);
+        let net = paise(&p["net_pnl"]);
+        assert_eq!(gross - charges.total, net, "{p}");
+        total += net;
+        gross_total += gross;
+        charges_total += charges.total;
+        wins += (net > 0) as u64;
         let reason = p["exit_reason"].as_str().unwrap();
         assert!(
             ["STOP_LOSS_HIT", "TARGET_REACHED", "EXPIRY_APPROACHING"].contains(&reason),
@@ -94,8 +153,25 @@ fn paper_replay_trades_reconciles_and_is_deterministic() {
             }
         );
     }
+    // Sales before and after 1 Oct 2024 (STT on the sale 0.0625 %, then 0.1 %; NSE 0.0495 %,
+    // then 0.03503 %), each charged at its own date's rates above.
+    assert!(
+        sold_on.first().is_some_and(|d| *d < "2024-09-30")
+            && sold_on.last().is_some_and(|d| *d > "2024-10-01"),
+        "{sold_on:?}"
+    );
+    // The report: net totals (the sum of the lines' net), gross and charges beside.
+    assert_eq!(total, (report.net_pnl * 100.0).round() as i64);
     assert_eq!(total, (report.total_pnl * 100.0).round() as i64);
+    assert_eq!(gross_total, (report.gross_pnl * 100.0).round() as i64);
+    assert_eq!(charges_total, (report.charges.total * 100.0).round() as i64);
+    assert_eq!(gross_total - charges_total, total);
+    assert!(charges_total > 0);
     assert_eq!(wins, report.wins);
+    // The equity curve is the net one: its last point is the net total.
+    let csv = std::fs::read_to_string(a.path().join("out/equity.csv")).unwrap();
+    let last = csv.lines().last().unwrap().split(',').nth(2).unwrap();
+    assert_eq!((last.parse::<f64>().unwrap() * 100.0).round() as i64, total);
 
     // The store's latest version of each position agrees with the report.
     let db = rusqlite::Connection::open(a.path().join("data/alphastocks.db")).unwrap();
@@ -109,7 +185,15 @@ fn paper_replay_trades_reconciles_and_is_deterministic() {
         .collect();
     assert_eq!(stored.len(), pos.len());
     let stored_total: i64 = stored.iter().map(|p| paise(&p["realized_pnl"])).sum();
-    assert_eq!(stored_total, total);
+    assert_eq!(stored_total, gross_total);
+    // Stored in paise, itemised; net in rupees.
+    let stored_charges: i64 = stored
+        .iter()
+        .map(|p| p["charges"]["total"].as_i64().unwrap())
+        .sum();
+    assert_eq!(stored_charges, charges_total);
+    let stored_net: i64 = stored.iter().map(|p| paise(&p["net_pnl"])).sum();
+    assert_eq!(stored_net, total);
     assert!(stored.iter().all(|p| p["status"] == "CLOSED"));
     let versions: i64 = db
         .query_row("SELECT COUNT(*) FROM positions", [], |r| r.get(0))
@@ -159,7 +243,8 @@ fn daily_loss_halt_stops_new_entries_for_the_day() {
         .unwrap_or(0);
     assert!(halts > 0, "{:?}", s.executor);
     let pos = lines(&dir.path().join("out/positions.jsonl"));
-    // Per IST day: once realized P&L reached −₹5,000, no position entered later that day.
+    // Per IST day: once net realized P&L (after charges) reached −₹5,000, no position entered
+    // later that day.
     let day = |t: &str| {
         let ts = chrono::DateTime::parse_from_rfc3339(t).unwrap().timestamp() + 19_800;
         ts.div_euclid(86_400)
@@ -171,6 +256,46 @@ fn daily_loss_halt_stops_new_entries_for_the_day() {
             .or_default()
             .push(p);
     }
+    // Every halt compared the day's NET realized P&L: the figure each rejection names is the
+    // sum of net_pnl (not of the gross) of the positions closed that day by its decision.
+    let db = rusqlite::Connection::open(dir.path().join("data/alphastocks.db")).unwrap();
+    let mut st = db
+        .prepare(
+            "SELECT decided_at, detail FROM executor_decisions WHERE reason = 'daily_loss_halt'",
+        )
+        .unwrap();
+    let rejected: Vec<(i64, String)> = st
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(rejected.len() as u64, halts);
+    let exit = |q: &serde_json::Value| {
+        chrono::DateTime::parse_from_rfc3339(q["exit_time"].as_str().unwrap())
+            .unwrap()
+            .timestamp()
+    };
+    for (at, detail) in &rejected {
+        let closed: Vec<&serde_json::Value> = pos
+            .iter()
+            .filter(|q| (exit(q) + 19_800).div_euclid(86_400) == (at + 19_800).div_euclid(86_400))
+            .filter(|q| exit(q) <= *at)
+            .collect();
+        let net: i64 = closed.iter().map(|q| paise(&q["net_pnl"])).sum();
+        let gross: i64 = closed.iter().map(|q| paise(&q["gross_pnl"])).sum();
+        let named = detail
+            .split("after charges) ₹")
+            .nth(1)
+            .and_then(|r| r.split(' ').next())
+            .unwrap_or_else(|| panic!("{detail}"));
+        assert_eq!(
+            named,
+            format!("{:.2}", net as f64 / 100.0),
+            "{detail} (gross ₹{:.2})",
+            gross as f64 / 100.0
+        );
+        assert!(net <= -500_000 && net < gross, "{detail}");
+    }
     for (d, ps) in by_day {
         for p in &ps {
             let entry = p["entry_time"].as_str().unwrap();
@@ -180,7 +305,7 @@ fn daily_loss_halt_stops_new_entries_for_the_day() {
                     day(q["exit_time"].as_str().unwrap()) == d
                         && q["exit_time"].as_str().unwrap() <= entry
                 })
-                .map(|q| paise(&q["realized_pnl"]))
+                .map(|q| paise(&q["net_pnl"]))
                 .sum();
             assert!(
                 realized_before > -500_000,

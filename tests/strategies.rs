@@ -315,7 +315,7 @@ fn paper_results_break_down_per_instance_and_add_up_to_the_paisa() {
     {
         let v: serde_json::Value = serde_json::from_str(l).unwrap();
         *per.entry(v["strategy"].as_str().unwrap().to_string())
-            .or_default() += paise(v["realized_pnl"].as_f64().unwrap());
+            .or_default() += paise(v["net_pnl"].as_f64().unwrap());
     }
     for (name, r) in &report.by_strategy {
         assert_eq!(per[name], paise(r.total_pnl), "{name}");

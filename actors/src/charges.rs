@@ -10,6 +10,8 @@
 //! rupee on some notes) can differ by a few paise. Exercise and assignment (STT on the
 //! intrinsic value of an exercised option) are not modelled: the engine exits before expiry.
 
+use std::sync::Arc;
+
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
@@ -179,17 +181,9 @@ pub struct Turnover {
     pub orders: u32,
 }
 
-/// The charges of a trade, paise, as the contract note itemises them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct Breakdown {
-    pub brokerage: i64,
-    pub stt: i64,
-    pub exchange_txn: i64,
-    pub sebi: i64,
-    pub stamp_duty: i64,
-    pub gst: i64,
-    pub total: i64,
-}
+/// The charges of a trade, paise, as the contract note itemises them (the type positions
+/// store).
+pub use messages::Charges as Breakdown;
 
 /// `base × pct / 100`, rounded half up to the paisa (`base` in paise, non-negative).
 fn pct_of(base: i64, pct: f64) -> i64 {
@@ -216,6 +210,67 @@ pub fn charges(t: Turnover, r: &Rates) -> Breakdown {
         stamp_duty,
         gst,
         total: brokerage + stt + exchange_txn + sebi + stamp_duty + gst,
+    }
+}
+
+/// What each fill of a position costs: the schedule, and the exchange's UTC offset that
+/// turns a fill's time into its trade date (IST for NSE). Cheap to clone.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Costs {
+    schedule: Arc<Schedule>,
+    offset_secs: i64,
+}
+
+impl Default for Costs {
+    /// The default schedule, trade dates in IST.
+    fn default() -> Self {
+        Costs::new(Schedule::default(), 19_800)
+    }
+}
+
+impl Costs {
+    /// Fills priced by `schedule` on their trade date at UTC + `offset_secs`.
+    pub fn new(schedule: Schedule, offset_secs: i64) -> Self {
+        Costs {
+            schedule: Arc::new(schedule),
+            offset_secs,
+        }
+    }
+
+    /// The trade date of epoch second `ts`.
+    pub fn trade_date(&self, ts: i64) -> NaiveDate {
+        chrono::DateTime::from_timestamp(ts + self.offset_secs, 0)
+            .map(|d| d.date_naive())
+            .unwrap_or_default()
+    }
+
+    /// The rates in force on the trade date of `ts` (`None` when the schedule has no options
+    /// entry, which a validated schedule always has).
+    pub fn rates_at(&self, ts: i64) -> Option<Rates> {
+        self.schedule
+            .rates_on(self.trade_date(ts), Segment::Options)
+    }
+
+    /// The charges of one executed order at `ts`: a buy (`side` > 0) or a sale of `value`
+    /// paise of premium, at the rates of its trade date. `orders` is 1 for a new order and 0
+    /// for another fill of an order already charged its brokerage.
+    pub fn fill(&self, ts: i64, side: i8, value_paise: i64, orders: u32) -> Breakdown {
+        let t = if side > 0 {
+            Turnover {
+                buy_paise: value_paise,
+                sell_paise: 0,
+                orders,
+            }
+        } else {
+            Turnover {
+                buy_paise: 0,
+                sell_paise: value_paise,
+                orders,
+            }
+        };
+        self.rates_at(ts)
+            .map(|r| charges(t, &r))
+            .unwrap_or_default()
     }
 }
 

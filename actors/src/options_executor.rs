@@ -18,9 +18,10 @@
 //! decided strictly in the order they arrive even though the store answers asynchronously.
 //!
 //! Then the trade (seed §4.6 `_process_signal`): the book's risk as of the signal's data time
-//! (asked of PositionManager: open positions, today's realized P&L against `max_daily_loss_pct`,
-//! a losing streak against `halt_after_consecutive_losses`), the expiry and strike
-//! ([`crate::options::strike`]), the lots and exit levels ([`crate::options::sizing`]).
+//! (asked of PositionManager: open positions, today's net realized P&L, after charges, against
+//! `max_daily_loss_pct`, a streak of net losses against `halt_after_consecutive_losses`), the
+//! expiry and strike ([`crate::options::strike`]), the lots and exit levels
+//! ([`crate::options::sizing`]); the position's record starts with its entry's charges.
 //! Logging-only mode logs the would-be trade — strike, premium, lots, stop, target, the P&L at
 //! stop and at target — and places nothing ("No order placed (logging)"); paper mode opens the
 //! position at PositionManager (fill at ltp plus slippage, on the tick); live mode orders it at
@@ -98,6 +99,8 @@ pub struct TradeConfig {
     pub max_daily_loss_pct: f64,
     pub slippage_ticks: u32,
     pub expiry_cutoff_hours: f64,
+    /// What each fill costs (`charges.schedule`, trade dates in the session's time zone).
+    pub costs: crate::charges::Costs,
 }
 
 /// The executor's rules.
@@ -202,6 +205,7 @@ impl TradeConfig {
             max_daily_loss_pct: o.risk_management.max_daily_loss_pct,
             slippage_ticks: cfg.paper.slippage_ticks,
             expiry_cutoff_hours: cfg.paper.expiry_cutoff_hours,
+            costs: crate::charges::Costs::new(cfg.charges.schedule.clone(), session.offset),
         }
     }
 }
@@ -595,6 +599,7 @@ impl OptionsExecutor {
                 r.lots = quantity / r.lot_size.max(1);
                 r.entry_time = when;
                 r.updated_at = when;
+                crate::options::position::charge_entry(&mut r, &t.costs);
                 let detail = format!(
                     "{} | LIVE order {order_id} filled {quantity} @ {average_price} (SL {stop} target {target})",
                     p.detail
@@ -675,7 +680,7 @@ impl OptionsExecutor {
             return Err((
                 RejectReason::DailyLossHalt,
                 format!(
-                    "today's realized P&L ₹{:.2} reached the daily loss limit of {}% of capital (₹{:.2}): no new entries until the next session",
+                    "today's net realized P&L (after charges) ₹{:.2} reached the daily loss limit of {}% of capital (₹{:.2}): no new entries until the next session",
                     snap.day_realized_pnl, t.max_daily_loss_pct, loss_limit
                 ),
             ));
@@ -823,7 +828,11 @@ impl OptionsExecutor {
             realized_pnl: 0.0,
             updated_at: when,
             strategy: s.strategy.clone(),
+            charges: Default::default(),
+            net_pnl: 0.0,
         };
+        let mut record = record;
+        crate::options::position::charge_entry(&mut record, &self.cfg.trade.costs);
         let option = MarketOption {
             tradingsymbol: q.contract.tradingsymbol.clone(),
             exchange: "NFO".into(),
@@ -1372,6 +1381,30 @@ mod tests {
             rec.position_id,
             Uuid::new_v5(&messages::SIGNAL_NAMESPACE, s.signal_id.as_bytes())
         );
+        // The opening version carries the entry's charges (one order bought at December 2024's
+        // rates: no STT on a purchase; stamp duty 0.003 %); its net P&L is minus them.
+        let bought = (rec.entry_premium * 100.0).round() as i64 * rec.quantity as i64;
+        let rates = crate::charges::Schedule::default()
+            .rates_on(
+                chrono::NaiveDate::from_ymd_opt(2024, 12, 11).unwrap(),
+                crate::charges::Segment::Options,
+            )
+            .unwrap();
+        let expected = crate::charges::charges(
+            crate::charges::Turnover {
+                buy_paise: bought,
+                sell_paise: 0,
+                orders: 1,
+            },
+            &rates,
+        );
+        assert_eq!(rec.charges, expected);
+        assert_eq!((rec.charges.brokerage, rec.charges.stt), (2000, 0));
+        assert_eq!(
+            rec.charges.stamp_duty,
+            (bought as f64 * 3e-5).round() as i64
+        );
+        assert_eq!(rec.net_pnl, -(expected.total as f64) / 100.0);
         // A SELL signal buys the put.
         let mut sell = s.clone();
         sell.action = messages::Action::Sell;

@@ -1,7 +1,7 @@
 //! **PositionManager** — the book of option positions (seed §4.7, §5.2).
 //!
-//! - Owns: the open positions (paper and live) with their exit rules, the closed ones' results
-//!   (for the risk limits), the recent underlying prices ([`RecentPrices`]), the live exits
+//! - Owns: the open positions (paper and live) with their exit rules and the [`Costs`] their
+//!   fills are charged by, the closed ones' net results (for the risk limits), the recent underlying prices ([`RecentPrices`]), the live exits
 //!   ordered and not yet filled, and the counters.
 //! - Handles: [`CandlesUpdated`] (prices from DataManager: marks open positions at most once per
 //!   `monitor_interval` of data time), [`OptionMarks`] (real option prices from the broker's
@@ -34,6 +34,7 @@ use actix::prelude::*;
 use messages::msg::*;
 use messages::{Mode, PositionRecord, Row, Symbols};
 
+use crate::charges::Costs;
 use crate::db_writer::DbWriter;
 use crate::logic::price::round_to_tick;
 use crate::logic::recent::RecentPrices;
@@ -68,6 +69,8 @@ pub struct PositionManagerConfig {
     /// Write each trading day's `strategy_performance` rows at its close (`run`; a replay
     /// writes one row per instance and symbol for the whole replay instead).
     pub daily_performance: Option<DailyPerformance>,
+    /// What each fill costs: every position's charges and net P&L.
+    pub costs: Costs,
 }
 
 /// What the daily `strategy_performance` rows need.
@@ -83,7 +86,11 @@ pub struct DailyPerformance {
 struct Closed {
     entry: i64,
     exit: i64,
+    /// Net P&L (gross less its fills' charges), paise: what the daily-loss halt, the losing
+    /// streak and the day's results count.
     pnl_paise: i64,
+    /// Its charges, paise.
+    charges_paise: i64,
     /// The strategy instance that opened it.
     strategy: String,
     symbol: String,
@@ -135,6 +142,10 @@ pub struct PositionManager {
     opened_subs: Vec<Recipient<PositionOpened>>,
     closed_subs: Vec<Recipient<PositionClosed>>,
     summary: PositionSummary,
+    /// Net realized P&L and charges of the positions closed since start, paise (the
+    /// summary's figures).
+    net_paise: i64,
+    charges_paise: i64,
     /// Where live exits are ordered, and abandoned (with a broker connection).
     broker: Option<(Recipient<PlaceExit>, Recipient<AbandonExit>)>,
     /// This actor, for the broker's fills.
@@ -242,6 +253,8 @@ impl PositionManager {
             opened_subs: Vec::new(),
             closed_subs: Vec::new(),
             summary: PositionSummary::default(),
+            net_paise: 0,
+            charges_paise: 0,
             broker: None,
             me: None,
             perf_day: None,
@@ -327,24 +340,33 @@ impl PositionManager {
             Change::Closed(fill, why) => {
                 let record = h.pos.record.clone();
                 self.summary.closed += 1;
-                self.summary.realized_pnl += record.realized_pnl;
+                // Summed in paise, shown in rupees.
+                self.net_paise += h.pos.net_paise();
+                self.charges_paise += h.pos.charges.total;
+                self.summary.realized_pnl = self.net_paise as f64 / 100.0;
+                self.summary.realized_pnl_gross =
+                    (self.net_paise + self.charges_paise) as f64 / 100.0;
+                self.summary.charges = self.charges_paise as f64 / 100.0;
                 self.push_closed(Closed {
                     entry: record.entry_time.timestamp(),
                     exit: now,
-                    pnl_paise: h.pos.realized_paise,
+                    pnl_paise: h.pos.net_paise(),
+                    charges_paise: h.pos.charges.total,
                     strategy: record.strategy.clone(),
                     symbol: record.symbol.clone(),
                 });
                 self.closed_on(now);
                 log::log!(
                     self.cfg.event_level,
-                    "{NAME}: CLOSED {} {} × {} @ {} ({}) realized ₹{:.2}",
+                    "{NAME}: CLOSED {} {} × {} @ {} ({}) realized ₹{:.2}, charges ₹{:.2}, net ₹{:.2}",
                     record.option_symbol,
                     record.lots,
                     record.lot_size,
                     fill.premium,
                     why.as_str(),
-                    record.realized_pnl
+                    record.realized_pnl,
+                    record.charges.total as f64 / 100.0,
+                    record.net_pnl
                 );
                 let r = Arc::new(record);
                 for s in &self.closed_subs {
@@ -542,7 +564,13 @@ impl PositionManager {
         let contract = contract_of(&record);
         let expiry_ts = self.cfg.chain.expiry_ts(record.expiry);
         let last_mark = record.updated_at.timestamp();
-        let pos = PaperPosition::resume(record, contract.lot_size, contract.tick_size, expiry_ts);
+        let pos = PaperPosition::resume(
+            record,
+            contract.lot_size,
+            contract.tick_size,
+            expiry_ts,
+            &self.cfg.costs,
+        );
         self.open.push(Held::new(pos, contract, sym, last_mark));
         self.refresh_summary();
     }
@@ -564,7 +592,8 @@ impl PositionManager {
         self.push_closed(Closed {
             entry: record.entry_time.timestamp(),
             exit,
-            pnl_paise: paise(record.realized_pnl),
+            pnl_paise: record.net_paise(),
+            charges_paise: record.charges.total,
             strategy: record.strategy.clone(),
             symbol: record.symbol.clone(),
         });
@@ -597,6 +626,15 @@ impl PositionManager {
         let contract = contract_of(&record);
         let expiry_ts = self.cfg.chain.expiry_ts(record.expiry);
         let entry = record.entry_time.timestamp();
+        // The entry fill's charges on the opening version (the executor stored the same).
+        let pos = PaperPosition::open(
+            record,
+            contract.lot_size,
+            contract.tick_size,
+            expiry_ts,
+            &self.cfg.costs,
+        );
+        let record = pos.record.clone();
         log::log!(
             self.cfg.event_level,
             "{NAME}: OPENED {} {} lots × {} @ {} (SL {}, target {})",
@@ -613,7 +651,6 @@ impl PositionManager {
         for s in &self.opened_subs {
             s.do_send(PositionOpened(r.clone()));
         }
-        let pos = PaperPosition::open(record, contract.lot_size, contract.tick_size, expiry_ts);
         self.open.push(Held::new(pos, contract, sym, entry));
         // Catch up over the prices seen since the entry (synthetic marks only: real ones
         // arrive with the next quotes).
@@ -1025,14 +1062,17 @@ impl Handler<GetPositionSummary> for PositionManager {
             Clock::Data => self.prices.latest().unwrap_or(0),
         };
         let day_start = self.cfg.chain.session.day_start(now);
-        let day: i64 = self
+        let (net, charges) = self
             .closed
             .iter()
             .filter(|c| c.exit >= day_start && c.exit <= now)
-            .map(|c| c.pnl_paise)
-            .sum();
+            .fold((0i64, 0i64), |(n, k), c| {
+                (n + c.pnl_paise, k + c.charges_paise)
+            });
         PositionSummary {
-            day_realized_pnl: day as f64 / 100.0,
+            day_realized_pnl: net as f64 / 100.0,
+            day_realized_pnl_gross: (net + charges) as f64 / 100.0,
+            day_charges: charges as f64 / 100.0,
             ..self.summary.clone()
         }
     }
@@ -1091,6 +1131,7 @@ mod tests {
             clock: Clock::Wall(crate::logic::clock::LiveClock::system()),
             real_marks: true,
             daily_performance: None,
+            costs: Costs::default(),
             event_level: log::Level::Info,
         };
         PositionManager::new(cfg, db, reg.position_manager).start()
@@ -1125,6 +1166,8 @@ mod tests {
             realized_pnl: 0.0,
             updated_at: t,
             strategy: String::new(),
+            charges: Default::default(),
+            net_pnl: 0.0,
         }
     }
 
@@ -1189,11 +1232,24 @@ mod tests {
         assert_eq!(r.status, PositionStatus::Closed);
         assert_eq!((r.exit_premium, r.exit_reason.as_str()), (90.05, "MANUAL"));
         assert_eq!(r.realized_pnl, (9005 - 10005) as f64 * 150.0 / 100.0);
+        // Today's rates (since 1 Oct 2024). Bought ₹15,007.50: ₹20 + NSE ₹5.26 + SEBI ₹0.02 +
+        // stamp ₹0.45 + GST ₹4.55 = ₹30.28; sold ₹13,507.50: ₹20 + STT ₹13.51 + NSE ₹4.73 +
+        // SEBI ₹0.01 + GST ₹4.45 = ₹42.70.
+        assert_eq!(r.charges.total, 3028 + 4270);
+        assert_eq!(r.net_pnl, -1500.0 - 72.98);
         assert!(pm.send(GetOpenPositions).await.unwrap().is_empty());
         let s = pm.send(GetPositionSummary).await.unwrap();
         assert_eq!((s.closed, s.open_positions), (1, 0));
-        assert_eq!(s.realized_pnl, -1500.0);
-        assert_eq!(s.day_realized_pnl, -1500.0, "closed today (engine clock)");
+        assert_eq!(
+            (s.realized_pnl, s.realized_pnl_gross, s.charges),
+            (-1572.98, -1500.0, 72.98),
+            "net, gross, charges"
+        );
+        assert_eq!(
+            (s.day_realized_pnl, s.day_realized_pnl_gross, s.day_charges),
+            (-1572.98, -1500.0, 72.98),
+            "closed today (engine clock)"
+        );
     }
 
     /// A PositionManager on the rehearsal clock at `start` writing into the SQLite file `db`,
@@ -1233,12 +1289,52 @@ mod tests {
                 capital: 500_000.0,
                 mode: Mode::Paper,
             }),
+            costs: Costs::default(),
         };
         let tdb = Tracked::new(writer.clone(), reg.db_writer);
         (
             PositionManager::new(cfg, tdb, reg.position_manager).start(),
             writer,
         )
+    }
+
+    #[actix_rt::test]
+    async fn a_gross_win_eaten_by_charges_is_a_net_loss_for_the_risk_limits() {
+        let dir = tempfile::tempdir().unwrap();
+        // Monday 1 July 2024, 14:00 IST.
+        let start = Utc
+            .with_ymd_and_hms(2024, 7, 1, 8, 30, 0)
+            .unwrap()
+            .timestamp();
+        let (pm, _writer) = pm_at(&dir.path().join("a.db"), start);
+        let mut a = record(0x3000, Mode::Paper);
+        a.entry_time = Utc.timestamp_opt(start - 600, 0).unwrap();
+        pm.send(OpenPosition(Box::new(a))).await.unwrap();
+        // Sold one tick up: ₹7.50 gross on 150, less the entry's ₹32.84 and the sale's ₹41.77
+        // (₹20 + STT 0.0625 % of ₹15,015 = ₹9.38 + NSE ₹7.43 + SEBI ₹0.02 + GST ₹4.94).
+        let r = pm
+            .send(ClosePosition {
+                position: Uuid::from_u128(0x3000).to_string(),
+                price: 100.10,
+            })
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(r.realized_pnl, 7.5);
+        assert_eq!(r.net_pnl, 7.5 - 74.61);
+        let snap = pm
+            .send(GetRiskSnapshot {
+                at: start + 60,
+                day_start: Utc
+                    .with_ymd_and_hms(2024, 7, 1, 3, 45, 0)
+                    .unwrap()
+                    .timestamp(),
+                strategy: None,
+            })
+            .await
+            .unwrap();
+        assert_eq!(snap.day_realized_pnl, 7.5 - 74.61);
+        assert_eq!(snap.consecutive_losses_today, 1, "a net loss");
     }
 
     #[actix_rt::test]
@@ -1307,7 +1403,9 @@ mod tests {
             })
             .await
             .unwrap();
-        assert_eq!(snap.day_realized_pnl, -1500.0 + 3000.0);
+        // Net of charges at July 2024's rates (STT 0.0625 %, NSE 0.0495 %): alpha pays ₹32.84
+        // on its entry and ₹39.95 on its exit, beta ₹32.84 and ₹45.39.
+        assert_eq!(snap.day_realized_pnl, (-1500.0 - 72.79) + (3000.0 - 78.23));
         assert_eq!((snap.open_positions, snap.strategy_open_positions), (0, 0));
 
         // The engine clock passes 15:30 IST: the day's rows, one per instance and symbol.
@@ -1341,7 +1439,7 @@ mod tests {
                     "NIFTY".into(),
                     "2024-07-01/2024-07-01/paper".into(),
                     1,
-                    -1500.0,
+                    -1572.79,
                     0.0
                 ),
                 (
@@ -1349,7 +1447,7 @@ mod tests {
                     "NIFTY".into(),
                     "2024-07-01/2024-07-01/paper".into(),
                     1,
-                    3000.0,
+                    2921.77,
                     100.0
                 ),
             ]

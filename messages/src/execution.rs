@@ -222,12 +222,71 @@ pub struct PositionRecord {
     pub exit_time: Option<DateTime<Utc>>,
     pub exit_premium: f64,
     pub exit_reason: String,
+    /// Gross realized P&L, rupees: Σ (sell − buy) × quantity over the fills sold so far,
+    /// before charges.
     pub realized_pnl: f64,
     pub updated_at: DateTime<Utc>,
     /// The strategy instance whose signal opened it (`strategies.NAME`); empty in rows written
     /// before instances existed.
     #[serde(default)]
     pub strategy: String,
+    /// The charges of its fills so far (the entry's from the moment it is bought, each exit's
+    /// as it fills), each at the rates of its own trade date; zero in rows written before
+    /// charges were applied.
+    #[serde(default)]
+    pub charges: Charges,
+    /// Net realized P&L, rupees: `realized_pnl − charges.total` exactly (in paise). While the
+    /// position is open it already carries the entry's charges.
+    #[serde(default)]
+    pub net_pnl: f64,
+}
+
+impl PositionRecord {
+    /// Net realized P&L in paise: gross realized less the charges so far (rows written before
+    /// charges: the gross).
+    pub fn net_paise(&self) -> i64 {
+        (self.realized_pnl * 100.0).round() as i64 - self.charges.total
+    }
+}
+
+/// The charges of one or more executed orders in paise, as a contract note itemises them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Charges {
+    pub brokerage: i64,
+    pub stt: i64,
+    pub exchange_txn: i64,
+    pub sebi: i64,
+    pub stamp_duty: i64,
+    pub gst: i64,
+    /// The sum of the items.
+    pub total: i64,
+}
+
+impl std::ops::Add for Charges {
+    type Output = Charges;
+    fn add(self, o: Charges) -> Charges {
+        Charges {
+            brokerage: self.brokerage + o.brokerage,
+            stt: self.stt + o.stt,
+            exchange_txn: self.exchange_txn + o.exchange_txn,
+            sebi: self.sebi + o.sebi,
+            stamp_duty: self.stamp_duty + o.stamp_duty,
+            gst: self.gst + o.gst,
+            total: self.total + o.total,
+        }
+    }
+}
+
+impl std::ops::AddAssign for Charges {
+    fn add_assign(&mut self, o: Charges) {
+        *self = *self + o;
+    }
+}
+
+impl std::iter::Sum for Charges {
+    fn sum<I: Iterator<Item = Charges>>(it: I) -> Charges {
+        it.fold(Charges::default(), |a, b| a + b)
+    }
 }
 
 /// One listed option as the broker quotes it (instrument dump + `/quote`).

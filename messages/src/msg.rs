@@ -312,9 +312,9 @@ pub struct GetRiskSnapshot {
 pub struct RiskSnapshot {
     /// Positions open at `at`.
     pub open_positions: u32,
-    /// Realized P&L of positions closed in `[day_start, at]`, rupees.
+    /// Net realized P&L (after charges) of positions closed in `[day_start, at]`, rupees.
     pub day_realized_pnl: f64,
-    /// Losing trades in a row, the latest closed by `at` last (reset by a win or a new day).
+    /// Net-losing trades in a row, the latest closed by `at` last (reset by a win or a new day).
     pub consecutive_losses_today: u32,
     /// Positions of the asked strategy instance open at `at` (0 when none was asked).
     #[serde(default)]
@@ -334,11 +334,23 @@ pub struct PositionSummary {
     pub monitor_runs: u64,
     pub opened: u64,
     pub closed: u64,
-    /// Realized P&L of all closed positions, rupees.
+    /// Net realized P&L (gross less charges) of all closed positions, rupees.
     pub realized_pnl: f64,
-    /// Realized P&L of the positions closed in the current trading day (by the engine clock),
-    /// rupees.
+    /// Gross realized P&L (before charges) of all closed positions, rupees.
+    #[serde(default)]
+    pub realized_pnl_gross: f64,
+    /// Charges of all closed positions' fills, rupees.
+    #[serde(default)]
+    pub charges: f64,
+    /// Net realized P&L of the positions closed in the current trading day (by the engine
+    /// clock), rupees.
     pub day_realized_pnl: f64,
+    /// The same before charges, rupees.
+    #[serde(default)]
+    pub day_realized_pnl_gross: f64,
+    /// The charges of the positions closed in the current trading day, rupees.
+    #[serde(default)]
+    pub day_charges: f64,
     /// Unrealized P&L of open positions at their last mark, rupees.
     pub unrealized_pnl: f64,
 }

@@ -10,11 +10,16 @@
 //!
 //! Sells fill at the premium minus the slippage (on the tick, at least one tick). Realized
 //! P&L = Σ (sell − buy) × quantity over the fills, in paise, so it reconciles exactly.
+//!
+//! Charges: every fill (the entry's buy, each partial or final sale) is one executed order,
+//! charged at the rates of its own trade date ([`Costs`]); the position's charges are the sum
+//! of its fills', and its net P&L is the gross realized P&L less them, exactly in paise.
 
 use messages::{PositionRecord, PositionStatus};
 use serde::Serialize;
 
 use super::sizing::{paise, rupees};
+use crate::charges::{Breakdown, Costs};
 use crate::config::{PartialBooking, Trailing};
 use crate::logic::price::round_to_tick;
 
@@ -70,6 +75,21 @@ pub struct Fill {
     /// Σ price × quantity over the execution's trades, in paise: exact even when a real
     /// order filled at several prices and `premium` is their average.
     pub value_paise: i64,
+    /// What this fill (one executed order) was charged, at its trade date's rates.
+    pub charges: Breakdown,
+}
+
+/// The entry fill's charges set on a new position's record (its first version), with the net
+/// P&L they make: what the executor stores and [`PaperPosition::open`] starts from.
+pub fn charge_entry(record: &mut PositionRecord, costs: &Costs) {
+    let c = costs.fill(
+        record.entry_time.timestamp(),
+        1,
+        value_paise(record.entry_premium, record.quantity),
+        1,
+    );
+    record.charges = c;
+    record.net_pnl = rupees(paise(record.realized_pnl) - c.total);
 }
 
 /// `quantity` at (average) price `premium`, in whole paise.
@@ -104,15 +124,28 @@ pub struct PaperPosition {
     /// What the remaining quantity cost, in paise (the entry's value, less the shares of it
     /// sold): realized P&L is sale value minus the cost share sold.
     pub cost_paise: i64,
+    /// Gross realized P&L, paise.
     pub realized_paise: i64,
+    /// The charges of the fills so far, paise.
+    pub charges: Breakdown,
     pub partial_done: bool,
     pub fills: Vec<Fill>,
+    /// How fills are charged.
+    pub costs: Costs,
 }
 
 impl PaperPosition {
-    /// A position opened by `entry` fill (the record holds entry, stop, target, quantity).
-    pub fn open(mut record: PositionRecord, lot_size: u32, tick: f64, expiry_ts: i64) -> Self {
+    /// A position opened by `entry` fill (the record holds entry, stop, target, quantity),
+    /// its fills charged by `costs`.
+    pub fn open(
+        mut record: PositionRecord,
+        lot_size: u32,
+        tick: f64,
+        expiry_ts: i64,
+        costs: &Costs,
+    ) -> Self {
         record.remaining_quantity = record.quantity;
+        charge_entry(&mut record, costs);
         let cost = value_paise(record.entry_premium, record.quantity);
         let fill = Fill {
             ts: record.entry_time.timestamp(),
@@ -120,6 +153,7 @@ impl PaperPosition {
             quantity: record.quantity,
             premium: record.entry_premium,
             value_paise: cost,
+            charges: record.charges,
         };
         PaperPosition {
             lot_size,
@@ -131,29 +165,48 @@ impl PaperPosition {
             remaining: record.quantity,
             cost_paise: cost,
             realized_paise: 0,
+            charges: fill.charges,
             partial_done: false,
             fills: vec![fill],
+            costs: costs.clone(),
             record,
         }
     }
 
     /// A position taken over from its latest stored version (recovery after a restart): what
     /// is still held, the stop as last raised, the P&L realized so far, and whether the partial
-    /// booking already happened. The fills before the restart are summed in the record only.
-    pub fn resume(record: PositionRecord, lot_size: u32, tick: f64, expiry_ts: i64) -> Self {
+    /// booking already happened. The fills before the restart are summed in the record only
+    /// (their charges too; a row written before charges existed is charged its entry fill).
+    pub fn resume(
+        record: PositionRecord,
+        lot_size: u32,
+        tick: f64,
+        expiry_ts: i64,
+        costs: &Costs,
+    ) -> Self {
         let remaining = match record.remaining_quantity {
             0 => record.quantity,
             n => n.min(record.quantity),
         };
-        let mut p = PaperPosition::open(record.clone(), lot_size, tick, expiry_ts);
+        let mut p = PaperPosition::open(record.clone(), lot_size, tick, expiry_ts, costs);
         p.remaining = remaining;
         p.cost_paise = value_paise(record.entry_premium, remaining);
         p.partial_done = remaining < record.quantity;
         p.realized_paise = paise(record.realized_pnl);
         p.stop = record.stop_loss_premium;
+        if record.charges != Breakdown::default() {
+            p.charges = record.charges;
+        }
         p.record = record;
         p.record.remaining_quantity = remaining;
+        p.record.charges = p.charges;
+        p.record.net_pnl = rupees(p.net_paise());
         p
+    }
+
+    /// Net realized P&L, paise: gross realized less the charges of the fills so far.
+    pub fn net_paise(&self) -> i64 {
+        self.realized_paise - self.charges.total
     }
 
     /// Whether it is still open.
@@ -183,12 +236,17 @@ impl PaperPosition {
         self.cost_paise -= share;
         self.realized_paise += value - share;
         self.remaining -= qty;
+        // Each sale is one executed order (a live exit order reports its fill once, when
+        // terminal); nothing sold is no order.
+        let charges = self.costs.fill(ts, -1, value, u32::from(qty > 0));
+        self.charges += charges;
         let f = Fill {
             ts,
             side: -1,
             quantity: qty,
             premium: avg,
             value_paise: value,
+            charges,
         };
         self.fills.push(f);
         f
@@ -200,6 +258,8 @@ impl PaperPosition {
         r.current_premium = mark;
         r.unrealized_pnl = rupees(paise(mark) * self.remaining as i64 - self.cost_paise);
         r.realized_pnl = rupees(self.realized_paise);
+        r.charges = self.charges;
+        r.net_pnl = rupees(self.realized_paise - self.charges.total);
         r.remaining_quantity = self.remaining;
         r.stop_loss_premium = self.stop;
         r.updated_at = chrono::DateTime::from_timestamp(now, 0).unwrap_or(r.updated_at);
@@ -355,8 +415,10 @@ mod tests {
             realized_pnl: 0.0,
             updated_at: Utc.timestamp_opt(T0, 0).unwrap(),
             strategy: String::new(),
+            charges: Default::default(),
+            net_pnl: 0.0,
         };
-        PaperPosition::open(r, 65, 0.05, T0 + 30 * 3600)
+        PaperPosition::open(r, 65, 0.05, T0 + 30 * 3600, &Costs::default())
     }
 
     fn rules() -> ExitRules {
@@ -377,6 +439,55 @@ mod tests {
             .sum()
     }
 
+    /// The charges of the fills recomputed from the schedule (each fill one order at the
+    /// rates of its IST date), independently of the position's own path.
+    fn charged(p: &PaperPosition) -> Breakdown {
+        p.fills
+            .iter()
+            .map(|f| {
+                let date = Utc.timestamp_opt(f.ts + 19_800, 0).unwrap().date_naive();
+                let rates = crate::charges::Schedule::default()
+                    .rates_on(date, crate::charges::Segment::Options)
+                    .unwrap();
+                let (buy, sell) = if f.side > 0 {
+                    (f.value_paise, 0)
+                } else {
+                    (0, f.value_paise)
+                };
+                crate::charges::charges(
+                    crate::charges::Turnover {
+                        buy_paise: buy,
+                        sell_paise: sell,
+                        orders: 1,
+                    },
+                    &rates,
+                )
+            })
+            .sum()
+    }
+
+    /// Gross − charges == net, to the paisa, in the position and its record; the charges are
+    /// those of its fills.
+    fn reconciles(p: &PaperPosition) {
+        assert_eq!(p.charges, charged(p), "the sum of the fills' charges");
+        assert_eq!(p.charges, p.fills.iter().map(|f| f.charges).sum());
+        assert_eq!(p.record.charges, p.charges);
+        let items = p.charges;
+        assert_eq!(
+            items.total,
+            items.brokerage
+                + items.stt
+                + items.exchange_txn
+                + items.sebi
+                + items.stamp_duty
+                + items.gst
+        );
+        assert_eq!(p.net_paise(), p.realized_paise - p.charges.total);
+        assert_eq!(paise(p.record.net_pnl), p.net_paise());
+        assert_eq!(paise(p.record.realized_pnl), p.realized_paise);
+        assert_eq!(p.record.net_paise(), p.net_paise());
+    }
+
     #[test]
     fn scripted_path_hits_the_stop() {
         let mut p = pos(130);
@@ -388,6 +499,7 @@ mod tests {
         assert_eq!(p.record.exit_reason, "STOP_LOSS_HIT");
         assert_eq!(p.realized_paise, (6990 - 10000) * 130);
         assert_eq!(p.realized_paise, from_fills(&p));
+        reconciles(&p);
         assert_eq!(p.record.realized_pnl, -3913.0);
         assert_eq!(
             p.mark(50.0, T0 + 900, &rules()),
@@ -406,6 +518,7 @@ mod tests {
             (159.95, 3896.75)
         );
         assert_eq!(p.realized_paise, from_fills(&p));
+        reconciles(&p);
     }
 
     #[test]
@@ -448,6 +561,7 @@ mod tests {
         assert!(matches!(c, Change::Closed(f, ExitReason::TrailingStop) if f.premium == 123.95));
         assert!(p.realized_paise > 0);
         assert_eq!(p.realized_paise, from_fills(&p));
+        reconciles(&p);
     }
 
     #[test]
@@ -475,6 +589,7 @@ mod tests {
             (14095 - 10000) * 130 + (15995 - 10000) * 195
         );
         assert_eq!(p.realized_paise, from_fills(&p));
+        reconciles(&p);
         assert_eq!(p.record.realized_pnl, rupees(p.realized_paise));
     }
 
@@ -508,6 +623,7 @@ mod tests {
             "exact to the paisa over the real trades"
         );
         assert_eq!(p.realized_paise, from_fills(&p));
+        reconciles(&p);
         assert_eq!(p.record.realized_pnl, rupees(p.realized_paise));
         assert_eq!(p.record.unrealized_pnl, 0.0);
         // A fill larger than what remains sells only what remains.
@@ -529,7 +645,13 @@ mod tests {
         p.mark(141.0, T0 + 60, &r).unwrap();
         assert_eq!(p.record.remaining_quantity, 3 * 65);
         // The engine restarts: only the stored record is left.
-        let mut q = PaperPosition::resume(p.record.clone(), 65, 0.05, T0 + 30 * 3600);
+        let mut q = PaperPosition::resume(
+            p.record.clone(),
+            65,
+            0.05,
+            T0 + 30 * 3600,
+            &Costs::default(),
+        );
         assert_eq!((q.remaining, q.partial_done), (3 * 65, true));
         assert_eq!(q.realized_paise, p.realized_paise);
         assert_eq!(
@@ -547,7 +669,108 @@ mod tests {
         // Rows written before the field existed read as fully held.
         let mut old = pos(2 * 65).record;
         old.remaining_quantity = 0;
-        assert_eq!(PaperPosition::resume(old, 65, 0.05, T0).remaining, 2 * 65);
+        assert_eq!(
+            PaperPosition::resume(old, 65, 0.05, T0, &Costs::default()).remaining,
+            2 * 65
+        );
+    }
+
+    #[test]
+    fn a_position_over_the_october_2024_change_pays_each_fills_own_rates() {
+        // Bought 750 at ₹100 on Monday 30 Sep 2024 (old rates), sold at ₹120 on Tuesday
+        // 1 Oct 2024 (STT on premium sold 0.0625 % → 0.1 %, NSE 0.0495 % → 0.03503 %).
+        let bought = Utc.with_ymd_and_hms(2024, 9, 30, 4, 30, 0).unwrap(); // 10:00 IST
+        let sold = Utc.with_ymd_and_hms(2024, 10, 1, 4, 30, 0).unwrap();
+        let mut r = pos(65).record;
+        (r.quantity, r.lot_size, r.lots, r.entry_time) = (750, 75, 10, bought);
+        let mut p = PaperPosition::open(
+            r.clone(),
+            75,
+            0.05,
+            sold.timestamp() + 86_400,
+            &Costs::default(),
+        );
+        // The entry, ₹75,000 bought: brokerage ₹20; no STT; NSE 0.0495 % = ₹37.125 → 37.13;
+        // SEBI ₹0.075 → 0.08; stamp 0.003 % = ₹2.25; GST 18 % of ₹57.21 = ₹10.2978 → 10.30.
+        let entry = Breakdown {
+            brokerage: 2000,
+            stt: 0,
+            exchange_txn: 3713,
+            sebi: 8,
+            stamp_duty: 225,
+            gst: 1030,
+            total: 6976,
+        };
+        assert_eq!((p.charges, p.record.charges), (entry, entry));
+        assert_eq!(
+            p.record.net_pnl, -69.76,
+            "an open position carries its entry's charges"
+        );
+        let c = p.fill_sell(sold.timestamp(), 750, 12_000 * 750, ExitReason::Target);
+        // The sale, ₹90,000 sold: brokerage ₹20; STT 0.1 % = ₹90; NSE 0.03503 % = ₹31.527
+        // → 31.53; SEBI ₹0.09; no stamp; GST 18 % of ₹51.62 = ₹9.2916 → 9.29.
+        let exit = Breakdown {
+            brokerage: 2000,
+            stt: 9000,
+            exchange_txn: 3153,
+            sebi: 9,
+            stamp_duty: 0,
+            gst: 929,
+            total: 15_091,
+        };
+        assert!(matches!(c, Change::Closed(f, ExitReason::Target) if f.charges == exit));
+        assert_eq!(p.charges, entry + exit);
+        assert_eq!(p.realized_paise, 2000 * 750);
+        assert_eq!(p.net_paise(), 1_500_000 - 22_067);
+        assert_eq!(
+            (p.record.realized_pnl, p.record.net_pnl),
+            (15_000.0, 14_779.33)
+        );
+        reconciles(&p);
+        // Sold a day earlier, the sale pays the old STT (0.0625 % = ₹56.25) and NSE charge.
+        let mut q = PaperPosition::open(r, 75, 0.05, sold.timestamp() + 86_400, &Costs::default());
+        q.fill_sell(
+            bought.timestamp() + 3600,
+            750,
+            12_000 * 750,
+            ExitReason::Target,
+        );
+        assert_eq!(q.fills[1].charges.stt, 5625);
+        assert_eq!(q.fills[1].charges.exchange_txn, 4455); // 0.0495 % of ₹90,000
+        reconciles(&q);
+    }
+
+    #[test]
+    fn a_resumed_position_keeps_its_charges_and_an_old_row_is_charged_its_entry() {
+        let r = ExitRules {
+            partial: Some(PartialBooking {
+                at_pct: 40.0,
+                size_pct: 50.0,
+            }),
+            ..rules()
+        };
+        let mut p = pos(5 * 65);
+        p.mark(141.0, T0 + 60, &r).unwrap();
+        let mut q = PaperPosition::resume(
+            p.record.clone(),
+            65,
+            0.05,
+            T0 + 30 * 3600,
+            &Costs::default(),
+        );
+        assert_eq!(q.charges, p.charges, "entry and the partial sale");
+        p.mark(160.0, T0 + 180, &r).unwrap();
+        q.mark(160.0, T0 + 180, &r).unwrap();
+        assert!(!p.is_open() && !q.is_open());
+        assert_eq!((q.charges, q.record.net_pnl), (p.charges, p.record.net_pnl));
+        assert_eq!(q.charges.brokerage, 3 * 2000, "three orders");
+        // A row stored before charges existed: its entry is charged on resumption.
+        let mut old = pos(2 * 65).record;
+        old.charges = Breakdown::default();
+        old.net_pnl = 0.0;
+        let o = PaperPosition::resume(old, 65, 0.05, T0 + 30 * 3600, &Costs::default());
+        assert_eq!(o.charges, pos(2 * 65).charges);
+        assert_eq!(o.record.net_pnl, rupees(-o.charges.total));
     }
 
     #[test]
@@ -557,7 +780,7 @@ mod tests {
         r.quantity = 600;
         r.lot_size = 75;
         r.entry_premium = (10005 * 450 + 10010 * 150) as f64 / 100.0 / 600.0;
-        let mut p = PaperPosition::open(r, 75, 0.05, T0 + 30 * 3600);
+        let mut p = PaperPosition::open(r, 75, 0.05, T0 + 30 * 3600, &Costs::default());
         assert_eq!(p.cost_paise, 10005 * 450 + 10010 * 150);
         p.fill_sell(T0 + 60, 225, 6000 * 225, ExitReason::PartialBooking);
         p.fill_sell(T0 + 90, 375, 5995 * 375, ExitReason::StopLoss);
@@ -568,5 +791,6 @@ mod tests {
             "sales minus the entry's cost, to the paisa"
         );
         assert_eq!(p.realized_paise, from_fills(&p));
+        reconciles(&p);
     }
 }

@@ -102,6 +102,15 @@ pub(super) struct ChPosition {
     pub(super) updated_at: DateTime<Utc>,
     pub(super) remaining_quantity: u32,
     pub(super) strategy: String,
+    // Charges in paise, itemised, and the net P&L (migration 014).
+    pub(super) charges_brokerage: i64,
+    pub(super) charges_stt: i64,
+    pub(super) charges_exchange_txn: i64,
+    pub(super) charges_sebi: i64,
+    pub(super) charges_stamp_duty: i64,
+    pub(super) charges_gst: i64,
+    pub(super) charges_total: i64,
+    pub(super) net_pnl: f64,
 }
 
 pub(super) fn mode_i8(m: Mode) -> i8 {
@@ -211,6 +220,14 @@ impl ChPosition {
             updated_at: p.updated_at,
             remaining_quantity: p.remaining_quantity,
             strategy: p.strategy.clone(),
+            charges_brokerage: p.charges.brokerage,
+            charges_stt: p.charges.stt,
+            charges_exchange_txn: p.charges.exchange_txn,
+            charges_sebi: p.charges.sebi,
+            charges_stamp_duty: p.charges.stamp_duty,
+            charges_gst: p.charges.gst,
+            charges_total: p.charges.total,
+            net_pnl: p.net_pnl,
         }
     }
 
@@ -250,6 +267,16 @@ impl ChPosition {
             exit_reason: self.exit_reason,
             realized_pnl: self.realized_pnl,
             updated_at: self.updated_at,
+            charges: messages::Charges {
+                brokerage: self.charges_brokerage,
+                stt: self.charges_stt,
+                exchange_txn: self.charges_exchange_txn,
+                sebi: self.charges_sebi,
+                stamp_duty: self.charges_stamp_duty,
+                gst: self.charges_gst,
+                total: self.charges_total,
+            },
+            net_pnl: self.net_pnl,
         }
     }
 }

@@ -137,6 +137,8 @@ mod tests {
             realized_pnl: 0.0,
             updated_at: Utc.timestamp_opt(1_704_170_000, 0).unwrap(),
             strategy: String::new(),
+            charges: Default::default(),
+            net_pnl: 0.0,
         }
     }
 

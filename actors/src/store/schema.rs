@@ -6,7 +6,7 @@
 //! configured database when applied.
 
 /// (version, name, SQL) of every migration, in order.
-pub const MIGRATIONS: [(u32, &str, &str); 13] = [
+pub const MIGRATIONS: [(u32, &str, &str); 14] = [
     (
         1,
         "001_market_data",
@@ -71,6 +71,11 @@ pub const MIGRATIONS: [(u32, &str, &str); 13] = [
         13,
         "013_strategy_performance",
         include_str!("../../../schema/013_strategy_performance.sql"),
+    ),
+    (
+        14,
+        "014_positions_charges",
+        include_str!("../../../schema/014_positions_charges.sql"),
     ),
 ];
 
