@@ -29,6 +29,11 @@ pub enum Segment {
 pub struct Rates {
     /// Brokerage per executed order, rupees (flat).
     pub brokerage_per_order: f64,
+    /// The broker's cap rule, when it has one: an order pays the lower of the flat fee and
+    /// this percent of its premium ("₹20 or 2.5 %, whichever is lower"). Zerodha's options
+    /// brokerage is flat, so the default has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub brokerage_cap_pct: Option<f64>,
     /// STT on the sell side's premium, percent.
     pub stt_sell_pct: f64,
     /// Exchange transaction charge on premium turnover (both sides), percent.
@@ -64,6 +69,7 @@ impl Default for Schedule {
     fn default() -> Self {
         let base = Rates {
             brokerage_per_order: 20.0,
+            brokerage_cap_pct: None,
             stt_sell_pct: 0.05,
             exchange_txn_pct: 0.0495,
             sebi_per_crore: 10.0,
@@ -134,6 +140,15 @@ impl Schedule {
             ));
         }
         for (i, e) in self.0.iter().enumerate() {
+            if let Some(c) = e.rates.brokerage_cap_pct {
+                if !(c.is_finite() && c > 0.0 && c <= 100.0) {
+                    return Err((
+                        format!("charges.schedule[{i}].rates.brokerage_cap_pct"),
+                        c.to_string(),
+                        "must be > 0 and at most 100 (or left out for a flat fee)".into(),
+                    ));
+                }
+            }
             for ((name, max), v) in LIMITS.iter().zip(e.rates.fields()) {
                 if !(v.is_finite() && v >= 0.0 && v <= *max) {
                     return Err((
@@ -195,7 +210,12 @@ fn pct_of(base: i64, pct: f64) -> i64 {
 pub fn charges(t: Turnover, r: &Rates) -> Breakdown {
     let (buy, sell) = (t.buy_paise.max(0), t.sell_paise.max(0));
     let turnover = buy + sell;
-    let brokerage = (r.brokerage_per_order * 100.0).round() as i64 * i64::from(t.orders);
+    let flat = (r.brokerage_per_order * 100.0).round() as i64;
+    let per_order = match r.brokerage_cap_pct {
+        Some(cap) if t.orders > 0 => flat.min(pct_of(turnover / i64::from(t.orders), cap)),
+        _ => flat,
+    };
+    let brokerage = per_order * i64::from(t.orders);
     let stt = pct_of(sell, r.stt_sell_pct);
     let exchange_txn = pct_of(turnover, r.exchange_txn_pct);
     // ₹ per crore = paise per crore of paise: a fraction 1e-7 of turnover.
@@ -343,6 +363,29 @@ mod tests {
             b.total,
             b.brokerage + b.stt + b.exchange_txn + b.sebi + b.stamp_duty + b.gst
         );
+    }
+
+    #[test]
+    fn a_cap_rule_charges_the_lower_of_the_flat_fee_and_its_percent() {
+        let r = Rates {
+            brokerage_cap_pct: Some(2.5),
+            ..Schedule::default().0[2].rates
+        };
+        // ₹750 of premium: 2.5 % is ₹18.75, under the flat ₹20.
+        let small = Turnover {
+            buy_paise: 1_000 * 75,
+            sell_paise: 0,
+            orders: 1,
+        };
+        assert_eq!(charges(small, &r).brokerage, 1875);
+        // ₹75,000: the flat fee is lower.
+        assert_eq!(charges(round_trip(100.0, 120.0, 750), &r).brokerage, 4000);
+        // Another fill of an order already charged pays no brokerage.
+        assert_eq!(charges(Turnover { orders: 0, ..small }, &r).brokerage, 0);
+        let mut s = Schedule::default();
+        s.0[0].rates.brokerage_cap_pct = Some(0.0);
+        let (p, _, _) = s.validate().unwrap_err();
+        assert_eq!(p, "charges.schedule[0].rates.brokerage_cap_pct");
     }
 
     #[test]
