@@ -511,6 +511,7 @@ impl Handler<ControlLine> for ControlActor {
                         let mut v = base;
                         if let Some(x) = x {
                             v["strategies"] = json!(strategy_rows(&info, &x, &metrics));
+                            v["daily_caps"] = json!(x.daily_caps);
                         }
                         if let Some(b) = b {
                             v["broker"] = json!(b);

@@ -315,3 +315,60 @@ fn daily_loss_halt_stops_new_entries_for_the_day() {
         }
     }
 }
+
+#[test]
+fn daily_caps_limit_entries_and_lock_the_days_profit() {
+    let ist_day = |p: &serde_json::Value, f: &str| {
+        chrono::DateTime::parse_from_rfc3339(p[f].as_str().unwrap())
+            .unwrap()
+            .with_timezone(&chrono::FixedOffset::east_opt(19_800).unwrap())
+            .date_naive()
+    };
+    // One entry a day at most.
+    let a = tempfile::tempdir().unwrap();
+    let s = run(
+        paper_config(a.path(), |v| v["rules"]["max_trades_per_day"] = 1.into()),
+        &a.path().join("out"),
+    );
+    let pos = lines(&a.path().join("out/positions.jsonl"));
+    let mut per_day: BTreeMap<chrono::NaiveDate, u32> = BTreeMap::new();
+    for p in &pos {
+        *per_day.entry(ist_day(p, "entry_time")).or_default() += 1;
+    }
+    assert!(per_day.values().all(|n| *n == 1), "{per_day:?}");
+    let capped = s.executor.rejected_by_reason["max_trades_per_day"];
+    assert!(capped > 0);
+    assert_eq!(s.executor.opened as usize, pos.len());
+    // The profit lock at 0.5 % of capital (₹2,500 of ₹5,00,000): no entry after a day's net
+    // realized P&L reached it — checked against the positions themselves.
+    let b = tempfile::tempdir().unwrap();
+    let s = run(
+        paper_config(b.path(), |v| {
+            v["rules"]["daily_profit_lock_pct"] = 0.5.into()
+        }),
+        &b.path().join("out"),
+    );
+    let pos = lines(&b.path().join("out/positions.jsonl"));
+    let locked = s.executor.rejected_by_reason["daily_profit_lock"];
+    assert!(locked > 0, "{:?}", s.executor.rejected_by_reason);
+    for p in &pos {
+        let entry =
+            chrono::DateTime::parse_from_rfc3339(p["entry_time"].as_str().unwrap()).unwrap();
+        let day = ist_day(p, "entry_time");
+        let realized_before: i64 = pos
+            .iter()
+            .filter(|q| {
+                ist_day(q, "exit_time") == day
+                    && chrono::DateTime::parse_from_rfc3339(q["exit_time"].as_str().unwrap())
+                        .unwrap()
+                        <= entry
+            })
+            .map(|q| paise(&q["net_pnl"]))
+            .sum();
+        assert!(
+            realized_before < 250_000,
+            "{} entered after the lock",
+            p["position_id"]
+        );
+    }
+}

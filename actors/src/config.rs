@@ -274,6 +274,11 @@ pub struct Rules {
     pub max_lots_per_trade: Option<u32>,
     /// After this many losing trades in a row, no new entries until the next day.
     pub halt_after_consecutive_losses: Option<u32>,
+    /// At most this many entries per trading day (off when absent).
+    pub max_trades_per_day: Option<u32>,
+    /// Once the day's net realized P&L reaches this % of capital, no new entries until the
+    /// next day (off when absent).
+    pub daily_profit_lock_pct: Option<f64>,
     /// Book `size_pct` % of the quantity (whole lots) once the premium is up `at_pct` %.
     pub partial_booking: Option<PartialBooking>,
     /// Exit after this many hours held.

@@ -432,7 +432,7 @@ impl OptionsExecutor {
     ) -> bool {
         log::debug!("{NAME}: {} at {at}: book {snap:?}", s.signal_id);
         let spec = match self.limits(s, snap) {
-            Ok(spec) => spec.clone(),
+            Ok(spec) => spec,
             Err((reason, detail)) => {
                 self.record(s, at, Outcome::Rejected(reason), detail);
                 return true;
@@ -646,10 +646,10 @@ impl OptionsExecutor {
     /// The book's limits: open positions, the day's loss, the losing streak; then the
     /// underlying's contract data.
     fn limits(
-        &self,
+        &mut self,
         s: &Signal,
         snap: RiskSnapshot,
-    ) -> Result<&crate::config::UnderlyingSpec, (RejectReason, String)> {
+    ) -> Result<crate::config::UnderlyingSpec, (RejectReason, String)> {
         let t = &self.cfg.trade;
         if snap.open_positions >= self.cfg.max_concurrent_positions {
             return Err((
@@ -685,6 +685,41 @@ impl OptionsExecutor {
                 ),
             ));
         }
+        let caps = &mut self.stats.daily_caps;
+        caps.max_trades_per_day = t.rules.max_trades_per_day;
+        caps.daily_profit_lock_pct = t.rules.daily_profit_lock_pct;
+        caps.profit_lock_at = t.rules.daily_profit_lock_pct.map(|p| t.capital * p / 100.0);
+        caps.trades_today = snap.trades_today;
+        caps.day_realized_pnl = snap.day_realized_pnl;
+        caps.locked = false;
+        if let Some(n) = t
+            .rules
+            .max_trades_per_day
+            .filter(|n| snap.trades_today >= *n)
+        {
+            caps.locked = true;
+            return Err((
+                RejectReason::MaxTradesPerDay,
+                format!(
+                    "{} entries today (rules.max_trades_per_day {n}): no new entries until the next session",
+                    snap.trades_today
+                ),
+            ));
+        }
+        if let Some(at) = caps
+            .profit_lock_at
+            .filter(|at| snap.day_realized_pnl >= *at)
+        {
+            caps.locked = true;
+            return Err((
+                RejectReason::DailyProfitLock,
+                format!(
+                    "today's net realized P&L ₹{:.2} reached the profit lock of {}% of capital (₹{at:.2}): no new entries until the next session",
+                    snap.day_realized_pnl,
+                    t.rules.daily_profit_lock_pct.unwrap_or_default()
+                ),
+            ));
+        }
         if let Some(n) = t
             .rules
             .halt_after_consecutive_losses
@@ -698,7 +733,7 @@ impl OptionsExecutor {
                 ),
             ));
         }
-        t.underlyings.get(&s.symbol).ok_or_else(|| {
+        t.underlyings.get(&s.symbol).cloned().ok_or_else(|| {
             (
                 RejectReason::NoInstrument,
                 format!(
@@ -859,13 +894,13 @@ impl OptionsExecutor {
     /// record.
     #[cfg(test)]
     fn plan(
-        &self,
+        &mut self,
         s: &Signal,
         at: i64,
         snap: RiskSnapshot,
     ) -> Result<(String, Option<PositionRecord>), (RejectReason, String)> {
         let spec = self.limits(s, snap)?;
-        let p = self.synthetic(s, at, spec)?;
+        let p = self.synthetic(s, at, &spec)?;
         let paper = self.cfg.mode == Mode::Paper;
         Ok((p.detail, paper.then_some(p.record)))
     }
@@ -1242,6 +1277,43 @@ mod tests {
     impl Handler<SignalActivated> for Sink {
         type Result = ();
         fn handle(&mut self, _: SignalActivated, _: &mut Context<Self>) {}
+    }
+
+    #[actix_rt::test]
+    async fn daily_caps_stop_new_entries_for_the_day() {
+        let mut c = cfg();
+        c.trade.rules.max_trades_per_day = Some(2);
+        c.trade.rules.daily_profit_lock_pct = Some(1.0);
+        let capital = c.trade.capital;
+        let mut ex = executor(c);
+        let s = signal("NIFTY", 0.7, 2.0, 1_700_100_000);
+        let snap = |trades: u32, pnl: f64| RiskSnapshot {
+            trades_today: trades,
+            day_realized_pnl: pnl,
+            ..Default::default()
+        };
+        assert!(ex.limits(&s, snap(1, 0.0)).is_ok());
+        assert!(!ex.stats.daily_caps.locked);
+        let (r, detail) = ex.limits(&s, snap(2, 0.0)).unwrap_err();
+        assert_eq!(r, RejectReason::MaxTradesPerDay);
+        assert!(detail.contains("2 entries today"), "{detail}");
+        assert!(ex.stats.daily_caps.locked);
+        // The lock at 1 % of capital, on the day's net P&L.
+        let at = capital / 100.0;
+        assert!(ex.limits(&s, snap(1, at - 0.01)).is_ok());
+        let (r, detail) = ex.limits(&s, snap(1, at)).unwrap_err();
+        assert_eq!(r, RejectReason::DailyProfitLock);
+        assert!(detail.contains(&format!("₹{at:.2}")), "{detail}");
+        let caps = &ex.stats.daily_caps;
+        assert_eq!(
+            (
+                caps.max_trades_per_day,
+                caps.profit_lock_at,
+                caps.trades_today,
+                caps.locked
+            ),
+            (Some(2), Some(at), 1, true)
+        );
     }
 
     #[actix_rt::test]

@@ -710,7 +710,17 @@ impl PositionManager {
             .collect();
         let realized: i64 = today.iter().map(|c| c.pnl_paise).sum();
         let streak = today.iter().rev().take_while(|c| c.pnl_paise < 0).count();
+        // Entries of the day: still open, or closed since (a position entered today closed
+        // today or later, so it is in `recent`).
+        let entered_today = |entry: i64| entry >= q.day_start && entry <= q.at;
+        let trades_today = self
+            .open
+            .iter()
+            .filter(|h| entered_today(h.pos.record.entry_time.timestamp()))
+            .count()
+            + recent.iter().filter(|c| entered_today(c.entry)).count();
         RiskSnapshot {
+            trades_today: trades_today as u32,
             open_positions: open_at(None) as u32,
             day_realized_pnl: realized as f64 / 100.0,
             consecutive_losses_today: streak as u32,
@@ -1407,6 +1417,7 @@ mod tests {
         // on its entry and ₹39.95 on its exit, beta ₹32.84 and ₹45.39.
         assert_eq!(snap.day_realized_pnl, (-1500.0 - 72.79) + (3000.0 - 78.23));
         assert_eq!((snap.open_positions, snap.strategy_open_positions), (0, 0));
+        assert_eq!(snap.trades_today, 2, "both entered today, closed since");
 
         // The engine clock passes 15:30 IST: the day's rows, one per instance and symbol.
         let after_close = Utc

@@ -77,6 +77,10 @@ pub enum RejectReason {
     StrategyPaused,
     /// The signal's strategy instance has its own `risk.max_concurrent_positions` open.
     StrategyMaxPositions,
+    /// `rules.max_trades_per_day` entries were made today.
+    MaxTradesPerDay,
+    /// Today's net realized P&L reached `rules.daily_profit_lock_pct` of capital.
+    DailyProfitLock,
 }
 
 impl RejectReason {
@@ -105,6 +109,8 @@ impl RejectReason {
             RejectReason::Interrupted => "interrupted",
             RejectReason::StrategyPaused => "strategy_paused",
             RejectReason::StrategyMaxPositions => "strategy_max_positions",
+            RejectReason::MaxTradesPerDay => "max_trades_per_day",
+            RejectReason::DailyProfitLock => "daily_profit_lock",
         }
     }
 }
@@ -139,7 +145,7 @@ pub struct ExecutorDecision {
 }
 
 /// The executor's counters since start.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ExecutorStats {
     pub received: u64,
     pub logged: u64,
@@ -153,6 +159,24 @@ pub struct ExecutorStats {
     /// The strategy instances taking no new signals (`ctl strategy pause`).
     #[serde(default)]
     pub paused_strategies: Vec<String>,
+    /// The daily caps and the day as the latest decision saw it.
+    #[serde(default)]
+    pub daily_caps: DailyCaps,
+}
+
+/// `rules.max_trades_per_day` and `rules.daily_profit_lock_pct` (both off when absent), with
+/// the book's day as of the latest decision that asked for it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DailyCaps {
+    pub max_trades_per_day: Option<u32>,
+    pub daily_profit_lock_pct: Option<f64>,
+    /// The net realized P&L (rupees) at which the profit lock closes the day.
+    pub profit_lock_at: Option<f64>,
+    /// Entries made that day, and its net realized P&L (rupees).
+    pub trades_today: u32,
+    pub day_realized_pnl: f64,
+    /// No new entries for the rest of that day because of a cap.
+    pub locked: bool,
 }
 
 /// One strategy instance's signals as the executor decided them.

@@ -319,6 +319,9 @@ pub struct RiskSnapshot {
     /// Positions of the asked strategy instance open at `at` (0 when none was asked).
     #[serde(default)]
     pub strategy_open_positions: u32,
+    /// Positions entered in `[day_start, at]`: the day's trades so far.
+    #[serde(default)]
+    pub trades_today: u32,
 }
 
 /// Ask PositionManager for its summary.

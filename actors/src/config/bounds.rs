@@ -297,6 +297,18 @@ impl Config {
                 10_000.0,
             ),
             (
+                "rules.max_trades_per_day",
+                r.max_trades_per_day.map(f64::from),
+                1.0,
+                100_000.0,
+            ),
+            (
+                "rules.daily_profit_lock_pct",
+                r.daily_profit_lock_pct,
+                f64::MIN_POSITIVE,
+                1000.0,
+            ),
+            (
                 "rules.max_hold_hours",
                 r.max_hold_hours,
                 f64::MIN_POSITIVE,
@@ -483,6 +495,9 @@ mod tests {
             ("rules.max_premium", json!(1e300)),
             ("rules.min_days_to_expiry", json!(-3.0)),
             ("rules.halt_after_consecutive_losses", json!(0)),
+            ("rules.max_trades_per_day", json!(0)),
+            ("rules.daily_profit_lock_pct", json!(-2.0)),
+            ("rules.daily_profit_lock_pct", json!(1e300)),
             ("rules.max_spread_pct", json!(-5.0)),
             ("rules.trailing.after_pct", json!(1e300)),
         ];
