@@ -23,6 +23,9 @@ fn config(dir: &Path) -> PathBuf {
     v["feed"]["simulated"]["speed"] = 6000.0.into();
     v["feed"]["simulated"]["start_date"] = "2024-03-04".into();
     v["metrics"]["persist_every_seconds"] = 1.into();
+    // Caps far above what the test reaches: shown in `ctl status`, never binding.
+    v["rules"]["max_trades_per_day"] = 10_000.into();
+    v["rules"]["daily_profit_lock_pct"] = 900.0.into();
     common::write_config(dir, &v)
 }
 
@@ -220,6 +223,21 @@ fn control_socket_drives_a_running_engine() {
     assert!(ctl(&cfg, &["pause"]).status.success());
     let st: serde_json::Value = serde_json::from_slice(&ctl(&cfg, &["status"]).stdout).unwrap();
     assert_eq!(st["trading"], "paused");
+    let caps = &st["daily_caps"];
+    assert_eq!(
+        (
+            &caps["max_trades_per_day"],
+            &caps["daily_profit_lock_pct"],
+            &caps["locked"]
+        ),
+        (
+            &serde_json::json!(10_000),
+            &serde_json::json!(900.0),
+            &serde_json::json!(false)
+        ),
+        "{st}"
+    );
+    assert!(caps["profit_lock_at"].as_f64().unwrap() > 0.0, "{st}");
     let paused = || -> i64 {
         rusqlite::Connection::open(&db)
             .unwrap()

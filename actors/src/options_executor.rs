@@ -223,6 +223,18 @@ impl OptionsExecutor {
         m: &'static ActorMetrics,
     ) -> Self {
         let (risk, open_to, activations) = positions;
+        let rules = &cfg.trade.rules;
+        let stats = ExecutorStats {
+            daily_caps: messages::DailyCaps {
+                max_trades_per_day: rules.max_trades_per_day,
+                daily_profit_lock_pct: rules.daily_profit_lock_pct,
+                profit_lock_at: rules
+                    .daily_profit_lock_pct
+                    .map(|p| cfg.trade.capital * p / 100.0),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
         OptionsExecutor {
             broker: None,
             cfg,
@@ -233,7 +245,7 @@ impl OptionsExecutor {
             m,
             subscribers: Vec::new(),
             probes: Vec::new(),
-            stats: ExecutorStats::default(),
+            stats,
             decided: HashSet::new(),
             pending: InOrder::default(),
             unasked: Vec::new(),
