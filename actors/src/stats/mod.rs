@@ -2,3 +2,4 @@
 //! stores and reports about how its strategies did.
 
 pub mod performance;
+pub mod tearsheet;
