@@ -152,6 +152,7 @@ pub async fn replay_with(
     let tf = cfg.strategies.finest();
     let backend = cfg.storage.backend;
     let cfg_capital = cfg.options_trading.position_sizing.account_capital;
+    let risk_free_pct = cfg.report.risk_free_pct;
     let metrics_on = cfg.metrics.enabled;
     let t0 = Instant::now();
     let session = cfg
@@ -280,6 +281,15 @@ pub async fn replay_with(
     let mut fed = 0usize;
     let mut held_max = 0usize;
     let mut span = (i64::MAX, i64::MIN);
+    // The trading days of the run (local dates with bars), for the tearsheet's daily series.
+    let day_offset = actors::logic::session::Session::new(&session).offset;
+    let mut days: Vec<i64> = Vec::new();
+    let mut note_day = |ts: i64| {
+        let d = (ts + day_offset).div_euclid(86_400);
+        if days.last().map_or(true, |l| d > *l) {
+            days.push(d);
+        }
+    };
     let mut next = feed_in.next(batch)?;
     while !next.is_empty() {
         let n = next.len();
@@ -297,6 +307,10 @@ pub async fn replay_with(
             span.0.min(a.unwrap_or(i64::MAX)),
             span.1.max(b.unwrap_or(i64::MIN)),
         );
+        match &next {
+            Batch::One(bars) => bars.iter().for_each(|b| note_day(b.ts)),
+            Batch::Many(bars) => bars.iter().for_each(|b| note_day(b.1.ts)),
+        }
         if let Batch::Many(bars) = &next {
             for (sym, _) in bars {
                 if let Some(n) = per_symbol_fed.get_mut(sym.0 as usize) {
@@ -402,6 +416,25 @@ pub async fn replay_with(
                 log::error!("replay: strategy_performance not stored: {e}");
             }
         }
+    }
+    if paper {
+        let days: Vec<chrono::NaiveDate> = days
+            .iter()
+            .filter_map(|d| chrono::DateTime::from_timestamp(d * 86_400, 0))
+            .map(|t| t.date_naive())
+            .collect();
+        crate::report::write_tearsheet(
+            &opts.out,
+            &closed,
+            &days,
+            capital,
+            day_offset,
+            risk_free_pct,
+        )
+        .map_err(|source| AppError::Io {
+            context: format!("cannot write report.json into {}", opts.out.display()),
+            source,
+        })?;
     }
     let paper_report = if paper {
         let (lines, report) = crate::report::build(closed, capital);

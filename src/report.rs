@@ -346,3 +346,70 @@ impl Report {
         s
     }
 }
+
+/// `report.json` and `equity_daily.csv` of a paper replay: the tearsheet over `days` (the
+/// replay's trading days), overall and — where there is more than one — per strategy instance
+/// and per underlying, each over the whole capital.
+pub fn write_tearsheet(
+    dir: &Path,
+    closed: &[PositionRecord],
+    days: &[chrono::NaiveDate],
+    capital: f64,
+    offset: i64,
+    risk_free_pct: f64,
+) -> std::io::Result<serde_json::Value> {
+    use actors::stats::tearsheet::{daily_equity, tearsheet, Inputs, Trade};
+    let mut sorted: Vec<&PositionRecord> = closed.iter().collect();
+    sorted.sort_by_key(|r| (r.exit_time, r.position_id));
+    let trade = |r: &PositionRecord| Trade {
+        entry: r.entry_time.timestamp(),
+        exit: r.exit_time.map_or(0, |t| t.timestamp()),
+        gross_paise: actors::options::sizing::paise(r.realized_pnl),
+        charges_paise: r.charges.total,
+    };
+    let sheet = |keep: &dyn Fn(&PositionRecord) -> bool| {
+        let trades: Vec<Trade> = sorted
+            .iter()
+            .filter(|r| keep(r))
+            .map(|r| trade(r))
+            .collect();
+        let i = Inputs {
+            trades: &trades,
+            days,
+            capital,
+            offset,
+            risk_free_pct,
+        };
+        (tearsheet(&i), daily_equity(&i))
+    };
+    let (overall, equity) = sheet(&|_| true);
+    let mut v = serde_json::to_value(&overall).map_err(std::io::Error::other)?;
+    for (field, key) in [
+        (
+            "by_strategy",
+            (|r: &PositionRecord| r.strategy.clone()) as fn(&PositionRecord) -> String,
+        ),
+        ("by_underlying", |r: &PositionRecord| r.symbol.clone()),
+    ] {
+        let names: std::collections::BTreeSet<String> = sorted.iter().map(|r| key(r)).collect();
+        if names.len() > 1 {
+            let mut m = serde_json::Map::new();
+            for n in names {
+                let (s, _) = sheet(&|r| key(r) == n);
+                m.insert(n, serde_json::to_value(&s).map_err(std::io::Error::other)?);
+            }
+            v[field] = serde_json::Value::Object(m);
+        }
+    }
+    std::fs::create_dir_all(dir)?;
+    std::fs::write(
+        dir.join("report.json"),
+        serde_json::to_string_pretty(&v).map_err(std::io::Error::other)? + "\n",
+    )?;
+    let mut csv = String::from("date,equity,drawdown_pct\n");
+    for p in &equity {
+        let _ = writeln!(csv, "{},{:.2},{:.4}", p.date, p.equity, p.drawdown_pct);
+    }
+    std::fs::write(dir.join("equity_daily.csv"), csv)?;
+    Ok(v)
+}

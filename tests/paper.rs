@@ -372,3 +372,72 @@ fn daily_caps_limit_entries_and_lock_the_days_profit() {
         );
     }
 }
+
+#[test]
+fn the_tearsheet_agrees_with_the_positions_and_the_bars() {
+    let a = tempfile::tempdir().unwrap();
+    let cfg = paper_config(a.path(), |_| {});
+    let capital = cfg.options_trading.position_sizing.account_capital;
+    run(cfg, &a.path().join("out"));
+    let pos = lines(&a.path().join("out/positions.jsonl"));
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(a.path().join("out/report.json")).unwrap())
+            .unwrap();
+    assert_eq!(r["trades"].as_u64().unwrap() as usize, pos.len());
+    let net: i64 = pos.iter().map(|p| paise(&p["net_pnl"])).sum();
+    let gross: i64 = pos.iter().map(|p| paise(&p["gross_pnl"])).sum();
+    assert_eq!(paise(&r["net_pnl"]), net);
+    assert_eq!(paise(&r["gross_pnl"]), gross);
+    let wins = pos.iter().filter(|p| paise(&p["net_pnl"]) > 0).count();
+    assert_eq!(r["wins"].as_u64().unwrap() as usize, wins);
+    for f in ["profit_factor", "sharpe", "sortino", "cagr_pct", "calmar"] {
+        assert!(r[f].as_f64().is_some_and(f64::is_finite), "{f}: {}", r[f]);
+    }
+    assert!(r.get("by_strategy").is_none(), "one instance: no breakdown");
+    // One row per trading day of the file (its IST dates), the last at capital + net.
+    let bars = actors::feed::replay::read_file(&common::sample())
+        .unwrap()
+        .bars;
+    let mut days: Vec<String> = bars
+        .iter()
+        .map(|b| {
+            chrono::DateTime::from_timestamp(b.ts + 19_800, 0)
+                .unwrap()
+                .date_naive()
+                .to_string()
+        })
+        .collect();
+    days.dedup();
+    let csv = std::fs::read_to_string(a.path().join("out/equity_daily.csv")).unwrap();
+    let rows: Vec<Vec<&str>> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    assert_eq!(
+        rows.iter().map(|r| r[0].to_string()).collect::<Vec<_>>(),
+        days
+    );
+    let last: f64 = rows.last().unwrap()[1].parse().unwrap();
+    assert_eq!(
+        (last * 100.0).round() as i64,
+        (capital * 100.0).round() as i64 + net
+    );
+    let worst = rows
+        .iter()
+        .map(|r| r[2].parse::<f64>().unwrap())
+        .fold(0.0, f64::max);
+    assert!((worst - r["max_drawdown_pct"].as_f64().unwrap()).abs() < 1e-4);
+    // The months chain to the total: Π(1 + m) = final / capital.
+    let mut growth = 1.0;
+    for months in r["monthly_returns_pct"].as_object().unwrap().values() {
+        for m in months.as_object().unwrap().values() {
+            growth *= 1.0 + m.as_f64().unwrap() / 100.0;
+        }
+    }
+    assert!(
+        (growth - last / capital).abs() < 1e-9,
+        "{growth} vs {}",
+        last / capital
+    );
+}

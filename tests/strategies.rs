@@ -386,6 +386,18 @@ fn paper_results_break_down_per_instance_and_add_up_to_the_paisa() {
         assert_eq!(paise(r.8), paise(rep.total_pnl), "{}", r.0);
         assert!((r.9 - rep.wins as f64 * 100.0 / rep.trades as f64).abs() < 1e-9);
     }
+    // report.json breaks the tearsheet down per instance; the nets add up to the total.
+    let tear: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("out/report.json")).unwrap())
+            .unwrap();
+    let by = tear["by_strategy"].as_object().unwrap();
+    assert_eq!(by.keys().map(String::as_str).collect::<Vec<_>>(), names);
+    let sum: i64 = by
+        .values()
+        .map(|b| paise(b["net_pnl"].as_f64().unwrap()))
+        .sum();
+    assert_eq!(sum, paise(tear["net_pnl"].as_f64().unwrap()));
+    assert!(tear.get("by_underlying").is_none(), "one underlying");
 }
 
 #[test]

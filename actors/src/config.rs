@@ -46,6 +46,17 @@ pub struct Config {
     /// Brokerage, taxes and fees of option trades, by effective date.
     #[serde(default)]
     pub charges: ChargesConfig,
+    /// The replay's tearsheet (`report.json`).
+    #[serde(default)]
+    pub report: ReportConfig,
+}
+
+/// `report`: settings of the tearsheet.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReportConfig {
+    /// Annual risk-free rate, percent, for the Sharpe and Sortino ratios (default 0).
+    pub risk_free_pct: f64,
 }
 
 /// `charges`: the rates of every cost item by effective date (see [`crate::charges`]).
@@ -854,6 +865,14 @@ impl Config {
             .schedule
             .validate()
             .map_err(|(p, v, r)| bad(&p, v, &r))?;
+        let rf = self.report.risk_free_pct;
+        if !(rf.is_finite() && (0.0..=100.0).contains(&rf)) {
+            return Err(bad(
+                "report.risk_free_pct",
+                rf.to_string(),
+                "must be a percent from 0 to 100",
+            ));
+        }
         let o = &self.options_trading;
         self.strategies
             .validate(&crate::strategies::instances::Globals {

@@ -496,6 +496,8 @@ mod tests {
             ("rules.min_days_to_expiry", json!(-3.0)),
             ("rules.halt_after_consecutive_losses", json!(0)),
             ("rules.max_trades_per_day", json!(0)),
+            ("report.risk_free_pct", json!(-1.0)),
+            ("report.risk_free_pct", json!(1e300)),
             ("rules.daily_profit_lock_pct", json!(-2.0)),
             ("rules.daily_profit_lock_pct", json!(1e300)),
             ("rules.max_spread_pct", json!(-5.0)),
