@@ -612,7 +612,7 @@ impl ReplaySummary {
         if let Some(p) = &self.paper {
             s.push_str(&p.render());
             s.push_str(&format!(
-                "  report       {} (+ equity.csv, equity.svg)\n",
+                "  report       {} (+ report.json, equity.csv, equity_daily.csv, equity.svg)\n",
                 self.signals_file
                     .with_file_name("positions.jsonl")
                     .display()
