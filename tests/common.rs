@@ -118,3 +118,46 @@ pub fn replay_sample(
         .block_on(alphastocks::replay::replay(cfg, opts))
         .expect("replay")
 }
+
+/// An engine of `cfg` on NIFTY in logging mode, on data time and the SQLite store, metrics on,
+/// no broker: what the in-process tests drive with bars of their own.
+pub fn nifty_engine(cfg: Config) -> alphastocks::system::EngineOptions {
+    alphastocks::system::EngineOptions {
+        config: cfg,
+        symbols: messages::Symbols::new(["NIFTY"]),
+        mode: messages::Mode::Logging,
+        clock: actors::options_executor::Clock::Data,
+        load_history: false,
+        persist_candles: false,
+        backend: actors::config::StorageBackend::Sqlite,
+        metrics: true,
+        broker: None,
+        replay: false,
+        event_level: log::Level::Info,
+    }
+}
+
+/// The charges of one fill recomputed from `schedule` alone (independent of the engine): one
+/// order of `value` paise bought (or sold) at `time` (RFC 3339), at the rates of its IST date.
+pub fn fill_charges(
+    schedule: &actors::charges::Schedule,
+    time: &serde_json::Value,
+    buy: bool,
+    value: i64,
+) -> actors::charges::Breakdown {
+    let date = (chrono::DateTime::parse_from_rfc3339(time.as_str().unwrap()).unwrap()
+        + chrono::Duration::seconds(19_800))
+    .date_naive();
+    let rates = schedule
+        .rates_on(date, actors::charges::Segment::Options)
+        .unwrap();
+    let (buy_paise, sell_paise) = if buy { (value, 0) } else { (0, value) };
+    actors::charges::charges(
+        actors::charges::Turnover {
+            buy_paise,
+            sell_paise,
+            orders: 1,
+        },
+        &rates,
+    )
+}

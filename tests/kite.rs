@@ -737,12 +737,17 @@ async fn live_mode_orders_fill_and_exit_through_the_broker() {
     let charges = stored_charges(&p);
     assert_eq!(
         charges,
-        order_charges(&p["entry_time"], true, 10005 * qty)
-            + order_charges(
-                &p["exit_time"],
-                false,
-                6000 * (qty / 2) + 5995 * (qty - qty / 2)
-            )
+        common::fill_charges(
+            &actors::charges::Schedule::default(),
+            &p["entry_time"],
+            true,
+            10005 * qty
+        ) + common::fill_charges(
+            &actors::charges::Schedule::default(),
+            &p["exit_time"],
+            false,
+            6000 * (qty / 2) + 5995 * (qty - qty / 2)
+        )
     );
     assert_eq!(charges.brokerage, 2 * 2000, "two executed orders");
     assert_eq!(
@@ -756,25 +761,6 @@ async fn live_mode_orders_fill_and_exit_through_the_broker() {
         .unwrap();
     assert_eq!(alarms, 1, "{stderr}");
     assert!(stderr.contains("ALARM exit of NIFTYX24000PE"), "{stderr}");
-}
-
-/// The charges of one order recomputed from the default schedule: `value` paise bought (or
-/// sold) on the IST date of `time`.
-fn order_charges(time: &serde_json::Value, buy: bool, value: i64) -> actors::charges::Breakdown {
-    let t = chrono::DateTime::parse_from_rfc3339(time.as_str().unwrap()).unwrap();
-    let date = (t + Duration::seconds(19_800)).date_naive();
-    let rates = actors::charges::Schedule::default()
-        .rates_on(date, actors::charges::Segment::Options)
-        .unwrap();
-    let (buy_paise, sell_paise) = if buy { (value, 0) } else { (0, value) };
-    actors::charges::charges(
-        actors::charges::Turnover {
-            buy_paise,
-            sell_paise,
-            orders: 1,
-        },
-        &rates,
-    )
 }
 
 /// A stored position's charges (paise).
@@ -1069,11 +1055,22 @@ async fn an_exit_that_filled_while_the_engine_was_down_closes_its_position_at_st
         "over the order's trades"
     );
     // The entry's charges as stored, plus the sale's (one order, today's rates).
-    let entry = order_charges(&p["entry_time"], true, 10005 * 150);
+    let entry = common::fill_charges(
+        &actors::charges::Schedule::default(),
+        &p["entry_time"],
+        true,
+        10005 * 150,
+    );
     let charges = stored_charges(&p);
     assert_eq!(
         charges,
-        entry + order_charges(&p["exit_time"], false, 6000 * 75 + 5995 * 75)
+        entry
+            + common::fill_charges(
+                &actors::charges::Schedule::default(),
+                &p["exit_time"],
+                false,
+                6000 * 75 + 5995 * 75
+            )
     );
     assert_eq!(
         (p["net_pnl"].as_f64().unwrap() * 100.0).round() as i64,

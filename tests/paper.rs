@@ -37,31 +37,6 @@ fn paise(v: &serde_json::Value) -> i64 {
     (v.as_f64().unwrap() * 100.0).round() as i64
 }
 
-/// The charges of one fill, recomputed from the schedule alone: one order of `value` paise
-/// bought (or sold) at `time`, at the rates of its IST date.
-fn fill_charges(
-    schedule: &actors::charges::Schedule,
-    time: &serde_json::Value,
-    buy: bool,
-    value: i64,
-) -> actors::charges::Breakdown {
-    let date = (chrono::DateTime::parse_from_rfc3339(time.as_str().unwrap()).unwrap()
-        + chrono::Duration::seconds(19_800))
-    .date_naive();
-    let rates = schedule
-        .rates_on(date, actors::charges::Segment::Options)
-        .unwrap();
-    let (buy_paise, sell_paise) = if buy { (value, 0) } else { (0, value) };
-    actors::charges::charges(
-        actors::charges::Turnover {
-            buy_paise,
-            sell_paise,
-            orders: 1,
-        },
-        &rates,
-    )
-}
-
 /// A `charges` object of `positions.jsonl` (rupees) in paise.
 fn charges_of(v: &serde_json::Value) -> actors::charges::Breakdown {
     actors::charges::Breakdown {
@@ -128,8 +103,8 @@ fn paper_replay_trades_reconciles_and_is_deterministic() {
         let gross = sold - bought;
         assert_eq!(gross, paise(&p["realized_pnl"]), "{p}");
         assert_eq!(gross, paise(&p["gross_pnl"]), "{p}");
-        let charges = fill_charges(&schedule, &p["entry_time"], true, bought)
-            + fill_charges(&schedule, &p["exit_time"], false, sold);
+        let charges = common::fill_charges(&schedule, &p["entry_time"], true, bought)
+            + common::fill_charges(&schedule, &p["exit_time"], false, sold);
         assert_eq!(charges_of(&p["charges"]), charges, "{p}");
         assert!(charges.brokerage == 4000 && charges.stt > 0, "{p}");
         sold_on.insert(&p["exit_time"].as_str().unwrap()[..10]);

@@ -9,10 +9,8 @@ use std::time::Instant;
 
 use actix::{Actor, Context, Handler, Message, MessageResult};
 use actors::feed::replay::read_file;
-use actors::options_executor::Clock;
 use alphastocks::system::{Engine, EngineOptions};
 use messages::msg::*;
-use messages::{Mode, Symbols};
 
 type Seen = (ProbeStage, String, i64, Instant);
 
@@ -63,17 +61,9 @@ fn every_detection_and_every_decision_is_probed_in_order() {
     sys.block_on(async {
         let data = read_file(&common::sample()).unwrap();
         let engine = Engine::start(EngineOptions {
-            config: common::config_in(dir.path()),
-            symbols: Symbols::new(["NIFTY"]),
-            mode: Mode::Logging,
-            clock: Clock::Data,
-            load_history: false,
-            persist_candles: false,
-            backend: actors::config::StorageBackend::Sqlite,
-            metrics: true,
-            broker: None,
             replay: true,
             event_level: log::Level::Debug,
+            ..common::nifty_engine(common::config_in(dir.path()))
         })
         .unwrap();
         let c = Collector::default().start();

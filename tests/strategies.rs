@@ -8,12 +8,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use actix::Actor;
 use actors::feed::replay::read_file;
-use actors::options_executor::Clock;
 use alphastocks::recorder::{Finish, SignalRecorder};
-use alphastocks::system::{Engine, EngineOptions};
+use alphastocks::system::Engine;
 use chrono::{DateTime, FixedOffset, Timelike};
 use messages::msg::*;
-use messages::{Action, Mode, Signal, Symbols};
+use messages::{Action, Mode, Signal};
 
 /// The default config plus a 60-minute alert-candle instance and a twin of the crossover.
 fn three_instances(dir: &std::path::Path) -> actors::config::Config {
@@ -188,20 +187,7 @@ async fn twins(dir: &std::path::Path, crash: bool) -> (Vec<(String, String)>, Ve
     let data = read_file(&common::sample()).unwrap();
     let mut cfg = three_instances(dir);
     cfg.strategies.0.remove("alert_1h");
-    let engine = Engine::start(EngineOptions {
-        config: cfg,
-        symbols: Symbols::new(["NIFTY"]),
-        mode: Mode::Logging,
-        clock: Clock::Data,
-        load_history: false,
-        persist_candles: false,
-        backend: actors::config::StorageBackend::Sqlite,
-        metrics: true,
-        broker: None,
-        replay: false,
-        event_level: log::Level::Info,
-    })
-    .unwrap();
+    let engine = Engine::start(common::nifty_engine(cfg)).unwrap();
     let out = dir.join("signals.jsonl");
     let rec = SignalRecorder::create(&out).unwrap().start();
     engine

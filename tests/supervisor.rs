@@ -7,28 +7,13 @@ use std::collections::BTreeSet;
 
 use actix::Actor;
 use actors::feed::replay::read_file;
-use actors::options_executor::Clock;
 use alphastocks::recorder::{Finish, SignalRecorder};
-use alphastocks::system::{Engine, EngineOptions};
+use alphastocks::system::Engine;
 use messages::msg::*;
-use messages::{Mode, Symbols};
 
 async fn run(dir: &std::path::Path, inject: bool) -> (Vec<(String, String)>, Vec<(String, u64)>) {
     let data = read_file(&common::sample()).unwrap();
-    let engine = Engine::start(EngineOptions {
-        config: common::config_in(dir),
-        symbols: Symbols::new(["NIFTY"]),
-        mode: Mode::Logging,
-        clock: Clock::Data,
-        load_history: false,
-        persist_candles: false,
-        backend: actors::config::StorageBackend::Sqlite,
-        metrics: true,
-        broker: None,
-        replay: false,
-        event_level: log::Level::Info,
-    })
-    .unwrap();
+    let engine = Engine::start(common::nifty_engine(common::config_in(dir))).unwrap();
     let out = dir.join("signals.jsonl");
     let rec = SignalRecorder::create(&out).unwrap().start();
     engine
@@ -131,20 +116,7 @@ fn get_signals_answers_every_filter_through_the_actor() {
     let sys = actix::System::new();
     sys.block_on(async {
         let data = read_file(&common::sample()).unwrap();
-        let engine = Engine::start(EngineOptions {
-            config: common::config_in(dir.path()),
-            symbols: Symbols::new(["NIFTY"]),
-            mode: Mode::Logging,
-            clock: Clock::Data,
-            load_history: false,
-            persist_candles: false,
-            backend: actors::config::StorageBackend::Sqlite,
-            metrics: true,
-            broker: None,
-            replay: false,
-            event_level: log::Level::Info,
-        })
-        .unwrap();
+        let engine = Engine::start(common::nifty_engine(common::config_in(dir.path()))).unwrap();
         engine
             .data
             .send(BarsReceived {

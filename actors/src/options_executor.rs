@@ -697,10 +697,8 @@ impl OptionsExecutor {
                 ),
             ));
         }
+        // The configured caps are set at construction; here the day as this decision sees it.
         let caps = &mut self.stats.daily_caps;
-        caps.max_trades_per_day = t.rules.max_trades_per_day;
-        caps.daily_profit_lock_pct = t.rules.daily_profit_lock_pct;
-        caps.profit_lock_at = t.rules.daily_profit_lock_pct.map(|p| t.capital * p / 100.0);
         caps.trades_today = snap.trades_today;
         caps.day_realized_pnl = snap.day_realized_pnl;
         caps.locked = false;

@@ -1117,16 +1117,15 @@ mod tests {
     use messages::{OptionType, PositionStatus};
     use uuid::Uuid;
 
-    fn pm() -> Addr<PositionManager> {
+    /// The tests' book of NIFTY options on `clock`, the default config's chain.
+    fn test_cfg(clock: Clock) -> PositionManagerConfig {
         let c = crate::config::Config::default_config().unwrap();
         let chain = crate::options_executor::TradeConfig::from_config(
             &c,
             crate::logic::session::Session::nse(),
         )
         .chain;
-        let reg = crate::metrics::Registry::new(true);
-        let db = Tracked::new(DbWriter::start_unsupervised_for_tests(), reg.db_writer);
-        let cfg = PositionManagerConfig {
+        PositionManagerConfig {
             symbols: Symbols::new(["NIFTY"]),
             chain,
             exits: ExitRules {
@@ -1138,12 +1137,18 @@ mod tests {
             },
             monitor_interval: Duration::from_secs(5),
             persist_marks_every: 300,
-            clock: Clock::Wall(crate::logic::clock::LiveClock::system()),
+            clock,
             real_marks: true,
             daily_performance: None,
             costs: Costs::default(),
             event_level: log::Level::Info,
-        };
+        }
+    }
+
+    fn pm() -> Addr<PositionManager> {
+        let reg = crate::metrics::Registry::new(true);
+        let db = Tracked::new(DbWriter::start_unsupervised_for_tests(), reg.db_writer);
+        let cfg = test_cfg(Clock::Wall(crate::logic::clock::LiveClock::system()));
         PositionManager::new(cfg, db, reg.position_manager).start()
     }
 
@@ -1265,12 +1270,6 @@ mod tests {
     /// A PositionManager on the rehearsal clock at `start` writing into the SQLite file `db`,
     /// with the daily results on.
     fn pm_at(db: &std::path::Path, start: i64) -> (Addr<PositionManager>, Addr<DbWriter>) {
-        let c = crate::config::Config::default_config().unwrap();
-        let chain = crate::options_executor::TradeConfig::from_config(
-            &c,
-            crate::logic::session::Session::nse(),
-        )
-        .chain;
         let reg = crate::metrics::Registry::new(true);
         let store = crate::store::sqlite::SqliteStore::open(db).unwrap();
         let writer = DbWriter::new(
@@ -1281,25 +1280,14 @@ mod tests {
         )
         .start();
         let cfg = PositionManagerConfig {
-            symbols: Symbols::new(["NIFTY"]),
-            chain,
-            exits: ExitRules {
-                slippage_ticks: 1,
-                trailing: None,
-                partial: None,
-                max_hold_secs: None,
-                exit_before_expiry_secs: 3600,
-            },
             monitor_interval: Duration::from_secs(3600),
-            persist_marks_every: 300,
-            clock: Clock::Wall(crate::logic::clock::LiveClock::rehearsal(start, 1.0)),
-            real_marks: true,
-            event_level: log::Level::Info,
             daily_performance: Some(DailyPerformance {
                 capital: 500_000.0,
                 mode: Mode::Paper,
             }),
-            costs: Costs::default(),
+            ..test_cfg(Clock::Wall(crate::logic::clock::LiveClock::rehearsal(
+                start, 1.0,
+            )))
         };
         let tdb = Tracked::new(writer.clone(), reg.db_writer);
         (

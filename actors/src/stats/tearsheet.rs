@@ -143,6 +143,31 @@ pub fn daily_equity(i: &Inputs<'_>) -> Vec<DailyPoint> {
         .collect()
 }
 
+/// Trading days with a position held at some moment of the day: each trade marks the span of
+/// days from its entry's to its exit's (a difference array, O(trades × log days + days)).
+fn held_days(i: &Inputs<'_>) -> usize {
+    let mut diff = vec![0i64; i.days.len() + 1];
+    for x in i.trades {
+        let (Some(a), Some(b)) = (date_of(x.entry, i.offset), date_of(x.exit, i.offset)) else {
+            continue;
+        };
+        let from = i.days.partition_point(|d| *d < a);
+        let to = i.days.partition_point(|d| *d <= b);
+        if from < to {
+            diff[from] += 1;
+            diff[to] -= 1;
+        }
+    }
+    let mut open = 0;
+    diff[..i.days.len()]
+        .iter()
+        .filter(|d| {
+            open += **d;
+            open > 0
+        })
+        .count()
+}
+
 fn mean(v: &[f64]) -> f64 {
     v.iter().sum::<f64>() / v.len() as f64
 }
@@ -239,16 +264,7 @@ pub fn tearsheet(i: &Inputs<'_>) -> Tearsheet {
         _ => None,
     };
     let calmar = cagr_pct.and_then(|c| (dd_pct > 0.0).then(|| c / dd_pct));
-    let held_days = i
-        .days
-        .iter()
-        .filter(|d| {
-            t.iter().any(|x| {
-                date_of(x.entry, i.offset).is_some_and(|e| e <= **d)
-                    && date_of(x.exit, i.offset).is_some_and(|e| e >= **d)
-            })
-        })
-        .count();
+    let held_days = held_days(i);
     let ndays = i.days.len();
     // Month-end equity against the previous month's end (capital before the first).
     let mut monthly: BTreeMap<i32, BTreeMap<u32, f64>> = BTreeMap::new();
@@ -397,6 +413,14 @@ mod tests {
         assert_eq!(s.exposure_pct, 80.0, "no position on 3 July");
         assert_eq!(s.trades_per_day, 0.8);
         assert!((s.monthly_returns_pct[&2024][&7] - 1.5).abs() < 1e-9);
+        // A position held from Monday to Wednesday covers all three days.
+        let long = [Trade {
+            entry: at(7, 1),
+            exit: at(7, 3),
+            gross_paise: 0,
+            charges_paise: 0,
+        }];
+        assert_eq!(tearsheet(&inputs(&long, &days)).exposure_pct, 60.0);
     }
 
     #[test]

@@ -36,7 +36,7 @@ use uuid::Uuid;
 
 use super::ch_rows::{split, ChCandle, ChPosition, ChSignal, Split, TABLE_ORDER};
 use super::outbox_merge;
-use super::schema::{statement, ALL_TABLES, MIGRATIONS};
+use super::schema::{statement, LATER_TABLES, MIGRATIONS, TABLES};
 use super::sqlite::SqliteStore;
 use super::Store;
 use crate::config::ClickHouse as ChConfig;
@@ -751,7 +751,7 @@ impl Store for ClickHouseStore {
 
     fn row_counts(&mut self) -> Result<Vec<(String, u64)>> {
         let mut out = Vec::new();
-        for t in ALL_TABLES {
+        for t in TABLES.iter().chain(&LATER_TABLES) {
             let sql = format!("SELECT count() FROM {t}");
             let n: u64 = self.query("count rows", move |c| async move {
                 c.query(&sql).fetch_one::<u64>().await

@@ -90,19 +90,8 @@ pub const TABLES: [&str; 7] = [
     "executor_decisions",
 ];
 
-/// Every table, the later migrations' included.
-pub const ALL_TABLES: [&str; 9] = [
-    "market_data",
-    "historical_data",
-    "trading_signals",
-    "options_data",
-    "positions",
-    "performance_metrics",
-    "executor_decisions",
-    "audit_events",
-    "strategy_performance",
-];
-
+/// The tables later migrations create (after [`TABLES`]).
+pub const LATER_TABLES: [&str; 2] = ["audit_events", "strategy_performance"];
 /// The migration's SQL for database `db`, without comments or the trailing `;`.
 pub fn statement(sql: &str, db: &str) -> String {
     let body: String = sql
