@@ -69,6 +69,7 @@ fn decision(s: &Signal) -> Row {
         underlying_price: s.price,
         detail: String::new(),
         strategy: "ma_crossover".into(),
+        signal_time: s.metadata.candle_time.timestamp(),
     }))
 }
 
@@ -222,14 +223,14 @@ fn store_round_trip_on_a_real_server() {
     assert_eq!(h[0].ts, 1_704_080_700 + 2 * 900);
 
     assert!(
-        st.is_signal_processed(sigs[0].signal_id).unwrap(),
+        st.is_signal_processed(SignalKey::of(&sigs[0])).unwrap(),
         "decision"
     );
     assert!(
-        st.is_signal_processed(sigs[1].signal_id).unwrap(),
+        st.is_signal_processed(SignalKey::of(&sigs[1])).unwrap(),
         "position"
     );
-    assert!(!st.is_signal_processed(sigs[3].signal_id).unwrap());
+    assert!(!st.is_signal_processed(SignalKey::of(&sigs[3])).unwrap());
     assert_eq!(st.processed_since(0).unwrap(), vec![sigs[0].signal_id]);
 
     let p1 = st.positions_by_signal(sigs[1].signal_id).unwrap();
@@ -351,7 +352,7 @@ fn outage_goes_to_the_outbox_and_ships_in_order_once_back() {
     assert!(!h.connected);
     assert_eq!(h.outbox_pending, 20);
     assert!(
-        st.is_signal_processed(sigs[15].signal_id).unwrap(),
+        st.is_signal_processed(SignalKey::of(&sigs[15])).unwrap(),
         "decisions in the outbox count"
     );
     drop(st);

@@ -453,8 +453,12 @@ fn a_reopened_store_reads_the_server_plus_the_outbox_before_shipping() {
     let mut want: Vec<uuid::Uuid> = s[..4].iter().map(|x| x.signal_id).collect();
     want.sort();
     assert_eq!(since, want);
-    assert!(st.is_signal_processed(s[3].signal_id).unwrap());
-    assert!(!st.is_signal_processed(s[4].signal_id).unwrap());
+    assert!(st
+        .is_signal_processed(messages::SignalKey::of(&s[3]))
+        .unwrap());
+    assert!(!st
+        .is_signal_processed(messages::SignalKey::of(&s[4]))
+        .unwrap());
     let h = st
         .history("NIFTY", messages::Timeframe::Minute15, 5)
         .unwrap();
@@ -497,6 +501,8 @@ fn a_reopened_store_reads_the_server_plus_the_outbox_before_shipping() {
         .map(|p| (p.position_id.as_u128(), p.version))
         .collect();
     assert_eq!(open_after, open_now);
-    assert!(st.is_signal_processed(s[3].signal_id).unwrap());
+    assert!(st
+        .is_signal_processed(messages::SignalKey::of(&s[3]))
+        .unwrap());
     server.sql(&format!("DROP DATABASE IF EXISTS {db}"));
 }

@@ -197,17 +197,23 @@ impl Handler<AreSignalsProcessed> for DbWriter {
 
     fn handle(&mut self, msg: AreSignalsProcessed, ctx: &mut Context<Self>) -> Self::Result {
         guard(self.m, ctx, |_| {
-            msg.0
+            // Pending decisions answer without the store; the rest in one read.
+            let ask: Vec<_> = msg
+                .0
                 .iter()
-                .map(|id| {
-                    if self.pending_decisions.contains(id) {
-                        return Ok(true);
-                    }
-                    self.store
-                        .is_signal_processed(*id)
-                        .map_err(|e| StoreFailure(e.to_string()))
-                })
-                .collect()
+                .filter(|k| !self.pending_decisions.contains(&k.id))
+                .copied()
+                .collect();
+            let mut stored = self
+                .store
+                .signals_processed(&ask)
+                .map_err(|e| StoreFailure(e.to_string()))?
+                .into_iter();
+            Ok(msg
+                .0
+                .iter()
+                .map(|k| self.pending_decisions.contains(&k.id) || stored.next().unwrap_or(false))
+                .collect())
         })
         .unwrap_or_else(|| Err(StoreFailure("handler panicked".into())))
     }

@@ -41,7 +41,7 @@ use chrono::{TimeZone, Utc};
 use messages::msg::*;
 use messages::{
     EntryResult, ExecutorDecision, ExecutorStats, MarketOption, Mode, Outcome, PositionRecord,
-    PositionStatus, RejectReason, Row, Signal,
+    PositionStatus, RejectReason, Row, Signal, SignalKey,
 };
 use tokio::sync::oneshot;
 use uuid::Uuid;
@@ -156,7 +156,7 @@ pub struct OptionsExecutor {
     /// Signals waiting for the store's answer, with the engine time at their arrival.
     pending: InOrder<(Arc<Signal>, i64), Result<bool, String>>,
     /// Signals not yet asked about (sequence in `pending`, id).
-    unasked: Vec<(u64, Uuid)>,
+    unasked: Vec<(u64, SignalKey)>,
     /// A store question is in flight.
     asking: bool,
     /// Answered signals waiting for their decision, in order.
@@ -290,7 +290,7 @@ impl OptionsExecutor {
             s.symbol
         );
         let seq = self.pending.push((s.clone(), self.now()));
-        self.unasked.push((seq, s.signal_id));
+        self.unasked.push((seq, SignalKey::of(&s)));
         self.ask_store(ctx);
     }
 
@@ -1004,6 +1004,7 @@ impl OptionsExecutor {
                 underlying_price: s.price,
                 detail,
                 strategy: s.strategy.clone(),
+                signal_time: s.metadata.candle_time.timestamp(),
             })));
             self.db.do_send(Persist(rows));
         }
@@ -1024,7 +1025,7 @@ impl Actor for OptionsExecutor {
         self.unasked = self
             .pending
             .waiting()
-            .map(|(q, (s, _))| (q, s.signal_id))
+            .map(|(q, (s, _))| (q, SignalKey::of(s)))
             .collect();
         self.ask_store(ctx);
         self.pump(ctx);
@@ -1066,9 +1067,9 @@ impl OptionsExecutor {
                     );
                     for s in late {
                         act.interrupted.insert(s.signal_id);
-                        let (id, at) = (s.signal_id, s.timestamp.timestamp());
+                        let (key, at) = (SignalKey::of(&s), s.timestamp.timestamp());
                         let seq = act.pending.push((Arc::new(s), at));
-                        act.unasked.push((seq, id));
+                        act.unasked.push((seq, key));
                     }
                     act.ask_store(ctx);
                     act.pump(ctx);

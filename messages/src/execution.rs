@@ -142,6 +142,10 @@ pub struct ExecutorDecision {
     /// The strategy instance whose signal it is ('' in rows written before instances).
     #[serde(default)]
     pub strategy: String,
+    /// The decided signal's candle time (epoch seconds): with the id, the decision's key in
+    /// the SQLite store, so keys arrive in time order (0 in rows written before it).
+    #[serde(default)]
+    pub signal_time: i64,
 }
 
 /// The executor's counters since start.

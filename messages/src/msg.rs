@@ -492,7 +492,7 @@ pub struct Flush;
 /// signal — actix polls every spawned future of an actor on each wake.)
 #[derive(Message, Debug, Clone)]
 #[rtype(result = "Result<Vec<bool>, StoreFailure>")]
-pub struct AreSignalsProcessed(pub Vec<Uuid>);
+pub struct AreSignalsProcessed(pub Vec<crate::SignalKey>);
 
 /// Read signals from the store.
 #[derive(Message, Debug, Clone)]

@@ -59,6 +59,25 @@ pub enum Row {
     Performance(Box<StrategyPerformance>),
 }
 
+/// A signal as the store keys it: its id and its candle time (epoch seconds). The id alone
+/// identifies it (the candle time is part of what the id is derived from); the time puts the
+/// keys of a run in the order they are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SignalKey {
+    pub id: uuid::Uuid,
+    pub candle_time: i64,
+}
+
+impl SignalKey {
+    /// The key of `s`.
+    pub fn of(s: &Signal) -> Self {
+        SignalKey {
+            id: s.signal_id,
+            candle_time: s.metadata.candle_time.timestamp(),
+        }
+    }
+}
+
 /// One strategy instance's results on one underlying over a period, as stored in
 /// `strategy_performance`: written at the end of a paper replay (the whole replay) and at the
 /// end of each trading day in `run` (that day). Rewriting a period replaces its row.

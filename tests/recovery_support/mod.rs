@@ -438,6 +438,7 @@ pub fn decided(s: &messages::Signal) -> Row {
         underlying_price: s.price,
         detail: String::new(),
         strategy: "ma_crossover".into(),
+        signal_time: s.metadata.candle_time.timestamp(),
     }))
 }
 

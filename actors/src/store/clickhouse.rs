@@ -30,7 +30,9 @@ use std::time::{Duration, Instant};
 
 use ::clickhouse::Client;
 use chrono::Utc;
-use messages::{CandleRow, PositionRecord, Row, Signal, SignalQuery, StoreHealth, Timeframe};
+use messages::{
+    CandleRow, PositionRecord, Row, Signal, SignalKey, SignalQuery, StoreHealth, Timeframe,
+};
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -608,7 +610,8 @@ impl Store for ClickHouseStore {
         ))
     }
 
-    fn is_signal_processed(&mut self, id: Uuid) -> Result<bool> {
+    fn is_signal_processed(&mut self, key: SignalKey) -> Result<bool> {
+        let id = key.id;
         if self.outbox.outbox_has_processed(id)? {
             return Ok(true);
         }

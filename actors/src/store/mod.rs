@@ -13,7 +13,8 @@ pub mod schema;
 pub mod sqlite;
 
 use messages::{
-    CandleRow, PositionRecord, Recovery, Row, Signal, SignalQuery, StoreHealth, Timeframe,
+    CandleRow, PositionRecord, Recovery, Row, Signal, SignalKey, SignalQuery, StoreHealth,
+    Timeframe,
 };
 use uuid::Uuid;
 
@@ -30,7 +31,12 @@ pub trait Store: Send {
     /// Signals matching `q`, newest first.
     fn signals(&mut self, q: &SignalQuery) -> Result<Vec<Signal>>;
     /// True when the executor already decided on this signal (or a position has it).
-    fn is_signal_processed(&mut self, id: Uuid) -> Result<bool>;
+    fn is_signal_processed(&mut self, key: SignalKey) -> Result<bool>;
+    /// [`Store::is_signal_processed`] for each key, in order (a store may answer them in one
+    /// read).
+    fn signals_processed(&mut self, keys: &[SignalKey]) -> Result<Vec<bool>> {
+        keys.iter().map(|k| self.is_signal_processed(*k)).collect()
+    }
     /// Ids of the signals decided on at or after `since` (epoch seconds).
     fn processed_since(&mut self, since: i64) -> Result<Vec<Uuid>>;
     /// The latest `limit` candles, oldest first.

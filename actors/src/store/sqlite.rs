@@ -9,8 +9,8 @@ use std::path::Path;
 
 use chrono::{TimeZone, Utc};
 use messages::{
-    Action, CandleRow, Outcome, PositionRecord, PositionStatus, Row, Signal, SignalMetadata,
-    SignalQuery, StoreHealth, Timeframe,
+    Action, CandleRow, Outcome, PositionRecord, PositionStatus, Row, Signal, SignalKey,
+    SignalMetadata, SignalQuery, StoreHealth, Timeframe,
 };
 use rusqlite::{params, Connection, OptionalExtension};
 use uuid::Uuid;
@@ -34,13 +34,14 @@ CREATE TABLE IF NOT EXISTS historical_data (
     PRIMARY KEY (symbol, timeframe, timestamp)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS trading_signals (
-    signal_id TEXT PRIMARY KEY, timestamp INTEGER NOT NULL, symbol TEXT NOT NULL,
+    signal_id TEXT NOT NULL, timestamp INTEGER NOT NULL, symbol TEXT NOT NULL,
     asset_type TEXT NOT NULL, strategy TEXT NOT NULL, action TEXT NOT NULL,
     price REAL NOT NULL, quantity INTEGER NOT NULL, confidence REAL NOT NULL,
     target REAL NOT NULL, stop_loss REAL NOT NULL, expected_move_pct REAL NOT NULL,
     candle_time INTEGER NOT NULL, ema_fast REAL NOT NULL, ema_slow REAL NOT NULL,
-    metadata TEXT NOT NULL, created_at INTEGER NOT NULL
-);
+    metadata TEXT NOT NULL, created_at INTEGER NOT NULL,
+    PRIMARY KEY (candle_time, signal_id)
+) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS trading_signals_query ON trading_signals(symbol, strategy, timestamp);
 CREATE TABLE IF NOT EXISTS options_data (
     timestamp INTEGER NOT NULL, underlying TEXT NOT NULL, tradingsymbol TEXT NOT NULL,
@@ -67,11 +68,12 @@ CREATE TABLE IF NOT EXISTS outbox (
 );
 CREATE INDEX IF NOT EXISTS outbox_key ON outbox(key);
 CREATE TABLE IF NOT EXISTS executor_decisions (
-    signal_id TEXT PRIMARY KEY, decided_at INTEGER NOT NULL, symbol TEXT NOT NULL,
+    signal_id TEXT NOT NULL, decided_at INTEGER NOT NULL, symbol TEXT NOT NULL,
     mode TEXT NOT NULL, outcome TEXT NOT NULL, reason TEXT NOT NULL,
     underlying_price REAL NOT NULL, detail TEXT NOT NULL DEFAULT '',
-    strategy TEXT NOT NULL DEFAULT ''
-);
+    strategy TEXT NOT NULL DEFAULT '', signal_time INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (signal_time, signal_id)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS strategy_performance (
     strategy TEXT NOT NULL, symbol TEXT NOT NULL, mode TEXT NOT NULL,
     period_start TEXT NOT NULL, period_end TEXT NOT NULL,
@@ -82,6 +84,29 @@ CREATE TABLE IF NOT EXISTS strategy_performance (
     PRIMARY KEY (strategy, symbol, mode, period_start, period_end)
 ) WITHOUT ROWID;
 ";
+
+/// Signals and decisions are keyed by (signal candle time, signal id), so a run's keys arrive
+/// in order and each commit touches the few pages at the end of the tree. (Keyed by the id
+/// alone, each row landed on a random page: a commit of a few hundred rows rewrote most of the
+/// index, and the signal-heavy replay spent two thirds of its time in those writes.) Files
+/// made before this layout are rebuilt into it when opened, in one transaction each.
+const REKEY: [(&str, &str, &str); 2] = [
+    (
+        "executor_decisions",
+        "signal_id, decided_at, symbol, mode, outcome, reason, underlying_price, detail, strategy, signal_time",
+        // The signal's candle time from its stored row (0 when the signal row is missing:
+        // the lookup also tries 0).
+        "signal_id, decided_at, symbol, mode, outcome, reason, underlying_price, detail, strategy,
+         COALESCE((SELECT s.candle_time FROM trading_signals s WHERE s.signal_id = o.signal_id), 0)",
+    ),
+    (
+        "trading_signals",
+        "signal_id, timestamp, symbol, asset_type, strategy, action, price, quantity, confidence,
+         target, stop_loss, expected_move_pct, candle_time, ema_fast, ema_slow, metadata, created_at",
+        "signal_id, timestamp, symbol, asset_type, strategy, action, price, quantity, confidence,
+         target, stop_loss, expected_move_pct, candle_time, ema_fast, ema_slow, metadata, created_at",
+    ),
+];
 
 /// The tables, in schema order.
 pub const TABLES: [&str; 10] = [
@@ -151,8 +176,54 @@ impl SqliteStore {
         ] {
             add_column(&conn, table, column, ddl)?;
         }
+        // Decisions first: their rebuild reads the signals by id, which the old layout indexes.
+        for (table, columns, select) in REKEY {
+            rekey(&conn, table, columns, select)?;
+        }
         Ok(SqliteStore { conn })
     }
+}
+
+/// Rebuilds `table` into the layout of [`DDL`] unless it has it already (keyed by time: a
+/// `WITHOUT ROWID` table), copying every row (`select` over the old table, aliased `o`).
+fn rekey(conn: &Connection, table: &str, columns: &str, select: &str) -> Result<()> {
+    let sql: String = conn
+        .query_row(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?1",
+            params![table],
+            |r| r.get(0),
+        )
+        .map_err(|e| Error::store(B, format!("inspect {table}"), e))?;
+    if sql.contains("WITHOUT ROWID") {
+        return Ok(());
+    }
+    let create = DDL
+        .split_inclusive(';')
+        .find(|stmt| stmt.contains(&format!("CREATE TABLE IF NOT EXISTS {table} (")))
+        .ok_or_else(|| Error::store(B, format!("rebuild {table}"), "no DDL for it"))?;
+    let indexes: String = DDL
+        .split_inclusive(';')
+        .filter(|stmt| stmt.contains(&format!(" ON {table}(")))
+        .collect();
+    let old = format!("{table}_before_rekey");
+    let n: i64 = conn
+        .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+        .map_err(|e| Error::store(B, format!("count {table}"), e))?;
+    conn.execute_batch(&format!(
+        "BEGIN IMMEDIATE;
+         ALTER TABLE {table} RENAME TO {old};
+         {create}
+         INSERT OR IGNORE INTO {table} ({columns}) SELECT {select} FROM {old} o;
+         DROP TABLE {old};
+         {indexes}
+         COMMIT;"
+    ))
+    .map_err(|e| {
+        let _ = conn.execute_batch("ROLLBACK");
+        Error::store(B, format!("rebuild {table} keyed by time"), e)
+    })?;
+    log::info!("sqlite: {table} rebuilt keyed by (signal time, id): {n} rows");
+    Ok(())
 }
 
 /// Adds `column` to `table` unless it is there already.
@@ -440,8 +511,8 @@ impl Store for SqliteStore {
             let mut dec = tx
                 .prepare_cached(
                     "INSERT OR IGNORE INTO executor_decisions (signal_id, decided_at, symbol, mode,
-                     outcome, reason, underlying_price, detail, strategy)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                     outcome, reason, underlying_price, detail, strategy, signal_time)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                 )
                 .map_err(|e| Error::store(B, "prepare decision insert", e))?;
             let mut pos = tx
@@ -494,7 +565,8 @@ impl Store for SqliteStore {
                             reason,
                             d.underlying_price,
                             d.detail,
-                            d.strategy
+                            d.strategy,
+                            d.signal_time
                         ])
                     }
                     Row::Audit(a) => tx
@@ -579,12 +651,36 @@ impl Store for SqliteStore {
             .map_err(|e| Error::store(B, "read signals", e))
     }
 
-    fn is_signal_processed(&mut self, id: Uuid) -> Result<bool> {
+    fn is_signal_processed(&mut self, key: SignalKey) -> Result<bool> {
+        // Rows rebuilt from an older file without their signal carry time 0.
         self.conn
-            .prepare_cached("SELECT 1 FROM executor_decisions WHERE signal_id = ?1 UNION ALL SELECT 1 FROM positions WHERE signal_id = ?1 LIMIT 1")
-            .and_then(|mut st| st.query_row(params![id.to_string()], |_| Ok(())).optional())
+            .prepare_cached(
+                "SELECT 1 FROM executor_decisions WHERE signal_time IN (?2, 0) AND signal_id = ?1
+                 UNION ALL SELECT 1 FROM positions WHERE signal_id = ?1 LIMIT 1",
+            )
+            .and_then(|mut st| {
+                st.query_row(params![key.id.to_string(), key.candle_time], |_| Ok(()))
+                    .optional()
+            })
             .map(|o| o.is_some())
             .map_err(|e| Error::store(B, "query executor_decisions", e))
+    }
+
+    fn signals_processed(&mut self, keys: &[SignalKey]) -> Result<Vec<bool>> {
+        if keys.len() < 2 {
+            return keys.iter().map(|k| self.is_signal_processed(*k)).collect();
+        }
+        // One read transaction for the batch (one snapshot, one set of locks).
+        self.conn
+            .execute_batch("BEGIN")
+            .map_err(|e| Error::store(B, "begin read", e))?;
+        let answers: Result<Vec<bool>> =
+            keys.iter().map(|k| self.is_signal_processed(*k)).collect();
+        if let Err(e) = self.conn.execute_batch("COMMIT") {
+            let _ = self.conn.execute_batch("ROLLBACK");
+            return Err(Error::store(B, "end read", e));
+        }
+        answers
     }
 
     fn history(
@@ -813,7 +909,12 @@ mod tests {
             .unwrap();
         }
         let mut s = SqliteStore::open(&path).unwrap();
-        assert!(s.is_signal_processed(Uuid::from_u128(7)).unwrap());
+        // Rebuilt without its signal row: found under time 0 whatever time it is asked with.
+        let old_key = SignalKey {
+            id: Uuid::from_u128(7),
+            candle_time: 1_699_999_100,
+        };
+        assert!(s.is_signal_processed(old_key).unwrap());
         let d = ExecutorDecision {
             signal_id: Uuid::from_u128(8),
             decided_at: Utc.timestamp_opt(1_700_000_900, 0).unwrap(),
@@ -823,6 +924,7 @@ mod tests {
             underlying_price: 24010.0,
             detail: "NIFTY24D1924000CE".into(),
             strategy: "ema_5_13_5m".into(),
+            signal_time: 1_700_000_000,
         };
         s.write(&[Row::Decision(Box::new(d))]).unwrap();
         let rows: Vec<(String, String, String)> = s
@@ -858,10 +960,106 @@ mod tests {
     }
 
     #[test]
+    fn a_file_keyed_by_signal_id_is_rebuilt_keyed_by_time_and_keeps_its_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        // The layout before: signals and decisions keyed by the id alone.
+        let a = signal(1_700_000_900, "NIFTY", Action::Buy);
+        let b = signal(1_700_001_800, "NIFTY", Action::Sell);
+        {
+            let mut s = SqliteStore::open(&path).unwrap();
+            s.write(&[
+                Row::Signal(Box::new(a.clone())),
+                Row::Signal(Box::new(b.clone())),
+            ])
+            .unwrap();
+            s.conn
+                .execute_batch(
+                    "DROP TABLE executor_decisions; DROP INDEX trading_signals_query;
+                     ALTER TABLE trading_signals RENAME TO new_layout;
+                     CREATE TABLE trading_signals (
+                        signal_id TEXT PRIMARY KEY, timestamp INTEGER NOT NULL, symbol TEXT NOT NULL,
+                        asset_type TEXT NOT NULL, strategy TEXT NOT NULL, action TEXT NOT NULL,
+                        price REAL NOT NULL, quantity INTEGER NOT NULL, confidence REAL NOT NULL,
+                        target REAL NOT NULL, stop_loss REAL NOT NULL, expected_move_pct REAL NOT NULL,
+                        candle_time INTEGER NOT NULL, ema_fast REAL NOT NULL, ema_slow REAL NOT NULL,
+                        metadata TEXT NOT NULL, created_at INTEGER NOT NULL);
+                     INSERT INTO trading_signals SELECT * FROM new_layout;
+                     DROP TABLE new_layout;
+                     CREATE INDEX trading_signals_query ON trading_signals(symbol, strategy, timestamp);
+                     CREATE TABLE executor_decisions (
+                        signal_id TEXT PRIMARY KEY, decided_at INTEGER NOT NULL, symbol TEXT NOT NULL,
+                        mode TEXT NOT NULL, outcome TEXT NOT NULL, reason TEXT NOT NULL,
+                        underlying_price REAL NOT NULL, detail TEXT NOT NULL DEFAULT '',
+                        strategy TEXT NOT NULL DEFAULT '');",
+                )
+                .unwrap();
+            s.conn
+                .execute(
+                    "INSERT INTO executor_decisions VALUES (?1, 1700000950, 'NIFTY', 'PAPER',
+                     'REJECTED', 'weak_signal', 24000.0, 'why', 'ma_crossover')",
+                    params![a.signal_id.to_string()],
+                )
+                .unwrap();
+        }
+        let mut s = SqliteStore::open(&path).unwrap();
+        for table in ["trading_signals", "executor_decisions"] {
+            let sql: String = s
+                .conn
+                .query_row(
+                    "SELECT sql FROM sqlite_master WHERE name = ?1",
+                    params![table],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert!(sql.contains("WITHOUT ROWID"), "{table}: {sql}");
+        }
+        let time: i64 = s
+            .conn
+            .query_row("SELECT signal_time FROM executor_decisions", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(time, a.metadata.candle_time.timestamp());
+        assert_eq!(
+            s.signals_processed(&[SignalKey::of(&a), SignalKey::of(&b)])
+                .unwrap(),
+            vec![true, false]
+        );
+        assert_eq!(
+            s.signals(&SignalQuery::default()).unwrap(),
+            vec![b.clone(), a.clone()]
+        );
+        // The query index is back, and the rows stay idempotent under the new key.
+        let idx: i64 = s
+            .conn
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE name = 'trading_signals_query'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(idx, 1);
+        s.write(&[Row::Signal(Box::new(a.clone()))]).unwrap();
+        assert!(s
+            .row_counts()
+            .unwrap()
+            .contains(&("trading_signals".to_string(), 2)));
+        drop(s);
+        // Opening it again changes nothing.
+        let mut s = SqliteStore::open(&path).unwrap();
+        assert!(s.is_signal_processed(SignalKey::of(&a)).unwrap());
+    }
+
+    #[test]
     fn decisions_mark_signals_processed() {
         let mut s = SqliteStore::in_memory().unwrap();
         let id = Uuid::from_u128(7);
-        assert!(!s.is_signal_processed(id).unwrap());
+        let key = SignalKey {
+            id,
+            candle_time: 1_699_999_100,
+        };
+        assert!(!s.is_signal_processed(key).unwrap());
         let d = ExecutorDecision {
             signal_id: id,
             decided_at: Utc.timestamp_opt(1_700_000_000, 0).unwrap(),
@@ -871,9 +1069,22 @@ mod tests {
             underlying_price: 24000.0,
             detail: String::new(),
             strategy: "ma_crossover".into(),
+            signal_time: key.candle_time,
         };
         s.write(&[Row::Decision(Box::new(d))]).unwrap();
-        assert!(s.is_signal_processed(id).unwrap());
+        assert!(s.is_signal_processed(key).unwrap());
+        assert_eq!(
+            s.signals_processed(&[
+                key,
+                SignalKey {
+                    id: Uuid::from_u128(9),
+                    ..key
+                },
+                key
+            ])
+            .unwrap(),
+            vec![true, false, true]
+        );
     }
 
     #[test]
