@@ -124,7 +124,7 @@ pub(crate) fn parse_row(rec: &csv::ByteRecord) -> std::result::Result<Bar, Strin
     if rec.len() != 6 {
         return Err(format!("expected 6 fields, found {}", rec.len()));
     }
-    let field = |i: usize| std::str::from_utf8(&rec[i]).unwrap_or("\u{fffd}");
+    let field = |i: usize| std::str::from_utf8(&rec[i]).map_or("\u{fffd}", str::trim);
     let clip = |s: &str| -> String { s.chars().take(40).collect() };
     let ts = parse_timestamp(field(0)).ok_or_else(|| {
         format!(

@@ -220,7 +220,8 @@ impl<R: Read> BarStream<R> {
         let mut rdr = csv::ReaderBuilder::new()
             .has_headers(true)
             .flexible(true)
-            .trim(csv::Trim::All)
+            // Fields are trimmed where parsed (no copy of the record per row).
+            .trim(csv::Trim::Headers)
             .from_reader(r);
         let names: Vec<String> = rdr
             .byte_headers()

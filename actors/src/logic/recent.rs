@@ -4,9 +4,9 @@
 //! One ring for all symbols, bounded by what a position can need rather than per symbol: a
 //! position opened for a signal at data time T is marked over the prices after T that arrived
 //! before its opening. A replay decides every signal of a batch before the next batch moves
-//! prices on, so those prices all belong to one batch (a replay batch is at most 4 096 bars,
+//! prices on, so those prices all belong to one batch (a replay batch is at most 16 384 bars,
 //! ≤ 2 events per bar); a live feed opens within the pipeline's latency (about a
-//! commit interval). The ring keeps [`RecentPrices::CAPACITY`] events (8× a replay batch's), in
+//! commit interval). The ring keeps [`RecentPrices::CAPACITY`] events (2× a replay batch's), in
 //! 1.5 MiB whatever the number of symbols — per-symbol rings of 16 384 prices grew to 256 MiB at
 //! 1 000 symbols.
 
