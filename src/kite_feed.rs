@@ -487,8 +487,14 @@ pub async fn settle_exits(
         if fills.is_empty() {
             continue;
         }
-        let mut pos =
-            PaperPosition::resume(k.clone(), k.lot_size, actors::logic::price::TICK, 0, costs);
+        let mut pos = PaperPosition::resume(
+            k.clone(),
+            k.lot_size,
+            actors::logic::price::TICK,
+            0,
+            costs,
+            None,
+        );
         let now = chrono::Utc::now().timestamp();
         for o in fills {
             let (qty, value) = filled_value(client, o).await;

@@ -43,6 +43,7 @@ use crate::options::chain::ChainModel;
 use crate::options::instruments::OptionContract;
 use crate::options::position::{Change, ExitReason, ExitRules, PaperPosition};
 use crate::options::sizing::paise;
+use crate::options::slicing::FreezeLimits;
 use crate::options_executor::Clock;
 use crate::supervisor::{guard, note_restart};
 
@@ -71,6 +72,8 @@ pub struct PositionManagerConfig {
     pub daily_performance: Option<DailyPerformance>,
     /// What each fill costs: every position's charges and net P&L.
     pub costs: Costs,
+    /// The freeze quantity of each underlying: a paper order above it fills as its slices.
+    pub freeze: FreezeLimits,
 }
 
 /// What the daily `strategy_performance` rows need.
@@ -564,12 +567,14 @@ impl PositionManager {
         let contract = contract_of(&record);
         let expiry_ts = self.cfg.chain.expiry_ts(record.expiry);
         let last_mark = record.updated_at.timestamp();
+        let freeze = self.cfg.freeze.get(&record.symbol);
         let pos = PaperPosition::resume(
             record,
             contract.lot_size,
             contract.tick_size,
             expiry_ts,
             &self.cfg.costs,
+            freeze,
         );
         self.open.push(Held::new(pos, contract, sym, last_mark));
         self.refresh_summary();
@@ -627,12 +632,14 @@ impl PositionManager {
         let expiry_ts = self.cfg.chain.expiry_ts(record.expiry);
         let entry = record.entry_time.timestamp();
         // The entry fill's charges on the opening version (the executor stored the same).
+        let freeze = self.cfg.freeze.get(&record.symbol);
         let pos = PaperPosition::open(
             record,
             contract.lot_size,
             contract.tick_size,
             expiry_ts,
             &self.cfg.costs,
+            freeze,
         );
         let record = pos.record.clone();
         log::log!(
@@ -1141,6 +1148,7 @@ mod tests {
             real_marks: true,
             daily_performance: None,
             costs: Costs::default(),
+            freeze: FreezeLimits::default(),
             event_level: log::Level::Info,
         }
     }
