@@ -544,6 +544,7 @@ impl OptionsExecutor {
                     option: p.option.clone(),
                     quantity: p.record.quantity,
                     price: p.record.entry_premium,
+                    freeze_qty: self.cfg.trade.freeze_of(&s.symbol),
                 };
                 let s = s.clone();
                 ctx.wait(
@@ -598,6 +599,8 @@ impl OptionsExecutor {
                 quantity,
                 average_price,
                 at: when,
+                orders,
+                shortfall,
             }) => {
                 let t = &self.cfg.trade;
                 let mut r = p.record;
@@ -616,11 +619,19 @@ impl OptionsExecutor {
                 r.lots = quantity / r.lot_size.max(1);
                 r.entry_time = when;
                 r.updated_at = when;
-                let freeze = t.freeze_of(&s.symbol);
-                crate::options::position::charge_entry(&mut r, &t.costs, freeze);
+                // Each executed order (slice) charged as one, on its own value.
+                crate::options::position::charge_entry_orders(
+                    &mut r,
+                    &t.costs,
+                    when.timestamp(),
+                    &orders,
+                );
                 let detail = format!(
-                    "{} | LIVE order {order_id} filled {quantity} @ {average_price} (SL {stop} target {target})",
-                    p.detail
+                    "{} | LIVE order {order_id} filled {quantity} @ {average_price} (SL {stop} target {target}){}",
+                    p.detail,
+                    shortfall
+                        .map(|w| format!(" | not every slice filled: {w}"))
+                        .unwrap_or_default()
                 );
                 log::warn!("{NAME}: LIVE {} {} | {detail}", s.action.as_str(), s.symbol);
                 self.open_to.do_send(OpenPosition(Box::new(r.clone())));

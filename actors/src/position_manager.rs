@@ -420,6 +420,8 @@ impl PositionManager {
                 position_id: h.pos.record.position_id,
                 tradingsymbol: h.pos.record.option_symbol.clone(),
                 quantity: exit.remaining,
+                lot_size: h.pos.lot_size,
+                freeze_qty: h.pos.freeze_qty,
                 mark: exit.mark,
                 reason: exit.reason.as_str().to_string(),
                 reply_to: me.clone(),
