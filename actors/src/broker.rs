@@ -749,6 +749,147 @@ mod tests {
     }
 
     #[actix_rt::test]
+    async fn a_rerun_of_a_sliced_entry_places_only_the_slices_not_in_the_book() {
+        // 225 with a freeze quantity of one lot (75): three slices. The first two were placed
+        // before a crash; the re-run finds them by their tags and places only the third.
+        let s = MockServer::start().await;
+        let sid = Uuid::from_u128(5);
+        let tag = |i| crate::live_orders::entry_tag(&sid, i);
+        let placed = |id: &str, i| order(id, "COMPLETE", 75, 101.05, &tag(i));
+        get(
+            &s,
+            "/orders",
+            serde_json::json!([placed("A1", 0), placed("A2", 1)]),
+        )
+        .await;
+        for (id, i) in [("A1", 0), ("A2", 1), ("A3", 2)] {
+            get(
+                &s,
+                &format!("/orders/{id}"),
+                serde_json::json!([placed(id, i)]),
+            )
+            .await;
+        }
+        margins(&s, 5_000.0, 500_000.0).await;
+        Mock::given(method("POST"))
+            .and(path("/orders/regular"))
+            .respond_with(ok(serde_json::json!({"order_id": "A3"})))
+            .mount(&s)
+            .await;
+        let mut e = entry(5);
+        (e.quantity, e.freeze_qty) = (225, Some(75));
+        let r = broker(&s, cfg()).send(e).await.unwrap();
+        match &r {
+            EntryResult::Filled {
+                order_id,
+                quantity,
+                orders,
+                shortfall,
+                ..
+            } => {
+                assert_eq!((order_id.as_str(), *quantity), ("A1,A2,A3", 225));
+                assert_eq!(orders, &vec![10_105 * 75; 3], "each slice's value");
+                assert_eq!(shortfall, &None);
+            }
+            other => panic!("{other:?}"),
+        }
+        let sent = posts(&s).await;
+        assert_eq!(sent.len(), 1, "only the missing slice");
+        let f = form(&sent[0]);
+        let get = |k: &str| f.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+        assert_eq!(get("tag"), Some(tag(2)));
+        assert_eq!(get("quantity").as_deref(), Some("75"));
+        // The tags: the signal's, then two derived from the position and the slice.
+        assert_eq!(tag(0), tag_for(&sid));
+        assert!(tag(1) != tag(0) && tag(2) != tag(1) && tag(2) != tag(0));
+    }
+
+    /// Collects the exit fills the broker reports.
+    struct Fills(Arc<std::sync::Mutex<Vec<ExitFilled>>>);
+    impl Actor for Fills {
+        type Context = Context<Self>;
+    }
+    impl Handler<ExitFilled> for Fills {
+        type Result = ();
+        fn handle(&mut self, f: ExitFilled, _: &mut Context<Self>) {
+            self.0.lock().unwrap().push(f);
+        }
+    }
+
+    #[actix_rt::test]
+    async fn a_resent_sliced_exit_follows_the_slice_it_placed_and_sells_only_the_rest() {
+        // Selling 150 in slices of 75: slice 1 of attempt 1 was placed and filled before a
+        // restart (the broker now holds 75). The exit asked again finds it by its tag, reports
+        // its fill, and places only slice 2.
+        let s = MockServer::start().await;
+        let pid = Uuid::from_u128(9);
+        let tag = |i| crate::live_orders::exit_slice_tag(&pid, 150, 1, i);
+        let sold = |id: &str, i| {
+            let mut o = order(id, "COMPLETE", 75, 60.0, &tag(i));
+            o["transaction_type"] = "SELL".into();
+            o["quantity"] = 75.into();
+            o
+        };
+        get(&s, "/orders", serde_json::json!([sold("X1", 0)])).await;
+        get(&s, "/orders/X1", serde_json::json!([sold("X1", 0)])).await;
+        get(&s, "/orders/X2", serde_json::json!([sold("X2", 1)])).await;
+        get(
+            &s,
+            "/portfolio/positions",
+            serde_json::json!({"net": [{"tradingsymbol": "NIFTY25D0924000CE", "exchange": "NFO",
+                "product": "NRML", "instrument_token": 1, "quantity": 75, "average_price": 100.0,
+                "last_price": 60.0}], "day": []}),
+        )
+        .await;
+        Mock::given(method("POST"))
+            .and(path("/orders/regular"))
+            .respond_with(ok(serde_json::json!({"order_id": "X2"})))
+            .mount(&s)
+            .await;
+        let got = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let me = Fills(got.clone()).start();
+        broker(&s, cfg()).do_send(PlaceExit {
+            position_id: pid,
+            tradingsymbol: "NIFTY25D0924000CE".into(),
+            quantity: 150,
+            lot_size: 75,
+            freeze_qty: Some(75),
+            mark: 60.0,
+            reason: "STOP_LOSS_HIT".into(),
+            reply_to: me.recipient(),
+        });
+        for _ in 0..500 {
+            if got.lock().unwrap().len() >= 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let fills: Vec<(String, u32, i64)> = got
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|f| (f.order_id.clone(), f.quantity, f.value_paise))
+            .collect();
+        assert_eq!(
+            fills,
+            vec![("X1".into(), 75, 6000 * 75), ("X2".into(), 75, 6000 * 75)],
+            "one fill per executed order"
+        );
+        let sent = posts(&s).await;
+        assert_eq!(sent.len(), 1, "slice 1 is not sold twice");
+        let f = form(&sent[0]);
+        let get = |k: &str| f.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+        assert_eq!(
+            (
+                get("tag"),
+                get("quantity").as_deref(),
+                get("transaction_type").as_deref()
+            ),
+            (Some(tag(1)), Some("75"), Some("SELL"))
+        );
+    }
+
+    #[actix_rt::test]
     async fn a_repeated_entry_in_flight_gets_the_same_answer_not_a_second_order() {
         let s = MockServer::start().await;
         get(&s, "/orders", serde_json::json!([])).await;
