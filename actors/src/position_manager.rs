@@ -1196,6 +1196,103 @@ mod tests {
         }
     }
 
+    /// Records the exits ordered of it (a stand-in broker).
+    struct Exits(std::sync::Arc<std::sync::Mutex<Vec<PlaceExit>>>);
+    impl Actor for Exits {
+        type Context = Context<Self>;
+    }
+    impl Handler<PlaceExit> for Exits {
+        type Result = ();
+        fn handle(&mut self, m: PlaceExit, _: &mut Context<Self>) {
+            self.0.lock().unwrap().push(m);
+        }
+    }
+    impl Handler<AbandonExit> for Exits {
+        type Result = ();
+        fn handle(&mut self, _: AbandonExit, _: &mut Context<Self>) {}
+    }
+
+    #[actix_rt::test]
+    async fn flatten_above_the_freeze_quantity_sells_in_slices() {
+        // A freeze quantity of one lot (75): 2 lots are two orders each way.
+        let reg = crate::metrics::Registry::new(true);
+        let db = Tracked::new(DbWriter::start_unsupervised_for_tests(), reg.db_writer);
+        let cfg = PositionManagerConfig {
+            freeze: FreezeLimits::of_pairs([("NIFTY", 75)]),
+            ..test_cfg(Clock::Wall(crate::logic::clock::LiveClock::system()))
+        };
+        let pm = PositionManager::new(cfg, db, reg.position_manager).start();
+        let ordered = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let broker = Exits(ordered.clone()).start();
+        pm.send(UseBroker(broker.clone().recipient(), broker.recipient()))
+            .await
+            .unwrap();
+        let closed = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        struct Closed(std::sync::Arc<std::sync::Mutex<Vec<PositionRecord>>>);
+        impl Actor for Closed {
+            type Context = Context<Self>;
+        }
+        impl Handler<PositionClosed> for Closed {
+            type Result = ();
+            fn handle(&mut self, m: PositionClosed, _: &mut Context<Self>) {
+                self.0.lock().unwrap().push((*m.0).clone());
+            }
+        }
+        pm.send(SubscribePositions {
+            opened: None,
+            closed: Some(Closed(closed.clone()).start().recipient()),
+        })
+        .await
+        .unwrap();
+        let paper = record(0xf1a7_0000, Mode::Paper);
+        let mut live = record(0xf1a7_1000, Mode::Live);
+        live.option_symbol = "NIFTY25D0924050CE".into();
+        for r in [paper.clone(), live] {
+            pm.send(OpenPosition(Box::new(r))).await.unwrap();
+        }
+        let at = Utc::now().timestamp();
+        pm.send(OptionMarks {
+            at,
+            ltps: vec![
+                ("NIFTY25D0924000CE".into(), 90.0),
+                ("NIFTY25D0924050CE".into(), 90.0),
+            ],
+        })
+        .await
+        .unwrap();
+        assert_eq!(pm.send(FlattenAll).await.unwrap(), 2);
+        // The close and the exit order are told with do_send: let them arrive.
+        for _ in 0..500 {
+            if !closed.lock().unwrap().is_empty() && !ordered.lock().unwrap().is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // Paper: closed at once, sold in two orders at the mark less a tick.
+        let done = closed.lock().unwrap().clone();
+        assert_eq!(done.len(), 1);
+        let p = &done[0];
+        assert_eq!(p.position_id, paper.position_id);
+        assert_eq!(p.realized_pnl, (8995 - 10005) as f64 * 150.0 / 100.0);
+        let costs = Costs::default();
+        let order = |side: i8, px: i64| costs.fill(at, side, px * 75, 1);
+        let bought = costs.fill(p.entry_time.timestamp(), 1, 10_005 * 75, 1);
+        assert_eq!(
+            p.charges,
+            bought + bought + order(-1, 8995) + order(-1, 8995),
+            "four orders of one lot"
+        );
+        assert_eq!(p.charges.brokerage, 4 * 2000);
+        // Live: its exit ordered at the broker with the lot and the limit to slice it by.
+        let sent = ordered.lock().unwrap();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(
+            (sent[0].quantity, sent[0].lot_size, sent[0].freeze_qty),
+            (150, 75, Some(75))
+        );
+        assert_eq!(sent[0].reason, "MANUAL");
+    }
+
     #[actix_rt::test]
     async fn absurd_broker_marks_are_ignored() {
         let pm = pm();
