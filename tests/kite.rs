@@ -107,7 +107,17 @@ fn engine_at(uri: &str) -> Command {
 }
 
 fn run_engine(dir: &std::path::Path, uri: &str) -> std::process::Output {
+    run_engine_with(dir, uri, |_| {})
+}
+
+/// [`run_engine`] with the config changed by `tweak` first.
+fn run_engine_with(
+    dir: &std::path::Path,
+    uri: &str,
+    tweak: impl FnOnce(&mut serde_json::Value),
+) -> std::process::Output {
     let mut v = common::default_json();
+    tweak(&mut v);
     v["storage"]["data_dir"] = dir.to_string_lossy().into_owned().into();
     v["data_collection"]["realtime"]["interval_seconds"] = 1.into();
     v["data_collection"]["historical"]["default_lookback_days"] = 30.into();
@@ -1100,12 +1110,10 @@ fn assert_paper_put_closed_at_59_95(db: &rusqlite::Connection) {
     assert_eq!(paise, (5995 - 10005) * qty);
 }
 
-#[actix_rt::test]
-async fn an_exit_that_filled_while_the_engine_was_down_closes_its_position_at_start() {
+/// Stores a live position of 2 lots of 75 (NIFTYX24000PE bought at 100.05 an hour ago), open
+/// with its exit in flight, as the engine left it when it stopped.
+fn store_open_live_position(dir: &std::path::Path, pid: uuid::Uuid) {
     use actors::store::Store;
-    let dir = tempfile::tempdir().unwrap();
-    // The engine stopped with a live position open and its exit in flight.
-    let pid = uuid::Uuid::from_u128(0x5eed_0001);
     let t = Utc::now() - Duration::hours(1);
     let open = messages::PositionRecord {
         position_id: pid,
@@ -1138,11 +1146,17 @@ async fn an_exit_that_filled_while_the_engine_was_down_closes_its_position_at_st
         charges: actors::charges::Costs::default().fill(t.timestamp(), 1, 10005 * 150, 1),
         net_pnl: 0.0,
     };
-    let mut st =
-        actors::store::sqlite::SqliteStore::open(&dir.path().join("alphastocks.db")).unwrap();
+    let mut st = actors::store::sqlite::SqliteStore::open(&dir.join("alphastocks.db")).unwrap();
     st.write(&[messages::Row::Position(Box::new(open))])
         .unwrap();
-    drop(st);
+}
+
+#[actix_rt::test]
+async fn an_exit_that_filled_while_the_engine_was_down_closes_its_position_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    // The engine stopped with a live position open and its exit in flight.
+    let pid = uuid::Uuid::from_u128(0x5eed_0001);
+    store_open_live_position(dir.path(), pid);
     // The broker: attempt 1 was rejected, attempt 2 filled at two prices.
     let s = server(
         ResponseTemplate::new(200)
@@ -1221,6 +1235,89 @@ async fn an_exit_that_filled_while_the_engine_was_down_closes_its_position_at_st
         (p["net_pnl"].as_f64().unwrap() * 100.0).round() as i64,
         paise - charges.total
     );
+}
+
+#[actix_rt::test]
+async fn sliced_exit_orders_that_filled_while_the_engine_was_down_are_each_booked_at_start() {
+    // With a freeze quantity of one lot (75), the exit of 150 was two orders, tagged as the
+    // slices of attempt 1; both filled while the engine was down.
+    let dir = tempfile::tempdir().unwrap();
+    let pid = uuid::Uuid::from_u128(0x5eed_0003);
+    store_open_live_position(dir.path(), pid);
+    let s = server(
+        ResponseTemplate::new(200)
+            .set_body_json(serde_json::json!({"status": "success", "data": {}})),
+    )
+    .await;
+    let sold = |id: &str, slice: usize, px: f64| {
+        serde_json::json!({"order_id": id, "status": "COMPLETE", "tradingsymbol": "NIFTYX24000PE",
+            "exchange": "NFO", "transaction_type": "SELL", "order_type": "MARKET", "quantity": 75,
+            "filled_quantity": 75, "average_price": px,
+            "tag": actors::live_orders::exit_slice_tag(&pid, 150, 1, slice)})
+    };
+    let ok = |data: serde_json::Value| {
+        ResponseTemplate::new(200)
+            .set_body_json(serde_json::json!({"status": "success", "data": data}))
+    };
+    Mock::given(method("GET"))
+        .and(path("/orders"))
+        .respond_with(ok(serde_json::json!([
+            sold("X1", 0, 60.0),
+            sold("X2", 1, 59.95)
+        ])))
+        .mount(&s)
+        .await;
+    for (id, px) in [("X1", 60.0), ("X2", 59.95)] {
+        Mock::given(method("GET"))
+            .and(path(format!("/orders/{id}/trades")))
+            .respond_with(ok(
+                serde_json::json!([{"trade_id": format!("{id}t"), "order_id": id,
+                "average_price": px, "quantity": 75}]),
+            ))
+            .mount(&s)
+            .await;
+    }
+    Mock::given(method("GET"))
+        .and(path("/portfolio/positions"))
+        .respond_with(ok(serde_json::json!({"net": [], "day": []})))
+        .mount(&s)
+        .await;
+    let out = run_engine_with(dir.path(), &s.uri(), |v| {
+        v["instruments"]["underlyings"]["NIFTY"]["freeze_qty"] = 75.into()
+    });
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    for id in ["X1", "X2"] {
+        assert!(
+            stderr.contains(&format!(
+                "exit order {id} sold NIFTYX24000PE × 75 while the engine was down"
+            )),
+            "{stderr}"
+        );
+    }
+    let db = rusqlite::Connection::open(dir.path().join("alphastocks.db")).unwrap();
+    let p = latest_position(&db, &pid.to_string());
+    assert_eq!(
+        (&p["status"], &p["exit_reason"], &p["remaining_quantity"]),
+        (
+            &serde_json::json!("CLOSED"),
+            &serde_json::json!("EXIT_FILLED_WHILE_DOWN"),
+            &serde_json::json!(0)
+        ),
+        "{p}"
+    );
+    let paise = (p["realized_pnl"].as_f64().unwrap() * 100.0).round() as i64;
+    assert_eq!(paise, 6000 * 75 + 5995 * 75 - 10005 * 150);
+    // The entry as stored, plus each sale charged as its own order.
+    let sched = actors::charges::Schedule::default();
+    let charges = stored_charges(&p);
+    assert_eq!(
+        charges,
+        common::fill_charges(&sched, &p["entry_time"], true, 10005 * 150)
+            + common::fill_charges(&sched, &p["exit_time"], false, 6000 * 75)
+            + common::fill_charges(&sched, &p["exit_time"], false, 5995 * 75)
+    );
+    assert_eq!(charges.brokerage, 3 * 2000);
 }
 
 /// One index packet in full mode (32 bytes): token, last price in paise, exchange time.
