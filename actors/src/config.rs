@@ -951,16 +951,6 @@ impl Config {
             if !(u.tick_size.is_finite() && u.tick_size > 0.0) {
                 return Err(bad(p("tick_size"), u.tick_size.to_string(), "must be > 0"));
             }
-            if let Some(f) = u.freeze_qty.filter(|f| *f < u.lot_size) {
-                return Err(bad(
-                    p("freeze_qty"),
-                    f.to_string(),
-                    &format!(
-                        "is below one lot ({}): no order could be placed; the exchange's freeze quantity is the most one order may carry, in units",
-                        u.lot_size
-                    ),
-                ));
-            }
         }
         let pp = &self.paper;
         let nonneg = |json_path: &str, v: f64| {
