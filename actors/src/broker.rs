@@ -21,7 +21,8 @@
 //! alarm (`entry_alarm` audit row), and is not chased (an entry is a decision at a price).
 //!
 //! Exits are never forgotten: each attempt is the slices of what remains, each slice with its
-//! own deterministic tag ([`exit_tag`]: position, quantity, attempt, and the slice), looked up
+//! own deterministic tag from the position, the quantity, the attempt and the slice ([`exit_tag`]
+//! for the first, [`crate::live_orders::exit_slice_tag`] for the others), looked up
 //! before it is placed; an attempt never sells more than the broker's net position holds (an
 //! exit must not open a short). Each slice's fill is reported on its own ([`ExitFilled`]: one
 //! executed order each), and a rejected, cancelled or failed slice is an alarm (error log,
