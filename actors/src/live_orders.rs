@@ -217,14 +217,18 @@ pub async fn enter(client: &KiteClient, cfg: &BrokerConfig, p: &PlaceEntry) -> E
             )
         })
         .collect();
+    let tags = reqs
+        .iter()
+        .filter_map(|r| r.tag.as_deref())
+        .collect::<Vec<_>>()
+        .join(", ");
     let broker_err = |what: &str, e: KiteError| {
         if matches!(e, KiteError::OrderUncertain { .. }) {
             // The order may exist: nothing books it until the operator looks (the next start's
             // reconciliation flags it too).
             log::error!(
-                "{NAME}: ALARM entry for signal {} has an unknown outcome ({e}): check the order book for tag {}",
+                "{NAME}: ALARM entry for signal {} has an unknown outcome ({what}: {e}): check the order book for its tags {tags}",
                 p.signal_id,
-                tag_for(&p.signal_id)
             );
         }
         let reason = match e {
