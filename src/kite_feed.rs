@@ -194,7 +194,9 @@ impl KiteFeed {
             (Ok(p), Ok(o)) => {
                 let costs =
                     actors::charges::Costs::new(cfg.charges.schedule.clone(), session.offset);
-                let settled = settle_exits(&client, &o, &known, &costs).await;
+                let freeze =
+                    actors::options::slicing::FreezeLimits::from_instruments(&cfg.instruments);
+                let settled = settle_exits(&client, &o, &known, &costs, &freeze).await;
                 if !settled.is_empty() {
                     let db = Writer::open(cfg, backend, "reconciled positions")?;
                     db.write(
@@ -467,8 +469,11 @@ pub async fn settle_exits(
     orders: &[OrderState],
     known: &[PositionRecord],
     costs: &actors::charges::Costs,
+    freeze: &actors::options::slicing::FreezeLimits,
 ) -> Vec<PositionRecord> {
-    use actors::broker::{exit_tag, filled_value, EXIT_ATTEMPTS_MATCHED};
+    use actors::broker::{filled_value, EXIT_ATTEMPTS_MATCHED};
+    use actors::live_orders::exit_slice_tag;
+    use actors::options::position::order_slices;
     use actors::options::position::{ExitReason, PaperPosition};
     let mut out = Vec::new();
     for k in known.iter().filter(|k| k.mode == messages::Mode::Live) {
@@ -476,8 +481,11 @@ pub async fn settle_exits(
             0 => k.quantity,
             n => n,
         };
+        // Every slice of every attempt at what was held (the freeze quantity slices it as the
+        // broker did).
+        let slices = order_slices(held, k.lot_size, freeze.get(&k.symbol)).len();
         let tags: Vec<String> = (1..=EXIT_ATTEMPTS_MATCHED)
-            .map(|a| exit_tag(&k.position_id, held, a))
+            .flat_map(|a| (0..slices).map(move |i| exit_slice_tag(&k.position_id, held, a, i)))
             .collect();
         let fills: Vec<&OrderState> = orders
             .iter()
@@ -487,8 +495,14 @@ pub async fn settle_exits(
         if fills.is_empty() {
             continue;
         }
-        let mut pos =
-            PaperPosition::resume(k.clone(), k.lot_size, actors::logic::price::TICK, 0, costs);
+        let mut pos = PaperPosition::resume(
+            k.clone(),
+            k.lot_size,
+            actors::logic::price::TICK,
+            0,
+            costs,
+            None,
+        );
         let now = chrono::Utc::now().timestamp();
         for o in fills {
             let (qty, value) = filled_value(client, o).await;

@@ -204,6 +204,7 @@ impl Engine {
             }),
             event_level: opts.event_level,
             costs: trade.costs.clone(),
+            freeze: actors::options::slicing::FreezeLimits::from_instruments(&cfg.instruments),
         };
         let (db5, r) = (tdb.clone(), reg.clone());
         let positions = Supervisor::start_in_arbiter(&pipeline.handle(), move |_| {

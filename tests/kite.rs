@@ -107,7 +107,17 @@ fn engine_at(uri: &str) -> Command {
 }
 
 fn run_engine(dir: &std::path::Path, uri: &str) -> std::process::Output {
+    run_engine_with(dir, uri, |_| {})
+}
+
+/// [`run_engine`] with the config changed by `tweak` first.
+fn run_engine_with(
+    dir: &std::path::Path,
+    uri: &str,
+    tweak: impl FnOnce(&mut serde_json::Value),
+) -> std::process::Output {
     let mut v = common::default_json();
+    tweak(&mut v);
     v["storage"]["data_dir"] = dir.to_string_lossy().into_owned().into();
     v["data_collection"]["realtime"]["interval_seconds"] = 1.into();
     v["data_collection"]["historical"]["default_lookback_days"] = 30.into();
@@ -269,6 +279,8 @@ struct Book {
     orders: Vec<Placed>,
     /// Paper runs place no order: the option drops after this many index polls instead.
     drop_after_polls: Option<i64>,
+    /// The BUY orders (counted from 1) the exchange rejects.
+    reject_buys: Vec<usize>,
 }
 
 /// One order the engine placed, and what the script made of it.
@@ -351,14 +363,22 @@ impl Respond for Place {
             .into_owned()
             .collect();
         let mut b = self.0.lock().unwrap();
-        let sells = b
-            .orders
-            .iter()
-            .filter(|o| o.form["transaction_type"] == "SELL")
-            .count();
+        let count = |side: &str| {
+            b.orders
+                .iter()
+                .filter(|o| o.form["transaction_type"] == side)
+                .count()
+        };
+        let (buys, sells) = (count("BUY"), count("SELL"));
         let (id, status, avg, msg) = match form["transaction_type"].as_str() {
+            "BUY" if b.reject_buys.contains(&(buys + 1)) => (
+                format!("ENTRY{}", buys + 1),
+                "REJECTED",
+                0.0,
+                "RMS: slice blocked for the test",
+            ),
             "BUY" => (
-                "ENTRY1".to_string(),
+                format!("ENTRY{}", buys + 1),
                 "COMPLETE",
                 form["price"].parse().unwrap(),
                 "",
@@ -763,6 +783,141 @@ async fn live_mode_orders_fill_and_exit_through_the_broker() {
     assert!(stderr.contains("ALARM exit of NIFTYX24000PE"), "{stderr}");
 }
 
+#[actix_rt::test]
+async fn an_entry_above_the_freeze_quantity_is_sliced_and_a_rejected_slice_is_worked() {
+    // A freeze quantity of one lot (75 in the dump) and 3 lots a trade: the entry is three
+    // orders. The exchange rejects the second; the first exit attempt's first slice too.
+    let book: Shared = Arc::default();
+    book.lock().unwrap().reject_buys = vec![2];
+    let s = live_server(&book).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = live_config(dir.path(), true);
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&cfg).unwrap()).unwrap();
+    v["instruments"]["underlyings"]["NIFTY"]["freeze_qty"] = 75.into();
+    v["rules"]["max_lots_per_trade"] = 3.into();
+    let cfg = common::write_config(dir.path(), &v);
+    let out = live_engine(
+        &cfg,
+        &s.uri(),
+        &[
+            "--feed",
+            "kite",
+            "--mode",
+            "live",
+            "--confirm-live",
+            "--duration",
+            "8",
+        ],
+    );
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let db = rusqlite::Connection::open(dir.path().join("alphastocks.db")).unwrap();
+    let (signal_id, detail): (String, String) = db
+        .query_row(
+            "SELECT signal_id, detail FROM executor_decisions WHERE outcome = 'opened'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap_or_else(|e| panic!("no opened decision ({e}):\n{stderr}"));
+    assert!(
+        detail.contains("3 lots × 75 = 225 in 3 orders (freeze quantity 75)")
+            && detail.contains("LIVE order ENTRY1,ENTRY3 filled 150")
+            && detail.contains("slice 2/3: order ENTRY2 REJECTED"),
+        "{detail}"
+    );
+
+    // Three BUYs of one lot, each with its own tag: the first the signal's, the others derived
+    // from the position and the slice (what a re-run derives again and looks up).
+    let b = book.lock().unwrap().orders.clone();
+    let sid: uuid::Uuid = signal_id.parse().unwrap();
+    let buys: Vec<_> = b
+        .iter()
+        .filter(|o| o.form["transaction_type"] == "BUY")
+        .collect();
+    assert_eq!(buys.len(), 3, "{stderr}");
+    for (i, o) in buys.iter().enumerate() {
+        assert_eq!(o.form["quantity"], "75");
+        assert_eq!(o.form["tag"], actors::live_orders::entry_tag(&sid, i));
+    }
+    assert_eq!(buys[0].form["tag"], actors::kite::tag_for(&sid));
+    let tags: std::collections::HashSet<&String> = buys.iter().map(|o| &o.form["tag"]).collect();
+    assert_eq!(tags.len(), 3, "distinct tags");
+    // The exit: the two lots held as two slices (the first rejected: an alarm), then the lot
+    // that remained in a second attempt.
+    let sells: Vec<(&str, &str, &str)> = b
+        .iter()
+        .filter(|o| o.form["transaction_type"] == "SELL")
+        .map(|o| {
+            (
+                o.id.as_str(),
+                o.status.as_str(),
+                o.form["quantity"].as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        sells,
+        vec![
+            ("EXIT1", "REJECTED", "75"),
+            ("EXIT2", "COMPLETE", "75"),
+            ("EXIT3", "COMPLETE", "75")
+        ],
+        "{stderr}"
+    );
+    let pid = uuid::Uuid::new_v5(&messages::SIGNAL_NAMESPACE, sid.as_bytes());
+    let sell_tags: Vec<&str> = b
+        .iter()
+        .filter(|o| o.form["transaction_type"] == "SELL")
+        .map(|o| o.form["tag"].as_str())
+        .collect();
+    assert_eq!(
+        sell_tags,
+        vec![
+            actors::live_orders::exit_slice_tag(&pid, 150, 1, 0),
+            actors::live_orders::exit_slice_tag(&pid, 150, 1, 1),
+            actors::live_orders::exit_slice_tag(&pid, 75, 2, 0),
+        ]
+    );
+
+    // The position: the two lots that filled, closed by the two sales that filled; each of the
+    // four executed orders charged as one (the rejected ones executed nothing).
+    let p = latest_position(&db, "");
+    assert_eq!(
+        (p["quantity"].as_i64(), p["lots"].as_i64(), &p["status"]),
+        (Some(150), Some(2), &serde_json::json!("CLOSED")),
+        "{p}"
+    );
+    assert_eq!(p["remaining_quantity"], 0);
+    let sold_one = 6000 * 37 + 5995 * 38;
+    let paise = (p["realized_pnl"].as_f64().unwrap() * 100.0).round() as i64;
+    assert_eq!(paise, 2 * sold_one - 10005 * 150);
+    let sched = actors::charges::Schedule::default();
+    let bought = common::fill_charges(&sched, &p["entry_time"], true, 10005 * 75);
+    let sold = common::fill_charges(&sched, &p["exit_time"], false, sold_one);
+    let charges = stored_charges(&p);
+    assert_eq!(charges, bought + bought + sold + sold);
+    assert_eq!(charges.brokerage, 4 * 2000, "four executed orders");
+    assert_eq!(
+        (p["net_pnl"].as_f64().unwrap() * 100.0).round() as i64,
+        paise - charges.total
+    );
+    // Both rejections are alarms on record.
+    let alarms = |action: &str, like: &str| -> i64 {
+        db.query_row(
+            "SELECT COUNT(*) FROM audit_events WHERE action = ?1 AND detail LIKE ?2",
+            [action, like],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    assert_eq!(alarms("entry_alarm", "%ENTRY2 REJECTED%"), 1, "{stderr}");
+    assert_eq!(alarms("exit_alarm", "%EXIT1 REJECTED%"), 1, "{stderr}");
+}
+
 /// A stored position's charges (paise).
 fn stored_charges(p: &serde_json::Value) -> actors::charges::Breakdown {
     serde_json::from_value(p["charges"].clone()).unwrap()
@@ -955,12 +1110,10 @@ fn assert_paper_put_closed_at_59_95(db: &rusqlite::Connection) {
     assert_eq!(paise, (5995 - 10005) * qty);
 }
 
-#[actix_rt::test]
-async fn an_exit_that_filled_while_the_engine_was_down_closes_its_position_at_start() {
+/// Stores a live position of 2 lots of 75 (NIFTYX24000PE bought at 100.05 an hour ago), open
+/// with its exit in flight, as the engine left it when it stopped.
+fn store_open_live_position(dir: &std::path::Path, pid: uuid::Uuid) {
     use actors::store::Store;
-    let dir = tempfile::tempdir().unwrap();
-    // The engine stopped with a live position open and its exit in flight.
-    let pid = uuid::Uuid::from_u128(0x5eed_0001);
     let t = Utc::now() - Duration::hours(1);
     let open = messages::PositionRecord {
         position_id: pid,
@@ -993,11 +1146,17 @@ async fn an_exit_that_filled_while_the_engine_was_down_closes_its_position_at_st
         charges: actors::charges::Costs::default().fill(t.timestamp(), 1, 10005 * 150, 1),
         net_pnl: 0.0,
     };
-    let mut st =
-        actors::store::sqlite::SqliteStore::open(&dir.path().join("alphastocks.db")).unwrap();
+    let mut st = actors::store::sqlite::SqliteStore::open(&dir.join("alphastocks.db")).unwrap();
     st.write(&[messages::Row::Position(Box::new(open))])
         .unwrap();
-    drop(st);
+}
+
+#[actix_rt::test]
+async fn an_exit_that_filled_while_the_engine_was_down_closes_its_position_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    // The engine stopped with a live position open and its exit in flight.
+    let pid = uuid::Uuid::from_u128(0x5eed_0001);
+    store_open_live_position(dir.path(), pid);
     // The broker: attempt 1 was rejected, attempt 2 filled at two prices.
     let s = server(
         ResponseTemplate::new(200)
@@ -1076,6 +1235,89 @@ async fn an_exit_that_filled_while_the_engine_was_down_closes_its_position_at_st
         (p["net_pnl"].as_f64().unwrap() * 100.0).round() as i64,
         paise - charges.total
     );
+}
+
+#[actix_rt::test]
+async fn sliced_exit_orders_that_filled_while_the_engine_was_down_are_each_booked_at_start() {
+    // With a freeze quantity of one lot (75), the exit of 150 was two orders, tagged as the
+    // slices of attempt 1; both filled while the engine was down.
+    let dir = tempfile::tempdir().unwrap();
+    let pid = uuid::Uuid::from_u128(0x5eed_0003);
+    store_open_live_position(dir.path(), pid);
+    let s = server(
+        ResponseTemplate::new(200)
+            .set_body_json(serde_json::json!({"status": "success", "data": {}})),
+    )
+    .await;
+    let sold = |id: &str, slice: usize, px: f64| {
+        serde_json::json!({"order_id": id, "status": "COMPLETE", "tradingsymbol": "NIFTYX24000PE",
+            "exchange": "NFO", "transaction_type": "SELL", "order_type": "MARKET", "quantity": 75,
+            "filled_quantity": 75, "average_price": px,
+            "tag": actors::live_orders::exit_slice_tag(&pid, 150, 1, slice)})
+    };
+    let ok = |data: serde_json::Value| {
+        ResponseTemplate::new(200)
+            .set_body_json(serde_json::json!({"status": "success", "data": data}))
+    };
+    Mock::given(method("GET"))
+        .and(path("/orders"))
+        .respond_with(ok(serde_json::json!([
+            sold("X1", 0, 60.0),
+            sold("X2", 1, 59.95)
+        ])))
+        .mount(&s)
+        .await;
+    for (id, px) in [("X1", 60.0), ("X2", 59.95)] {
+        Mock::given(method("GET"))
+            .and(path(format!("/orders/{id}/trades")))
+            .respond_with(ok(
+                serde_json::json!([{"trade_id": format!("{id}t"), "order_id": id,
+                "average_price": px, "quantity": 75}]),
+            ))
+            .mount(&s)
+            .await;
+    }
+    Mock::given(method("GET"))
+        .and(path("/portfolio/positions"))
+        .respond_with(ok(serde_json::json!({"net": [], "day": []})))
+        .mount(&s)
+        .await;
+    let out = run_engine_with(dir.path(), &s.uri(), |v| {
+        v["instruments"]["underlyings"]["NIFTY"]["freeze_qty"] = 75.into()
+    });
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    for id in ["X1", "X2"] {
+        assert!(
+            stderr.contains(&format!(
+                "exit order {id} sold NIFTYX24000PE × 75 while the engine was down"
+            )),
+            "{stderr}"
+        );
+    }
+    let db = rusqlite::Connection::open(dir.path().join("alphastocks.db")).unwrap();
+    let p = latest_position(&db, &pid.to_string());
+    assert_eq!(
+        (&p["status"], &p["exit_reason"], &p["remaining_quantity"]),
+        (
+            &serde_json::json!("CLOSED"),
+            &serde_json::json!("EXIT_FILLED_WHILE_DOWN"),
+            &serde_json::json!(0)
+        ),
+        "{p}"
+    );
+    let paise = (p["realized_pnl"].as_f64().unwrap() * 100.0).round() as i64;
+    assert_eq!(paise, 6000 * 75 + 5995 * 75 - 10005 * 150);
+    // The entry as stored, plus each sale charged as its own order.
+    let sched = actors::charges::Schedule::default();
+    let charges = stored_charges(&p);
+    assert_eq!(
+        charges,
+        common::fill_charges(&sched, &p["entry_time"], true, 10005 * 150)
+            + common::fill_charges(&sched, &p["exit_time"], false, 6000 * 75)
+            + common::fill_charges(&sched, &p["exit_time"], false, 5995 * 75)
+    );
+    assert_eq!(charges.brokerage, 3 * 2000);
 }
 
 /// One index packet in full mode (32 bytes): token, last price in paise, exchange time.

@@ -416,3 +416,54 @@ fn the_tearsheet_agrees_with_the_positions_and_the_bars() {
         last / capital
     );
 }
+
+#[test]
+fn above_the_freeze_quantity_paper_fills_and_charges_each_slice_as_an_order() {
+    // A freeze quantity of two NIFTY lots (130): a position of 5 lots is bought in three
+    // orders (2 + 2 + 1 lots) and sold in three, each paying its own brokerage.
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = paper_config(dir.path(), |v| {
+        v["instruments"]["underlyings"]["NIFTY"]["freeze_qty"] = 130.into()
+    });
+    let schedule = cfg.charges.schedule.clone();
+    let s = run(cfg, &dir.path().join("out"));
+    let pos = lines(&dir.path().join("out/positions.jsonl"));
+    assert!(!pos.is_empty());
+    assert_eq!(s.executor.opened as usize, pos.len());
+    let (mut sliced, mut with_remainder) = (0, 0);
+    for p in &pos {
+        let qty = p["quantity"].as_i64().unwrap();
+        // The slices, worked out here: as many whole 130s as fit, then the rest.
+        let mut slices = vec![130; (qty / 130) as usize];
+        if qty % 130 > 0 {
+            slices.push(qty % 130);
+            with_remainder += usize::from(slices.len() > 1);
+        }
+        sliced += usize::from(slices.len() > 1);
+        let (buy, sell) = (paise(&p["entry_premium"]), paise(&p["exit_premium"]));
+        let charges = slices
+            .iter()
+            .map(|q| {
+                common::fill_charges(&schedule, &p["entry_time"], true, buy * q)
+                    + common::fill_charges(&schedule, &p["exit_time"], false, sell * q)
+            })
+            .sum::<actors::charges::Breakdown>();
+        assert_eq!(charges_of(&p["charges"]), charges, "{p}");
+        assert_eq!(
+            charges.brokerage,
+            2000 * 2 * slices.len() as i64,
+            "one brokerage per slice, each way: {p}"
+        );
+        let gross = (sell - buy) * qty;
+        assert_eq!(paise(&p["gross_pnl"]), gross, "{p}");
+        assert_eq!(paise(&p["net_pnl"]), gross - charges.total, "{p}");
+    }
+    assert!(
+        sliced > 0 && with_remainder > 0,
+        "positions above the limit, some with a remainder slice: {sliced}, {with_remainder}"
+    );
+    // The replay's report carries the same charges.
+    let total: i64 = pos.iter().map(|p| charges_of(&p["charges"]).total).sum();
+    let report = s.paper.expect("paper report");
+    assert_eq!((report.charges.total * 100.0).round() as i64, total);
+}

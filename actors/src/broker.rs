@@ -9,26 +9,33 @@
 //! - Sends: [`ExitFilled`] to the exit's `reply_to`; [`Persist`] of alarm rows (`audit_events`)
 //!   to DbWriter.
 //!
-//! Entries (seed §4.6 live checks): the order book is searched for the signal's tag first (a
-//! re-run after a crash follows the order it already placed instead of placing another); then
-//! the margin the order needs (`/margins/orders`) against the equity segment's net; then one
-//! tagged placement (`place_order_idempotent`: a timeout is looked up by tag, never blindly
-//! re-sent); then the order's history until it is terminal. An order still open after
-//! `entry_fill_timeout_seconds` is cancelled; whatever filled before the cancel is kept.
+//! Entries (seed §4.6 live checks): above the underlying's freeze quantity an entry is several
+//! orders (slices in whole lots, each within it), each with its own deterministic tag (slice 0
+//! the signal's tag, [`crate::live_orders::entry_tag`]). The order book is searched for the
+//! tags first (a re-run after a crash follows the orders it already placed instead of placing
+//! more); then the margin the orders still to place need (`/margins/orders`) against the
+//! equity segment's net; then tagged placements (`place_order_idempotent`: a timeout is looked
+//! up by tag, never blindly re-sent); then every order's history, together, until terminal. An
+//! order still open after `entry_fill_timeout_seconds` is cancelled; whatever filled before the
+//! cancel is kept. The position is what the slices filled; a slice that filled nothing is an
+//! alarm (`entry_alarm` audit row), and is not chased (an entry is a decision at a price).
 //!
-//! Exits are never forgotten: each attempt has its own deterministic tag ([`exit_tag`]: position,
-//! quantity, attempt), is looked up before it is placed, never sells more than the broker's net position
-//! holds (an exit must not open a short), and a rejected, cancelled or failed attempt is an
-//! alarm (error log, `exit_alarm` audit row, counter) followed by another attempt after a
-//! doubling wait. PositionManager keeps the position open until the fill arrives and asks again
-//! if the broker restarted meanwhile.
+//! Exits are never forgotten: each attempt is the slices of what remains, each slice with its
+//! own deterministic tag from the position, the quantity, the attempt and the slice ([`exit_tag`]
+//! for the first, [`crate::live_orders::exit_slice_tag`] for the others), looked up
+//! before it is placed; an attempt never sells more than the broker's net position holds (an
+//! exit must not open a short). Each slice's fill is reported on its own ([`ExitFilled`]: one
+//! executed order each), and a rejected, cancelled or failed slice is an alarm (error log,
+//! `exit_alarm` audit row, counter) followed by another attempt at what remains after a
+//! doubling wait. PositionManager keeps the position open until the fills arrive and asks
+//! again if the broker restarted meanwhile.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use chrono::{SubsecRound, Utc};
+use chrono::Utc;
 use messages::msg::*;
 use messages::{AuditEvent, EntryResult, MarketOption, OptionType, RejectReason, Row};
 use tokio::sync::oneshot;
@@ -36,21 +43,17 @@ use uuid::Uuid;
 
 use crate::config::{ExpiryPreference, LiveOrderType, Rules};
 use crate::db_writer::DbWriter;
-use crate::kite::{
-    tag_for, Instrument, KiteClient, KiteError, OrderRequest, OrderState, OrderType,
-    TransactionType, STATUS_REJECTED,
-};
+use crate::kite::{Instrument, KiteClient, OrderRequest, OrderType, TransactionType};
+use crate::live_orders::{enter, exit_slice_tag, sell, Attempt};
+pub use crate::live_orders::{exit_tag, filled_value};
 use crate::metrics::{ActorMetrics, Tracked};
 use crate::options::chain::ChainModel;
 use crate::options::listed::{around_atm, expiries};
-use crate::options::position::value_paise;
-use crate::options::sizing::{paise, rupees};
+use crate::options::position::order_slices;
 use crate::options::strike::choose_from;
 use crate::supervisor::{guard, note_restart};
 
 const NAME: &str = "broker";
-/// How long a cancelled order is followed until it reports its final state.
-const AFTER_CANCEL: Duration = Duration::from_secs(10);
 
 /// The broker's settings.
 #[derive(Debug, Clone)]
@@ -97,7 +100,7 @@ impl BrokerConfig {
         }
     }
 
-    fn request(
+    pub(crate) fn request(
         &self,
         symbol: &str,
         side: TransactionType,
@@ -130,32 +133,12 @@ impl BrokerConfig {
 /// Exit attempts tried per position when matching the day's orders at start.
 pub const EXIT_ATTEMPTS_MATCHED: u32 = 64;
 
-/// The order tag of exit attempt `attempt` (from 1) selling `remaining` of a position:
-/// deterministic, so the attempt is found in the order book after a restart.
-pub fn exit_tag(position_id: &Uuid, remaining: u32, attempt: u32) -> String {
-    let name = format!("exit:{remaining}:{attempt}");
-    tag_for(&Uuid::new_v5(position_id, name.as_bytes()))
-}
-
 /// The exit an attempt works on.
 #[derive(Clone)]
 struct ExitJob {
     msg: PlaceExit,
     /// Still to sell.
     remaining: u32,
-}
-
-/// What one exit attempt came to.
-enum Attempt {
-    /// Sold `quantity` at `price` (all of what remained, or part of it).
-    Filled {
-        order_id: String,
-        quantity: u32,
-        price: f64,
-        value_paise: i64,
-    },
-    /// Nothing sold; why.
-    Failed(String),
 }
 
 /// The Broker actor.
@@ -198,12 +181,17 @@ impl Broker {
 
     fn alarm(&mut self, detail: String) {
         self.stats.exit_alarms += 1;
+        self.audit_alarm("exit_alarm", detail);
+    }
+
+    /// Logs an alarm, counts it as an error and records it in `audit_events` as `action`.
+    fn audit_alarm(&mut self, action: &str, detail: String) {
         log::error!("{NAME}: ALARM {detail}");
         self.m.on_error(detail.clone());
         self.db
             .do_send(Persist(vec![Row::Audit(Box::new(AuditEvent {
                 timestamp: Utc::now(),
-                action: "exit_alarm".into(),
+                action: action.into(),
                 detail,
                 ok: false,
             }))]));
@@ -220,330 +208,108 @@ impl Broker {
             );
             return;
         }
-        let tag = exit_tag(&p.position_id, job.remaining, attempt);
-        let req = self.cfg.request(
-            &p.tradingsymbol,
-            TransactionType::Sell,
-            self.cfg.exit_order_type,
-            job.remaining,
-            p.mark,
-            tag,
-        );
-        self.stats.exits_placed += 1;
+        let parts = order_slices(job.remaining, p.lot_size, p.freeze_qty);
+        let reqs: Vec<OrderRequest> = parts
+            .iter()
+            .enumerate()
+            .map(|(i, q)| {
+                self.cfg.request(
+                    &p.tradingsymbol,
+                    TransactionType::Sell,
+                    self.cfg.exit_order_type,
+                    *q,
+                    p.mark,
+                    exit_slice_tag(&p.position_id, job.remaining, attempt, i),
+                )
+            })
+            .collect();
+        self.stats.exits_placed += reqs.len() as u64;
+        let tags: Vec<&str> = reqs.iter().filter_map(|r| r.tag.as_deref()).collect();
         log::info!(
-            "{NAME}: EXIT {} × {} ({}) attempt {attempt}, tag {}",
+            "{NAME}: EXIT {} × {} ({}) attempt {attempt}{}, tag {}",
             p.tradingsymbol,
             job.remaining,
             p.reason,
-            req.tag.as_deref().unwrap_or_default()
+            if parts.len() > 1 {
+                format!(" in {} orders {parts:?}", parts.len())
+            } else {
+                String::new()
+            },
+            tags.join(",")
         );
         let (client, poll, wait) = (self.client.clone(), self.cfg.poll, self.cfg.fill_timeout);
-        let fut = async move { sell(&client, &req, poll, wait).await };
+        let fut = async move { sell(&client, &reqs, poll, wait).await };
         ctx.spawn(fut.into_actor(self).map(move |res, act, ctx| {
             guard(act.m, ctx, |ctx| act.after_attempt(job, attempt, res, ctx));
         }));
     }
 
+    /// The slices of an attempt came back: each fill is reported on its own (one executed
+    /// order each); a slice that failed is an alarm, and what remains is tried again after
+    /// the doubling wait; what a partial fill left is tried again at once.
     fn after_attempt(
         &mut self,
         mut job: ExitJob,
         attempt: u32,
-        res: Attempt,
+        res: Vec<Attempt>,
         ctx: &mut Context<Self>,
     ) {
         let p = job.msg.clone();
-        match res {
-            Attempt::Filled {
-                order_id,
-                quantity,
-                price,
-                value_paise,
-            } => {
-                self.stats.exits_filled += 1;
-                log::info!(
-                    "{NAME}: EXIT FILLED {} × {quantity} @ {price} (order {order_id})",
-                    p.tradingsymbol
-                );
-                p.reply_to.do_send(ExitFilled {
-                    position_id: p.position_id,
+        let before = job.remaining;
+        let mut failed = Vec::new();
+        for a in res {
+            match a {
+                Attempt::Filled {
                     order_id,
                     quantity,
-                    average_price: price,
+                    price,
                     value_paise,
-                    at: Utc::now().timestamp(),
-                });
-                job.remaining = job.remaining.saturating_sub(quantity);
-                if job.remaining == 0 {
-                    self.exits.remove(&p.position_id);
-                    self.stats.exits_pending = self.exits.len() as u64;
-                    return;
-                }
-                self.exit_attempt(job, attempt + 1, ctx);
-            }
-            Attempt::Failed(why) => {
-                let wait = self
-                    .cfg
-                    .exit_retry_initial
-                    .saturating_mul(1 << attempt.min(16).saturating_sub(1))
-                    .min(self.cfg.exit_retry_max);
-                self.alarm(format!(
-                    "exit of {} × {} for position {} ({}) attempt {attempt} failed: {why}; trying again in {:.1} s",
-                    p.tradingsymbol,
-                    job.remaining,
-                    p.position_id,
-                    p.reason,
-                    wait.as_secs_f64()
-                ));
-                ctx.run_later(wait, move |act, ctx| {
-                    act.exit_attempt(job, attempt + 1, ctx)
-                });
-            }
-        }
-    }
-}
-
-/// Follows order `id` until it is terminal; cancels it after `wait` and follows the cancel.
-async fn follow(
-    client: &KiteClient,
-    id: &str,
-    poll: Duration,
-    wait: Duration,
-) -> Result<OrderState, KiteError> {
-    let state = client.wait_for_terminal(id, poll, wait).await?;
-    if state.is_terminal() {
-        return Ok(state);
-    }
-    log::warn!(
-        "{NAME}: order {id} still {} after {:?}: cancelling",
-        state.status,
-        wait
-    );
-    if let Err(e) = client.cancel_order("regular", id).await {
-        log::warn!("{NAME}: cancel of order {id} failed ({e}); following it");
-    }
-    client.wait_for_terminal(id, poll, AFTER_CANCEL).await
-}
-
-/// One exit attempt: the attempt's order if it exists (a restart), else a new one for at most
-/// what the broker holds — an exit never opens a short — then followed.
-async fn sell(client: &KiteClient, req: &OrderRequest, poll: Duration, wait: Duration) -> Attempt {
-    let tag = req.tag.clone().unwrap_or_default();
-    let id = match client.find_order_by_tag(&tag).await {
-        Err(e) => return Attempt::Failed(format!("order-book lookup: {e}")),
-        Ok(Some(o)) => {
-            log::warn!(
-                "{NAME}: exit tag {tag} already exists as {} ({}): following it",
-                o.order_id,
-                o.status
-            );
-            o.order_id
-        }
-        Ok(None) => {
-            let held: i64 = match client.positions().await {
-                Ok(p) => p
-                    .net
-                    .iter()
-                    .filter(|p| {
-                        p.tradingsymbol == req.tradingsymbol
-                            && p.exchange == req.exchange
-                            && p.product == req.product
-                    })
-                    .map(|p| p.quantity)
-                    .sum(),
-                Err(e) => return Attempt::Failed(format!("positions: {e}")),
-            };
-            if held <= 0 {
-                return Attempt::Failed(format!(
-                    "the broker holds no {} ({} {}): closed outside the engine? nothing sold",
-                    req.tradingsymbol, req.exchange, req.product
-                ));
-            }
-            let mut req = req.clone();
-            if held < req.quantity as i64 {
-                log::warn!(
-                    "{NAME}: exit of {} × {} capped at the {held} the broker holds",
-                    req.tradingsymbol,
-                    req.quantity
-                );
-                req.quantity = held as u32;
-            }
-            match client.place_order_idempotent(&req).await {
-                Ok(id) => id,
-                Err(e) => return Attempt::Failed(format!("placement: {e}")),
-            }
-        }
-    };
-    match follow(client, &id, poll, wait).await {
-        Ok(s) if s.filled_quantity > 0 => {
-            let (quantity, value_paise) = filled_value(client, &s).await;
-            Attempt::Filled {
-                quantity,
-                price: rupees(value_paise) / quantity.max(1) as f64,
-                value_paise,
-                order_id: s.order_id,
-            }
-        }
-        Ok(s) => Attempt::Failed(format!(
-            "order {} {}{}",
-            s.order_id,
-            s.status,
-            s.status_message
-                .map(|m| format!(": {m}"))
-                .unwrap_or_default()
-        )),
-        Err(e) => Attempt::Failed(format!("following order {id}: {e}")),
-    }
-}
-
-/// What a filled order traded: its quantity and Σ price × quantity over its trades in paise
-/// (each trade's price is on the tick, so the sum is exact). Without the trades (an error, or
-/// a count that disagrees with the order) the order's average price stands in, with a warning.
-pub async fn filled_value(client: &KiteClient, s: &OrderState) -> (u32, i64) {
-    let qty = s.filled_quantity as u32;
-    let fallback = value_paise(s.average_price, qty);
-    match client.order_trades(&s.order_id).await {
-        Ok(trades) => {
-            let traded: u64 = trades.iter().map(|t| t.quantity).sum();
-            if traded == s.filled_quantity {
-                let v = trades
-                    .iter()
-                    .map(|t| paise(t.average_price) * t.quantity as i64)
-                    .sum();
-                (qty, v)
-            } else {
-                log::warn!(
-                    "{NAME}: order {} filled {} but its trades add up to {traded}: valued at its average price {}",
-                    s.order_id, s.filled_quantity, s.average_price
-                );
-                (qty, fallback)
-            }
-        }
-        Err(e) => {
-            log::warn!(
-                "{NAME}: trades of order {} unavailable ({e}): valued at its average price {}",
-                s.order_id,
-                s.average_price
-            );
-            (qty, fallback)
-        }
-    }
-}
-
-/// The whole entry: tag lookup, margin, placement, fill.
-async fn enter(client: Arc<KiteClient>, cfg: BrokerConfig, p: PlaceEntry) -> EntryResult {
-    let tag = tag_for(&p.signal_id);
-    let req = cfg.request(
-        &p.option.tradingsymbol,
-        TransactionType::Buy,
-        cfg.entry_order_type,
-        p.quantity,
-        p.price,
-        tag.clone(),
-    );
-    let refused = |reason, detail: String| EntryResult::Refused { reason, detail };
-    let broker_err = |what: &str, e: KiteError| {
-        if matches!(e, KiteError::OrderUncertain { .. }) {
-            // The order may exist: nothing books it until the operator looks (the next start's
-            // reconciliation flags it too).
-            log::error!(
-                "{NAME}: ALARM entry for signal {} has an unknown outcome ({e}): check the order book for tag {}",
-                p.signal_id,
-                tag_for(&p.signal_id)
-            );
-        }
-        let reason = match e {
-            KiteError::Margin { .. } => RejectReason::InsufficientMargin,
-            KiteError::Order { .. } | KiteError::Input { .. } => RejectReason::OrderRejected,
-            _ => RejectReason::BrokerError,
-        };
-        refused(reason, format!("{what}: {e}"))
-    };
-    let existing = match client.find_order_by_tag(&tag).await {
-        Ok(o) => o,
-        Err(e) => return broker_err("order-book lookup", e),
-    };
-    let state = match existing {
-        Some(o) => {
-            log::warn!(
-                "{NAME}: entry tag {tag} already exists as {} ({}): following it, not placing another",
-                o.order_id,
-                o.status
-            );
-            follow(&client, &o.order_id, cfg.poll, cfg.fill_timeout).await
-        }
-        None => {
-            match client.order_margins(std::slice::from_ref(&req)).await {
-                Ok(m) => {
-                    let needed: f64 = m.iter().map(|m| m.total).sum();
-                    match client.margins(Some("equity")).await {
-                        Ok(have) => {
-                            let net = have.equity.map(|e| e.net).unwrap_or(0.0);
-                            if needed > net {
-                                return refused(
-                                    RejectReason::InsufficientMargin,
-                                    format!(
-                                        "{} × {} needs ₹{needed:.2} of margin, ₹{net:.2} available",
-                                        req.tradingsymbol, req.quantity
-                                    ),
-                                );
-                            }
-                        }
-                        Err(e) => return broker_err("margins", e),
-                    }
-                }
-                Err(e) => return broker_err("order margin", e),
-            }
-            match client.place_order_idempotent(&req).await {
-                Ok(id) => {
+                } => {
+                    self.stats.exits_filled += 1;
                     log::info!(
-                        "{NAME}: ENTRY placed {} BUY {} × {} ({} {}), tag {tag}",
-                        id,
-                        req.tradingsymbol,
-                        req.quantity,
-                        req.order_type.as_str(),
-                        req.price.map(|p| p.to_string()).unwrap_or_default()
+                        "{NAME}: EXIT FILLED {} × {quantity} @ {price} (order {order_id})",
+                        p.tradingsymbol
                     );
-                    follow(&client, &id, cfg.poll, cfg.fill_timeout).await
+                    p.reply_to.do_send(ExitFilled {
+                        position_id: p.position_id,
+                        order_id,
+                        quantity,
+                        average_price: price,
+                        value_paise,
+                        at: Utc::now().timestamp(),
+                    });
+                    job.remaining = job.remaining.saturating_sub(quantity);
                 }
-                Err(e) => return broker_err("placement", e),
+                Attempt::Failed(why) => failed.push(why),
             }
         }
-    };
-    match state {
-        Ok(s) if s.filled_quantity > 0 => {
-            let (quantity, value) = filled_value(&client, &s).await;
-            EntryResult::Filled {
-                order_id: s.order_id,
-                quantity,
-                // Σ value / quantity: the position's cost is this times the quantity, exactly.
-                average_price: rupees(value) / quantity.max(1) as f64,
-                // Whole seconds, as every stored time (ClickHouse DateTime).
-                at: Utc::now().trunc_subsecs(0),
-            }
+        if job.remaining == 0 {
+            self.exits.remove(&p.position_id);
+            self.stats.exits_pending = self.exits.len() as u64;
+            return;
         }
-        Ok(s) if s.status == STATUS_REJECTED => refused(
-            RejectReason::OrderRejected,
-            format!(
-                "order {} REJECTED: {}",
-                s.order_id,
-                s.status_message.unwrap_or_default()
-            ),
-        ),
-        Ok(s) if s.is_terminal() => refused(
-            RejectReason::OrderNotFilled,
-            format!(
-                "order {} {} with nothing filled within {:?}",
-                s.order_id, s.status, cfg.fill_timeout
-            ),
-        ),
-        Ok(s) => refused(
-            RejectReason::BrokerError,
-            format!(
-                "order {} still {} after its cancel: check it at the broker",
-                s.order_id, s.status
-            ),
-        ),
-        Err(e) => broker_err("following the order", e),
+        if failed.is_empty() {
+            self.exit_attempt(job, attempt + 1, ctx);
+            return;
+        }
+        let wait = self
+            .cfg
+            .exit_retry_initial
+            .saturating_mul(1 << attempt.min(16).saturating_sub(1))
+            .min(self.cfg.exit_retry_max);
+        for why in failed {
+            self.alarm(format!(
+                "exit of {} × {before} for position {} ({}) attempt {attempt} failed: {why}; {} still to sell, trying again in {:.1} s",
+                p.tradingsymbol,
+                p.position_id,
+                p.reason,
+                job.remaining,
+                wait.as_secs_f64()
+            ));
+        }
+        ctx.run_later(wait, move |act, ctx| {
+            act.exit_attempt(job, attempt + 1, ctx)
+        });
     }
 }
 
@@ -678,10 +444,27 @@ impl Handler<PlaceEntry> for Broker {
         }
         guard(self.m, ctx, |_| self.stats.entries_placed += 1);
         self.entries.insert(id, Vec::new());
-        let fut = enter(self.client.clone(), self.cfg.clone(), p);
+        let (client, cfg) = (self.client.clone(), self.cfg.clone());
+        let fut = async move { enter(&client, &cfg, &p).await };
         Box::pin(fut.into_actor(self).map(move |r, act, _| {
             match &r {
-                EntryResult::Filled { .. } => act.stats.entries_filled += 1,
+                EntryResult::Filled {
+                    shortfall,
+                    quantity,
+                    order_id,
+                    ..
+                } => {
+                    act.stats.entries_filled += 1;
+                    if let Some(why) = shortfall {
+                        // Sliced, and part of it did not fill: the position is what did.
+                        act.audit_alarm(
+                            "entry_alarm",
+                            format!(
+                                "entry for signal {id} filled {quantity} (orders {order_id}), not all of its slices: {why}"
+                            ),
+                        );
+                    }
+                }
                 EntryResult::Refused { .. } => act.stats.entries_refused += 1,
             }
             for w in act.entries.remove(&id).unwrap_or_default() {
@@ -750,6 +533,7 @@ mod tests {
     use std::sync::atomic::{AtomicBool, Ordering};
 
     use super::*;
+    use crate::kite::tag_for;
     use crate::kite::testkit::{client, form, ok};
     use wiremock::matchers::{method, path};
     use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
@@ -800,6 +584,7 @@ mod tests {
             },
             quantity: 150,
             price: 101.05,
+            freeze_qty: None,
         }
     }
 
@@ -961,6 +746,147 @@ mod tests {
         assert!(
             matches!(&r, EntryResult::Filled { quantity: 75, .. }),
             "{r:?}"
+        );
+    }
+
+    #[actix_rt::test]
+    async fn a_rerun_of_a_sliced_entry_places_only_the_slices_not_in_the_book() {
+        // 225 with a freeze quantity of one lot (75): three slices. The first two were placed
+        // before a crash; the re-run finds them by their tags and places only the third.
+        let s = MockServer::start().await;
+        let sid = Uuid::from_u128(5);
+        let tag = |i| crate::live_orders::entry_tag(&sid, i);
+        let placed = |id: &str, i| order(id, "COMPLETE", 75, 101.05, &tag(i));
+        get(
+            &s,
+            "/orders",
+            serde_json::json!([placed("A1", 0), placed("A2", 1)]),
+        )
+        .await;
+        for (id, i) in [("A1", 0), ("A2", 1), ("A3", 2)] {
+            get(
+                &s,
+                &format!("/orders/{id}"),
+                serde_json::json!([placed(id, i)]),
+            )
+            .await;
+        }
+        margins(&s, 5_000.0, 500_000.0).await;
+        Mock::given(method("POST"))
+            .and(path("/orders/regular"))
+            .respond_with(ok(serde_json::json!({"order_id": "A3"})))
+            .mount(&s)
+            .await;
+        let mut e = entry(5);
+        (e.quantity, e.freeze_qty) = (225, Some(75));
+        let r = broker(&s, cfg()).send(e).await.unwrap();
+        match &r {
+            EntryResult::Filled {
+                order_id,
+                quantity,
+                orders,
+                shortfall,
+                ..
+            } => {
+                assert_eq!((order_id.as_str(), *quantity), ("A1,A2,A3", 225));
+                assert_eq!(orders, &vec![10_105 * 75; 3], "each slice's value");
+                assert_eq!(shortfall, &None);
+            }
+            other => panic!("{other:?}"),
+        }
+        let sent = posts(&s).await;
+        assert_eq!(sent.len(), 1, "only the missing slice");
+        let f = form(&sent[0]);
+        let get = |k: &str| f.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+        assert_eq!(get("tag"), Some(tag(2)));
+        assert_eq!(get("quantity").as_deref(), Some("75"));
+        // The tags: the signal's, then two derived from the position and the slice.
+        assert_eq!(tag(0), tag_for(&sid));
+        assert!(tag(1) != tag(0) && tag(2) != tag(1) && tag(2) != tag(0));
+    }
+
+    /// Collects the exit fills the broker reports.
+    struct Fills(Arc<std::sync::Mutex<Vec<ExitFilled>>>);
+    impl Actor for Fills {
+        type Context = Context<Self>;
+    }
+    impl Handler<ExitFilled> for Fills {
+        type Result = ();
+        fn handle(&mut self, f: ExitFilled, _: &mut Context<Self>) {
+            self.0.lock().unwrap().push(f);
+        }
+    }
+
+    #[actix_rt::test]
+    async fn a_resent_sliced_exit_follows_the_slice_it_placed_and_sells_only_the_rest() {
+        // Selling 150 in slices of 75: slice 1 of attempt 1 was placed and filled before a
+        // restart (the broker now holds 75). The exit asked again finds it by its tag, reports
+        // its fill, and places only slice 2.
+        let s = MockServer::start().await;
+        let pid = Uuid::from_u128(9);
+        let tag = |i| crate::live_orders::exit_slice_tag(&pid, 150, 1, i);
+        let sold = |id: &str, i| {
+            let mut o = order(id, "COMPLETE", 75, 60.0, &tag(i));
+            o["transaction_type"] = "SELL".into();
+            o["quantity"] = 75.into();
+            o
+        };
+        get(&s, "/orders", serde_json::json!([sold("X1", 0)])).await;
+        get(&s, "/orders/X1", serde_json::json!([sold("X1", 0)])).await;
+        get(&s, "/orders/X2", serde_json::json!([sold("X2", 1)])).await;
+        get(
+            &s,
+            "/portfolio/positions",
+            serde_json::json!({"net": [{"tradingsymbol": "NIFTY25D0924000CE", "exchange": "NFO",
+                "product": "NRML", "instrument_token": 1, "quantity": 75, "average_price": 100.0,
+                "last_price": 60.0}], "day": []}),
+        )
+        .await;
+        Mock::given(method("POST"))
+            .and(path("/orders/regular"))
+            .respond_with(ok(serde_json::json!({"order_id": "X2"})))
+            .mount(&s)
+            .await;
+        let got = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let me = Fills(got.clone()).start();
+        broker(&s, cfg()).do_send(PlaceExit {
+            position_id: pid,
+            tradingsymbol: "NIFTY25D0924000CE".into(),
+            quantity: 150,
+            lot_size: 75,
+            freeze_qty: Some(75),
+            mark: 60.0,
+            reason: "STOP_LOSS_HIT".into(),
+            reply_to: me.recipient(),
+        });
+        for _ in 0..500 {
+            if got.lock().unwrap().len() >= 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let fills: Vec<(String, u32, i64)> = got
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|f| (f.order_id.clone(), f.quantity, f.value_paise))
+            .collect();
+        assert_eq!(
+            fills,
+            vec![("X1".into(), 75, 6000 * 75), ("X2".into(), 75, 6000 * 75)],
+            "one fill per executed order"
+        );
+        let sent = posts(&s).await;
+        assert_eq!(sent.len(), 1, "slice 1 is not sold twice");
+        let f = form(&sent[0]);
+        let get = |k: &str| f.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+        assert_eq!(
+            (
+                get("tag"),
+                get("quantity").as_deref(),
+                get("transaction_type").as_deref()
+            ),
+            (Some(tag(1)), Some("75"), Some("SELL"))
         );
     }
 

@@ -217,6 +217,11 @@ pub struct UnderlyingSpec {
     pub tick_size: f64,
     /// Weekly expiries listed (NIFTY); otherwise monthly only.
     pub weekly: bool,
+    /// The exchange's freeze quantity: the most one order may carry (units, not lots). A
+    /// larger entry or exit is sent as several orders in whole lots, each within it
+    /// ([`crate::options::slicing`]). Left out: no limit known, one order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub freeze_qty: Option<u32>,
 }
 
 /// Paper trading and the synthetic chain.
@@ -1369,6 +1374,31 @@ mod tests {
         assert!(
             err.contains("rules.risk_mode") && err.contains("YOLO"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn a_freeze_quantity_below_one_lot_names_the_field() {
+        let c = Config::default_config().unwrap();
+        let nifty = &c.instruments.underlyings["NIFTY"];
+        assert_eq!((nifty.lot_size, nifty.freeze_qty), (65, Some(1800)));
+        assert_eq!(c.instruments.underlyings["RELIANCE"].freeze_qty, None);
+        let e = with(|v| v["instruments"]["underlyings"]["NIFTY"]["freeze_qty"] = 64.into())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("instruments.underlyings.NIFTY.freeze_qty")
+                && e.contains("value 64")
+                && e.contains("below one lot (65)"),
+            "{e}"
+        );
+        let e = with(|v| v["instruments"]["underlyings"]["NIFTY"]["freeze_qty"] = (-5).into())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("freeze_qty"), "{e}");
+        // Exactly one lot is allowed.
+        assert!(
+            with(|v| v["instruments"]["underlyings"]["NIFTY"]["freeze_qty"] = 65.into()).is_ok()
         );
     }
 

@@ -28,6 +28,7 @@ pub mod db_writer;
 pub mod error;
 pub mod feed;
 pub mod kite;
+pub mod live_orders;
 pub mod logic;
 pub mod metrics;
 pub mod options;

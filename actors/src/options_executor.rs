@@ -179,6 +179,11 @@ pub struct OptionsExecutor {
 }
 
 impl TradeConfig {
+    /// The freeze quantity of `underlying` (`instruments.underlyings.*.freeze_qty`), if set.
+    pub fn freeze_of(&self, underlying: &str) -> Option<u32> {
+        self.underlyings.get(underlying).and_then(|u| u.freeze_qty)
+    }
+
     /// The trade step's settings from the config, with the risk mode's presets applied.
     pub fn from_config(
         cfg: &crate::config::Config,
@@ -539,6 +544,7 @@ impl OptionsExecutor {
                     option: p.option.clone(),
                     quantity: p.record.quantity,
                     price: p.record.entry_premium,
+                    freeze_qty: self.cfg.trade.freeze_of(&s.symbol),
                 };
                 let s = s.clone();
                 ctx.wait(
@@ -593,6 +599,8 @@ impl OptionsExecutor {
                 quantity,
                 average_price,
                 at: when,
+                orders,
+                shortfall,
             }) => {
                 let t = &self.cfg.trade;
                 let mut r = p.record;
@@ -611,10 +619,19 @@ impl OptionsExecutor {
                 r.lots = quantity / r.lot_size.max(1);
                 r.entry_time = when;
                 r.updated_at = when;
-                crate::options::position::charge_entry(&mut r, &t.costs);
+                // Each executed order (slice) charged as one, on its own value.
+                crate::options::position::charge_entry_orders(
+                    &mut r,
+                    &t.costs,
+                    when.timestamp(),
+                    &orders,
+                );
                 let detail = format!(
-                    "{} | LIVE order {order_id} filled {quantity} @ {average_price} (SL {stop} target {target})",
-                    p.detail
+                    "{} | LIVE order {order_id} filled {quantity} @ {average_price} (SL {stop} target {target}){}",
+                    p.detail,
+                    shortfall
+                        .map(|w| format!(" | not every slice filled: {w}"))
+                        .unwrap_or_default()
                 );
                 log::warn!("{NAME}: LIVE {} {} | {detail}", s.action.as_str(), s.symbol);
                 self.open_to.do_send(OpenPosition(Box::new(r.clone())));
@@ -826,8 +843,30 @@ impl OptionsExecutor {
                 format!("{} @ {entry}: {e}", q.contract.tradingsymbol),
             )
         })?;
+        // The orders the freeze quantity slices it into (a contract whose lot outgrew the
+        // configured freeze quantity cannot be ordered at all).
+        let freeze = t.freeze_of(&s.symbol);
+        let orders = crate::options::slicing::slices(sz.quantity, lot_size, freeze)
+            .map_err(|e| {
+                (
+                    RejectReason::NoInstrument,
+                    format!(
+                        "{}: instruments.underlyings.{}.freeze_qty: {e}",
+                        q.contract.tradingsymbol, s.symbol
+                    ),
+                )
+            })?
+            .len();
+        let sliced = if orders > 1 {
+            format!(
+                " in {orders} orders (freeze quantity {})",
+                freeze.unwrap_or_default()
+            )
+        } else {
+            String::new()
+        };
         let detail = format!(
-            "{} (strike {} {}, expiry {}, ltp {}, iv {:.4}, delta {:.3}, score {:.1}) | {} lots × {} = {} @ {} | SL {} target {} | P&L at SL ₹{:.2}, at target ₹{:.2}",
+            "{} (strike {} {}, expiry {}, ltp {}, iv {:.4}, delta {:.3}, score {:.1}) | {} lots × {} = {}{sliced} @ {} | SL {} target {} | P&L at SL ₹{:.2}, at target ₹{:.2}",
             q.contract.tradingsymbol,
             q.contract.strike,
             if q.contract.kind == messages::OptionType::CE { "CE" } else { "PE" },
@@ -877,7 +916,8 @@ impl OptionsExecutor {
             net_pnl: 0.0,
         };
         let mut record = record;
-        crate::options::position::charge_entry(&mut record, &self.cfg.trade.costs);
+        let t = &self.cfg.trade;
+        crate::options::position::charge_entry(&mut record, &t.costs, t.freeze_of(&s.symbol));
         let option = MarketOption {
             tradingsymbol: q.contract.tradingsymbol.clone(),
             exchange: "NFO".into(),
@@ -1406,6 +1446,66 @@ mod tests {
         );
         ex.recovery_failed = false;
         assert_eq!(ex.validate(&c, NOW, Ok(false)), Ok(()));
+    }
+
+    #[actix_rt::test]
+    async fn an_entry_above_the_freeze_quantity_is_charged_one_brokerage_per_slice() {
+        let mut c = cfg();
+        c.mode = Mode::Paper;
+        c.trade.capital = 10_000_000.0;
+        fn nifty(c: &mut ExecutorConfig) -> &mut crate::config::UnderlyingSpec {
+            c.trade.underlyings.get_mut("NIFTY").unwrap()
+        }
+        // One lot per order.
+        nifty(&mut c).freeze_qty = Some(65);
+        let mut ex = executor(c.clone());
+        let at = 1_733_891_400;
+        let mut s = signal("NIFTY", 0.7, 2.0, at);
+        s.price = 24_010.0;
+        let (detail, rec) = ex.plan(&s, at, RiskSnapshot::default()).unwrap();
+        let rec = rec.unwrap();
+        assert!(rec.lots > 1, "{detail}");
+        assert!(
+            detail.contains(&format!("in {} orders (freeze quantity 65)", rec.lots)),
+            "{detail}"
+        );
+        assert_eq!(rec.charges.brokerage, 2000 * i64::from(rec.lots));
+        let rates = crate::charges::Schedule::default()
+            .rates_on(
+                chrono::NaiveDate::from_ymd_opt(2024, 12, 11).unwrap(),
+                crate::charges::Segment::Options,
+            )
+            .unwrap();
+        let one = crate::charges::charges(
+            crate::charges::Turnover {
+                buy_paise: (rec.entry_premium * 100.0).round() as i64 * 65,
+                sell_paise: 0,
+                orders: 1,
+            },
+            &rates,
+        );
+        assert_eq!(rec.charges.total, one.total * i64::from(rec.lots));
+        // The same trade without a limit: one order.
+        nifty(&mut c).freeze_qty = None;
+        let (_, whole) = executor(c.clone())
+            .plan(&s, at, RiskSnapshot::default())
+            .unwrap();
+        let whole = whole.unwrap();
+        assert_eq!(
+            (whole.quantity, whole.charges.brokerage),
+            (rec.quantity, 2000)
+        );
+        // A freeze quantity below the contract's lot cannot be ordered at all.
+        nifty(&mut c).freeze_qty = Some(64);
+        let (r, why) = executor(c)
+            .plan(&s, at, RiskSnapshot::default())
+            .unwrap_err();
+        assert_eq!(r, RejectReason::NoInstrument);
+        assert!(
+            why.contains("instruments.underlyings.NIFTY.freeze_qty")
+                && why.contains("below one lot of 65"),
+            "{why}"
+        );
     }
 
     #[actix_rt::test]

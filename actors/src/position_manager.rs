@@ -43,6 +43,7 @@ use crate::options::chain::ChainModel;
 use crate::options::instruments::OptionContract;
 use crate::options::position::{Change, ExitReason, ExitRules, PaperPosition};
 use crate::options::sizing::paise;
+use crate::options::slicing::FreezeLimits;
 use crate::options_executor::Clock;
 use crate::supervisor::{guard, note_restart};
 
@@ -71,6 +72,8 @@ pub struct PositionManagerConfig {
     pub daily_performance: Option<DailyPerformance>,
     /// What each fill costs: every position's charges and net P&L.
     pub costs: Costs,
+    /// The freeze quantity of each underlying: a paper order above it fills as its slices.
+    pub freeze: FreezeLimits,
 }
 
 /// What the daily `strategy_performance` rows need.
@@ -417,6 +420,8 @@ impl PositionManager {
                 position_id: h.pos.record.position_id,
                 tradingsymbol: h.pos.record.option_symbol.clone(),
                 quantity: exit.remaining,
+                lot_size: h.pos.lot_size,
+                freeze_qty: h.pos.freeze_qty,
                 mark: exit.mark,
                 reason: exit.reason.as_str().to_string(),
                 reply_to: me.clone(),
@@ -564,12 +569,14 @@ impl PositionManager {
         let contract = contract_of(&record);
         let expiry_ts = self.cfg.chain.expiry_ts(record.expiry);
         let last_mark = record.updated_at.timestamp();
+        let freeze = self.cfg.freeze.get(&record.symbol);
         let pos = PaperPosition::resume(
             record,
             contract.lot_size,
             contract.tick_size,
             expiry_ts,
             &self.cfg.costs,
+            freeze,
         );
         self.open.push(Held::new(pos, contract, sym, last_mark));
         self.refresh_summary();
@@ -627,12 +634,14 @@ impl PositionManager {
         let expiry_ts = self.cfg.chain.expiry_ts(record.expiry);
         let entry = record.entry_time.timestamp();
         // The entry fill's charges on the opening version (the executor stored the same).
+        let freeze = self.cfg.freeze.get(&record.symbol);
         let pos = PaperPosition::open(
             record,
             contract.lot_size,
             contract.tick_size,
             expiry_ts,
             &self.cfg.costs,
+            freeze,
         );
         let record = pos.record.clone();
         log::log!(
@@ -1141,6 +1150,7 @@ mod tests {
             real_marks: true,
             daily_performance: None,
             costs: Costs::default(),
+            freeze: FreezeLimits::default(),
             event_level: log::Level::Info,
         }
     }
@@ -1184,6 +1194,103 @@ mod tests {
             charges: Default::default(),
             net_pnl: 0.0,
         }
+    }
+
+    /// Records the exits ordered of it (a stand-in broker).
+    struct Exits(std::sync::Arc<std::sync::Mutex<Vec<PlaceExit>>>);
+    impl Actor for Exits {
+        type Context = Context<Self>;
+    }
+    impl Handler<PlaceExit> for Exits {
+        type Result = ();
+        fn handle(&mut self, m: PlaceExit, _: &mut Context<Self>) {
+            self.0.lock().unwrap().push(m);
+        }
+    }
+    impl Handler<AbandonExit> for Exits {
+        type Result = ();
+        fn handle(&mut self, _: AbandonExit, _: &mut Context<Self>) {}
+    }
+
+    #[actix_rt::test]
+    async fn flatten_above_the_freeze_quantity_sells_in_slices() {
+        // A freeze quantity of one lot (75): 2 lots are two orders each way.
+        let reg = crate::metrics::Registry::new(true);
+        let db = Tracked::new(DbWriter::start_unsupervised_for_tests(), reg.db_writer);
+        let cfg = PositionManagerConfig {
+            freeze: FreezeLimits::of_pairs([("NIFTY", 75)]),
+            ..test_cfg(Clock::Wall(crate::logic::clock::LiveClock::system()))
+        };
+        let pm = PositionManager::new(cfg, db, reg.position_manager).start();
+        let ordered = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let broker = Exits(ordered.clone()).start();
+        pm.send(UseBroker(broker.clone().recipient(), broker.recipient()))
+            .await
+            .unwrap();
+        let closed = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        struct Closed(std::sync::Arc<std::sync::Mutex<Vec<PositionRecord>>>);
+        impl Actor for Closed {
+            type Context = Context<Self>;
+        }
+        impl Handler<PositionClosed> for Closed {
+            type Result = ();
+            fn handle(&mut self, m: PositionClosed, _: &mut Context<Self>) {
+                self.0.lock().unwrap().push((*m.0).clone());
+            }
+        }
+        pm.send(SubscribePositions {
+            opened: None,
+            closed: Some(Closed(closed.clone()).start().recipient()),
+        })
+        .await
+        .unwrap();
+        let paper = record(0xf1a7_0000, Mode::Paper);
+        let mut live = record(0xf1a7_1000, Mode::Live);
+        live.option_symbol = "NIFTY25D0924050CE".into();
+        for r in [paper.clone(), live] {
+            pm.send(OpenPosition(Box::new(r))).await.unwrap();
+        }
+        let at = Utc::now().timestamp();
+        pm.send(OptionMarks {
+            at,
+            ltps: vec![
+                ("NIFTY25D0924000CE".into(), 90.0),
+                ("NIFTY25D0924050CE".into(), 90.0),
+            ],
+        })
+        .await
+        .unwrap();
+        assert_eq!(pm.send(FlattenAll).await.unwrap(), 2);
+        // The close and the exit order are told with do_send: let them arrive.
+        for _ in 0..500 {
+            if !closed.lock().unwrap().is_empty() && !ordered.lock().unwrap().is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // Paper: closed at once, sold in two orders at the mark less a tick.
+        let done = closed.lock().unwrap().clone();
+        assert_eq!(done.len(), 1);
+        let p = &done[0];
+        assert_eq!(p.position_id, paper.position_id);
+        assert_eq!(p.realized_pnl, (8995 - 10005) as f64 * 150.0 / 100.0);
+        let costs = Costs::default();
+        let order = |side: i8, px: i64| costs.fill(at, side, px * 75, 1);
+        let bought = costs.fill(p.entry_time.timestamp(), 1, 10_005 * 75, 1);
+        assert_eq!(
+            p.charges,
+            bought + bought + order(-1, 8995) + order(-1, 8995),
+            "four orders of one lot"
+        );
+        assert_eq!(p.charges.brokerage, 4 * 2000);
+        // Live: its exit ordered at the broker with the lot and the limit to slice it by.
+        let sent = ordered.lock().unwrap();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(
+            (sent[0].quantity, sent[0].lot_size, sent[0].freeze_qty),
+            (150, 75, Some(75))
+        );
+        assert_eq!(sent[0].reason, "MANUAL");
     }
 
     #[actix_rt::test]

@@ -341,10 +341,16 @@ pub struct MarketOption {
 pub enum EntryResult {
     /// Filled (wholly, or partly before a cancel): `quantity` at `average_price`.
     Filled {
+        /// The executed order (several, comma-separated, when the entry was sliced).
         order_id: String,
         quantity: u32,
         average_price: f64,
         at: DateTime<Utc>,
+        /// What each executed order bought, paise (its trades summed): each is charged as one
+        /// order.
+        orders: Vec<i64>,
+        /// The slices that executed nothing, in words (`None`: every slice filled something).
+        shortfall: Option<String>,
     },
     /// Not traded, and why in words.
     Refused {

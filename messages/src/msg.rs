@@ -430,9 +430,11 @@ pub struct OptionChain {
     pub options: Vec<crate::MarketOption>,
 }
 
-/// Buy `quantity` of `option` for signal `signal_id` (limit `price`); replies once the order
-/// is terminal (or cancelled after the fill timeout). Margin is checked first; the order's tag
-/// is derived from the signal id, so a retry or a re-run never doubles it.
+/// Buy `quantity` of `option` for signal `signal_id` (limit `price`); replies once the orders
+/// are terminal (or cancelled after the fill timeout). Above `freeze_qty` the entry is several
+/// orders (slices in whole lots, each within it), placed and followed together. Margin is
+/// checked first; each order's tag is derived from the signal id and its slice, so a retry or
+/// a re-run never doubles it.
 #[derive(Message, Debug, Clone)]
 #[rtype(result = "crate::EntryResult")]
 pub struct PlaceEntry {
@@ -440,6 +442,8 @@ pub struct PlaceEntry {
     pub option: crate::MarketOption,
     pub quantity: u32,
     pub price: f64,
+    /// The underlying's freeze quantity (`None`: one order).
+    pub freeze_qty: Option<u32>,
 }
 
 /// Sell `quantity` of a live position's option for `reason`. The broker retries a rejected
@@ -450,6 +454,10 @@ pub struct PlaceExit {
     pub position_id: Uuid,
     pub tradingsymbol: String,
     pub quantity: u32,
+    /// The contract's lot and the underlying's freeze quantity: above it the exit is sent as
+    /// several orders (slices in whole lots), each filled and reported on its own.
+    pub lot_size: u32,
+    pub freeze_qty: Option<u32>,
     /// The last price seen (the limit when exits are LIMIT orders).
     pub mark: f64,
     pub reason: String,

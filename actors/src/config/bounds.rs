@@ -22,6 +22,9 @@ pub const MIN_PRICE: f64 = 0.01;
 /// The largest `account_capital` (₹1,00,000 crore). In paise it is 1e14, so capital × any
 /// percentage stays exact in `i64` and no lot count built from it overflows a quantity.
 pub const MAX_CAPITAL: f64 = 1e12;
+/// The largest freeze quantity accepted (units per order): far above any exchange's, small
+/// enough that no count of slices or order value built from it overflows.
+const MAX_FREEZE_QTY: u32 = 10_000_000;
 
 /// One bound check: the field, its value, and the closed range it must lie in.
 struct Check<'a> {
@@ -267,6 +270,31 @@ impl Config {
                     ));
                 }
             }
+            // The freeze quantity (units per order): at least one lot, and a count of slices
+            // that stays small.
+            if let Some(f) = u.freeze_qty {
+                let at = format!("instruments.underlyings.{name}.freeze_qty");
+                if f < u.lot_size {
+                    return Err(Error::ConfigInvalid {
+                        path: path.to_path_buf(),
+                        json_path: at,
+                        value: f.to_string(),
+                        reason: format!(
+                            "is below one lot ({}): no order could be placed; the exchange's freeze quantity is the most one order may carry, in units",
+                            u.lot_size
+                        ),
+                    });
+                }
+                if f > MAX_FREEZE_QTY {
+                    return Err(out_of(
+                        path,
+                        &at,
+                        f64::from(f),
+                        f64::from(u.lot_size),
+                        f64::from(MAX_FREEZE_QTY),
+                    ));
+                }
+            }
         }
         let optional = [
             ("rules.max_spread_pct", r.max_spread_pct, 0.0, 100.0),
@@ -491,6 +519,11 @@ mod tests {
                 json!(4_000_000_000u32),
             ),
             ("instruments.underlyings.NIFTY.strike_step", json!(1e300)),
+            ("instruments.underlyings.NIFTY.freeze_qty", json!(64)),
+            (
+                "instruments.underlyings.NIFTY.freeze_qty",
+                json!(4_000_000_000u32),
+            ),
             ("rules.max_hold_hours", json!(-1.0)),
             ("rules.max_premium", json!(1e300)),
             ("rules.min_days_to_expiry", json!(-3.0)),

@@ -166,6 +166,7 @@ mod tests {
             strike_step: 50.0,
             tick_size: 0.05,
             weekly: true,
+            freeze_qty: None,
         };
         let exp = NaiveDate::from_ymd_opt(2025, 12, 9).unwrap();
         let now = m.expiry_ts(exp) - 5 * 86_400;

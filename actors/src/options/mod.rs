@@ -7,4 +7,5 @@ pub mod instruments;
 pub mod listed;
 pub mod position;
 pub mod sizing;
+pub mod slicing;
 pub mod strike;

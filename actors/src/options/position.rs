@@ -14,11 +14,16 @@
 //! Charges: every fill (the entry's buy, each partial or final sale) is one executed order,
 //! charged at the rates of its own trade date ([`Costs`]); the position's charges are the sum
 //! of its fills', and its net P&L is the gross realized P&L less them, exactly in paise.
+//!
+//! Freeze quantity: a paper entry or sale above the underlying's freeze quantity is filled as
+//! the slices a live order set would be sent as ([`order_slices`]), each its own fill and its
+//! own executed order (one brokerage each), so paper pays what live pays.
 
-use messages::{PositionRecord, PositionStatus};
+use messages::{Mode, PositionRecord, PositionStatus};
 use serde::Serialize;
 
 use super::sizing::{paise, rupees};
+use super::slicing::slices;
 use crate::charges::{Breakdown, Costs};
 use crate::config::{PartialBooking, Trailing};
 use crate::logic::price::round_to_tick;
@@ -79,15 +84,59 @@ pub struct Fill {
     pub charges: Breakdown,
 }
 
-/// The entry fill's charges set on a new position's record (its first version), with the net
-/// P&L they make: what the executor stores and [`PaperPosition::open`] starts from.
-pub fn charge_entry(record: &mut PositionRecord, costs: &Costs) {
-    let c = costs.fill(
-        record.entry_time.timestamp(),
-        1,
-        value_paise(record.entry_premium, record.quantity),
-        1,
-    );
+/// The orders that carry `quantity` of a contract of `lot_size`: the freeze quantity's slices
+/// ([`slices`]), or a single order when no slicing can respect it (a freeze below the lot: the
+/// config refuses that, but a contract whose lot grew since may still meet it).
+pub fn order_slices(quantity: u32, lot_size: u32, freeze_qty: Option<u32>) -> Vec<u32> {
+    slices(quantity, lot_size, freeze_qty).unwrap_or_else(|e| {
+        log::warn!("order of {quantity} (lot {lot_size}) sent whole: {e}");
+        if quantity == 0 {
+            vec![]
+        } else {
+            vec![quantity]
+        }
+    })
+}
+
+/// A paper entry's fills: one buy per slice at the entry premium, each charged as its own
+/// order at its trade date's rates.
+fn entry_fills(record: &PositionRecord, costs: &Costs, freeze_qty: Option<u32>) -> Vec<Fill> {
+    let ts = record.entry_time.timestamp();
+    order_slices(record.quantity, record.lot_size, freeze_qty)
+        .into_iter()
+        .map(|q| {
+            let value = value_paise(record.entry_premium, q);
+            Fill {
+                ts,
+                side: 1,
+                quantity: q,
+                premium: record.entry_premium,
+                value_paise: value,
+                charges: costs.fill(ts, 1, value, 1),
+            }
+        })
+        .collect()
+}
+
+/// The entry's charges set on a new position's record (its first version), with the net P&L
+/// they make: what the executor stores and [`PaperPosition::open`] starts from. The entry is
+/// as many orders as the freeze quantity slices it into (`freeze_qty`), each charged as one.
+pub fn charge_entry(record: &mut PositionRecord, costs: &Costs, freeze_qty: Option<u32>) {
+    let c: Breakdown = entry_fills(record, costs, freeze_qty)
+        .iter()
+        .map(|f| f.charges)
+        .sum();
+    set_charges(record, c);
+}
+
+/// A live entry's charges from its real orders: each executed order's value (paise, its
+/// trades summed), bought at `ts`.
+pub fn charge_entry_orders(record: &mut PositionRecord, costs: &Costs, ts: i64, orders: &[i64]) {
+    let c: Breakdown = orders.iter().map(|v| costs.fill(ts, 1, *v, 1)).sum();
+    set_charges(record, c);
+}
+
+fn set_charges(record: &mut PositionRecord, c: Breakdown) {
     record.charges = c;
     record.net_pnl = rupees(paise(record.realized_pnl) - c.total);
 }
@@ -132,29 +181,38 @@ pub struct PaperPosition {
     pub fills: Vec<Fill>,
     /// How fills are charged.
     pub costs: Costs,
+    /// The underlying's freeze quantity: a paper order above it is filled as its slices.
+    pub freeze_qty: Option<u32>,
 }
 
 impl PaperPosition {
-    /// A position opened by `entry` fill (the record holds entry, stop, target, quantity),
-    /// its fills charged by `costs`.
+    /// A position opened by its entry (the record holds entry, stop, target, quantity), its
+    /// fills charged by `costs`. A paper entry above `freeze_qty` is filled as its slices,
+    /// each one order; a live record carries the charges of its real orders, which are kept.
     pub fn open(
         mut record: PositionRecord,
         lot_size: u32,
         tick: f64,
         expiry_ts: i64,
         costs: &Costs,
+        freeze_qty: Option<u32>,
     ) -> Self {
         record.remaining_quantity = record.quantity;
-        charge_entry(&mut record, costs);
         let cost = value_paise(record.entry_premium, record.quantity);
-        let fill = Fill {
-            ts: record.entry_time.timestamp(),
-            side: 1,
-            quantity: record.quantity,
-            premium: record.entry_premium,
-            value_paise: cost,
-            charges: record.charges,
+        let fills = if record.mode == Mode::Live && record.charges != Breakdown::default() {
+            vec![Fill {
+                ts: record.entry_time.timestamp(),
+                side: 1,
+                quantity: record.quantity,
+                premium: record.entry_premium,
+                value_paise: cost,
+                charges: record.charges,
+            }]
+        } else {
+            entry_fills(&record, costs, freeze_qty)
         };
+        let charges: Breakdown = fills.iter().map(|f| f.charges).sum();
+        set_charges(&mut record, charges);
         PaperPosition {
             lot_size,
             tick,
@@ -165,10 +223,11 @@ impl PaperPosition {
             remaining: record.quantity,
             cost_paise: cost,
             realized_paise: 0,
-            charges: fill.charges,
+            charges,
             partial_done: false,
-            fills: vec![fill],
+            fills,
             costs: costs.clone(),
+            freeze_qty,
             record,
         }
     }
@@ -183,12 +242,14 @@ impl PaperPosition {
         tick: f64,
         expiry_ts: i64,
         costs: &Costs,
+        freeze_qty: Option<u32>,
     ) -> Self {
         let remaining = match record.remaining_quantity {
             0 => record.quantity,
             n => n.min(record.quantity),
         };
-        let mut p = PaperPosition::open(record.clone(), lot_size, tick, expiry_ts, costs);
+        let mut p =
+            PaperPosition::open(record.clone(), lot_size, tick, expiry_ts, costs, freeze_qty);
         p.remaining = remaining;
         p.cost_paise = value_paise(record.entry_premium, remaining);
         p.partial_done = remaining < record.quantity;
@@ -219,8 +280,28 @@ impl PaperPosition {
         self.sell_at(ts, qty, px)
     }
 
+    /// A paper sale of `qty` at `px`: one order per slice of the freeze quantity, each its
+    /// own fill; returns them summed.
     fn sell_at(&mut self, ts: i64, qty: u32, px: f64) -> Fill {
-        self.sell_value(ts, qty, paise(px) * qty as i64, px)
+        let parts = order_slices(qty.min(self.remaining), self.lot_size, self.freeze_qty);
+        if parts.is_empty() {
+            return self.sell_value(ts, 0, 0, px);
+        }
+        let mut all = Fill {
+            ts,
+            side: -1,
+            quantity: 0,
+            premium: px,
+            value_paise: 0,
+            charges: Breakdown::default(),
+        };
+        for q in parts {
+            let f = self.sell_value(ts, q, paise(px) * q as i64, px);
+            all.quantity += f.quantity;
+            all.value_paise += f.value_paise;
+            all.charges += f.charges;
+        }
+        all
     }
 
     /// Sells `qty` for `value` paise in all (average price `avg`).
@@ -418,7 +499,7 @@ mod tests {
             charges: Default::default(),
             net_pnl: 0.0,
         };
-        PaperPosition::open(r, 65, 0.05, T0 + 30 * 3600, &Costs::default())
+        PaperPosition::open(r, 65, 0.05, T0 + 30 * 3600, &Costs::default(), None)
     }
 
     fn rules() -> ExitRules {
@@ -486,6 +567,67 @@ mod tests {
         assert_eq!(paise(p.record.net_pnl), p.net_paise());
         assert_eq!(paise(p.record.realized_pnl), p.realized_paise);
         assert_eq!(p.record.net_paise(), p.net_paise());
+    }
+
+    #[test]
+    fn above_the_freeze_quantity_each_slice_is_its_own_order() {
+        // 40 lots of 65 (2600) with NIFTY's freeze of 1800: 27 lots (1755) per order.
+        let mut r = pos(65).record;
+        (r.quantity, r.lots) = (2600, 40);
+        let costs = Costs::default();
+        let mut p = PaperPosition::open(r.clone(), 65, 0.05, T0 + 30 * 3600, &costs, Some(1800));
+        let sizes = |p: &PaperPosition, side: i8| {
+            p.fills
+                .iter()
+                .filter(|f| f.side == side)
+                .map(|f| f.quantity)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(sizes(&p, 1), vec![1755, 845]);
+        assert_eq!(p.charges.brokerage, 2 * 2000, "two orders bought");
+        assert_eq!(p.cost_paise, 10_000 * 2600);
+        // The executor's opening version carries the same charges.
+        let mut opening = r.clone();
+        charge_entry(&mut opening, &costs, Some(1800));
+        assert_eq!(opening.charges, p.charges);
+        let c = p.mark(69.95, T0 + 600, &rules()).unwrap();
+        assert!(
+            matches!(c, Change::Closed(f, ExitReason::StopLoss) if f.quantity == 2600 && f.premium == 69.9)
+        );
+        assert_eq!(sizes(&p, -1), vec![1755, 845], "sold in the same slices");
+        assert_eq!(p.charges.brokerage, 4 * 2000);
+        assert_eq!(p.realized_paise, (6990 - 10_000) * 2600);
+        reconciles(&p);
+        // Without a limit: one order each way, and less brokerage for the same trade.
+        let mut q = PaperPosition::open(r, 65, 0.05, T0 + 30 * 3600, &costs, None);
+        q.mark(69.95, T0 + 600, &rules()).unwrap();
+        assert_eq!((sizes(&q, 1), sizes(&q, -1)), (vec![2600], vec![2600]));
+        assert_eq!(q.realized_paise, p.realized_paise);
+        assert_eq!(q.charges.brokerage, 2 * 2000);
+        reconciles(&q);
+    }
+
+    #[test]
+    fn a_partial_booking_above_the_freeze_quantity_is_sliced_too() {
+        let r = ExitRules {
+            partial: Some(PartialBooking {
+                at_pct: 40.0,
+                size_pct: 50.0,
+            }),
+            ..rules()
+        };
+        let mut rec = pos(65).record;
+        (rec.quantity, rec.lots) = (10 * 65, 10);
+        // A freeze of 3 lots: the entry is 3 + 3 + 3 + 1 lots.
+        let mut p =
+            PaperPosition::open(rec, 65, 0.05, T0 + 30 * 3600, &Costs::default(), Some(200));
+        assert_eq!(p.fills.len(), 4);
+        let c = p.mark(141.0, T0 + 60, &r).unwrap();
+        assert!(matches!(c, Change::Partial(f) if f.quantity == 5 * 65));
+        let sold: Vec<u32> = p.fills[4..].iter().map(|f| f.quantity).collect();
+        assert_eq!(sold, vec![195, 130], "5 lots as 3 + 2");
+        assert_eq!(p.charges.brokerage, 6 * 2000);
+        reconciles(&p);
     }
 
     #[test]
@@ -651,6 +793,7 @@ mod tests {
             0.05,
             T0 + 30 * 3600,
             &Costs::default(),
+            None,
         );
         assert_eq!((q.remaining, q.partial_done), (3 * 65, true));
         assert_eq!(q.realized_paise, p.realized_paise);
@@ -670,7 +813,7 @@ mod tests {
         let mut old = pos(2 * 65).record;
         old.remaining_quantity = 0;
         assert_eq!(
-            PaperPosition::resume(old, 65, 0.05, T0, &Costs::default()).remaining,
+            PaperPosition::resume(old, 65, 0.05, T0, &Costs::default(), None).remaining,
             2 * 65
         );
     }
@@ -689,6 +832,7 @@ mod tests {
             0.05,
             sold.timestamp() + 86_400,
             &Costs::default(),
+            None,
         );
         // The entry, ₹75,000 bought: brokerage ₹20; no STT; NSE 0.0495 % = ₹37.125 → 37.13;
         // SEBI ₹0.075 → 0.08; stamp 0.003 % = ₹2.25; GST 18 % of ₹57.21 = ₹10.2978 → 10.30.
@@ -728,7 +872,14 @@ mod tests {
         );
         reconciles(&p);
         // Sold a day earlier, the sale pays the old STT (0.0625 % = ₹56.25) and NSE charge.
-        let mut q = PaperPosition::open(r, 75, 0.05, sold.timestamp() + 86_400, &Costs::default());
+        let mut q = PaperPosition::open(
+            r,
+            75,
+            0.05,
+            sold.timestamp() + 86_400,
+            &Costs::default(),
+            None,
+        );
         q.fill_sell(
             bought.timestamp() + 3600,
             750,
@@ -757,6 +908,7 @@ mod tests {
             0.05,
             T0 + 30 * 3600,
             &Costs::default(),
+            None,
         );
         assert_eq!(q.charges, p.charges, "entry and the partial sale");
         p.mark(160.0, T0 + 180, &r).unwrap();
@@ -768,7 +920,7 @@ mod tests {
         let mut old = pos(2 * 65).record;
         old.charges = Breakdown::default();
         old.net_pnl = 0.0;
-        let o = PaperPosition::resume(old, 65, 0.05, T0 + 30 * 3600, &Costs::default());
+        let o = PaperPosition::resume(old, 65, 0.05, T0 + 30 * 3600, &Costs::default(), None);
         assert_eq!(o.charges, pos(2 * 65).charges);
         assert_eq!(o.record.net_pnl, rupees(-o.charges.total));
     }
@@ -780,7 +932,7 @@ mod tests {
         r.quantity = 600;
         r.lot_size = 75;
         r.entry_premium = (10005 * 450 + 10010 * 150) as f64 / 100.0 / 600.0;
-        let mut p = PaperPosition::open(r, 75, 0.05, T0 + 30 * 3600, &Costs::default());
+        let mut p = PaperPosition::open(r, 75, 0.05, T0 + 30 * 3600, &Costs::default(), None);
         assert_eq!(p.cost_paise, 10005 * 450 + 10010 * 150);
         p.fill_sell(T0 + 60, 225, 6000 * 225, ExitReason::PartialBooking);
         p.fill_sell(T0 + 90, 375, 5995 * 375, ExitReason::StopLoss);

@@ -205,6 +205,7 @@ mod tests {
         strike_step: 50.0,
         tick_size: 0.05,
         weekly: true,
+        freeze_qty: None,
     };
 
     #[test]
