@@ -15,4 +15,5 @@ pub mod output;
 pub mod recorder;
 pub mod replay;
 pub mod report;
+pub mod report_html;
 pub mod system;
