@@ -364,6 +364,15 @@ fn io(context: String) -> impl FnOnce(std::io::Error) -> AppError {
 
 /// Runs the sweep: validates everything, then the runs on `jobs` workers, then `sweep.csv`.
 pub fn sweep(opts: &SweepOptions) -> Result<SweepSummary, AppError> {
+    for i in &opts.inputs {
+        if !i.path.is_file() {
+            return Err(usage(format!(
+                "--data {}: no such file (symbol {})",
+                i.path.display(),
+                i.symbol
+            )));
+        }
+    }
     let cfg = actors::config::Config::load(&opts.config)?;
     let base = serde_json::to_value(&cfg)
         .map_err(|e| usage(format!("config: cannot be written back as JSON: {e}")))?;
@@ -440,7 +449,7 @@ pub fn sweep(opts: &SweepOptions) -> Result<SweepSummary, AppError> {
         }
     });
     bar.finish_and_clear();
-    let mut results = results.into_inner().unwrap_or_default();
+    let mut results = results.into_inner().unwrap_or_else(|p| p.into_inner());
     results.sort_by_key(|(run, _)| *run);
     let mut rows = Vec::with_capacity(results.len());
     let mut failed = Vec::new();

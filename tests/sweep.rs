@@ -269,6 +269,18 @@ fn bad_sweep_input_is_refused_naming_the_field() {
         assert!(!out.join("sweep.csv").exists(), "nothing ran: {grid}");
         assert!(!out.join("runs").exists(), "nothing ran: {grid}");
     }
+    let g = write_grid(dir.path(), &good);
+    let o = bin()
+        .args(["sweep", "--data", "data/sample/nope.csv", "--grid"])
+        .arg(&g)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("--data data/sample/nope.csv: no such file")
+    );
     let o = sweep(&dir.path().join("missing.json"), &out, &[]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("missing.json: cannot read the grid"));
