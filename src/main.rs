@@ -174,6 +174,10 @@ enum Cmd {
         /// Leave out combinations the config refuses (listed) instead of stopping.
         #[arg(long)]
         skip_invalid: bool,
+        /// `clickhouse`: also write every run's row into the configured server's
+        /// sweep_results table (each run still has its own fresh SQLite store).
+        #[arg(long)]
+        store: Option<StorageBackend>,
         #[arg(long, default_value = "sweep")]
         out: PathBuf,
     },
@@ -690,8 +694,20 @@ fn dispatch(cli: Cli) -> Result<(), AppError> {
             shard,
             jobs,
             skip_invalid,
+            store,
             out,
         } => {
+            let clickhouse = match store {
+                None | Some(StorageBackend::Sqlite) => None,
+                Some(StorageBackend::Clickhouse) => {
+                    Some(load(&config)?.storage.clickhouse.from_env())
+                }
+                Some(StorageBackend::Auto) => {
+                    return Err(AppError::Usage(
+                        "sweep --store auto: say clickhouse (rows also into the server's sweep_results table) or sqlite (the default: sweep.csv only)".into(),
+                    ))
+                }
+            };
             let opts = alphastocks::sweep::SweepOptions {
                 inputs: replay_inputs(&data, symbol)?,
                 timeframe,
@@ -704,6 +720,7 @@ fn dispatch(cli: Cli) -> Result<(), AppError> {
                 skip_invalid,
                 progress: std::io::stderr().is_terminal(),
                 exe: None,
+                clickhouse,
             };
             let summary = alphastocks::sweep::sweep(&opts)?;
             out!("{}", summary.render(&opts.sort_by));

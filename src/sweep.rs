@@ -15,6 +15,9 @@
 //!   the same settings writes.
 //! - `--shard I/N` runs only the combinations with `(run − 1) mod N = I − 1`, so N machines
 //!   with the same grid cover it exactly once; their CSVs concatenated hold every row.
+//! - `--store clickhouse` also puts every run's row into the configured server's
+//!   `sweep_results` table ([`actors::store::ch_sweep`]) under a `sweep_id` that every shard of
+//!   the same sweep derives alike ([`sweep_id`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -340,6 +343,8 @@ pub struct SweepOptions {
     pub progress: bool,
     /// The `alphastocks` binary to run each replay with (default: this one).
     pub exe: Option<PathBuf>,
+    /// Also write the rows into this server's `sweep_results` table (`--store clickhouse`).
+    pub clickhouse: Option<actors::config::ClickHouse>,
 }
 
 /// What a sweep did.
@@ -356,6 +361,34 @@ pub struct SweepSummary {
     /// The header and the best row, when there is one.
     pub best: Option<(Vec<String>, Row)>,
     pub jobs: usize,
+    /// The sweep's id and the table its rows went into (`--store clickhouse`).
+    pub stored: Option<(uuid::Uuid, String)>,
+}
+
+/// The id every shard of one sweep gives its rows: a UUID v5 of the grid, the config without
+/// its `storage` block (machines keep their data and server settings apart) and each data
+/// file's symbol, file name and size.
+pub fn sweep_id(grid: &Grid, base: &Value, inputs: &[ReplayInput]) -> uuid::Uuid {
+    let mut cfg = base.clone();
+    if let Value::Object(m) = &mut cfg {
+        m.remove("storage");
+    }
+    let mut key = format!("grid {:?}\nconfig {cfg}\n", grid.axes);
+    for i in inputs {
+        let name = i.path.file_name().map(|n| n.to_string_lossy().into_owned());
+        let size = std::fs::metadata(&i.path).map(|m| m.len()).ok();
+        key.push_str(&format!("data {}={name:?}:{size:?}\n", i.symbol));
+    }
+    uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, key.as_bytes())
+}
+
+/// This machine's name, for the `host` column.
+fn host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default()
 }
 
 fn io(context: String) -> impl FnOnce(std::io::Error) -> AppError {
@@ -407,6 +440,16 @@ pub fn sweep(opts: &SweepOptions) -> Result<SweepSummary, AppError> {
         }
         todo.push((run, text));
     }
+    // The table first: a server that does not answer stops the sweep before any run.
+    let table = match &opts.clickhouse {
+        Some(ch) => Some(actors::store::ch_sweep::SweepTable::open(ch).map_err(|e| {
+            AppError::Failed(format!(
+                "sweep --store clickhouse: cannot prepare {}.sweep_results at {} ({e}); nothing was run",
+                ch.database, ch.url
+            ))
+        })?),
+        None => None,
+    };
     let exe = match &opts.exe {
         Some(p) => p.clone(),
         None => std::env::current_exe()
@@ -429,7 +472,8 @@ pub fn sweep(opts: &SweepOptions) -> Result<SweepSummary, AppError> {
         bar.set_style(style);
     }
     let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<(usize, Result<Value, String>)>> = Mutex::new(Vec::new());
+    type Done = (usize, Result<Value, String>, chrono::DateTime<chrono::Utc>);
+    let results: Mutex<Vec<Done>> = Mutex::new(Vec::new());
     std::thread::scope(|s| {
         for _ in 0..jobs {
             s.spawn(|| loop {
@@ -442,7 +486,7 @@ pub fn sweep(opts: &SweepOptions) -> Result<SweepSummary, AppError> {
                     bar.set_message(format!("run {run} failed"));
                 }
                 if let Ok(mut v) = results.lock() {
-                    v.push((*run, r));
+                    v.push((*run, r, chrono::Utc::now()));
                 }
                 bar.inc(1);
             });
@@ -450,11 +494,36 @@ pub fn sweep(opts: &SweepOptions) -> Result<SweepSummary, AppError> {
     });
     bar.finish_and_clear();
     let mut results = results.into_inner().unwrap_or_else(|p| p.into_inner());
-    results.sort_by_key(|(run, _)| *run);
+    results.sort_by_key(|(run, _, _)| *run);
     let mut rows = Vec::with_capacity(results.len());
     let mut failed = Vec::new();
-    for (run, r) in results {
-        match r.and_then(|report| row(&grid, run, &report, &opts.sort_by)) {
+    let id = sweep_id(&grid, &base, &opts.inputs);
+    let (me, shard) = (host(), format!("{}/{}", opts.shard.index, opts.shard.count));
+    let mut ch_rows = Vec::new();
+    for (run, r, finished_at) in results {
+        let made = r.and_then(|report| {
+            let row = row(&grid, run, &report, &opts.sort_by)?;
+            if table.is_some() {
+                let figures: actors::store::ch_sweep::Figures =
+                    serde_json::from_value(report).map_err(|e| format!("report.json: {e}"))?;
+                let of = actors::store::ch_sweep::RunOf {
+                    sweep_id: id,
+                    run: u32::try_from(run).unwrap_or(u32::MAX),
+                    shard: shard.clone(),
+                    host: me.clone(),
+                    params: grid
+                        .axes
+                        .iter()
+                        .zip(grid.combination(run))
+                        .map(|((p, _), n)| (p.clone(), n.as_f64().unwrap_or(f64::NAN)))
+                        .collect(),
+                    finished_at,
+                };
+                ch_rows.push(actors::store::ch_sweep::SweepResult::new(of, figures));
+            }
+            Ok(row)
+        });
+        match made {
             Ok(row) => rows.push(row),
             Err(e) => failed.push((run, e)),
         }
@@ -464,6 +533,20 @@ pub fn sweep(opts: &SweepOptions) -> Result<SweepSummary, AppError> {
     let csv_path = opts.out.join("sweep.csv");
     write_csv(&csv_path, &head, &rows)
         .map_err(io(format!("cannot write {}", csv_path.display())))?;
+    let stored = match table {
+        Some(t) => {
+            t.insert(ch_rows).map_err(|e| {
+                AppError::Failed(format!(
+                    "sweep: {} is complete, but its rows could not be stored in {} ({e}); \
+                     a sweep run again replaces its rows",
+                    csv_path.display(),
+                    t.name()
+                ))
+            })?;
+            Some((id, t.name()))
+        }
+        None => None,
+    };
     Ok(SweepSummary {
         combinations: grid.len(),
         runs: todo.len(),
@@ -472,6 +555,7 @@ pub fn sweep(opts: &SweepOptions) -> Result<SweepSummary, AppError> {
         csv: csv_path,
         best: rows.first().cloned().map(|r| (head, r)),
         jobs,
+        stored,
     })
 }
 
@@ -546,6 +630,9 @@ impl SweepSummary {
             self.invalid.len(),
             self.csv.display()
         );
+        if let Some((id, table)) = &self.stored {
+            s.push_str(&format!("  stored       {table}, sweep_id {id}\n"));
+        }
         for (run, why) in &self.invalid {
             s.push_str(&format!("  left out     run {run}: {why}\n"));
         }

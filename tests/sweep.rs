@@ -301,3 +301,114 @@ fn bad_sweep_input_is_refused_naming_the_field() {
     assert_eq!(rows.len(), 1);
     assert!(rows[0].starts_with("1,9,"), "{}", rows[0]);
 }
+
+#[test]
+fn every_shard_stores_its_rows_in_one_clickhouse_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = common::ch_db("sweep");
+    let mut v: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(common::root().join("config/paper.json")).unwrap(),
+    )
+    .unwrap();
+    v["storage"]["clickhouse"]["url"] = common::ch_url().into();
+    v["storage"]["clickhouse"]["database"] = db.clone().into();
+    let cfg = common::write_config(dir.path(), &v);
+    let grid = write_grid(
+        dir.path(),
+        &serde_json::json!({FAST: [5, 9], SLOW: [21, 30]}),
+    );
+    let shard = |i: usize, url: &str| {
+        let out = dir.path().join(format!("shard{i}"));
+        let o = bin()
+            .env("CLICKHOUSE_URL", url)
+            .env_remove("CLICKHOUSE_DATABASE")
+            .args([
+                "sweep",
+                "--data",
+                SAMPLE,
+                "--store",
+                "clickhouse",
+                "--config",
+            ])
+            .arg(&cfg)
+            .arg("--grid")
+            .arg(&grid)
+            .arg("--out")
+            .arg(&out)
+            .args(["--shard", &format!("{i}/2")])
+            .output()
+            .unwrap();
+        (o, out)
+    };
+    // A server that does not answer stops the sweep before any run.
+    let (o, out) = shard(1, "http://127.0.0.1:1");
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("sweep_results") && err.contains("nothing was run"),
+        "{err}"
+    );
+    assert!(!out.exists());
+
+    let mut csv_rows = std::collections::BTreeMap::new();
+    let mut ids = std::collections::BTreeSet::new();
+    for i in [1, 2] {
+        let (o, out) = shard(i, &common::ch_url());
+        let o = ok(o);
+        let said = String::from_utf8_lossy(&o.stdout).to_string();
+        let id = said
+            .split("sweep_id ")
+            .nth(1)
+            .and_then(|s| s.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no sweep_id in {said}"))
+            .to_string();
+        ids.insert(id);
+        let (head, rows) = csv_lines(&out);
+        for r in rows {
+            let cells: Vec<String> = r.split(',').map(str::to_string).collect();
+            let run: u32 = cells[0].parse().unwrap();
+            let by_name: std::collections::BTreeMap<String, String> =
+                head.split(',').map(str::to_string).zip(cells).collect();
+            csv_rows.insert(run, by_name);
+        }
+    }
+    assert_eq!(ids.len(), 1, "both shards name one sweep: {ids:?}");
+    let id = ids.into_iter().next().unwrap();
+    let read = || -> Vec<serde_json::Value> {
+        common::ch_sql(&format!(
+            "SELECT toString(sweep_id) AS id, run, shard, param_paths, param_values, trades, \
+             net_pnl, sharpe, max_drawdown_pct FROM {db}.sweep_results FINAL ORDER BY run \
+             FORMAT JSONEachRow"
+        ))
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+    };
+    let stored = read();
+    assert_eq!(stored.len(), 4, "{stored:?}");
+    for (k, r) in stored.iter().enumerate() {
+        let run = k as u32 + 1;
+        assert_eq!(r["run"], run);
+        assert_eq!(r["id"], id.as_str());
+        assert_eq!(r["shard"], format!("{}/2", (run - 1) % 2 + 1));
+        assert_eq!(r["param_paths"], serde_json::json!([FAST, SLOW]));
+        let c = &csv_rows[&run];
+        let num = |s: &str| s.parse::<f64>().unwrap();
+        let values: Vec<f64> = r["param_values"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        assert_eq!(values, [num(&c[FAST]), num(&c[SLOW])]);
+        // ClickHouse writes 64-bit integers in JSON as strings.
+        assert_eq!(r["trades"].as_str().unwrap(), c["trades"]);
+        for f in ["net_pnl", "sharpe", "max_drawdown_pct"] {
+            assert_eq!(r[f].as_f64().unwrap(), num(&c[f]), "run {run} {f}");
+        }
+    }
+    // A shard swept again replaces its rows.
+    ok(shard(1, &common::ch_url()).0);
+    assert_eq!(read().len(), 4);
+    common::ch_sql(&format!("DROP DATABASE IF EXISTS {db}"));
+}
