@@ -467,7 +467,7 @@ pub fn sweep(opts: &SweepOptions) -> Result<SweepSummary, AppError> {
         indicatif::ProgressBar::hidden()
     };
     if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "{wide_bar} {pos}/{len} runs · {elapsed_precise} · eta {eta} · {msg}",
+        "{wide_bar} {pos}/{len} runs · {elapsed_precise} · eta {eta} {msg}",
     ) {
         bar.set_style(style);
     }
@@ -483,7 +483,7 @@ pub fn sweep(opts: &SweepOptions) -> Result<SweepSummary, AppError> {
                 };
                 let r = run_one(&exe, opts, &runs_dir.join(run.to_string()), text);
                 if r.is_err() {
-                    bar.set_message(format!("run {run} failed"));
+                    bar.set_message(format!("· run {run} failed"));
                 }
                 if let Ok(mut v) = results.lock() {
                     v.push((*run, r, chrono::Utc::now()));

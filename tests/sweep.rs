@@ -412,3 +412,45 @@ fn every_shard_stores_its_rows_in_one_clickhouse_table() {
     assert_eq!(read().len(), 4);
     common::ch_sql(&format!("DROP DATABASE IF EXISTS {db}"));
 }
+
+#[test]
+fn failed_runs_are_listed_and_leave_no_row() {
+    // A "replay" that always fails stands in for a run that breaks.
+    let dir = tempfile::tempdir().unwrap();
+    let grid = write_grid(dir.path(), &serde_json::json!({FAST: [5, 9]}));
+    let opts = alphastocks::sweep::SweepOptions {
+        inputs: vec![alphastocks::replay::ReplayInput {
+            symbol: "NIFTY".into(),
+            path: common::sample(),
+        }],
+        timeframe: None,
+        config: common::root().join("config/paper.json"),
+        grid,
+        sort_by: "net_pnl".into(),
+        shard: alphastocks::sweep::Shard::ALL,
+        out: dir.path().join("out"),
+        jobs: Some(2),
+        skip_invalid: false,
+        progress: false,
+        exe: Some("/bin/false".into()),
+        clickhouse: None,
+    };
+    let s = alphastocks::sweep::sweep(&opts).unwrap();
+    assert_eq!((s.combinations, s.runs), (2, 2));
+    assert_eq!(s.failed.iter().map(|(r, _)| *r).collect::<Vec<_>>(), [1, 2]);
+    assert!(
+        s.failed[0].1.contains("replay exited with"),
+        "{:?}",
+        s.failed
+    );
+    assert!(s.best.is_none());
+    let (head, rows) = csv_lines(&dir.path().join("out"));
+    assert!(head.starts_with("run,"));
+    assert!(rows.is_empty());
+    let text = s.render("net_pnl");
+    assert!(
+        text.contains("0 of 2 combinations run") && text.contains("2 failed"),
+        "{text}"
+    );
+    assert!(text.contains("FAILED       run 1"), "{text}");
+}
