@@ -3,7 +3,7 @@
 # Ends with one summary line "tests: N passed, M failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+bash scripts/setup.sh --test
 export PATH="$HOME/.cargo/bin:$PATH"
 
 cargo fmt --all -- --check

@@ -15,6 +15,9 @@ pub enum AppError {
     /// A replay skipped or dropped more of its input than allowed (its summary was printed).
     #[error("{0}")]
     Incomplete(String),
+    /// Part of a command's work failed (what did not is written; the message says what).
+    #[error("{0}")]
+    Failed(String),
     /// A file could not be written.
     #[error("{context}: {source}")]
     Io {

@@ -4,6 +4,7 @@
 //! - [`replay`]: pushes a CSV of bars through the engine as fast as it goes, deterministically.
 //! - [`live`]: runs the engine on the simulated live feed until Ctrl-C / SIGTERM.
 //! - [`recorder`]: an actor that writes every published signal to `signals.jsonl`.
+//! - [`sweep`]: paper replays over a grid of config settings, one process per run.
 
 pub mod charges_cli;
 pub mod control;
@@ -15,4 +16,6 @@ pub mod output;
 pub mod recorder;
 pub mod replay;
 pub mod report;
+pub mod report_html;
+pub mod sweep;
 pub mod system;

@@ -141,6 +141,46 @@ enum Cmd {
         #[arg(long, value_parser = parse_pct, default_value_t = replay::DEFAULT_MAX_LOST_PCT)]
         max_skipped_pct: f64,
     },
+    /// Paper replays of every combination of a grid of numeric config settings, on all cores,
+    /// each in its own fresh store; writes DIR/sweep.csv (one row per combination: the
+    /// settings, then the tearsheet's figures), best first by --sort-by.
+    Sweep {
+        /// As for `replay` (FILE, SYMBOL=FILE, or a directory; repeat for several symbols).
+        #[arg(long, required = true)]
+        data: Vec<String>,
+        /// Symbol of a single file (default: the file name's first word, upper-cased).
+        #[arg(long, value_parser = parse_symbol)]
+        symbol: Option<String>,
+        /// Candle timeframe (default: the strategy's).
+        #[arg(long)]
+        timeframe: Option<Timeframe>,
+        /// The config the grid varies.
+        #[arg(long, default_value = "config/paper.json")]
+        config: PathBuf,
+        /// JSON object of config paths to lists of numbers, e.g.
+        /// {"strategies.ma_crossover.parameters.fast_period": [5, 9, 13]}.
+        #[arg(long)]
+        grid: PathBuf,
+        /// The tearsheet figure to sort by (best first; less is better for losses, charges
+        /// and the drawdown figures).
+        #[arg(long, default_value = "net_pnl", value_parser = alphastocks::sweep::parse_metric)]
+        sort_by: String,
+        /// Run only the I-th of N slices of the grid (runs with (run − 1) mod N = I − 1).
+        #[arg(long, value_parser = alphastocks::sweep::parse_shard)]
+        shard: Option<alphastocks::sweep::Shard>,
+        /// Runs at once (default: the available cores).
+        #[arg(long, value_parser = parse_jobs)]
+        jobs: Option<usize>,
+        /// Leave out combinations the config refuses (listed) instead of stopping.
+        #[arg(long)]
+        skip_invalid: bool,
+        /// `clickhouse`: also write every run's row into the configured server's
+        /// sweep_results table (each run still has its own fresh SQLite store).
+        #[arg(long)]
+        store: Option<StorageBackend>,
+        #[arg(long, default_value = "sweep")]
+        out: PathBuf,
+    },
     /// Database commands.
     Db {
         #[command(subcommand)]
@@ -245,6 +285,14 @@ fn parse_price(s: &str) -> Result<f64, String> {
 }
 
 /// An NSE symbol: 1 to 32 of A-Z, 0-9, `&`, `_`, `-` (as upper-case as Kite spells them).
+/// Runs at once (`sweep --jobs`).
+fn parse_jobs(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if (1..=1024).contains(&n) => Ok(n),
+        _ => Err(format!("--jobs {s:?}: a whole number from 1 to 1024")),
+    }
+}
+
 fn parse_symbol(s: &str) -> Result<String, String> {
     let ok = (1..=32).contains(&s.len())
         && s.chars()
@@ -635,6 +683,57 @@ fn dispatch(cli: Cli) -> Result<(), AppError> {
                 )));
             }
             Ok(())
+        }
+        Cmd::Sweep {
+            data,
+            symbol,
+            timeframe,
+            config,
+            grid,
+            sort_by,
+            shard,
+            jobs,
+            skip_invalid,
+            store,
+            out,
+        } => {
+            let clickhouse = match store {
+                None | Some(StorageBackend::Sqlite) => None,
+                Some(StorageBackend::Clickhouse) => {
+                    Some(load(&config)?.storage.clickhouse.from_env())
+                }
+                Some(StorageBackend::Auto) => {
+                    return Err(AppError::Usage(
+                        "sweep --store auto: say clickhouse (rows also into the server's sweep_results table) or sqlite (the default: sweep.csv only)".into(),
+                    ))
+                }
+            };
+            let opts = alphastocks::sweep::SweepOptions {
+                inputs: replay_inputs(&data, symbol)?,
+                timeframe,
+                config,
+                grid,
+                sort_by,
+                shard: shard.unwrap_or(alphastocks::sweep::Shard::ALL),
+                out,
+                jobs,
+                skip_invalid,
+                progress: std::io::stderr().is_terminal(),
+                exe: None,
+                clickhouse,
+            };
+            let summary = alphastocks::sweep::sweep(&opts)?;
+            out!("{}", summary.render(&opts.sort_by));
+            if summary.failed.is_empty() {
+                Ok(())
+            } else {
+                Err(AppError::Failed(format!(
+                    "sweep: {} of {} runs failed (their rows are not in {})",
+                    summary.failed.len(),
+                    summary.runs,
+                    summary.csv.display()
+                )))
+            }
         }
         Cmd::Config {
             cmd: ConfigCmd::Check { file },

@@ -214,6 +214,9 @@ pub async fn replay_with(
     }
     let load_secs = t0.elapsed().as_secs_f64();
 
+    // What report.html shows of the run's settings (the config moves into the engine).
+    let settings = crate::report_html::settings(&cfg);
+    let strategy_names: Vec<String> = cfg.strategies.enabled().map(|(n, _)| n.clone()).collect();
     let symbols = Symbols::new(inputs.iter().map(|i| i.symbol.clone()));
     let engine = Engine::start(EngineOptions {
         config: cfg,
@@ -423,13 +426,13 @@ pub async fn replay_with(
             }
         }
     }
-    if paper {
-        let days: Vec<chrono::NaiveDate> = days
-            .iter()
-            .filter_map(|d| chrono::DateTime::from_timestamp(d * 86_400, 0))
-            .map(|t| t.date_naive())
-            .collect();
-        crate::report::write_tearsheet(
+    let days: Vec<chrono::NaiveDate> = days
+        .iter()
+        .filter_map(|d| chrono::DateTime::from_timestamp(d * 86_400, 0))
+        .map(|t| t.date_naive())
+        .collect();
+    let paper_report = if paper {
+        let sheets = crate::report::write_tearsheet(
             &opts.out,
             &closed,
             &days,
@@ -441,14 +444,47 @@ pub async fn replay_with(
             context: format!("cannot write report.json into {}", opts.out.display()),
             source,
         })?;
-    }
-    let paper_report = if paper {
         let (lines, report) = crate::report::build(closed, capital);
         crate::report::write(&opts.out, &lines, &report, capital).map_err(|source| {
             AppError::Io {
                 context: format!("cannot write the paper report into {}", opts.out.display()),
                 source,
             }
+        })?;
+        let run = crate::report_html::run_rows(&crate::report_html::Run {
+            inputs: &inputs,
+            timeframe: tf,
+            days: &days,
+            bars: fed as u64,
+            capital,
+            risk_free_pct,
+            strategies: &strategy_names,
+        });
+        let title = format!(
+            "{} · {} · paper replay",
+            inputs
+                .iter()
+                .map(|i| i.symbol.as_str())
+                .collect::<Vec<_>>()
+                .join(" + "),
+            tf
+        );
+        crate::report_html::write(
+            &opts.out,
+            &crate::report_html::Page {
+                title: &title,
+                run: &run,
+                settings: &settings,
+                sheets: &sheets.sheets,
+                daily: &sheets.daily,
+                capital,
+                trades: &lines,
+                offset: day_offset,
+            },
+        )
+        .map_err(|source| AppError::Io {
+            context: format!("cannot write report.html into {}", opts.out.display()),
+            source,
         })?;
         Some(report)
     } else {
@@ -618,7 +654,7 @@ impl ReplaySummary {
         if let Some(p) = &self.paper {
             s.push_str(&p.render());
             s.push_str(&format!(
-                "  report       {} (+ report.json, equity.csv, equity_daily.csv, equity.svg)\n",
+                "  report       {} (+ report.html, report.json, equity.csv, equity_daily.csv, equity.svg)\n",
                 self.signals_file
                     .with_file_name("positions.jsonl")
                     .display()

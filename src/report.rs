@@ -347,6 +347,15 @@ impl Report {
     }
 }
 
+/// What `report.json` holds, for `report.html`: the statistics of the whole run first, then
+/// (where there is more than one) of each strategy instance and each underlying, and the
+/// daily equity series of the whole run.
+#[derive(Debug, Clone)]
+pub struct Tearsheets {
+    pub sheets: Vec<(String, actors::stats::tearsheet::Tearsheet)>,
+    pub daily: Vec<actors::stats::tearsheet::DailyPoint>,
+}
+
 /// `report.json` and `equity_daily.csv` of a paper replay: the tearsheet over `days` (the
 /// replay's trading days), overall and — where there is more than one — per strategy instance
 /// and per underlying, each over the whole capital.
@@ -357,7 +366,7 @@ pub fn write_tearsheet(
     capital: f64,
     offset: i64,
     risk_free_pct: f64,
-) -> std::io::Result<serde_json::Value> {
+) -> std::io::Result<Tearsheets> {
     use actors::stats::tearsheet::{daily_equity, tearsheet, Inputs, Trade};
     let mut sorted: Vec<&PositionRecord> = closed.iter().collect();
     sorted.sort_by_key(|r| (r.exit_time, r.position_id));
@@ -384,6 +393,7 @@ pub fn write_tearsheet(
     };
     let (overall, equity) = sheet(&|_| true);
     let mut v = serde_json::to_value(&overall).map_err(std::io::Error::other)?;
+    let mut sheets = vec![("all trades".to_string(), overall)];
     for (field, key) in [
         (
             "by_strategy",
@@ -396,7 +406,16 @@ pub fn write_tearsheet(
             let mut m = serde_json::Map::new();
             for n in names {
                 let (s, _) = sheet(&|r| key(r) == n);
-                m.insert(n, serde_json::to_value(&s).map_err(std::io::Error::other)?);
+                m.insert(
+                    n.clone(),
+                    serde_json::to_value(&s).map_err(std::io::Error::other)?,
+                );
+                let kind = if field == "by_strategy" {
+                    "strategy"
+                } else {
+                    "underlying"
+                };
+                sheets.push((format!("{kind} {n}"), s));
             }
             v[field] = serde_json::Value::Object(m);
         }
@@ -411,5 +430,8 @@ pub fn write_tearsheet(
         let _ = writeln!(csv, "{},{:.2},{:.4}", p.date, p.equity, p.drawdown_pct);
     }
     std::fs::write(dir.join("equity_daily.csv"), csv)?;
-    Ok(v)
+    Ok(Tearsheets {
+        sheets,
+        daily: equity,
+    })
 }

@@ -62,6 +62,7 @@ fn paper_replay_trades_reconciles_and_is_deterministic() {
         "positions.jsonl",
         "equity.csv",
         "equity.svg",
+        "report.html",
         "signals.jsonl",
     ] {
         let x = std::fs::read(a.path().join("out").join(f)).unwrap();

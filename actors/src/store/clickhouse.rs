@@ -51,13 +51,13 @@ const SHIP_BATCH: usize = 10_000;
 type Job = Box<dyn FnOnce(&tokio::runtime::Runtime, &Client) + Send>;
 
 /// The thread that owns the async client.
-struct Worker {
+pub(super) struct Worker {
     tx: mpsc::Sender<Job>,
     timeout: Duration,
 }
 
 impl Worker {
-    fn spawn(client: Client, timeout: Duration) -> Result<Worker> {
+    pub(super) fn spawn(client: Client, timeout: Duration) -> Result<Worker> {
         let (tx, rx) = mpsc::channel::<Job>();
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -75,7 +75,7 @@ impl Worker {
     }
 
     /// Runs `f` on the worker and waits for its answer (or the timeout).
-    fn call<T, F, Fut>(&self, what: &str, f: F) -> Result<T>
+    pub(super) fn call<T, F, Fut>(&self, what: &str, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(Client) -> Fut + Send + 'static,
@@ -102,7 +102,7 @@ impl Worker {
     }
 }
 
-async fn insert_all<T>(
+pub(super) async fn insert_all<T>(
     client: &Client,
     table: &str,
     rows: Vec<T>,
@@ -153,6 +153,47 @@ pub fn client(cfg: &ChConfig) -> Client {
         c = c.with_password(&cfg.password);
     }
     c
+}
+
+/// Creates database `db` and applies every migration not yet recorded there (idempotent);
+/// returns the server's version and the versions applied now.
+pub(super) fn apply_migrations(worker: &Worker, db: &str) -> Result<(String, Vec<u32>)> {
+    let db = db.to_string();
+    let version = worker.call("SELECT version()", |c| async move {
+        c.query("SELECT version()").fetch_one::<String>().await
+    })?;
+    let create_db = format!("CREATE DATABASE IF NOT EXISTS {db}");
+    worker.call("create database", move |c| async move {
+        c.query(&create_db).execute().await
+    })?;
+    let mig = format!(
+        "CREATE TABLE IF NOT EXISTS {db}.schema_migrations (version UInt32, name String, applied_at DateTime) ENGINE = MergeTree() ORDER BY version"
+    );
+    worker.call("create schema_migrations", move |c| async move {
+        c.query(&mig).execute().await
+    })?;
+    let q = format!("SELECT version FROM {db}.schema_migrations");
+    let done: Vec<u32> = worker.call("read schema_migrations", move |c| async move {
+        c.query(&q).fetch_all::<u32>().await
+    })?;
+    let mut applied = Vec::new();
+    for (v, name, sql) in MIGRATIONS {
+        if done.contains(&v) {
+            continue;
+        }
+        let st = statement(sql, &db);
+        worker.call(&format!("apply migration {name}"), move |c| async move {
+            c.query(&st).execute().await
+        })?;
+        let rec = format!(
+            "INSERT INTO {db}.schema_migrations (version, name, applied_at) VALUES ({v}, '{name}', now())"
+        );
+        worker.call("record migration", move |c| async move {
+            c.query(&rec).execute().await
+        })?;
+        applied.push(v);
+    }
+    Ok((version, applied))
 }
 
 /// ClickHouse behind the [`Store`] trait.
@@ -230,46 +271,8 @@ impl ClickHouseStore {
     /// Creates the database and applies every migration not yet recorded. Idempotent.
     /// Returns the versions applied now.
     pub fn init_schema(&mut self) -> Result<Vec<u32>> {
-        let db = self.db.clone();
-        let version = self.worker.call("SELECT version()", |c| async move {
-            c.query("SELECT version()").fetch_one::<String>().await
-        })?;
+        let (version, applied) = apply_migrations(&self.worker, &self.db)?;
         self.version = Some(version);
-        let create_db = format!("CREATE DATABASE IF NOT EXISTS {db}");
-        self.worker.call("create database", move |c| async move {
-            c.query(&create_db).execute().await
-        })?;
-        let mig = format!(
-            "CREATE TABLE IF NOT EXISTS {db}.schema_migrations (version UInt32, name String, applied_at DateTime) ENGINE = MergeTree() ORDER BY version"
-        );
-        self.worker
-            .call("create schema_migrations", move |c| async move {
-                c.query(&mig).execute().await
-            })?;
-        let q = format!("SELECT version FROM {db}.schema_migrations");
-        let done: Vec<u32> = self
-            .worker
-            .call("read schema_migrations", move |c| async move {
-                c.query(&q).fetch_all::<u32>().await
-            })?;
-        let mut applied = Vec::new();
-        for (v, name, sql) in MIGRATIONS {
-            if done.contains(&v) {
-                continue;
-            }
-            let st = statement(sql, &db);
-            self.worker
-                .call(&format!("apply migration {name}"), move |c| async move {
-                    c.query(&st).execute().await
-                })?;
-            let rec = format!(
-                "INSERT INTO {db}.schema_migrations (version, name, applied_at) VALUES ({v}, '{name}', now())"
-            );
-            self.worker.call("record migration", move |c| async move {
-                c.query(&rec).execute().await
-            })?;
-            applied.push(v);
-        }
         Ok(applied)
     }
 

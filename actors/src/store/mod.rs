@@ -3,10 +3,12 @@
 //! - [`sqlite`]: the embedded default (and the local outbox of the ClickHouse store).
 //! - [`clickhouse`]: ClickHouse as the database of truth, with a durable SQLite outbox that
 //!   takes writes while the server is down and ships them, in order, once it is back.
+//! - [`ch_sweep`]: a parameter sweep's results in the shared server's `sweep_results` table.
 //! - [`outbox_merge`]: what the ClickHouse store reads back — the server's rows plus the rows
 //!   still in the outbox, newest version winning.
 
 mod ch_rows;
+pub mod ch_sweep;
 pub mod clickhouse;
 pub mod outbox_merge;
 pub mod schema;

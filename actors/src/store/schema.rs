@@ -6,7 +6,7 @@
 //! configured database when applied.
 
 /// (version, name, SQL) of every migration, in order.
-pub const MIGRATIONS: [(u32, &str, &str); 14] = [
+pub const MIGRATIONS: [(u32, &str, &str); 15] = [
     (
         1,
         "001_market_data",
@@ -77,6 +77,11 @@ pub const MIGRATIONS: [(u32, &str, &str); 14] = [
         "014_positions_charges",
         include_str!("../../../schema/014_positions_charges.sql"),
     ),
+    (
+        15,
+        "015_sweep_results",
+        include_str!("../../../schema/015_sweep_results.sql"),
+    ),
 ];
 
 /// The tables the schema creates.
@@ -91,7 +96,7 @@ pub const TABLES: [&str; 7] = [
 ];
 
 /// The tables later migrations create (after [`TABLES`]).
-pub const LATER_TABLES: [&str; 2] = ["audit_events", "strategy_performance"];
+pub const LATER_TABLES: [&str; 3] = ["audit_events", "strategy_performance", "sweep_results"];
 /// The migration's SQL for database `db`, without comments or the trailing `;`.
 pub fn statement(sql: &str, db: &str) -> String {
     let body: String = sql
