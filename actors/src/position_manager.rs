@@ -669,8 +669,9 @@ impl PositionManager {
             return;
         }
         let every = self.cfg.monitor_interval.as_secs() as i64;
-        let later = self.prices.after(sym, entry);
-        for (t, px) in later {
+        // Walked in place (a collected list cost a copy of the batch's prices per opening).
+        let mut at = self.prices.start_after(entry);
+        while let Some((t, px)) = self.prices.next_after(sym, entry, &mut at) {
             if t - self.open[idx].last_mark >= every && self.mark(idx, px, t) {
                 self.open.remove(idx);
                 break;

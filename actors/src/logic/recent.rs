@@ -74,16 +74,30 @@ impl RecentPrices {
     /// Symbol `sym`'s prices later than `after`, oldest first. O(log n + the prices after it)
     /// while the ring is in time order (always in a replay), a scan of the ring otherwise.
     pub fn after(&self, sym: usize, after: i64) -> Vec<(i64, f64)> {
-        let start = if self.descents == 0 {
+        let mut at = self.start_after(after);
+        std::iter::from_fn(|| self.next_after(sym, after, &mut at)).collect()
+    }
+
+    /// Where a walk over the prices later than `after` starts ([`RecentPrices::next_after`]):
+    /// found by bisection while the ring is in time order, its start otherwise.
+    pub fn start_after(&self, after: i64) -> usize {
+        if self.descents == 0 {
             self.ring.partition_point(|e| e.0 <= after)
         } else {
             0
-        };
-        self.ring
-            .range(start..)
-            .filter(|(t, _, s)| *s as usize == sym && *t > after)
-            .map(|&(t, p, _)| (t, p))
-            .collect()
+        }
+    }
+
+    /// The next price of `sym` later than `after` from ring position `*at` on, moving `*at`
+    /// past it; `None` at the end. Walks without allocating, and lets the caller stop early.
+    pub fn next_after(&self, sym: usize, after: i64, at: &mut usize) -> Option<(i64, f64)> {
+        while let Some(&(t, p, s)) = self.ring.get(*at) {
+            *at += 1;
+            if s as usize == sym && t > after {
+                return Some((t, p));
+            }
+        }
+        None
     }
 }
 
