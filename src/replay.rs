@@ -496,13 +496,12 @@ pub async fn replay_with(
     for input in &inputs {
         let n = engine
             .db
-            .send(QuerySignals(messages::SignalQuery {
+            .send(CountSignals(messages::SignalQuery {
                 symbol: Some(input.symbol.clone()),
                 ..Default::default()
             }))
             .await?
-            .ok()
-            .map(|v| v.len() as u64);
+            .ok();
         store_signals = store_signals.zip(n).map(|(a, b)| a + b);
     }
     engine.shutdown().await;

@@ -2,8 +2,9 @@
 //!
 //! - Owns: the [`Store`] (SQLite by default), the rows pending commit, and the callers waiting
 //!   for their rows to be committed.
-//! - Handles: [`Persist`], [`Flush`], [`AreSignalsProcessed`], [`QuerySignals`], [`LoadHistory`],
-//!   [`LoadRecovery`], [`LoadBook`], [`GetWriterStats`], [`InjectPanic`], [`Drain`], [`GetRestarts`].
+//! - Handles: [`Persist`], [`Flush`], [`AreSignalsProcessed`], [`QuerySignals`],
+//!   [`CountSignals`], [`LoadHistory`], [`LoadRecovery`], [`LoadBook`], [`GetWriterStats`],
+//!   [`InjectPanic`], [`Drain`], [`GetRestarts`].
 //! - Sends: nothing; it answers.
 //!
 //! Rows are batched into one transaction, committed when `batch_rows` are pending, every
@@ -228,6 +229,21 @@ impl Handler<QuerySignals> for DbWriter {
             self.flush()?;
             self.store
                 .signals(&msg.0)
+                .map_err(|e| StoreFailure(e.to_string()))
+        })
+        .unwrap_or_else(|| Err(StoreFailure("handler panicked".into())))
+    }
+}
+
+impl Handler<CountSignals> for DbWriter {
+    type Result = Result<u64, StoreFailure>;
+
+    fn handle(&mut self, msg: CountSignals, ctx: &mut Context<Self>) -> Self::Result {
+        guard(self.m, ctx, |_| {
+            // Counts what was accepted: commit first.
+            self.flush()?;
+            self.store
+                .count_signals(&msg.0)
                 .map_err(|e| StoreFailure(e.to_string()))
         })
         .unwrap_or_else(|| Err(StoreFailure("handler panicked".into())))

@@ -507,6 +507,11 @@ pub struct AreSignalsProcessed(pub Vec<crate::SignalKey>);
 #[rtype(result = "Result<Vec<Signal>, StoreFailure>")]
 pub struct QuerySignals(pub SignalQuery);
 
+/// How many stored signals match (without reading them).
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "Result<u64, StoreFailure>")]
+pub struct CountSignals(pub SignalQuery);
+
 /// Read the latest `limit` candles of a symbol and interval, oldest first.
 #[derive(Message, Debug, Clone)]
 #[rtype(result = "Result<Vec<CandleRow>, StoreFailure>")]

@@ -32,6 +32,10 @@ pub trait Store: Send {
     fn write(&mut self, rows: &[Row]) -> Result<()>;
     /// Signals matching `q`, newest first.
     fn signals(&mut self, q: &SignalQuery) -> Result<Vec<Signal>>;
+    /// How many signals match `q` (a store may count without reading them).
+    fn count_signals(&mut self, q: &SignalQuery) -> Result<u64> {
+        Ok(self.signals(q)?.len() as u64)
+    }
     /// True when the executor already decided on this signal (or a position has it).
     fn is_signal_processed(&mut self, key: SignalKey) -> Result<bool>;
     /// [`Store::is_signal_processed`] for each key, in order (a store may answer them in one

@@ -651,6 +651,28 @@ impl Store for SqliteStore {
             .map_err(|e| Error::store(B, "read signals", e))
     }
 
+    fn count_signals(&mut self, q: &SignalQuery) -> Result<u64> {
+        self.conn
+            .prepare_cached(
+                "SELECT COUNT(*) FROM trading_signals
+                 WHERE (?1 IS NULL OR symbol = ?1) AND (?2 IS NULL OR strategy = ?2)
+                   AND (?3 IS NULL OR timestamp >= ?3) AND (?4 IS NULL OR timestamp <= ?4)",
+            )
+            .and_then(|mut st| {
+                st.query_row(
+                    params![
+                        q.symbol,
+                        q.strategy,
+                        q.start.map(|t| t.timestamp()),
+                        q.end.map(|t| t.timestamp())
+                    ],
+                    |r| r.get::<_, i64>(0),
+                )
+            })
+            .map(|n| n.max(0) as u64)
+            .map_err(|e| Error::store(B, "count signals", e))
+    }
+
     fn is_signal_processed(&mut self, key: SignalKey) -> Result<bool> {
         // Rows rebuilt from an older file without their signal carry time 0.
         self.conn
@@ -1049,6 +1071,38 @@ mod tests {
         // Opening it again changes nothing.
         let mut s = SqliteStore::open(&path).unwrap();
         assert!(s.is_signal_processed(SignalKey::of(&a)).unwrap());
+    }
+
+    #[test]
+    fn counts_agree_with_the_signals_read() {
+        let mut s = SqliteStore::in_memory().unwrap();
+        let rows: Vec<Row> = (0..7)
+            .map(|i| {
+                let sym = if i % 3 == 0 { "BANKNIFTY" } else { "NIFTY" };
+                Row::Signal(Box::new(signal(1_700_000_000 + i * 900, sym, Action::Buy)))
+            })
+            .collect();
+        s.write(&rows).unwrap();
+        for q in [
+            SignalQuery::default(),
+            SignalQuery {
+                symbol: Some("NIFTY".into()),
+                ..Default::default()
+            },
+            SignalQuery {
+                symbol: Some("BANKNIFTY".into()),
+                start: Some(Utc.timestamp_opt(1_700_002_700, 0).unwrap()),
+                ..Default::default()
+            },
+            SignalQuery {
+                strategy: Some("other".into()),
+                ..Default::default()
+            },
+        ] {
+            let read = s.signals(&q).unwrap().len() as u64;
+            assert_eq!(s.count_signals(&q).unwrap(), read, "{q:?}");
+        }
+        assert_eq!(s.count_signals(&SignalQuery::default()).unwrap(), 7);
     }
 
     #[test]
