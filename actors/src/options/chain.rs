@@ -12,7 +12,7 @@ use chrono::NaiveDate;
 use messages::OptionType;
 
 use super::bs::{greeks, BsInput};
-use super::instruments::{contract, ExpiryCalendar, OptionContract};
+use super::instruments::{contract_at, tradingsymbol_prefix, ExpiryCalendar, OptionContract};
 use crate::config::{ChainSpec, UnderlyingSpec};
 use crate::logic::price::round_to_tick;
 use crate::logic::session::Session;
@@ -127,10 +127,15 @@ impl ChainModel {
         let step = spec.strike_step;
         let atm = (spot / step).round() * step;
         let n = self.spec.strikes_each_side as i32;
+        // The symbol's expiry part once for the chain (it looks up the monthly expiry).
+        let prefix = tradingsymbol_prefix(cal, name, expiry);
         (-n..=n)
             .map(|i| atm + i as f64 * step)
             .filter(|k| *k > 0.0)
-            .map(|k| self.quote(contract(cal, name, spec, expiry, k, kind), spot, now, step))
+            .map(|k| {
+                let c = contract_at(&prefix, name, spec, expiry, k, kind);
+                self.quote(c, spot, now, step)
+            })
             .collect()
     }
 }
@@ -196,5 +201,48 @@ mod tests {
         assert!(m.iv(24_000.0, 23_750.0) > m.iv(24_000.0, 24_250.0));
         // 5 days ATM at 13 %: 0.4·S·σ·√T ≈ 146, plus the carry (r·T·S/2 ≈ 11) and spot 10 above.
         assert!((140.0..180.0).contains(&calls[5].ltp), "{}", calls[5].ltp);
+    }
+
+    #[test]
+    fn a_chains_symbols_are_those_of_each_contract() {
+        let m = model();
+        let spec = UnderlyingSpec {
+            lot_size: 75,
+            strike_step: 50.0,
+            tick_size: 0.05,
+            weekly: true,
+            freeze_qty: None,
+        };
+        let cal = ExpiryCalendar::with(chrono::Weekday::Thu, []);
+        // A weekly and a monthly expiry (the last Thursday of December 2024).
+        for exp in [
+            NaiveDate::from_ymd_opt(2024, 12, 19).unwrap(),
+            NaiveDate::from_ymd_opt(2024, 12, 26).unwrap(),
+        ] {
+            for kind in [OptionType::CE, OptionType::PE] {
+                let q = m.chain(&cal, "NIFTY", &spec, exp, kind, 24_010.0, 1_734_500_000);
+                assert_eq!(q.len(), 11);
+                for x in &q {
+                    let want = super::super::instruments::tradingsymbol(
+                        &cal,
+                        "NIFTY",
+                        exp,
+                        x.contract.strike,
+                        kind,
+                    );
+                    assert_eq!(x.contract.tradingsymbol, want);
+                }
+            }
+        }
+        let weekly = m.chain(
+            &cal,
+            "NIFTY",
+            &spec,
+            NaiveDate::from_ymd_opt(2024, 12, 19).unwrap(),
+            OptionType::CE,
+            24_010.0,
+            1_734_500_000,
+        );
+        assert_eq!(weekly[5].contract.tradingsymbol, "NIFTY24D1924000CE");
     }
 }

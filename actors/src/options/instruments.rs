@@ -143,19 +143,16 @@ pub fn tradingsymbol(
     strike: f64,
     kind: OptionType,
 ) -> String {
+    tradingsymbol_at(&tradingsymbol_prefix(cal, name, expiry), strike, kind)
+}
+
+/// The part of a trading symbol before the strike, the same for every strike of an expiry:
+/// the name, the year, then the month (a monthly expiry) or the month's letter and the day.
+pub fn tradingsymbol_prefix(cal: &ExpiryCalendar, name: &str, expiry: NaiveDate) -> String {
     let yy = expiry.year() % 100;
-    let k = if strike.fract() == 0.0 {
-        format!("{}", strike as i64)
-    } else {
-        format!("{strike}")
-    };
-    let t = match kind {
-        OptionType::CE => "CE",
-        OptionType::PE => "PE",
-    };
     if cal.is_monthly(expiry) {
         let mon = MONTHS[expiry.month0() as usize];
-        format!("{name}{yy:02}{mon}{k}{t}")
+        format!("{name}{yy:02}{mon}")
     } else {
         let m = match expiry.month() {
             10 => 'O',
@@ -163,13 +160,50 @@ pub fn tradingsymbol(
             12 => 'D',
             m => char::from(b'0' + m as u8),
         };
-        format!("{name}{yy:02}{m}{:02}{k}{t}", expiry.day())
+        format!("{name}{yy:02}{m}{:02}", expiry.day())
     }
+}
+
+/// The trading symbol of `strike`/`kind` after its expiry's [`tradingsymbol_prefix`].
+pub fn tradingsymbol_at(prefix: &str, strike: f64, kind: OptionType) -> String {
+    use std::fmt::Write;
+    let mut s = String::with_capacity(prefix.len() + 12);
+    s.push_str(prefix);
+    // Writing into a String cannot fail.
+    let _ = if strike.fract() == 0.0 {
+        write!(s, "{}", strike as i64)
+    } else {
+        write!(s, "{strike}")
+    };
+    s.push_str(match kind {
+        OptionType::CE => "CE",
+        OptionType::PE => "PE",
+    });
+    s
 }
 
 /// The contract of `spec`'s underlying at `strike`/`expiry`.
 pub fn contract(
     cal: &ExpiryCalendar,
+    name: &str,
+    spec: &UnderlyingSpec,
+    expiry: NaiveDate,
+    strike: f64,
+    kind: OptionType,
+) -> OptionContract {
+    contract_at(
+        &tradingsymbol_prefix(cal, name, expiry),
+        name,
+        spec,
+        expiry,
+        strike,
+        kind,
+    )
+}
+
+/// [`contract`] with its expiry's [`tradingsymbol_prefix`] worked out once (a whole chain).
+pub fn contract_at(
+    prefix: &str,
     name: &str,
     spec: &UnderlyingSpec,
     expiry: NaiveDate,
@@ -183,7 +217,7 @@ pub fn contract(
         kind,
         lot_size: spec.lot_size,
         tick_size: spec.tick_size,
-        tradingsymbol: tradingsymbol(cal, name, expiry, strike, kind),
+        tradingsymbol: tradingsymbol_at(prefix, strike, kind),
     }
 }
 
