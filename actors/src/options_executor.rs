@@ -10,7 +10,8 @@
 //!   [`GetRiskSnapshot`] and [`OpenPosition`] to PositionManager; [`GetOptionChain`] and
 //!   [`PlaceEntry`] to the Broker (with a broker connection); [`SignalActivated`] to
 //!   subscribers; a [`SignalProbe`] per decision to probe subscribers (latency benchmark;
-//!   none by default).
+//!   none by default); [`messages::RaiseAlarm`] to the Notifier when a daily halt (loss
+//!   limit, profit lock, losing streak) first stops entries on a session day.
 //!
 //! Checks, in order: already processed (asked of the store, and of what this run decided),
 //! trading enabled, underlying in `valid_underlyings`, age ≤ 24 h by the engine clock,
@@ -175,6 +176,10 @@ pub struct OptionsExecutor {
     /// Recovered signals stored but never decided: decided as [`RejectReason::Interrupted`].
     interrupted: HashSet<Uuid>,
     restarts: u64,
+    /// Where alarms go (off unless `alerts` is configured).
+    alarms: crate::alerts::AlarmSink,
+    /// The halts already alarmed, with the session day they stopped: one alarm a day each.
+    halts_alarmed: Vec<(messages::AlarmKind, i64)>,
     m: &'static ActorMetrics,
 }
 
@@ -265,7 +270,48 @@ impl OptionsExecutor {
             recovery_failed: false,
             interrupted: HashSet::new(),
             restarts: 0,
+            alarms: crate::alerts::AlarmSink::off(),
+            halts_alarmed: Vec::new(),
         }
+    }
+
+    /// Daily halts (loss limit, profit lock, losing streak) raised as alarms to `sink`.
+    pub fn with_alarms(mut self, sink: crate::alerts::AlarmSink) -> Self {
+        self.alarms = sink;
+        self
+    }
+
+    /// The first rejection by a daily halt on a session day is an alarm (a halt stops every
+    /// entry for the rest of the day: one alarm says so).
+    fn alarm_halt(&mut self, s: &Signal, now: i64, r: RejectReason, detail: &str) {
+        use messages::AlarmKind;
+        let kind = match r {
+            RejectReason::DailyLossHalt => AlarmKind::DailyLossHalt,
+            RejectReason::DailyProfitLock => AlarmKind::ProfitLockHalt,
+            RejectReason::ConsecutiveLosses => AlarmKind::ConsecutiveLossHalt,
+            _ => return,
+        };
+        let day = (now + self.cfg.trade.chain.session.offset).div_euclid(86_400);
+        if self.halts_alarmed.contains(&(kind, day)) {
+            return;
+        }
+        self.halts_alarmed.retain(|(_, d)| *d >= day);
+        self.halts_alarmed.push((kind, day));
+        log::warn!("{NAME}: HALT {}: {detail}", r.as_str());
+        self.alarms.raise(
+            messages::Alarm::new(
+                kind,
+                format!(
+                    "{} mode: {detail} (signal {} {} {} rejected)",
+                    self.cfg.mode.as_str(),
+                    s.signal_id,
+                    s.action.as_str(),
+                    s.symbol
+                ),
+            )
+            .symbol(s.symbol.clone())
+            .signal(s.signal_id),
+        );
     }
 
     /// Strikes from the broker's listed chain (all modes) and live entries through it.
@@ -1005,6 +1051,9 @@ impl OptionsExecutor {
             Outcome::Logged => self.stats.logged += 1,
             Outcome::Opened => self.stats.opened += 1,
             Outcome::Rejected(r) => {
+                if self.alarms.is_on() {
+                    self.alarm_halt(s, now, r, &detail);
+                }
                 self.stats.rejected += 1;
                 messages::bump(&mut self.stats.rejected_by_reason, r.as_str());
                 log::log!(
