@@ -43,6 +43,8 @@ pub struct NotifierConfig {
     /// Scrubbed from every alarm and every logged error.
     pub secrets: Arc<Vec<String>>,
     pub max_per_kind_per_minute: u32,
+    /// The rate limit's window (a minute; shorter only in tests).
+    pub rate_window: Duration,
     pub retry_attempts: u32,
     pub retry_initial: Duration,
     pub retry_max: Duration,
@@ -87,6 +89,7 @@ impl NotifierConfig {
             sinks,
             secrets: Arc::new(secrets),
             max_per_kind_per_minute: cfg.max_per_kind_per_minute,
+            rate_window: Duration::from_secs(60),
             retry_attempts: cfg.retry_attempts,
             retry_initial: Duration::from_millis(cfg.retry_initial_ms),
             retry_max: Duration::from_millis(cfg.retry_max_ms),
@@ -114,7 +117,7 @@ impl Notifier {
     /// A notifier posting to `cfg`'s webhooks, watching `watch`'s actors for restart storms.
     pub fn new(cfg: NotifierConfig, watch: Option<Registry>, m: &'static ActorMetrics) -> Self {
         Notifier {
-            limiter: RateLimiter::new(cfg.max_per_kind_per_minute, Duration::from_secs(60)),
+            limiter: RateLimiter::new(cfg.max_per_kind_per_minute, cfg.rate_window),
             storm: RestartStorm::new(cfg.storm_restarts, cfg.storm_window),
             cfg,
             watch,
@@ -216,14 +219,12 @@ impl Notifier {
             }
         }
         for (kind, n) in self.limiter.due(now) {
+            // The count travels as `suppressed` (JSON) and the text's last line.
             let a = Alarm::new(
                 kind,
-                format!(
-                    "{n} more {kind} alarm{} in the last minute, held back by the rate limit (see the log)",
-                    if n == 1 { " was" } else { "s were" }
-                ),
+                "the rate limit held back alarms of this kind in the last minute (each is in the log)",
             );
-            self.dispatch(a, 0, ctx);
+            self.dispatch(a, n, ctx);
         }
     }
 }

@@ -108,8 +108,8 @@ pub struct RestartStorm {
 struct Restarts {
     /// Restarts counted so far (the actor's counter).
     seen: u64,
-    /// When the recent restarts were noticed.
-    at: VecDeque<u64>,
+    /// When recent restarts were noticed, and how many each time.
+    at: VecDeque<(u64, u64)>,
     alarmed_ms: Option<u64>,
 }
 
@@ -128,27 +128,24 @@ impl RestartStorm {
         let r = self.actors.entry(actor.to_string()).or_default();
         let new = total.saturating_sub(r.seen);
         r.seen = r.seen.max(total);
-        // Only the last limit + 1 matter.
-        for _ in 0..new.min(u64::from(self.limit) + 1) {
-            r.at.push_back(now_ms);
-        }
-        while r.at.len() > self.limit as usize + 1 {
-            r.at.pop_front();
+        if new > 0 {
+            r.at.push_back((now_ms, new));
         }
         while r
             .at
             .front()
-            .is_some_and(|t| now_ms.saturating_sub(*t) >= self.window_ms)
+            .is_some_and(|(t, _)| now_ms.saturating_sub(*t) >= self.window_ms)
         {
             r.at.pop_front();
         }
-        let storm = r.at.len() > self.limit as usize;
+        let in_window: u64 = r.at.iter().map(|(_, n)| n).sum();
+        let storm = in_window > u64::from(self.limit);
         let quiet = r
             .alarmed_ms
             .map_or(true, |t| now_ms.saturating_sub(t) >= self.window_ms);
         if storm && quiet {
             r.alarmed_ms = Some(now_ms);
-            Some(new.max(r.at.len() as u64).min(u64::from(u32::MAX)) as u32)
+            Some(in_window.min(u64::from(u32::MAX)) as u32)
         } else {
             None
         }
@@ -299,7 +296,7 @@ mod tests {
             assert_eq!(s.observe("x", i as u64 + 1, t), None, "restart {i}");
         }
         // A burst of many at once is one storm.
-        assert_eq!(s.observe("x", 100, w * 2 + 1), Some(96));
+        assert_eq!(s.observe("x", 100, w * 2 + 1), Some(97));
     }
 
     #[test]
