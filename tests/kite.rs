@@ -616,14 +616,34 @@ fn live_mode_is_refused_without_every_safeguard() {
 
 #[actix_rt::test]
 async fn live_mode_orders_fill_and_exit_through_the_broker() {
+    const BOT: &str = "424242:LIVE-alerts-bot-token";
     let book: Shared = Arc::default();
     let s = live_server(&book).await;
+    // Alarms go to a JSON hook and a Telegram bot on the same local server.
+    Mock::given(method("POST"))
+        .and(path("/alerts"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&s)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(format!("/bot{BOT}/sendMessage")))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&s)
+        .await;
     let dir = tempfile::tempdir().unwrap();
     let cfg = live_config(dir.path(), true);
-    let out = live_engine(
-        &cfg,
-        &s.uri(),
-        &[
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&cfg).unwrap()).unwrap();
+    v["alerts"] = serde_json::json!({"webhooks": [
+        {"kind": "json", "url": format!("{}/alerts", s.uri())},
+        {"kind": "telegram", "chat_id": "-77", "api_url": s.uri()}
+    ]});
+    let cfg = common::write_config(dir.path(), &v);
+    let out = engine_at(&s.uri())
+        .env("ALPHASTOCKS_TELEGRAM_BOT_TOKEN", BOT)
+        .args(["run", "--config"])
+        .arg(&cfg)
+        .args([
             "--feed",
             "kite",
             "--mode",
@@ -631,8 +651,9 @@ async fn live_mode_orders_fill_and_exit_through_the_broker() {
             "--confirm-live",
             "--duration",
             "8",
-        ],
-    );
+        ])
+        .output()
+        .unwrap();
     let (stdout, stderr) = (
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr),
@@ -781,6 +802,42 @@ async fn live_mode_orders_fill_and_exit_through_the_broker() {
         .unwrap();
     assert_eq!(alarms, 1, "{stderr}");
     assert!(stderr.contains("ALARM exit of NIFTYX24000PE"), "{stderr}");
+
+    // ... and posted: to the JSON hook with the position, to Telegram's chat; no secret.
+    let posted: Vec<serde_json::Value> = reqs
+        .iter()
+        .filter(|r| r.url.path() == "/alerts")
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect();
+    assert_eq!(posted.len(), 1, "{posted:?}\n{stderr}");
+    let a = &posted[0];
+    assert_eq!(
+        (&a["kind"], &a["severity"], &a["symbol"], &a["position_id"]),
+        (
+            &"exit_not_filled".into(),
+            &"critical".into(),
+            &"NIFTYX24000PE".into(),
+            &p["position_id"]
+        ),
+        "{a}"
+    );
+    assert!(
+        a["message"].as_str().unwrap().contains("EXIT1 REJECTED"),
+        "{a}"
+    );
+    let tg: Vec<serde_json::Value> = reqs
+        .iter()
+        .filter(|r| r.url.path().ends_with("/sendMessage"))
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect();
+    assert_eq!(tg.len(), 1, "{tg:?}");
+    assert_eq!(tg[0]["chat_id"], "-77");
+    assert_eq!(tg[0]["text"], a["text"]);
+    for r in &reqs {
+        let b = String::from_utf8_lossy(&r.body);
+        assert!(!b.contains(BOT) && !b.contains(TOKEN), "{b}");
+    }
+    assert!(!stdout.contains(BOT) && !stderr.contains(BOT));
 }
 
 #[actix_rt::test]
