@@ -142,7 +142,7 @@ impl RestartStorm {
         let storm = in_window > u64::from(self.limit);
         let quiet = r
             .alarmed_ms
-            .map_or(true, |t| now_ms.saturating_sub(t) >= self.window_ms);
+            .is_none_or(|t| now_ms.saturating_sub(t) >= self.window_ms);
         if storm && quiet {
             r.alarmed_ms = Some(now_ms);
             Some(in_window.min(u64::from(u32::MAX)) as u32)
