@@ -203,8 +203,16 @@ async fn kite_feed_backfills_polls_and_keeps_secrets_out_of_the_output() {
 async fn a_token_error_halts_trading() {
     let body = serde_json::json!({"status": "error", "message": "Incorrect `api_key` or `access_token`.", "error_type": "TokenException"});
     let s = server(ResponseTemplate::new(403).set_body_json(body)).await;
+    Mock::given(method("POST"))
+        .and(path("/alerts"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&s)
+        .await;
     let dir = tempfile::tempdir().unwrap();
-    let out = run_engine(dir.path(), &s.uri());
+    let hook = format!("{}/alerts", s.uri());
+    let out = run_engine_with(dir.path(), &s.uri(), |v| {
+        v["alerts"] = serde_json::json!({"webhooks": [{"kind": "json", "url": hook}]});
+    });
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("trading HALTED"), "{stderr}");
@@ -218,6 +226,81 @@ async fn a_token_error_halts_trading() {
         .unwrap();
     assert_eq!(halts, 1, "halted once, audited");
     assert!(!stderr.contains(TOKEN));
+    // ... and posted once (every poll is refused; one alarm says so), without a secret.
+    let posted: Vec<serde_json::Value> = s
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path() == "/alerts")
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect();
+    assert_eq!(posted.len(), 1, "{posted:?}\n{stderr}");
+    assert_eq!(posted[0]["kind"], "token_rejected");
+    let m = posted[0]["message"].as_str().unwrap();
+    assert!(
+        m.starts_with("the broker refused the access token (") && m.contains("trading HALTED"),
+        "{m}"
+    );
+    let all = posted[0].to_string();
+    assert!(!all.contains(TOKEN) && !all.contains(KEY), "{all}");
+}
+
+#[actix_rt::test]
+async fn a_feed_silent_in_market_hours_is_an_alarm() {
+    // The broker answers every quote with nothing (rehearsal clock).
+    let empty = serde_json::json!({"status": "success", "data": {}});
+    let s = server(ResponseTemplate::new(200).set_body_json(empty)).await;
+    Mock::given(method("POST"))
+        .and(path("/alerts"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&s)
+        .await;
+    // Monday 10:00 IST: an alarm, once; Sunday 10:00 IST (market closed): none.
+    let run = |clock_start: &'static str| {
+        let dir = tempfile::tempdir().unwrap();
+        let mut v = common::default_json();
+        v["storage"]["data_dir"] = dir.path().to_string_lossy().into_owned().into();
+        v["data_collection"]["realtime"]["interval_seconds"] = 1.into();
+        v["data_collection"]["historical"]["default_lookback_days"] = 30.into();
+        v["alerts"] = serde_json::json!({"webhooks": [{"kind": "json", "url": format!("{}/alerts", s.uri())}],
+            "feed_silent_seconds": 5});
+        let cfg = common::write_config(dir.path(), &v);
+        let out = engine_at(&s.uri())
+            .args(["run", "--feed", "kite", "--mode", "paper", "--config"])
+            .arg(&cfg)
+            .args(["--clock-start", clock_start, "--duration", "8"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{stderr}");
+        stderr
+    };
+    let posted = || async {
+        s.received_requests()
+            .await
+            .unwrap()
+            .iter()
+            .filter(|r| r.url.path() == "/alerts")
+            .map(|r| serde_json::from_slice::<serde_json::Value>(&r.body).unwrap())
+            .collect::<Vec<_>>()
+    };
+    let stderr = run("2025-11-30T10:00:00+05:30");
+    assert!(posted().await.is_empty(), "market closed: {stderr}");
+    let stderr = run("2025-12-01T10:00:00+05:30");
+    let posted = posted().await;
+    assert_eq!(posted.len(), 1, "once per silence: {posted:?}\n{stderr}");
+    assert_eq!(posted[0]["kind"], "feed_silent");
+    assert_eq!(posted[0]["severity"], "critical");
+    assert!(
+        posted[0]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("no tick from the broker's feed for 5 s while the market is open"),
+        "{}",
+        posted[0]
+    );
+    assert!(stderr.contains("feed: ALARM no tick"), "{stderr}");
 }
 
 #[actix_rt::test]
