@@ -936,4 +936,72 @@ mod tests {
         assert_eq!(r1, r2);
         assert_eq!(posts(&s).await.len(), 1);
     }
+
+    /// Collects the alarms raised.
+    struct Alarms(Arc<std::sync::Mutex<Vec<Alarm>>>);
+
+    impl Actor for Alarms {
+        type Context = Context<Self>;
+    }
+
+    impl Handler<messages::RaiseAlarm> for Alarms {
+        type Result = ();
+
+        fn handle(&mut self, m: messages::RaiseAlarm, _: &mut Context<Self>) {
+            self.0.lock().unwrap().push(m.0);
+        }
+    }
+
+    #[actix_rt::test]
+    async fn an_entry_of_unknown_outcome_is_an_alarm_naming_the_signal_and_its_tag() {
+        let s = MockServer::start().await;
+        // Every placement times out on the exchange's side; the book never shows the tag.
+        Mock::given(method("POST"))
+            .and(path("/orders/regular"))
+            .respond_with(crate::kite::testkit::err(
+                503,
+                "NetworkException",
+                "oms unreachable",
+            ))
+            .mount(&s)
+            .await;
+        get(&s, "/orders", serde_json::json!([])).await;
+        margins(&s, 15_157.5, 1_000_000.0).await;
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut c = cfg();
+        c.alarms = AlarmSink::new(Alarms(seen.clone()).start().recipient());
+        let r = broker(&s, c).send(entry(7)).await.unwrap();
+        assert!(
+            matches!(
+                r,
+                EntryResult::Refused {
+                    reason: RejectReason::BrokerError,
+                    ..
+                }
+            ),
+            "{r:?}"
+        );
+        // The alarm was sent before the refusal; let the collector take it.
+        for _ in 0..100 {
+            if !seen.lock().unwrap().is_empty() {
+                break;
+            }
+            actix_rt::task::yield_now().await;
+        }
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(seen.len(), 1, "{seen:?}");
+        let a = &seen[0];
+        assert_eq!(a.kind, AlarmKind::EntryUnknownOutcome);
+        assert_eq!(a.signal_id, Some(Uuid::from_u128(7).to_string()));
+        assert_eq!(a.symbol.as_deref(), Some("NIFTY25D0924000CE"));
+        assert_eq!(
+            a.order.as_deref(),
+            Some(tag_for(&Uuid::from_u128(7)).as_str())
+        );
+        assert!(
+            a.message.contains("has an unknown outcome") && a.message.contains("oms unreachable"),
+            "{}",
+            a.message
+        );
+    }
 }
