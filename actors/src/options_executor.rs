@@ -1416,6 +1416,68 @@ mod tests {
         );
     }
 
+    /// Collects the alarms raised.
+    struct Alarms(Arc<std::sync::Mutex<Vec<messages::Alarm>>>);
+    impl Actor for Alarms {
+        type Context = Context<Self>;
+    }
+    impl Handler<messages::RaiseAlarm> for Alarms {
+        type Result = ();
+        fn handle(&mut self, m: messages::RaiseAlarm, _: &mut Context<Self>) {
+            self.0.lock().unwrap().push(m.0);
+        }
+    }
+
+    #[actix_rt::test]
+    async fn a_daily_halt_is_one_alarm_per_kind_and_session_day() {
+        use messages::AlarmKind;
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = crate::alerts::AlarmSink::new(Alarms(seen.clone()).start().recipient());
+        let mut ex = executor(cfg()).with_alarms(sink);
+        // 2023-11-16 03:30 UTC = 09:00 IST; the IST day ends at 18:30 UTC.
+        const DAY1: i64 = 1_700_105_400;
+        let halt = |ex: &mut OptionsExecutor, at: i64, r: RejectReason| {
+            let s = Arc::new(signal("NIFTY", 0.7, 2.0, at));
+            ex.record(
+                &s,
+                at,
+                Outcome::Rejected(r),
+                format!("{} at {at}", r.as_str()),
+            );
+            s.signal_id
+        };
+        let first = halt(&mut ex, DAY1, RejectReason::DailyProfitLock);
+        halt(&mut ex, DAY1 + 600, RejectReason::DailyProfitLock);
+        halt(&mut ex, DAY1 + 900, RejectReason::MaxTradesPerDay);
+        let loss = halt(&mut ex, DAY1 + 1200, RejectReason::DailyLossHalt);
+        // 23:59 IST the same day, then 00:01 IST the next.
+        halt(&mut ex, DAY1 + 53_940, RejectReason::DailyProfitLock);
+        let next = halt(&mut ex, DAY1 + 54_060, RejectReason::DailyProfitLock);
+        halt(&mut ex, DAY1 + 54_100, RejectReason::ConsecutiveLosses);
+        for _ in 0..100 {
+            if seen.lock().unwrap().len() >= 4 {
+                break;
+            }
+            actix_rt::task::yield_now().await;
+        }
+        let seen = seen.lock().unwrap().clone();
+        let got: Vec<(AlarmKind, Option<String>)> =
+            seen.iter().map(|a| (a.kind, a.signal_id.clone())).collect();
+        assert_eq!(got.len(), 4, "{seen:?}");
+        assert_eq!(got[0], (AlarmKind::ProfitLockHalt, Some(first.to_string())));
+        assert_eq!(got[1], (AlarmKind::DailyLossHalt, Some(loss.to_string())));
+        assert_eq!(got[2], (AlarmKind::ProfitLockHalt, Some(next.to_string())));
+        assert_eq!(got[3].0, AlarmKind::ConsecutiveLossHalt);
+        assert!(
+            seen[0].message.starts_with(&format!(
+                "logging mode: daily_profit_lock at {DAY1} (signal {first}"
+            )),
+            "{}",
+            seen[0].message
+        );
+        assert_eq!(seen[0].symbol.as_deref(), Some("NIFTY"));
+    }
+
     #[actix_rt::test]
     async fn rules_in_order() {
         let mut ex = executor(cfg());
