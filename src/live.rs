@@ -49,8 +49,6 @@ pub const FEED_MAX_DEPTH: u64 = 64;
 /// How long the periodic status line may wait for the actors' counters.
 const REPORT_WAIT: Duration = Duration::from_secs(1);
 
-/// How often the store's health is looked at (alerts on).
-const STORE_CHECK_EVERY: Duration = Duration::from_secs(10);
 /// The outbox grew at this many looks in a row while disconnected: an alarm.
 const OUTBOX_GROWING_CHECKS: u32 = 3;
 
@@ -241,6 +239,7 @@ pub async fn run(mut cfg: Config, opts: RunOptions) -> Result<(), AppError> {
     let mut silent = Lasting::new(Duration::from_secs(cfg.alerts.feed_silent_seconds));
     let mut outbox = OutboxWatch::new(OUTBOX_GROWING_CHECKS);
     let mut last_store_check = Instant::now();
+    let store_check_every = Duration::from_secs(cfg.alerts.store_check_seconds);
     let mut token_alarmed = false;
     let feed = engine.feed();
     if let Some(k) = kite.as_mut() {
@@ -322,7 +321,7 @@ pub async fn run(mut cfg: Config, opts: RunOptions) -> Result<(), AppError> {
             log::error!("feed: ALARM {msg}");
             alarms.raise(Alarm::new(AlarmKind::FeedSilent, msg));
         }
-        if alarms.is_on() && last_store_check.elapsed() >= STORE_CHECK_EVERY {
+        if alarms.is_on() && last_store_check.elapsed() >= store_check_every {
             last_store_check = Instant::now();
             if let Ok(Ok(w)) =
                 tokio::time::timeout(REPORT_WAIT, engine.db.send(GetWriterStats)).await

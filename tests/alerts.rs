@@ -1,9 +1,12 @@
 //! Alerts end to end against a local HTTP server: real alarms raised by the engine (a restart
-//! storm of an actor made to panic, the daily-loss halts of a paper replay) arrive as JSON and
+//! storm of an actor made to panic, the daily-loss halts of a paper replay, a ClickHouse
+//! server stopped under a running engine) arrive as JSON and
 //! Telegram posts, retried after a 500, rate limited with the count of those held back, and
 //! never with a secret in them.
 
 mod common;
+#[allow(dead_code)]
+mod recovery_support;
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -433,4 +436,76 @@ fn the_daily_loss_halts_of_a_paper_replay_are_posted_once_a_day() {
     assert_eq!(posted_days.iter().copied().collect::<BTreeSet<_>>(), days);
     assert_eq!(tg.len(), days.len());
     assert!(tg.iter().all(|b| b["chat_id"] == "-4242"));
+}
+
+#[test]
+fn a_store_down_with_a_growing_outbox_is_posted_once() {
+    use recovery_support::{config, wait_until, Engine as Process, Server};
+    const TOKEN: &str = "777004:TEST-bot-token-store";
+    let srv_sys = actix::System::new();
+    let s = srv_sys.block_on(server(TOKEN));
+    let ch = Server::new(18546, 19546);
+    let dir = tempfile::tempdir().unwrap();
+    let db = common::ch_db("alerts_store");
+    let cfg = config(dir.path(), &ch.url(), &db);
+    let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&cfg).unwrap()).unwrap();
+    v["alerts"] = serde_json::to_value(alerts(&s.uri(), "STORE_AUTH", "STORE_TG")).unwrap();
+    v["alerts"]["store_check_seconds"] = 1.into();
+    let cfg = common::write_config(dir.path(), &v);
+    let mut engine = Process::start_env(
+        &cfg,
+        &[],
+        &[("STORE_AUTH", "Bearer store-secret"), ("STORE_TG", TOKEN)],
+    );
+    wait_until("rows on the server", Duration::from_secs(60), || {
+        ch.sql(&format!(
+            "SELECT count() FROM system.tables WHERE database = '{db}' AND name = 'positions'"
+        ))
+        .trim()
+            == "1"
+            && ch.num(&format!("SELECT count() FROM {db}.positions")) > 0
+    });
+    let (hook, _) = srv_sys.block_on(received(&s));
+    assert!(
+        hook.is_empty(),
+        "nothing to say while the store is up: {hook:?}"
+    );
+
+    ch.ctl("stop");
+    wait_until("the store alarm", Duration::from_secs(90), || {
+        let (h, t) = srv_sys.block_on(received(&s));
+        h.iter()
+            .any(|(b, _)| b["kind"] == "store_disconnected" && h.len() >= 2)
+            && !t.is_empty()
+    });
+    assert!(
+        engine.alive(),
+        "the engine keeps running without its server"
+    );
+    // Long enough for more looks at a still-growing outbox: still one alarm.
+    std::thread::sleep(Duration::from_secs(4));
+    let log = engine.kill();
+    let (hook, tg) = srv_sys.block_on(received(&s));
+    let bodies: BTreeSet<String> = hook.iter().map(|(b, _)| b.to_string()).collect();
+    assert_eq!(
+        bodies.len(),
+        1,
+        "one alarm (its first post got a 500): {hook:?}\n{log}"
+    );
+    let b = &hook[0].0;
+    assert_eq!(b["kind"], "store_disconnected");
+    assert_eq!(b["severity"], "critical");
+    let m = b["message"].as_str().unwrap();
+    assert!(
+        m.starts_with("store clickhouse disconnected and its local outbox keeps growing (")
+            && m.ends_with(" rows wait): nothing is lost, but check the server"),
+        "{m}"
+    );
+    assert_eq!(tg.len(), 1, "{tg:?}");
+    assert_eq!(tg[0]["text"], b["text"]);
+    assert!(
+        log.contains("store: ALARM store clickhouse disconnected"),
+        "{log}"
+    );
+    assert!(!log.contains(TOKEN) && !log.contains("store-secret"));
 }

@@ -34,6 +34,9 @@ pub struct AlertsConfig {
     pub restart_storm_minutes: u32,
     /// No tick from the broker's feed this long while the market is open is an alarm.
     pub feed_silent_seconds: u64,
+    /// How often `run` looks at the store's health: an outbox grown at three looks in a row
+    /// while the server is down is an alarm.
+    pub store_check_seconds: u64,
     /// Post alarms of `replay` (and sweep) runs too (off: a replay's halts are history).
     pub replays: bool,
 }
@@ -50,6 +53,7 @@ impl Default for AlertsConfig {
             restart_storm_restarts: 3,
             restart_storm_minutes: 10,
             feed_silent_seconds: 60,
+            store_check_seconds: 10,
             replays: false,
         }
     }
@@ -145,6 +149,7 @@ impl AlertsConfig {
             1440,
         )?;
         range("feed_silent_seconds", self.feed_silent_seconds, 5, 86_400)?;
+        range("store_check_seconds", self.store_check_seconds, 1, 3600)?;
         for (i, w) in self.webhooks.iter().enumerate() {
             let at = |f: &str| format!("alerts.webhooks[{i}].{f}");
             match w {
