@@ -237,10 +237,15 @@ pub async fn run(mut cfg: Config, opts: RunOptions) -> Result<(), AppError> {
     let alarms = engine.alarms.clone();
     let began = Instant::now();
     let mut silent = Lasting::new(Duration::from_secs(cfg.alerts.feed_silent_seconds));
-    let mut outbox = OutboxWatch::new(OUTBOX_GROWING_CHECKS);
-    let mut last_store_check = Instant::now();
-    let store_check_every = Duration::from_secs(cfg.alerts.store_check_seconds);
     let mut token_alarmed = false;
+    if alarms.is_on() {
+        // Its own task: the feed never waits for the store's answer.
+        actix_rt::spawn(watch_store(
+            engine.db.clone(),
+            alarms.clone(),
+            Duration::from_secs(cfg.alerts.store_check_seconds),
+        ));
+    }
     let feed = engine.feed();
     if let Some(k) = kite.as_mut() {
         // History ended mid-interval: that candle continues as the forming one.
@@ -321,21 +326,6 @@ pub async fn run(mut cfg: Config, opts: RunOptions) -> Result<(), AppError> {
             log::error!("feed: ALARM {msg}");
             alarms.raise(Alarm::new(AlarmKind::FeedSilent, msg));
         }
-        if alarms.is_on() && last_store_check.elapsed() >= store_check_every {
-            last_store_check = Instant::now();
-            if let Ok(Ok(w)) =
-                tokio::time::timeout(REPORT_WAIT, engine.db.send(GetWriterStats)).await
-            {
-                if outbox.observe(w.health.connected, w.health.outbox_pending) {
-                    let msg = format!(
-                        "store {} disconnected and its local outbox keeps growing ({} rows wait): nothing is lost, but check the server",
-                        w.health.backend, w.health.outbox_pending
-                    );
-                    log::error!("store: ALARM {msg}");
-                    alarms.raise(Alarm::new(AlarmKind::StoreDisconnected, msg));
-                }
-            }
-        }
         if engine.metrics.data_manager.depth() < FEED_MAX_DEPTH {
             // Whatever was coalesced while DataManager was behind, then every new tick in order.
             let mut batch: Vec<_> = latest.iter_mut().filter_map(Option::take).collect();
@@ -410,6 +400,32 @@ pub async fn run(mut cfg: Config, opts: RunOptions) -> Result<(), AppError> {
         d.ticks, d.candles_closed, x.received, x.logged, x.opened, x.rejected
     );
     Ok(())
+}
+
+/// Looks at the store's health every `every` until the engine stops: the server down and the
+/// outbox grown at [`OUTBOX_GROWING_CHECKS`] looks in a row is an alarm (once per outage).
+async fn watch_store(
+    db: actix::Addr<actors::db_writer::DbWriter>,
+    alarms: actors::alerts::AlarmSink,
+    every: Duration,
+) {
+    let mut outbox = OutboxWatch::new(OUTBOX_GROWING_CHECKS);
+    let mut tick = actix_rt::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Ok(w) = db.send(GetWriterStats).await else {
+            return; // the engine has stopped
+        };
+        if outbox.observe(w.health.connected, w.health.outbox_pending) {
+            let msg = format!(
+                "store {} disconnected and its local outbox keeps growing ({} rows wait): nothing is lost, but check the server",
+                w.health.backend, w.health.outbox_pending
+            );
+            log::error!("store: ALARM {msg}");
+            alarms.raise(Alarm::new(AlarmKind::StoreDisconnected, msg));
+        }
+    }
 }
 
 /// Stores one sample of every actor's metrics and of the book's P&L in `performance_metrics`.
