@@ -930,12 +930,19 @@ async fn an_entry_above_the_freeze_quantity_is_sliced_and_a_rejected_slice_is_wo
     let book: Shared = Arc::default();
     book.lock().unwrap().reject_buys = vec![2];
     let s = live_server(&book).await;
+    Mock::given(method("POST"))
+        .and(path("/alerts"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&s)
+        .await;
     let dir = tempfile::tempdir().unwrap();
     let cfg = live_config(dir.path(), true);
     let mut v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&cfg).unwrap()).unwrap();
     v["instruments"]["underlyings"]["NIFTY"]["freeze_qty"] = 75.into();
     v["rules"]["max_lots_per_trade"] = 3.into();
+    v["alerts"] =
+        serde_json::json!({"webhooks": [{"kind": "json", "url": format!("{}/alerts", s.uri())}]});
     let cfg = common::write_config(dir.path(), &v);
     let out = live_engine(
         &cfg,
@@ -1056,6 +1063,27 @@ async fn an_entry_above_the_freeze_quantity_is_sliced_and_a_rejected_slice_is_wo
     };
     assert_eq!(alarms("entry_alarm", "%ENTRY2 REJECTED%"), 1, "{stderr}");
     assert_eq!(alarms("exit_alarm", "%EXIT1 REJECTED%"), 1, "{stderr}");
+    // ... and posted, each once.
+    let mut posted: Vec<(String, String)> = s
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path() == "/alerts")
+        .map(|r| {
+            let b: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+            (
+                b["kind"].as_str().unwrap().to_string(),
+                b["message"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    posted.sort();
+    assert_eq!(posted.len(), 2, "{posted:?}");
+    assert_eq!(posted[0].0, "entry_shortfall");
+    assert!(posted[0].1.contains("ENTRY2 REJECTED"), "{posted:?}");
+    assert_eq!(posted[1].0, "exit_not_filled");
+    assert!(posted[1].1.contains("EXIT1 REJECTED"), "{posted:?}");
 }
 
 /// A stored position's charges (paise).
