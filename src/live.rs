@@ -4,10 +4,15 @@
 //! underlying on an accelerated clock), announced in a banner. It resumes where stored history
 //! ends (its clock starts after the last stored candle and each price at its last close), so
 //! consecutive runs extend one continuous market.
+//!
+//! With `alerts` on, the loop raises its own alarms: the broker refusing the access token, the
+//! broker's feed silent while the market is open (`alerts.feed_silent_seconds`), and the store
+//! disconnected with its outbox growing.
 
 use std::time::{Duration, Instant};
 
 use actix::Actor;
+use actors::alerts::limit::{Lasting, OutboxWatch};
 use actors::config::Config;
 use actors::feed::sim::SimMarket;
 use actors::logic::clock::LiveClock;
@@ -15,7 +20,7 @@ use actors::logic::session::Session;
 use actors::options_executor::Clock;
 use chrono::SubsecRound;
 use messages::msg::*;
-use messages::{Mode, Symbols};
+use messages::{Alarm, AlarmKind, Mode, Symbols};
 
 use crate::error::AppError;
 use crate::system::{Engine, EngineOptions};
@@ -43,6 +48,9 @@ pub const FEED_MAX_DEPTH: u64 = 64;
 
 /// How long the periodic status line may wait for the actors' counters.
 const REPORT_WAIT: Duration = Duration::from_secs(1);
+
+/// The outbox grew at this many looks in a row while disconnected: an alarm.
+const OUTBOX_GROWING_CHECKS: u32 = 3;
 
 /// Runs the engine inside a running actix `System` until asked to stop.
 pub async fn run(mut cfg: Config, opts: RunOptions) -> Result<(), AppError> {
@@ -225,6 +233,19 @@ pub async fn run(mut cfg: Config, opts: RunOptions) -> Result<(), AppError> {
         .then(|| Duration::from_secs(cfg.metrics.persist_every_seconds));
     let mut ticks = Vec::with_capacity(symbols.len());
     let mut latest: Vec<Option<messages::Tick>> = vec![None; symbols.len()];
+    // Alarms of the loop itself.
+    let alarms = engine.alarms.clone();
+    let began = Instant::now();
+    let mut silent = Lasting::new(Duration::from_secs(cfg.alerts.feed_silent_seconds));
+    let mut token_alarmed = false;
+    if alarms.is_on() {
+        // Its own task: the feed never waits for the store's answer.
+        actix_rt::spawn(watch_store(
+            engine.db.clone(),
+            alarms.clone(),
+            Duration::from_secs(cfg.alerts.store_check_seconds),
+        ));
+    }
     let feed = engine.feed();
     if let Some(k) = kite.as_mut() {
         // History ended mid-interval: that candle continues as the forming one.
@@ -271,6 +292,13 @@ pub async fn run(mut cfg: Config, opts: RunOptions) -> Result<(), AppError> {
                         Err(e) if e.is_token_error() => {
                             log::error!("kite: the access token was refused ({e}); trading HALTED until a new token (alphastocks kite login) and a restart");
                             control.do_send(crate::control::BrokerHalt(e.to_string()));
+                            if !token_alarmed {
+                                token_alarmed = true;
+                                alarms.raise(Alarm::new(
+                                    AlarmKind::TokenRejected,
+                                    format!("the broker refused the access token ({e}): trading HALTED until a new token (alphastocks kite login) and a restart"),
+                                ));
+                            }
                         }
                         Err(e) => {
                             log::warn!("kite: quote poll failed ({e}); retrying next interval")
@@ -284,6 +312,20 @@ pub async fn run(mut cfg: Config, opts: RunOptions) -> Result<(), AppError> {
         } else {
             ticks.iter().map(|t| t.ts).max().unwrap_or(0)
         };
+        if opts.kite
+            && alarms.is_on()
+            && silent.observe(
+                ticks.is_empty() && session.contains(now),
+                began.elapsed().as_millis() as u64,
+            )
+        {
+            let msg = format!(
+                "no tick from the broker's feed for {} s while the market is open: check the connection and `ctl status`",
+                cfg.alerts.feed_silent_seconds
+            );
+            log::error!("feed: ALARM {msg}");
+            alarms.raise(Alarm::new(AlarmKind::FeedSilent, msg));
+        }
         if engine.metrics.data_manager.depth() < FEED_MAX_DEPTH {
             // Whatever was coalesced while DataManager was behind, then every new tick in order.
             let mut batch: Vec<_> = latest.iter_mut().filter_map(Option::take).collect();
@@ -358,6 +400,32 @@ pub async fn run(mut cfg: Config, opts: RunOptions) -> Result<(), AppError> {
         d.ticks, d.candles_closed, x.received, x.logged, x.opened, x.rejected
     );
     Ok(())
+}
+
+/// Looks at the store's health every `every` until the engine stops: the server down and the
+/// outbox grown at [`OUTBOX_GROWING_CHECKS`] looks in a row is an alarm (once per outage).
+async fn watch_store(
+    db: actix::Addr<actors::db_writer::DbWriter>,
+    alarms: actors::alerts::AlarmSink,
+    every: Duration,
+) {
+    let mut outbox = OutboxWatch::new(OUTBOX_GROWING_CHECKS);
+    let mut tick = actix_rt::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Ok(w) = db.send(GetWriterStats).await else {
+            return; // the engine has stopped
+        };
+        if outbox.observe(w.health.connected, w.health.outbox_pending) {
+            let msg = format!(
+                "store {} disconnected and its local outbox keeps growing ({} rows wait): nothing is lost, but check the server",
+                w.health.backend, w.health.outbox_pending
+            );
+            log::error!("store: ALARM {msg}");
+            alarms.raise(Alarm::new(AlarmKind::StoreDisconnected, msg));
+        }
+    }
 }
 
 /// Stores one sample of every actor's metrics and of the book's P&L in `performance_metrics`.

@@ -2,19 +2,22 @@
 //!
 //! Arbiters: the market-data path (DataManager → Strategy → SignalManager → OptionsExecutor →
 //! PositionManager) shares one arbiter, so a candle's trip is a same-thread hop; DbWriter,
-//! which blocks on the store, has its own. Feeds run on the caller's (the System's) arbiter.
+//! which blocks on the store, has its own; the Notifier (alarms to webhooks, `alerts`) shares
+//! it, so no post ever waits in the pipeline. Feeds run on the caller's (the System's) arbiter.
 
 use std::collections::HashSet;
 use std::time::Duration;
 
 use actix::{Addr, Arbiter, MailboxError, Supervisor};
+use actors::alerts::AlarmSink;
 use actors::broker::{Broker, BrokerConfig};
 use actors::config::Config;
 use actors::config::StorageBackend;
 use actors::data_manager::{CandleRoute, DataManager, DataManagerConfig, FrameSpec};
 use actors::db_writer::DbWriter;
 use actors::logic::session::Session;
-use actors::metrics::{Registry, Tracked, TrackedRecipient};
+use actors::metrics::{ActorMetrics, Registry, Tracked, TrackedRecipient};
+use actors::notifier::{Notifier, NotifierConfig};
 use actors::options::position::ExitRules;
 use actors::options_executor::{BrokerLink, Clock, ExecutorConfig, OptionsExecutor, TradeConfig};
 use actors::position_manager::{DailyPerformance, PositionManager, PositionManagerConfig};
@@ -24,7 +27,10 @@ use actors::store::sqlite::SqliteStore;
 use actors::store::Store;
 use actors::strategy::{Strategy, StrategySpec};
 use messages::msg::*;
-use messages::{Mode, Symbols};
+use messages::{GetNotifierStats, Mode, Symbols};
+
+/// The longest a shutdown waits for alarms still being posted.
+pub const ALARMS_AT_SHUTDOWN: Duration = Duration::from_secs(10);
 
 /// How to start the engine.
 #[derive(Debug, Clone)]
@@ -90,6 +96,10 @@ pub struct Engine {
     pub db: Addr<DbWriter>,
     /// With a broker connection only.
     pub broker: Option<Addr<Broker>>,
+    /// With `alerts` configured only (and, for a replay, `alerts.replays`).
+    pub notifier: Option<Addr<Notifier>>,
+    /// Where alarms go (nowhere when alerts are off): for the `run` loop's own alarms.
+    pub alarms: AlarmSink,
     pipeline: Arbiter,
     io: Arbiter,
     net: Option<Arbiter>,
@@ -161,11 +171,39 @@ impl Engine {
             Duration::from_millis(cfg.storage.flush_interval_ms),
         );
         let mut reg = Registry::new(opts.metrics);
+        // Every strategy instance's counters first, so that every clone of the registry (the
+        // Notifier's restart watch) lists them.
+        let strategy_metrics: Vec<&'static ActorMetrics> = cfg
+            .strategies
+            .enabled()
+            .map(|(name, _)| reg.add_strategy(name))
+            .collect();
         let r = reg.clone();
         let db = Supervisor::start_in_arbiter(&io.handle(), move |_| {
             DbWriter::new(store, batch_rows, flush, r.db_writer)
         });
         let tdb = Tracked::new(db.clone(), reg.db_writer);
+
+        // Alarms to webhooks, on the I/O arbiter; secrets from the environment.
+        let (notifier, alarms) = if cfg.alerts.enabled() && (!opts.replay || cfg.alerts.replays) {
+            let ncfg = NotifierConfig::from_config(&cfg.alerts, |k| std::env::var(k).ok())?;
+            let (r, m) = (reg.clone(), notifier_metrics());
+            let addr = Supervisor::start_in_arbiter(&io.handle(), move |_| {
+                Notifier::new(ncfg, Some(r), m)
+            });
+            log::info!(
+                "alerts: alarms posted to {} webhook{}",
+                cfg.alerts.webhooks.len(),
+                if cfg.alerts.webhooks.len() == 1 {
+                    ""
+                } else {
+                    "s"
+                }
+            );
+            (Some(addr.clone()), AlarmSink::new(addr.recipient()))
+        } else {
+            (None, AlarmSink::off())
+        };
 
         let session = Session::new(&cfg.market.session().map_err(|(p, v, r)| {
             actors::Error::ConfigInvalid {
@@ -206,9 +244,9 @@ impl Engine {
             costs: trade.costs.clone(),
             freeze: actors::options::slicing::FreezeLimits::from_instruments(&cfg.instruments),
         };
-        let (db5, r) = (tdb.clone(), reg.clone());
+        let (db5, r, sink) = (tdb.clone(), reg.clone(), alarms.clone());
         let positions = Supervisor::start_in_arbiter(&pipeline.handle(), move |_| {
-            PositionManager::new(pm_cfg, db5, r.position_manager)
+            PositionManager::new(pm_cfg, db5, r.position_manager).with_alarms(sink)
         });
         let pm = reg.position_manager;
 
@@ -217,7 +255,8 @@ impl Engine {
             None => (None, None),
             Some(b) => {
                 let net = Arbiter::new();
-                let bcfg = BrokerConfig::from_config(cfg, trade.chain.clone());
+                let mut bcfg = BrokerConfig::from_config(cfg, trade.chain.clone());
+                bcfg.alarms = alarms.clone();
                 let (b, db6, r) = (b.clone(), tdb.clone(), reg.clone());
                 let addr = Supervisor::start_in_arbiter(&net.handle(), move |_| {
                     Broker::new(bcfg, b.client, b.nfo, db6, r.broker)
@@ -259,14 +298,14 @@ impl Engine {
             trade,
             event_level: opts.event_level,
         };
-        let (db4, r) = (tdb.clone(), reg.clone());
+        let (db4, r, sink) = (tdb.clone(), reg.clone(), alarms.clone());
         let to_pm = (
             TrackedRecipient::new(positions.clone().recipient(), pm),
             TrackedRecipient::new(positions.clone().recipient(), pm),
             TrackedRecipient::new(positions.clone().recipient(), pm),
         );
         let executor = Supervisor::start_in_arbiter(&pipeline.handle(), move |_| {
-            let ex = OptionsExecutor::new(ex_cfg, db4, to_pm, r.options_executor);
+            let ex = OptionsExecutor::new(ex_cfg, db4, to_pm, r.options_executor).with_alarms(sink);
             match link {
                 Some(l) => ex.with_broker(l),
                 None => ex,
@@ -286,8 +325,7 @@ impl Engine {
         let mut instances = Vec::new();
         let mut strategy_info = Vec::new();
         let mut routes = Vec::new();
-        for (name, inst) in cfg.strategies.enabled() {
-            let m = reg.add_strategy(name);
+        for ((name, inst), m) in cfg.strategies.enabled().zip(strategy_metrics) {
             let prototype =
                 inst.build(name, target_multiplier)
                     .map_err(|e| actors::Error::ConfigInvalid {
@@ -379,6 +417,8 @@ impl Engine {
             positions,
             db,
             broker,
+            notifier,
+            alarms,
             pipeline,
             io,
             net,
@@ -423,13 +463,26 @@ impl Engine {
         if let Some(b) = &self.broker {
             v.push(("broker".to_string(), b.send(GetRestarts).await?));
         }
+        if let Some(n) = &self.notifier {
+            v.push(("notifier".to_string(), n.send(GetRestarts).await?));
+        }
         Ok(v)
     }
 
-    /// Drains, commits, and stops the actors' arbiters.
+    /// Drains, commits, and stops the actors' arbiters (after the alarms' posts under way
+    /// end, waiting at most [`ALARMS_AT_SHUTDOWN`]).
     pub async fn shutdown(self) {
         if let Err(e) = self.drain().await {
             log::error!("engine: drain at shutdown failed: {e}");
+        }
+        if let Some(n) = &self.notifier {
+            let give_up = std::time::Instant::now() + ALARMS_AT_SHUTDOWN;
+            while let Ok(st) = n.send(GetNotifierStats).await {
+                if st.in_flight == 0 || std::time::Instant::now() >= give_up {
+                    break;
+                }
+                actix_rt::time::sleep(Duration::from_millis(50)).await;
+            }
         }
         match self.db.send(Flush).await {
             Ok(Ok(n)) => log::info!("engine: final flush committed {n} rows"),
@@ -445,4 +498,9 @@ impl Engine {
             let _ = net.join();
         }
     }
+}
+
+/// The Notifier's counters (not in the registry's table: it is not on the trading path).
+fn notifier_metrics() -> &'static ActorMetrics {
+    Box::leak(Box::new(ActorMetrics::new("notifier", true)))
 }

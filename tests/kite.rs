@@ -203,8 +203,16 @@ async fn kite_feed_backfills_polls_and_keeps_secrets_out_of_the_output() {
 async fn a_token_error_halts_trading() {
     let body = serde_json::json!({"status": "error", "message": "Incorrect `api_key` or `access_token`.", "error_type": "TokenException"});
     let s = server(ResponseTemplate::new(403).set_body_json(body)).await;
+    Mock::given(method("POST"))
+        .and(path("/alerts"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&s)
+        .await;
     let dir = tempfile::tempdir().unwrap();
-    let out = run_engine(dir.path(), &s.uri());
+    let hook = format!("{}/alerts", s.uri());
+    let out = run_engine_with(dir.path(), &s.uri(), |v| {
+        v["alerts"] = serde_json::json!({"webhooks": [{"kind": "json", "url": hook}]});
+    });
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("trading HALTED"), "{stderr}");
@@ -218,6 +226,81 @@ async fn a_token_error_halts_trading() {
         .unwrap();
     assert_eq!(halts, 1, "halted once, audited");
     assert!(!stderr.contains(TOKEN));
+    // ... and posted once (every poll is refused; one alarm says so), without a secret.
+    let posted: Vec<serde_json::Value> = s
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path() == "/alerts")
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect();
+    assert_eq!(posted.len(), 1, "{posted:?}\n{stderr}");
+    assert_eq!(posted[0]["kind"], "token_rejected");
+    let m = posted[0]["message"].as_str().unwrap();
+    assert!(
+        m.starts_with("the broker refused the access token (") && m.contains("trading HALTED"),
+        "{m}"
+    );
+    let all = posted[0].to_string();
+    assert!(!all.contains(TOKEN) && !all.contains(KEY), "{all}");
+}
+
+#[actix_rt::test]
+async fn a_feed_silent_in_market_hours_is_an_alarm() {
+    // The broker answers every quote with nothing (rehearsal clock).
+    let empty = serde_json::json!({"status": "success", "data": {}});
+    let s = server(ResponseTemplate::new(200).set_body_json(empty)).await;
+    Mock::given(method("POST"))
+        .and(path("/alerts"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&s)
+        .await;
+    // Monday 10:00 IST: an alarm, once; Sunday 10:00 IST (market closed): none.
+    let run = |clock_start: &'static str| {
+        let dir = tempfile::tempdir().unwrap();
+        let mut v = common::default_json();
+        v["storage"]["data_dir"] = dir.path().to_string_lossy().into_owned().into();
+        v["data_collection"]["realtime"]["interval_seconds"] = 1.into();
+        v["data_collection"]["historical"]["default_lookback_days"] = 30.into();
+        v["alerts"] = serde_json::json!({"webhooks": [{"kind": "json", "url": format!("{}/alerts", s.uri())}],
+            "feed_silent_seconds": 5});
+        let cfg = common::write_config(dir.path(), &v);
+        let out = engine_at(&s.uri())
+            .args(["run", "--feed", "kite", "--mode", "paper", "--config"])
+            .arg(&cfg)
+            .args(["--clock-start", clock_start, "--duration", "8"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{stderr}");
+        stderr
+    };
+    let posted = || async {
+        s.received_requests()
+            .await
+            .unwrap()
+            .iter()
+            .filter(|r| r.url.path() == "/alerts")
+            .map(|r| serde_json::from_slice::<serde_json::Value>(&r.body).unwrap())
+            .collect::<Vec<_>>()
+    };
+    let stderr = run("2025-11-30T10:00:00+05:30");
+    assert!(posted().await.is_empty(), "market closed: {stderr}");
+    let stderr = run("2025-12-01T10:00:00+05:30");
+    let posted = posted().await;
+    assert_eq!(posted.len(), 1, "once per silence: {posted:?}\n{stderr}");
+    assert_eq!(posted[0]["kind"], "feed_silent");
+    assert_eq!(posted[0]["severity"], "critical");
+    assert!(
+        posted[0]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("no tick from the broker's feed for 5 s while the market is open"),
+        "{}",
+        posted[0]
+    );
+    assert!(stderr.contains("feed: ALARM no tick"), "{stderr}");
 }
 
 #[actix_rt::test]
@@ -616,14 +699,34 @@ fn live_mode_is_refused_without_every_safeguard() {
 
 #[actix_rt::test]
 async fn live_mode_orders_fill_and_exit_through_the_broker() {
+    const BOT: &str = "424242:LIVE-alerts-bot-token";
     let book: Shared = Arc::default();
     let s = live_server(&book).await;
+    // Alarms go to a JSON hook and a Telegram bot on the same local server.
+    Mock::given(method("POST"))
+        .and(path("/alerts"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&s)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(format!("/bot{BOT}/sendMessage")))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&s)
+        .await;
     let dir = tempfile::tempdir().unwrap();
     let cfg = live_config(dir.path(), true);
-    let out = live_engine(
-        &cfg,
-        &s.uri(),
-        &[
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&cfg).unwrap()).unwrap();
+    v["alerts"] = serde_json::json!({"webhooks": [
+        {"kind": "json", "url": format!("{}/alerts", s.uri())},
+        {"kind": "telegram", "chat_id": "-77", "api_url": s.uri()}
+    ]});
+    let cfg = common::write_config(dir.path(), &v);
+    let out = engine_at(&s.uri())
+        .env("ALPHASTOCKS_TELEGRAM_BOT_TOKEN", BOT)
+        .args(["run", "--config"])
+        .arg(&cfg)
+        .args([
             "--feed",
             "kite",
             "--mode",
@@ -631,8 +734,9 @@ async fn live_mode_orders_fill_and_exit_through_the_broker() {
             "--confirm-live",
             "--duration",
             "8",
-        ],
-    );
+        ])
+        .output()
+        .unwrap();
     let (stdout, stderr) = (
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr),
@@ -781,6 +885,42 @@ async fn live_mode_orders_fill_and_exit_through_the_broker() {
         .unwrap();
     assert_eq!(alarms, 1, "{stderr}");
     assert!(stderr.contains("ALARM exit of NIFTYX24000PE"), "{stderr}");
+
+    // ... and posted: to the JSON hook with the position, to Telegram's chat; no secret.
+    let posted: Vec<serde_json::Value> = reqs
+        .iter()
+        .filter(|r| r.url.path() == "/alerts")
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect();
+    assert_eq!(posted.len(), 1, "{posted:?}\n{stderr}");
+    let a = &posted[0];
+    assert_eq!(
+        (&a["kind"], &a["severity"], &a["symbol"], &a["position_id"]),
+        (
+            &"exit_not_filled".into(),
+            &"critical".into(),
+            &"NIFTYX24000PE".into(),
+            &p["position_id"]
+        ),
+        "{a}"
+    );
+    assert!(
+        a["message"].as_str().unwrap().contains("EXIT1 REJECTED"),
+        "{a}"
+    );
+    let tg: Vec<serde_json::Value> = reqs
+        .iter()
+        .filter(|r| r.url.path().ends_with("/sendMessage"))
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect();
+    assert_eq!(tg.len(), 1, "{tg:?}");
+    assert_eq!(tg[0]["chat_id"], "-77");
+    assert_eq!(tg[0]["text"], a["text"]);
+    for r in &reqs {
+        let b = String::from_utf8_lossy(&r.body);
+        assert!(!b.contains(BOT) && !b.contains(TOKEN), "{b}");
+    }
+    assert!(!stdout.contains(BOT) && !stderr.contains(BOT));
 }
 
 #[actix_rt::test]
@@ -790,12 +930,19 @@ async fn an_entry_above_the_freeze_quantity_is_sliced_and_a_rejected_slice_is_wo
     let book: Shared = Arc::default();
     book.lock().unwrap().reject_buys = vec![2];
     let s = live_server(&book).await;
+    Mock::given(method("POST"))
+        .and(path("/alerts"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&s)
+        .await;
     let dir = tempfile::tempdir().unwrap();
     let cfg = live_config(dir.path(), true);
     let mut v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&cfg).unwrap()).unwrap();
     v["instruments"]["underlyings"]["NIFTY"]["freeze_qty"] = 75.into();
     v["rules"]["max_lots_per_trade"] = 3.into();
+    v["alerts"] =
+        serde_json::json!({"webhooks": [{"kind": "json", "url": format!("{}/alerts", s.uri())}]});
     let cfg = common::write_config(dir.path(), &v);
     let out = live_engine(
         &cfg,
@@ -916,6 +1063,27 @@ async fn an_entry_above_the_freeze_quantity_is_sliced_and_a_rejected_slice_is_wo
     };
     assert_eq!(alarms("entry_alarm", "%ENTRY2 REJECTED%"), 1, "{stderr}");
     assert_eq!(alarms("exit_alarm", "%EXIT1 REJECTED%"), 1, "{stderr}");
+    // ... and posted, each once.
+    let mut posted: Vec<(String, String)> = s
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path() == "/alerts")
+        .map(|r| {
+            let b: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+            (
+                b["kind"].as_str().unwrap().to_string(),
+                b["message"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    posted.sort();
+    assert_eq!(posted.len(), 2, "{posted:?}");
+    assert_eq!(posted[0].0, "entry_shortfall");
+    assert!(posted[0].1.contains("ENTRY2 REJECTED"), "{posted:?}");
+    assert_eq!(posted[1].0, "exit_not_filled");
+    assert!(posted[1].1.contains("EXIT1 REJECTED"), "{posted:?}");
 }
 
 /// A stored position's charges (paise).

@@ -7,7 +7,8 @@
 //!   OptionsExecutor), [`PlaceExit`] and [`AbandonExit`] (from PositionManager), [`GetBrokerStats`],
 //!   [`InjectPanic`], [`GetRestarts`].
 //! - Sends: [`ExitFilled`] to the exit's `reply_to`; [`Persist`] of alarm rows (`audit_events`)
-//!   to DbWriter.
+//!   to DbWriter; [`messages::RaiseAlarm`] to the Notifier (exit not filled, entry short of its
+//!   slices or of unknown outcome) when alerts are on.
 //!
 //! Entries (seed §4.6 live checks): above the underlying's freeze quantity an entry is several
 //! orders (slices in whole lots, each within it), each with its own deterministic tag (slice 0
@@ -37,10 +38,13 @@ use std::time::Duration;
 use actix::prelude::*;
 use chrono::Utc;
 use messages::msg::*;
-use messages::{AuditEvent, EntryResult, MarketOption, OptionType, RejectReason, Row};
+use messages::{
+    Alarm, AlarmKind, AuditEvent, EntryResult, MarketOption, OptionType, RejectReason, Row,
+};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
+use crate::alerts::AlarmSink;
 use crate::config::{ExpiryPreference, LiveOrderType, Rules};
 use crate::db_writer::DbWriter;
 use crate::kite::{Instrument, KiteClient, OrderRequest, OrderType, TransactionType};
@@ -75,6 +79,8 @@ pub struct BrokerConfig {
     pub strikes_each_side: usize,
     /// For the expiries' closing times.
     pub chain: ChainModel,
+    /// Where alarms go (off unless `alerts` is configured).
+    pub alarms: AlarmSink,
 }
 
 impl BrokerConfig {
@@ -97,6 +103,7 @@ impl BrokerConfig {
             rules: eff.rules,
             strikes_each_side: eff.selection.max_strikes_from_atm as usize,
             chain,
+            alarms: AlarmSink::off(),
         }
     }
 
@@ -179,15 +186,18 @@ impl Broker {
         }
     }
 
-    fn alarm(&mut self, detail: String) {
+    fn alarm(&mut self, a: Alarm) {
         self.stats.exit_alarms += 1;
-        self.audit_alarm("exit_alarm", detail);
+        self.audit_alarm("exit_alarm", a);
     }
 
-    /// Logs an alarm, counts it as an error and records it in `audit_events` as `action`.
-    fn audit_alarm(&mut self, action: &str, detail: String) {
+    /// Logs an alarm, counts it as an error, records it in `audit_events` as `action` and
+    /// hands it to the Notifier.
+    fn audit_alarm(&mut self, action: &str, a: Alarm) {
+        let detail = a.message.clone();
         log::error!("{NAME}: ALARM {detail}");
         self.m.on_error(detail.clone());
+        self.cfg.alarms.raise(a);
         self.db
             .do_send(Persist(vec![Row::Audit(Box::new(AuditEvent {
                 timestamp: Utc::now(),
@@ -298,14 +308,20 @@ impl Broker {
             .saturating_mul(1 << attempt.min(16).saturating_sub(1))
             .min(self.cfg.exit_retry_max);
         for why in failed {
-            self.alarm(format!(
-                "exit of {} × {before} for position {} ({}) attempt {attempt} failed: {why}; {} still to sell, trying again in {:.1} s",
-                p.tradingsymbol,
-                p.position_id,
-                p.reason,
-                job.remaining,
-                wait.as_secs_f64()
-            ));
+            let a = Alarm::new(
+                AlarmKind::ExitNotFilled,
+                format!(
+                    "exit of {} × {before} for position {} ({}) attempt {attempt} failed: {why}; {} still to sell, trying again in {:.1} s",
+                    p.tradingsymbol,
+                    p.position_id,
+                    p.reason,
+                    job.remaining,
+                    wait.as_secs_f64()
+                ),
+            )
+            .symbol(p.tradingsymbol.clone())
+            .position(p.position_id);
+            self.alarm(a);
         }
         ctx.run_later(wait, move |act, ctx| {
             act.exit_attempt(job, attempt + 1, ctx)
@@ -457,12 +473,15 @@ impl Handler<PlaceEntry> for Broker {
                     act.stats.entries_filled += 1;
                     if let Some(why) = shortfall {
                         // Sliced, and part of it did not fill: the position is what did.
-                        act.audit_alarm(
-                            "entry_alarm",
+                        let a = Alarm::new(
+                            AlarmKind::EntryShortfall,
                             format!(
                                 "entry for signal {id} filled {quantity} (orders {order_id}), not all of its slices: {why}"
                             ),
-                        );
+                        )
+                        .signal(id)
+                        .order(order_id.clone());
+                        act.audit_alarm("entry_alarm", a);
                     }
                 }
                 EntryResult::Refused { .. } => act.stats.entries_refused += 1,
@@ -916,5 +935,73 @@ mod tests {
         assert!(matches!(r1, EntryResult::Filled { .. }), "{r1:?}");
         assert_eq!(r1, r2);
         assert_eq!(posts(&s).await.len(), 1);
+    }
+
+    /// Collects the alarms raised.
+    struct Alarms(Arc<std::sync::Mutex<Vec<Alarm>>>);
+
+    impl Actor for Alarms {
+        type Context = Context<Self>;
+    }
+
+    impl Handler<messages::RaiseAlarm> for Alarms {
+        type Result = ();
+
+        fn handle(&mut self, m: messages::RaiseAlarm, _: &mut Context<Self>) {
+            self.0.lock().unwrap().push(m.0);
+        }
+    }
+
+    #[actix_rt::test]
+    async fn an_entry_of_unknown_outcome_is_an_alarm_naming_the_signal_and_its_tag() {
+        let s = MockServer::start().await;
+        // Every placement times out on the exchange's side; the book never shows the tag.
+        Mock::given(method("POST"))
+            .and(path("/orders/regular"))
+            .respond_with(crate::kite::testkit::err(
+                503,
+                "NetworkException",
+                "oms unreachable",
+            ))
+            .mount(&s)
+            .await;
+        get(&s, "/orders", serde_json::json!([])).await;
+        margins(&s, 15_157.5, 1_000_000.0).await;
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut c = cfg();
+        c.alarms = AlarmSink::new(Alarms(seen.clone()).start().recipient());
+        let r = broker(&s, c).send(entry(7)).await.unwrap();
+        assert!(
+            matches!(
+                r,
+                EntryResult::Refused {
+                    reason: RejectReason::BrokerError,
+                    ..
+                }
+            ),
+            "{r:?}"
+        );
+        // The alarm was sent before the refusal; let the collector take it.
+        for _ in 0..100 {
+            if !seen.lock().unwrap().is_empty() {
+                break;
+            }
+            actix_rt::task::yield_now().await;
+        }
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(seen.len(), 1, "{seen:?}");
+        let a = &seen[0];
+        assert_eq!(a.kind, AlarmKind::EntryUnknownOutcome);
+        assert_eq!(a.signal_id, Some(Uuid::from_u128(7).to_string()));
+        assert_eq!(a.symbol.as_deref(), Some("NIFTY25D0924000CE"));
+        assert_eq!(
+            a.order.as_deref(),
+            Some(tag_for(&Uuid::from_u128(7)).as_str())
+        );
+        assert!(
+            a.message.contains("has an unknown outcome") && a.message.contains("oms unreachable"),
+            "{}",
+            a.message
+        );
     }
 }

@@ -49,6 +49,9 @@ pub struct Config {
     /// The replay's tearsheet (`report.json`).
     #[serde(default)]
     pub report: ReportConfig,
+    /// Alarms posted to webhooks (off without one): docs/alerts.md.
+    #[serde(default)]
+    pub alerts: crate::alerts::AlertsConfig,
 }
 
 /// `report`: settings of the tearsheet.
@@ -637,6 +640,7 @@ impl Config {
 
     /// Checks every value range; the first failure is returned with its JSON path.
     pub fn validate(&self, path: &Path) -> Result<()> {
+        self.alerts.validate(path)?;
         let bad = |json_path: &str, value: String, reason: &str| Error::ConfigInvalid {
             path: path.to_path_buf(),
             json_path: json_path.to_string(),

@@ -54,6 +54,9 @@ pub enum Error {
         reason: String,
         pending: u64,
     },
+    /// Alerts cannot start (the HTTP client).
+    #[error("alerts: {0}")]
+    Alerts(String),
     /// The store failed.
     #[error("store ({backend}): {context}: {message}")]
     Store {

@@ -14,12 +14,14 @@
 //! - One actor per file: [`data_manager`], [`strategy`], [`signal_manager`],
 //!   [`options_executor`], [`position_manager`], [`db_writer`], and with Kite Connect
 //!   [`broker`] (listed option chains, live entry and exit orders).
+//! - [`notifier`] posts alarms to webhooks ([`alerts`]: formats, rate limit, retries).
 //! - [`supervisor`]: panics become supervised restarts with the mailbox kept.
 //! - [`logic`]: indicators, candle aggregation, sessions — plain code, no actix.
 //! - [`feed`]: the replay CSV reader and the simulated market.
 //! - [`store`]: the storage trait and the embedded SQLite store.
 //! - [`config`]: the config file.
 
+pub mod alerts;
 pub mod broker;
 pub mod charges;
 pub mod config;
@@ -31,6 +33,7 @@ pub mod kite;
 pub mod live_orders;
 pub mod logic;
 pub mod metrics;
+pub mod notifier;
 pub mod options;
 pub mod options_executor;
 pub mod position_manager;

@@ -226,9 +226,29 @@ pub async fn enter(client: &KiteClient, cfg: &BrokerConfig, p: &PlaceEntry) -> E
         if matches!(e, KiteError::OrderUncertain { .. }) {
             // The order may exist: nothing books it until the operator looks (the next start's
             // reconciliation flags it too).
-            log::error!(
-                "{NAME}: ALARM entry for signal {} has an unknown outcome ({what}: {e}): check the order book for its tags {tags}",
+            let msg = format!(
+                "entry for signal {} has an unknown outcome ({what}: {e}): check the order book for its tags {tags}",
                 p.signal_id,
+            );
+            log::error!("{NAME}: ALARM {msg}");
+            cfg.alarms.raise(
+                messages::Alarm::new(messages::AlarmKind::EntryUnknownOutcome, msg)
+                    .symbol(sym.to_string())
+                    .signal(p.signal_id)
+                    .order(tags.clone()),
+            );
+        }
+        if e.is_token_error() {
+            cfg.alarms.raise(
+                messages::Alarm::new(
+                    messages::AlarmKind::TokenRejected,
+                    format!(
+                        "the broker refused the access token during the entry for signal {} ({what}: {e}): nothing ordered; renew it (alphastocks kite login) and restart",
+                        p.signal_id
+                    ),
+                )
+                .symbol(sym.to_string())
+                .signal(p.signal_id),
             );
         }
         let reason = match e {

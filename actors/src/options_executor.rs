@@ -10,7 +10,8 @@
 //!   [`GetRiskSnapshot`] and [`OpenPosition`] to PositionManager; [`GetOptionChain`] and
 //!   [`PlaceEntry`] to the Broker (with a broker connection); [`SignalActivated`] to
 //!   subscribers; a [`SignalProbe`] per decision to probe subscribers (latency benchmark;
-//!   none by default).
+//!   none by default); [`messages::RaiseAlarm`] to the Notifier when a daily halt (loss
+//!   limit, profit lock, losing streak) first stops entries on a session day.
 //!
 //! Checks, in order: already processed (asked of the store, and of what this run decided),
 //! trading enabled, underlying in `valid_underlyings`, age ≤ 24 h by the engine clock,
@@ -175,6 +176,10 @@ pub struct OptionsExecutor {
     /// Recovered signals stored but never decided: decided as [`RejectReason::Interrupted`].
     interrupted: HashSet<Uuid>,
     restarts: u64,
+    /// Where alarms go (off unless `alerts` is configured).
+    alarms: crate::alerts::AlarmSink,
+    /// The halts already alarmed, with the session day they stopped: one alarm a day each.
+    halts_alarmed: Vec<(messages::AlarmKind, i64)>,
     m: &'static ActorMetrics,
 }
 
@@ -265,7 +270,48 @@ impl OptionsExecutor {
             recovery_failed: false,
             interrupted: HashSet::new(),
             restarts: 0,
+            alarms: crate::alerts::AlarmSink::off(),
+            halts_alarmed: Vec::new(),
         }
+    }
+
+    /// Daily halts (loss limit, profit lock, losing streak) raised as alarms to `sink`.
+    pub fn with_alarms(mut self, sink: crate::alerts::AlarmSink) -> Self {
+        self.alarms = sink;
+        self
+    }
+
+    /// The first rejection by a daily halt on a session day is an alarm (a halt stops every
+    /// entry for the rest of the day: one alarm says so).
+    fn alarm_halt(&mut self, s: &Signal, now: i64, r: RejectReason, detail: &str) {
+        use messages::AlarmKind;
+        let kind = match r {
+            RejectReason::DailyLossHalt => AlarmKind::DailyLossHalt,
+            RejectReason::DailyProfitLock => AlarmKind::ProfitLockHalt,
+            RejectReason::ConsecutiveLosses => AlarmKind::ConsecutiveLossHalt,
+            _ => return,
+        };
+        let day = (now + self.cfg.trade.chain.session.offset).div_euclid(86_400);
+        if self.halts_alarmed.contains(&(kind, day)) {
+            return;
+        }
+        self.halts_alarmed.retain(|(_, d)| *d >= day);
+        self.halts_alarmed.push((kind, day));
+        log::warn!("{NAME}: HALT {}: {detail}", r.as_str());
+        self.alarms.raise(
+            messages::Alarm::new(
+                kind,
+                format!(
+                    "{} mode: {detail} (signal {} {} {} rejected)",
+                    self.cfg.mode.as_str(),
+                    s.signal_id,
+                    s.action.as_str(),
+                    s.symbol
+                ),
+            )
+            .symbol(s.symbol.clone())
+            .signal(s.signal_id),
+        );
     }
 
     /// Strikes from the broker's listed chain (all modes) and live entries through it.
@@ -1005,6 +1051,9 @@ impl OptionsExecutor {
             Outcome::Logged => self.stats.logged += 1,
             Outcome::Opened => self.stats.opened += 1,
             Outcome::Rejected(r) => {
+                if self.alarms.is_on() {
+                    self.alarm_halt(s, now, r, &detail);
+                }
                 self.stats.rejected += 1;
                 messages::bump(&mut self.stats.rejected_by_reason, r.as_str());
                 log::log!(
@@ -1365,6 +1414,68 @@ mod tests {
             ),
             (Some(2), Some(at), 1, true)
         );
+    }
+
+    /// Collects the alarms raised.
+    struct Alarms(Arc<std::sync::Mutex<Vec<messages::Alarm>>>);
+    impl Actor for Alarms {
+        type Context = Context<Self>;
+    }
+    impl Handler<messages::RaiseAlarm> for Alarms {
+        type Result = ();
+        fn handle(&mut self, m: messages::RaiseAlarm, _: &mut Context<Self>) {
+            self.0.lock().unwrap().push(m.0);
+        }
+    }
+
+    #[actix_rt::test]
+    async fn a_daily_halt_is_one_alarm_per_kind_and_session_day() {
+        use messages::AlarmKind;
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = crate::alerts::AlarmSink::new(Alarms(seen.clone()).start().recipient());
+        let mut ex = executor(cfg()).with_alarms(sink);
+        // 2023-11-16 03:30 UTC = 09:00 IST; the IST day ends at 18:30 UTC.
+        const DAY1: i64 = 1_700_105_400;
+        let halt = |ex: &mut OptionsExecutor, at: i64, r: RejectReason| {
+            let s = Arc::new(signal("NIFTY", 0.7, 2.0, at));
+            ex.record(
+                &s,
+                at,
+                Outcome::Rejected(r),
+                format!("{} at {at}", r.as_str()),
+            );
+            s.signal_id
+        };
+        let first = halt(&mut ex, DAY1, RejectReason::DailyProfitLock);
+        halt(&mut ex, DAY1 + 600, RejectReason::DailyProfitLock);
+        halt(&mut ex, DAY1 + 900, RejectReason::MaxTradesPerDay);
+        let loss = halt(&mut ex, DAY1 + 1200, RejectReason::DailyLossHalt);
+        // 23:59 IST the same day, then 00:01 IST the next.
+        halt(&mut ex, DAY1 + 53_940, RejectReason::DailyProfitLock);
+        let next = halt(&mut ex, DAY1 + 54_060, RejectReason::DailyProfitLock);
+        halt(&mut ex, DAY1 + 54_100, RejectReason::ConsecutiveLosses);
+        for _ in 0..100 {
+            if seen.lock().unwrap().len() >= 4 {
+                break;
+            }
+            actix_rt::task::yield_now().await;
+        }
+        let seen = seen.lock().unwrap().clone();
+        let got: Vec<(AlarmKind, Option<String>)> =
+            seen.iter().map(|a| (a.kind, a.signal_id.clone())).collect();
+        assert_eq!(got.len(), 4, "{seen:?}");
+        assert_eq!(got[0], (AlarmKind::ProfitLockHalt, Some(first.to_string())));
+        assert_eq!(got[1], (AlarmKind::DailyLossHalt, Some(loss.to_string())));
+        assert_eq!(got[2], (AlarmKind::ProfitLockHalt, Some(next.to_string())));
+        assert_eq!(got[3].0, AlarmKind::ConsecutiveLossHalt);
+        assert!(
+            seen[0].message.starts_with(&format!(
+                "logging mode: daily_profit_lock at {DAY1} (signal {first}"
+            )),
+            "{}",
+            seen[0].message
+        );
+        assert_eq!(seen[0].symbol.as_deref(), Some("NIFTY"));
     }
 
     #[actix_rt::test]

@@ -11,7 +11,8 @@
 //!   [`SignalActivated`], [`SubscribePositions`], [`GetPositionSummary`], [`InjectPanic`],
 //!   [`Drain`], [`GetRestarts`].
 //! - Sends: [`Persist`] of every position version to DbWriter; [`PlaceExit`] and
-//!   [`AbandonExit`] of live positions to the Broker; [`PositionOpened`] and [`PositionClosed`] to subscribers.
+//!   [`AbandonExit`] of live positions to the Broker; [`PositionOpened`] and [`PositionClosed`] to subscribers;
+//!   [`messages::RaiseAlarm`] to the Notifier for a live exit nothing here can sell.
 //!
 //! Marking by data time keeps replays deterministic: DataManager hands PositionManager each
 //! batch before Strategy sees it, and a position opened for a signal at time T is first caught
@@ -32,8 +33,9 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use messages::msg::*;
-use messages::{Mode, PositionRecord, Row, Symbols};
+use messages::{Alarm, AlarmKind, Mode, PositionRecord, Row, Symbols};
 
+use crate::alerts::AlarmSink;
 use crate::charges::Costs;
 use crate::db_writer::DbWriter;
 use crate::logic::price::round_to_tick;
@@ -157,6 +159,8 @@ pub struct PositionManager {
     /// (with `daily_performance`).
     perf_day: Option<i64>,
     restarts: u64,
+    /// Where alarms go (off unless `alerts` is configured).
+    alarms: AlarmSink,
     m: &'static ActorMetrics,
 }
 
@@ -262,7 +266,14 @@ impl PositionManager {
             me: None,
             perf_day: None,
             restarts: 0,
+            alarms: AlarmSink::off(),
         }
+    }
+
+    /// Live exits nothing here can sell raised as alarms to `sink`.
+    pub fn with_alarms(mut self, sink: AlarmSink) -> Self {
+        self.alarms = sink;
+        self
     }
 
     /// The summary's figures of the open book (after any change to it).
@@ -426,11 +437,19 @@ impl PositionManager {
                 reason: exit.reason.as_str().to_string(),
                 reply_to: me.clone(),
             }),
-            _ => log::error!(
-                "{NAME}: ALARM live position {} must be sold ({}) but no broker is connected: sell it at the broker",
-                h.pos.record.option_symbol,
-                exit.reason.as_str()
-            ),
+            _ => {
+                let msg = format!(
+                    "live position {} must be sold ({}) but no broker is connected: sell it at the broker",
+                    h.pos.record.option_symbol,
+                    exit.reason.as_str()
+                );
+                log::error!("{NAME}: ALARM {msg}");
+                self.alarms.raise(
+                    Alarm::new(AlarmKind::ExitUnmanaged, msg)
+                        .symbol(h.pos.record.option_symbol.clone())
+                        .position(h.pos.record.position_id),
+                );
+            }
         }
     }
 
@@ -443,12 +462,15 @@ impl PositionManager {
         else {
             // Sold at the broker for a position the engine no longer holds open (closed by the
             // operator while its exit was in flight): a real sale nobody books. Say so loudly.
-            log::error!(
-                "{NAME}: ALARM exit order {} sold {} @ {} for position {}, which is not open here (closed by the operator?): reconcile at the broker",
-                f.order_id,
-                f.quantity,
-                f.average_price,
-                f.position_id
+            let msg = format!(
+                "exit order {} sold {} @ {} for position {}, which is not open here (closed by the operator?): reconcile at the broker",
+                f.order_id, f.quantity, f.average_price, f.position_id
+            );
+            log::error!("{NAME}: ALARM {msg}");
+            self.alarms.raise(
+                Alarm::new(AlarmKind::ExitUnmanaged, msg)
+                    .position(f.position_id)
+                    .order(f.order_id.clone()),
             );
             return;
         };

@@ -9,13 +9,16 @@
 //! - [`execution`]: modes, executor decisions and statistics.
 //! - [`store`]: rows handed to the DbWriter and the queries it answers.
 //! - [`msg`]: the actix messages.
+//! - [`alarm`]: alarms for a person (posted by the Notifier to webhooks).
 
+pub mod alarm;
 pub mod execution;
 pub mod market;
 pub mod msg;
 pub mod signal;
 pub mod store;
 
+pub use alarm::{Alarm, AlarmKind, GetNotifierStats, NotifierStats, RaiseAlarm, Severity};
 pub use execution::*;
 pub use market::*;
 pub use signal::*;
