@@ -92,14 +92,14 @@ pub enum StrategyAction {
 
 /// The CLI actor.
 pub struct ControlActor {
-    data: Addr<DataManager>,
+    data: Tracked<DataManager>,
     /// The strategy instances by name.
-    strategies: Vec<(String, Addr<Strategy>)>,
+    strategies: Vec<(String, Tracked<Strategy>)>,
     strategy_info: Vec<crate::system::StrategyInfo>,
-    signals: Addr<SignalManager>,
-    executor: Addr<OptionsExecutor>,
-    positions: Addr<PositionManager>,
-    db: Addr<DbWriter>,
+    signals: Tracked<SignalManager>,
+    executor: Tracked<OptionsExecutor>,
+    positions: Tracked<PositionManager>,
+    db: Tracked<DbWriter>,
     audit_to: Tracked<DbWriter>,
     metrics: Registry,
     mode: Mode,
@@ -109,7 +109,7 @@ pub struct ControlActor {
     feed: String,
     allow_faults: bool,
     shutdown: mpsc::UnboundedSender<()>,
-    broker: Option<Addr<actors::broker::Broker>>,
+    broker: Option<Tracked<actors::broker::Broker>>,
     live_enabled: bool,
 }
 
@@ -131,7 +131,7 @@ impl ControlActor {
             executor: engine.executor.clone(),
             positions: engine.positions.clone(),
             db: engine.db.clone(),
-            audit_to: Tracked::new(engine.db.clone(), engine.metrics.db_writer),
+            audit_to: engine.db.clone(),
             metrics: engine.metrics.clone(),
             mode,
             paused: false,

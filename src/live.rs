@@ -387,8 +387,7 @@ async fn persist_sample(engine: &Engine) {
             })));
         }
     }
-    actors::metrics::Tracked::new(engine.db.clone(), engine.metrics.db_writer)
-        .do_send(Persist(rows));
+    engine.db.do_send(Persist(rows));
 }
 
 /// Real option prices for PositionManager's marks.

@@ -54,6 +54,14 @@ fn metrics(sock: &Path) -> Vec<serde_json::Value> {
         .clone()
 }
 
+/// sent ≥ handled for every actor (every send counted: feed, control, timers, restarts).
+fn assert_sends_counted(m: &[serde_json::Value]) {
+    for a in m {
+        let (sent, handled) = (a["sent"].as_u64().unwrap(), a["handled"].as_u64().unwrap());
+        assert!(sent >= handled, "sent < handled: {a}");
+    }
+}
+
 fn actor<'a>(m: &'a [serde_json::Value], name: &str) -> &'a serde_json::Value {
     m.iter().find(|a| a["actor"] == name).unwrap()
 }
@@ -219,6 +227,8 @@ fn control_socket_drives_a_running_engine() {
         });
     }
 
+    assert_sends_counted(&metrics(&sock));
+
     // Pause: signals are still generated and persisted but rejected as paused; resume.
     assert!(ctl(&cfg, &["pause"]).status.success());
     let st: serde_json::Value = serde_json::from_slice(&ctl(&cfg, &["status"]).stdout).unwrap();
@@ -270,6 +280,8 @@ fn control_socket_drives_a_running_engine() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no open position \"deadbeef\""));
 
+    assert_sends_counted(&metrics(&sock));
+
     // Graceful shutdown: drained, flushed, exit 0, socket removed, everything audited.
     assert!(ctl(&cfg, &["shutdown"]).status.success());
     let status = engine.wait_exit();
@@ -319,6 +331,20 @@ fn control_socket_drives_a_running_engine() {
         )
         .unwrap();
     assert!(handled > 0.0, "{handled}");
+    // …and in every stored sample, each actor had handled no more than it was sent (the
+    // position manager's monitor ticks, the DbWriter's flush ticks, control queries).
+    let bad: Vec<(String, String, f64, f64)> = c
+        .prepare(
+            "SELECT s.component, s.timestamp, s.value, h.value FROM performance_metrics s
+             JOIN performance_metrics h ON h.component = s.component AND h.timestamp = s.timestamp
+             WHERE s.metric = 'sent_total' AND h.metric = 'handled_total' AND s.value < h.value",
+        )
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect();
+    assert!(bad.is_empty(), "samples with sent < handled: {bad:?}");
     let book: i64 = c
         .query_row(
             "SELECT COUNT(*) FROM performance_metrics WHERE component = 'book' AND metric = 'realized_pnl'",

@@ -560,6 +560,7 @@ impl Handler<GetCandles> for DataManager {
     type Result = StrategyData;
 
     fn handle(&mut self, msg: GetCandles, _ctx: &mut Context<Self>) -> StrategyData {
+        self.m.count_handled();
         let Some(frame) = self.frame_of(msg.timeframe).map(|f| &self.frames[f]) else {
             return StrategyData::default();
         };
@@ -581,6 +582,7 @@ impl Handler<GetDataStats> for DataManager {
     type Result = DataStats;
 
     fn handle(&mut self, _: GetDataStats, _ctx: &mut Context<Self>) -> DataStats {
+        self.m.count_handled();
         self.stats.clone()
     }
 }
@@ -596,13 +598,16 @@ impl Handler<InjectPanic> for DataManager {
 impl Handler<Drain> for DataManager {
     type Result = ();
 
-    fn handle(&mut self, _: Drain, _ctx: &mut Context<Self>) {}
+    fn handle(&mut self, _: Drain, _ctx: &mut Context<Self>) {
+        self.m.count_handled();
+    }
 }
 
 impl Handler<GetRestarts> for DataManager {
     type Result = u64;
 
     fn handle(&mut self, _: GetRestarts, _ctx: &mut Context<Self>) -> u64 {
+        self.m.count_handled();
         self.restarts
     }
 }

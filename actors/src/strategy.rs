@@ -45,6 +45,8 @@ pub struct Strategy {
     states: Vec<Option<Box<dyn StrategyKind>>>,
     signals_to: TrackedRecipient<SignalDetected>,
     data: Option<Recipient<GetCandles>>,
+    /// DataManager's metrics: the [`GetCandles`] sent after a restart are counted there.
+    data_m: Option<&'static ActorMetrics>,
     restarts: u64,
     m: &'static ActorMetrics,
 }
@@ -69,9 +71,17 @@ impl Strategy {
             session,
             signals_to,
             data: None,
+            data_m: None,
             restarts: 0,
             m,
         }
+    }
+
+    /// Counts what it sends to its data source (see [`UseDataSource`]) in `m`, DataManager's
+    /// metrics.
+    pub fn with_source_metrics(mut self, m: &'static ActorMetrics) -> Self {
+        self.data_m = Some(m);
+        self
     }
 
     fn emit(&self, x: Detection, symbol: &str, at: i64) {
@@ -131,6 +141,9 @@ impl Strategy {
             .map(|(id, name)| (id, name.to_string()))
             .collect();
         for (id, name) in traded {
+            if let Some(m) = self.data_m {
+                m.on_send();
+            }
             ctx.wait(
                 data.send(GetCandles {
                     symbol: id,
@@ -211,6 +224,7 @@ impl Handler<UseDataSource> for Strategy {
     type Result = ();
 
     fn handle(&mut self, msg: UseDataSource, _ctx: &mut Context<Self>) {
+        self.m.count_handled();
         self.data = Some(msg.0);
     }
 }
@@ -229,13 +243,16 @@ impl Handler<InjectPanic> for Strategy {
 impl Handler<Drain> for Strategy {
     type Result = ();
 
-    fn handle(&mut self, _: Drain, _ctx: &mut Context<Self>) {}
+    fn handle(&mut self, _: Drain, _ctx: &mut Context<Self>) {
+        self.m.count_handled();
+    }
 }
 
 impl Handler<GetRestarts> for Strategy {
     type Result = u64;
 
     fn handle(&mut self, _: GetRestarts, _ctx: &mut Context<Self>) -> u64 {
+        self.m.count_handled();
         self.restarts
     }
 }
