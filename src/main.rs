@@ -503,7 +503,9 @@ enum KiteCmd {
 
 #[derive(Subcommand)]
 enum CtlCmd {
-    /// Mode, feed, storage health, uptime, open positions, P&L, trading state.
+    /// Mode, feed, data time, last prices, per strategy instance and symbol the candles
+    /// taken against the warm-up ("NIFTY 23/50 candles") and the signals, storage health,
+    /// uptime, open positions, P&L, trading state.
     Status,
     /// Mailbox metrics of every actor.
     Metrics {

@@ -306,6 +306,8 @@ impl Engine {
                 symbols: opts.symbols.clone(),
                 trades: trades.clone(),
                 prototype,
+                warmup: inst.historical_lookback.min_periods as u64,
+                event_level: opts.event_level,
             };
             let to_signals = TrackedRecipient::new(signals.clone().recipient(), reg.signal_manager);
             let addr = Supervisor::start_in_arbiter(&pipeline.handle(), move |_| {

@@ -112,6 +112,26 @@ fn run_on_the_simulated_feed_announces_itself_and_persists() {
     assert!(stored > 0, "signals generated and persisted");
     // `run` logs a line per signal (at INFO), one for each it stored.
     assert_eq!(signal_lines(&stderr), stored as usize, "{stderr}");
+    // Warm-up progress: one line per closed candle until the 50 the strategy needs (never
+    // one per tick), then that it is warm.
+    let warming: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("strategy:ma_crossover: NIFTY warming up: "))
+        .collect();
+    assert_eq!(warming.len(), 49, "{stderr}");
+    for (i, l) in warming.iter().enumerate() {
+        assert!(
+            l.ends_with(&format!("{}/50 candles (signals once there are 50)", i + 1)),
+            "{l}"
+        );
+    }
+    assert_eq!(
+        stderr
+            .matches("strategy:ma_crossover: NIFTY warmed up (50/50 candles)")
+            .count(),
+        1,
+        "{stderr}"
+    );
     // A second run resumes after the stored history.
     let out = bin()
         .args(["run", "--duration", "2", "--config"])

@@ -8,7 +8,8 @@
 //! - Handles: [`TicksReceived`], [`BarsReceived`], [`MixedBarsReceived`] (several symbols'
 //!   bars in time order), [`RunningCandlesLoaded`] (the broker's
 //!   candle of a running interval, resumed as forming), [`AdvanceClock`], [`GetCandles`],
-//!   [`GetDataStats`], [`InjectPanic`], [`Drain`], [`GetRestarts`].
+//!   [`GetDataStats`], [`GetMarketStatus`] (data time, last prices), [`InjectPanic`], [`Drain`],
+//!   [`GetRestarts`].
 //! - Sends: [`JudgeCandles`] and [`HistoryLoaded`] to each Strategy instance (its timeframe
 //!   and its symbols only); their replies, merged in time order, as [`SignalDetected`] to
 //!   SignalManager; the finest timeframe's [`CandlesUpdated`] to PositionManager;
@@ -575,6 +576,44 @@ impl Handler<GetCandles> for DataManager {
             None
         };
         StrategyData { closed, forming }
+    }
+}
+
+impl DataManager {
+    /// The data time and each symbol's last price, from the finest timeframe.
+    fn market_status(&self) -> MarketStatus {
+        let Some(frame) = self.frames.first() else {
+            return MarketStatus::default();
+        };
+        let symbols: Vec<SymbolMarket> = self
+            .cfg
+            .symbols
+            .iter()
+            .map(|(id, name)| SymbolMarket {
+                symbol: name.to_string(),
+                last_price: frame.agg.forming(id).map(|c| c.close).or_else(|| {
+                    frame
+                        .history
+                        .get(id.0 as usize)
+                        .and_then(|h| h.back())
+                        .map(|c| c.close)
+                }),
+                last_at: frame.agg.last_ts(id),
+            })
+            .collect();
+        MarketStatus {
+            data_time: symbols.iter().filter_map(|s| s.last_at).max(),
+            symbols,
+        }
+    }
+}
+
+impl Handler<GetMarketStatus> for DataManager {
+    type Result = MarketStatus;
+
+    fn handle(&mut self, _: GetMarketStatus, _ctx: &mut Context<Self>) -> MarketStatus {
+        self.m.count_handled();
+        self.market_status()
     }
 }
 
