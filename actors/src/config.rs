@@ -260,7 +260,7 @@ pub struct ChainSpec {
     pub spread_pct: f64,
 }
 
-/// Named risk presets of the original (see README); `custom` applies nothing.
+/// Named risk presets of the original (see docs/paper-trading.md); `custom` applies nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum RiskMode {
@@ -1046,7 +1046,7 @@ pub struct Effective {
 impl Config {
     /// The effective trading settings. `CUSTOM` (the default) uses the file as written; a named
     /// mode replaces stop, target, risk, entry filters and the original's rules with its preset
-    /// (values of the Python original's production config; see README).
+    /// (values of the Python original's production config; see docs/paper-trading.md).
     pub fn effective(&self) -> Effective {
         let o = &self.options_trading;
         let mut e = Effective {
