@@ -284,7 +284,9 @@ impl StoreArgs {
             };
             if missing {
                 return Err(AppError::Usage(format!(
-                    "no store at {}: nothing has been stored there yet (pass --data-dir DIR of a                      run or replay, e.g. --data-dir out/data after the demo, or create one with                      `db init`)",
+                    "no store at {}: nothing has been stored there yet (pass the --data-dir of \
+                     a run or replay, e.g. --data-dir out/data after the demo, or create one \
+                     with `db init`)",
                     file.display()
                 )));
             }

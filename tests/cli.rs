@@ -669,7 +669,9 @@ fn store_commands_take_data_dir_and_refuse_a_missing_store() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{cmd:?}: {err}");
         assert!(
-            err.contains("no store at") && err.contains("nothing-here"),
+            err.contains("no store at")
+                && err.contains("nothing-here")
+                && err.contains("of a run or replay, e.g. --data-dir out/data after the demo"),
             "{cmd:?}: {err}"
         );
         assert!(!missing.exists(), "{cmd:?} created the store");
