@@ -172,9 +172,10 @@ enum Cmd {
         /// Candle timeframe (default: the strategy's).
         #[arg(long)]
         timeframe: Option<Timeframe>,
-        /// The config the grid varies.
-        #[arg(long, default_value = "config/paper.json")]
-        config: PathBuf,
+        /// The config the grid varies (default: config/paper.json when it exists here, else
+        /// the built-in copy of it).
+        #[arg(long)]
+        config: Option<PathBuf>,
         /// JSON object of config paths to lists of numbers, e.g.
         /// {"strategies.ma_crossover.parameters.fast_period": [5, 9, 13]}.
         #[arg(long)]
@@ -661,6 +662,19 @@ fn load(path: Option<&Path>) -> Result<Config, AppError> {
     }
 }
 
+/// The paper config `sweep` varies by default, read when present in the working directory.
+const PAPER_CONFIG: &str = "config/paper.json";
+
+/// `sweep`'s config: `--config FILE`, else config/paper.json when present here, else the
+/// built-in copy of it.
+fn sweep_config(path: Option<&Path>) -> Result<Config, AppError> {
+    match path {
+        Some(p) => Ok(Config::load(p)?),
+        None if Path::new(PAPER_CONFIG).exists() => Ok(Config::load(Path::new(PAPER_CONFIG))?),
+        None => Ok(Config::paper_config()?),
+    }
+}
+
 /// What `load(path)` reads, for messages.
 fn config_name(path: Option<&Path>) -> String {
     match path {
@@ -860,7 +874,7 @@ fn dispatch(cli: Cli) -> Result<(), AppError> {
             let clickhouse = match store {
                 None | Some(StorageBackend::Sqlite) => None,
                 Some(StorageBackend::Clickhouse) => {
-                    Some(load(Some(&config))?.storage.clickhouse.from_env())
+                    Some(sweep_config(config.as_deref())?.storage.clickhouse.from_env())
                 }
                 Some(StorageBackend::Auto) => {
                     return Err(AppError::Usage(
@@ -868,6 +882,11 @@ fn dispatch(cli: Cli) -> Result<(), AppError> {
                     ))
                 }
             };
+            let config = config.or_else(|| {
+                Path::new(PAPER_CONFIG)
+                    .exists()
+                    .then(|| PathBuf::from(PAPER_CONFIG))
+            });
             let opts = alphastocks::sweep::SweepOptions {
                 inputs: replay_inputs(&data, symbol)?,
                 timeframe,

@@ -585,6 +585,38 @@ fn from_any_directory_the_built_in_config_serves_and_a_local_file_overrides_it()
     let all = signals(dir.path(), &[]);
     assert_eq!(all.len() as u64, summary["signals"].as_u64().unwrap());
     assert!(all.len() > 100);
+    // sweep varies the built-in paper config (config/paper.json is not here either).
+    std::fs::write(
+        dir.path().join("grid.json"),
+        r#"{"strategies.ma_crossover.parameters.fast_period": [9]}"#,
+    )
+    .unwrap();
+    let out = bin_in(dir.path())
+        .args(["sweep", "--grid", "grid.json", "--jobs", "1", "--data"])
+        .arg(common::sample())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("sweep/runs/1/config.json")).unwrap(),
+    )
+    .unwrap();
+    let paper: serde_json::Value = serde_json::from_str(actors::config::PAPER_JSON).unwrap();
+    assert_eq!(
+        run["options_trading"]["position_sizing"]["account_capital"],
+        paper["options_trading"]["position_sizing"]["account_capital"]
+    );
+    assert!(
+        std::fs::read_to_string(dir.path().join("sweep/sweep.csv"))
+            .unwrap()
+            .lines()
+            .count()
+            == 2
+    );
     // config/default.json in the working directory overrides the built-in copy.
     let mut v = common::default_json();
     v["strategies"]["ma_crossover"]["timeframe"] = "5minute".into();

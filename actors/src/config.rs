@@ -579,6 +579,9 @@ pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
 /// The default config, as shipped in `config/default.json`.
 pub const DEFAULT_JSON: &str = include_str!("../../config/default.json");
 
+/// The paper-trading config the demo and `sweep` use, as shipped in `config/paper.json`.
+pub const PAPER_JSON: &str = include_str!("../../config/paper.json");
+
 impl Config {
     /// Reads, parses and validates a config file.
     pub fn load(path: &Path) -> Result<Config> {
@@ -633,6 +636,11 @@ impl Config {
     /// The shipped default config.
     pub fn default_config() -> Result<Config> {
         Config::parse(DEFAULT_JSON, Path::new("config/default.json"))
+    }
+
+    /// The shipped paper-trading config.
+    pub fn paper_config() -> Result<Config> {
+        Config::parse(PAPER_JSON, Path::new("config/paper.json"))
     }
 
     /// Checks every value range; the first failure is returned with its JSON path.
