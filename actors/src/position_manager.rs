@@ -274,6 +274,7 @@ impl PositionManager {
         self
     }
 
+    /// One message to the broker, counted in its metrics.
     fn count_broker_send(&self) {
         if let Some(m) = self.broker_m {
             m.on_send();
@@ -437,14 +438,14 @@ impl PositionManager {
                     m.on_send();
                 }
                 b.do_send(PlaceExit {
-                position_id: h.pos.record.position_id,
-                tradingsymbol: h.pos.record.option_symbol.clone(),
-                quantity: exit.remaining,
-                lot_size: h.pos.lot_size,
-                freeze_qty: h.pos.freeze_qty,
-                mark: exit.mark,
-                reason: exit.reason.as_str().to_string(),
-                reply_to: me.clone(),
+                    position_id: h.pos.record.position_id,
+                    tradingsymbol: h.pos.record.option_symbol.clone(),
+                    quantity: exit.remaining,
+                    lot_size: h.pos.lot_size,
+                    freeze_qty: h.pos.freeze_qty,
+                    mark: exit.mark,
+                    reason: exit.reason.as_str().to_string(),
+                    reply_to: me.clone(),
                 });
             }
             _ => log::error!(
