@@ -77,6 +77,8 @@ fn malformed_replay_file_exits_2_with_its_line() {
         .arg(&csv)
         .arg("--config")
         .arg(&cfg)
+        .arg("--out")
+        .arg(dir.path().join("out"))
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
