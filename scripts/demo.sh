@@ -7,10 +7,25 @@
 # Extra arguments go to `alphastocks replay` (e.g. --mode logging, --store clickhouse).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+say() { echo "demo: $*" >&2; }
+
+say "checking the build tools (scripts/setup.sh installs what is missing)..."
 bash scripts/setup.sh
 export PATH="$HOME/.cargo/bin:$PATH"
 
+bin=target/release/alphastocks
+if [ -x "$bin" ]; then
+  say "building the engine (release; up to date in seconds)..."
+else
+  say "building the engine (release; first time: ~5 min on 2 cores, cargo's progress below)..."
+fi
+cargo build --release --bin alphastocks
+
 rm -rf out
-RUST_LOG="${RUST_LOG:-warn}" cargo run --release --quiet -- \
+say "replaying 250 days of NIFTY 15-minute bars in PAPER mode (a few seconds)..."
+RUST_LOG="${RUST_LOG:-warn}" "$bin" \
   replay --data data/sample/nifty_15minute.csv --config config/paper.json --mode paper \
   --data-dir out/data --out out "$@"
+say "done: open out/report.html; query the run's store with"
+say "  $bin signals --data-dir out/data --start 2024-06-03 --end 2024-06-03"
+say "  $bin db check --data-dir out/data"

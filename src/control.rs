@@ -92,14 +92,14 @@ pub enum StrategyAction {
 
 /// The CLI actor.
 pub struct ControlActor {
-    data: Addr<DataManager>,
+    data: Tracked<DataManager>,
     /// The strategy instances by name.
-    strategies: Vec<(String, Addr<Strategy>)>,
+    strategies: Vec<(String, Tracked<Strategy>)>,
     strategy_info: Vec<crate::system::StrategyInfo>,
-    signals: Addr<SignalManager>,
-    executor: Addr<OptionsExecutor>,
-    positions: Addr<PositionManager>,
-    db: Addr<DbWriter>,
+    signals: Tracked<SignalManager>,
+    executor: Tracked<OptionsExecutor>,
+    positions: Tracked<PositionManager>,
+    db: Tracked<DbWriter>,
     audit_to: Tracked<DbWriter>,
     metrics: Registry,
     mode: Mode,
@@ -109,7 +109,7 @@ pub struct ControlActor {
     feed: String,
     allow_faults: bool,
     shutdown: mpsc::UnboundedSender<()>,
-    broker: Option<Addr<actors::broker::Broker>>,
+    broker: Option<Tracked<actors::broker::Broker>>,
     live_enabled: bool,
 }
 
@@ -131,7 +131,7 @@ impl ControlActor {
             executor: engine.executor.clone(),
             positions: engine.positions.clone(),
             db: engine.db.clone(),
-            audit_to: Tracked::new(engine.db.clone(), engine.metrics.db_writer),
+            audit_to: engine.db.clone(),
             metrics: engine.metrics.clone(),
             mode,
             paused: false,
@@ -283,13 +283,17 @@ impl Handler<ControlLine> for ControlActor {
                     self.strategy_info.clone(),
                     self.metrics.clone(),
                 );
+                let strategies = self.strategies.clone();
                 Box::pin(
-                    async move { ex.send(GetExecutorStats).await }
-                        .into_actor(self)
-                        .map(move |stats, _, _| match stats {
-                            Ok(x) => ok(json!(strategy_rows(&info, &x, &metrics))),
-                            Err(e) => err(format!("the executor did not answer: {e}")),
-                        }),
+                    async move {
+                        let progress = progress_of(&strategies).await;
+                        (ex.send(GetExecutorStats).await, progress)
+                    }
+                    .into_actor(self)
+                    .map(move |(stats, progress), _, _| match stats {
+                        Ok(x) => ok(json!(strategy_rows(&info, &x, &metrics, &progress))),
+                        Err(e) => err(format!("the executor did not answer: {e}")),
+                    }),
                 )
             }
             Request::Metrics => done(ok(json!(self.metrics.snapshot()))),
@@ -482,6 +486,7 @@ impl Handler<ControlLine> for ControlActor {
                     self.strategy_info.clone(),
                     self.metrics.clone(),
                 );
+                let (data, strategies) = (self.data.clone(), self.strategies.clone());
                 let base = json!({
                     "mode": self.mode.as_str(),
                     "feed": self.feed,
@@ -504,13 +509,25 @@ impl Handler<ControlLine> for ControlActor {
                         .await
                         .ok()
                         .and_then(Result::ok);
-                        (w, p, b, x)
+                        let market = data.send(GetMarketStatus).await.ok();
+                        let progress = progress_of(&strategies).await;
+                        (w, p, b, x, market, progress)
                     }
                     .into_actor(self)
-                    .map(move |(w, p, b, x), _, _| {
+                    .map(move |(w, p, b, x, market, progress), _, _| {
                         let mut v = base;
+                        if let Some(m) = market {
+                            v["data_time"] = json!(m.data_time.map(ist_time));
+                            v["last_prices"] = m
+                                .symbols
+                                .iter()
+                                .filter_map(|s| Some((s.symbol.clone(), json!(s.last_price?))))
+                                .collect::<serde_json::Map<_, _>>()
+                                .into();
+                        }
+                        v["warming_up"] = json!(warming_up(&progress));
                         if let Some(x) = x {
-                            v["strategies"] = json!(strategy_rows(&info, &x, &metrics));
+                            v["strategies"] = json!(strategy_rows(&info, &x, &metrics, &progress));
                             v["daily_caps"] = json!(x.daily_caps);
                         }
                         if let Some(b) = b {
@@ -545,6 +562,7 @@ fn strategy_rows(
     info: &[crate::system::StrategyInfo],
     x: &messages::ExecutorStats,
     metrics: &actors::metrics::Registry,
+    progress: &[(String, Vec<SymbolProgress>)],
 ) -> Vec<Value> {
     info.iter()
         .map(|i| {
@@ -561,7 +579,58 @@ fn strategy_rows(
                 "paused": x.paused_strategies.contains(&i.name),
                 "signals": counts,
                 "restarts": restarts,
+                // Per symbol: closed candles taken against the warm-up, signals detected,
+                // the newest candle's start (IST).
+                "progress": progress
+                    .iter()
+                    .find(|(n, _)| *n == i.name)
+                    .map(|(_, p)| p.iter().map(progress_row).collect::<Vec<_>>())
+                    .unwrap_or_default(),
             })
+        })
+        .collect()
+}
+
+/// Each instance's progress (an instance that does not answer is left out).
+async fn progress_of(
+    strategies: &[(String, Tracked<Strategy>)],
+) -> Vec<(String, Vec<SymbolProgress>)> {
+    let mut out = Vec::with_capacity(strategies.len());
+    for (name, s) in strategies {
+        if let Ok(p) = s.send(GetStrategyProgress).await {
+            out.push((name.clone(), p));
+        }
+    }
+    out
+}
+
+fn progress_row(s: &SymbolProgress) -> Value {
+    json!({
+        "symbol": s.symbol,
+        "candles": s.candles,
+        "warmup": s.warmup,
+        "warmed_up": s.candles >= s.warmup,
+        "signals": s.signals,
+        "last_candle": s.last_candle.map(ist_time),
+    })
+}
+
+/// A Unix time as RFC 3339 in IST (the exchange's time).
+fn ist_time(t: i64) -> String {
+    chrono::FixedOffset::east_opt(19_800)
+        .zip(chrono::DateTime::from_timestamp(t, 0))
+        .map(|(ist, t)| t.with_timezone(&ist).to_rfc3339())
+        .unwrap_or_else(|| t.to_string())
+}
+
+/// The symbols still warming up, as "NAME: SYMBOL 23/50 candles" (empty once all are warm).
+fn warming_up(progress: &[(String, Vec<SymbolProgress>)]) -> Vec<String> {
+    progress
+        .iter()
+        .flat_map(|(name, p)| {
+            p.iter()
+                .filter(|s| s.candles < s.warmup)
+                .map(move |s| format!("{name}: {} {}/{} candles", s.symbol, s.candles, s.warmup))
         })
         .collect()
 }

@@ -405,7 +405,7 @@ pub async fn run(mut cfg: Config, opts: RunOptions) -> Result<(), AppError> {
 /// Looks at the store's health every `every` until the engine stops: the server down and the
 /// outbox grown at [`OUTBOX_GROWING_CHECKS`] looks in a row is an alarm (once per outage).
 async fn watch_store(
-    db: actix::Addr<actors::db_writer::DbWriter>,
+    db: actors::metrics::Tracked<actors::db_writer::DbWriter>,
     alarms: actors::alerts::AlarmSink,
     every: Duration,
 ) {
@@ -455,8 +455,7 @@ async fn persist_sample(engine: &Engine) {
             })));
         }
     }
-    actors::metrics::Tracked::new(engine.db.clone(), engine.metrics.db_writer)
-        .do_send(Persist(rows));
+    engine.db.do_send(Persist(rows));
 }
 
 /// Real option prices for PositionManager's marks.

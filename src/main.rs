@@ -27,8 +27,10 @@ struct Cli {
 enum Cmd {
     /// Run the engine on the live feed (the simulated market without a broker) until Ctrl-C or SIGTERM.
     Run {
-        #[arg(long, default_value = "config/default.json")]
-        config: PathBuf,
+        /// Config file (default: config/default.json when it exists here, else the built-in
+        /// copy of it).
+        #[arg(long)]
+        config: Option<PathBuf>,
         /// logging, paper or live (overrides the config's flags). Live needs --feed kite,
         /// kite.live_trading_enabled, credentials in the environment and --confirm-live.
         #[arg(long)]
@@ -62,8 +64,10 @@ enum Cmd {
     /// The charges of one option round trip (brokerage, STT, exchange, SEBI, stamp duty, GST)
     /// as JSON, at the rates of `--date` from the config's `charges.schedule`.
     Charges {
-        #[arg(long, default_value = "config/default.json")]
-        config: PathBuf,
+        /// Config file (default: config/default.json when it exists here, else the built-in
+        /// copy of it).
+        #[arg(long)]
+        config: Option<PathBuf>,
         /// Buy price per unit, rupees (0 for none).
         #[arg(long, allow_negative_numbers = true)]
         premium_buy: f64,
@@ -82,15 +86,19 @@ enum Cmd {
     },
     /// Kite Connect commands.
     Kite {
-        #[arg(long, default_value = "config/default.json")]
-        config: PathBuf,
+        /// Config file (default: config/default.json when it exists here, else the built-in
+        /// copy of it).
+        #[arg(long)]
+        config: Option<PathBuf>,
         #[command(subcommand)]
         cmd: KiteCmd,
     },
     /// Talk to a running engine through its control socket.
     Ctl {
-        #[arg(long, default_value = "config/default.json")]
-        config: PathBuf,
+        /// Config file (default: config/default.json when it exists here, else the built-in
+        /// copy of it).
+        #[arg(long)]
+        config: Option<PathBuf>,
         /// The socket (default: the config's control.socket under storage.data_dir).
         #[arg(long)]
         socket: Option<PathBuf>,
@@ -110,10 +118,20 @@ enum Cmd {
         /// Candle timeframe (default: the strategy's).
         #[arg(long)]
         timeframe: Option<Timeframe>,
-        #[arg(long, default_value = "config/default.json")]
-        config: PathBuf,
+        /// Config file (default: config/default.json when it exists here, else the built-in
+        /// copy of it).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Directory for the run's files (signals.jsonl, positions.jsonl, report.html,
+        /// report.json, equity*.csv, equity.svg). One that holds an earlier run's files is
+        /// refused unless --force.
         #[arg(long, default_value = "out")]
         out: PathBuf,
+        /// Replace the files an earlier run left in --out (never a mix of two runs).
+        #[arg(long)]
+        force: bool,
+        /// logging (signals and decisions only) or paper (simulated option positions);
+        /// default: the config's options_trading flags. Never live.
         #[arg(long)]
         mode: Option<Mode>,
         /// Print the summary as JSON.
@@ -154,9 +172,10 @@ enum Cmd {
         /// Candle timeframe (default: the strategy's).
         #[arg(long)]
         timeframe: Option<Timeframe>,
-        /// The config the grid varies.
-        #[arg(long, default_value = "config/paper.json")]
-        config: PathBuf,
+        /// The config the grid varies (default: config/paper.json when it exists here, else
+        /// the built-in copy of it).
+        #[arg(long)]
+        config: Option<PathBuf>,
         /// JSON object of config paths to lists of numbers, e.g.
         /// {"strategies.ma_crossover.parameters.fast_period": [5, 9, 13]}.
         #[arg(long)]
@@ -178,6 +197,7 @@ enum Cmd {
         /// sweep_results table (each run still has its own fresh SQLite store).
         #[arg(long)]
         store: Option<StorageBackend>,
+        /// Directory for sweep.csv and one sub-directory per run.
         #[arg(long, default_value = "sweep")]
         out: PathBuf,
     },
@@ -203,35 +223,97 @@ enum Cmd {
     },
     /// Query stored signals (newest first) as JSON lines.
     Signals {
-        #[arg(long, default_value = "config/default.json")]
-        config: PathBuf,
+        #[command(flatten)]
+        at: StoreArgs,
+        /// Only this symbol's signals (e.g. NIFTY).
         #[arg(long)]
         symbol: Option<String>,
+        /// Only this strategy instance's signals (e.g. ma_crossover).
         #[arg(long)]
         strategy: Option<String>,
-        /// RFC 3339 start time (inclusive).
-        #[arg(long)]
-        start: Option<chrono::DateTime<chrono::FixedOffset>>,
-        /// RFC 3339 end time (inclusive).
-        #[arg(long)]
-        end: Option<chrono::DateTime<chrono::FixedOffset>>,
+        /// From this time (inclusive): RFC 3339 (2024-06-03T09:15:00+05:30) or an IST date
+        /// (2024-06-03: from 00:00 IST).
+        #[arg(long, value_parser = parse_start)]
+        start: Option<chrono::DateTime<chrono::Utc>>,
+        /// Up to this time (inclusive): RFC 3339 or an IST date (2024-06-03: to the end of
+        /// that day, IST).
+        #[arg(long, value_parser = parse_end)]
+        end: Option<chrono::DateTime<chrono::Utc>>,
     },
+}
+
+/// Where the store is: the commands that read or write it.
+#[derive(clap::Args)]
+struct StoreArgs {
+    /// Config file (default: config/default.json when it exists here, else the built-in
+    /// copy of it).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Store backend: sqlite, clickhouse or auto (overrides storage.backend).
+    #[arg(long)]
+    store: Option<StorageBackend>,
+    /// Data directory holding the SQLite store (overrides storage.data_dir; the demo's is
+    /// out/data).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+impl StoreArgs {
+    /// The config with `--data-dir` applied, and the backend.
+    fn resolve(&self) -> Result<(Config, StorageBackend), AppError> {
+        let mut cfg = load(self.config.as_deref())?;
+        if let Some(d) = &self.data_dir {
+            cfg.storage.data_dir = d.clone();
+        }
+        let backend = self.store.unwrap_or(cfg.storage.backend);
+        Ok((cfg, backend))
+    }
+
+    /// Opens a store that exists: a missing SQLite file (with `sqlite`, or with `auto` when
+    /// ClickHouse does not answer) is an error naming it, not a new empty store.
+    fn open_existing(&self) -> Result<(Config, Box<dyn actors::store::Store>), AppError> {
+        let (cfg, backend) = self.resolve()?;
+        let file = cfg.storage.resolve(&cfg.storage.sqlite_file);
+        if !file.exists() {
+            let missing = match backend {
+                StorageBackend::Sqlite => true,
+                StorageBackend::Clickhouse => false,
+                StorageBackend::Auto => actors::store::clickhouse::ClickHouseStore::ping(
+                    &cfg.storage.clickhouse.from_env(),
+                )
+                .is_err(),
+            };
+            if missing {
+                return Err(AppError::Usage(format!(
+                    "no store at {}: nothing has been stored there yet (pass the --data-dir of \
+                     a run or replay, e.g. --data-dir out/data after the demo, or create one \
+                     with `db init`)",
+                    file.display()
+                )));
+            }
+        }
+        let st = alphastocks::system::open_store(&cfg, backend)?;
+        Ok((cfg, st))
+    }
 }
 
 #[derive(Subcommand)]
 enum ConfigCmd {
     /// Validate a config file and print the effective config.
     Check {
-        #[arg(default_value = "config/default.json")]
-        file: PathBuf,
+        /// Config file (default: config/default.json when it exists here, else the built-in
+        /// copy of it).
+        file: Option<PathBuf>,
     },
 }
 
 /// The inputs both options commands share.
 #[derive(clap::Args)]
 struct OptionArgs {
+    /// Price of the underlying, rupees.
     #[arg(long)]
     spot: f64,
+    /// Strike price, rupees.
     #[arg(long)]
     strike: f64,
     /// Calendar days to expiry (fractional allowed).
@@ -262,6 +344,42 @@ fn bounded(s: &str, lo: f64, hi: f64, what: &str) -> Result<f64, String> {
             "{s} is out of range: expected {what}, {lo} to {hi}"
         ))
     }
+}
+
+/// A time for `--start`/`--end`: RFC 3339, or a date (YYYY-MM-DD) taken as an IST day whose
+/// first instant (`end_of_day` false) or last (true) is meant. clap names the flag and value
+/// in front of the error.
+fn parse_time(s: &str, end_of_day: bool) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    use chrono::TimeZone;
+    let s = s.trim();
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(t.to_utc());
+    }
+    let day = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| {
+        "expected an IST date like 2024-06-03 or an RFC 3339 time like 2024-06-03T09:15:00+05:30"
+            .to_string()
+    })?;
+    let t = if end_of_day {
+        day.and_hms_nano_opt(23, 59, 59, 999_999_999)
+    } else {
+        day.and_hms_opt(0, 0, 0)
+    };
+    // India Standard Time, the exchange's (UTC+05:30).
+    let ist = chrono::FixedOffset::east_opt(19_800);
+    t.zip(ist)
+        .and_then(|(t, ist)| ist.from_local_datetime(&t).single())
+        .map(|t| t.to_utc())
+        .ok_or_else(|| format!("{s} is not a representable date"))
+}
+
+/// `--start`: RFC 3339, or a date from 00:00 IST.
+fn parse_start(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    parse_time(s, false)
+}
+
+/// `--end`: RFC 3339, or a date to the end of that IST day.
+fn parse_end(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    parse_time(s, true)
 }
 
 /// Seconds of wall time (`run --duration`): up to ten years.
@@ -340,6 +458,7 @@ enum OptionsCmd {
     Iv {
         #[command(flatten)]
         a: OptionArgs,
+        /// The option's market price, rupees.
         #[arg(long)]
         price: f64,
     },
@@ -379,6 +498,7 @@ enum KiteCmd {
     /// Exchange a request token for an access token (needs KITE_API_KEY and KITE_API_SECRET);
     /// prints the `export KITE_ACCESS_TOKEN=…` line for your shell.
     Login {
+        /// The request_token Kite's login page redirected to (valid a few minutes).
         #[arg(long)]
         request_token: String,
     },
@@ -386,10 +506,13 @@ enum KiteCmd {
 
 #[derive(Subcommand)]
 enum CtlCmd {
-    /// Mode, feed, storage health, uptime, open positions, P&L, trading state.
+    /// Mode, feed, data time, last prices, per strategy instance and symbol the candles
+    /// taken against the warm-up ("NIFTY 23/50 candles") and the signals, storage health,
+    /// uptime, open positions, P&L, trading state.
     Status,
     /// Mailbox metrics of every actor.
     Metrics {
+        /// Print JSON (one object per actor) instead of the table.
         #[arg(long)]
         json: bool,
         /// Print again every SECS seconds until interrupted.
@@ -402,7 +525,9 @@ enum CtlCmd {
     Resume,
     /// Switch mode: logging, paper, or live (live needs --confirm and a broker).
     Mode {
+        /// logging, paper or live.
         mode: Mode,
+        /// Confirm a switch to live (real orders, real money).
         #[arg(long)]
         confirm: bool,
     },
@@ -415,14 +540,20 @@ enum CtlCmd {
     /// Record open position POSITION (id or 8+ leading characters) as closed at PRICE with no
     /// order: for a position already closed at the broker by hand. Audited.
     Close {
+        /// The position's id, or its first 8 or more characters.
         position: String,
+        /// The price it was closed at, rupees per unit.
         #[arg(long, value_parser = parse_price)]
         price: f64,
     },
     /// Graceful shutdown: stop the feed, drain, flush, exit 0.
     Shutdown,
     /// Make ACTOR's handler panic (engine started with --allow-fault-injection).
-    Crash { actor: String },
+    Crash {
+        /// data_manager, strategy:NAME, signal_manager, options_executor, position_manager,
+        /// db_writer or broker.
+        actor: String,
+    },
     /// The strategy instances (list), or stop/restart one taking new signals (pause NAME,
     /// resume NAME; audited). Its open positions are managed as before.
     Strategy {
@@ -436,26 +567,28 @@ enum StrategyCmd {
     /// Every instance: kind, timeframe, symbols, paused, its signals' outcomes, restarts.
     List,
     /// Reject NAME's new signals (stored, decided as strategy_paused).
-    Pause { name: String },
+    Pause {
+        /// The instance's name (`ctl strategy list`).
+        name: String,
+    },
     /// Take NAME's signals again.
-    Resume { name: String },
+    Resume {
+        /// The instance's name (`ctl strategy list`).
+        name: String,
+    },
 }
 
 #[derive(Subcommand)]
 enum DbCmd {
     /// Create the database and apply the schema migrations not yet applied (idempotent).
     Init {
-        #[arg(long, default_value = "config/default.json")]
-        config: PathBuf,
-        #[arg(long)]
-        store: Option<StorageBackend>,
+        #[command(flatten)]
+        at: StoreArgs,
     },
     /// Report connectivity, server version and row counts per table.
     Check {
-        #[arg(long, default_value = "config/default.json")]
-        config: PathBuf,
-        #[arg(long)]
-        store: Option<StorageBackend>,
+        #[command(flatten)]
+        at: StoreArgs,
     },
 }
 
@@ -463,31 +596,38 @@ enum DbCmd {
 enum DataCmd {
     /// Load candles from a CSV (the replay format) into historical_data, through the DbWriter.
     Import {
+        /// CSV with header timestamp,open,high,low,close,volume (the replay format).
         #[arg(long)]
         csv: PathBuf,
         /// The symbol the candles are stored under; repeat it to store the same candles
         /// under several symbols (e.g. many test underlyings).
         #[arg(long, required = true, value_parser = parse_symbol)]
         symbol: Vec<String>,
+        /// The candles' timeframe: minute, 3minute, 5minute, 15minute, 30minute, 60minute or
+        /// day.
         #[arg(long)]
         interval: Timeframe,
-        #[arg(long, default_value = "config/default.json")]
-        config: PathBuf,
-        #[arg(long)]
-        store: Option<StorageBackend>,
+        #[command(flatten)]
+        at: StoreArgs,
     },
     /// Write a seeded sample dataset (simulated bars) as replay CSV.
     Sample {
+        /// The CSV file to write.
         #[arg(long)]
         out: PathBuf,
+        /// First price, rupees.
         #[arg(long, default_value = "24000", value_parser = parse_price)]
         start_price: f64,
+        /// Trading days (weekdays, NSE session 09:15-15:30 IST).
         #[arg(long, default_value_t = 250, value_parser = clap::value_parser!(u32).range(1..=36_500))]
         days: u32,
+        /// Bar timeframe (intraday).
         #[arg(long, default_value = "15minute")]
         interval: Timeframe,
+        /// Random seed: the same seed writes the same bars.
         #[arg(long, default_value_t = 42)]
         seed: u64,
+        /// Annualised volatility, decimal.
         #[arg(long, default_value = "0.15", value_parser = parse_volatility)]
         volatility: f64,
         /// First day (YYYY-MM-DD).
@@ -508,8 +648,40 @@ fn main() -> ExitCode {
     }
 }
 
-fn load(path: &Path) -> Result<Config, AppError> {
-    Ok(Config::load(path)?)
+/// The default config file, read when present in the working directory.
+const DEFAULT_CONFIG: &str = "config/default.json";
+
+/// The config of `--config FILE`; without it `config/default.json` when the working directory
+/// has one (the repository root), else the copy built into the binary: every command works
+/// from any directory.
+fn load(path: Option<&Path>) -> Result<Config, AppError> {
+    match path {
+        Some(p) => Ok(Config::load(p)?),
+        None if Path::new(DEFAULT_CONFIG).exists() => Ok(Config::load(Path::new(DEFAULT_CONFIG))?),
+        None => Ok(Config::default_config()?),
+    }
+}
+
+/// The paper config `sweep` varies by default, read when present in the working directory.
+const PAPER_CONFIG: &str = "config/paper.json";
+
+/// `sweep`'s config: `--config FILE`, else config/paper.json when present here, else the
+/// built-in copy of it.
+fn sweep_config(path: Option<&Path>) -> Result<Config, AppError> {
+    match path {
+        Some(p) => Ok(Config::load(p)?),
+        None if Path::new(PAPER_CONFIG).exists() => Ok(Config::load(Path::new(PAPER_CONFIG))?),
+        None => Ok(Config::paper_config()?),
+    }
+}
+
+/// What `load(path)` reads, for messages.
+fn config_name(path: Option<&Path>) -> String {
+    match path {
+        Some(p) => p.display().to_string(),
+        None if Path::new(DEFAULT_CONFIG).exists() => DEFAULT_CONFIG.into(),
+        None => "the built-in default config".into(),
+    }
 }
 
 /// The mode to run in. Live only with every safeguard: the broker feed, the config's
@@ -600,7 +772,7 @@ fn dispatch(cli: Cli) -> Result<(), AppError> {
             clock_start,
             clock_speed,
         } => {
-            let mut cfg = load(&config)?;
+            let mut cfg = load(config.as_deref())?;
             if let Some(d) = data_dir {
                 cfg.storage.data_dir = d;
             }
@@ -625,6 +797,7 @@ fn dispatch(cli: Cli) -> Result<(), AppError> {
             timeframe,
             config,
             out,
+            force,
             mode,
             json,
             store,
@@ -634,7 +807,7 @@ fn dispatch(cli: Cli) -> Result<(), AppError> {
             skip_bad_rows,
             max_skipped_pct,
         } => {
-            let mut cfg = load(&config)?;
+            let mut cfg = load(config.as_deref())?;
             if let Some(d) = data_dir {
                 cfg.storage.data_dir = d;
             }
@@ -646,6 +819,7 @@ fn dispatch(cli: Cli) -> Result<(), AppError> {
             }
             let mode = mode_of(&cfg, mode, false, false)?;
             let inputs = replay_inputs(&data, symbol)?;
+            replay::prepare_out(&out, force)?;
             let opts = replay::ReplayOptions {
                 inputs,
                 timeframe,
@@ -700,7 +874,7 @@ fn dispatch(cli: Cli) -> Result<(), AppError> {
             let clickhouse = match store {
                 None | Some(StorageBackend::Sqlite) => None,
                 Some(StorageBackend::Clickhouse) => {
-                    Some(load(&config)?.storage.clickhouse.from_env())
+                    Some(sweep_config(config.as_deref())?.storage.clickhouse.from_env())
                 }
                 Some(StorageBackend::Auto) => {
                     return Err(AppError::Usage(
@@ -708,6 +882,11 @@ fn dispatch(cli: Cli) -> Result<(), AppError> {
                     ))
                 }
             };
+            let config = config.or_else(|| {
+                Path::new(PAPER_CONFIG)
+                    .exists()
+                    .then(|| PathBuf::from(PAPER_CONFIG))
+            });
             let opts = alphastocks::sweep::SweepOptions {
                 inputs: replay_inputs(&data, symbol)?,
                 timeframe,
@@ -738,13 +917,13 @@ fn dispatch(cli: Cli) -> Result<(), AppError> {
         Cmd::Config {
             cmd: ConfigCmd::Check { file },
         } => {
-            let cfg = load(&file)?;
+            let cfg = load(file.as_deref())?;
             // `run` would refuse a control.socket path that holds anything but a stale socket.
             alphastocks::control::check_socket_path(&cfg.storage.resolve(&cfg.control.socket))?;
             outln!("{}", serde_json::to_string_pretty(&cfg).unwrap_or_default());
             errln!(
                 "{}: valid (mode {})",
-                file.display(),
+                config_name(file.as_deref()),
                 cfg.options_trading.mode().as_str()
             );
             Ok(())
@@ -753,12 +932,12 @@ fn dispatch(cli: Cli) -> Result<(), AppError> {
             config,
             socket,
             cmd,
-        } => ctl(&config, socket, cmd),
+        } => ctl(config.as_deref(), socket, cmd),
         Cmd::Kite {
             config,
             cmd: KiteCmd::Login { request_token },
         } => {
-            let cfg = load(&config)?;
+            let cfg = load(config.as_deref())?;
             let token = actix::System::new()
                 .block_on(alphastocks::kite_feed::login(&cfg, &request_token))?;
             outln!("export KITE_ACCESS_TOKEN={token}");
@@ -811,10 +990,9 @@ fn dispatch(cli: Cli) -> Result<(), AppError> {
             Ok(())
         }
         Cmd::Db {
-            cmd: DbCmd::Init { config, store },
+            cmd: DbCmd::Init { at },
         } => {
-            let cfg = load(&config)?;
-            let backend = store.unwrap_or(cfg.storage.backend);
+            let (cfg, backend) = at.resolve()?;
             let mut st = alphastocks::system::open_store(&cfg, backend)?;
             let h = st.health();
             if !h.connected {
@@ -826,7 +1004,11 @@ fn dispatch(cli: Cli) -> Result<(), AppError> {
             outln!(
                 "{}: schema up to date ({} tables{})",
                 h.backend,
-                actors::store::schema::TABLES.len(),
+                // The tables `db check` lists (its local outbox line is not a table).
+                st.row_counts()?
+                    .iter()
+                    .filter(|(t, _)| !t.starts_with("outbox"))
+                    .count(),
                 h.server_version
                     .map(|v| format!(", server {v}"))
                     .unwrap_or_default()
@@ -834,11 +1016,9 @@ fn dispatch(cli: Cli) -> Result<(), AppError> {
             Ok(())
         }
         Cmd::Db {
-            cmd: DbCmd::Check { config, store },
+            cmd: DbCmd::Check { at },
         } => {
-            let cfg = load(&config)?;
-            let backend = store.unwrap_or(cfg.storage.backend);
-            let mut st = alphastocks::system::open_store(&cfg, backend)?;
+            let (_, mut st) = at.open_existing()?;
             let h = st.health();
             outln!("backend:   {}", h.backend);
             outln!("connected: {}", h.connected);
@@ -861,12 +1041,10 @@ fn dispatch(cli: Cli) -> Result<(), AppError> {
                     csv,
                     symbol,
                     interval,
-                    config,
-                    store,
+                    at,
                 },
         } => {
-            let cfg = load(&config)?;
-            let backend = store.unwrap_or(cfg.storage.backend);
+            let (cfg, backend) = at.resolve()?;
             let n = actix::System::new().block_on(alphastocks::import::import(
                 &cfg, backend, &csv, &symbol, interval,
             ))?;
@@ -885,7 +1063,7 @@ fn dispatch(cli: Cli) -> Result<(), AppError> {
             date,
             orders,
         } => {
-            let cfg = load(&config)?;
+            let cfg = load(config.as_deref())?;
             let v = alphastocks::charges_cli::breakdown(
                 &cfg.charges.schedule,
                 alphastocks::charges_cli::Request {
@@ -913,19 +1091,25 @@ fn dispatch(cli: Cli) -> Result<(), AppError> {
                 },
         } => sample(&out, start_price, days, interval, seed, volatility, from),
         Cmd::Signals {
-            config,
+            at,
             symbol,
             strategy,
             start,
             end,
         } => {
-            let cfg = load(&config)?;
-            let mut store = alphastocks::system::open_store(&cfg, cfg.storage.backend)?;
+            if let (Some(s), Some(e)) = (start, end) {
+                if s > e {
+                    return Err(AppError::Usage(format!(
+                        "--start {s} is after --end {e}: nothing can match"
+                    )));
+                }
+            }
+            let (_, mut store) = at.open_existing()?;
             let q = SignalQuery {
                 symbol,
                 strategy,
-                start: start.map(|t| t.to_utc()),
-                end: end.map(|t| t.to_utc()),
+                start,
+                end,
             };
             for s in store.signals(&q)? {
                 if alphastocks::output::stdout_gone() {
@@ -955,7 +1139,7 @@ fn ctl_request(socket: &Path, req: &serde_json::Value) -> Result<serde_json::Val
         .map_err(|e| AppError::Usage(format!("unreadable reply {line:?}: {e}")))
 }
 
-fn ctl(config: &Path, socket: Option<PathBuf>, cmd: CtlCmd) -> Result<(), AppError> {
+fn ctl(config: Option<&Path>, socket: Option<PathBuf>, cmd: CtlCmd) -> Result<(), AppError> {
     use serde_json::json;
     let socket = match socket {
         Some(s) => s,
@@ -1195,4 +1379,36 @@ fn sample(
     w.flush().map_err(io)?;
     errln!("wrote {} bars to {}", bars.len(), out.display());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// Every flag and argument of every command, with the commands that lead to it.
+    fn undocumented(cmd: &clap::Command, path: &str, out: &mut Vec<String>) {
+        for a in cmd.get_arguments() {
+            let id = a.get_id().as_str();
+            if id == "help" || id == "version" {
+                continue;
+            }
+            if a.get_help().is_none() && a.get_long_help().is_none() {
+                out.push(format!("{path} --{id}"));
+            }
+        }
+        for sub in cmd.get_subcommands() {
+            if sub.get_about().is_none() {
+                out.push(format!("{path} {} (no description)", sub.get_name()));
+            }
+            undocumented(sub, &format!("{path} {}", sub.get_name()), out);
+        }
+    }
+
+    #[test]
+    fn every_command_and_flag_has_help_text() {
+        let mut missing = Vec::new();
+        undocumented(&Cli::command(), "alphastocks", &mut missing);
+        assert!(missing.is_empty(), "no help text: {missing:#?}");
+    }
 }

@@ -5,7 +5,7 @@
 //! time, and at the end a drain barrier waits for every signal to be committed and decided. The
 //! same file and config therefore give a byte-identical `signals.jsonl` on every run.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use actix::Actor;
@@ -36,6 +36,47 @@ const _: () = assert!(2 * BATCH <= actors::logic::recent::RecentPrices::CAPACITY
 pub struct ReplayInput {
     pub symbol: String,
     pub path: PathBuf,
+}
+
+/// The files a replay writes into its `--out` directory.
+pub const OUTPUT_FILES: [&str; 7] = [
+    "signals.jsonl",
+    "positions.jsonl",
+    "report.html",
+    "report.json",
+    "equity.csv",
+    "equity_daily.csv",
+    "equity.svg",
+];
+
+/// Readies `out` for a new replay so that it never holds a mix of two runs' files: when it
+/// already holds an earlier replay's files, refuses (naming them) unless `force`, which
+/// removes them first. Other files in `out` (a store under `out/data`, notes) are left alone.
+pub fn prepare_out(out: &Path, force: bool) -> Result<(), AppError> {
+    let found: Vec<&str> = OUTPUT_FILES
+        .iter()
+        .copied()
+        .filter(|f| out.join(f).exists())
+        .collect();
+    if found.is_empty() {
+        return Ok(());
+    }
+    if !force {
+        return Err(AppError::Usage(format!(
+            "--out {} already holds an earlier run's files ({}): pick a new --out directory, \
+             or pass --force to replace them",
+            out.display(),
+            found.join(", ")
+        )));
+    }
+    for f in found {
+        let p = out.join(f);
+        std::fs::remove_file(&p).map_err(|source| AppError::Io {
+            context: format!("--force: cannot remove {}", p.display()),
+            source,
+        })?;
+    }
+    Ok(())
 }
 
 /// What to replay.

@@ -331,7 +331,7 @@ pub struct SweepOptions {
     pub inputs: Vec<ReplayInput>,
     pub timeframe: Option<messages::Timeframe>,
     /// The config file the grid varies.
-    pub config: PathBuf,
+    pub config: Option<PathBuf>,
     pub grid: PathBuf,
     pub sort_by: String,
     pub shard: Shard,
@@ -406,7 +406,10 @@ pub fn sweep(opts: &SweepOptions) -> Result<SweepSummary, AppError> {
             )));
         }
     }
-    let cfg = actors::config::Config::load(&opts.config)?;
+    let cfg = match &opts.config {
+        Some(p) => actors::config::Config::load(p)?,
+        None => actors::config::Config::paper_config()?,
+    };
     let base = serde_json::to_value(&cfg)
         .map_err(|e| usage(format!("config: cannot be written back as JSON: {e}")))?;
     let grid_text = std::fs::read_to_string(&opts.grid).map_err(|e| {

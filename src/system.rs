@@ -81,21 +81,22 @@ pub struct StrategyInfo {
     pub symbols: Vec<String>,
 }
 
-/// Addresses of the running actors.
+/// Addresses of the running actors. Every send through them is counted in the receiver's
+/// metrics (sent ≥ handled, depth = sent − handled): feeds, control, drains and queries alike.
 pub struct Engine {
     pub symbols: Symbols,
     pub metrics: Registry,
-    pub data: Addr<DataManager>,
+    pub data: Tracked<DataManager>,
     /// The strategy instances, by name (config order).
-    pub strategies: Vec<(String, Addr<Strategy>)>,
+    pub strategies: Vec<(String, Tracked<Strategy>)>,
     /// What each instance is (for `ctl strategy list` and `ctl status`).
     pub strategy_info: Vec<StrategyInfo>,
-    pub signals: Addr<SignalManager>,
-    pub executor: Addr<OptionsExecutor>,
-    pub positions: Addr<PositionManager>,
-    pub db: Addr<DbWriter>,
+    pub signals: Tracked<SignalManager>,
+    pub executor: Tracked<OptionsExecutor>,
+    pub positions: Tracked<PositionManager>,
+    pub db: Tracked<DbWriter>,
     /// With a broker connection only.
-    pub broker: Option<Addr<Broker>>,
+    pub broker: Option<Tracked<Broker>>,
     /// With `alerts` configured only (and, for a replay, `alerts.replays`).
     pub notifier: Option<Addr<Notifier>>,
     /// Where alarms go (nowhere when alerts are off): for the `run` loop's own alarms.
@@ -246,7 +247,9 @@ impl Engine {
         };
         let (db5, r, sink) = (tdb.clone(), reg.clone(), alarms.clone());
         let positions = Supervisor::start_in_arbiter(&pipeline.handle(), move |_| {
-            PositionManager::new(pm_cfg, db5, r.position_manager).with_alarms(sink)
+            PositionManager::new(pm_cfg, db5, r.position_manager)
+                .with_alarms(sink)
+                .with_broker_metrics(r.broker)
         });
         let pm = reg.position_manager;
 
@@ -260,8 +263,9 @@ impl Engine {
                 let (b, db6, r) = (b.clone(), tdb.clone(), reg.clone());
                 let addr = Supervisor::start_in_arbiter(&net.handle(), move |_| {
                     Broker::new(bcfg, b.client, b.nfo, db6, r.broker)
+                        .with_reply_metrics(r.position_manager)
                 });
-                positions.do_send(UseBroker(
+                Tracked::new(positions.clone(), reg.position_manager).do_send(UseBroker(
                     addr.clone().recipient(),
                     addr.clone().recipient(),
                 ));
@@ -321,6 +325,7 @@ impl Engine {
         });
 
         // One supervised Strategy actor per enabled instance, each with its metrics row.
+        let dm_m = reg.data_manager;
         let target_multiplier = o.risk_management.target_multiplier;
         let mut instances = Vec::new();
         let mut strategy_info = Vec::new();
@@ -341,10 +346,12 @@ impl Engine {
                 symbols: opts.symbols.clone(),
                 trades: trades.clone(),
                 prototype,
+                warmup: inst.historical_lookback.min_periods as u64,
+                event_level: opts.event_level,
             };
             let to_signals = TrackedRecipient::new(signals.clone().recipient(), reg.signal_manager);
             let addr = Supervisor::start_in_arbiter(&pipeline.handle(), move |_| {
-                Strategy::new(spec, session, to_signals, m)
+                Strategy::new(spec, session, to_signals, m).with_source_metrics(dm_m)
             });
             routes.push(CandleRoute {
                 timeframe: inst.timeframe,
@@ -352,7 +359,7 @@ impl Engine {
                 candles: TrackedRecipient::new(addr.clone().recipient(), m),
                 history: TrackedRecipient::new(addr.clone().recipient(), m),
             });
-            instances.push((name.clone(), addr));
+            instances.push((name.clone(), Tracked::new(addr, m)));
             strategy_info.push(StrategyInfo {
                 name: name.clone(),
                 kind: inst.kind_name(name).to_string(),
@@ -408,17 +415,17 @@ impl Engine {
 
         Ok(Engine {
             symbols: opts.symbols,
-            metrics: reg,
-            data,
+            data: Tracked::new(data, reg.data_manager),
             strategies: instances,
             strategy_info,
-            signals,
-            executor,
-            positions,
-            db,
-            broker,
+            signals: Tracked::new(signals, reg.signal_manager),
+            executor: Tracked::new(executor, reg.options_executor),
+            positions: Tracked::new(positions, reg.position_manager),
+            db: tdb,
+            broker: broker.map(|b| Tracked::new(b, reg.broker)),
             notifier,
             alarms,
+            metrics: reg,
             pipeline,
             io,
             net,
@@ -427,7 +434,7 @@ impl Engine {
 
     /// DataManager's address with counted sends (for feeds).
     pub fn feed(&self) -> Tracked<DataManager> {
-        Tracked::new(self.data.clone(), self.metrics.data_manager)
+        self.data.clone()
     }
 
     /// Waits until everything sent into the engine so far has gone all the way through and

@@ -45,6 +45,8 @@ fn replay(data: &Path, cfg: &Path, data_dir: &Path, store: &str) -> Command {
         .arg(data_dir)
         .arg("--out")
         .arg(data_dir.join("out"))
+        // Each rerun replaces the killed run's files.
+        .arg("--force")
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     c

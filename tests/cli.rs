@@ -77,6 +77,8 @@ fn malformed_replay_file_exits_2_with_its_line() {
         .arg(&csv)
         .arg("--config")
         .arg(&cfg)
+        .arg("--out")
+        .arg(dir.path().join("out"))
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
@@ -112,6 +114,26 @@ fn run_on_the_simulated_feed_announces_itself_and_persists() {
     assert!(stored > 0, "signals generated and persisted");
     // `run` logs a line per signal (at INFO), one for each it stored.
     assert_eq!(signal_lines(&stderr), stored as usize, "{stderr}");
+    // Warm-up progress: one line per closed candle until the 50 the strategy needs (never
+    // one per tick), then that it is warm.
+    let warming: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("strategy:ma_crossover: NIFTY warming up: "))
+        .collect();
+    assert_eq!(warming.len(), 49, "{stderr}");
+    for (i, l) in warming.iter().enumerate() {
+        assert!(
+            l.ends_with(&format!("{}/50 candles (signals once there are 50)", i + 1)),
+            "{l}"
+        );
+    }
+    assert_eq!(
+        stderr
+            .matches("strategy:ma_crossover: NIFTY warmed up (50/50 candles)")
+            .count(),
+        1,
+        "{stderr}"
+    );
     // A second run resumes after the stored history.
     let out = bin()
         .args(["run", "--duration", "2", "--config"])
@@ -497,5 +519,300 @@ fn import_under_several_symbols_then_run_loads_each_ones_history() {
     assert!(
         stderr.contains("loaded 0 15minute candles of ICICIBANK from the store"),
         "{stderr}"
+    );
+}
+
+/// The binary run from `dir` (not the repository root).
+fn bin_in(dir: &std::path::Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_alphastocks"));
+    c.current_dir(dir).env("RUST_LOG", "warn");
+    c
+}
+
+/// The signals `signals ARGS` prints (JSON lines), asserting success.
+fn signals(dir: &std::path::Path, args: &[&str]) -> Vec<serde_json::Value> {
+    let out = bin_in(dir).arg("signals").args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// The IST date of a stored signal's time.
+fn ist_date(s: &serde_json::Value) -> chrono::NaiveDate {
+    let t = chrono::DateTime::parse_from_rfc3339(s["timestamp"].as_str().unwrap()).unwrap();
+    t.with_timezone(&chrono::FixedOffset::east_opt(19_800).unwrap())
+        .date_naive()
+}
+
+#[test]
+fn from_any_directory_the_built_in_config_serves_and_a_local_file_overrides_it() {
+    let dir = tempfile::tempdir().unwrap();
+    // No config/ here: the built-in default.
+    let out = bin_in(dir.path())
+        .args(["config", "check"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        v,
+        serde_json::to_value(common::config_in(dir.path()))
+            .map(|mut c| {
+                c["storage"]["data_dir"] = "data".into();
+                c
+            })
+            .unwrap()
+    );
+    assert!(err.contains("the built-in default config: valid"), "{err}");
+    // A replay from here: its store in ./data, its files in ./out, then `signals` reads them.
+    let out = bin_in(dir.path())
+        .args(["replay", "--mode", "logging", "--json", "--data"])
+        .arg(common::sample())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(dir.path().join("out/signals.jsonl").exists());
+    let all = signals(dir.path(), &[]);
+    assert_eq!(all.len() as u64, summary["signals"].as_u64().unwrap());
+    assert!(all.len() > 100);
+    // sweep varies the built-in paper config (config/paper.json is not here either).
+    std::fs::write(
+        dir.path().join("grid.json"),
+        r#"{"strategies.ma_crossover.parameters.fast_period": [9]}"#,
+    )
+    .unwrap();
+    let out = bin_in(dir.path())
+        .args(["sweep", "--grid", "grid.json", "--jobs", "1", "--data"])
+        .arg(common::sample())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("sweep/runs/1/config.json")).unwrap(),
+    )
+    .unwrap();
+    let paper: serde_json::Value = serde_json::from_str(actors::config::PAPER_JSON).unwrap();
+    assert_eq!(
+        run["options_trading"]["position_sizing"]["account_capital"],
+        paper["options_trading"]["position_sizing"]["account_capital"]
+    );
+    assert!(
+        std::fs::read_to_string(dir.path().join("sweep/sweep.csv"))
+            .unwrap()
+            .lines()
+            .count()
+            == 2
+    );
+    // config/default.json in the working directory overrides the built-in copy.
+    let mut v = common::default_json();
+    v["strategies"]["ma_crossover"]["timeframe"] = "5minute".into();
+    std::fs::create_dir(dir.path().join("config")).unwrap();
+    std::fs::write(
+        dir.path().join("config/default.json"),
+        serde_json::to_string(&v).unwrap(),
+    )
+    .unwrap();
+    let out = bin_in(dir.path())
+        .args(["config", "check"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["strategies"]["ma_crossover"]["timeframe"], "5minute");
+}
+
+#[test]
+fn signals_take_ist_dates_as_well_as_rfc3339_and_name_a_bad_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let out = bin()
+        .args(["replay", "--mode", "logging", "--data-dir", d, "--out"])
+        .arg(dir.path().join("out"))
+        .arg("--data")
+        .arg(common::sample())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let all = signals(dir.path(), &["--data-dir", d]);
+    // A day with signals, and the signals of that IST day in the full list.
+    let day = ist_date(&all[all.len() / 2]);
+    let of_day: Vec<_> = all.iter().filter(|s| ist_date(s) == day).cloned().collect();
+    assert!(!of_day.is_empty());
+    let ds = day.to_string();
+    let by_date = signals(dir.path(), &["--data-dir", d, "--start", &ds, "--end", &ds]);
+    assert_eq!(by_date, of_day, "{ds}");
+    // The same day in RFC 3339, IST.
+    let (from, to) = (
+        format!("{ds}T00:00:00+05:30"),
+        format!("{ds}T23:59:59+05:30"),
+    );
+    let by_time = signals(
+        dir.path(),
+        &["--data-dir", d, "--start", &from, "--end", &to],
+    );
+    assert_eq!(by_time, of_day);
+    // Only a start: that day and every later one.
+    let since = signals(dir.path(), &["--data-dir", d, "--start", &ds]);
+    assert_eq!(
+        since.len(),
+        all.iter().filter(|s| ist_date(s) >= day).count()
+    );
+    for (flag, bad) in [("--start", "2024-13-01"), ("--end", "June 3rd")] {
+        let out = bin_in(dir.path())
+            .args(["signals", "--data-dir", d, flag, bad])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains(flag) && err.contains(bad), "{err}");
+    }
+}
+
+#[test]
+fn store_commands_take_data_dir_and_refuse_a_missing_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nothing-here");
+    for cmd in [&["signals"][..], &["db", "check"]] {
+        let out = bin_in(dir.path())
+            .args(cmd)
+            .arg("--data-dir")
+            .arg(&missing)
+            .args(["--store", "sqlite"])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{cmd:?}: {err}");
+        assert!(
+            err.contains("no store at")
+                && err.contains("nothing-here")
+                && err.contains("of a run or replay, e.g. --data-dir out/data after the demo"),
+            "{cmd:?}: {err}"
+        );
+        assert!(!missing.exists(), "{cmd:?} created the store");
+    }
+    // `db init` creates one; `db check` lists as many tables as init announced.
+    let fresh = dir.path().join("fresh");
+    let run = |args: &[&str]| {
+        let out = bin_in(dir.path())
+            .args(args)
+            .arg("--data-dir")
+            .arg(&fresh)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "{args:?}: {text}");
+        text
+    };
+    let init = run(&["db", "init"]);
+    let n: usize = init
+        .split('(')
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("{init}"));
+    let check = run(&["db", "check"]);
+    // Four header lines (backend, connected, server, outbox), then one per table, then the
+    // outbox's own (the queue of rows for ClickHouse, not a table of data).
+    let tables: Vec<&str> = check
+        .lines()
+        .skip(4)
+        .filter(|l| !l.starts_with("outbox"))
+        .collect();
+    assert_eq!(tables.len(), n, "{init}\n{check}");
+    assert!(
+        tables.iter().all(|l| l.trim_end().ends_with('0')),
+        "{check}"
+    );
+    assert!(signals(dir.path(), &["--data-dir", fresh.to_str().unwrap()]).is_empty());
+}
+
+#[test]
+fn replay_refuses_an_out_holding_an_earlier_run_unless_forced() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("out");
+    let replay = |mode: &str, extra: &[&str]| {
+        bin()
+            .args(["replay", "--mode", mode, "--data-dir"])
+            .arg(dir.path().join(mode))
+            .arg("--out")
+            .arg(&out_dir)
+            .arg("--data")
+            .arg(common::sample())
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let first = replay("paper", &[]);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    for f in alphastocks::replay::OUTPUT_FILES {
+        assert!(out_dir.join(f).exists(), "paper writes {f}");
+    }
+    std::fs::write(out_dir.join("notes.txt"), "mine").unwrap();
+    let paper_signals = std::fs::read(out_dir.join("signals.jsonl")).unwrap();
+    // Refused: said why, nothing touched.
+    let second = replay("logging", &[]);
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--out") && err.contains("signals.jsonl") && err.contains("--force"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(out_dir.join("signals.jsonl")).unwrap(),
+        paper_signals
+    );
+    assert!(
+        !dir.path().join("logging").exists(),
+        "refused before any store was opened"
+    );
+    // --force: the earlier run's files are gone (a logging run writes no paper report), the
+    // new run's are there, files of the user's own stay.
+    let forced = replay("logging", &["--force"]);
+    assert!(
+        forced.status.success(),
+        "{}",
+        String::from_utf8_lossy(&forced.stderr)
+    );
+    let logging_signals = std::fs::read(out_dir.join("signals.jsonl")).unwrap();
+    assert!(!logging_signals.is_empty());
+    for f in [
+        "positions.jsonl",
+        "report.html",
+        "report.json",
+        "equity.csv",
+        "equity.svg",
+    ] {
+        assert!(
+            !out_dir.join(f).exists(),
+            "{f} of the paper run left behind"
+        );
+    }
+    assert_eq!(
+        std::fs::read_to_string(out_dir.join("notes.txt")).unwrap(),
+        "mine"
     );
 }

@@ -1,4 +1,4 @@
-//! Persistence against a real ClickHouse server (started by the test command; see README).
+//! Persistence against a real ClickHouse server (started by the test command: scripts/test.sh).
 //! Every test works in its own database and drops it at the end.
 
 mod common;

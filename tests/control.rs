@@ -54,6 +54,58 @@ fn metrics(sock: &Path) -> Vec<serde_json::Value> {
         .clone()
 }
 
+/// sent ≥ handled for every actor (every send counted: feed, control, timers, restarts).
+fn assert_sends_counted(m: &[serde_json::Value]) {
+    for a in m {
+        let (sent, handled) = (a["sent"].as_u64().unwrap(), a["handled"].as_u64().unwrap());
+        assert!(sent >= handled, "sent < handled: {a}");
+    }
+}
+
+/// `ctl status` once signals are stored: the data time, last prices, and per instance and
+/// symbol the candles taken against the warm-up and the signals, consistent with each other.
+fn assert_progress_shown(cfg: &Path) {
+    let st: serde_json::Value = serde_json::from_slice(&ctl(cfg, &["status"]).stdout).unwrap();
+    let data_time = st["data_time"].as_str().unwrap_or_else(|| panic!("{st}"));
+    let t = chrono::DateTime::parse_from_rfc3339(data_time).unwrap();
+    assert_eq!(t.offset().local_minus_utc(), 19_800, "IST: {data_time}");
+    // The simulated market starts on feed.simulated.start_date.
+    assert!(data_time.starts_with("2024-03-0"), "{data_time}");
+    assert!(st["last_prices"]["NIFTY"].as_f64().unwrap() > 0.0, "{st}");
+    let rows = st["strategies"].as_array().unwrap();
+    let progress = rows[0]["progress"].as_array().unwrap();
+    assert_eq!(rows[0]["name"], "ma_crossover");
+    assert_eq!(
+        progress.len(),
+        rows[0]["symbols"].as_array().unwrap().len(),
+        "{st}"
+    );
+    let mut warming = Vec::new();
+    let mut signals = 0;
+    for p in progress {
+        let (candles, warmup, n) = (
+            p["candles"].as_u64().unwrap(),
+            p["warmup"].as_u64().unwrap(),
+            p["signals"].as_u64().unwrap(),
+        );
+        assert_eq!(warmup, 50, "historical_lookback.min_periods: {p}");
+        assert_eq!(p["warmed_up"], candles >= warmup, "{p}");
+        assert!(
+            n == 0 || candles >= warmup,
+            "a signal before the warm-up: {p}"
+        );
+        if candles < warmup {
+            warming.push(format!(
+                "ma_crossover: {} {candles}/{warmup} candles",
+                p["symbol"].as_str().unwrap()
+            ));
+        }
+        signals += n;
+    }
+    assert!(signals > 0, "signals are stored, so detected: {st}");
+    assert_eq!(st["warming_up"], serde_json::json!(warming), "{st}");
+}
+
 fn actor<'a>(m: &'a [serde_json::Value], name: &str) -> &'a serde_json::Value {
     m.iter().find(|a| a["actor"] == name).unwrap()
 }
@@ -174,6 +226,7 @@ fn control_socket_drives_a_running_engine() {
 
     // Metrics of every actor, as JSON and as a table.
     wait_for("signals", || common::count(&db, "trading_signals") > 0);
+    assert_progress_shown(&cfg);
     let m = metrics(&sock);
     assert_eq!(m.len(), 6, "six actors (no broker without --feed kite)");
     assert!(actor(&m, "data_manager")["handled"].as_u64().unwrap() > 0);
@@ -218,6 +271,8 @@ fn control_socket_drives_a_running_engine() {
             common::count(&db, "trading_signals") > before
         });
     }
+
+    assert_sends_counted(&metrics(&sock));
 
     // Pause: signals are still generated and persisted but rejected as paused; resume.
     assert!(ctl(&cfg, &["pause"]).status.success());
@@ -270,6 +325,8 @@ fn control_socket_drives_a_running_engine() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no open position \"deadbeef\""));
 
+    assert_sends_counted(&metrics(&sock));
+
     // Graceful shutdown: drained, flushed, exit 0, socket removed, everything audited.
     assert!(ctl(&cfg, &["shutdown"]).status.success());
     let status = engine.wait_exit();
@@ -319,6 +376,32 @@ fn control_socket_drives_a_running_engine() {
         )
         .unwrap();
     assert!(handled > 0.0, "{handled}");
+    // …and in every stored sample, each actor had handled no more than it was sent (the
+    // position manager's monitor ticks, the DbWriter's flush ticks, control queries). A
+    // sample's rows are stored in order: an actor's handled_total right after its sent_total
+    // (two samples may share a second).
+    let bad: Vec<(String, i64, f64, f64)> = c
+        .prepare(
+            "SELECT s.component, s.timestamp, s.value, h.value FROM performance_metrics s
+             JOIN performance_metrics h ON h.rowid = s.rowid + 1 AND h.component = s.component
+             WHERE s.metric = 'sent_total' AND h.metric = 'handled_total' AND s.value < h.value",
+        )
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect();
+    assert!(bad.is_empty(), "samples with sent < handled: {bad:?}");
+    let pairs: i64 = c
+        .query_row(
+            "SELECT COUNT(*) FROM performance_metrics s JOIN performance_metrics h
+             ON h.rowid = s.rowid + 1 AND h.component = s.component
+             WHERE s.metric = 'sent_total' AND h.metric = 'handled_total'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(pairs >= 6, "every actor's pairs were compared: {pairs}");
     let book: i64 = c
         .query_row(
             "SELECT COUNT(*) FROM performance_metrics WHERE component = 'book' AND metric = 'realized_pnl'",

@@ -609,6 +609,8 @@ fn replay(dir: &Path, csv: &Path, extra: &[&str]) -> (Option<i32>, String, Strin
         .arg(&cfg)
         .arg("--out")
         .arg(dir.join("out"))
+        // Replays of one test share `out`: each replaces the last one's files.
+        .arg("--force")
         .args(extra)
         .output()
         .unwrap();

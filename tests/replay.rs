@@ -228,11 +228,17 @@ fn several_symbols_replay_as_one_run_equal_to_each_alone() {
 
 #[test]
 fn replay_inputs_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
     let run = |args: &[&str]| {
         std::process::Command::new(env!("CARGO_BIN_EXE_alphastocks"))
             .current_dir(common::root())
             .arg("replay")
             .args(args)
+            // Never the repository's out/ (a demo run may have left its files there).
+            .arg("--out")
+            .arg(dir.path().join("out"))
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
             .output()
             .unwrap()
     };

@@ -64,6 +64,9 @@ async fn run(dir: &std::path::Path, inject: bool) -> (Vec<(String, String)>, Vec
             );
         }
         assert!(m.handled > 0, "{m:?}");
+        // Every message handled was counted as sent: the crash messages, the drains, the
+        // queries, the restarted strategy's GetCandles, the DbWriter's flush ticks.
+        assert!(m.sent >= m.handled, "sent < handled: {m:?}");
     }
     let stats = engine.executor.send(GetExecutorStats).await.unwrap();
     assert!(stats.received > 0);

@@ -424,7 +424,7 @@ fn failed_runs_are_listed_and_leave_no_row() {
             path: common::sample(),
         }],
         timeframe: None,
-        config: common::root().join("config/paper.json"),
+        config: Some(common::root().join("config/paper.json")),
         grid,
         sort_by: "net_pnl".into(),
         shard: alphastocks::sweep::Shard::ALL,

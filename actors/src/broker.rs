@@ -55,7 +55,7 @@ use crate::options::chain::ChainModel;
 use crate::options::listed::{around_atm, expiries};
 use crate::options::position::order_slices;
 use crate::options::strike::choose_from;
-use crate::supervisor::{guard, note_restart};
+use crate::supervisor::{guard, guard_wake, note_restart};
 
 const NAME: &str = "broker";
 
@@ -162,6 +162,8 @@ pub struct Broker {
     stats: BrokerStats,
     restarts: u64,
     m: &'static ActorMetrics,
+    /// PositionManager's metrics: the [`ExitFilled`] replies are counted there.
+    replies_m: Option<&'static ActorMetrics>,
 }
 
 impl Broker {
@@ -183,7 +185,14 @@ impl Broker {
             stats: BrokerStats::default(),
             restarts: 0,
             m,
+            replies_m: None,
         }
+    }
+
+    /// Counts the [`ExitFilled`] replies (to PlaceExit's `reply_to`, PositionManager) in `m`.
+    pub fn with_reply_metrics(mut self, m: &'static ActorMetrics) -> Self {
+        self.replies_m = Some(m);
+        self
     }
 
     fn alarm(&mut self, a: Alarm) {
@@ -250,7 +259,7 @@ impl Broker {
         let (client, poll, wait) = (self.client.clone(), self.cfg.poll, self.cfg.fill_timeout);
         let fut = async move { sell(&client, &reqs, poll, wait).await };
         ctx.spawn(fut.into_actor(self).map(move |res, act, ctx| {
-            guard(act.m, ctx, |ctx| act.after_attempt(job, attempt, res, ctx));
+            guard_wake(act.m, ctx, |ctx| act.after_attempt(job, attempt, res, ctx));
         }));
     }
 
@@ -280,6 +289,9 @@ impl Broker {
                         "{NAME}: EXIT FILLED {} × {quantity} @ {price} (order {order_id})",
                         p.tradingsymbol
                     );
+                    if let Some(m) = self.replies_m {
+                        m.on_send();
+                    }
                     p.reply_to.do_send(ExitFilled {
                         position_id: p.position_id,
                         order_id,
@@ -517,6 +529,7 @@ impl Handler<AbandonExit> for Broker {
     type Result = ();
 
     fn handle(&mut self, msg: AbandonExit, _ctx: &mut Context<Self>) {
+        self.m.count_handled();
         if self.exits.remove(&msg.0) {
             self.stats.exits_pending = self.exits.len() as u64;
         }
@@ -527,6 +540,7 @@ impl Handler<GetBrokerStats> for Broker {
     type Result = MessageResult<GetBrokerStats>;
 
     fn handle(&mut self, _: GetBrokerStats, _ctx: &mut Context<Self>) -> Self::Result {
+        self.m.count_handled();
         MessageResult(self.stats.clone())
     }
 }
@@ -543,6 +557,7 @@ impl Handler<GetRestarts> for Broker {
     type Result = u64;
 
     fn handle(&mut self, _: GetRestarts, _ctx: &mut Context<Self>) -> u64 {
+        self.m.count_handled();
         self.restarts
     }
 }

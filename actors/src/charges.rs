@@ -61,7 +61,7 @@ pub struct ScheduleEntry {
 pub struct Schedule(pub Vec<ScheduleEntry>);
 
 impl Default for Schedule {
-    /// The published rates (sources in the README): Zerodha's flat ₹20 per executed F&O order;
+    /// The published rates (sources in docs/commands.md, Charges): Zerodha's flat ₹20 per executed F&O order;
     /// STT on options sold 0.05 % → 0.0625 % from 1 Apr 2023 (Finance Act 2023) → 0.1 % from
     /// 1 Oct 2024; NSE's transaction charge 0.0495 % → 0.03503 % from 1 Oct 2024; SEBI ₹10 per
     /// crore; stamp duty 0.003 % of the buy side (uniform since 1 Jul 2020); GST 18 %. The

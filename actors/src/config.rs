@@ -263,7 +263,7 @@ pub struct ChainSpec {
     pub spread_pct: f64,
 }
 
-/// Named risk presets of the original (see README); `custom` applies nothing.
+/// Named risk presets of the original (see docs/paper-trading.md); `custom` applies nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum RiskMode {
@@ -582,6 +582,9 @@ pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
 /// The default config, as shipped in `config/default.json`.
 pub const DEFAULT_JSON: &str = include_str!("../../config/default.json");
 
+/// The paper-trading config the demo and `sweep` use, as shipped in `config/paper.json`.
+pub const PAPER_JSON: &str = include_str!("../../config/paper.json");
+
 impl Config {
     /// Reads, parses and validates a config file.
     pub fn load(path: &Path) -> Result<Config> {
@@ -636,6 +639,11 @@ impl Config {
     /// The shipped default config.
     pub fn default_config() -> Result<Config> {
         Config::parse(DEFAULT_JSON, Path::new("config/default.json"))
+    }
+
+    /// The shipped paper-trading config.
+    pub fn paper_config() -> Result<Config> {
+        Config::parse(PAPER_JSON, Path::new("config/paper.json"))
     }
 
     /// Checks every value range; the first failure is returned with its JSON path.
@@ -1050,7 +1058,7 @@ pub struct Effective {
 impl Config {
     /// The effective trading settings. `CUSTOM` (the default) uses the file as written; a named
     /// mode replaces stop, target, risk, entry filters and the original's rules with its preset
-    /// (values of the Python original's production config; see README).
+    /// (values of the Python original's production config; see docs/paper-trading.md).
     pub fn effective(&self) -> Effective {
         let o = &self.options_trading;
         let mut e = Effective {

@@ -8,7 +8,8 @@
 //! - Handles: [`TicksReceived`], [`BarsReceived`], [`MixedBarsReceived`] (several symbols'
 //!   bars in time order), [`RunningCandlesLoaded`] (the broker's
 //!   candle of a running interval, resumed as forming), [`AdvanceClock`], [`GetCandles`],
-//!   [`GetDataStats`], [`InjectPanic`], [`Drain`], [`GetRestarts`].
+//!   [`GetDataStats`], [`GetMarketStatus`] (data time, last prices), [`InjectPanic`], [`Drain`],
+//!   [`GetRestarts`].
 //! - Sends: [`JudgeCandles`] and [`HistoryLoaded`] to each Strategy instance (its timeframe
 //!   and its symbols only); their replies, merged in time order, as [`SignalDetected`] to
 //!   SignalManager; the finest timeframe's [`CandlesUpdated`] to PositionManager;
@@ -560,6 +561,7 @@ impl Handler<GetCandles> for DataManager {
     type Result = StrategyData;
 
     fn handle(&mut self, msg: GetCandles, _ctx: &mut Context<Self>) -> StrategyData {
+        self.m.count_handled();
         let Some(frame) = self.frame_of(msg.timeframe).map(|f| &self.frames[f]) else {
             return StrategyData::default();
         };
@@ -577,10 +579,49 @@ impl Handler<GetCandles> for DataManager {
     }
 }
 
+impl DataManager {
+    /// The data time and each symbol's last price, from the finest timeframe.
+    fn market_status(&self) -> MarketStatus {
+        let Some(frame) = self.frames.first() else {
+            return MarketStatus::default();
+        };
+        let symbols: Vec<SymbolMarket> = self
+            .cfg
+            .symbols
+            .iter()
+            .map(|(id, name)| SymbolMarket {
+                symbol: name.to_string(),
+                last_price: frame.agg.forming(id).map(|c| c.close).or_else(|| {
+                    frame
+                        .history
+                        .get(id.0 as usize)
+                        .and_then(|h| h.back())
+                        .map(|c| c.close)
+                }),
+                last_at: frame.agg.last_ts(id),
+            })
+            .collect();
+        MarketStatus {
+            data_time: symbols.iter().filter_map(|s| s.last_at).max(),
+            symbols,
+        }
+    }
+}
+
+impl Handler<GetMarketStatus> for DataManager {
+    type Result = MarketStatus;
+
+    fn handle(&mut self, _: GetMarketStatus, _ctx: &mut Context<Self>) -> MarketStatus {
+        self.m.count_handled();
+        self.market_status()
+    }
+}
+
 impl Handler<GetDataStats> for DataManager {
     type Result = DataStats;
 
     fn handle(&mut self, _: GetDataStats, _ctx: &mut Context<Self>) -> DataStats {
+        self.m.count_handled();
         self.stats.clone()
     }
 }
@@ -596,13 +637,16 @@ impl Handler<InjectPanic> for DataManager {
 impl Handler<Drain> for DataManager {
     type Result = ();
 
-    fn handle(&mut self, _: Drain, _ctx: &mut Context<Self>) {}
+    fn handle(&mut self, _: Drain, _ctx: &mut Context<Self>) {
+        self.m.count_handled();
+    }
 }
 
 impl Handler<GetRestarts> for DataManager {
     type Result = u64;
 
     fn handle(&mut self, _: GetRestarts, _ctx: &mut Context<Self>) -> u64 {
+        self.m.count_handled();
         self.restarts
     }
 }

@@ -24,7 +24,7 @@ use uuid::Uuid;
 
 use crate::metrics::ActorMetrics;
 use crate::store::Store;
-use crate::supervisor::{guard, note_restart};
+use crate::supervisor::{guard, guard_wake, note_restart};
 
 const NAME: &str = "db_writer";
 /// How often the store gives back its cached clean pages (between commits). SQLite's 64 MiB
@@ -145,7 +145,7 @@ impl Actor for DbWriter {
         ctx.set_mailbox_capacity(4096);
         ctx.run_interval(self.flush_interval, |act, ctx| {
             if !act.pending.is_empty() || !act.waiters.is_empty() {
-                guard(act.m, ctx, |_| {
+                guard_wake(act.m, ctx, |_| {
                     let _ = act.flush();
                 });
             }
@@ -301,6 +301,7 @@ impl Handler<GetWriterStats> for DbWriter {
     type Result = WriterStats;
 
     fn handle(&mut self, _: GetWriterStats, _ctx: &mut Context<Self>) -> WriterStats {
+        self.m.count_handled();
         WriterStats {
             pending: self.pending.len() as u64,
             health: self.store.health(),
@@ -321,6 +322,7 @@ impl Handler<Drain> for DbWriter {
     type Result = ();
 
     fn handle(&mut self, _: Drain, _ctx: &mut Context<Self>) {
+        self.m.count_handled();
         let _ = self.flush();
     }
 }
@@ -329,6 +331,7 @@ impl Handler<GetRestarts> for DbWriter {
     type Result = u64;
 
     fn handle(&mut self, _: GetRestarts, _ctx: &mut Context<Self>) -> u64 {
+        self.m.count_handled();
         self.restarts
     }
 }

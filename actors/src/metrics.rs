@@ -1,7 +1,14 @@
-//! Mailbox metrics, counted by hand (actix has no queue-depth API): per actor, messages sent
-//! (by [`Tracked`] senders), handled (in [`crate::supervisor::guard`]), the current and maximum
-//! depth (sent − handled), handler latency (sampled 1 message in 64, so the two clock reads cost
-//! little), restarts, drops and the last error.
+//! Mailbox metrics, counted by hand (actix has no queue-depth API): per actor, messages sent,
+//! handled, the current and maximum depth (sent − handled), handler latency (sampled 1
+//! message in 64, so the two clock reads cost little), restarts, drops and the last error.
+//!
+//! Every message is counted on both sides, so that sent ≥ handled always holds and depth is
+//! true: sent by [`Tracked`] / [`TrackedRecipient`] senders (the engine's addresses, the
+//! actors' links), or by [`ActorMetrics::on_send`] where a plain recipient crosses the
+//! messages crate (a strategy's history request after a restart, live exits and their
+//! fills); timer ticks and completed futures an actor scheduled itself count as sent and
+//! handled ([`crate::supervisor::guard_wake`]); handled in [`crate::supervisor::guard`], or
+//! [`ActorMetrics::count_handled`] for queries and barriers that are not timed.
 //!
 //! Everything is an atomic in a struct each actor and its senders share: no lock on the hot
 //! path. The latency histogram is HDR-style: log₂ buckets each split into 8 linear
@@ -144,11 +151,28 @@ impl ActorMetrics {
         n.is_multiple_of(SAMPLE_EVERY).then(Instant::now)
     }
 
+    /// A message handled without timing it (queries and barriers outside [`crate::supervisor::guard`]):
+    /// every handled message is counted, so that sent − handled is the true depth.
+    #[inline]
+    pub fn count_handled(&self) {
+        if self.enabled {
+            self.handled.fetch_add(1, Relaxed);
+        }
+    }
+
     /// A sampled handler finished.
     #[inline]
     pub fn on_done(&self, started: Option<Instant>) {
         if let Some(t) = started {
             self.latency.record(t.elapsed().as_nanos() as u64);
+        }
+    }
+
+    /// A send counted by [`ActorMetrics::on_send`] that was refused (mailbox full or closed):
+    /// not queued after all.
+    pub fn on_unsent(&self) {
+        if self.enabled {
+            self.sent.fetch_sub(1, Relaxed);
         }
     }
 
@@ -417,9 +441,42 @@ impl<A: Actor> Tracked<A> {
         Tracked { addr, m }
     }
 
-    /// The plain address (uncounted sends: queries, barriers).
+    /// The plain address. Its sends are not counted: wrap what is built from it (e.g. a
+    /// [`TrackedRecipient`]) so that every message to the actor is.
     pub fn addr(&self) -> &Addr<A> {
         &self.addr
+    }
+
+    /// The receiver's metrics.
+    pub fn metrics(&self) -> &'static ActorMetrics {
+        self.m
+    }
+
+    /// A counted recipient of messages `M`.
+    pub fn recipient<M>(&self) -> TrackedRecipient<M>
+    where
+        M: Message + Send + 'static,
+        M::Result: Send,
+        A: Handler<M>,
+        A::Context: ToEnvelope<A, M>,
+    {
+        TrackedRecipient::new(self.addr.clone().recipient(), self.m)
+    }
+
+    /// `try_send`, counted when the message was queued.
+    pub fn try_send<M>(&self, msg: M) -> Result<(), SendError<M>>
+    where
+        M: Message + Send + 'static,
+        M::Result: Send,
+        A: Handler<M>,
+        A::Context: ToEnvelope<A, M>,
+    {
+        self.m.on_send();
+        let r = self.addr.try_send(msg);
+        if r.is_err() {
+            self.m.on_unsent();
+        }
+        r
     }
 
     /// `do_send`, counted.

@@ -1206,6 +1206,7 @@ impl Handler<SetStrategyPaused> for OptionsExecutor {
     type Result = ();
 
     fn handle(&mut self, msg: SetStrategyPaused, _ctx: &mut Context<Self>) {
+        self.m.count_handled();
         let list = &mut self.stats.paused_strategies;
         let was = list.contains(&msg.strategy);
         if msg.paused && !was {
@@ -1227,6 +1228,7 @@ impl Handler<SetTrading> for OptionsExecutor {
     type Result = ();
 
     fn handle(&mut self, msg: SetTrading, _ctx: &mut Context<Self>) {
+        self.m.count_handled();
         if let Some(p) = msg.paused {
             self.paused = p;
         }
@@ -1249,6 +1251,7 @@ impl Handler<SubscribeActivations> for OptionsExecutor {
     type Result = ();
 
     fn handle(&mut self, msg: SubscribeActivations, _ctx: &mut Context<Self>) {
+        self.m.count_handled();
         self.subscribers.push(msg.0);
     }
 }
@@ -1257,6 +1260,7 @@ impl Handler<SubscribeProbes> for OptionsExecutor {
     type Result = ();
 
     fn handle(&mut self, msg: SubscribeProbes, _ctx: &mut Context<Self>) {
+        self.m.count_handled();
         self.probes.push(msg.0);
     }
 }
@@ -1265,6 +1269,7 @@ impl Handler<GetExecutorStats> for OptionsExecutor {
     type Result = MessageResult<GetExecutorStats>;
 
     fn handle(&mut self, _: GetExecutorStats, _ctx: &mut Context<Self>) -> Self::Result {
+        self.m.count_handled();
         MessageResult(self.stats.clone())
     }
 }
@@ -1281,6 +1286,7 @@ impl Handler<Drain> for OptionsExecutor {
     type Result = ResponseFuture<()>;
 
     fn handle(&mut self, _: Drain, _ctx: &mut Context<Self>) -> Self::Result {
+        self.m.count_handled();
         if self.pending.is_empty() && self.to_decide.is_empty() && self.deciding.is_none() {
             return Box::pin(async {});
         }
@@ -1296,6 +1302,7 @@ impl Handler<GetRestarts> for OptionsExecutor {
     type Result = u64;
 
     fn handle(&mut self, _: GetRestarts, _ctx: &mut Context<Self>) -> u64 {
+        self.m.count_handled();
         self.restarts
     }
 }

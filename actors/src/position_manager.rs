@@ -47,7 +47,7 @@ use crate::options::position::{Change, ExitReason, ExitRules, PaperPosition};
 use crate::options::sizing::paise;
 use crate::options::slicing::FreezeLimits;
 use crate::options_executor::Clock;
-use crate::supervisor::{guard, note_restart};
+use crate::supervisor::{guard, guard_wake, note_restart};
 
 const NAME: &str = "position_manager";
 /// A live exit without a fill for this long is asked of the broker again (it ignores the
@@ -153,6 +153,8 @@ pub struct PositionManager {
     charges_paise: i64,
     /// Where live exits are ordered, and abandoned (with a broker connection).
     broker: Option<(Recipient<PlaceExit>, Recipient<AbandonExit>)>,
+    /// The Broker's metrics: the exits sent to it are counted there.
+    broker_m: Option<&'static ActorMetrics>,
     /// This actor, for the broker's fills.
     me: Option<Recipient<ExitFilled>>,
     /// The session open of the trading day whose closes are not yet in `strategy_performance`
@@ -263,6 +265,7 @@ impl PositionManager {
             net_paise: 0,
             charges_paise: 0,
             broker: None,
+            broker_m: None,
             me: None,
             perf_day: None,
             restarts: 0,
@@ -274,6 +277,19 @@ impl PositionManager {
     pub fn with_alarms(mut self, sink: AlarmSink) -> Self {
         self.alarms = sink;
         self
+    }
+
+    /// Counts what it sends to the broker ([`UseBroker`]) in `m`, the Broker's metrics.
+    pub fn with_broker_metrics(mut self, m: &'static ActorMetrics) -> Self {
+        self.broker_m = Some(m);
+        self
+    }
+
+    /// One message to the broker, counted in its metrics.
+    fn count_broker_send(&self) {
+        if let Some(m) = self.broker_m {
+            m.on_send();
+        }
     }
 
     /// The summary's figures of the open book (after any change to it).
@@ -421,22 +437,28 @@ impl PositionManager {
     }
 
     fn send_exit(&mut self, i: usize) {
+        let broker_m = self.broker_m;
         let h = &mut self.open[i];
         let Some(exit) = h.exit.as_mut() else {
             return;
         };
         exit.sent = std::time::Instant::now();
         match (&self.broker, &self.me) {
-            (Some((b, _)), Some(me)) => b.do_send(PlaceExit {
-                position_id: h.pos.record.position_id,
-                tradingsymbol: h.pos.record.option_symbol.clone(),
-                quantity: exit.remaining,
-                lot_size: h.pos.lot_size,
-                freeze_qty: h.pos.freeze_qty,
-                mark: exit.mark,
-                reason: exit.reason.as_str().to_string(),
-                reply_to: me.clone(),
-            }),
+            (Some((b, _)), Some(me)) => {
+                if let Some(m) = broker_m {
+                    m.on_send();
+                }
+                b.do_send(PlaceExit {
+                    position_id: h.pos.record.position_id,
+                    tradingsymbol: h.pos.record.option_symbol.clone(),
+                    quantity: exit.remaining,
+                    lot_size: h.pos.lot_size,
+                    freeze_qty: h.pos.freeze_qty,
+                    mark: exit.mark,
+                    reason: exit.reason.as_str().to_string(),
+                    reply_to: me.clone(),
+                });
+            }
             _ => {
                 let msg = format!(
                     "live position {} must be sold ({}) but no broker is connected: sell it at the broker",
@@ -881,6 +903,7 @@ impl PositionManager {
         );
         if was_exiting {
             if let Some((_, abandon)) = &self.broker {
+                self.count_broker_send();
                 abandon.do_send(AbandonExit(id));
             }
         }
@@ -932,7 +955,7 @@ impl Actor for PositionManager {
         if matches!(self.cfg.clock, Clock::Wall(_)) {
             // Registered here so that it comes back after a restart (actix cancels intervals).
             ctx.run_interval(self.cfg.monitor_interval, |act, ctx| {
-                guard(act.m, ctx, |_| act.monitor());
+                guard_wake(act.m, ctx, |_| act.monitor());
             });
         }
     }
@@ -1042,6 +1065,7 @@ impl Handler<UseBroker> for PositionManager {
     type Result = ();
 
     fn handle(&mut self, msg: UseBroker, _ctx: &mut Context<Self>) {
+        self.m.count_handled();
         self.broker = Some((msg.0, msg.1));
     }
 }
@@ -1050,6 +1074,7 @@ impl Handler<GetOpenPositions> for PositionManager {
     type Result = Vec<PositionRecord>;
 
     fn handle(&mut self, _: GetOpenPositions, _ctx: &mut Context<Self>) -> Vec<PositionRecord> {
+        self.m.count_handled();
         self.open.iter().map(|h| h.pos.record.clone()).collect()
     }
 }
@@ -1067,6 +1092,7 @@ impl Handler<GetOpenOptions> for PositionManager {
     type Result = Vec<String>;
 
     fn handle(&mut self, _: GetOpenOptions, _ctx: &mut Context<Self>) -> Vec<String> {
+        self.m.count_handled();
         let mut v: Vec<String> = self
             .open
             .iter()
@@ -1090,6 +1116,7 @@ impl Handler<SubscribePositions> for PositionManager {
     type Result = ();
 
     fn handle(&mut self, msg: SubscribePositions, _ctx: &mut Context<Self>) {
+        self.m.count_handled();
         self.opened_subs.extend(msg.opened);
         self.closed_subs.extend(msg.closed);
     }
@@ -1099,6 +1126,7 @@ impl Handler<GetPositionSummary> for PositionManager {
     type Result = PositionSummary;
 
     fn handle(&mut self, _: GetPositionSummary, _ctx: &mut Context<Self>) -> PositionSummary {
+        self.m.count_handled();
         let now = match self.cfg.clock {
             Clock::Wall(c) => c.now(),
             Clock::Data => self.prices.latest().unwrap_or(0),
@@ -1131,13 +1159,16 @@ impl Handler<InjectPanic> for PositionManager {
 impl Handler<Drain> for PositionManager {
     type Result = ();
 
-    fn handle(&mut self, _: Drain, _ctx: &mut Context<Self>) {}
+    fn handle(&mut self, _: Drain, _ctx: &mut Context<Self>) {
+        self.m.count_handled();
+    }
 }
 
 impl Handler<GetRestarts> for PositionManager {
     type Result = u64;
 
     fn handle(&mut self, _: GetRestarts, _ctx: &mut Context<Self>) -> u64 {
+        self.m.count_handled();
         self.restarts
     }
 }

@@ -333,6 +333,7 @@ impl Handler<SubscribeProbes> for SignalManager {
     type Result = ();
 
     fn handle(&mut self, msg: SubscribeProbes, _ctx: &mut Context<Self>) {
+        self.m.count_handled();
         self.probes.push(msg.0);
     }
 }
@@ -341,6 +342,7 @@ impl Handler<SubscribeSignals> for SignalManager {
     type Result = ();
 
     fn handle(&mut self, msg: SubscribeSignals, _ctx: &mut Context<Self>) {
+        self.m.count_handled();
         self.subscribers.push(msg.0);
     }
 }
@@ -349,6 +351,7 @@ impl Handler<GetSignals> for SignalManager {
     type Result = ResponseActFuture<Self, Result<Vec<Signal>, StoreFailure>>;
 
     fn handle(&mut self, msg: GetSignals, _ctx: &mut Context<Self>) -> Self::Result {
+        self.m.count_handled();
         let q = msg.0.clone();
         Box::pin(self.db.send(QuerySignals(msg.0)).into_actor(self).map(
             move |res, act, _| match res {
@@ -378,6 +381,7 @@ impl Handler<GetActiveSignals> for SignalManager {
     type Result = Vec<Signal>;
 
     fn handle(&mut self, _: GetActiveSignals, _ctx: &mut Context<Self>) -> Vec<Signal> {
+        self.m.count_handled();
         self.active.values().map(|s| (**s).clone()).collect()
     }
 }
@@ -394,6 +398,7 @@ impl Handler<Drain> for SignalManager {
     type Result = ResponseFuture<()>;
 
     fn handle(&mut self, _: Drain, ctx: &mut Context<Self>) -> Self::Result {
+        self.m.count_handled();
         if self.export_dirty {
             self.export();
         }
@@ -416,6 +421,7 @@ impl Handler<GetRestarts> for SignalManager {
     type Result = u64;
 
     fn handle(&mut self, _: GetRestarts, _ctx: &mut Context<Self>) -> u64 {
+        self.m.count_handled();
         self.restarts
     }
 }

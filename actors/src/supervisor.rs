@@ -46,6 +46,20 @@ where
     }
 }
 
+/// [`guard`] for work an actor scheduled itself (a timer tick, a completed future): counted
+/// as a message it sent itself as well as one it handled, so that sent ≥ handled holds.
+pub fn guard_wake<A, R>(
+    m: &ActorMetrics,
+    ctx: &mut Context<A>,
+    f: impl FnOnce(&mut Context<A>) -> R,
+) -> Option<R>
+where
+    A: Actor<Context = Context<A>>,
+{
+    m.on_send();
+    guard(m, ctx, f)
+}
+
 /// Logs a restart in a uniform way and bumps the counters.
 pub fn note_restart(m: &ActorMetrics, restarts: &mut u64) {
     *restarts += 1;

@@ -125,7 +125,51 @@ impl DataStats {
     }
 }
 
+/// Ask DataManager for the market as it last saw it (`ctl status`).
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "MarketStatus")]
+pub struct GetMarketStatus;
+
+/// The data time and each symbol's last price.
+#[derive(MessageResponse, Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MarketStatus {
+    /// Time of the newest tick or bar taken, of any symbol (Unix seconds); none before the
+    /// first.
+    pub data_time: Option<i64>,
+    /// Per symbol, in symbol-table order.
+    pub symbols: Vec<SymbolMarket>,
+}
+
+/// One symbol's last price.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SymbolMarket {
+    pub symbol: String,
+    /// Close of the newest candle (forming or closed) of the finest timeframe, rupees.
+    pub last_price: Option<f64>,
+    /// Time of the newest tick or bar of the symbol (Unix seconds).
+    pub last_at: Option<i64>,
+}
+
 // ---------------------------------------------------------------- Strategy
+
+/// Ask a Strategy instance how far each of its symbols is (`ctl status`).
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "Vec<SymbolProgress>")]
+pub struct GetStrategyProgress;
+
+/// One symbol of one strategy instance: candles taken, the warm-up it needs, signals.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SymbolProgress {
+    pub symbol: String,
+    /// Closed candles of the instance's timeframe taken (history from the store included).
+    pub candles: u64,
+    /// Closed candles needed before a signal (`historical_lookback.min_periods`).
+    pub warmup: u64,
+    /// Signals detected on live candles since the engine started.
+    pub signals: u64,
+    /// Start time of the newest closed candle taken (Unix seconds).
+    pub last_candle: Option<i64>,
+}
 
 /// Candle updates of one ingest batch, in data order (to PositionManager, for its prices;
 /// it replies 0).

@@ -75,6 +75,14 @@ impl Aggregator {
             .and_then(|s| s.forming.map(|(c, _)| c))
     }
 
+    /// Time of the last tick or bar accepted for a symbol, if any.
+    pub fn last_ts(&self, symbol: SymbolId) -> Option<i64> {
+        self.slots
+            .get(symbol.0 as usize)
+            .map(|s| s.last_ts)
+            .filter(|&t| t != i64::MIN)
+    }
+
     /// Adds a tick; candle events go to `out` in data order.
     #[inline]
     pub fn push_tick(&mut self, t: &Tick, out: &mut impl FnMut(CandleEvent)) -> Result<(), Reject> {
