@@ -6,19 +6,26 @@
 //!   [`LoadRecovery`], [`LoadBook`], [`GetWriterStats`], [`InjectPanic`], [`Drain`], [`GetRestarts`].
 //! - Sends: nothing; it answers.
 //!
-//! Rows are batched into one transaction, committed when `batch_rows` are pending, every
-//! `flush_interval`, on [`Flush`], and when the actor stops. A [`Persist`] is answered only
-//! once its rows are committed. A failed commit keeps every row pending and retries on the next
-//! tick: nothing accepted is dropped. The store is blocking, so DbWriter runs on its own
-//! arbiter (thread) and never stalls the market-data path.
+//! Rows are batched into one transaction (group commit). A [`Persist`] whose sender awaits the
+//! answer (`send`: SignalManager's signals wait for their commit before they are published)
+//! is committed as soon as the mailbox is empty, together with every row that arrived before
+//! it; rows sent without awaiting (`do_send`: candles, decisions, positions) ride along with
+//! the next commit. Under load the batch grows while messages keep arriving, and a commit also
+//! happens when `batch_rows` are pending, every `flush_interval` while rows are pending, on
+//! [`Flush`], and when the actor stops. A [`Persist`] is answered only once its rows are
+//! committed. A failed commit keeps every row pending and retries on the next tick: nothing
+//! accepted is dropped. The store is blocking, so DbWriter runs on its own arbiter (thread)
+//! and never stalls the market-data path.
 
+use std::cell::RefCell;
 use std::collections::HashSet;
+use std::rc::Rc;
 use std::time::Duration;
 
+use actix::dev::{MessageResponse, OneshotSender};
 use actix::prelude::*;
 use messages::msg::*;
 use messages::Row;
-use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use crate::metrics::ActorMetrics;
@@ -31,7 +38,42 @@ const NAME: &str = "db_writer";
 /// touch (1,000 symbols' candles land on 1,000 different leaves) fill it, ~5 MB a minute.
 const RELEASE_MEMORY_EVERY: Duration = Duration::from_secs(30);
 
-type Waiter = oneshot::Sender<Result<(), StoreFailure>>;
+type Waiter = OneshotSender<Result<(), StoreFailure>>;
+
+/// The senders awaiting a commit, shared with the [`Persist`] replies (actix hands a reply
+/// the sender's channel after the handler ran, and none for `do_send`).
+#[derive(Default)]
+struct Acks {
+    waiters: Vec<Waiter>,
+    /// A commit is scheduled for when the mailbox is empty.
+    commit_scheduled: bool,
+}
+
+/// The answer to a [`Persist`]: when its sender awaits it, the sender waits for the commit,
+/// and a commit is scheduled for when the mailbox is empty.
+pub struct AwaitCommit(Rc<RefCell<Acks>>);
+
+impl MessageResponse<DbWriter, Persist> for AwaitCommit {
+    fn handle(self, ctx: &mut Context<DbWriter>, tx: Option<Waiter>) {
+        let Some(tx) = tx else {
+            // `do_send`: nobody waits; the rows ride along with the next commit.
+            return;
+        };
+        let mut acks = self.0.borrow_mut();
+        acks.waiters.push(tx);
+        if !acks.commit_scheduled {
+            acks.commit_scheduled = true;
+            // The context polls its spawned items once the mailbox is drained: every message
+            // already queued is accepted first and committed in the same transaction.
+            ctx.spawn(actix::fut::ready(()).map(|(), act: &mut DbWriter, ctx| {
+                act.acks.borrow_mut().commit_scheduled = false;
+                guard(act.m, ctx, |_| {
+                    let _ = act.flush();
+                });
+            }));
+        }
+    }
+}
 
 /// The DbWriter actor.
 pub struct DbWriter {
@@ -40,7 +82,7 @@ pub struct DbWriter {
     flush_interval: Duration,
     pending: Vec<Row>,
     pending_decisions: HashSet<Uuid>,
-    waiters: Vec<Waiter>,
+    acks: Rc<RefCell<Acks>>,
     last_release: std::time::Instant,
     stats: WriterStats,
     restarts: u64,
@@ -65,7 +107,7 @@ impl DbWriter {
             flush_interval,
             pending: Vec::new(),
             pending_decisions: HashSet::new(),
-            waiters: Vec::new(),
+            acks: Rc::default(),
             last_release: std::time::Instant::now(),
             restarts: 0,
             m,
@@ -92,9 +134,7 @@ impl DbWriter {
     /// Commits everything pending. On failure the rows stay pending for the next attempt.
     fn flush(&mut self) -> Result<u64, StoreFailure> {
         if self.pending.is_empty() {
-            for w in self.waiters.drain(..) {
-                let _ = w.send(Ok(()));
-            }
+            self.answer_waiters();
             return Ok(0);
         }
         let t0 = std::time::Instant::now();
@@ -107,9 +147,7 @@ impl DbWriter {
                 self.stats.commits += 1;
                 self.pending.clear();
                 self.pending_decisions.clear();
-                for w in self.waiters.drain(..) {
-                    let _ = w.send(Ok(()));
-                }
+                self.answer_waiters();
                 log::trace!("{NAME}: committed {n} rows");
                 Ok(n)
             }
@@ -121,6 +159,13 @@ impl DbWriter {
                 );
                 Err(StoreFailure(e.to_string()))
             }
+        }
+    }
+
+    /// Everything accepted is committed: every waiting sender is answered.
+    fn answer_waiters(&mut self) {
+        for w in self.acks.borrow_mut().waiters.drain(..) {
+            let _ = w.send(Ok(()));
         }
     }
 
@@ -142,8 +187,11 @@ impl Actor for DbWriter {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.set_mailbox_capacity(4096);
+        // A restart cancelled the scheduled commit, if any: the next awaited Persist schedules
+        // one again (the waiters themselves are answered by `restarting()`'s flush).
+        self.acks.borrow_mut().commit_scheduled = false;
         ctx.run_interval(self.flush_interval, |act, ctx| {
-            if !act.pending.is_empty() || !act.waiters.is_empty() {
+            if !act.pending.is_empty() || !act.acks.borrow().waiters.is_empty() {
                 guard(act.m, ctx, |_| {
                     let _ = act.flush();
                 });
@@ -170,16 +218,11 @@ impl Supervised for DbWriter {
 }
 
 impl Handler<Persist> for DbWriter {
-    type Result = ResponseFuture<Result<(), StoreFailure>>;
+    type Result = AwaitCommit;
 
-    fn handle(&mut self, msg: Persist, ctx: &mut Context<Self>) -> Self::Result {
-        let (tx, rx) = oneshot::channel();
-        self.waiters.push(tx);
+    fn handle(&mut self, msg: Persist, ctx: &mut Context<Self>) -> AwaitCommit {
         guard(self.m, ctx, |_| self.accept(msg.0));
-        Box::pin(async move {
-            rx.await
-                .unwrap_or_else(|_| Err(StoreFailure("DbWriter stopped before the commit".into())))
-        })
+        AwaitCommit(self.acks.clone())
     }
 }
 
@@ -308,5 +351,95 @@ impl Handler<GetRestarts> for DbWriter {
 
     fn handle(&mut self, _: GetRestarts, _ctx: &mut Context<Self>) -> u64 {
         self.restarts
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::sqlite::SqliteStore;
+    use messages::{Candle, CandleRow, SymbolId, Timeframe};
+    use std::path::Path;
+
+    /// Longer than any test: the interval's commit never happens during one.
+    const HOUR: Duration = Duration::from_secs(3600);
+
+    fn candle(i: i64) -> Row {
+        let c = Candle {
+            symbol: SymbolId(0),
+            ts: 1_700_000_000 + 60 * i,
+            open: 100.0,
+            high: 101.0,
+            low: 99.0,
+            close: 100.5,
+            volume: 10.0,
+        };
+        Row::Candle(CandleRow::of("NIFTY", Timeframe::Minute1, &c))
+    }
+
+    fn writer(dir: &Path) -> DbWriter {
+        let store = SqliteStore::open(&dir.join("a.db")).unwrap();
+        let m = crate::metrics::Registry::new(true).db_writer;
+        DbWriter::new(Box::new(store), 1000, HOUR, m)
+    }
+
+    /// Candle rows another connection sees committed.
+    fn stored(dir: &Path) -> i64 {
+        rusqlite::Connection::open(dir.join("a.db"))
+            .unwrap()
+            .query_row("SELECT COUNT(*) FROM historical_data", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[actix_rt::test]
+    async fn an_awaited_persist_commits_once_the_mailbox_is_empty_with_the_rows_before_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = writer(dir.path()).start();
+        // Sent without awaiting: nobody waits, so the rows wait for the next commit.
+        db.do_send(Persist(vec![candle(0), candle(1)]));
+        let s = db.send(GetWriterStats).await.unwrap();
+        assert_eq!((s.commits, s.pending), (0, 2));
+        assert_eq!(stored(dir.path()), 0);
+        // Awaited: committed without a Flush and long before the interval, with the two above.
+        db.send(Persist(vec![candle(2)])).await.unwrap().unwrap();
+        let s = db.send(GetWriterStats).await.unwrap();
+        assert_eq!((s.commits, s.rows_committed, s.pending), (1, 3, 0));
+        assert_eq!(stored(dir.path()), 3);
+    }
+
+    #[actix_rt::test]
+    async fn awaited_persists_queued_together_share_one_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = writer(dir.path()).start();
+        // All ten are in the mailbox before the writer runs (same thread): one drain, one
+        // commit, ten answers.
+        let asks: Vec<_> = (0..10).map(|i| db.send(Persist(vec![candle(i)]))).collect();
+        for a in asks {
+            a.await.unwrap().unwrap();
+        }
+        let s = db.send(GetWriterStats).await.unwrap();
+        assert_eq!((s.commits, s.rows_committed, s.pending), (1, 10, 0));
+        assert_eq!(stored(dir.path()), 10);
+    }
+
+    #[actix_rt::test]
+    async fn after_a_restart_an_awaited_persist_still_commits_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().to_path_buf();
+        let db = Supervisor::start(move |_| writer(&path));
+        // The panic comes while the commit for the first Persist is scheduled: the restart
+        // cancels that commit and commits the rows itself.
+        let first = db.send(Persist(vec![candle(0)]));
+        db.do_send(InjectPanic);
+        first.await.unwrap().unwrap();
+        assert_eq!(db.send(GetRestarts).await.unwrap(), 1);
+        let second = db.send(Persist(vec![candle(1)]));
+        // Without a commit scheduled again this would wait for the hour's interval.
+        tokio::time::timeout(Duration::from_secs(60), second)
+            .await
+            .expect("committed without waiting for the interval")
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored(dir.path()), 2);
     }
 }
