@@ -144,12 +144,14 @@ impl SignalManager {
         let seq = self.pending.push(signal.clone());
         self.unsent.push((seq, signal));
         if !self.persist_scheduled {
-            // After the mailbox's current burst: one request for all of it.
+            // After the mailbox's current burst: one request for all of it. A ready future is
+            // polled as soon as the mailbox is empty (a zero-delay timer waited for the
+            // runtime's next millisecond tick).
             self.persist_scheduled = true;
-            ctx.run_later(Duration::ZERO, |act, ctx| {
+            ctx.spawn(actix::fut::ready(()).map(|(), act: &mut Self, ctx| {
                 act.persist_scheduled = false;
                 act.persist(ctx);
-            });
+            }));
         }
     }
 
