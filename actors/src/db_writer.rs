@@ -2,7 +2,7 @@
 //!
 //! - Owns: the [`Store`] (SQLite by default), the rows pending commit, and the callers waiting
 //!   for their rows to be committed.
-//! - Handles: [`Persist`], [`Flush`], [`AreSignalsProcessed`], [`QuerySignals`], [`LoadHistory`],
+//! - Handles: [`Persist`], [`PersistSignals`], [`Flush`], [`AreSignalsProcessed`], [`QuerySignals`], [`LoadHistory`],
 //!   [`LoadRecovery`], [`LoadBook`], [`GetWriterStats`], [`InjectPanic`], [`Drain`], [`GetRestarts`].
 //! - Sends: nothing; it answers.
 //!
@@ -38,10 +38,28 @@ const NAME: &str = "db_writer";
 /// touch (1,000 symbols' candles land on 1,000 different leaves) fill it, ~5 MB a minute.
 const RELEASE_MEMORY_EVERY: Duration = Duration::from_secs(30);
 
-type Waiter = OneshotSender<Result<(), StoreFailure>>;
+/// A sender awaiting a commit, with what it is answered on success.
+enum Waiter {
+    Rows(OneshotSender<Result<(), StoreFailure>>),
+    /// [`PersistSignals`]: whether each signal was already decided.
+    Signals(
+        OneshotSender<Result<Option<Vec<bool>>, StoreFailure>>,
+        Option<Vec<bool>>,
+    ),
+}
 
-/// The senders awaiting a commit, shared with the [`Persist`] replies (actix hands a reply
-/// the sender's channel after the handler ran, and none for `do_send`).
+impl Waiter {
+    fn committed(self) {
+        // A sender that stopped waiting is no error.
+        match self {
+            Waiter::Rows(tx) => drop(tx.send(Ok(()))),
+            Waiter::Signals(tx, processed) => drop(tx.send(Ok(processed))),
+        }
+    }
+}
+
+/// The senders awaiting a commit, shared with the replies (actix hands a reply the sender's
+/// channel after the handler ran, and none for `do_send`).
 #[derive(Default)]
 struct Acks {
     waiters: Vec<Waiter>,
@@ -49,28 +67,50 @@ struct Acks {
     commit_scheduled: bool,
 }
 
-/// The answer to a [`Persist`]: when its sender awaits it, the sender waits for the commit,
-/// and a commit is scheduled for when the mailbox is empty.
-pub struct AwaitCommit(Rc<RefCell<Acks>>);
-
-impl MessageResponse<DbWriter, Persist> for AwaitCommit {
-    fn handle(self, ctx: &mut Context<DbWriter>, tx: Option<Waiter>) {
-        let Some(tx) = tx else {
-            // `do_send`: nobody waits; the rows ride along with the next commit.
-            return;
-        };
-        let mut acks = self.0.borrow_mut();
-        acks.waiters.push(tx);
-        if !acks.commit_scheduled {
-            acks.commit_scheduled = true;
-            // The context polls its spawned items once the mailbox is drained: every message
-            // already queued is accepted first and committed in the same transaction.
+impl Acks {
+    /// `w` waits for the next commit, which happens once the mailbox is empty: the context
+    /// polls its spawned items after draining it, so every message already queued is
+    /// accepted first and committed in the same transaction.
+    fn wait(acks: &Rc<RefCell<Acks>>, ctx: &mut Context<DbWriter>, w: Waiter) {
+        let mut a = acks.borrow_mut();
+        a.waiters.push(w);
+        if !a.commit_scheduled {
+            a.commit_scheduled = true;
             ctx.spawn(actix::fut::ready(()).map(|(), act: &mut DbWriter, ctx| {
                 act.acks.borrow_mut().commit_scheduled = false;
                 guard(act.m, ctx, |_| {
                     let _ = act.flush();
                 });
             }));
+        }
+    }
+}
+
+/// The answer to a [`Persist`]: when its sender awaits it, the sender waits for the commit,
+/// and a commit is scheduled for when the mailbox is empty.
+pub struct AwaitCommit(Rc<RefCell<Acks>>);
+
+impl MessageResponse<DbWriter, Persist> for AwaitCommit {
+    fn handle(self, ctx: &mut Context<DbWriter>, tx: Option<OneshotSender<Result<(), StoreFailure>>>) {
+        // `do_send`: nobody waits; the rows ride along with the next commit.
+        if let Some(tx) = tx {
+            Acks::wait(&self.0, ctx, Waiter::Rows(tx));
+        }
+    }
+}
+
+/// The answer to a [`PersistSignals`]: as [`AwaitCommit`], answered with whether each signal
+/// was already decided.
+pub struct AwaitSignals(Rc<RefCell<Acks>>, Option<Vec<bool>>);
+
+impl MessageResponse<DbWriter, PersistSignals> for AwaitSignals {
+    fn handle(
+        self,
+        ctx: &mut Context<DbWriter>,
+        tx: Option<OneshotSender<Result<Option<Vec<bool>>, StoreFailure>>>,
+    ) {
+        if let Some(tx) = tx {
+            Acks::wait(&self.0, ctx, Waiter::Signals(tx, self.1));
         }
     }
 }
@@ -165,8 +205,18 @@ impl DbWriter {
     /// Everything accepted is committed: every waiting sender is answered.
     fn answer_waiters(&mut self) {
         for w in self.acks.borrow_mut().waiters.drain(..) {
-            let _ = w.send(Ok(()));
+            w.committed();
         }
+    }
+
+    /// Has the executor decided signal `id` (a decision pending here or stored)?
+    fn is_processed(&mut self, id: Uuid) -> Result<bool, StoreFailure> {
+        if self.pending_decisions.contains(&id) {
+            return Ok(true);
+        }
+        self.store
+            .is_signal_processed(id)
+            .map_err(|e| StoreFailure(e.to_string()))
     }
 
     fn accept(&mut self, rows: Vec<Row>) {
@@ -226,6 +276,33 @@ impl Handler<Persist> for DbWriter {
     }
 }
 
+impl Handler<PersistSignals> for DbWriter {
+    type Result = AwaitSignals;
+
+    fn handle(&mut self, msg: PersistSignals, ctx: &mut Context<Self>) -> AwaitSignals {
+        let processed = guard(self.m, ctx, |_| {
+            // Asked before the rows are accepted: a decision of this run is among the pending
+            // ones, an earlier run's is stored; a read that fails leaves it to the executor.
+            let processed = msg
+                .0
+                .iter()
+                .map(|s| self.is_processed(s.signal_id))
+                .collect::<Result<Vec<bool>, _>>()
+                .map_err(|e| log::warn!("{NAME}: cannot tell whether signals were decided: {e}"))
+                .ok();
+            self.accept(
+                msg.0
+                    .into_iter()
+                    .map(|s| Row::Signal(Box::new(s)))
+                    .collect(),
+            );
+            processed
+        })
+        .flatten();
+        AwaitSignals(self.acks.clone(), processed)
+    }
+}
+
 impl Handler<Flush> for DbWriter {
     type Result = Result<u64, StoreFailure>;
 
@@ -240,17 +317,7 @@ impl Handler<AreSignalsProcessed> for DbWriter {
 
     fn handle(&mut self, msg: AreSignalsProcessed, ctx: &mut Context<Self>) -> Self::Result {
         guard(self.m, ctx, |_| {
-            msg.0
-                .iter()
-                .map(|id| {
-                    if self.pending_decisions.contains(id) {
-                        return Ok(true);
-                    }
-                    self.store
-                        .is_signal_processed(*id)
-                        .map_err(|e| StoreFailure(e.to_string()))
-                })
-                .collect()
+            msg.0.iter().map(|id| self.is_processed(*id)).collect()
         })
         .unwrap_or_else(|| Err(StoreFailure("handler panicked".into())))
     }
@@ -420,6 +487,71 @@ mod tests {
         let s = db.send(GetWriterStats).await.unwrap();
         assert_eq!((s.commits, s.rows_committed, s.pending), (1, 10, 0));
         assert_eq!(stored(dir.path()), 10);
+    }
+
+    fn signal(i: i64) -> messages::Signal {
+        use chrono::TimeZone;
+        let t = chrono::Utc.timestamp_opt(1_700_000_000 + 60 * i, 0).unwrap();
+        messages::Signal {
+            signal_id: Uuid::from_u128(i as u128 + 1),
+            timestamp: t,
+            symbol: "NIFTY".into(),
+            strategy: "ma_crossover".into(),
+            action: messages::Action::Buy,
+            price: 100.0,
+            stop_loss: 99.0,
+            target: 102.0,
+            confidence: 0.5,
+            expected_move_pct: 1.0,
+            metadata: messages::SignalMetadata {
+                candle_time: t,
+                ema_fast: 1.0,
+                ema_slow: 1.0,
+            },
+        }
+    }
+
+    fn decision(s: &messages::Signal) -> Row {
+        Row::Decision(Box::new(messages::ExecutorDecision {
+            signal_id: s.signal_id,
+            decided_at: s.timestamp,
+            symbol: s.symbol.clone(),
+            mode: messages::Mode::Logging,
+            outcome: messages::Outcome::Logged,
+            underlying_price: s.price,
+            detail: String::new(),
+            strategy: s.strategy.clone(),
+        }))
+    }
+
+    #[actix_rt::test]
+    async fn persisted_signals_are_answered_with_whether_each_was_already_decided() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = writer(dir.path()).start();
+        let (a, b, c) = (signal(0), signal(1), signal(2));
+        // a decided and committed earlier; b's decision still pending; c never decided.
+        db.send(Persist(vec![Row::Signal(Box::new(a.clone())), decision(&a)]))
+            .await
+            .unwrap()
+            .unwrap();
+        db.do_send(Persist(vec![
+            Row::Signal(Box::new(b.clone())),
+            decision(&b),
+        ]));
+        let answer = db
+            .send(PersistSignals(vec![a.clone(), b.clone(), c.clone()]))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(answer, Some(vec![true, true, false]));
+        // The answer came after the commit: all three signals are stored, once each.
+        let n: i64 = rusqlite::Connection::open(dir.path().join("a.db"))
+            .unwrap()
+            .query_row("SELECT COUNT(*) FROM trading_signals", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 3);
+        let s = db.send(GetWriterStats).await.unwrap();
+        assert_eq!((s.commits, s.pending), (2, 0));
     }
 
     #[actix_rt::test]
