@@ -6,11 +6,11 @@
 //!   [`LoadRecovery`], [`LoadBook`], [`GetWriterStats`], [`InjectPanic`], [`Drain`], [`GetRestarts`].
 //! - Sends: nothing; it answers.
 //!
-//! Rows are batched into one transaction (group commit). A [`Persist`] whose sender awaits the
-//! answer (`send`: SignalManager's signals wait for their commit before they are published)
-//! is committed as soon as the mailbox is empty, together with every row that arrived before
-//! it; rows sent without awaiting (`do_send`: candles, decisions, positions) ride along with
-//! the next commit. Under load the batch grows while messages keep arriving, and a commit also
+//! Rows are batched into one transaction (group commit). An awaited write is committed as
+//! soon as the mailbox is empty: SignalManager's [`PersistSignals`] (signals wait for their
+//! commit before they are published) in a transaction of the signals alone, an awaited
+//! [`Persist`] (`send`) together with every row that arrived before it. Rows sent without
+//! awaiting (`do_send`: candles, decisions, positions) wait for the next full commit. Under load the batch grows while messages keep arriving, and a commit also
 //! happens when `batch_rows` are pending, every `flush_interval` while rows are pending, on
 //! [`Flush`], and when the actor stops. A [`Persist`] is answered only once its rows are
 //! committed. A failed commit keeps every row pending and retries on the next tick: nothing
@@ -77,9 +77,18 @@ impl Acks {
         if !a.commit_scheduled {
             a.commit_scheduled = true;
             ctx.spawn(actix::fut::ready(()).map(|(), act: &mut DbWriter, ctx| {
-                act.acks.borrow_mut().commit_scheduled = false;
+                let rows_waiting = {
+                    let mut a = act.acks.borrow_mut();
+                    a.commit_scheduled = false;
+                    a.waiters.iter().any(|w| matches!(w, Waiter::Rows(_)))
+                };
                 guard(act.m, ctx, |_| {
-                    let _ = act.flush();
+                    // Only SignalManager waits: its signals alone, a small transaction.
+                    let _ = if rows_waiting {
+                        act.flush()
+                    } else {
+                        act.flush_signals()
+                    };
                 });
             }));
         }
@@ -91,7 +100,11 @@ impl Acks {
 pub struct AwaitCommit(Rc<RefCell<Acks>>);
 
 impl MessageResponse<DbWriter, Persist> for AwaitCommit {
-    fn handle(self, ctx: &mut Context<DbWriter>, tx: Option<OneshotSender<Result<(), StoreFailure>>>) {
+    fn handle(
+        self,
+        ctx: &mut Context<DbWriter>,
+        tx: Option<OneshotSender<Result<(), StoreFailure>>>,
+    ) {
         // `do_send`: nobody waits; the rows ride along with the next commit.
         if let Some(tx) = tx {
             Acks::wait(&self.0, ctx, Waiter::Rows(tx));
@@ -121,6 +134,9 @@ pub struct DbWriter {
     batch_rows: usize,
     flush_interval: Duration,
     pending: Vec<Row>,
+    /// Signals waiting to be published ([`PersistSignals`]): committed on their own as soon
+    /// as the mailbox is empty, ahead of the rows in `pending` nobody waits for.
+    signals: Vec<Row>,
     pending_decisions: HashSet<Uuid>,
     acks: Rc<RefCell<Acks>>,
     last_release: std::time::Instant,
@@ -146,6 +162,7 @@ impl DbWriter {
             batch_rows: batch_rows.max(1),
             flush_interval,
             pending: Vec::new(),
+            signals: Vec::new(),
             pending_decisions: HashSet::new(),
             acks: Rc::default(),
             last_release: std::time::Instant::now(),
@@ -171,8 +188,10 @@ impl DbWriter {
         }
     }
 
-    /// Commits everything pending. On failure the rows stay pending for the next attempt.
+    /// Commits everything pending, in one transaction. On failure the rows stay pending for
+    /// the next attempt.
     fn flush(&mut self) -> Result<u64, StoreFailure> {
+        self.pending.append(&mut self.signals);
         if self.pending.is_empty() {
             self.answer_waiters();
             return Ok(0);
@@ -202,6 +221,40 @@ impl DbWriter {
         }
     }
 
+    /// Commits the signals waiting to be published, and only them; answers every waiting
+    /// sender, so it is called only when no [`Persist`] waits. On failure they stay pending.
+    fn flush_signals(&mut self) -> Result<u64, StoreFailure> {
+        if self.signals.is_empty() {
+            self.answer_waiters();
+            return Ok(0);
+        }
+        let t0 = std::time::Instant::now();
+        let res = self.store.write(&self.signals);
+        self.stats.commit_micros += t0.elapsed().as_micros() as u64;
+        match res {
+            Ok(()) => {
+                let n = self.signals.len() as u64;
+                self.stats.rows_committed += n;
+                self.stats.commits += 1;
+                self.signals.clear();
+                self.answer_waiters();
+                Ok(n)
+            }
+            Err(e) => {
+                self.stats.failed_commits += 1;
+                log::error!(
+                    "{NAME}: commit of {n} signals failed: {e}; kept pending, retrying",
+                    n = self.signals.len()
+                );
+                Err(StoreFailure(e.to_string()))
+            }
+        }
+    }
+
+    fn pending_rows(&self) -> usize {
+        self.pending.len() + self.signals.len()
+    }
+
     /// Everything accepted is committed: every waiting sender is answered.
     fn answer_waiters(&mut self) {
         for w in self.acks.borrow_mut().waiters.drain(..) {
@@ -226,7 +279,7 @@ impl DbWriter {
             }
         }
         self.pending.extend(rows);
-        if self.pending.len() >= self.batch_rows {
+        if self.pending_rows() >= self.batch_rows {
             let _ = self.flush();
         }
     }
@@ -241,12 +294,12 @@ impl Actor for DbWriter {
         // one again (the waiters themselves are answered by `restarting()`'s flush).
         self.acks.borrow_mut().commit_scheduled = false;
         ctx.run_interval(self.flush_interval, |act, ctx| {
-            if !act.pending.is_empty() || !act.acks.borrow().waiters.is_empty() {
+            if act.pending_rows() > 0 || !act.acks.borrow().waiters.is_empty() {
                 guard(act.m, ctx, |_| {
                     let _ = act.flush();
                 });
             }
-            if act.pending.is_empty() && act.last_release.elapsed() >= RELEASE_MEMORY_EVERY {
+            if act.pending_rows() == 0 && act.last_release.elapsed() >= RELEASE_MEMORY_EVERY {
                 act.last_release = std::time::Instant::now();
                 act.store.release_memory();
             }
@@ -290,12 +343,11 @@ impl Handler<PersistSignals> for DbWriter {
                 .collect::<Result<Vec<bool>, _>>()
                 .map_err(|e| log::warn!("{NAME}: cannot tell whether signals were decided: {e}"))
                 .ok();
-            self.accept(
-                msg.0
-                    .into_iter()
-                    .map(|s| Row::Signal(Box::new(s)))
-                    .collect(),
-            );
+            self.signals
+                .extend(msg.0.into_iter().map(|s| Row::Signal(Box::new(s))));
+            if self.pending_rows() >= self.batch_rows {
+                let _ = self.flush();
+            }
             processed
         })
         .flatten();
@@ -390,7 +442,7 @@ impl Handler<GetWriterStats> for DbWriter {
 
     fn handle(&mut self, _: GetWriterStats, _ctx: &mut Context<Self>) -> WriterStats {
         WriterStats {
-            pending: self.pending.len() as u64,
+            pending: self.pending_rows() as u64,
             health: self.store.health(),
             ..self.stats.clone()
         }
@@ -491,7 +543,9 @@ mod tests {
 
     fn signal(i: i64) -> messages::Signal {
         use chrono::TimeZone;
-        let t = chrono::Utc.timestamp_opt(1_700_000_000 + 60 * i, 0).unwrap();
+        let t = chrono::Utc
+            .timestamp_opt(1_700_000_000 + 60 * i, 0)
+            .unwrap();
         messages::Signal {
             signal_id: Uuid::from_u128(i as u128 + 1),
             timestamp: t,
@@ -530,10 +584,13 @@ mod tests {
         let db = writer(dir.path()).start();
         let (a, b, c) = (signal(0), signal(1), signal(2));
         // a decided and committed earlier; b's decision still pending; c never decided.
-        db.send(Persist(vec![Row::Signal(Box::new(a.clone())), decision(&a)]))
-            .await
-            .unwrap()
-            .unwrap();
+        db.send(Persist(vec![
+            Row::Signal(Box::new(a.clone())),
+            decision(&a),
+        ]))
+        .await
+        .unwrap()
+        .unwrap();
         db.do_send(Persist(vec![
             Row::Signal(Box::new(b.clone())),
             decision(&b),
@@ -550,8 +607,34 @@ mod tests {
             .query_row("SELECT COUNT(*) FROM trading_signals", [], |r| r.get(0))
             .unwrap();
         assert_eq!(n, 3);
+        // The signals' own commit left b's rows, which nobody awaited, for the next one.
         let s = db.send(GetWriterStats).await.unwrap();
-        assert_eq!((s.commits, s.pending), (2, 0));
+        assert_eq!((s.commits, s.pending), (2, 2));
+    }
+
+    #[actix_rt::test]
+    async fn signals_are_committed_ahead_of_rows_nobody_waits_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = writer(dir.path()).start();
+        db.do_send(Persist((0..50).map(candle).collect()));
+        let answer = db
+            .send(PersistSignals(vec![signal(0)]))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(answer, Some(vec![false]));
+        let signals = |dir: &Path| -> i64 {
+            rusqlite::Connection::open(dir.join("a.db"))
+                .unwrap()
+                .query_row("SELECT COUNT(*) FROM trading_signals", [], |r| r.get(0))
+                .unwrap()
+        };
+        assert_eq!((signals(dir.path()), stored(dir.path())), (1, 0));
+        let s = db.send(GetWriterStats).await.unwrap();
+        assert_eq!((s.commits, s.rows_committed, s.pending), (1, 1, 50));
+        // The candles go with the next full commit (here a Flush; else the interval).
+        assert_eq!(db.send(Flush).await.unwrap().unwrap(), 50);
+        assert_eq!((signals(dir.path()), stored(dir.path())), (1, 50));
     }
 
     #[actix_rt::test]

@@ -1124,7 +1124,9 @@ impl Handler<SignalGenerated> for OptionsExecutor {
     type Result = ();
 
     fn handle(&mut self, msg: SignalGenerated, ctx: &mut Context<Self>) {
-        guard(self.m, ctx, |ctx| self.on_signal(msg.signal, msg.processed, ctx));
+        guard(self.m, ctx, |ctx| {
+            self.on_signal(msg.signal, msg.processed, ctx)
+        });
     }
 }
 
