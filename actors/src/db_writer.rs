@@ -2,20 +2,22 @@
 //!
 //! - Owns: the [`Store`] (SQLite by default), the rows pending commit, and the callers waiting
 //!   for their rows to be committed.
-//! - Handles: [`Persist`], [`PersistSignals`], [`Flush`], [`AreSignalsProcessed`], [`QuerySignals`], [`LoadHistory`],
-//!   [`LoadRecovery`], [`LoadBook`], [`GetWriterStats`], [`InjectPanic`], [`Drain`], [`GetRestarts`].
+//! - Handles: [`Persist`], [`PersistSignals`], [`Flush`], [`AreSignalsProcessed`],
+//!   [`QuerySignals`], [`LoadHistory`], [`LoadRecovery`], [`LoadBook`], [`GetWriterStats`],
+//!   [`InjectPanic`], [`Drain`], [`GetRestarts`].
 //! - Sends: nothing; it answers.
 //!
 //! Rows are batched into one transaction (group commit). An awaited write is committed as
 //! soon as the mailbox is empty: SignalManager's [`PersistSignals`] (signals wait for their
 //! commit before they are published) in a transaction of the signals alone, an awaited
 //! [`Persist`] (`send`) together with every row that arrived before it. Rows sent without
-//! awaiting (`do_send`: candles, decisions, positions) wait for the next full commit. Under load the batch grows while messages keep arriving, and a commit also
-//! happens when `batch_rows` are pending, every `flush_interval` while rows are pending, on
-//! [`Flush`], and when the actor stops. A [`Persist`] is answered only once its rows are
-//! committed. A failed commit keeps every row pending and retries on the next tick: nothing
-//! accepted is dropped. The store is blocking, so DbWriter runs on its own arbiter (thread)
-//! and never stalls the market-data path.
+//! awaiting (`do_send`: candles, decisions, positions) wait for the next full commit. Under
+//! load the batch grows while messages keep arriving. A full commit happens when `batch_rows`
+//! are pending, every `flush_interval` while rows are pending, on [`Flush`] (and the queries,
+//! which read what was accepted), for an awaited [`Persist`], and when the actor stops. A
+//! write is answered only once its rows are committed. A failed commit keeps every row pending
+//! and retries on the next tick: nothing accepted is dropped. The store is blocking, so
+//! DbWriter runs on its own arbiter (thread) and never stalls the market-data path.
 
 use std::cell::RefCell;
 use std::collections::HashSet;
@@ -105,7 +107,7 @@ impl MessageResponse<DbWriter, Persist> for AwaitCommit {
         ctx: &mut Context<DbWriter>,
         tx: Option<OneshotSender<Result<(), StoreFailure>>>,
     ) {
-        // `do_send`: nobody waits; the rows ride along with the next commit.
+        // `do_send`: nobody waits; the rows wait for the next full commit.
         if let Some(tx) = tx {
             Acks::wait(&self.0, ctx, Waiter::Rows(tx));
         }
@@ -191,6 +193,7 @@ impl DbWriter {
     /// Commits everything pending, in one transaction. On failure the rows stay pending for
     /// the next attempt.
     fn flush(&mut self) -> Result<u64, StoreFailure> {
+        let own = self.pending.len();
         self.pending.append(&mut self.signals);
         if self.pending.is_empty() {
             self.answer_waiters();
@@ -216,6 +219,9 @@ impl DbWriter {
                     "{NAME}: commit of {} rows failed: {e}; kept pending, retrying",
                     self.pending.len()
                 );
+                // The signals go back to their own queue: a later commit of the signals alone
+                // must include them before it answers their waiters.
+                self.signals = self.pending.split_off(own);
                 Err(StoreFailure(e.to_string()))
             }
         }
@@ -635,6 +641,92 @@ mod tests {
         // The candles go with the next full commit (here a Flush; else the interval).
         assert_eq!(db.send(Flush).await.unwrap().unwrap(), 50);
         assert_eq!((signals(dir.path()), stored(dir.path())), (1, 50));
+    }
+
+    /// SQLite whose next `fail` writes fail (a full disk, say).
+    struct Flaky {
+        inner: SqliteStore,
+        fail: std::sync::Arc<std::sync::atomic::AtomicU32>,
+    }
+
+    impl Store for Flaky {
+        fn backend(&self) -> &'static str {
+            "flaky"
+        }
+        fn write(&mut self, rows: &[Row]) -> crate::error::Result<()> {
+            use std::sync::atomic::Ordering::SeqCst;
+            if self.fail.load(SeqCst) > 0 {
+                self.fail.fetch_sub(1, SeqCst);
+                return Err(crate::error::Error::store("flaky", "write", "disk full"));
+            }
+            self.inner.write(rows)
+        }
+        fn signals(
+            &mut self,
+            q: &messages::SignalQuery,
+        ) -> crate::error::Result<Vec<messages::Signal>> {
+            self.inner.signals(q)
+        }
+        fn is_signal_processed(&mut self, id: Uuid) -> crate::error::Result<bool> {
+            self.inner.is_signal_processed(id)
+        }
+        fn processed_since(&mut self, since: i64) -> crate::error::Result<Vec<Uuid>> {
+            self.inner.processed_since(since)
+        }
+        fn history(
+            &mut self,
+            symbol: &str,
+            interval: Timeframe,
+            limit: usize,
+        ) -> crate::error::Result<Vec<CandleRow>> {
+            self.inner.history(symbol, interval, limit)
+        }
+        fn positions_by_signal(
+            &mut self,
+            id: Uuid,
+        ) -> crate::error::Result<Vec<messages::PositionRecord>> {
+            self.inner.positions_by_signal(id)
+        }
+        fn open_positions(&mut self) -> crate::error::Result<Vec<messages::PositionRecord>> {
+            self.inner.open_positions()
+        }
+        fn closed_positions_since(
+            &mut self,
+            since: i64,
+        ) -> crate::error::Result<Vec<messages::PositionRecord>> {
+            self.inner.closed_positions_since(since)
+        }
+        fn row_counts(&mut self) -> crate::error::Result<Vec<(String, u64)>> {
+            self.inner.row_counts()
+        }
+        fn health(&mut self) -> messages::StoreHealth {
+            self.inner.health()
+        }
+    }
+
+    #[actix_rt::test]
+    async fn a_signal_is_answered_only_once_a_commit_holding_it_succeeded() {
+        let dir = tempfile::tempdir().unwrap();
+        let fail = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(1));
+        let store = Flaky {
+            inner: SqliteStore::open(&dir.path().join("a.db")).unwrap(),
+            fail: fail.clone(),
+        };
+        let m = crate::metrics::Registry::new(true).db_writer;
+        let db = DbWriter::new(Box::new(store), 1000, HOUR, m).start();
+        // Both queued before the writer runs: the Flush's full commit (signal included) fails;
+        // the signal's own commit, once the mailbox is empty, must still write it.
+        let signal_ack = db.send(PersistSignals(vec![signal(0)]));
+        let flush = db.send(Flush);
+        assert!(flush.await.unwrap().is_err(), "the first write fails");
+        assert_eq!(signal_ack.await.unwrap().unwrap(), Some(vec![false]));
+        let n: i64 = rusqlite::Connection::open(dir.path().join("a.db"))
+            .unwrap()
+            .query_row("SELECT COUNT(*) FROM trading_signals", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 1, "answered, so committed");
+        let s = db.send(GetWriterStats).await.unwrap();
+        assert_eq!((s.failed_commits, s.commits, s.pending), (1, 1, 0));
     }
 
     #[actix_rt::test]
