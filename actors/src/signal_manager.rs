@@ -159,9 +159,10 @@ impl SignalManager {
     }
 
     /// Asks the DbWriter to commit every signal not yet sent, in one request; on the ack,
-    /// releases them (in order) with its answer of whether each was already decided. One request per burst of detections, not one per signal:
-    /// actix polls every spawned future of an actor on each wake, so a future per signal
-    /// costs O(n²) in a burst (measured: 1.7× the signal-heavy replay).
+    /// releases them (in order) with its answer of whether each was already decided. One
+    /// request per burst of detections, not one per signal: actix polls every spawned future
+    /// of an actor on each wake, so a future per signal costs O(n²) in a burst (measured: 1.7×
+    /// the signal-heavy replay).
     fn persist(&mut self, ctx: &mut Context<Self>) {
         if self.unsent.is_empty() {
             return;
