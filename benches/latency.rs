@@ -13,11 +13,16 @@
 //!   by DbWriter and published it.
 //!
 //! Both instants are taken inside the actors' handlers and reported through `SubscribeProbes`
-//! (sent only to subscribers; nothing is measured or sent without one). The decided figure is
-//! run twice: with `storage.flush_interval_ms` 1 and with the default 200 (DbWriter commits
-//! when `batch_rows` are pending or at that interval, so the interval bounds the wait).
+//! (sent only to subscribers; nothing is measured or sent without one). Each size runs with
+//! `storage.flush_interval_ms` 1 and with the default 200: DbWriter commits a signal as soon
+//! as its mailbox is empty, so the interval should not matter (it did before group commit).
 //!
-//! Run: `cargo bench --bench latency` (optionally `-- SECONDS`, default 20 per case).
+//! The feeder runs on the System's thread, as `run`'s feed does, so each batch crosses to the
+//! pipeline's thread; with `--feed-on-pipeline` it (and the probes' collector) runs on the
+//! pipeline's own thread instead: no cross-thread wake-up between the feed and DataManager.
+//!
+//! Run: `cargo bench --bench latency` (optionally `-- SECONDS [--feed-on-pipeline]`, default
+//! 20 s per case).
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -117,46 +122,25 @@ fn fmt(d: Duration) -> String {
     }
 }
 
-/// One case: `n` symbols for `secs` seconds; prints the percentiles.
-async fn case(n: usize, secs: f64, flush_ms: u64) {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = config(n, dir.path(), flush_ms);
-    let symbols = Symbols::new(cfg.options_trading.entry_filters.valid_underlyings.clone());
-    let session = Session::new(&cfg.market.session().unwrap());
-    let engine = Engine::start(EngineOptions {
-        config: cfg.clone(),
-        symbols: symbols.clone(),
-        mode: Mode::Logging,
-        clock: Clock::Data,
-        load_history: false,
-        persist_candles: cfg.storage.persist_candles,
-        backend: StorageBackend::Sqlite,
-        metrics: true,
-        broker: None,
-        replay: false,
-        event_level: log::Level::Info,
-    })
-    .unwrap();
-    let collector = Collector {
-        detected: Vec::new(),
-        decided: Vec::new(),
-    }
-    .start();
-    engine
-        .signals
-        .send(SubscribeProbes(collector.clone().recipient()))
-        .await
-        .unwrap();
-    engine
-        .executor
-        .send(SubscribeProbes(collector.clone().recipient()))
-        .await
-        .unwrap();
+/// What the feeder recorded.
+struct Fed {
+    /// Each batch sent: its last tick's (data time, symbol) and when it was handed over.
+    sent_at: Vec<((i64, u16), Instant)>,
+    /// Every step's data time.
+    steps: Vec<i64>,
+    /// A no-op round trip to DataManager, every 10 ms.
+    round_trips: Vec<Duration>,
+    wall: Duration,
+}
 
-    let mut market = SimMarket::new(7, session, 0.15, 1, vec![24000.0; n], START);
-    let feed = engine.feed();
-    // Each batch sent: its last tick's (data time, symbol) and when it was handed over; and
-    // every step's data time.
+/// Feeds `total` ticks of `market` at `RATE`: every millisecond the ticks due by then, in
+/// one batch.
+async fn feed_ticks(
+    feed: actors::metrics::Tracked<actors::data_manager::DataManager>,
+    mut market: SimMarket,
+    n: usize,
+    total: u64,
+) -> Fed {
     let mut sent_at: Vec<((i64, u16), Instant)> = Vec::new();
     let mut steps: Vec<i64> = Vec::new();
     let mut step: Vec<Tick> = Vec::with_capacity(n);
@@ -164,9 +148,7 @@ async fn case(n: usize, secs: f64, flush_ms: u64) {
     let mut ticker = actix_rt::time::interval(Duration::from_millis(1));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let t0 = Instant::now();
-    let total = (RATE * secs) as u64;
     let mut sent = 0u64;
-    // The floor: a no-op round trip to DataManager (two cross-thread hand-offs), every 10 ms.
     let mut round_trips: Vec<Duration> = Vec::new();
     let mut beat = 0u64;
     while sent < total {
@@ -174,7 +156,7 @@ async fn case(n: usize, secs: f64, flush_ms: u64) {
         beat += 1;
         if beat % 10 == 0 {
             let t = Instant::now();
-            engine.data.send(Drain).await.unwrap();
+            feed.addr().send(Drain).await.unwrap();
             round_trips.push(t.elapsed());
         }
         let due = ((t0.elapsed().as_secs_f64() * RATE) as u64).min(total);
@@ -199,7 +181,73 @@ async fn case(n: usize, secs: f64, flush_ms: u64) {
         feed.do_send(TicksReceived(batch));
         sent_at.push((last, at));
     }
-    let wall = t0.elapsed();
+    Fed {
+        sent_at,
+        steps,
+        round_trips,
+        wall: t0.elapsed(),
+    }
+}
+
+/// One case: `n` symbols for `secs` seconds; prints the percentiles. With `on_pipeline` the
+/// feeder (and the probes' collector) run on the pipeline's thread instead of the System's.
+async fn case(n: usize, secs: f64, flush_ms: u64, on_pipeline: bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(n, dir.path(), flush_ms);
+    let symbols = Symbols::new(cfg.options_trading.entry_filters.valid_underlyings.clone());
+    let session = Session::new(&cfg.market.session().unwrap());
+    let engine = Engine::start(EngineOptions {
+        config: cfg.clone(),
+        symbols: symbols.clone(),
+        mode: Mode::Logging,
+        clock: Clock::Data,
+        load_history: false,
+        persist_candles: cfg.storage.persist_candles,
+        backend: StorageBackend::Sqlite,
+        metrics: true,
+        broker: None,
+        replay: false,
+        event_level: log::Level::Info,
+    })
+    .unwrap();
+    let new_collector = || Collector {
+        detected: Vec::new(),
+        decided: Vec::new(),
+    };
+    let collector = if on_pipeline {
+        Collector::start_in_arbiter(&engine.pipeline_arbiter(), move |_| new_collector())
+    } else {
+        new_collector().start()
+    };
+    engine
+        .signals
+        .send(SubscribeProbes(collector.clone().recipient()))
+        .await
+        .unwrap();
+    engine
+        .executor
+        .send(SubscribeProbes(collector.clone().recipient()))
+        .await
+        .unwrap();
+
+    let market = SimMarket::new(7, session, 0.15, 1, vec![24000.0; n], START);
+    let total = (RATE * secs) as u64;
+    let fed = if on_pipeline {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let feed = engine.feed();
+        engine.pipeline_arbiter().spawn(async move {
+            let _ = tx.send(feed_ticks(feed, market, n, total).await);
+        });
+        rx.await.unwrap()
+    } else {
+        feed_ticks(engine.feed(), market, n, total).await
+    };
+    let Fed {
+        sent_at,
+        steps,
+        mut round_trips,
+        wall,
+    } = fed;
     engine.drain().await.unwrap();
     let (detected, decided) = collector.send(Take).await.unwrap();
     let stats = engine.data.send(GetDataStats).await.unwrap();
@@ -227,8 +275,13 @@ async fn case(n: usize, secs: f64, flush_ms: u64) {
     let (det, dec) = (lat(&detected), lat(&decided));
     round_trips.sort();
     println!(
-        "{n:>5} symbols, flush {flush_ms:>3} ms: {} ticks in {:.2} s ({:.0}/s), {} candles; \
+        "{n:>5} symbols, flush {flush_ms:>3} ms{}: {} ticks in {:.2} s ({:.0}/s), {} candles; \
          tick→detected n={} p50 {} p99 {} max {}; tick→decided n={} p50 {} p99 {} max {}",
+        if on_pipeline {
+            ", feed on the pipeline's thread"
+        } else {
+            ""
+        },
         stats.ticks,
         wall.as_secs_f64(),
         stats.ticks as f64 / wall.as_secs_f64(),
@@ -253,13 +306,12 @@ async fn case(n: usize, secs: f64, flush_ms: u64) {
 }
 
 fn main() {
-    let secs: f64 = std::env::args()
-        .skip(1)
-        .find_map(|a| a.parse().ok())
-        .unwrap_or(20.0);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let secs: f64 = args.iter().find_map(|a| a.parse().ok()).unwrap_or(20.0);
+    let on_pipeline = args.iter().any(|a| a == "--feed-on-pipeline");
     actix::System::new().block_on(async move {
         for (n, flush) in [(1, 1), (1000, 1), (1, 200), (1000, 200)] {
-            case(n, secs, flush).await;
+            case(n, secs, flush, on_pipeline).await;
         }
     });
 }

@@ -432,6 +432,13 @@ impl Engine {
         })
     }
 
+    /// The arbiter (thread) the market-data path runs on: a feed spawned there hands its
+    /// ticks to DataManager without a cross-thread wake-up (the latency benchmark's
+    /// `--feed-on-pipeline`).
+    pub fn pipeline_arbiter(&self) -> actix::ArbiterHandle {
+        self.pipeline.handle()
+    }
+
     /// DataManager's address with counted sends (for feeds).
     pub fn feed(&self) -> Tracked<DataManager> {
         self.data.clone()

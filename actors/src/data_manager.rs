@@ -13,7 +13,8 @@
 //! - Sends: [`JudgeCandles`] and [`HistoryLoaded`] to each Strategy instance (its timeframe
 //!   and its symbols only); their replies, merged in time order, as [`SignalDetected`] to
 //!   SignalManager; the finest timeframe's [`CandlesUpdated`] to PositionManager;
-//!   [`LoadHistory`] and [`Persist`] (closed candles, when `persist_candles`) to DbWriter.
+//!   [`LoadHistory`] and [`Persist`] (a batch's closed candles, when `persist_candles`, once
+//!   its detections are with SignalManager) to DbWriter.
 //!
 //! Invalid ticks and bars (NaN, price ≤ 0, negative volume, out of order, outside the session)
 //! are counted by reason and dropped with a log line; they never stop the actor.
@@ -84,6 +85,8 @@ pub struct DataManager {
     /// SignalManager: the instances' detections of each batch, merged in time order.
     signals_to: TrackedRecipient<SignalDetected>,
     db: Tracked<DbWriter>,
+    /// Closed candles of the batch being finished, for the store (sent by [`Self::forward`]).
+    to_persist: Vec<Row>,
     stats: DataStats,
     restarts: u64,
     m: &'static ActorMetrics,
@@ -126,6 +129,7 @@ impl DataManager {
             positions_to: None,
             signals_to,
             db,
+            to_persist: Vec::new(),
             stats: DataStats::default(),
             restarts: 0,
             m,
@@ -194,9 +198,10 @@ impl DataManager {
         self
     }
 
-    /// Records the closed candles of one batch (history, store) and returns the events.
+    /// Records the closed candles of one batch (history, and the rows `forward` sends to the
+    /// store) and returns the events.
     fn finish_batch(&mut self, batch: Batch) -> Batch {
-        let mut persist = Vec::new();
+        let mut persist = std::mem::take(&mut self.to_persist);
         for (f, events) in batch.iter().enumerate() {
             for e in events {
                 if e.state == CandleState::Closed {
@@ -204,9 +209,7 @@ impl DataManager {
                 }
             }
         }
-        if !persist.is_empty() {
-            self.db.do_send(Persist(persist));
-        }
+        self.to_persist = persist;
         batch
     }
 
@@ -429,11 +432,19 @@ impl DataManager {
     /// Sends the batch's events to PositionManager (the finest timeframe) and to each
     /// instance (its timeframe, its symbols); the reply waits until every instance has taken
     /// them, so a feed that awaits it never outruns the pipeline.
-    fn forward(&self, out: Option<(IngestReport, Batch)>) -> ResponseFuture<IngestReport> {
+    ///
+    /// The batch's closed candles go to the store after its detections went to SignalManager
+    /// (and, when there were any, after SignalManager had its turn on this thread): waking
+    /// DbWriter's thread is a system call that need not come before a signal.
+    fn forward(&mut self, out: Option<(IngestReport, Batch)>) -> ResponseFuture<IngestReport> {
         let Some((mut report, batch)) = out else {
             return Box::pin(async { IngestReport::default() });
         };
+        let rows = std::mem::take(&mut self.to_persist);
         if batch.iter().all(Vec::is_empty) {
+            if !rows.is_empty() {
+                self.db.do_send(Persist(rows));
+            }
             return Box::pin(async move { report });
         }
         if let (Some(p), Some(finest)) = (&self.positions_to, batch.first()) {
@@ -468,7 +479,7 @@ impl DataManager {
                 }
             }
         }
-        let signals_to = self.signals_to.clone();
+        let (signals_to, db) = (self.signals_to.clone(), self.db.clone());
         Box::pin(async move {
             let mut found: Vec<SignalDetected> = Vec::new();
             for req in asks {
@@ -483,6 +494,12 @@ impl DataManager {
             report.signals = found.len() as u64;
             for d in found {
                 signals_to.do_send(d);
+            }
+            if !rows.is_empty() {
+                if report.signals > 0 {
+                    tokio::task::yield_now().await;
+                }
+                db.do_send(Persist(rows));
             }
             report
         })

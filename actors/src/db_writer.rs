@@ -2,24 +2,33 @@
 //!
 //! - Owns: the [`Store`] (SQLite by default), the rows pending commit, and the callers waiting
 //!   for their rows to be committed.
-//! - Handles: [`Persist`], [`Flush`], [`AreSignalsProcessed`], [`QuerySignals`],
-//!   [`CountSignals`], [`LoadHistory`], [`LoadRecovery`], [`LoadBook`], [`GetWriterStats`],
+//! - Handles: [`Persist`], [`PersistSignals`], [`Flush`], [`AreSignalsProcessed`],
+//!   [`QuerySignals`], [`CountSignals`], [`LoadHistory`], [`LoadRecovery`], [`LoadBook`],
+//!   [`GetWriterStats`],
 //!   [`InjectPanic`], [`Drain`], [`GetRestarts`].
 //! - Sends: nothing; it answers.
 //!
-//! Rows are batched into one transaction, committed when `batch_rows` are pending, every
-//! `flush_interval`, on [`Flush`], and when the actor stops. A [`Persist`] is answered only
-//! once its rows are committed. A failed commit keeps every row pending and retries on the next
-//! tick: nothing accepted is dropped. The store is blocking, so DbWriter runs on its own
-//! arbiter (thread) and never stalls the market-data path.
+//! Rows are batched into one transaction (group commit). An awaited write is committed as
+//! soon as the mailbox is empty: SignalManager's [`PersistSignals`] (signals wait for their
+//! commit before they are published) in a transaction of the signals alone, an awaited
+//! [`Persist`] (`send`) together with every row that arrived before it. Rows sent without
+//! awaiting (`do_send`: candles, decisions, positions) wait for the next full commit. Under
+//! load the batch grows while messages keep arriving. A full commit happens when `batch_rows`
+//! are pending, every `flush_interval` while rows are pending, on [`Flush`] (and the queries,
+//! which read what was accepted), for an awaited [`Persist`], and when the actor stops. A
+//! write is answered only once its rows are committed. A failed commit keeps every row pending
+//! and retries on the next tick: nothing accepted is dropped. The store is blocking, so
+//! DbWriter runs on its own arbiter (thread) and never stalls the market-data path.
 
+use std::cell::RefCell;
 use std::collections::HashSet;
+use std::rc::Rc;
 use std::time::Duration;
 
+use actix::dev::{MessageResponse, OneshotSender};
 use actix::prelude::*;
 use messages::msg::*;
-use messages::Row;
-use tokio::sync::oneshot;
+use messages::{Row, SignalKey};
 use uuid::Uuid;
 
 use crate::metrics::ActorMetrics;
@@ -32,7 +41,95 @@ const NAME: &str = "db_writer";
 /// touch (1,000 symbols' candles land on 1,000 different leaves) fill it, ~5 MB a minute.
 const RELEASE_MEMORY_EVERY: Duration = Duration::from_secs(30);
 
-type Waiter = oneshot::Sender<Result<(), StoreFailure>>;
+/// A sender awaiting a commit, with what it is answered on success.
+enum Waiter {
+    Rows(OneshotSender<Result<(), StoreFailure>>),
+    /// [`PersistSignals`]: whether each signal was already decided.
+    Signals(
+        OneshotSender<Result<Option<Vec<bool>>, StoreFailure>>,
+        Option<Vec<bool>>,
+    ),
+}
+
+impl Waiter {
+    fn committed(self) {
+        // A sender that stopped waiting is no error.
+        match self {
+            Waiter::Rows(tx) => drop(tx.send(Ok(()))),
+            Waiter::Signals(tx, processed) => drop(tx.send(Ok(processed))),
+        }
+    }
+}
+
+/// The senders awaiting a commit, shared with the replies (actix hands a reply the sender's
+/// channel after the handler ran, and none for `do_send`).
+#[derive(Default)]
+struct Acks {
+    waiters: Vec<Waiter>,
+    /// A commit is scheduled for when the mailbox is empty.
+    commit_scheduled: bool,
+}
+
+impl Acks {
+    /// `w` waits for the next commit, which happens once the mailbox is empty: the context
+    /// polls its spawned items after draining it, so every message already queued is
+    /// accepted first and committed in the same transaction.
+    fn wait(acks: &Rc<RefCell<Acks>>, ctx: &mut Context<DbWriter>, w: Waiter) {
+        let mut a = acks.borrow_mut();
+        a.waiters.push(w);
+        if !a.commit_scheduled {
+            a.commit_scheduled = true;
+            ctx.spawn(actix::fut::ready(()).map(|(), act: &mut DbWriter, ctx| {
+                let rows_waiting = {
+                    let mut a = act.acks.borrow_mut();
+                    a.commit_scheduled = false;
+                    a.waiters.iter().any(|w| matches!(w, Waiter::Rows(_)))
+                };
+                guard(act.m, ctx, |_| {
+                    // Only SignalManager waits: its signals alone, a small transaction.
+                    let _ = if rows_waiting {
+                        act.flush()
+                    } else {
+                        act.flush_signals()
+                    };
+                });
+            }));
+        }
+    }
+}
+
+/// The answer to a [`Persist`]: when its sender awaits it, the sender waits for the commit,
+/// and a commit is scheduled for when the mailbox is empty.
+pub struct AwaitCommit(Rc<RefCell<Acks>>);
+
+impl MessageResponse<DbWriter, Persist> for AwaitCommit {
+    fn handle(
+        self,
+        ctx: &mut Context<DbWriter>,
+        tx: Option<OneshotSender<Result<(), StoreFailure>>>,
+    ) {
+        // `do_send`: nobody waits; the rows wait for the next full commit.
+        if let Some(tx) = tx {
+            Acks::wait(&self.0, ctx, Waiter::Rows(tx));
+        }
+    }
+}
+
+/// The answer to a [`PersistSignals`]: as [`AwaitCommit`], answered with whether each signal
+/// was already decided.
+pub struct AwaitSignals(Rc<RefCell<Acks>>, Option<Vec<bool>>);
+
+impl MessageResponse<DbWriter, PersistSignals> for AwaitSignals {
+    fn handle(
+        self,
+        ctx: &mut Context<DbWriter>,
+        tx: Option<OneshotSender<Result<Option<Vec<bool>>, StoreFailure>>>,
+    ) {
+        if let Some(tx) = tx {
+            Acks::wait(&self.0, ctx, Waiter::Signals(tx, self.1));
+        }
+    }
+}
 
 /// The DbWriter actor.
 pub struct DbWriter {
@@ -40,8 +137,11 @@ pub struct DbWriter {
     batch_rows: usize,
     flush_interval: Duration,
     pending: Vec<Row>,
+    /// Signals waiting to be published ([`PersistSignals`]): committed on their own as soon
+    /// as the mailbox is empty, ahead of the rows in `pending` nobody waits for.
+    signals: Vec<Row>,
     pending_decisions: HashSet<Uuid>,
-    waiters: Vec<Waiter>,
+    acks: Rc<RefCell<Acks>>,
     last_release: std::time::Instant,
     stats: WriterStats,
     restarts: u64,
@@ -65,8 +165,9 @@ impl DbWriter {
             batch_rows: batch_rows.max(1),
             flush_interval,
             pending: Vec::new(),
+            signals: Vec::new(),
             pending_decisions: HashSet::new(),
-            waiters: Vec::new(),
+            acks: Rc::default(),
             last_release: std::time::Instant::now(),
             restarts: 0,
             m,
@@ -90,12 +191,13 @@ impl DbWriter {
         }
     }
 
-    /// Commits everything pending. On failure the rows stay pending for the next attempt.
+    /// Commits everything pending, in one transaction. On failure the rows stay pending for
+    /// the next attempt.
     fn flush(&mut self) -> Result<u64, StoreFailure> {
+        let own = self.pending.len();
+        self.pending.append(&mut self.signals);
         if self.pending.is_empty() {
-            for w in self.waiters.drain(..) {
-                let _ = w.send(Ok(()));
-            }
+            self.answer_waiters();
             return Ok(0);
         }
         let t0 = std::time::Instant::now();
@@ -108,9 +210,7 @@ impl DbWriter {
                 self.stats.commits += 1;
                 self.pending.clear();
                 self.pending_decisions.clear();
-                for w in self.waiters.drain(..) {
-                    let _ = w.send(Ok(()));
-                }
+                self.answer_waiters();
                 log::trace!("{NAME}: committed {n} rows");
                 Ok(n)
             }
@@ -120,9 +220,73 @@ impl DbWriter {
                     "{NAME}: commit of {} rows failed: {e}; kept pending, retrying",
                     self.pending.len()
                 );
+                // The signals go back to their own queue: a later commit of the signals alone
+                // must include them before it answers their waiters.
+                self.signals = self.pending.split_off(own);
                 Err(StoreFailure(e.to_string()))
             }
         }
+    }
+
+    /// Commits the signals waiting to be published, and only them; answers every waiting
+    /// sender, so it is called only when no [`Persist`] waits. On failure they stay pending.
+    fn flush_signals(&mut self) -> Result<u64, StoreFailure> {
+        if self.signals.is_empty() {
+            self.answer_waiters();
+            return Ok(0);
+        }
+        let t0 = std::time::Instant::now();
+        let res = self.store.write(&self.signals);
+        self.stats.commit_micros += t0.elapsed().as_micros() as u64;
+        match res {
+            Ok(()) => {
+                let n = self.signals.len() as u64;
+                self.stats.rows_committed += n;
+                self.stats.commits += 1;
+                self.signals.clear();
+                self.answer_waiters();
+                Ok(n)
+            }
+            Err(e) => {
+                self.stats.failed_commits += 1;
+                log::error!(
+                    "{NAME}: commit of {n} signals failed: {e}; kept pending, retrying",
+                    n = self.signals.len()
+                );
+                Err(StoreFailure(e.to_string()))
+            }
+        }
+    }
+
+    fn pending_rows(&self) -> usize {
+        self.pending.len() + self.signals.len()
+    }
+
+    /// Everything accepted is committed: every waiting sender is answered.
+    fn answer_waiters(&mut self) {
+        for w in self.acks.borrow_mut().waiters.drain(..) {
+            w.committed();
+        }
+    }
+
+    /// Has the executor decided signal `id` (a decision pending here or stored)?
+    /// Whether each signal was decided: a decision pending here answers without the store,
+    /// the rest in one read.
+    fn processed(&mut self, keys: &[SignalKey]) -> Result<Vec<bool>, StoreFailure> {
+        let ask: Vec<SignalKey> = keys
+            .iter()
+            .filter(|k| !self.pending_decisions.contains(&k.id))
+            .copied()
+            .collect();
+        let mut stored = self
+            .store
+            .signals_processed(&ask)
+            .map_err(|e| StoreFailure(e.to_string()))?
+            .into_iter();
+        Ok(keys
+            .iter()
+            .map(|k| self.pending_decisions.contains(&k.id) || stored.next().unwrap_or(false))
+            .collect())
     }
 
     fn accept(&mut self, rows: Vec<Row>) {
@@ -132,7 +296,7 @@ impl DbWriter {
             }
         }
         self.pending.extend(rows);
-        if self.pending.len() >= self.batch_rows {
+        if self.pending_rows() >= self.batch_rows {
             let _ = self.flush();
         }
     }
@@ -143,13 +307,16 @@ impl Actor for DbWriter {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.set_mailbox_capacity(4096);
+        // A restart cancelled the scheduled commit, if any: the next awaited Persist schedules
+        // one again (the waiters themselves are answered by `restarting()`'s flush).
+        self.acks.borrow_mut().commit_scheduled = false;
         ctx.run_interval(self.flush_interval, |act, ctx| {
-            if !act.pending.is_empty() || !act.waiters.is_empty() {
+            if act.pending_rows() > 0 || !act.acks.borrow().waiters.is_empty() {
                 guard_wake(act.m, ctx, |_| {
                     let _ = act.flush();
                 });
             }
-            if act.pending.is_empty() && act.last_release.elapsed() >= RELEASE_MEMORY_EVERY {
+            if act.pending_rows() == 0 && act.last_release.elapsed() >= RELEASE_MEMORY_EVERY {
                 act.last_release = std::time::Instant::now();
                 act.store.release_memory();
             }
@@ -171,16 +338,35 @@ impl Supervised for DbWriter {
 }
 
 impl Handler<Persist> for DbWriter {
-    type Result = ResponseFuture<Result<(), StoreFailure>>;
+    type Result = AwaitCommit;
 
-    fn handle(&mut self, msg: Persist, ctx: &mut Context<Self>) -> Self::Result {
-        let (tx, rx) = oneshot::channel();
-        self.waiters.push(tx);
+    fn handle(&mut self, msg: Persist, ctx: &mut Context<Self>) -> AwaitCommit {
         guard(self.m, ctx, |_| self.accept(msg.0));
-        Box::pin(async move {
-            rx.await
-                .unwrap_or_else(|_| Err(StoreFailure("DbWriter stopped before the commit".into())))
+        AwaitCommit(self.acks.clone())
+    }
+}
+
+impl Handler<PersistSignals> for DbWriter {
+    type Result = AwaitSignals;
+
+    fn handle(&mut self, msg: PersistSignals, ctx: &mut Context<Self>) -> AwaitSignals {
+        let processed = guard(self.m, ctx, |_| {
+            // Asked before the rows are accepted: a decision of this run is among the pending
+            // ones, an earlier run's is stored; a read that fails leaves it to the executor.
+            let keys: Vec<SignalKey> = msg.0.iter().map(SignalKey::of).collect();
+            let processed = self
+                .processed(&keys)
+                .map_err(|e| log::warn!("{NAME}: cannot tell whether signals were decided: {e}"))
+                .ok();
+            self.signals
+                .extend(msg.0.into_iter().map(|s| Row::Signal(Box::new(s))));
+            if self.pending_rows() >= self.batch_rows {
+                let _ = self.flush();
+            }
+            processed
         })
+        .flatten();
+        AwaitSignals(self.acks.clone(), processed)
     }
 }
 
@@ -197,26 +383,8 @@ impl Handler<AreSignalsProcessed> for DbWriter {
     type Result = Result<Vec<bool>, StoreFailure>;
 
     fn handle(&mut self, msg: AreSignalsProcessed, ctx: &mut Context<Self>) -> Self::Result {
-        guard(self.m, ctx, |_| {
-            // Pending decisions answer without the store; the rest in one read.
-            let ask: Vec<_> = msg
-                .0
-                .iter()
-                .filter(|k| !self.pending_decisions.contains(&k.id))
-                .copied()
-                .collect();
-            let mut stored = self
-                .store
-                .signals_processed(&ask)
-                .map_err(|e| StoreFailure(e.to_string()))?
-                .into_iter();
-            Ok(msg
-                .0
-                .iter()
-                .map(|k| self.pending_decisions.contains(&k.id) || stored.next().unwrap_or(false))
-                .collect())
-        })
-        .unwrap_or_else(|| Err(StoreFailure("handler panicked".into())))
+        guard(self.m, ctx, |_| self.processed(&msg.0))
+            .unwrap_or_else(|| Err(StoreFailure("handler panicked".into())))
     }
 }
 
@@ -303,7 +471,7 @@ impl Handler<GetWriterStats> for DbWriter {
     fn handle(&mut self, _: GetWriterStats, _ctx: &mut Context<Self>) -> WriterStats {
         self.m.count_handled();
         WriterStats {
-            pending: self.pending.len() as u64,
+            pending: self.pending_rows() as u64,
             health: self.store.health(),
             ..self.stats.clone()
         }
@@ -333,5 +501,277 @@ impl Handler<GetRestarts> for DbWriter {
     fn handle(&mut self, _: GetRestarts, _ctx: &mut Context<Self>) -> u64 {
         self.m.count_handled();
         self.restarts
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::sqlite::SqliteStore;
+    use messages::{Candle, CandleRow, SymbolId, Timeframe};
+    use std::path::Path;
+
+    /// Longer than any test: the interval's commit never happens during one.
+    const HOUR: Duration = Duration::from_secs(3600);
+
+    fn candle(i: i64) -> Row {
+        let c = Candle {
+            symbol: SymbolId(0),
+            ts: 1_700_000_000 + 60 * i,
+            open: 100.0,
+            high: 101.0,
+            low: 99.0,
+            close: 100.5,
+            volume: 10.0,
+        };
+        Row::Candle(CandleRow::of("NIFTY", Timeframe::Minute1, &c))
+    }
+
+    fn writer(dir: &Path) -> DbWriter {
+        let store = SqliteStore::open(&dir.join("a.db")).unwrap();
+        let m = crate::metrics::Registry::new(true).db_writer;
+        DbWriter::new(Box::new(store), 1000, HOUR, m)
+    }
+
+    /// Candle rows another connection sees committed.
+    fn stored(dir: &Path) -> i64 {
+        rusqlite::Connection::open(dir.join("a.db"))
+            .unwrap()
+            .query_row("SELECT COUNT(*) FROM historical_data", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[actix_rt::test]
+    async fn an_awaited_persist_commits_once_the_mailbox_is_empty_with_the_rows_before_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = writer(dir.path()).start();
+        // Sent without awaiting: nobody waits, so the rows wait for the next commit.
+        db.do_send(Persist(vec![candle(0), candle(1)]));
+        let s = db.send(GetWriterStats).await.unwrap();
+        assert_eq!((s.commits, s.pending), (0, 2));
+        assert_eq!(stored(dir.path()), 0);
+        // Awaited: committed without a Flush and long before the interval, with the two above.
+        db.send(Persist(vec![candle(2)])).await.unwrap().unwrap();
+        let s = db.send(GetWriterStats).await.unwrap();
+        assert_eq!((s.commits, s.rows_committed, s.pending), (1, 3, 0));
+        assert_eq!(stored(dir.path()), 3);
+    }
+
+    #[actix_rt::test]
+    async fn awaited_persists_queued_together_share_one_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = writer(dir.path()).start();
+        // All ten are in the mailbox before the writer runs (same thread): one drain, one
+        // commit, ten answers.
+        let asks: Vec<_> = (0..10).map(|i| db.send(Persist(vec![candle(i)]))).collect();
+        for a in asks {
+            a.await.unwrap().unwrap();
+        }
+        let s = db.send(GetWriterStats).await.unwrap();
+        assert_eq!((s.commits, s.rows_committed, s.pending), (1, 10, 0));
+        assert_eq!(stored(dir.path()), 10);
+    }
+
+    fn signal(i: i64) -> messages::Signal {
+        use chrono::TimeZone;
+        let t = chrono::Utc
+            .timestamp_opt(1_700_000_000 + 60 * i, 0)
+            .unwrap();
+        messages::Signal {
+            signal_id: Uuid::from_u128(i as u128 + 1),
+            timestamp: t,
+            symbol: "NIFTY".into(),
+            strategy: "ma_crossover".into(),
+            action: messages::Action::Buy,
+            price: 100.0,
+            stop_loss: 99.0,
+            target: 102.0,
+            confidence: 0.5,
+            expected_move_pct: 1.0,
+            metadata: messages::SignalMetadata {
+                candle_time: t,
+                ema_fast: 1.0,
+                ema_slow: 1.0,
+            },
+        }
+    }
+
+    fn decision(s: &messages::Signal) -> Row {
+        Row::Decision(Box::new(messages::ExecutorDecision {
+            signal_id: s.signal_id,
+            decided_at: s.timestamp,
+            symbol: s.symbol.clone(),
+            mode: messages::Mode::Logging,
+            outcome: messages::Outcome::Logged,
+            underlying_price: s.price,
+            detail: String::new(),
+            strategy: s.strategy.clone(),
+        }))
+    }
+
+    #[actix_rt::test]
+    async fn persisted_signals_are_answered_with_whether_each_was_already_decided() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = writer(dir.path()).start();
+        let (a, b, c) = (signal(0), signal(1), signal(2));
+        // a decided and committed earlier; b's decision still pending; c never decided.
+        db.send(Persist(vec![
+            Row::Signal(Box::new(a.clone())),
+            decision(&a),
+        ]))
+        .await
+        .unwrap()
+        .unwrap();
+        db.do_send(Persist(vec![
+            Row::Signal(Box::new(b.clone())),
+            decision(&b),
+        ]));
+        let answer = db
+            .send(PersistSignals(vec![a.clone(), b.clone(), c.clone()]))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(answer, Some(vec![true, true, false]));
+        // The answer came after the commit: all three signals are stored, once each.
+        let n: i64 = rusqlite::Connection::open(dir.path().join("a.db"))
+            .unwrap()
+            .query_row("SELECT COUNT(*) FROM trading_signals", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 3);
+        // The signals' own commit left b's rows, which nobody awaited, for the next one.
+        let s = db.send(GetWriterStats).await.unwrap();
+        assert_eq!((s.commits, s.pending), (2, 2));
+    }
+
+    #[actix_rt::test]
+    async fn signals_are_committed_ahead_of_rows_nobody_waits_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = writer(dir.path()).start();
+        db.do_send(Persist((0..50).map(candle).collect()));
+        let answer = db
+            .send(PersistSignals(vec![signal(0)]))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(answer, Some(vec![false]));
+        let signals = |dir: &Path| -> i64 {
+            rusqlite::Connection::open(dir.join("a.db"))
+                .unwrap()
+                .query_row("SELECT COUNT(*) FROM trading_signals", [], |r| r.get(0))
+                .unwrap()
+        };
+        assert_eq!((signals(dir.path()), stored(dir.path())), (1, 0));
+        let s = db.send(GetWriterStats).await.unwrap();
+        assert_eq!((s.commits, s.rows_committed, s.pending), (1, 1, 50));
+        // The candles go with the next full commit (here a Flush; else the interval).
+        assert_eq!(db.send(Flush).await.unwrap().unwrap(), 50);
+        assert_eq!((signals(dir.path()), stored(dir.path())), (1, 50));
+    }
+
+    /// SQLite whose next `fail` writes fail (a full disk, say).
+    struct Flaky {
+        inner: SqliteStore,
+        fail: std::sync::Arc<std::sync::atomic::AtomicU32>,
+    }
+
+    impl Store for Flaky {
+        fn backend(&self) -> &'static str {
+            "flaky"
+        }
+        fn write(&mut self, rows: &[Row]) -> crate::error::Result<()> {
+            use std::sync::atomic::Ordering::SeqCst;
+            if self.fail.load(SeqCst) > 0 {
+                self.fail.fetch_sub(1, SeqCst);
+                return Err(crate::error::Error::store("flaky", "write", "disk full"));
+            }
+            self.inner.write(rows)
+        }
+        fn signals(
+            &mut self,
+            q: &messages::SignalQuery,
+        ) -> crate::error::Result<Vec<messages::Signal>> {
+            self.inner.signals(q)
+        }
+        fn is_signal_processed(&mut self, id: Uuid) -> crate::error::Result<bool> {
+            self.inner.is_signal_processed(id)
+        }
+        fn processed_since(&mut self, since: i64) -> crate::error::Result<Vec<Uuid>> {
+            self.inner.processed_since(since)
+        }
+        fn history(
+            &mut self,
+            symbol: &str,
+            interval: Timeframe,
+            limit: usize,
+        ) -> crate::error::Result<Vec<CandleRow>> {
+            self.inner.history(symbol, interval, limit)
+        }
+        fn positions_by_signal(
+            &mut self,
+            id: Uuid,
+        ) -> crate::error::Result<Vec<messages::PositionRecord>> {
+            self.inner.positions_by_signal(id)
+        }
+        fn open_positions(&mut self) -> crate::error::Result<Vec<messages::PositionRecord>> {
+            self.inner.open_positions()
+        }
+        fn closed_positions_since(
+            &mut self,
+            since: i64,
+        ) -> crate::error::Result<Vec<messages::PositionRecord>> {
+            self.inner.closed_positions_since(since)
+        }
+        fn row_counts(&mut self) -> crate::error::Result<Vec<(String, u64)>> {
+            self.inner.row_counts()
+        }
+        fn health(&mut self) -> messages::StoreHealth {
+            self.inner.health()
+        }
+    }
+
+    #[actix_rt::test]
+    async fn a_signal_is_answered_only_once_a_commit_holding_it_succeeded() {
+        let dir = tempfile::tempdir().unwrap();
+        let fail = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(1));
+        let store = Flaky {
+            inner: SqliteStore::open(&dir.path().join("a.db")).unwrap(),
+            fail: fail.clone(),
+        };
+        let m = crate::metrics::Registry::new(true).db_writer;
+        let db = DbWriter::new(Box::new(store), 1000, HOUR, m).start();
+        // Both queued before the writer runs: the Flush's full commit (signal included) fails;
+        // the signal's own commit, once the mailbox is empty, must still write it.
+        let signal_ack = db.send(PersistSignals(vec![signal(0)]));
+        let flush = db.send(Flush);
+        assert!(flush.await.unwrap().is_err(), "the first write fails");
+        assert_eq!(signal_ack.await.unwrap().unwrap(), Some(vec![false]));
+        let n: i64 = rusqlite::Connection::open(dir.path().join("a.db"))
+            .unwrap()
+            .query_row("SELECT COUNT(*) FROM trading_signals", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 1, "answered, so committed");
+        let s = db.send(GetWriterStats).await.unwrap();
+        assert_eq!((s.failed_commits, s.commits, s.pending), (1, 1, 0));
+    }
+
+    #[actix_rt::test]
+    async fn after_a_restart_an_awaited_persist_still_commits_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().to_path_buf();
+        let db = Supervisor::start(move |_| writer(&path));
+        // The panic comes while the commit for the first Persist is scheduled: the restart
+        // cancels that commit and commits the rows itself.
+        let first = db.send(Persist(vec![candle(0)]));
+        db.do_send(InjectPanic);
+        first.await.unwrap().unwrap();
+        assert_eq!(db.send(GetRestarts).await.unwrap(), 1);
+        let second = db.send(Persist(vec![candle(1)]));
+        // Without a commit scheduled again this would wait for the hour's interval.
+        tokio::time::timeout(Duration::from_secs(60), second)
+            .await
+            .expect("committed without waiting for the interval")
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored(dir.path()), 2);
     }
 }

@@ -6,14 +6,16 @@
 //!   [`SubscribeProbes`],
 //!   [`GetExecutorStats`], [`SetTrading`], [`SetStrategyPaused`] (one instance's new signals
 //!   rejected as `strategy_paused`), [`InjectPanic`], [`Drain`], [`GetRestarts`].
-//! - Sends: [`AreSignalsProcessed`] and [`Persist`] (its decision) to DbWriter;
+//! - Sends: [`AreSignalsProcessed`] (when the signal came without the answer) and [`Persist`]
+//!   (its decision) to DbWriter;
 //!   [`GetRiskSnapshot`] and [`OpenPosition`] to PositionManager; [`GetOptionChain`] and
 //!   [`PlaceEntry`] to the Broker (with a broker connection); [`SignalActivated`] to
 //!   subscribers; a [`SignalProbe`] per decision to probe subscribers (latency benchmark;
 //!   none by default); [`messages::RaiseAlarm`] to the Notifier when a daily halt (loss
 //!   limit, profit lock, losing streak) first stops entries on a session day.
 //!
-//! Checks, in order: already processed (asked of the store, and of what this run decided),
+//! Checks, in order: already processed (the store's answer given with the signal's commit, or
+//! asked of the store when it did not come; and what this run decided),
 //! trading enabled, underlying in `valid_underlyings`, age ≤ 24 h by the engine clock,
 //! `min_signal_strength`, `min_expected_move_pct`, `max_concurrent_positions`. Signals are
 //! decided strictly in the order they arrive even though the store answers asynchronously.
@@ -330,7 +332,9 @@ impl OptionsExecutor {
         }
     }
 
-    fn on_signal(&mut self, s: Arc<Signal>, ctx: &mut Context<Self>) {
+    /// A committed signal; `processed` is the DbWriter's word, given with the commit, on
+    /// whether it was already decided (`None`: ask the store).
+    fn on_signal(&mut self, s: Arc<Signal>, processed: Option<bool>, ctx: &mut Context<Self>) {
         self.stats.received += 1;
         self.count(&s.strategy, |c| c.received += 1);
         self.data_now = self.data_now.max(s.timestamp.timestamp());
@@ -341,8 +345,20 @@ impl OptionsExecutor {
             s.symbol
         );
         let seq = self.pending.push((s.clone(), self.now()));
-        self.unasked.push((seq, SignalKey::of(&s)));
-        self.ask_store(ctx);
+        match processed {
+            // Known: no question to the store (a round trip to DbWriter's thread). It is
+            // decided in turn, after the signals before it.
+            Some(p) => {
+                for ((signal, at), answer) in self.pending.complete(seq, Ok(p)) {
+                    self.to_decide.push_back((signal, at, answer));
+                }
+                self.pump(ctx);
+            }
+            None => {
+                self.unasked.push((seq, SignalKey::of(&s)));
+                self.ask_store(ctx);
+            }
+        }
     }
 
     /// Asks the store about every signal not yet asked about, in one request; at most one
@@ -1198,7 +1214,9 @@ impl Handler<SignalGenerated> for OptionsExecutor {
     type Result = ();
 
     fn handle(&mut self, msg: SignalGenerated, ctx: &mut Context<Self>) {
-        guard(self.m, ctx, |ctx| self.on_signal(msg.signal, ctx));
+        guard(self.m, ctx, |ctx| {
+            self.on_signal(msg.signal, msg.processed, ctx)
+        });
     }
 }
 
@@ -1624,6 +1642,31 @@ mod tests {
                 && why.contains("below one lot of 65"),
             "{why}"
         );
+    }
+
+    #[actix_rt::test]
+    async fn a_signal_committed_with_the_stores_answer_is_decided_on_that_answer() {
+        let ex = executor(cfg()).start();
+        const NOW: i64 = 1_700_100_000;
+        let (a, b, c) = (
+            Arc::new(signal("NIFTY", 0.7, 2.0, NOW - 1800)),
+            Arc::new(signal("NIFTY", 0.7, 2.0, NOW - 900)),
+            Arc::new(signal("NIFTY", 0.7, 2.0, NOW)),
+        );
+        // The (empty) store would say "not decided": a's rejection can only come from the
+        // answer that came with it; c came without one and is asked about.
+        for (s, processed) in [(a, Some(true)), (b, Some(false)), (c, None)] {
+            ex.send(SignalGenerated {
+                signal: s,
+                processed,
+            })
+            .await
+            .unwrap();
+        }
+        ex.send(Drain).await.unwrap();
+        let st = ex.send(GetExecutorStats).await.unwrap();
+        assert_eq!((st.received, st.logged, st.rejected), (3, 2, 1));
+        assert_eq!(st.rejected_by_reason.get("already_processed"), Some(&1));
     }
 
     #[actix_rt::test]

@@ -5,9 +5,10 @@
 //! - Handles: [`SignalDetected`] (from Strategy), [`SubscribeSignals`], [`SubscribeProbes`],
 //!   [`GetSignals`],
 //!   [`GetActiveSignals`], [`InjectPanic`], [`Drain`], [`GetRestarts`].
-//! - Sends: [`Persist`] and [`QuerySignals`] to DbWriter; [`SignalGenerated`] to subscribers
-//!   (OptionsExecutor, recorders) — only after the DbWriter committed the signal, and in the
-//!   order the signals were detected; a [`SignalProbe`] per detection to probe subscribers
+//! - Sends: [`PersistSignals`] and [`QuerySignals`] to DbWriter; [`SignalGenerated`] to
+//!   subscribers (OptionsExecutor, recorders) — only after the DbWriter committed the signal,
+//!   and in the order the signals were detected, with the DbWriter's word on whether the
+//!   executor already decided it; a [`SignalProbe`] per detection to probe subscribers
 //!   (latency benchmark; none by default).
 //!
 //! Ids are UUID v5 over (symbol, strategy, candle time, action): a crossover detected again —
@@ -22,7 +23,7 @@ use std::time::Duration;
 use actix::prelude::*;
 use chrono::{TimeZone, Utc};
 use messages::msg::*;
-use messages::{signal_id, Row, Signal, SignalMetadata};
+use messages::{signal_id, Signal, SignalMetadata};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
@@ -45,7 +46,9 @@ pub struct SignalManager {
     seen: HashSet<Uuid>,
     /// Active signals by (timestamp, id), so pruning and export are ordered.
     active: BTreeMap<(i64, Uuid), Arc<Signal>>,
-    pending: InOrder<Arc<Signal>, bool>,
+    /// Detected signals waiting for their commit, with (persisted, already decided) once
+    /// answered.
+    pending: InOrder<Arc<Signal>, (bool, Option<bool>)>,
     /// Detected, not yet sent to the DbWriter (sequence in `pending`, signal).
     unsent: Vec<(u64, Arc<Signal>)>,
     /// A persist of `unsent` is scheduled for the end of the current burst.
@@ -144,39 +147,39 @@ impl SignalManager {
         let seq = self.pending.push(signal.clone());
         self.unsent.push((seq, signal));
         if !self.persist_scheduled {
-            // After the mailbox's current burst: one request for all of it.
+            // After the mailbox's current burst: one request for all of it. A ready future is
+            // polled as soon as the mailbox is empty (a zero-delay timer waited for the
+            // runtime's next millisecond tick).
             self.persist_scheduled = true;
-            ctx.run_later(Duration::ZERO, |act, ctx| {
+            ctx.spawn(actix::fut::ready(()).map(|(), act: &mut Self, ctx| {
                 act.persist_scheduled = false;
                 act.persist(ctx);
-            });
+            }));
         }
     }
 
     /// Asks the DbWriter to commit every signal not yet sent, in one request; on the ack,
-    /// releases them (in order). One request per burst of detections, not one per signal:
-    /// actix polls every spawned future of an actor on each wake, so a future per signal
-    /// costs O(n²) in a burst (measured: 1.7× the signal-heavy replay).
+    /// releases them (in order) with its answer of whether each was already decided. One
+    /// request per burst of detections, not one per signal: actix polls every spawned future
+    /// of an actor on each wake, so a future per signal costs O(n²) in a burst (measured: 1.7×
+    /// the signal-heavy replay).
     fn persist(&mut self, ctx: &mut Context<Self>) {
         if self.unsent.is_empty() {
             return;
         }
         let batch = std::mem::take(&mut self.unsent);
-        let rows = batch
-            .iter()
-            .map(|(_, s)| Row::Signal(Box::new((**s).clone())))
-            .collect();
-        let req = self.db.send(Persist(rows));
+        let signals = batch.iter().map(|(_, s)| (**s).clone()).collect();
+        let req = self.db.send(PersistSignals(signals));
         ctx.spawn(req.into_actor(self).map(move |res, act, _| {
-            let ok = match res {
-                Ok(Ok(())) => true,
+            let (ok, processed) = match res {
+                Ok(Ok(p)) => (true, p.filter(|p| p.len() == batch.len())),
                 Ok(Err(e)) => {
                     log::error!(
                         "{NAME}: store refused {} signals: {e}; kept in {}",
                         batch.len(),
                         act.export_path.display()
                     );
-                    false
+                    (false, None)
                 }
                 Err(e) => {
                     log::error!(
@@ -184,11 +187,12 @@ impl SignalManager {
                         batch.len(),
                         act.export_path.display()
                     );
-                    false
+                    (false, None)
                 }
             };
-            for (seq, _) in batch {
-                act.release(seq, ok);
+            for (i, (seq, _)) in batch.into_iter().enumerate() {
+                let decided = processed.as_ref().and_then(|p| p.get(i).copied());
+                act.release(seq, (ok, decided));
             }
             if !ok {
                 // The seed's fallback: the JSON file has them even when the store does not.
@@ -197,15 +201,17 @@ impl SignalManager {
         }));
     }
 
-    fn release(&mut self, seq: u64, ok: bool) {
-        for (signal, _persisted) in self.pending.complete(seq, ok) {
+    fn release(&mut self, seq: u64, answer: (bool, Option<bool>)) {
+        for (signal, (_persisted, processed)) in self.pending.complete(seq, answer) {
             self.published += 1;
             self.executor.do_send(SignalGenerated {
                 signal: signal.clone(),
+                processed,
             });
             for s in &self.subscribers {
                 s.do_send(SignalGenerated {
                     signal: signal.clone(),
+                    processed,
                 });
             }
         }

@@ -226,6 +226,9 @@ pub struct SignalDetected {
 #[rtype(result = "()")]
 pub struct SignalGenerated {
     pub signal: Arc<Signal>,
+    /// Whether the executor had already decided this signal when it was committed (the
+    /// DbWriter's answer to [`PersistSignals`]); `None` when not known: ask the store.
+    pub processed: Option<bool>,
 }
 
 /// Subscribe to [`SignalGenerated`].
@@ -529,10 +532,20 @@ pub struct BrokerStats {
 
 // ---------------------------------------------------------------- DbWriter
 
-/// Rows to persist. The reply comes once they are committed (or the commit failed).
+/// Rows to persist. The reply comes once they are committed (or the commit failed). Awaited
+/// (`send`), they are committed as soon as the DbWriter's mailbox is empty; sent without
+/// awaiting (`do_send`), they ride along with the next commit.
 #[derive(Message, Debug, Clone)]
 #[rtype(result = "Result<(), StoreFailure>")]
 pub struct Persist(pub Vec<Row>);
+
+/// New signals to persist, awaited like a [`Persist`]. The reply, once they are committed,
+/// also says per signal, in order, whether the executor already decided it (a decision stored
+/// or pending, as [`AreSignalsProcessed`] answers), or `None` when that could not be read: the
+/// executor need not ask the store again.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "Result<Option<Vec<bool>>, StoreFailure>")]
+pub struct PersistSignals(pub Vec<Signal>);
 
 /// Commit everything pending now; the reply tells how many rows were committed.
 #[derive(Message, Debug, Clone, Copy)]
