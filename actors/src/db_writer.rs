@@ -606,6 +606,7 @@ mod tests {
             underlying_price: s.price,
             detail: String::new(),
             strategy: s.strategy.clone(),
+            signal_time: s.metadata.candle_time.timestamp(),
         }))
     }
 
@@ -692,8 +693,8 @@ mod tests {
         ) -> crate::error::Result<Vec<messages::Signal>> {
             self.inner.signals(q)
         }
-        fn is_signal_processed(&mut self, id: Uuid) -> crate::error::Result<bool> {
-            self.inner.is_signal_processed(id)
+        fn is_signal_processed(&mut self, key: messages::SignalKey) -> crate::error::Result<bool> {
+            self.inner.is_signal_processed(key)
         }
         fn processed_since(&mut self, since: i64) -> crate::error::Result<Vec<Uuid>> {
             self.inner.processed_since(since)
