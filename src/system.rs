@@ -492,7 +492,7 @@ impl Engine {
         if let Some(n) = &self.notifier {
             let give_up = std::time::Instant::now() + ALARMS_AT_SHUTDOWN;
             while let Ok(st) = n.send(GetNotifierStats).await {
-                if st.in_flight == 0 || std::time::Instant::now() >= give_up {
+                if (st.in_flight == 0 && st.queued == 0) || std::time::Instant::now() >= give_up {
                     break;
                 }
                 actix_rt::time::sleep(Duration::from_millis(50)).await;

@@ -33,8 +33,10 @@ use crate::supervisor::{guard, note_restart};
 const NAME: &str = "notifier";
 /// How often restart counters and held-back counts are looked at.
 const WATCH_EVERY: Duration = Duration::from_secs(1);
-/// Posts under way above this are dropped (counted): a flood never piles up.
+/// Posts under way at once; more wait in a queue.
 const MAX_IN_FLIGHT: u64 = 64;
+/// Posts waiting for their turn; beyond this a flood is dropped (counted), never piled up.
+const MAX_QUEUED: usize = 1024;
 
 /// The Notifier's settings, secrets resolved.
 #[derive(Clone)]
@@ -109,6 +111,8 @@ pub struct Notifier {
     watch: Option<Registry>,
     started: Instant,
     stats: NotifierStats,
+    /// Posts waiting for one under way to end: (webhook, alarm scrubbed, held-back count).
+    queued: std::collections::VecDeque<(usize, Alarm, u32)>,
     restarts: u64,
     m: &'static ActorMetrics,
 }
@@ -123,6 +127,7 @@ impl Notifier {
             watch,
             started: Instant::now(),
             stats: NotifierStats::default(),
+            queued: std::collections::VecDeque::new(),
             restarts: 0,
             m,
         }
@@ -145,55 +150,73 @@ impl Notifier {
         }
     }
 
-    /// Posts `a` (scrubbed) to every webhook, each post on its own.
+    /// Posts `a` (scrubbed) to every webhook, each post on its own. Above
+    /// [`MAX_IN_FLIGHT`] posts under way, the rest wait their turn in a queue (bounded by
+    /// [`MAX_QUEUED`]; only a flood beyond it is dropped, counted).
     fn dispatch(&mut self, a: Alarm, held: u32, ctx: &mut Context<Self>) {
         let a = scrubbed(&a, &self.cfg.secrets);
-        for sink in &self.cfg.sinks {
-            if self.stats.in_flight >= MAX_IN_FLIGHT {
+        for sink in 0..self.cfg.sinks.len() {
+            if self.stats.in_flight < MAX_IN_FLIGHT {
+                self.start_post(sink, &a, held, ctx);
+            } else if self.queued.len() < MAX_QUEUED {
+                self.queued.push_back((sink, a.clone(), held));
+            } else {
                 self.stats.dropped += 1;
                 log::warn!(
-                    "{NAME}: {} posts under way; {} alarm not posted to {}",
+                    "{NAME}: {} posts under way and {} waiting; {} alarm not posted to {}",
                     self.stats.in_flight,
+                    self.queued.len(),
                     a.kind,
-                    sink.label()
+                    self.cfg.sinks[sink].label()
                 );
-                continue;
             }
-            self.stats.in_flight += 1;
-            let post = sink.post(&a, held);
-            let label = sink.label();
-            let (client, secrets) = (self.cfg.client.clone(), self.cfg.secrets.clone());
-            let (attempts, initial, max) = (
-                self.cfg.retry_attempts,
-                self.cfg.retry_initial,
-                self.cfg.retry_max,
-            );
-            let kind = a.kind;
-            let fut =
-                async move { deliver(&client, &post, attempts, initial, max, &secrets).await };
-            ctx.spawn(fut.into_actor(self).map(move |d, act, _| {
-                act.stats.in_flight = act.stats.in_flight.saturating_sub(1);
-                act.stats.retries += u64::from(d.attempts.saturating_sub(1));
-                match d.error {
-                    None => {
-                        act.stats.posted += 1;
-                        log::info!(
-                            "{NAME}: {kind} alarm posted to {label} ({} attempt{})",
-                            d.attempts,
-                            if d.attempts == 1 { "" } else { "s" }
-                        );
-                    }
-                    Some(why) => {
-                        act.stats.failed += 1;
-                        log::error!(
-                            "{NAME}: {kind} alarm NOT posted to {label} after {} attempt{}: {why}",
-                            d.attempts,
-                            if d.attempts == 1 { "" } else { "s" }
-                        );
-                    }
-                }
-            }));
+            self.stats.queued = self.queued.len() as u64;
         }
+    }
+
+    /// One post of `a` to webhook `sink`, on its own; when it ends, the next waiting post
+    /// starts.
+    fn start_post(&mut self, sink: usize, a: &Alarm, held: u32, ctx: &mut Context<Self>) {
+        let Some(s) = self.cfg.sinks.get(sink) else {
+            return;
+        };
+        self.stats.in_flight += 1;
+        let post = s.post(a, held);
+        let label = s.label();
+        let (client, secrets) = (self.cfg.client.clone(), self.cfg.secrets.clone());
+        let (attempts, initial, max) = (
+            self.cfg.retry_attempts,
+            self.cfg.retry_initial,
+            self.cfg.retry_max,
+        );
+        let kind = a.kind;
+        let fut = async move { deliver(&client, &post, attempts, initial, max, &secrets).await };
+        ctx.spawn(fut.into_actor(self).map(move |d, act, ctx| {
+            act.stats.in_flight = act.stats.in_flight.saturating_sub(1);
+            act.stats.retries += u64::from(d.attempts.saturating_sub(1));
+            match d.error {
+                None => {
+                    act.stats.posted += 1;
+                    log::info!(
+                        "{NAME}: {kind} alarm posted to {label} ({} attempt{})",
+                        d.attempts,
+                        if d.attempts == 1 { "" } else { "s" }
+                    );
+                }
+                Some(why) => {
+                    act.stats.failed += 1;
+                    log::error!(
+                        "{NAME}: {kind} alarm NOT posted to {label} after {} attempt{}: {why}",
+                        d.attempts,
+                        if d.attempts == 1 { "" } else { "s" }
+                    );
+                }
+            }
+            if let Some((sink, a, held)) = act.queued.pop_front() {
+                act.start_post(sink, &a, held, ctx);
+            }
+            act.stats.queued = act.queued.len() as u64;
+        }));
     }
 
     /// Restart storms, and the held-back counts whose minute is over.
@@ -293,6 +316,14 @@ impl Actor for Notifier {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        // After a restart: the posts that were waiting start now.
+        while self.stats.in_flight < MAX_IN_FLIGHT {
+            let Some((sink, a, held)) = self.queued.pop_front() else {
+                break;
+            };
+            self.start_post(sink, &a, held, ctx);
+        }
+        self.stats.queued = self.queued.len() as u64;
         ctx.run_interval(WATCH_EVERY, |act, ctx| {
             let m = act.m;
             guard(m, ctx, |ctx| act.watch(ctx));

@@ -209,10 +209,13 @@ pub struct NotifierStats {
     pub failed: u64,
     /// Attempts after the first.
     pub retries: u64,
-    /// Posts not tried because too many were in flight.
+    /// Posts not tried because too many were under way and waiting.
     pub dropped: u64,
     /// Posts under way.
     pub in_flight: u64,
+    /// Posts waiting for one under way to end.
+    #[serde(default)]
+    pub queued: u64,
 }
 
 /// The Notifier's counters, for `ctl` and tests.
