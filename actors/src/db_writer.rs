@@ -85,7 +85,8 @@ impl Acks {
                     a.commit_scheduled = false;
                     a.waiters.iter().any(|w| matches!(w, Waiter::Rows(_)))
                 };
-                guard(act.m, ctx, |_| {
+                // Scheduled by the actor itself: counted as sent too (sent ≥ handled).
+                guard_wake(act.m, ctx, |_| {
                     // Only SignalManager waits: its signals alone, a small transaction.
                     let _ = if rows_waiting {
                         act.flush()
