@@ -45,10 +45,18 @@ use crate::system::Engine;
 #[rtype(result = "String")]
 pub struct ControlLine(pub String);
 
-/// The broker refused the session (token error): halt, as the kill switch does.
+/// The broker refused the session (token error): halt, as the kill switch does, until a new
+/// token is accepted (`ctl kite token`).
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct BrokerHalt(pub String);
+
+/// The broker and what `ctl kite token` needs: the client whose token it replaces, and the run
+/// loop's channel to restart the feed with it.
+pub struct KiteControl {
+    pub client: std::sync::Arc<actors::kite::KiteClient>,
+    pub resumed: mpsc::UnboundedSender<()>,
+}
 
 /// One parsed request (see the module doc for the wire form).
 #[derive(Debug, Deserialize)]
@@ -79,6 +87,10 @@ pub enum Request {
         #[serde(default)]
         name: Option<String>,
     },
+    /// A new access token for the broker (never logged, never echoed).
+    KiteToken {
+        token: String,
+    },
 }
 
 /// What `{"cmd": "strategy"}` asks: the list, or to pause or resume the instance `name`.
@@ -104,7 +116,11 @@ pub struct ControlActor {
     metrics: Registry,
     mode: Mode,
     paused: bool,
+    /// The operator's kill switch.
     halted: bool,
+    /// The broker refused the token: lifted only by a new token the broker accepts.
+    broker_halted: bool,
+    kite: Option<KiteControl>,
     started: Instant,
     feed: String,
     allow_faults: bool,
@@ -136,6 +152,8 @@ impl ControlActor {
             mode,
             paused: false,
             halted: false,
+            broker_halted: false,
+            kite: None,
             started: Instant::now(),
             feed: feed.to_string(),
             allow_faults,
@@ -145,8 +163,14 @@ impl ControlActor {
         }
     }
 
+    /// With the broker: `ctl kite token` and the token's state in `ctl status`.
+    pub fn with_kite(mut self, kite: KiteControl) -> Self {
+        self.kite = Some(kite);
+        self
+    }
+
     fn trading_state(&self) -> &'static str {
-        if self.halted {
+        if self.halted || self.broker_halted {
             "halted"
         } else if self.paused {
             "paused"
@@ -172,9 +196,91 @@ impl ControlActor {
     fn set_trading(&self) {
         self.executor.do_send(SetTrading {
             paused: Some(self.paused),
-            halted: Some(self.halted),
+            halted: Some(self.halted || self.broker_halted),
             mode: Some(self.mode),
         });
+    }
+}
+
+impl ControlActor {
+    /// `ctl kite token`: the new token's form is checked (never quoted), it replaces the
+    /// client's, and the broker's positions and open orders are read with it and reconciled
+    /// with the book before anything resumes. Accepted: the broker's halt is lifted and the run
+    /// loop restarts the feed with it. Refused or unreachable: still halted, the reply says why.
+    fn new_token(&mut self, token: String) -> ResponseActFuture<Self, String> {
+        let Some(k) = &self.kite else {
+            self.audit(
+                "kite_token",
+                "refused: no broker (started without --feed kite)".into(),
+                false,
+            );
+            return Box::pin(fut::ready(err(
+                "no broker: this engine was started without --feed kite",
+            )));
+        };
+        if let Err(e) = actors::kite::validate_access_token(&token) {
+            self.audit("kite_token", format!("refused: {e}"), false);
+            return Box::pin(fut::ready(err(e)));
+        }
+        let (client, resumed) = (k.client.clone(), k.resumed.clone());
+        client.set_access_token(token);
+        let pm = self.positions.clone();
+        let c = client.clone();
+        Box::pin(
+            async move {
+                let p = c.positions().await;
+                let o = c.orders().await;
+                let known = pm.send(GetOpenPositions).await;
+                (p, o, known)
+            }
+            .into_actor(self)
+            .map(move |(p, o, known), act, _| {
+                let (p, o) = match (p, o) {
+                    (Ok(p), Ok(o)) => (p, o),
+                    (Err(e), _) | (_, Err(e)) => {
+                        let why = if e.is_token_error() {
+                            format!("the broker refused the new token ({e}); trading stays halted")
+                        } else {
+                            format!("cannot read the broker's positions and orders with the new token ({e}); trading stays halted: try again")
+                        };
+                        act.audit("kite_token", format!("not taken: {why}"), false);
+                        return err(why);
+                    }
+                };
+                let known = match known {
+                    Ok(k) => k,
+                    Err(e) => {
+                        let why = format!("PositionManager did not answer ({e}); trading stays halted: try again");
+                        act.audit("kite_token", format!("not taken: {why}"), false);
+                        return err(why);
+                    }
+                };
+                let lines = crate::kite_feed::reconcile(&p.net, &o, &known);
+                for l in &lines {
+                    log::warn!("kite: reconcile: {l}");
+                }
+                client.mark_token_replaced();
+                let lifted = std::mem::take(&mut act.broker_halted);
+                act.set_trading();
+                act.audit(
+                    "kite_token",
+                    format!(
+                        "a new access token accepted; {} positions and {} orders at the broker reconciled ({} findings){}",
+                        p.net.iter().filter(|x| x.quantity != 0).count(),
+                        o.len(),
+                        lines.len(),
+                        if lifted { "; the broker's halt is lifted" } else { "" }
+                    ),
+                    true,
+                );
+                let _ = resumed.send(());
+                ok(json!({
+                    "kite_token": client.token_status().to_json(),
+                    "trading": act.trading_state(),
+                    "reconciled": lines,
+                }))
+            }),
+        )
     }
 }
 
@@ -182,8 +288,22 @@ impl ControlActor {
 /// of the request and 200 of the parser's message.
 pub fn parse_request(line: &str) -> Result<Request, String> {
     serde_json::from_str(line.trim()).map_err(|e| {
+        if line.to_ascii_lowercase().contains("token") {
+            // It may hold an access token: neither the request nor the parser's words (which
+            // can quote values) are repeated.
+            return format!(
+                "bad request (not quoted: it may hold a secret): a {} error at column {}; expected {{\"cmd\":\"kite_token\",\"token\":\"…\"}}",
+                match e.classify() {
+                    serde_json::error::Category::Io => "read",
+                    serde_json::error::Category::Syntax => "JSON syntax",
+                    serde_json::error::Category::Data => "field",
+                    serde_json::error::Category::Eof => "truncated JSON",
+                },
+                e.column()
+            );
+        }
         format!(
-            "bad request {:?}: {} (expected e.g. {{\"cmd\":\"status\"}}; commands: status, metrics, pause, resume, mode, halt, flatten, positions, close, shutdown, crash)",
+            "bad request {:?}: {} (expected e.g. {{\"cmd\":\"status\"}}; commands: status, metrics, pause, resume, mode, halt, flatten, positions, close, shutdown, crash, strategy, kite_token)",
             clip(line.trim(), 120),
             clip(&e.to_string(), 200)
         )
@@ -219,8 +339,8 @@ impl Handler<BrokerHalt> for ControlActor {
     type Result = ();
 
     fn handle(&mut self, msg: BrokerHalt, _ctx: &mut Context<Self>) {
-        if !self.halted {
-            self.halted = true;
+        if !self.broker_halted {
+            self.broker_halted = true;
             self.set_trading();
             self.audit("halt", format!("broker: {}", msg.0), true);
         }
@@ -304,8 +424,13 @@ impl Handler<ControlLine> for ControlActor {
                 self.halted = false;
                 self.set_trading();
                 self.audit("resume", String::new(), true);
-                done(ok(json!({"trading": self.trading_state()})))
+                let mut v = json!({"trading": self.trading_state()});
+                if self.broker_halted {
+                    v["note"] = json!("still halted: the broker refused the access token; give a new one with `ctl kite token`");
+                }
+                done(ok(v))
             }
+            Request::KiteToken { token } => self.new_token(token),
             Request::Halt => {
                 self.halted = true;
                 self.set_trading();
@@ -482,12 +607,15 @@ impl Handler<ControlLine> for ControlActor {
                     self.strategy_info.clone(),
                     self.metrics.clone(),
                 );
-                let base = json!({
+                let mut base = json!({
                     "mode": self.mode.as_str(),
                     "feed": self.feed,
                     "trading": self.trading_state(),
                     "uptime_secs": self.started.elapsed().as_secs(),
                 });
+                if let Some(k) = &self.kite {
+                    base["kite_token"] = k.client.token_status().to_json();
+                }
                 Box::pin(
                     async move {
                         let w = db.send(GetWriterStats).await;

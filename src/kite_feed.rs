@@ -237,6 +237,31 @@ impl KiteFeed {
         })
     }
 
+    /// The client (shared with the Broker): its access token and the token's state.
+    pub fn client(&self) -> Arc<KiteClient> {
+        self.client.clone()
+    }
+
+    /// Starts the KiteTicker stream again with the client's current access token (after `ctl
+    /// kite token`): the old connection is dropped, every token streamed so far is subscribed
+    /// on the new one.
+    pub fn restart_ticker(&mut self, cfg: &Config) -> Result<(), AppError> {
+        let Some(old) = self.ticker.take() else {
+            return Ok(());
+        };
+        let mut all: Vec<u32> = old.symbols.keys().copied().collect();
+        all.extend(old.options.keys().copied());
+        let (rx, add) = spawn_stream(cfg, &self.client.credentials(), all)?;
+        log::info!("kite ticker: restarted with the new access token");
+        self.ticker = Some(TickerFeed {
+            rx,
+            symbols: old.symbols,
+            add,
+            options: old.options,
+        });
+        Ok(())
+    }
+
     /// The history candles whose interval was still running at start, per timeframe (once;
     /// empty after).
     pub fn take_running(&mut self) -> Vec<(Timeframe, Vec<Candle>)> {
@@ -577,6 +602,27 @@ fn start_ticker(
             None => log::warn!("kite ticker: no instrument token for {key}; not streamed"),
         }
     }
+    let (rx, add) = spawn_stream(cfg, creds, symbols.keys().copied().collect())?;
+    Ok(TickerFeed {
+        rx,
+        symbols,
+        add,
+        options: HashMap::new(),
+    })
+}
+
+type TickerChannels = (
+    tokio::sync::mpsc::UnboundedReceiver<Vec<actors::kite::TickerTick>>,
+    tokio::sync::mpsc::UnboundedSender<Vec<u32>>,
+);
+
+/// Spawns one KiteTicker stream (on the caller's arbiter) of `tokens`; it stops when the
+/// returned sender or receiver is dropped.
+fn spawn_stream(
+    cfg: &Config,
+    creds: &Credentials,
+    tokens: Vec<u32>,
+) -> Result<TickerChannels, AppError> {
     let base = std::env::var("KITE_TICKER_URL")
         .ok()
         .filter(|v| !v.trim().is_empty())
@@ -593,25 +639,17 @@ fn start_ticker(
         .append_pair("api_key", &creds.api_key)
         .append_pair("access_token", token);
     let redactor = creds.clone();
+    let n = tokens.len();
     let conn = actors::kite::ticker::TickerConnection {
         url: url.to_string(),
-        tokens: symbols.keys().copied().collect(),
+        tokens,
         redact: Box::new(move |s: &str| redactor.redact(s)),
     };
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let (add, add_rx) = tokio::sync::mpsc::unbounded_channel();
     actix_rt::spawn(actors::kite::ticker::stream(conn, add_rx, tx));
-    log::info!(
-        "kite ticker: streaming {} underlyings from {}",
-        symbols.len(),
-        base
-    );
-    Ok(TickerFeed {
-        rx,
-        symbols,
-        add,
-        options: HashMap::new(),
-    })
+    log::info!("kite ticker: streaming {n} instruments from {base}");
+    Ok((rx, add))
 }
 
 /// `alphastocks kite login --request-token T`: the session exchange; prints the access token.

@@ -429,6 +429,20 @@ enum CtlCmd {
         #[command(subcommand)]
         cmd: StrategyCmd,
     },
+    /// The broker's session: `kite token` gives the running engine a new access token.
+    Kite {
+        #[command(subcommand)]
+        cmd: CtlKiteCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum CtlKiteCmd {
+    /// A new access token (after the daily expiry): read from standard input (one line) when
+    /// TOKEN is absent — keeps it out of the shell history and the process list. The engine
+    /// reconciles positions and open orders with it, then lifts the broker's halt and resumes
+    /// the feed. Never logged or echoed.
+    Token { token: Option<String> },
 }
 
 #[derive(Subcommand)]
@@ -982,6 +996,24 @@ fn ctl(config: &Path, socket: Option<PathBuf>, cmd: CtlCmd) -> Result<(), AppErr
         ),
         CtlCmd::Shutdown => (json!({"cmd": "shutdown"}), None),
         CtlCmd::Crash { actor } => (json!({"cmd": "crash", "actor": actor}), None),
+        CtlCmd::Kite {
+            cmd: CtlKiteCmd::Token { token },
+        } => {
+            let token = match token {
+                Some(t) => t.clone(),
+                None => {
+                    let mut line = String::new();
+                    std::io::stdin()
+                        .read_line(&mut line)
+                        .map_err(|source| AppError::Io {
+                            context: "cannot read the access token from standard input".into(),
+                            source,
+                        })?;
+                    line.trim().to_string()
+                }
+            };
+            (json!({"cmd": "kite_token", "token": token}), None)
+        }
         CtlCmd::Strategy { cmd } => (
             match cmd {
                 StrategyCmd::List => json!({"cmd": "strategy", "action": "list"}),

@@ -170,14 +170,14 @@ pub struct TickerConnection {
     pub redact: Box<dyn Fn(&str) -> String + Send>,
 }
 
-/// Streams ticks into `out` until `out` is closed; tokens sent on `add` are subscribed too.
+/// Streams ticks into `out` until `out` or `add` is closed; tokens sent on `add` are
+/// subscribed too.
 pub async fn stream(
     conn: TickerConnection,
     mut add: UnboundedReceiver<Vec<u32>>,
     out: UnboundedSender<Vec<TickerTick>>,
 ) {
     let mut tokens: BTreeSet<u32> = conn.tokens.iter().copied().collect();
-    let mut add_open = true;
     let mut backoff = Duration::from_secs(1);
     while !out.is_closed() {
         match tokio_tungstenite::connect_async(conn.url.as_str()).await {
@@ -232,8 +232,9 @@ pub async fn stream(
                                 ok = false;
                             }
                         },
-                        more = add.recv(), if add_open => match more {
-                            None => add_open = false,
+                        more = add.recv() => match more {
+                            // The feed that asked is gone (replaced or stopped).
+                            None => return,
                             Some(v) => {
                                 let fresh: Vec<u32> =
                                     v.into_iter().filter(|t| tokens.insert(*t)).collect();
