@@ -9,6 +9,7 @@
 //! - [`session`], [`instruments`], [`market`], [`historical`], [`orders`], [`portfolio`]:
 //!   the endpoints and their types.
 //! - [`token`]: the access token's state (accepted, refused, replaced) and the check of a new one.
+//! - [`silence`]: the escalation when a connected ticker goes quiet for an underlying.
 //! - [`ticker`]: KiteTicker's binary packets and subscription messages (the WebSocket feed).
 //!
 //! ```no_run
@@ -35,6 +36,7 @@ pub mod orders;
 pub mod portfolio;
 pub mod ratelimit;
 pub mod session;
+pub mod silence;
 #[cfg(test)]
 pub(crate) mod testkit;
 pub mod ticker;
