@@ -615,6 +615,7 @@ impl Handler<ControlLine> for ControlActor {
                 });
                 if let Some(k) = &self.kite {
                     base["kite_token"] = k.client.token_status().to_json();
+                    base["kite_ticker"] = self.metrics.feed.to_json();
                 }
                 Box::pin(
                     async move {
@@ -882,7 +883,8 @@ pub async fn serve_prometheus(addr: &str, metrics: Registry) -> Result<(), AppEr
             let Ok((mut s, _)) = l.accept().await else {
                 continue;
             };
-            let body = actors::metrics::prometheus(&metrics.snapshot());
+            let body =
+                actors::metrics::prometheus(&metrics.snapshot()) + &metrics.feed.prometheus();
             actix_rt::spawn(async move {
                 let mut buf = [0u8; 1024];
                 let _ = tokio::io::AsyncReadExt::read(&mut s, &mut buf).await;

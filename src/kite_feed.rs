@@ -16,6 +16,8 @@ use std::time::Duration;
 use actix::Actor;
 use actors::config::{Config, StorageBackend};
 use actors::db_writer::DbWriter;
+use actors::kite::silence::{SilenceWatch, Step};
+use actors::kite::ticker::TickerCommand;
 use actors::kite::{
     load_or_fetch_instruments, Credentials, Instrument, KiteClient, KiteError, RateLimits,
 };
@@ -44,16 +46,26 @@ pub struct KiteFeed {
     /// History candles whose interval was still running at start, per timeframe: DataManager
     /// resumes them as forming ([`KiteFeed::take_running`]).
     running: Vec<(Timeframe, Vec<Candle>)>,
+    /// `kite.ticker_silence_seconds`.
+    silence: u64,
 }
 
-/// The KiteTicker stream's ticks, and each index token's symbol.
+/// The KiteTicker stream's ticks, each index token's symbol, and the silence watch.
 struct TickerFeed {
     rx: tokio::sync::mpsc::UnboundedReceiver<Vec<actors::kite::TickerTick>>,
-    symbols: HashMap<u32, SymbolId>,
-    /// Subscribes more tokens on the live connection.
-    add: tokio::sync::mpsc::UnboundedSender<Vec<u32>>,
+    /// Index token → (symbol, its index in `streamed` and in the watch).
+    symbols: HashMap<u32, (SymbolId, usize)>,
+    /// The streamed underlyings: (symbol, index token).
+    streamed: Vec<(SymbolId, u32)>,
+    /// Asks the stream to subscribe, resubscribe, reconnect.
+    add: tokio::sync::mpsc::UnboundedSender<TickerCommand>,
     /// The options streamed, token → tradingsymbol.
     options: HashMap<u32, String>,
+    /// Each option's last streamed tick (watch milliseconds).
+    option_last: HashMap<String, u64>,
+    /// The escalation when an underlying goes quiet.
+    watch: SilenceWatch,
+    steps: Vec<(usize, Step)>,
 }
 
 fn kite_err(context: &str) -> impl FnOnce(KiteError) -> AppError + '_ {
@@ -234,6 +246,7 @@ impl KiteFeed {
             last_volume,
             clock,
             running,
+            silence: cfg.kite.ticker_silence_seconds,
         })
     }
 
@@ -253,12 +266,7 @@ impl KiteFeed {
         all.extend(old.options.keys().copied());
         let (rx, add) = spawn_stream(cfg, &self.client.credentials(), all)?;
         log::info!("kite ticker: restarted with the new access token");
-        self.ticker = Some(TickerFeed {
-            rx,
-            symbols: old.symbols,
-            add,
-            options: old.options,
-        });
+        self.ticker = Some(TickerFeed { rx, add, ..old });
         Ok(())
     }
 
@@ -296,20 +304,22 @@ impl KiteFeed {
         }
         if !fresh.is_empty() {
             log::info!("kite ticker: streaming {} more options", fresh.len());
-            let _ = feed.add.send(fresh);
+            let _ = feed.add.send(TickerCommand::Subscribe(fresh));
         }
     }
 
     /// The ticks the WebSocket delivered since the last call (exchange time; volume = the
     /// change of the cumulative day volume), and the options' last prices (the latest per
-    /// option).
-    pub fn drain_ticker(&mut self) -> (Vec<Tick>, Vec<(String, f64)>) {
+    /// option). `now_ms` (the watch's clock) records when each streamed last.
+    pub fn drain_ticker(&mut self, now_ms: u64) -> (Vec<Tick>, Vec<(String, f64)>) {
         let mut out = Vec::new();
         let mut marks: Vec<(String, f64)> = Vec::new();
         let Some(TickerFeed {
             rx,
             symbols,
             options,
+            option_last,
+            watch,
             ..
         }) = self.ticker.as_mut()
         else {
@@ -319,15 +329,22 @@ impl KiteFeed {
         while let Ok(batch) = rx.try_recv() {
             for t in batch {
                 if let Some(sym) = options.get(&t.token) {
+                    match option_last.get_mut(sym) {
+                        Some(l) => *l = now_ms,
+                        None => {
+                            option_last.insert(sym.clone(), now_ms);
+                        }
+                    }
                     match marks.iter_mut().find(|(s, _)| s == sym) {
                         Some(m) => m.1 = t.last_price,
                         None => marks.push((sym.clone(), t.last_price)),
                     }
                     continue;
                 }
-                let Some(id) = symbols.get(&t.token) else {
+                let Some((id, i)) = symbols.get(&t.token) else {
                     continue;
                 };
+                watch.on_tick(*i, now_ms);
                 let cum = t.volume.unwrap_or(0) as f64;
                 let prev = self.last_volume.insert(*id, cum).unwrap_or(cum);
                 out.push(Tick {
@@ -341,6 +358,77 @@ impl KiteFeed {
         (out, marks)
     }
 
+    /// The silence watch's turn (see `actors::kite::silence`): at `now_ms`, with the market
+    /// open or not, each step is taken (resubscribe, reconnect, REST fallback, retry), logged
+    /// and counted into `counters`. Returns the alarm text of each underlying that fell back
+    /// to REST quotes (once per silence).
+    pub fn watch_stream(
+        &mut self,
+        now_ms: u64,
+        market_open: bool,
+        counters: &actors::metrics::FeedCounters,
+    ) -> Vec<(String, String)> {
+        let mut alarms = Vec::new();
+        let Some(feed) = self.ticker.as_mut() else {
+            return alarms;
+        };
+        feed.watch.check(now_ms, market_open, &mut feed.steps);
+        if feed.steps.is_empty() {
+            return alarms;
+        }
+        let quiet = self.silence;
+        let mut resubscribe = Vec::new();
+        let mut reconnect = false;
+        for (i, step) in &feed.steps {
+            let Some((id, token)) = feed.streamed.get(*i) else {
+                continue;
+            };
+            let name = self
+                .keys
+                .iter()
+                .find(|(k, _)| k == id)
+                .map(|(_, n)| n.as_str())
+                .unwrap_or("?");
+            match step {
+                Step::Resubscribe => {
+                    log::warn!("kite ticker: no tick for {name} in {quiet} s while the market is open; subscribing it again");
+                    resubscribe.push(*token);
+                }
+                Step::Reconnect => {
+                    log::warn!(
+                        "kite ticker: still no tick for {name} after resubscribing; reconnecting"
+                    );
+                    reconnect = true;
+                }
+                Step::Fallback => {
+                    let msg = format!("KiteTicker gave no tick for {name} for {} s while the market is open (resubscribed, reconnected): its quotes now come from REST polls every interval while the stream is retried", 3 * quiet);
+                    log::error!("kite ticker: ALARM {msg}");
+                    alarms.push((name.to_string(), msg));
+                }
+                Step::Retry => {
+                    log::warn!("kite ticker: {name} still on REST quotes; trying the stream again");
+                    reconnect = true;
+                }
+                Step::Recovered => {
+                    log::info!(
+                        "kite ticker: {name} ticks again over the stream; its REST poll stops"
+                    );
+                }
+            }
+        }
+        if !resubscribe.is_empty() {
+            let _ = feed.add.send(TickerCommand::Resubscribe(resubscribe));
+        }
+        if reconnect {
+            let _ = feed.add.send(TickerCommand::Reconnect);
+        }
+        let on_rest = (0..feed.streamed.len())
+            .filter(|i| feed.watch.on_rest(*i))
+            .count();
+        counters.set(&feed.watch.counts, on_rest as u64);
+        alarms
+    }
+
     /// The Broker actor's client and instrument dump.
     pub fn broker_setup(&self) -> crate::system::BrokerSetup {
         crate::system::BrokerSetup {
@@ -352,18 +440,33 @@ impl KiteFeed {
     /// One poll: a tick per quoted underlying, and the last price of each of `options`
     /// (tradingsymbols on `exchange`, the open positions' contracts). Quotes without data are
     /// skipped.
+    ///
+    /// Streaming, only what the stream does not carry is polled: the underlyings on REST
+    /// fallback, and the options that have not streamed within `kite.ticker_silence_seconds`
+    /// (at `now_ms`, the watch's clock).
     pub async fn poll(
         &mut self,
         exchange: &str,
         options: &[String],
+        now_ms: u64,
     ) -> Result<(Vec<Tick>, Vec<(String, f64)>), KiteError> {
-        let option_keys: Vec<String> = options.iter().map(|o| format!("{exchange}:{o}")).collect();
-        // Streaming: the underlyings come over the WebSocket, only the options are polled.
-        let underlyings = if self.ticker.is_some() {
-            &[][..]
-        } else {
-            &self.keys[..]
+        let (options, underlyings): (Vec<&String>, Vec<(SymbolId, String)>) = match &self.ticker {
+            None => (options.iter().collect(), self.keys.clone()),
+            Some(f) => (
+                options
+                    .iter()
+                    .filter(|o| !f.watch.live(f.option_last.get(*o).copied(), now_ms))
+                    .collect(),
+                f.streamed
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| f.watch.on_rest(*i))
+                    .filter_map(|(_, (id, _))| self.keys.iter().find(|(k, _)| k == id).cloned())
+                    .collect(),
+            ),
         };
+        let option_keys: Vec<String> = options.iter().map(|o| format!("{exchange}:{o}")).collect();
+        let underlyings = &underlyings[..];
         let names: Vec<&str> = underlyings
             .iter()
             .map(|(_, k)| k.as_str())
@@ -376,7 +479,7 @@ impl KiteFeed {
         let marks: Vec<(String, f64)> = options
             .iter()
             .zip(&option_keys)
-            .filter_map(|(o, k)| quotes.get(k).map(|q| (o.clone(), q.last_price)))
+            .filter_map(|(o, k)| quotes.get(k).map(|q| ((*o).clone(), q.last_price)))
             .collect();
         let now = self.clock.now();
         let mut ticks = Vec::with_capacity(underlyings.len());
@@ -594,26 +697,36 @@ fn start_ticker(
     tokens: &BTreeMap<String, u64>,
 ) -> Result<TickerFeed, AppError> {
     let mut symbols = HashMap::new();
+    let mut streamed = Vec::new();
     for (id, key) in keys {
         match tokens.get(key) {
             Some(t) => {
-                symbols.insert(*t as u32, *id);
+                symbols.insert(*t as u32, (*id, streamed.len()));
+                streamed.push((*id, *t as u32));
             }
             None => log::warn!("kite ticker: no instrument token for {key}; not streamed"),
         }
     }
-    let (rx, add) = spawn_stream(cfg, creds, symbols.keys().copied().collect())?;
+    let (rx, add) = spawn_stream(cfg, creds, streamed.iter().map(|(_, t)| *t).collect())?;
     Ok(TickerFeed {
         rx,
+        watch: SilenceWatch::new(
+            streamed.len(),
+            Duration::from_secs(cfg.kite.ticker_silence_seconds),
+            0,
+        ),
         symbols,
+        streamed,
         add,
         options: HashMap::new(),
+        option_last: HashMap::new(),
+        steps: Vec::new(),
     })
 }
 
 type TickerChannels = (
     tokio::sync::mpsc::UnboundedReceiver<Vec<actors::kite::TickerTick>>,
-    tokio::sync::mpsc::UnboundedSender<Vec<u32>>,
+    tokio::sync::mpsc::UnboundedSender<TickerCommand>,
 );
 
 /// Spawns one KiteTicker stream (on the caller's arbiter) of `tokens`; it stops when the

@@ -291,16 +291,22 @@ pub async fn run(mut cfg: Config, opts: RunOptions) -> Result<(), AppError> {
                     }
                 }
                 let open = engine.positions.send(GetOpenOptions).await?;
+                let now_ms = began.elapsed().as_millis() as u64;
                 if streaming {
                     k.follow_options(&open);
-                    let (t, marks) = k.drain_ticker();
+                    let (t, marks) = k.drain_ticker(now_ms);
                     ticks = t;
                     mark_options(&engine, marks, opts.clock.now());
+                    // A quiet stream: resubscribe, reconnect, REST fallback (market hours only).
+                    let market_open = session.contains(opts.clock.now());
+                    for (symbol, msg) in k.watch_stream(now_ms, market_open, engine.metrics.feed) {
+                        alarms.raise(Alarm::new(AlarmKind::FeedSilent, msg).symbol(symbol));
+                    }
                 }
                 // Polled: everything (no stream), or the options held (streaming).
                 if !streaming || last_poll.elapsed() >= poll_every {
                     last_poll = Instant::now();
-                    match k.poll(&cfg.kite.exchange, &open).await {
+                    match k.poll(&cfg.kite.exchange, &open, now_ms).await {
                         Ok((t, marks)) => {
                             ticks.extend(t);
                             mark_options(&engine, marks, opts.clock.now());
@@ -405,6 +411,12 @@ pub async fn run(mut cfg: Config, opts: RunOptions) -> Result<(), AppError> {
                 store
             );
         }
+    }
+    if streaming {
+        log::info!(
+            "kite ticker: silence watch {}",
+            engine.metrics.feed.to_json()
+        );
     }
     if sample_every.is_some() {
         // The last sample, so a short run is on record too.

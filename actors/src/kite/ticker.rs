@@ -160,6 +160,17 @@ pub fn parse_frame(frame: &[u8]) -> Result<Vec<TickerTick>, KiteError> {
     Ok(out)
 }
 
+/// What the feed asks of a running [`stream`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TickerCommand {
+    /// Stream these tokens too (from now on, and at every reconnection).
+    Subscribe(Vec<u32>),
+    /// Subscribe these (already streamed) tokens again on the live connection.
+    Resubscribe(Vec<u32>),
+    /// Drop the connection and connect again at once, subscribing everything.
+    Reconnect,
+}
+
 /// Where and what [`stream`] connects to.
 pub struct TickerConnection {
     /// The full URL, credentials in its query (never logged).
@@ -170,11 +181,11 @@ pub struct TickerConnection {
     pub redact: Box<dyn Fn(&str) -> String + Send>,
 }
 
-/// Streams ticks into `out` until `out` or `add` is closed; tokens sent on `add` are
-/// subscribed too.
+/// Streams ticks into `out` until `out` or `add` is closed, doing what `add` asks
+/// ([`TickerCommand`]).
 pub async fn stream(
     conn: TickerConnection,
-    mut add: UnboundedReceiver<Vec<u32>>,
+    mut add: UnboundedReceiver<TickerCommand>,
     out: UnboundedSender<Vec<TickerTick>>,
 ) {
     let mut tokens: BTreeSet<u32> = conn.tokens.iter().copied().collect();
@@ -235,7 +246,26 @@ pub async fn stream(
                         more = add.recv() => match more {
                             // The feed that asked is gone (replaced or stopped).
                             None => return,
-                            Some(v) => {
+                            Some(TickerCommand::Reconnect) => {
+                                log::warn!("kite ticker: reconnecting (asked: the stream went quiet)");
+                                backoff = Duration::ZERO;
+                                ok = false;
+                            }
+                            Some(TickerCommand::Resubscribe(v)) => {
+                                let v: Vec<u32> = v.into_iter().filter(|t| tokens.contains(t)).collect();
+                                if !v.is_empty() {
+                                    log::warn!("kite ticker: subscribing {} quiet instruments again", v.len());
+                                    ok = ws
+                                        .send(Message::text(subscribe_message(&v)))
+                                        .await
+                                        .is_ok()
+                                        && ws
+                                            .send(Message::text(mode_message(TickerMode::Full, &v)))
+                                            .await
+                                            .is_ok();
+                                }
+                            }
+                            Some(TickerCommand::Subscribe(v)) => {
                                 let fresh: Vec<u32> =
                                     v.into_iter().filter(|t| tokens.insert(*t)).collect();
                                 if !fresh.is_empty() {
@@ -261,7 +291,7 @@ pub async fn stream(
             return;
         }
         tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(BACKOFF_MAX);
+        backoff = (backoff * 2).clamp(Duration::from_secs(1), BACKOFF_MAX);
     }
 }
 
