@@ -345,3 +345,156 @@ async fn an_expired_token_halts_and_alarms_and_a_new_one_over_ctl_resumes() {
         assert!(!d.contains(OLD) && !d.contains(NEW));
     }
 }
+
+/// A KiteTicker of our own: records each connection's URI, whether it is still open, and its
+/// text messages; streams a NIFTY 50 tick every 100 ms on every connection.
+type Conns = Arc<Mutex<Vec<(String, bool, Vec<String>)>>>;
+
+fn ticker(conns: Conns) -> String {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let url = format!("ws://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    return;
+                };
+                let log = conns.clone();
+                #[allow(clippy::result_large_err)]
+                let keep_uri =
+                    move |req: &tokio_tungstenite::tungstenite::handshake::server::Request,
+                          resp| {
+                        log.lock()
+                            .unwrap()
+                            .push((req.uri().to_string(), true, Vec::new()));
+                        Ok(resp)
+                    };
+                let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(tcp, keep_uri).await else {
+                    continue;
+                };
+                let n = conns.lock().unwrap().len() - 1;
+                let conns = conns.clone();
+                tokio::spawn(async move {
+                    let mut k = 0u32;
+                    loop {
+                        tokio::select! {
+                            m = ws.next() => match m {
+                                Some(Ok(Message::Text(t))) => conns.lock().unwrap()[n].2.push(t.to_string()),
+                                Some(Ok(_)) => {}
+                                _ => break,
+                            },
+                            _ = tokio::time::sleep(Duration::from_millis(100)) => {
+                                k += 1;
+                                let mut p = vec![0u8; 32];
+                                p[0..4].copy_from_slice(&256_265u32.to_be_bytes());
+                                p[4..8].copy_from_slice(&(2_400_000 + k).to_be_bytes());
+                                let mut f = 1u16.to_be_bytes().to_vec();
+                                f.extend((p.len() as u16).to_be_bytes());
+                                f.extend(p);
+                                if ws.send(Message::binary(f)).await.is_err() {
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                    conns.lock().unwrap()[n].1 = false;
+                });
+            }
+        });
+    });
+    url
+}
+
+#[actix_rt::test]
+async fn a_new_token_restarts_the_ticker_with_it() {
+    let stand: Shared = Arc::default();
+    let s = stand_in(&stand).await;
+    let conns: Conns = Arc::default();
+    let ws = ticker(conns.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let mut v = common::default_json();
+    v["storage"]["data_dir"] = dir.path().to_string_lossy().into_owned().into();
+    v["data_collection"]["realtime"]["interval_seconds"] = 1.into();
+    v["data_collection"]["historical"]["default_lookback_days"] = 5.into();
+    v["options_trading"]["entry_filters"]["valid_underlyings"] = serde_json::json!(["NIFTY"]);
+    v["kite"] = serde_json::json!({"ticker": true});
+    let cfg = common::write_config(dir.path(), &v);
+    let log_path = dir.path().join("engine.log");
+    let mut engine = Running(
+        Command::new(env!("CARGO_BIN_EXE_alphastocks"))
+            .current_dir(common::root())
+            .env("RUST_LOG", "info")
+            .env("KITE_BASE_URL", s.uri())
+            .env("KITE_TICKER_URL", ws)
+            .env("KITE_API_KEY", KEY)
+            .env("KITE_ACCESS_TOKEN", OLD)
+            .args(["run", "--feed", "kite", "--mode", "paper"])
+            .args(["--duration", "60", "--config"])
+            .arg(&cfg)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log_path).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let ctl = |args: &[&str], stdin: &str| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_alphastocks"))
+            .args(["ctl", "--config"])
+            .arg(&cfg)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        c.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        c.wait_with_output().unwrap()
+    };
+    until("the ticker connects with the old token", || {
+        conns
+            .lock()
+            .unwrap()
+            .first()
+            .is_some_and(|c| c.2.len() >= 2)
+    })
+    .await;
+    until("the control socket answers", || {
+        ctl(&["status"], "").status.success()
+    })
+    .await;
+    // The operator gives the morning's token before the old one is refused.
+    let r = ctl(&["kite", "token"], &format!("{NEW}\n"));
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    until("a connection with the new token, subscribed", || {
+        let c = conns.lock().unwrap();
+        c.len() == 2 && c[1].2.len() >= 2 && !c[0].1
+    })
+    .await;
+    let c = conns.lock().unwrap().clone();
+    assert!(
+        c[0].0.contains(&format!("access_token={OLD}")),
+        "{}",
+        c[0].0
+    );
+    assert!(
+        c[1].0.contains(&format!("access_token={NEW}")),
+        "{}",
+        c[1].0
+    );
+    assert_eq!(c[0].2[..2], c[1].2[..2], "the same subscription");
+    assert!(ctl(&["shutdown"], "").status.success());
+    assert!(engine.0.wait().unwrap().success());
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(
+        log.contains("kite ticker: restarted with the new access token"),
+        "{log}"
+    );
+    assert!(!log.contains(OLD) && !log.contains(NEW));
+}
