@@ -234,7 +234,13 @@ impl KiteFeed {
             }
         }
         let ticker = if cfg.kite.ticker {
-            Some(start_ticker(cfg, &creds_for_ticker()?, &keys, &tokens)?)
+            Some(start_ticker(
+                cfg,
+                &client,
+                &creds_for_ticker()?,
+                &keys,
+                &tokens,
+            )?)
         } else {
             None
         };
@@ -264,7 +270,7 @@ impl KiteFeed {
         };
         let mut all: Vec<u32> = old.symbols.keys().copied().collect();
         all.extend(old.options.keys().copied());
-        let (rx, add) = spawn_stream(cfg, &self.client.credentials(), all)?;
+        let (rx, add) = spawn_stream(cfg, &self.client, &self.client.credentials(), all)?;
         log::info!("kite ticker: restarted with the new access token");
         self.ticker = Some(TickerFeed { rx, add, ..old });
         Ok(())
@@ -692,6 +698,7 @@ fn creds_for_ticker() -> Result<Credentials, AppError> {
 /// Starts the KiteTicker stream (on the caller's arbiter) for the underlyings' index tokens.
 fn start_ticker(
     cfg: &Config,
+    client: &Arc<KiteClient>,
     creds: &Credentials,
     keys: &[(SymbolId, String)],
     tokens: &BTreeMap<String, u64>,
@@ -707,7 +714,12 @@ fn start_ticker(
             None => log::warn!("kite ticker: no instrument token for {key}; not streamed"),
         }
     }
-    let (rx, add) = spawn_stream(cfg, creds, streamed.iter().map(|(_, t)| *t).collect())?;
+    let (rx, add) = spawn_stream(
+        cfg,
+        client,
+        creds,
+        streamed.iter().map(|(_, t)| *t).collect(),
+    )?;
     Ok(TickerFeed {
         rx,
         watch: SilenceWatch::new(
@@ -733,6 +745,7 @@ type TickerChannels = (
 /// returned sender or receiver is dropped.
 fn spawn_stream(
     cfg: &Config,
+    client: &Arc<KiteClient>,
     creds: &Credentials,
     tokens: Vec<u32>,
 ) -> Result<TickerChannels, AppError> {
@@ -752,11 +765,18 @@ fn spawn_stream(
         .append_pair("api_key", &creds.api_key)
         .append_pair("access_token", token);
     let redactor = creds.clone();
+    let (watcher, used) = (client.clone(), creds.access_token.clone());
     let n = tokens.len();
     let conn = actors::kite::ticker::TickerConnection {
         url: url.to_string(),
         tokens,
         redact: Box::new(move |s: &str| redactor.redact(s)),
+        refused: Box::new(move || {
+            watcher.note_token_refused(
+                used.as_deref(),
+                "KiteTicker refused the connection (HTTP 403)",
+            )
+        }),
     };
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let (add, add_rx) = tokio::sync::mpsc::unbounded_channel();

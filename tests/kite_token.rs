@@ -347,11 +347,13 @@ async fn an_expired_token_halts_and_alarms_and_a_new_one_over_ctl_resumes() {
 }
 
 /// A KiteTicker of our own: records each connection's URI, whether it is still open, and its
-/// text messages; streams a NIFTY 50 tick every 100 ms on every connection.
+/// text messages; streams a NIFTY 50 tick every 100 ms on every connection. Once `expired` is
+/// set, it closes the connections made with the old token and refuses new ones (HTTP 403).
 type Conns = Arc<Mutex<Vec<(String, bool, Vec<String>)>>>;
 
-fn ticker(conns: Conns) -> String {
+fn ticker(conns: Conns, expired: Arc<std::sync::atomic::AtomicBool>) -> String {
     use futures_util::{SinkExt, StreamExt};
+    use std::sync::atomic::Ordering::SeqCst;
     use tokio_tungstenite::tungstenite::Message;
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
@@ -368,13 +370,19 @@ fn ticker(conns: Conns) -> String {
                     return;
                 };
                 let log = conns.clone();
+                let refuse = expired.clone();
                 #[allow(clippy::result_large_err)]
                 let keep_uri =
                     move |req: &tokio_tungstenite::tungstenite::handshake::server::Request,
                           resp| {
-                        log.lock()
-                            .unwrap()
-                            .push((req.uri().to_string(), true, Vec::new()));
+                        let uri = req.uri().to_string();
+                        if refuse.load(SeqCst) && uri.contains(OLD) {
+                            return Err(tokio_tungstenite::tungstenite::http::Response::builder()
+                                .status(403)
+                                .body(Some("TokenException".to_string()))
+                                .unwrap());
+                        }
+                        log.lock().unwrap().push((uri, true, Vec::new()));
                         Ok(resp)
                     };
                 let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(tcp, keep_uri).await else {
@@ -382,6 +390,7 @@ fn ticker(conns: Conns) -> String {
                 };
                 let n = conns.lock().unwrap().len() - 1;
                 let conns = conns.clone();
+                let expired = expired.clone();
                 tokio::spawn(async move {
                     let mut k = 0u32;
                     loop {
@@ -392,6 +401,10 @@ fn ticker(conns: Conns) -> String {
                                 _ => break,
                             },
                             _ = tokio::time::sleep(Duration::from_millis(100)) => {
+                                if expired.load(SeqCst) && conns.lock().unwrap()[n].0.contains(OLD) {
+                                    let _ = ws.close(None).await;
+                                    break;
+                                }
                                 k += 1;
                                 let mut p = vec![0u8; 32];
                                 p[0..4].copy_from_slice(&256_265u32.to_be_bytes());
@@ -414,11 +427,12 @@ fn ticker(conns: Conns) -> String {
 }
 
 #[actix_rt::test]
-async fn a_new_token_restarts_the_ticker_with_it() {
+async fn a_token_refused_to_the_ticker_halts_and_a_new_one_restarts_it() {
     let stand: Shared = Arc::default();
     let s = stand_in(&stand).await;
     let conns: Conns = Arc::default();
-    let ws = ticker(conns.clone());
+    let expired = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let ws = ticker(conns.clone(), expired.clone());
     let dir = tempfile::tempdir().unwrap();
     let mut v = common::default_json();
     v["storage"]["data_dir"] = dir.path().to_string_lossy().into_owned().into();
@@ -426,6 +440,8 @@ async fn a_new_token_restarts_the_ticker_with_it() {
     v["data_collection"]["historical"]["default_lookback_days"] = 5.into();
     v["options_trading"]["entry_filters"]["valid_underlyings"] = serde_json::json!(["NIFTY"]);
     v["kite"] = serde_json::json!({"ticker": true});
+    v["alerts"] =
+        serde_json::json!({"webhooks": [{"kind": "json", "url": format!("{}/alerts", s.uri())}]});
     let cfg = common::write_config(dir.path(), &v);
     let log_path = dir.path().join("engine.log");
     let mut engine = Running(
@@ -469,7 +485,16 @@ async fn a_new_token_restarts_the_ticker_with_it() {
         ctl(&["status"], "").status.success()
     })
     .await;
-    // The operator gives the morning's token before the old one is refused.
+    // 06:00: the old token expires; the ticker drops it and refuses it on reconnection (no
+    // REST call happens meanwhile: the underlyings stream, nothing is held).
+    stand.lock().unwrap().expired = true;
+    expired.store(true, std::sync::atomic::Ordering::SeqCst);
+    let halted = || {
+        let o = ctl(&["status"], "");
+        let st: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
+        st["trading"] == "halted" && st["kite_token"]["state"] == "rejected"
+    };
+    until("the refusal on the ticker halts trading", halted).await;
     let r = ctl(&["kite", "token"], &format!("{NEW}\n"));
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     until("a connection with the new token, subscribed", || {
@@ -497,4 +522,18 @@ async fn a_new_token_restarts_the_ticker_with_it() {
         "{log}"
     );
     assert!(!log.contains(OLD) && !log.contains(NEW));
+    let posted: Vec<serde_json::Value> = s
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path() == "/alerts")
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect();
+    assert_eq!(posted.len(), 1, "{posted:?}");
+    assert_eq!(posted[0]["kind"], "token_rejected");
+    assert!(posted[0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("KiteTicker refused the connection (HTTP 403)"));
 }

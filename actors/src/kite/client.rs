@@ -191,6 +191,17 @@ impl KiteClient {
             .replaced(chrono::Utc::now());
     }
 
+    /// Records a refusal of `token` seen outside the REST calls (KiteTicker's handshake):
+    /// counted only while `token` is still the one in use.
+    pub fn note_token_refused(&self, token: Option<&str>, reason: &str) {
+        if self.creds().access_token.as_deref() == token {
+            self.token
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .rejected(chrono::Utc::now(), reason);
+        }
+    }
+
     /// A copy of the credentials (for the ticker's URL; never print it).
     pub fn credentials(&self) -> Credentials {
         self.creds().clone()

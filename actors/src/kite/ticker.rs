@@ -179,6 +179,8 @@ pub struct TickerConnection {
     pub tokens: Vec<u32>,
     /// Scrubs credentials out of error text.
     pub redact: Box<dyn Fn(&str) -> String + Send>,
+    /// Called when the server refuses the handshake with 403 (the access token refused).
+    pub refused: Box<dyn Fn() + Send>,
 }
 
 /// Streams ticks into `out` until `out` or `add` is closed, doing what `add` asks
@@ -192,10 +194,17 @@ pub async fn stream(
     let mut backoff = Duration::from_secs(1);
     while !out.is_closed() {
         match tokio_tungstenite::connect_async(conn.url.as_str()).await {
-            Err(e) => log::warn!(
-                "kite ticker: cannot connect ({}); trying again in {backoff:?}",
-                (conn.redact)(&e.to_string())
-            ),
+            Err(e) => {
+                log::warn!(
+                    "kite ticker: cannot connect ({}); trying again in {backoff:?}",
+                    (conn.redact)(&e.to_string())
+                );
+                if let tokio_tungstenite::tungstenite::Error::Http(r) = &e {
+                    if r.status().as_u16() == 403 {
+                        (conn.refused)();
+                    }
+                }
+            }
             Ok((mut ws, _)) => {
                 backoff = Duration::from_secs(1);
                 let all: Vec<u32> = tokens.iter().copied().collect();
