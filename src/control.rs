@@ -1,18 +1,24 @@
 //! **ControlActor** — the CLI actor: operator commands to the running engine.
 //!
-//! - Owns: the trading state (mode, paused, halted), the engine start time, the control socket
+//! - Owns: the trading state (mode, paused, halted by the operator or by the broker refusing
+//!   the access token), the engine start time, the control socket
 //!   (a Unix socket, mode 0600, removed on exit; a stale socket left by a crash is replaced, a
 //!   live one is never stolen, and a path holding anything but a socket is refused, never
 //!   removed) and the optional Prometheus endpoint.
-//! - Handles: [`ControlLine`] — one line of JSON from `alphastocks ctl`, answered with one line.
+//! - Handles: [`ControlLine`] — one line of JSON from `alphastocks ctl`, answered with one line;
+//!   [`BrokerHalt`] from the run loop (the access token refused).
 //! - Sends: [`SetTrading`] to OptionsExecutor; [`FlattenAll`] to PositionManager;
 //!   [`InjectPanic`] to any actor (only with `--allow-fault-injection`); [`Persist`] of an
 //!   [`AuditEvent`] for every command to DbWriter; [`GetWriterStats`], [`GetPositionSummary`]
-//!   for `status`; the shutdown request to the run loop.
+//!   for `status`; the shutdown request to the run loop; for `kite_token`, the broker's
+//!   positions and orders read with the new token, [`GetOpenPositions`] to PositionManager and
+//!   the resume signal to the run loop.
 //!
 //! Requests are `{"cmd": "status"}`, `{"cmd": "metrics"}`, `{"cmd": "pause"}`, `{"cmd":
 //! "resume"}`, `{"cmd": "mode", "mode": "paper", "confirm": false}`, `{"cmd": "halt"}`, `{"cmd":
-//! "flatten"}`, `{"cmd": "shutdown"}`, `{"cmd": "crash", "actor": "strategy"}`. Replies are
+//! "flatten"}`, `{"cmd": "shutdown"}`, `{"cmd": "crash", "actor": "strategy"}`, `{"cmd":
+//! "kite_token", "token": "…"}` (a new access token: checked, used, never logged or echoed;
+//! see [`kite`]). Replies are
 //! `{"ok": true, "result": …}` or `{"ok": false, "error": "…"}`. A request line is at most
 //! [`MAX_REQUEST_BYTES`]; error replies quote at most a clipped part of the request.
 
@@ -40,6 +46,9 @@ use tokio::sync::mpsc;
 use crate::error::AppError;
 use crate::system::Engine;
 
+mod kite;
+pub use kite::KiteControl;
+
 /// One request line; the reply is one line.
 #[derive(Message)]
 #[rtype(result = "String")]
@@ -50,13 +59,6 @@ pub struct ControlLine(pub String);
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct BrokerHalt(pub String);
-
-/// The broker and what `ctl kite token` needs: the client whose token it replaces, and the run
-/// loop's channel to restart the feed with it.
-pub struct KiteControl {
-    pub client: std::sync::Arc<actors::kite::KiteClient>,
-    pub resumed: mpsc::UnboundedSender<()>,
-}
 
 /// One parsed request (see the module doc for the wire form).
 #[derive(Debug, Deserialize)]
@@ -89,8 +91,19 @@ pub enum Request {
     },
     /// A new access token for the broker (never logged, never echoed).
     KiteToken {
-        token: String,
+        token: SecretToken,
     },
+}
+
+/// A secret from a request: its `Debug` never shows it.
+#[derive(Deserialize)]
+#[serde(transparent)]
+pub struct SecretToken(pub String);
+
+impl std::fmt::Debug for SecretToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
 }
 
 /// What `{"cmd": "strategy"}` asks: the list, or to pause or resume the instance `name`.
@@ -199,88 +212,6 @@ impl ControlActor {
             halted: Some(self.halted || self.broker_halted),
             mode: Some(self.mode),
         });
-    }
-}
-
-impl ControlActor {
-    /// `ctl kite token`: the new token's form is checked (never quoted), it replaces the
-    /// client's, and the broker's positions and open orders are read with it and reconciled
-    /// with the book before anything resumes. Accepted: the broker's halt is lifted and the run
-    /// loop restarts the feed with it. Refused or unreachable: still halted, the reply says why.
-    fn new_token(&mut self, token: String) -> ResponseActFuture<Self, String> {
-        let Some(k) = &self.kite else {
-            self.audit(
-                "kite_token",
-                "refused: no broker (started without --feed kite)".into(),
-                false,
-            );
-            return Box::pin(fut::ready(err(
-                "no broker: this engine was started without --feed kite",
-            )));
-        };
-        if let Err(e) = actors::kite::validate_access_token(&token) {
-            self.audit("kite_token", format!("refused: {e}"), false);
-            return Box::pin(fut::ready(err(e)));
-        }
-        let (client, resumed) = (k.client.clone(), k.resumed.clone());
-        client.set_access_token(token);
-        let pm = self.positions.clone();
-        let c = client.clone();
-        Box::pin(
-            async move {
-                let p = c.positions().await;
-                let o = c.orders().await;
-                let known = pm.send(GetOpenPositions).await;
-                (p, o, known)
-            }
-            .into_actor(self)
-            .map(move |(p, o, known), act, _| {
-                let (p, o) = match (p, o) {
-                    (Ok(p), Ok(o)) => (p, o),
-                    (Err(e), _) | (_, Err(e)) => {
-                        let why = if e.is_token_error() {
-                            format!("the broker refused the new token ({e}); trading stays halted")
-                        } else {
-                            format!("cannot read the broker's positions and orders with the new token ({e}); trading stays halted: try again")
-                        };
-                        act.audit("kite_token", format!("not taken: {why}"), false);
-                        return err(why);
-                    }
-                };
-                let known = match known {
-                    Ok(k) => k,
-                    Err(e) => {
-                        let why = format!("PositionManager did not answer ({e}); trading stays halted: try again");
-                        act.audit("kite_token", format!("not taken: {why}"), false);
-                        return err(why);
-                    }
-                };
-                let lines = crate::kite_feed::reconcile(&p.net, &o, &known);
-                for l in &lines {
-                    log::warn!("kite: reconcile: {l}");
-                }
-                client.mark_token_replaced();
-                let lifted = std::mem::take(&mut act.broker_halted);
-                act.set_trading();
-                act.audit(
-                    "kite_token",
-                    format!(
-                        "a new access token accepted; {} positions and {} orders at the broker reconciled ({} findings){}",
-                        p.net.iter().filter(|x| x.quantity != 0).count(),
-                        o.len(),
-                        lines.len(),
-                        if lifted { "; the broker's halt is lifted" } else { "" }
-                    ),
-                    true,
-                );
-                let _ = resumed.send(());
-                ok(json!({
-                    "kite_token": client.token_status().to_json(),
-                    "trading": act.trading_state(),
-                    "reconciled": lines,
-                }))
-            }),
-        )
     }
 }
 
@@ -430,7 +361,7 @@ impl Handler<ControlLine> for ControlActor {
                 }
                 done(ok(v))
             }
-            Request::KiteToken { token } => self.new_token(token),
+            Request::KiteToken { token } => self.new_token(token.0),
             Request::Halt => {
                 self.halted = true;
                 self.set_trading();
