@@ -227,6 +227,28 @@ async fn an_expired_token_halts_and_alarms_and_a_new_one_over_ctl_resumes() {
     assert_eq!(st["kite_token"]["state"], "ok", "{st}");
     assert!(st["kite_token"]["last_accepted"].is_string(), "{st}");
     assert_eq!(st["trading"], "active");
+    // A wrong token (well formed) is tried, refused, and changes nothing: the old one still
+    // works, nothing halts.
+    let wrong = ctl(&["kite", "token"], Some("wrongTOKEN0000003\n"));
+    assert_eq!(wrong.status.code(), Some(2));
+    let e = String::from_utf8_lossy(&wrong.stderr);
+    assert!(
+        e.contains("the broker refused the new token")
+            && e.contains("the token in use is unchanged"),
+        "{e}"
+    );
+    assert!(!e.contains("wrongTOKEN"), "{e}");
+    let at = quotes_with(OLD);
+    until("polls go on with the old token", || {
+        quotes_with(OLD) >= at + 2
+    })
+    .await;
+    let st = status(&mut ctl_output);
+    assert_eq!(
+        (&st["kite_token"]["state"], &st["trading"]),
+        (&serde_json::json!("ok"), &serde_json::json!("active")),
+        "{st}"
+    );
     // 06:00: it expires.
     stand.lock().unwrap().expired = true;
     let posted = || async {
@@ -330,19 +352,20 @@ async fn an_expired_token_halts_and_alarms_and_a_new_one_over_ctl_resumes() {
         .unwrap()
         .map(Result::unwrap)
         .collect();
-    assert_eq!(audited.len(), 3, "{audited:?}");
-    assert!(audited[0].0 == "halt" && audited[0].1.starts_with("broker: "));
-    assert!(audited[1].0 == "kite_token" && !audited[1].2, "{audited:?}");
+    assert_eq!(audited.len(), 4, "{audited:?}");
+    assert!(audited[0].0 == "kite_token" && !audited[0].2, "{audited:?}");
+    assert!(audited[1].0 == "halt" && audited[1].1.starts_with("broker: "));
+    assert!(audited[2].0 == "kite_token" && !audited[2].2, "{audited:?}");
     assert!(
-        audited[2].2
-            && audited[2]
+        audited[3].2
+            && audited[3]
                 .1
                 .contains("1 positions and 1 orders at the broker reconciled")
-            && audited[2].1.contains("the broker's halt is lifted"),
+            && audited[3].1.contains("the broker's halt is lifted"),
         "{audited:?}"
     );
     for (_, d, _) in &audited {
-        assert!(!d.contains(OLD) && !d.contains(NEW));
+        assert!(!d.contains(OLD) && !d.contains(NEW) && !d.contains("wrongTOKEN"));
     }
 }
 

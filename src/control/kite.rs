@@ -15,10 +15,11 @@ pub struct KiteControl {
 }
 
 impl ControlActor {
-    /// `ctl kite token`: the new token's form is checked (never quoted), it replaces the
-    /// client's, and the broker's positions and open orders are read with it and reconciled
-    /// with the book before anything resumes. Accepted: the broker's halt is lifted and the run
-    /// loop restarts the feed with it. Refused or unreachable: still halted, the reply says why.
+    /// `ctl kite token`: the new token's form is checked (never quoted), the broker's positions
+    /// and open orders are read with it (on a trial client) and reconciled with the book; only
+    /// then does it replace the client's token, the broker's halt is lifted and the run loop
+    /// restarts the feed with it. Refused or unreachable: the token in use and the trading
+    /// state are unchanged, and the reply says why.
     pub(super) fn new_token(&mut self, token: String) -> ResponseActFuture<Self, String> {
         let Some(k) = &self.kite else {
             self.audit(
@@ -35,13 +36,20 @@ impl ControlActor {
             return Box::pin(fut::ready(err(e)));
         }
         let (client, resumed) = (k.client.clone(), k.resumed.clone());
-        client.set_access_token(token);
+        // Tried on a client of its own: a token the broker refuses never replaces the one in
+        // use (a typo must not halt an engine whose token still works).
+        let trial = match client.with_trial_token(&token) {
+            Ok(t) => t,
+            Err(e) => {
+                self.audit("kite_token", format!("not taken: {e}"), false);
+                return Box::pin(fut::ready(err(e)));
+            }
+        };
         let pm = self.positions.clone();
-        let c = client.clone();
         Box::pin(
             async move {
-                let p = c.positions().await;
-                let o = c.orders().await;
+                let p = trial.positions().await;
+                let o = trial.orders().await;
                 let known = pm.send(GetOpenPositions).await;
                 (p, o, known)
             }
@@ -51,9 +59,9 @@ impl ControlActor {
                     (Ok(p), Ok(o)) => (p, o),
                     (Err(e), _) | (_, Err(e)) => {
                         let why = if e.is_token_error() {
-                            format!("the broker refused the new token ({e}); trading stays halted")
+                            format!("the broker refused the new token ({e}); the token in use is unchanged")
                         } else {
-                            format!("cannot read the broker's positions and orders with the new token ({e}); trading stays halted: try again")
+                            format!("cannot read the broker's positions and orders with the new token ({e}); the token in use is unchanged: try again")
                         };
                         act.audit("kite_token", format!("not taken: {why}"), false);
                         return err(why);
@@ -62,7 +70,7 @@ impl ControlActor {
                 let known = match known {
                     Ok(k) => k,
                     Err(e) => {
-                        let why = format!("PositionManager did not answer ({e}); trading stays halted: try again");
+                        let why = format!("PositionManager did not answer ({e}); the token in use is unchanged: try again");
                         act.audit("kite_token", format!("not taken: {why}"), false);
                         return err(why);
                     }
@@ -71,6 +79,7 @@ impl ControlActor {
                 for l in &lines {
                     log::warn!("kite: reconcile: {l}");
                 }
+                client.set_access_token(token);
                 client.mark_token_replaced();
                 let lifted = std::mem::take(&mut act.broker_halted);
                 act.set_trading();

@@ -191,6 +191,23 @@ impl KiteClient {
             .replaced(chrono::Utc::now());
     }
 
+    /// A client like this one but using `access_token`, with a rate limiter and token state of
+    /// its own: a new token is tried through it (`ctl kite token`) without touching this
+    /// client's token until it is known to work.
+    pub fn with_trial_token(&self, access_token: &str) -> Result<KiteClient, KiteError> {
+        let mut creds = self.creds().clone();
+        creds.access_token = Some(access_token.to_string()).filter(|t| !t.is_empty());
+        Ok(KiteClient {
+            http: self.http.clone(),
+            base_url: self.base_url.clone(),
+            credentials: RwLock::new(creds),
+            token: Default::default(),
+            limiter: Limiter::new(&RateLimits::default())?,
+            retry: self.retry.clone(),
+            idempotency: self.idempotency.clone(),
+        })
+    }
+
     /// Records a refusal of `token` seen outside the REST calls (KiteTicker's handshake):
     /// counted only while `token` is still the one in use.
     pub fn note_token_refused(&self, token: Option<&str>, reason: &str) {
