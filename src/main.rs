@@ -398,7 +398,8 @@ enum CtlCmd {
     },
     /// Stop taking new signals.
     Pause,
-    /// Take signals again (also lifts a halt).
+    /// Take signals again (also lifts an operator's halt; the broker refusing the access token
+    /// halts until `ctl kite token`).
     Resume,
     /// Switch mode: logging, paper, or live (live needs --confirm and a broker).
     Mode {
