@@ -564,6 +564,36 @@ mod tests {
     use super::*;
 
     #[test]
+    fn feed_counters_in_status_and_prometheus() {
+        let f = FeedCounters::default();
+        let c = crate::kite::silence::Counts {
+            resubscribes: 2,
+            reconnects: 1,
+            fallbacks: 1,
+            retries: 3,
+            recoveries: 0,
+        };
+        f.set(&c, 1);
+        assert_eq!(
+            f.to_json(),
+            serde_json::json!({"resubscribes": 2, "reconnects": 1, "fallbacks": 1,
+                "retries": 3, "recoveries": 0, "on_rest": 1})
+        );
+        let p = f.prometheus();
+        assert!(p.contains("\n# TYPE alphastocks_kite_ticker_fallbacks_total counter\nalphastocks_kite_ticker_fallbacks_total 1\n"), "{p}");
+        assert!(
+            p.contains(
+                "# TYPE alphastocks_kite_ticker_on_rest gauge\nalphastocks_kite_ticker_on_rest 1\n"
+            ),
+            "{p}"
+        );
+        assert!(
+            p.contains("alphastocks_kite_ticker_retries_total 3\n"),
+            "{p}"
+        );
+    }
+
+    #[test]
     fn histogram_quantiles_within_an_eighth() {
         let h = Histogram::default();
         for v in 1..=1000u64 {
