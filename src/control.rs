@@ -1,18 +1,24 @@
 //! **ControlActor** — the CLI actor: operator commands to the running engine.
 //!
-//! - Owns: the trading state (mode, paused, halted), the engine start time, the control socket
+//! - Owns: the trading state (mode, paused, halted by the operator or by the broker refusing
+//!   the access token), the engine start time, the control socket
 //!   (a Unix socket, mode 0600, removed on exit; a stale socket left by a crash is replaced, a
 //!   live one is never stolen, and a path holding anything but a socket is refused, never
 //!   removed) and the optional Prometheus endpoint.
-//! - Handles: [`ControlLine`] — one line of JSON from `alphastocks ctl`, answered with one line.
+//! - Handles: [`ControlLine`] — one line of JSON from `alphastocks ctl`, answered with one line;
+//!   [`BrokerHalt`] from the run loop (the access token refused).
 //! - Sends: [`SetTrading`] to OptionsExecutor; [`FlattenAll`] to PositionManager;
 //!   [`InjectPanic`] to any actor (only with `--allow-fault-injection`); [`Persist`] of an
 //!   [`AuditEvent`] for every command to DbWriter; [`GetWriterStats`], [`GetPositionSummary`]
-//!   for `status`; the shutdown request to the run loop.
+//!   for `status`; the shutdown request to the run loop; for `kite_token`, the broker's
+//!   positions and orders read with the new token, [`GetOpenPositions`] to PositionManager and
+//!   the resume signal to the run loop.
 //!
 //! Requests are `{"cmd": "status"}`, `{"cmd": "metrics"}`, `{"cmd": "pause"}`, `{"cmd":
 //! "resume"}`, `{"cmd": "mode", "mode": "paper", "confirm": false}`, `{"cmd": "halt"}`, `{"cmd":
-//! "flatten"}`, `{"cmd": "shutdown"}`, `{"cmd": "crash", "actor": "strategy"}`. Replies are
+//! "flatten"}`, `{"cmd": "shutdown"}`, `{"cmd": "crash", "actor": "strategy"}`, `{"cmd":
+//! "kite_token", "token": "…"}` (a new access token: checked, used, never logged or echoed;
+//! see [`kite`]). Replies are
 //! `{"ok": true, "result": …}` or `{"ok": false, "error": "…"}`. A request line is at most
 //! [`MAX_REQUEST_BYTES`]; error replies quote at most a clipped part of the request.
 
@@ -40,12 +46,16 @@ use tokio::sync::mpsc;
 use crate::error::AppError;
 use crate::system::Engine;
 
+mod kite;
+pub use kite::KiteControl;
+
 /// One request line; the reply is one line.
 #[derive(Message)]
 #[rtype(result = "String")]
 pub struct ControlLine(pub String);
 
-/// The broker refused the session (token error): halt, as the kill switch does.
+/// The broker refused the session (token error): halt, as the kill switch does, until a new
+/// token is accepted (`ctl kite token`).
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct BrokerHalt(pub String);
@@ -79,6 +89,21 @@ pub enum Request {
         #[serde(default)]
         name: Option<String>,
     },
+    /// A new access token for the broker (never logged, never echoed).
+    KiteToken {
+        token: SecretToken,
+    },
+}
+
+/// A secret from a request: its `Debug` never shows it.
+#[derive(Deserialize)]
+#[serde(transparent)]
+pub struct SecretToken(pub String);
+
+impl std::fmt::Debug for SecretToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
 }
 
 /// What `{"cmd": "strategy"}` asks: the list, or to pause or resume the instance `name`.
@@ -104,7 +129,11 @@ pub struct ControlActor {
     metrics: Registry,
     mode: Mode,
     paused: bool,
+    /// The operator's kill switch.
     halted: bool,
+    /// The broker refused the token: lifted only by a new token the broker accepts.
+    broker_halted: bool,
+    kite: Option<KiteControl>,
     started: Instant,
     feed: String,
     allow_faults: bool,
@@ -136,6 +165,8 @@ impl ControlActor {
             mode,
             paused: false,
             halted: false,
+            broker_halted: false,
+            kite: None,
             started: Instant::now(),
             feed: feed.to_string(),
             allow_faults,
@@ -145,8 +176,14 @@ impl ControlActor {
         }
     }
 
+    /// With the broker: `ctl kite token` and the token's state in `ctl status`.
+    pub fn with_kite(mut self, kite: KiteControl) -> Self {
+        self.kite = Some(kite);
+        self
+    }
+
     fn trading_state(&self) -> &'static str {
-        if self.halted {
+        if self.halted || self.broker_halted {
             "halted"
         } else if self.paused {
             "paused"
@@ -172,7 +209,7 @@ impl ControlActor {
     fn set_trading(&self) {
         self.executor.do_send(SetTrading {
             paused: Some(self.paused),
-            halted: Some(self.halted),
+            halted: Some(self.halted || self.broker_halted),
             mode: Some(self.mode),
         });
     }
@@ -182,8 +219,22 @@ impl ControlActor {
 /// of the request and 200 of the parser's message.
 pub fn parse_request(line: &str) -> Result<Request, String> {
     serde_json::from_str(line.trim()).map_err(|e| {
+        if line.to_ascii_lowercase().contains("token") {
+            // It may hold an access token: neither the request nor the parser's words (which
+            // can quote values) are repeated.
+            return format!(
+                "bad request (not quoted: it may hold a secret): a {} error at column {}; expected {{\"cmd\":\"kite_token\",\"token\":\"…\"}}",
+                match e.classify() {
+                    serde_json::error::Category::Io => "read",
+                    serde_json::error::Category::Syntax => "JSON syntax",
+                    serde_json::error::Category::Data => "field",
+                    serde_json::error::Category::Eof => "truncated JSON",
+                },
+                e.column()
+            );
+        }
         format!(
-            "bad request {:?}: {} (expected e.g. {{\"cmd\":\"status\"}}; commands: status, metrics, pause, resume, mode, halt, flatten, positions, close, shutdown, crash)",
+            "bad request {:?}: {} (expected e.g. {{\"cmd\":\"status\"}}; commands: status, metrics, pause, resume, mode, halt, flatten, positions, close, shutdown, crash, strategy, kite_token)",
             clip(line.trim(), 120),
             clip(&e.to_string(), 200)
         )
@@ -219,8 +270,8 @@ impl Handler<BrokerHalt> for ControlActor {
     type Result = ();
 
     fn handle(&mut self, msg: BrokerHalt, _ctx: &mut Context<Self>) {
-        if !self.halted {
-            self.halted = true;
+        if !self.broker_halted {
+            self.broker_halted = true;
             self.set_trading();
             self.audit("halt", format!("broker: {}", msg.0), true);
         }
@@ -308,8 +359,13 @@ impl Handler<ControlLine> for ControlActor {
                 self.halted = false;
                 self.set_trading();
                 self.audit("resume", String::new(), true);
-                done(ok(json!({"trading": self.trading_state()})))
+                let mut v = json!({"trading": self.trading_state()});
+                if self.broker_halted {
+                    v["note"] = json!("still halted: the broker refused the access token; give a new one with `ctl kite token`");
+                }
+                done(ok(v))
             }
+            Request::KiteToken { token } => self.new_token(token.0),
             Request::Halt => {
                 self.halted = true;
                 self.set_trading();
@@ -487,12 +543,16 @@ impl Handler<ControlLine> for ControlActor {
                     self.metrics.clone(),
                 );
                 let (data, strategies) = (self.data.clone(), self.strategies.clone());
-                let base = json!({
+                let mut base = json!({
                     "mode": self.mode.as_str(),
                     "feed": self.feed,
                     "trading": self.trading_state(),
                     "uptime_secs": self.started.elapsed().as_secs(),
                 });
+                if let Some(k) = &self.kite {
+                    base["kite_token"] = k.client.token_status().to_json();
+                    base["kite_ticker"] = self.metrics.feed.to_json();
+                }
                 Box::pin(
                     async move {
                         let w = db.send(GetWriterStats).await;
@@ -823,7 +883,8 @@ pub async fn serve_prometheus(addr: &str, metrics: Registry) -> Result<(), AppEr
             let Ok((mut s, _)) = l.accept().await else {
                 continue;
             };
-            let body = actors::metrics::prometheus(&metrics.snapshot());
+            let body =
+                actors::metrics::prometheus(&metrics.snapshot()) + &metrics.feed.prometheus();
             actix_rt::spawn(async move {
                 let mut buf = [0u8; 1024];
                 let _ = tokio::io::AsyncReadExt::read(&mut s, &mut buf).await;

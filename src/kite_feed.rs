@@ -30,6 +30,9 @@ use messages::{
 
 use crate::error::AppError;
 
+mod ticker;
+use ticker::{creds_for_ticker, start_ticker, TickerFeed};
+
 /// The broker feed, ready to poll.
 pub struct KiteFeed {
     client: Arc<KiteClient>,
@@ -44,16 +47,8 @@ pub struct KiteFeed {
     /// History candles whose interval was still running at start, per timeframe: DataManager
     /// resumes them as forming ([`KiteFeed::take_running`]).
     running: Vec<(Timeframe, Vec<Candle>)>,
-}
-
-/// The KiteTicker stream's ticks, and each index token's symbol.
-struct TickerFeed {
-    rx: tokio::sync::mpsc::UnboundedReceiver<Vec<actors::kite::TickerTick>>,
-    symbols: HashMap<u32, SymbolId>,
-    /// Subscribes more tokens on the live connection.
-    add: tokio::sync::mpsc::UnboundedSender<Vec<u32>>,
-    /// The options streamed, token → tradingsymbol.
-    options: HashMap<u32, String>,
+    /// `kite.ticker_silence_seconds`.
+    silence: u64,
 }
 
 fn kite_err(context: &str) -> impl FnOnce(KiteError) -> AppError + '_ {
@@ -222,7 +217,13 @@ impl KiteFeed {
             }
         }
         let ticker = if cfg.kite.ticker {
-            Some(start_ticker(cfg, &creds_for_ticker()?, &keys, &tokens)?)
+            Some(start_ticker(
+                cfg,
+                &client,
+                &creds_for_ticker()?,
+                &keys,
+                &tokens,
+            )?)
         } else {
             None
         };
@@ -234,86 +235,19 @@ impl KiteFeed {
             last_volume,
             clock,
             running,
+            silence: cfg.kite.ticker_silence_seconds,
         })
+    }
+
+    /// The client (shared with the Broker): its access token and the token's state.
+    pub fn client(&self) -> Arc<KiteClient> {
+        self.client.clone()
     }
 
     /// The history candles whose interval was still running at start, per timeframe (once;
     /// empty after).
     pub fn take_running(&mut self) -> Vec<(Timeframe, Vec<Candle>)> {
         std::mem::take(&mut self.running)
-    }
-
-    /// True when ticks stream over KiteTicker (then [`KiteFeed::drain_ticker`] gives them and
-    /// [`KiteFeed::poll`] is for the options held only).
-    pub fn streams(&self) -> bool {
-        self.ticker.is_some()
-    }
-
-    /// Streams the options in `open` (tradingsymbols of the open positions) too, from now on:
-    /// their tokens come from the NFO dump.
-    pub fn follow_options(&mut self, open: &[String]) {
-        let Some(feed) = self.ticker.as_mut() else {
-            return;
-        };
-        let mut fresh = Vec::new();
-        for sym in open {
-            if feed.options.values().any(|s| s == sym) {
-                continue;
-            }
-            match self.nfo.iter().find(|i| &i.tradingsymbol == sym) {
-                Some(i) => {
-                    let token = i.instrument_token as u32;
-                    feed.options.insert(token, sym.clone());
-                    fresh.push(token);
-                }
-                None => log::warn!("kite ticker: {sym} is not in the NFO dump; polled only"),
-            }
-        }
-        if !fresh.is_empty() {
-            log::info!("kite ticker: streaming {} more options", fresh.len());
-            let _ = feed.add.send(fresh);
-        }
-    }
-
-    /// The ticks the WebSocket delivered since the last call (exchange time; volume = the
-    /// change of the cumulative day volume), and the options' last prices (the latest per
-    /// option).
-    pub fn drain_ticker(&mut self) -> (Vec<Tick>, Vec<(String, f64)>) {
-        let mut out = Vec::new();
-        let mut marks: Vec<(String, f64)> = Vec::new();
-        let Some(TickerFeed {
-            rx,
-            symbols,
-            options,
-            ..
-        }) = self.ticker.as_mut()
-        else {
-            return (out, marks);
-        };
-        let now = self.clock.now();
-        while let Ok(batch) = rx.try_recv() {
-            for t in batch {
-                if let Some(sym) = options.get(&t.token) {
-                    match marks.iter_mut().find(|(s, _)| s == sym) {
-                        Some(m) => m.1 = t.last_price,
-                        None => marks.push((sym.clone(), t.last_price)),
-                    }
-                    continue;
-                }
-                let Some(id) = symbols.get(&t.token) else {
-                    continue;
-                };
-                let cum = t.volume.unwrap_or(0) as f64;
-                let prev = self.last_volume.insert(*id, cum).unwrap_or(cum);
-                out.push(Tick {
-                    symbol: *id,
-                    ts: t.exchange_ts.unwrap_or(now),
-                    price: t.last_price,
-                    volume: (cum - prev).max(0.0),
-                });
-            }
-        }
-        (out, marks)
     }
 
     /// The Broker actor's client and instrument dump.
@@ -327,18 +261,33 @@ impl KiteFeed {
     /// One poll: a tick per quoted underlying, and the last price of each of `options`
     /// (tradingsymbols on `exchange`, the open positions' contracts). Quotes without data are
     /// skipped.
+    ///
+    /// Streaming, only what the stream does not carry is polled: the underlyings on REST
+    /// fallback, and the options that have not streamed within `kite.ticker_silence_seconds`
+    /// (at `now_ms`, the watch's clock).
     pub async fn poll(
         &mut self,
         exchange: &str,
         options: &[String],
+        now_ms: u64,
     ) -> Result<(Vec<Tick>, Vec<(String, f64)>), KiteError> {
-        let option_keys: Vec<String> = options.iter().map(|o| format!("{exchange}:{o}")).collect();
-        // Streaming: the underlyings come over the WebSocket, only the options are polled.
-        let underlyings = if self.ticker.is_some() {
-            &[][..]
-        } else {
-            &self.keys[..]
+        let (options, underlyings): (Vec<&String>, Vec<(SymbolId, String)>) = match &self.ticker {
+            None => (options.iter().collect(), self.keys.clone()),
+            Some(f) => (
+                options
+                    .iter()
+                    .filter(|o| !f.watch.live(f.option_last.get(*o).copied(), now_ms))
+                    .collect(),
+                f.streamed
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| f.watch.on_rest(*i))
+                    .filter_map(|(_, (id, _))| self.keys.iter().find(|(k, _)| k == id).cloned())
+                    .collect(),
+            ),
         };
+        let option_keys: Vec<String> = options.iter().map(|o| format!("{exchange}:{o}")).collect();
+        let underlyings = &underlyings[..];
         let names: Vec<&str> = underlyings
             .iter()
             .map(|(_, k)| k.as_str())
@@ -351,7 +300,7 @@ impl KiteFeed {
         let marks: Vec<(String, f64)> = options
             .iter()
             .zip(&option_keys)
-            .filter_map(|(o, k)| quotes.get(k).map(|q| (o.clone(), q.last_price)))
+            .filter_map(|(o, k)| quotes.get(k).map(|q| ((*o).clone(), q.last_price)))
             .collect();
         let now = self.clock.now();
         let mut ticks = Vec::with_capacity(underlyings.len());
@@ -555,63 +504,6 @@ impl Writer {
         self.db.send(Flush).await?.map_err(self.failed())?;
         Ok(())
     }
-}
-
-fn creds_for_ticker() -> Result<Credentials, AppError> {
-    Credentials::from_env().map_err(kite_err("credentials"))
-}
-
-/// Starts the KiteTicker stream (on the caller's arbiter) for the underlyings' index tokens.
-fn start_ticker(
-    cfg: &Config,
-    creds: &Credentials,
-    keys: &[(SymbolId, String)],
-    tokens: &BTreeMap<String, u64>,
-) -> Result<TickerFeed, AppError> {
-    let mut symbols = HashMap::new();
-    for (id, key) in keys {
-        match tokens.get(key) {
-            Some(t) => {
-                symbols.insert(*t as u32, *id);
-            }
-            None => log::warn!("kite ticker: no instrument token for {key}; not streamed"),
-        }
-    }
-    let base = std::env::var("KITE_TICKER_URL")
-        .ok()
-        .filter(|v| !v.trim().is_empty())
-        .unwrap_or_else(|| cfg.kite.ticker_url.clone());
-    let token = creds
-        .require_access_token()
-        .map_err(kite_err("credentials"))?;
-    let mut url = url::Url::parse(&base).map_err(|e| {
-        AppError::Usage(format!(
-            "config: at `kite.ticker_url`: value {base:?} is not a URL ({e})"
-        ))
-    })?;
-    url.query_pairs_mut()
-        .append_pair("api_key", &creds.api_key)
-        .append_pair("access_token", token);
-    let redactor = creds.clone();
-    let conn = actors::kite::ticker::TickerConnection {
-        url: url.to_string(),
-        tokens: symbols.keys().copied().collect(),
-        redact: Box::new(move |s: &str| redactor.redact(s)),
-    };
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let (add, add_rx) = tokio::sync::mpsc::unbounded_channel();
-    actix_rt::spawn(actors::kite::ticker::stream(conn, add_rx, tx));
-    log::info!(
-        "kite ticker: streaming {} underlyings from {}",
-        symbols.len(),
-        base
-    );
-    Ok(TickerFeed {
-        rx,
-        symbols,
-        add,
-        options: HashMap::new(),
-    })
 }
 
 /// `alphastocks kite login --request-token T`: the session exchange; prints the access token.

@@ -178,15 +178,23 @@ pub async fn run(mut cfg: Config, opts: RunOptions) -> Result<(), AppError> {
     let listener = crate::control::bind(&socket)?;
     let _socket_guard = crate::control::SocketGuard(socket.clone());
     let (stop_tx, mut stop_rx) = tokio::sync::mpsc::unbounded_channel();
-    let control = crate::control::ControlActor::new(
+    // `ctl kite token` asks the loop to restart the feed with the new token.
+    let (resumed_tx, mut resumed_rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut control = crate::control::ControlActor::new(
         &engine,
         cfg.kite.live_trading_enabled,
         opts.mode,
         if opts.kite { "kite" } else { "simulated" },
         opts.allow_fault_injection,
         stop_tx,
-    )
-    .start();
+    );
+    if let Some(k) = kite.as_ref() {
+        control = control.with_kite(crate::control::KiteControl {
+            client: k.client(),
+            resumed: resumed_tx,
+        });
+    }
+    let control = control.start();
     crate::control::serve(listener, control.clone());
     if let Some(addr) = &cfg.metrics.listen {
         crate::control::serve_prometheus(addr, engine.metrics.clone()).await?;
@@ -274,37 +282,57 @@ pub async fn run(mut cfg: Config, opts: RunOptions) -> Result<(), AppError> {
         match kite.as_mut() {
             None => market.step(&mut ticks),
             Some(k) => {
+                while resumed_rx.try_recv().is_ok() {
+                    log::info!("kite: a new access token was accepted: the feed resumes");
+                    if let Err(e) = k.restart_ticker(&cfg) {
+                        log::error!(
+                            "kite ticker: cannot restart ({e}); the underlyings are not streamed"
+                        );
+                    }
+                }
                 let open = engine.positions.send(GetOpenOptions).await?;
+                let now_ms = began.elapsed().as_millis() as u64;
                 if streaming {
                     k.follow_options(&open);
-                    let (t, marks) = k.drain_ticker();
+                    let (t, marks) = k.drain_ticker(now_ms);
                     ticks = t;
                     mark_options(&engine, marks, opts.clock.now());
+                    // A quiet stream: resubscribe, reconnect, REST fallback (market hours only).
+                    let market_open = session.contains(opts.clock.now());
+                    for (symbol, msg) in k.watch_stream(now_ms, market_open, engine.metrics.feed) {
+                        alarms.raise(Alarm::new(AlarmKind::FeedSilent, msg).symbol(symbol));
+                    }
                 }
                 // Polled: everything (no stream), or the options held (streaming).
                 if !streaming || last_poll.elapsed() >= poll_every {
                     last_poll = Instant::now();
-                    match k.poll(&cfg.kite.exchange, &open).await {
+                    match k.poll(&cfg.kite.exchange, &open, now_ms).await {
                         Ok((t, marks)) => {
                             ticks.extend(t);
                             mark_options(&engine, marks, opts.clock.now());
                         }
-                        Err(e) if e.is_token_error() => {
-                            log::error!("kite: the access token was refused ({e}); trading HALTED until a new token (alphastocks kite login) and a restart");
-                            control.do_send(crate::control::BrokerHalt(e.to_string()));
-                            if !token_alarmed {
-                                token_alarmed = true;
-                                alarms.raise(Alarm::new(
-                                    AlarmKind::TokenRejected,
-                                    format!("the broker refused the access token ({e}): trading HALTED until a new token (alphastocks kite login) and a restart"),
-                                ));
-                            }
-                        }
+                        // Recorded by the client: halted and alarmed below.
+                        Err(e) if e.is_token_error() => {}
                         Err(e) => {
                             log::warn!("kite: quote poll failed ({e}); retrying next interval")
                         }
                     }
                 }
+            }
+        }
+        if let Some(k) = kite.as_ref() {
+            // Any refused call (the quote poll, the Broker's orders): halt and alarm, once per
+            // refusal; a new token (`ctl kite token`) ends it.
+            let st = k.client().token_status();
+            if !st.is_rejected() {
+                token_alarmed = false;
+            } else if !token_alarmed {
+                token_alarmed = true;
+                let why = st.reason.unwrap_or_default();
+                let msg = format!("the broker refused the access token ({why}): trading HALTED until a new token is given (`alphastocks kite login`, then `alphastocks ctl kite token`)");
+                log::error!("kite: {msg}");
+                control.do_send(crate::control::BrokerHalt(why));
+                alarms.raise(Alarm::new(AlarmKind::TokenRejected, msg));
             }
         }
         let now = if opts.kite {
@@ -383,6 +411,12 @@ pub async fn run(mut cfg: Config, opts: RunOptions) -> Result<(), AppError> {
                 store
             );
         }
+    }
+    if streaming {
+        log::info!(
+            "kite ticker: silence watch {}",
+            engine.metrics.feed.to_json()
+        );
     }
     if sample_every.is_some() {
         // The last sample, so a short run is on record too.

@@ -521,7 +521,8 @@ enum CtlCmd {
     },
     /// Stop taking new signals.
     Pause,
-    /// Take signals again (also lifts a halt).
+    /// Take signals again (also lifts an operator's halt; the broker refusing the access token
+    /// halts until `ctl kite token`).
     Resume,
     /// Switch mode: logging, paper, or live (live needs --confirm and a broker).
     Mode {
@@ -560,6 +561,20 @@ enum CtlCmd {
         #[command(subcommand)]
         cmd: StrategyCmd,
     },
+    /// The broker's session: `kite token` gives the running engine a new access token.
+    Kite {
+        #[command(subcommand)]
+        cmd: CtlKiteCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum CtlKiteCmd {
+    /// A new access token (after the daily expiry): read from standard input (one line) when
+    /// TOKEN is absent — keeps it out of the shell history and the process list. The engine
+    /// reconciles positions and open orders with it, then lifts the broker's halt and resumes
+    /// the feed. Never logged or echoed.
+    Token { token: Option<String> },
 }
 
 #[derive(Subcommand)]
@@ -1166,6 +1181,24 @@ fn ctl(config: Option<&Path>, socket: Option<PathBuf>, cmd: CtlCmd) -> Result<()
         ),
         CtlCmd::Shutdown => (json!({"cmd": "shutdown"}), None),
         CtlCmd::Crash { actor } => (json!({"cmd": "crash", "actor": actor}), None),
+        CtlCmd::Kite {
+            cmd: CtlKiteCmd::Token { token },
+        } => {
+            let token = match token {
+                Some(t) => t.clone(),
+                None => {
+                    let mut line = String::new();
+                    std::io::stdin()
+                        .read_line(&mut line)
+                        .map_err(|source| AppError::Io {
+                            context: "cannot read the access token from standard input".into(),
+                            source,
+                        })?;
+                    line.trim().to_string()
+                }
+            };
+            (json!({"cmd": "kite_token", "token": token}), None)
+        }
         CtlCmd::Strategy { cmd } => (
             match cmd {
                 StrategyCmd::List => json!({"cmd": "strategy", "action": "list"}),

@@ -405,6 +405,29 @@ proptest! {
     }
 
     #[test]
+    fn a_kite_token_request_never_echoes_its_token(
+        token in "[A-Za-z0-9]{8,40}",
+        how in 0usize..4,
+    ) {
+        let line = match how {
+            0 => format!(r#"{{"cmd":"kite_token","token":"{token}","x":1}}"#),
+            1 => format!(r#"{{"cmd":"kite_token","token":"{token}"#),
+            2 => format!(r#"{{"cmd":"kite_tokn","token":"{token}"}}"#),
+            _ => format!(r#"{{"cmd":"kite_token","token":"{token}"}}"#),
+        };
+        match alphastocks::control::parse_request(&line) {
+            Ok(r) => {
+                let shown = format!("{:?}", r);
+                prop_assert!(!shown.contains(&token), "{}", shown);
+            }
+            Err(e) => {
+                check_refusal(&e)?;
+                prop_assert!(!e.contains(&token), "{}", e);
+            }
+        }
+    }
+
+    #[test]
     fn control_requests_of_random_json(v in request_value(), pad in "[ \\t]{0,3}") {
         let line = format!("{pad}{v}{pad}");
         match alphastocks::control::parse_request(&line) {

@@ -1772,3 +1772,53 @@ async fn a_paper_position_streams_its_option_and_exits_on_the_streamed_price() {
     assert_paper_put_closed_at_59_95(&db);
     assert!(book.lock().unwrap().orders.is_empty(), "paper: no order");
 }
+
+/// `/quote` calls that asked for exactly the held put (the marks poll, not a chain quote).
+async fn put_mark_polls(s: &MockServer) -> usize {
+    s.received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path() == "/quote")
+        .filter(|r| {
+            let asked: Vec<String> = r
+                .url
+                .query_pairs()
+                .filter(|(k, _)| k == "i")
+                .map(|(_, v)| v.into_owned())
+                .collect();
+            asked == ["NFO:NIFTYX24000PE"]
+        })
+        .count()
+}
+
+#[actix_rt::test]
+async fn a_held_option_is_polled_only_while_its_stream_is_quiet() {
+    // The put streams once (at 100.00, inside stop and target: the position stays open) when
+    // subscribed, then never again. Its marks poll stops while that tick is recent
+    // (`ticker_silence_seconds`), and comes back once the stream has been quiet that long.
+    let mut polls = Vec::new();
+    for silence in [60, 1] {
+        let (ws_url, _) = ticker_server_with(vec![nifty_ticks(0, 3)], Some((10_006, 10_000)));
+        let book: Shared = Arc::default();
+        let s = server(Quotes(book.clone())).await;
+        let dir = tempfile::tempdir().unwrap();
+        let (_, stderr) = run_streaming_in(dir.path(), &s, &ws_url, "5", |v| {
+            let o = &mut v["options_trading"];
+            o["entry_filters"]["min_signal_strength"] = 0.0.into();
+            o["entry_filters"]["min_expected_move_pct"] = 0.0.into();
+            o["position_sizing"]["account_capital"] = 1_000_000.0.into();
+            v["kite"]["ticker_silence_seconds"] = silence.into();
+        })
+        .await;
+        assert!(
+            stderr.contains("kite ticker: streaming 1 more options"),
+            "{stderr}"
+        );
+        polls.push(put_mark_polls(&s).await);
+    }
+    // Live (a tick within 60 s): at most the poll before its first streamed tick. Quiet after
+    // 1 s: polled every second again.
+    assert!(polls[0] <= 1, "{polls:?}");
+    assert!(polls[1] >= 2, "{polls:?}");
+}

@@ -107,6 +107,11 @@ pub struct KiteConfig {
     pub ticker: bool,
     /// KiteTicker's address (`KITE_TICKER_URL` overrides it); the credentials are added.
     pub ticker_url: String,
+    /// During market hours, an underlying the connected ticker gives no tick for this long is
+    /// taken as dead: resubscribed, then the socket reconnected, then polled over REST while
+    /// the stream is retried (each step this long after the last). Also how recently a held
+    /// option must have streamed for its `/quote` poll to stop. 1 to 3600.
+    pub ticker_silence_seconds: u64,
 }
 
 /// An order type the live path places.
@@ -145,6 +150,7 @@ impl Default for KiteConfig {
             exit_retry_max_seconds: 30.0,
             ticker: false,
             ticker_url: "wss://ws.kite.trade".into(),
+            ticker_silence_seconds: 30,
         }
     }
 }
@@ -854,6 +860,13 @@ impl Config {
                 "must be >= 1",
             ));
         }
+        if !(1..=3600).contains(&k.ticker_silence_seconds) {
+            return Err(bad(
+                "kite.ticker_silence_seconds",
+                k.ticker_silence_seconds.to_string(),
+                "must be 1 to 3600 (seconds without a tick before the stream is taken as dead)",
+            ));
+        }
         if k.order_poll_millis < 100 {
             return Err(bad(
                 "kite.order_poll_millis",
@@ -1253,6 +1266,16 @@ mod tests {
                 "-1 (automatic)",
             ),
             ("order_poll_millis", serde_json::json!(10), ">= 100"),
+            (
+                "ticker_silence_seconds",
+                serde_json::json!(0),
+                "must be 1 to 3600",
+            ),
+            (
+                "ticker_silence_seconds",
+                serde_json::json!(3601),
+                "must be 1 to 3600",
+            ),
             ("entry_fill_timeout_seconds", serde_json::json!(0), ">= 1"),
             (
                 "exit_retry_initial_seconds",

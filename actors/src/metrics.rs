@@ -14,7 +14,7 @@
 //! path. The latency histogram is HDR-style: log₂ buckets each split into 8 linear
 //! sub-buckets (≤ 12.5 % relative error), one atomic add per recorded value.
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, Ordering, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -264,6 +264,69 @@ pub fn samples(snaps: &[ActorSnapshot], at: chrono::DateTime<chrono::Utc>) -> Ve
     out
 }
 
+/// The KiteTicker silence watch's steps (see `kite::silence`): counters, and how many
+/// underlyings are on REST quotes now.
+#[derive(Debug, Default)]
+pub struct FeedCounters {
+    pub resubscribes: AtomicU64,
+    pub reconnects: AtomicU64,
+    pub fallbacks: AtomicU64,
+    pub retries: AtomicU64,
+    pub recoveries: AtomicU64,
+    pub on_rest: AtomicU64,
+}
+
+impl FeedCounters {
+    /// Sets every value from the watch's counts.
+    pub fn set(&self, c: &crate::kite::silence::Counts, on_rest: u64) {
+        let r = Ordering::Relaxed;
+        self.resubscribes.store(c.resubscribes, r);
+        self.reconnects.store(c.reconnects, r);
+        self.fallbacks.store(c.fallbacks, r);
+        self.retries.store(c.retries, r);
+        self.recoveries.store(c.recoveries, r);
+        self.on_rest.store(on_rest, r);
+    }
+
+    fn values(&self) -> [(&'static str, &'static str, u64); 6] {
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        [
+            ("resubscribes", "counter", g(&self.resubscribes)),
+            ("reconnects", "counter", g(&self.reconnects)),
+            ("fallbacks", "counter", g(&self.fallbacks)),
+            ("retries", "counter", g(&self.retries)),
+            ("recoveries", "counter", g(&self.recoveries)),
+            ("on_rest", "gauge", g(&self.on_rest)),
+        ]
+    }
+
+    /// For `ctl status`.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::Value::Object(
+            self.values()
+                .into_iter()
+                .map(|(k, _, v)| (k.to_string(), v.into()))
+                .collect(),
+        )
+    }
+
+    /// The Prometheus lines (`alphastocks_kite_ticker_…`).
+    pub fn prometheus(&self) -> String {
+        let mut out = String::new();
+        for (k, kind, v) in self.values() {
+            let name = if kind == "counter" {
+                format!("alphastocks_kite_ticker_{k}_total")
+            } else {
+                format!("alphastocks_kite_ticker_{k}")
+            };
+            out.push_str(&format!(
+                "# HELP {name} KiteTicker silence watch: {k}.\n# TYPE {name} {kind}\n{name} {v}\n"
+            ));
+        }
+        out
+    }
+}
+
 /// The metrics of every actor of one engine.
 #[derive(Clone)]
 pub struct Registry {
@@ -278,6 +341,8 @@ pub struct Registry {
     /// Only running with a broker connection (`--feed kite`): see [`Registry::broker_started`].
     pub broker: &'static ActorMetrics,
     broker_running: &'static std::sync::atomic::AtomicBool,
+    /// The KiteTicker silence watch (`--feed kite` with `kite.ticker`).
+    pub feed: &'static FeedCounters,
     enabled: bool,
 }
 
@@ -295,6 +360,7 @@ impl Registry {
             db_writer: m("db_writer"),
             broker: m("broker"),
             broker_running: Box::leak(Box::new(std::sync::atomic::AtomicBool::new(false))),
+            feed: Box::leak(Box::default()),
             enabled,
         }
     }
@@ -553,6 +619,36 @@ pub type SharedRegistry = Arc<Registry>;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn feed_counters_in_status_and_prometheus() {
+        let f = FeedCounters::default();
+        let c = crate::kite::silence::Counts {
+            resubscribes: 2,
+            reconnects: 1,
+            fallbacks: 1,
+            retries: 3,
+            recoveries: 0,
+        };
+        f.set(&c, 1);
+        assert_eq!(
+            f.to_json(),
+            serde_json::json!({"resubscribes": 2, "reconnects": 1, "fallbacks": 1,
+                "retries": 3, "recoveries": 0, "on_rest": 1})
+        );
+        let p = f.prometheus();
+        assert!(p.contains("\n# TYPE alphastocks_kite_ticker_fallbacks_total counter\nalphastocks_kite_ticker_fallbacks_total 1\n"), "{p}");
+        assert!(
+            p.contains(
+                "# TYPE alphastocks_kite_ticker_on_rest gauge\nalphastocks_kite_ticker_on_rest 1\n"
+            ),
+            "{p}"
+        );
+        assert!(
+            p.contains("alphastocks_kite_ticker_retries_total 3\n"),
+            "{p}"
+        );
+    }
 
     #[test]
     fn histogram_quantiles_within_an_eighth() {

@@ -88,6 +88,8 @@ pub struct KiteClient {
     http: reqwest::Client,
     base_url: String,
     credentials: RwLock<Credentials>,
+    /// What the broker last said of the access token.
+    token: std::sync::Mutex<super::token::TokenStatus>,
     limiter: Limiter,
     pub(super) retry: RetryPolicy,
     pub(super) idempotency: IdempotencyPolicy,
@@ -129,6 +131,7 @@ impl KiteClient {
             http,
             base_url,
             credentials: RwLock::new(credentials),
+            token: Default::default(),
             limiter: Limiter::new(&limits)?,
             retry: RetryPolicy::default(),
             idempotency: IdempotencyPolicy::default(),
@@ -169,6 +172,56 @@ impl KiteClient {
             .write()
             .unwrap_or_else(PoisonError::into_inner);
         creds.access_token = Some(token).filter(|t| !t.is_empty());
+    }
+
+    /// The access token's state: accepted, refused since when, replaced when.
+    pub fn token_status(&self) -> super::token::TokenStatus {
+        self.token
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Records that the operator's new token was accepted now (after it was set with
+    /// [`KiteClient::set_access_token`] and a call succeeded with it).
+    pub fn mark_token_replaced(&self) {
+        self.token
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .replaced(chrono::Utc::now());
+    }
+
+    /// A client like this one but using `access_token`, with a rate limiter and token state of
+    /// its own: a new token is tried through it (`ctl kite token`) without touching this
+    /// client's token until it is known to work.
+    pub fn with_trial_token(&self, access_token: &str) -> Result<KiteClient, KiteError> {
+        let mut creds = self.creds().clone();
+        creds.access_token = Some(access_token.to_string()).filter(|t| !t.is_empty());
+        Ok(KiteClient {
+            http: self.http.clone(),
+            base_url: self.base_url.clone(),
+            credentials: RwLock::new(creds),
+            token: Default::default(),
+            limiter: Limiter::new(&RateLimits::default())?,
+            retry: self.retry.clone(),
+            idempotency: self.idempotency.clone(),
+        })
+    }
+
+    /// Records a refusal of `token` seen outside the REST calls (KiteTicker's handshake):
+    /// counted only while `token` is still the one in use.
+    pub fn note_token_refused(&self, token: Option<&str>, reason: &str) {
+        if self.creds().access_token.as_deref() == token {
+            self.token
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .rejected(chrono::Utc::now(), reason);
+        }
+    }
+
+    /// A copy of the credentials (for the ticker's URL; never print it).
+    pub fn credentials(&self) -> Credentials {
+        self.creds().clone()
     }
 
     /// True once an access token is known.
@@ -243,11 +296,25 @@ impl KiteClient {
         retry: bool,
     ) -> Result<Vec<u8>, KiteError> {
         let mut attempt = 0;
+        // A refusal counts only for the token it was sent with (not one replaced meanwhile).
+        let sent_with = self.creds().access_token.clone();
         loop {
             match self.send_once(&method, class, path, query, &payload).await {
-                Ok(body) => return Ok(body),
+                Ok(body) => {
+                    self.token
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .accepted(chrono::Utc::now());
+                    return Ok(body);
+                }
                 Err(e) => {
                     let e = self.scrub(e);
+                    if e.is_token_error() && self.creds().access_token == sent_with {
+                        self.token
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .rejected(chrono::Utc::now(), &e.to_string());
+                    }
                     if retry && e.is_retryable() && attempt < self.retry.max_retries {
                         let delay = self.retry.delay(attempt);
                         log::warn!("kite {method} {path} failed ({e}); retry in {delay:?}");

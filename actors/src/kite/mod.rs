@@ -8,6 +8,8 @@
 //! - [`ratelimit`]: per-endpoint-class token buckets and order caps.
 //! - [`session`], [`instruments`], [`market`], [`historical`], [`orders`], [`portfolio`]:
 //!   the endpoints and their types.
+//! - [`token`]: the access token's state (accepted, refused, replaced) and the check of a new one.
+//! - [`silence`]: the escalation when a connected ticker goes quiet for an underlying.
 //! - [`ticker`]: KiteTicker's binary packets and subscription messages (the WebSocket feed).
 //!
 //! ```no_run
@@ -34,9 +36,11 @@ pub mod orders;
 pub mod portfolio;
 pub mod ratelimit;
 pub mod session;
+pub mod silence;
 #[cfg(test)]
 pub(crate) mod testkit;
 pub mod ticker;
+pub mod token;
 
 pub use client::{IdempotencyPolicy, KiteClient, RetryPolicy, DEFAULT_BASE_URL, ENV_BASE_URL};
 pub use credentials::{Credentials, ENV_ACCESS_TOKEN, ENV_API_KEY, ENV_API_SECRET};
@@ -57,3 +61,4 @@ pub use portfolio::{
 pub use ratelimit::{EndpointClass, Limiter, RateLimiter, RateLimits, TokenBucket, WindowCap};
 pub use session::{session_checksum, Session};
 pub use ticker::{mode_message, parse_frame, subscribe_message, TickerMode, TickerTick};
+pub use token::{validate_access_token, TokenState, TokenStatus};

@@ -160,6 +160,17 @@ pub fn parse_frame(frame: &[u8]) -> Result<Vec<TickerTick>, KiteError> {
     Ok(out)
 }
 
+/// What the feed asks of a running [`stream`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TickerCommand {
+    /// Stream these tokens too (from now on, and at every reconnection).
+    Subscribe(Vec<u32>),
+    /// Subscribe these (already streamed) tokens again on the live connection.
+    Resubscribe(Vec<u32>),
+    /// Drop the connection and connect again at once, subscribing everything.
+    Reconnect,
+}
+
 /// Where and what [`stream`] connects to.
 pub struct TickerConnection {
     /// The full URL, credentials in its query (never logged).
@@ -168,23 +179,32 @@ pub struct TickerConnection {
     pub tokens: Vec<u32>,
     /// Scrubs credentials out of error text.
     pub redact: Box<dyn Fn(&str) -> String + Send>,
+    /// Called when the server refuses the handshake with 403 (the access token refused).
+    pub refused: Box<dyn Fn() + Send>,
 }
 
-/// Streams ticks into `out` until `out` is closed; tokens sent on `add` are subscribed too.
+/// Streams ticks into `out` until `out` or `add` is closed, doing what `add` asks
+/// ([`TickerCommand`]).
 pub async fn stream(
     conn: TickerConnection,
-    mut add: UnboundedReceiver<Vec<u32>>,
+    mut add: UnboundedReceiver<TickerCommand>,
     out: UnboundedSender<Vec<TickerTick>>,
 ) {
     let mut tokens: BTreeSet<u32> = conn.tokens.iter().copied().collect();
-    let mut add_open = true;
     let mut backoff = Duration::from_secs(1);
     while !out.is_closed() {
         match tokio_tungstenite::connect_async(conn.url.as_str()).await {
-            Err(e) => log::warn!(
-                "kite ticker: cannot connect ({}); trying again in {backoff:?}",
-                (conn.redact)(&e.to_string())
-            ),
+            Err(e) => {
+                log::warn!(
+                    "kite ticker: cannot connect ({}); trying again in {backoff:?}",
+                    (conn.redact)(&e.to_string())
+                );
+                if let tokio_tungstenite::tungstenite::Error::Http(r) = &e {
+                    if r.status().as_u16() == 403 {
+                        (conn.refused)();
+                    }
+                }
+            }
             Ok((mut ws, _)) => {
                 backoff = Duration::from_secs(1);
                 let all: Vec<u32> = tokens.iter().copied().collect();
@@ -232,9 +252,29 @@ pub async fn stream(
                                 ok = false;
                             }
                         },
-                        more = add.recv(), if add_open => match more {
-                            None => add_open = false,
-                            Some(v) => {
+                        more = add.recv() => match more {
+                            // The feed that asked is gone (replaced or stopped).
+                            None => return,
+                            Some(TickerCommand::Reconnect) => {
+                                log::warn!("kite ticker: reconnecting (asked: the stream went quiet)");
+                                backoff = Duration::ZERO;
+                                ok = false;
+                            }
+                            Some(TickerCommand::Resubscribe(v)) => {
+                                let v: Vec<u32> = v.into_iter().filter(|t| tokens.contains(t)).collect();
+                                if !v.is_empty() {
+                                    log::warn!("kite ticker: subscribing {} quiet instruments again", v.len());
+                                    ok = ws
+                                        .send(Message::text(subscribe_message(&v)))
+                                        .await
+                                        .is_ok()
+                                        && ws
+                                            .send(Message::text(mode_message(TickerMode::Full, &v)))
+                                            .await
+                                            .is_ok();
+                                }
+                            }
+                            Some(TickerCommand::Subscribe(v)) => {
                                 let fresh: Vec<u32> =
                                     v.into_iter().filter(|t| tokens.insert(*t)).collect();
                                 if !fresh.is_empty() {
@@ -260,7 +300,7 @@ pub async fn stream(
             return;
         }
         tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(BACKOFF_MAX);
+        backoff = (backoff * 2).clamp(Duration::from_secs(1), BACKOFF_MAX);
     }
 }
 
