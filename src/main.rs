@@ -574,7 +574,11 @@ enum CtlKiteCmd {
     /// TOKEN is absent — keeps it out of the shell history and the process list. The engine
     /// reconciles positions and open orders with it, then lifts the broker's halt and resumes
     /// the feed. Never logged or echoed.
-    Token { token: Option<String> },
+    Token {
+        /// The access token; better left out and pasted on standard input (an argument shows
+        /// in the process list and the shell history).
+        token: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
