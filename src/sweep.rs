@@ -507,7 +507,7 @@ pub fn sweep(opts: &SweepOptions) -> Result<SweepSummary, AppError> {
         let made = r.and_then(|report| {
             let row = row(&grid, run, &report, &opts.sort_by)?;
             if table.is_some() {
-                let figures: actors::store::ch_sweep::Figures =
+                let figures: actors::stats::tearsheet::Tearsheet =
                     serde_json::from_value(report).map_err(|e| format!("report.json: {e}"))?;
                 let of = actors::store::ch_sweep::RunOf {
                     sweep_id: id,

@@ -4,6 +4,7 @@
 //! through the scripted broker.
 
 mod common;
+mod kite_support;
 
 use std::collections::HashMap;
 use std::process::Command;
@@ -67,21 +68,10 @@ fn nfo_dump() -> String {
     s
 }
 
-const NSE_DUMP: &str = "instrument_token,exchange_token,tradingsymbol,name,last_price,expiry,strike,tick_size,lot_size,instrument_type,segment,exchange\n256265,1001,NIFTY 50,NIFTY 50,0,,0,0,0,EQ,INDICES,NSE\n";
-
 /// Instrument dumps, history, and `quote` answering `/quote`.
 async fn server(quote: impl Respond + 'static) -> MockServer {
     let s = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/instruments/NFO"))
-        .respond_with(ResponseTemplate::new(200).set_body_string(nfo_dump()))
-        .mount(&s)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/instruments/NSE"))
-        .respond_with(ResponseTemplate::new(200).set_body_string(NSE_DUMP))
-        .mount(&s)
-        .await;
+    kite_support::mount_instruments(&s, nfo_dump()).await;
     Mock::given(method("GET"))
         .and(path_regex(r"^/instruments/historical/256265/15minute$"))
         .respond_with(ResponseTemplate::new(200).set_body_json(candles()))

@@ -4,6 +4,7 @@
 //! outside market hours the same silence raises nothing.
 
 mod common;
+mod kite_support;
 
 use std::process::Command;
 use std::sync::{Arc, Mutex};
@@ -119,32 +120,9 @@ impl Respond for Quotes {
     }
 }
 
-const NSE_DUMP: &str = "instrument_token,exchange_token,tradingsymbol,name,last_price,expiry,strike,tick_size,lot_size,instrument_type,segment,exchange\n256265,1001,NIFTY 50,NIFTY 50,0,,0,0,0,EQ,INDICES,NSE\n";
-fn nfo_dump() -> String {
-    let e = chrono::Utc::now().date_naive() + chrono::Duration::days(3);
-    let mut s = String::from("instrument_token,exchange_token,tradingsymbol,name,last_price,expiry,strike,tick_size,lot_size,instrument_type,segment,exchange\n");
-    for (i, t) in ["CE", "PE"].iter().enumerate() {
-        s.push_str(&format!(
-            "{},{},NIFTYX24000{t},NIFTY,0,{e},24000,0.05,75,{t},NFO-OPT,NFO\n",
-            20_001 + i,
-            80 + i
-        ));
-    }
-    s
-}
-
 async fn stand_in(seen: &Shared) -> MockServer {
     let s = MockServer::start().await;
-    for (p, body) in [
-        ("/instruments/NFO", nfo_dump()),
-        ("/instruments/NSE", NSE_DUMP.to_string()),
-    ] {
-        Mock::given(method("GET"))
-            .and(path(p))
-            .respond_with(ResponseTemplate::new(200).set_body_string(body))
-            .mount(&s)
-            .await;
-    }
+    kite_support::mount_instruments(&s, kite_support::nfo_dump_one_strike()).await;
     Mock::given(method("GET"))
         .and(path_regex(r"^/instruments/historical/256265/15minute$"))
         .respond_with(

@@ -22,7 +22,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Datelike, NaiveDate};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Trading days per year for annualizing.
 const YEAR_DAYS: f64 = 252.0;
@@ -67,8 +67,8 @@ pub struct DailyPoint {
     pub drawdown_pct: f64,
 }
 
-/// The statistics (field names are `report.json`'s contract).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// The statistics (field names are `report.json`'s contract; read back by the sweep).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Tearsheet {
     pub trades: u64,
     pub wins: u64,
@@ -94,6 +94,7 @@ pub struct Tearsheet {
     pub exposure_pct: f64,
     pub trades_per_day: f64,
     /// Year → month → percent return of that month's end-of-month equity.
+    #[serde(default)]
     pub monthly_returns_pct: BTreeMap<i32, BTreeMap<u32, f64>>,
 }
 

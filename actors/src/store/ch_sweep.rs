@@ -17,34 +17,7 @@ use uuid::Uuid;
 use super::clickhouse::{apply_migrations, client, insert_all, Worker};
 use crate::config::ClickHouse as ChConfig;
 use crate::error::Result;
-
-/// A run's tearsheet figures, as `report.json` holds them (its other fields are ignored).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct Figures {
-    pub trades: u64,
-    pub wins: u64,
-    pub losses: u64,
-    pub win_rate_pct: f64,
-    pub gross_pnl: f64,
-    pub charges: f64,
-    pub net_pnl: f64,
-    pub profit_factor: Option<f64>,
-    pub expectancy: f64,
-    pub avg_win: f64,
-    pub avg_loss: f64,
-    pub payoff_ratio: Option<f64>,
-    pub max_consecutive_wins: u64,
-    pub max_consecutive_losses: u64,
-    pub max_drawdown: f64,
-    pub max_drawdown_pct: f64,
-    pub max_drawdown_days: u64,
-    pub cagr_pct: Option<f64>,
-    pub sharpe: Option<f64>,
-    pub sortino: Option<f64>,
-    pub calmar: Option<f64>,
-    pub exposure_pct: f64,
-    pub trades_per_day: f64,
-}
+use crate::stats::tearsheet::Tearsheet;
 
 /// One row of `sweep_results` (column order of `schema/015_sweep_results.sql`).
 #[derive(Debug, Clone, PartialEq, ::clickhouse::Row, Serialize, Deserialize)]
@@ -96,7 +69,7 @@ pub struct RunOf {
 }
 
 impl SweepResult {
-    pub fn new(r: RunOf, f: Figures) -> SweepResult {
+    pub fn new(r: RunOf, f: Tearsheet) -> SweepResult {
         let (param_paths, param_values) = r.params.into_iter().unzip();
         SweepResult {
             sweep_id: r.sweep_id,
