@@ -71,15 +71,17 @@ impl RecentPrices {
         self.last.iter().filter_map(|p| p.map(|(t, _)| t)).max()
     }
 
-    /// Symbol `sym`'s prices later than `after`, oldest first. O(log n + the prices after it)
-    /// while the ring is in time order (always in a replay), a scan of the ring otherwise.
+    /// Symbol `sym`'s prices later than `after`, oldest first, collected (the tests' view of
+    /// [`RecentPrices::next_after`]).
+    #[cfg(test)]
     pub fn after(&self, sym: usize, after: i64) -> Vec<(i64, f64)> {
         let mut at = self.start_after(after);
         std::iter::from_fn(|| self.next_after(sym, after, &mut at)).collect()
     }
 
     /// Where a walk over the prices later than `after` starts ([`RecentPrices::next_after`]):
-    /// found by bisection while the ring is in time order, its start otherwise.
+    /// found by bisection while the ring is in time order (always in a replay: O(log n)), its
+    /// start otherwise.
     pub fn start_after(&self, after: i64) -> usize {
         if self.descents == 0 {
             self.ring.partition_point(|e| e.0 <= after)

@@ -182,26 +182,8 @@ pub fn tradingsymbol_at(prefix: &str, strike: f64, kind: OptionType) -> String {
     s
 }
 
-/// The contract of `spec`'s underlying at `strike`/`expiry`.
-pub fn contract(
-    cal: &ExpiryCalendar,
-    name: &str,
-    spec: &UnderlyingSpec,
-    expiry: NaiveDate,
-    strike: f64,
-    kind: OptionType,
-) -> OptionContract {
-    contract_at(
-        &tradingsymbol_prefix(cal, name, expiry),
-        name,
-        spec,
-        expiry,
-        strike,
-        kind,
-    )
-}
-
-/// [`contract`] with its expiry's [`tradingsymbol_prefix`] worked out once (a whole chain).
+/// The contract of `spec`'s underlying at `strike`/`expiry`, its symbol after `prefix`, the
+/// expiry's [`tradingsymbol_prefix`] (worked out once for a whole chain).
 pub fn contract_at(
     prefix: &str,
     name: &str,
