@@ -3,6 +3,7 @@
 //! The drivers that push their output into DataManager live in the binary.
 
 pub mod replay;
+pub mod rows;
 pub mod sim;
 pub mod spill;
 pub mod stream;

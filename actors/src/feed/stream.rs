@@ -24,9 +24,8 @@ use std::sync::Arc;
 
 use messages::{Bar, SymbolId};
 
-use super::replay::{
-    longest_increasing, parse_row, show_time, ReadOptions, RowPolicy, SkippedRow, HEADER, MAX_JUMP,
-};
+use super::replay::{longest_increasing, show_time, ReadOptions, RowPolicy, SkippedRow, MAX_JUMP};
+use super::rows::Rows;
 use crate::error::{Error, Result};
 
 /// Rows (kept for time order) that decide the bar length: the smallest positive gap among
@@ -161,8 +160,7 @@ enum Order {
 
 /// The kept bars of a replay file, read as they are asked for.
 pub struct BarStream<R: Read> {
-    rdr: csv::Reader<R>,
-    rec: csv::ByteRecord,
+    rows: Rows<R>,
     path: PathBuf,
     opts: ReadOptions,
     order: Order,
@@ -217,32 +215,9 @@ impl<R: Read> BarStream<R> {
             line,
             message,
         };
-        let mut rdr = csv::ReaderBuilder::new()
-            .has_headers(true)
-            .flexible(true)
-            // Fields are trimmed where parsed (no copy of the record per row).
-            .trim(csv::Trim::Headers)
-            .from_reader(r);
-        let names: Vec<String> = rdr
-            .byte_headers()
-            .map_err(|e| row_err(1, format!("cannot read the header: {e}")))?
-            .iter()
-            .map(|h| {
-                String::from_utf8_lossy(h)
-                    .trim_start_matches('\u{feff}')
-                    .to_string()
-            })
-            .collect();
-        if names != HEADER {
-            let shown: String = names.join(",").chars().take(200).collect();
-            return Err(row_err(
-                1,
-                format!("header is {shown:?}, expected \"{}\"", HEADER.join(",")),
-            ));
-        }
+        let rows = Rows::new(r).map_err(|(line, m)| row_err(line, m))?;
         Ok(BarStream {
-            rdr,
-            rec: csv::ByteRecord::new(),
+            rows,
             path: path.to_path_buf(),
             opts,
             order: match order {
@@ -368,16 +343,12 @@ impl<R: Read> BarStream<R> {
     /// no order verdict yet, at the first row out of order: `disordered`).
     fn next_in_order(&mut self) -> Result<Option<(u64, Bar)>> {
         loop {
-            let more = self.rdr.read_byte_record(&mut self.rec).map_err(|e| {
-                let line = e.position().map(|p| p.line()).unwrap_or(0);
-                self.row_err(line, format!("unreadable row: {e}"))
-            })?;
-            if !more {
+            let next = self.rows.next_row();
+            let Some((line, parsed)) = next.map_err(|(l, m)| self.row_err(l, m))? else {
                 return Ok(None);
-            }
-            let line = self.rec.position().map(|p| p.line()).unwrap_or(0);
+            };
             self.counts.rows += 1;
-            let b = match parse_row(&self.rec) {
+            let b = match parsed {
                 Ok(b) => b,
                 Err(reason) => {
                     if self.opts.policy == RowPolicy::Strict {
@@ -508,15 +479,11 @@ fn order_refusals<R: Read>(r: R, path: &Path, opts: ReadOptions) -> Result<Vec<S
     let mut s = BarStream::new(r, path, opts, None, None, 0)?;
     let (mut ts, mut lines) = (Vec::new(), Vec::new());
     loop {
-        let more = s.rdr.read_byte_record(&mut s.rec).map_err(|e| {
-            let line = e.position().map(|p| p.line()).unwrap_or(0);
-            s.row_err(line, format!("unreadable row: {e}"))
-        })?;
-        if !more {
+        let next = s.rows.next_row();
+        let Some((line, parsed)) = next.map_err(|(l, m)| s.row_err(l, m))? else {
             break;
-        }
-        let line = s.rec.position().map(|p| p.line()).unwrap_or(0);
-        match parse_row(&s.rec) {
+        };
+        match parsed {
             Ok(b) => {
                 ts.push(b.ts);
                 lines.push(line);

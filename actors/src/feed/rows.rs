@@ -1,0 +1,400 @@
+//! The rows of a replay CSV, parsed: `(line, bar or why not)` in file order.
+//!
+//! Parsing (the CSV fields, five numbers and a timestamp per row) is most of a replay's
+//! validating pass. A file whose lines cannot hide a record boundary — no `"` anywhere, lines
+//! ending in `\n` — is cut into chunks at line ends and the chunks are parsed two at a time,
+//! one on a second thread, so the pass uses both cores the engine is not using yet. Anything
+//! else (quotes, `\r`-only line ends, a line longer than a chunk) is read from there on by one
+//! `csv` reader, as before. Either way the rows, their line numbers and their verdicts are
+//! the same; only the first [`CHUNK`]s × 2 of bytes are held at once.
+
+use std::collections::VecDeque;
+use std::io::{Cursor, Read};
+
+use messages::Bar;
+
+use super::replay::{parse_row, HEADER};
+
+/// Bytes of a chunk (a round parses two).
+pub const CHUNK: usize = 1 << 20;
+
+/// One row: its line and its bar, or why it is refused.
+pub type ParsedRow = (u64, std::result::Result<Bar, String>);
+
+/// What can go wrong reading rows: the line and the message.
+pub type RowError = (u64, String);
+
+/// The parsed rows of a CSV with the replay header, in order.
+pub struct Rows<R: Read> {
+    src: Option<R>,
+    chunk: usize,
+    /// Bytes read past the last whole line.
+    carry: Vec<u8>,
+    /// The line number of `carry`'s first byte.
+    line: u64,
+    ready: VecDeque<ParsedRow>,
+    eof: bool,
+    /// One reader from here on, and what to add to its line numbers.
+    seq: Option<(csv::Reader<std::io::Chain<Cursor<Vec<u8>>, R>>, u64)>,
+    rec: csv::ByteRecord,
+}
+
+impl<R: Read> Rows<R> {
+    /// Reads and checks the header (line 1).
+    pub fn new(src: R) -> std::result::Result<Self, RowError> {
+        Self::with_chunk(src, CHUNK)
+    }
+
+    /// [`new`](Self::new) with chunks of `chunk` bytes (tests use small ones).
+    pub fn with_chunk(mut src: R, chunk: usize) -> std::result::Result<Self, RowError> {
+        let chunk = chunk.max(64);
+        let mut carry = Vec::new();
+        let eof = fill(&mut src, &mut carry, chunk)
+            .map_err(|e| (1, format!("cannot read the header: {e}")))?;
+        let mut rows = Rows {
+            src: Some(src),
+            chunk,
+            carry: Vec::new(),
+            line: 1,
+            ready: VecDeque::new(),
+            eof,
+            seq: None,
+            rec: csv::ByteRecord::new(),
+        };
+        let lines = if eof {
+            carry.len()
+        } else {
+            memchr::memrchr(b'\n', &carry).map_or(0, |p| p + 1)
+        };
+        let header_end = memchr::memchr(b'\n', &carry).map(|p| p + 1);
+        match header_end {
+            Some(end) if plain(&carry[..lines]) => {
+                let header: Vec<u8> = carry.drain(..end).collect();
+                check_header(
+                    &mut csv::ReaderBuilder::new()
+                        .has_headers(false)
+                        .from_reader(&header[..]),
+                )?;
+                rows.carry = carry;
+                rows.line = 2;
+            }
+            // Quotes, lone `\r`s or a header longer than a chunk: one reader, as it comes.
+            _ => {
+                let src = rows.src.take().ok_or((1, "rows read twice".to_string()))?;
+                let mut rdr = csv::ReaderBuilder::new()
+                    .has_headers(false)
+                    .flexible(true)
+                    .from_reader(Cursor::new(carry).chain(src));
+                check_header(&mut rdr)?;
+                rows.seq = Some((rdr, 0));
+            }
+        }
+        Ok(rows)
+    }
+
+    /// The next row; `None` at the end of the file.
+    pub fn next_row(&mut self) -> std::result::Result<Option<ParsedRow>, RowError> {
+        loop {
+            if let Some(r) = self.ready.pop_front() {
+                return Ok(Some(r));
+            }
+            if let Some((rdr, first)) = &mut self.seq {
+                let more = rdr.read_byte_record(&mut self.rec).map_err(|e| {
+                    let line = e.position().map_or(0, |p| p.line() + *first);
+                    (line, format!("unreadable row: {e}"))
+                })?;
+                if !more {
+                    return Ok(None);
+                }
+                let line = self.rec.position().map_or(0, |p| p.line() + *first);
+                return Ok(Some((line, parse_row(&self.rec))));
+            }
+            if self.eof && self.carry.is_empty() {
+                return Ok(None);
+            }
+            self.round()?;
+        }
+    }
+
+    /// Parses up to two chunks (in parallel), or hands the rest to one reader.
+    fn round(&mut self) -> std::result::Result<(), RowError> {
+        let mut parts: Vec<(Vec<u8>, u64)> = Vec::with_capacity(2);
+        while parts.len() < 2 && !(self.eof && self.carry.is_empty()) {
+            while !self.eof && self.carry.len() < self.chunk {
+                let src = self
+                    .src
+                    .as_mut()
+                    .ok_or((self.line, "rows read twice".into()))?;
+                self.eof = fill(src, &mut self.carry, self.chunk)
+                    .map_err(|e| (self.line, format!("unreadable row: {e}")))?;
+            }
+            let cut = if self.eof {
+                self.carry.len()
+            } else {
+                match memchr::memrchr(b'\n', &self.carry) {
+                    Some(p) => p + 1,
+                    None => return self.sequential(parts),
+                }
+            };
+            // A quote may hide a line end, and a lone `\r` ends a record: one reader.
+            if !plain(&self.carry[..cut]) {
+                return self.sequential(parts);
+            }
+            let rest = self.carry.split_off(cut);
+            let part = std::mem::replace(&mut self.carry, rest);
+            let first = self.line;
+            self.line += memchr::memchr_iter(b'\n', &part).count() as u64;
+            parts.push((part, first));
+        }
+        let parsed = match parts.as_slice() {
+            [] => return Ok(()),
+            [(a, la)] => vec![parse_chunk(a, *la)],
+            [(a, la), (b, lb)] => std::thread::scope(|s| {
+                let other = s.spawn(|| parse_chunk(b, *lb));
+                let mine = parse_chunk(a, *la);
+                vec![
+                    mine,
+                    other
+                        .join()
+                        .unwrap_or_else(|_| Err((*lb, "the parsing thread failed".into()))),
+                ]
+            }),
+            _ => unreachable!("at most two parts"),
+        };
+        for p in parsed {
+            self.ready.extend(p?);
+        }
+        Ok(())
+    }
+
+    /// From here on, one `csv` reader over what is left (the parts not parsed yet first).
+    fn sequential(&mut self, parts: Vec<(Vec<u8>, u64)>) -> std::result::Result<(), RowError> {
+        let first = parts.first().map_or(self.line, |p| p.1);
+        let mut bytes: Vec<u8> = parts.into_iter().flat_map(|p| p.0).collect();
+        bytes.append(&mut self.carry);
+        let src = self.src.take().ok_or((first, "rows read twice".into()))?;
+        let rdr = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(Cursor::new(bytes).chain(src));
+        self.seq = Some((rdr, first - 1));
+        Ok(())
+    }
+}
+
+/// The first byte at or after `at` that is not a line end.
+fn skip_line_ends(bytes: &[u8], mut at: usize) -> usize {
+    while matches!(bytes.get(at), Some(b'\n' | b'\r')) {
+        at += 1;
+    }
+    at
+}
+
+/// Reads the header record from `rdr` (whose next record it is) and checks it is the replay's.
+fn check_header<T: Read>(rdr: &mut csv::Reader<T>) -> std::result::Result<(), RowError> {
+    let mut rec = csv::ByteRecord::new();
+    rdr.read_byte_record(&mut rec)
+        .map_err(|e| (1, format!("cannot read the header: {e}")))?;
+    let names: Vec<String> = rec
+        .iter()
+        .map(|h| {
+            String::from_utf8_lossy(h)
+                .trim()
+                .trim_start_matches('\u{feff}')
+                .to_string()
+        })
+        .collect();
+    if names != HEADER {
+        let shown: String = names.join(",").chars().take(200).collect();
+        return Err((
+            1,
+            format!("header is {shown:?}, expected \"{}\"", HEADER.join(",")),
+        ));
+    }
+    Ok(())
+}
+
+/// No quote, and every `\r` followed by `\n`: records end exactly at line ends.
+fn plain(bytes: &[u8]) -> bool {
+    if memchr::memchr(b'"', bytes).is_some() {
+        return false;
+    }
+    memchr::memchr_iter(b'\r', bytes).all(|i| bytes.get(i + 1) == Some(&b'\n'))
+}
+
+/// Reads into `buf` until it holds `want` bytes or the source ends; true at the end.
+fn fill(src: &mut impl Read, buf: &mut Vec<u8>, want: usize) -> std::io::Result<bool> {
+    let start = buf.len();
+    buf.resize(start.max(want), 0);
+    let mut n = start;
+    let end = loop {
+        if n == buf.len() {
+            break false;
+        }
+        match src.read(&mut buf[n..]) {
+            Ok(0) => break true,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                buf.truncate(n);
+                return Err(e);
+            }
+        }
+    };
+    buf.truncate(n);
+    Ok(end)
+}
+
+/// The rows of whole lines `bytes`, whose first line is `first`. A row's line is counted from
+/// the line ends before its first byte (the `csv` reader's own count leaves out blank lines and
+/// the first `\r\n`).
+fn parse_chunk(bytes: &[u8], first: u64) -> std::result::Result<Vec<ParsedRow>, RowError> {
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(bytes);
+    let mut rec = csv::ByteRecord::new();
+    let mut out = Vec::with_capacity(bytes.len() / 48 + 1);
+    let (mut at, mut line) = (0usize, first);
+    let mut line_of = |byte: usize| {
+        // `csv` puts a row after blank lines (or after a `\r\n`'s `\r`) at their start.
+        let byte = skip_line_ends(bytes, byte).clamp(at, bytes.len());
+        line += memchr::memchr_iter(b'\n', &bytes[at..byte]).count() as u64;
+        at = byte;
+        line
+    };
+    loop {
+        let more = rdr.read_byte_record(&mut rec).map_err(|e| {
+            let line = e.position().map_or(first, |p| line_of(p.byte() as usize));
+            (line, format!("unreadable row: {e}"))
+        })?;
+        if !more {
+            return Ok(out);
+        }
+        let line = rec.position().map_or(first, |p| line_of(p.byte() as usize));
+        out.push((line, parse_row(&rec)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every row as one `csv` reader gives it, on its line: `csv`'s own count (the one-reader
+    /// path's), or the line ends before the row's first byte (the chunked path's).
+    fn reference(text: &str, true_lines: bool) -> Vec<ParsedRow> {
+        let mut rdr = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .flexible(true)
+            .trim(csv::Trim::Headers)
+            .from_reader(text.as_bytes());
+        let mut rec = csv::ByteRecord::new();
+        let mut out = Vec::new();
+        while rdr.read_byte_record(&mut rec).unwrap() {
+            let p = rec.position().unwrap();
+            let line = if true_lines {
+                let start = skip_line_ends(text.as_bytes(), p.byte() as usize);
+                1 + text.as_bytes()[..start]
+                    .iter()
+                    .filter(|&&b| b == b'\n')
+                    .count() as u64
+            } else {
+                p.line()
+            };
+            out.push((line, parse_row(&rec)));
+        }
+        out
+    }
+
+    /// The first row where `got` and `want` differ (None when equal).
+    fn first_diff(got: &[ParsedRow], want: &[ParsedRow]) -> Option<String> {
+        if let Some(i) = (0..got.len().min(want.len())).find(|&i| got[i] != want[i]) {
+            return Some(format!("row {i}: got {:?}, want {:?}", got[i], want[i]));
+        }
+        (got.len() != want.len()).then(|| format!("{} rows, want {}", got.len(), want.len()))
+    }
+
+    fn all(text: &str, chunk: usize) -> Vec<ParsedRow> {
+        let mut r = Rows::with_chunk(text.as_bytes(), chunk).unwrap();
+        let mut out = Vec::new();
+        while let Some(row) = r.next_row().unwrap() {
+            out.push(row);
+        }
+        out
+    }
+
+    fn file(rows: &[&str]) -> String {
+        let mut s = String::from("timestamp,open,high,low,close,volume\n");
+        for r in rows {
+            s.push_str(r);
+            s.push('\n');
+        }
+        s
+    }
+
+    const GOOD: &str = "2024-01-01T09:15:00+05:30,100,101,99,100.5,10";
+
+    #[test]
+    fn chunked_rows_equal_one_reader_with_lines_and_verdicts() {
+        let mut rows: Vec<String> = Vec::new();
+        for i in 0..400 {
+            rows.push(match i % 37 {
+                5 => "not,a,row".to_string(),
+                11 => String::new(),
+                17 => format!("2024-01-01T09:{:02}:00+05:30,1,2,3,4,5", i % 60),
+                _ => format!(
+                    "2024-01-{:02}T10:{:02}:00+05:30,{}.5,{}.75,{}.25,{}.5,{}",
+                    1 + i / 60,
+                    i % 60,
+                    100 + i,
+                    101 + i,
+                    99 + i,
+                    100 + i,
+                    i
+                ),
+            });
+        }
+        let refs: Vec<&str> = rows.iter().map(String::as_str).collect();
+        let text = file(&refs);
+        let want = reference(&text, true);
+        assert_eq!(want.len(), 400 - 11); // empty lines are no records
+        for chunk in [64, 100, 333, 4096, CHUNK] {
+            assert_eq!(first_diff(&all(&text, chunk), &want), None, "chunk {chunk}");
+        }
+        // The refused rows keep their line numbers (header is line 1).
+        assert!(matches!(&all(&text, 64)[5], (7, Err(r)) if r.contains("expected 6 fields")));
+    }
+
+    #[test]
+    fn quotes_and_carriage_returns_fall_back_to_one_reader_from_there() {
+        let mut rows: Vec<String> = (0..300).map(|_| GOOD.to_string()).collect();
+        rows[150] = "\"2024-01-01T09:15:00+05:30\",\"1\n\",2,3,4,5".into();
+        let refs: Vec<&str> = rows.iter().map(String::as_str).collect();
+        let text = file(&refs);
+        for chunk in [64, 500, CHUNK] {
+            let want = reference(&text, false);
+            assert_eq!(first_diff(&all(&text, chunk), &want), None, "chunk {chunk}");
+        }
+        let crlf = file(&[GOOD, GOOD, "x", GOOD]).replace('\n', "\r\n");
+        assert_eq!(first_diff(&all(&crlf, 64), &reference(&crlf, true)), None);
+        let cr = file(&[GOOD, GOOD, "x", GOOD]).replace('\n', "\r");
+        assert_eq!(first_diff(&all(&cr, 64), &reference(&cr, false)), None);
+        // A line longer than a chunk.
+        let long = file(&[GOOD, &format!("{GOOD}{}", " ".repeat(300)), GOOD]);
+        assert_eq!(first_diff(&all(&long, 64), &reference(&long, false)), None);
+    }
+
+    #[test]
+    fn header_is_checked_and_a_file_without_rows_is_empty() {
+        let e = Rows::new("time,open\n1,2\n".as_bytes()).err().unwrap();
+        assert_eq!(e.0, 1);
+        assert!(e.1.contains("header is \"time,open\""), "{}", e.1);
+        assert!(all("timestamp,open,high,low,close,volume", 64).is_empty());
+        assert!(all("\u{feff}timestamp,open,high,low,close,volume\n", 64).is_empty());
+        // The last line may lack its line end.
+        assert_eq!(
+            all(&format!("{}\n{GOOD}", file(&[GOOD]).trim_end()), 64).len(),
+            2
+        );
+    }
+}
