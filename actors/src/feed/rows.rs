@@ -24,6 +24,9 @@ pub type ParsedRow = (u64, std::result::Result<Bar, String>);
 /// What can go wrong reading rows: the line and the message.
 pub type RowError = (u64, String);
 
+/// The `csv` reader of the one-reader path: the bytes already read, then the rest.
+type OneReader<R> = csv::Reader<std::io::Chain<Cursor<Vec<u8>>, R>>;
+
 /// The parsed rows of a CSV with the replay header, in order.
 pub struct Rows<R: Read> {
     src: Option<R>,
@@ -35,7 +38,7 @@ pub struct Rows<R: Read> {
     ready: VecDeque<ParsedRow>,
     eof: bool,
     /// One reader from here on, and what to add to its line numbers.
-    seq: Option<(csv::Reader<std::io::Chain<Cursor<Vec<u8>>, R>>, u64)>,
+    seq: Option<(OneReader<R>, u64)>,
     rec: csv::ByteRecord,
 }
 
