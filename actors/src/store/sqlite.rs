@@ -52,9 +52,9 @@ CREATE TABLE IF NOT EXISTS options_data (
 CREATE TABLE IF NOT EXISTS positions (
     position_id TEXT NOT NULL, version INTEGER NOT NULL, signal_id TEXT NOT NULL,
     body TEXT NOT NULL, status TEXT NOT NULL, updated_at INTEGER NOT NULL,
-    PRIMARY KEY (position_id, version)
-);
-CREATE INDEX IF NOT EXISTS positions_signal ON positions(signal_id);
+    entry_time INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (entry_time, position_id, version)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS performance_metrics (
     timestamp INTEGER NOT NULL, component TEXT NOT NULL, metric TEXT NOT NULL,
     value REAL NOT NULL, labels TEXT NOT NULL DEFAULT ''
@@ -85,12 +85,18 @@ CREATE TABLE IF NOT EXISTS strategy_performance (
 ) WITHOUT ROWID;
 ";
 
-/// Signals and decisions are keyed by (signal candle time, signal id), so a run's keys arrive
-/// in order and each commit touches the few pages at the end of the tree. (Keyed by the id
-/// alone, each row landed on a random page: a commit of a few hundred rows rewrote most of the
-/// index, and the signal-heavy replay spent two thirds of its time in those writes.) Files
-/// made before this layout are rebuilt into it when opened, in one transaction each.
-const REKEY: [(&str, &str, &str); 2] = [
+/// Signals and decisions are keyed by (signal candle time, signal id), positions by (entry
+/// time, position id, version), so a run's keys arrive in order and each commit touches the
+/// few pages at the end of the tree. (Keyed by the id alone, each row landed on a random page:
+/// a commit of a few hundred rows rewrote most of the index, and the signal-heavy replay spent
+/// two thirds of its time in those writes.) Files made before this layout are rebuilt into it
+/// when opened, in one transaction each.
+///
+/// Positions have no index by signal: every position row goes in the transaction of its
+/// signal's decision, so "was this signal decided?" asks the decisions only (files holding
+/// positions without a decision, which this engine never writes, keep the old question; see
+/// `SqliteStore::orphans`).
+const REKEY: [(&str, &str, &str); 3] = [
     (
         "executor_decisions",
         "signal_id, decided_at, symbol, mode, outcome, reason, underlying_price, detail, strategy, signal_time",
@@ -105,6 +111,14 @@ const REKEY: [(&str, &str, &str); 2] = [
          target, stop_loss, expected_move_pct, candle_time, ema_fast, ema_slow, metadata, created_at",
         "signal_id, timestamp, symbol, asset_type, strategy, action, price, quantity, confidence,
          target, stop_loss, expected_move_pct, candle_time, ema_fast, ema_slow, metadata, created_at",
+    ),
+    (
+        "positions",
+        "position_id, version, signal_id, body, status, updated_at, entry_time",
+        // Every version of a position carries its entry time (0 if a body lacks it: the same
+        // for all its versions, so they stay together).
+        "position_id, version, signal_id, body, status, updated_at,
+         COALESCE(CAST(strftime('%s', json_extract(body, '$.entry_time')) AS INTEGER), 0)",
     ),
 ];
 
@@ -125,6 +139,12 @@ pub const TABLES: [&str; 10] = [
 /// SQLite behind the [`Store`] trait.
 pub struct SqliteStore {
     conn: Connection,
+    /// The file holds positions whose signal has no decision (written by no version of this
+    /// engine, checked when opened): "was this signal decided?" also asks the positions.
+    orphans: bool,
+    /// The file holds decisions rebuilt without their signal's time (0): "was this signal
+    /// decided?" also looks there.
+    untimed: bool,
 }
 
 impl SqliteStore {
@@ -180,7 +200,32 @@ impl SqliteStore {
         for (table, columns, select) in REKEY {
             rekey(&conn, table, columns, select)?;
         }
-        Ok(SqliteStore { conn })
+        let orphans: bool = conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM positions
+                 WHERE signal_id NOT IN (SELECT signal_id FROM executor_decisions))",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|e| Error::store(B, "check positions against decisions", e))?;
+        if orphans {
+            log::warn!(
+                "sqlite: the store holds positions without their signal's decision (an old file): \
+                 signals are also checked against positions (slower)"
+            );
+        }
+        let untimed: bool = conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM executor_decisions WHERE signal_time = 0)",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|e| Error::store(B, "check decisions without a time", e))?;
+        Ok(SqliteStore {
+            conn,
+            orphans,
+            untimed,
+        })
     }
 }
 
@@ -222,7 +267,7 @@ fn rekey(conn: &Connection, table: &str, columns: &str, select: &str) -> Result<
         let _ = conn.execute_batch("ROLLBACK");
         Error::store(B, format!("rebuild {table} keyed by time"), e)
     })?;
-    log::info!("sqlite: {table} rebuilt keyed by (signal time, id): {n} rows");
+    log::info!("sqlite: {table} rebuilt keyed by time: {n} rows");
     Ok(())
 }
 
@@ -251,8 +296,9 @@ impl SqliteStore {
     ) -> Result<Vec<PositionRecord>> {
         let sql = format!(
             "SELECT p.body FROM positions p
-             WHERE p.version = (SELECT MAX(version) FROM positions q WHERE q.position_id = p.position_id)
-               AND {filter} ORDER BY p.position_id"
+             JOIN (SELECT position_id, MAX(version) AS v FROM positions GROUP BY position_id) m
+               ON m.position_id = p.position_id AND m.v = p.version
+             WHERE {filter} ORDER BY p.position_id"
         );
         let mut st = self
             .conn
@@ -489,6 +535,7 @@ impl Store for SqliteStore {
     }
 
     fn write(&mut self, rows: &[Row]) -> Result<()> {
+        let mut untimed = false;
         let tx = self
             .conn
             .transaction()
@@ -518,7 +565,7 @@ impl Store for SqliteStore {
             let mut pos = tx
                 .prepare_cached(
                     "INSERT OR IGNORE INTO positions (position_id, version, signal_id, body, status,
-                     updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                     updated_at, entry_time) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 )
                 .map_err(|e| Error::store(B, "prepare position insert", e))?;
             let now = Utc::now().timestamp();
@@ -556,6 +603,7 @@ impl Store for SqliteStore {
                     ]),
                     Row::Decision(d) => {
                         let (outcome, reason) = outcome_parts(&d.outcome);
+                        untimed |= d.signal_time == 0;
                         dec.execute(params![
                             d.signal_id.to_string(),
                             d.decided_at.timestamp(),
@@ -613,14 +661,17 @@ impl Store for SqliteStore {
                             p.signal_id.to_string(),
                             body,
                             status,
-                            p.updated_at.timestamp()
+                            p.updated_at.timestamp(),
+                            p.entry_time.timestamp()
                         ])
                     }
                 };
                 r.map_err(|e| Error::store(B, format!("insert into {}", row.table()), e))?;
             }
         }
-        tx.commit().map_err(|e| Error::store(B, "commit", e))
+        tx.commit().map_err(|e| Error::store(B, "commit", e))?;
+        self.untimed |= untimed;
+        Ok(())
     }
 
     fn signals(&mut self, q: &SignalQuery) -> Result<Vec<Signal>> {
@@ -675,11 +726,16 @@ impl Store for SqliteStore {
 
     fn is_signal_processed(&mut self, key: SignalKey) -> Result<bool> {
         // Rows rebuilt from an older file without their signal carry time 0.
+        let sql = if self.orphans {
+            "SELECT 1 FROM executor_decisions WHERE signal_time IN (?2, 0) AND signal_id = ?1
+             UNION ALL SELECT 1 FROM positions WHERE signal_id = ?1 LIMIT 1"
+        } else if self.untimed {
+            "SELECT 1 FROM executor_decisions WHERE signal_time IN (?2, 0) AND signal_id = ?1"
+        } else {
+            "SELECT 1 FROM executor_decisions WHERE signal_time = ?2 AND signal_id = ?1"
+        };
         self.conn
-            .prepare_cached(
-                "SELECT 1 FROM executor_decisions WHERE signal_time IN (?2, 0) AND signal_id = ?1
-                 UNION ALL SELECT 1 FROM positions WHERE signal_id = ?1 LIMIT 1",
-            )
+            .prepare_cached(sql)
             .and_then(|mut st| {
                 st.query_row(params![key.id.to_string(), key.candle_time], |_| Ok(()))
                     .optional()
@@ -979,6 +1035,180 @@ mod tests {
             )
             .unwrap();
         assert_eq!(stamp, 1);
+    }
+
+    fn position(signal: &Signal, version: u64, status: PositionStatus) -> PositionRecord {
+        let t = signal.metadata.candle_time + chrono::Duration::minutes(15);
+        PositionRecord {
+            position_id: Uuid::new_v5(&messages::SIGNAL_NAMESPACE, signal.signal_id.as_bytes()),
+            version,
+            signal_id: signal.signal_id,
+            symbol: signal.symbol.clone(),
+            option_symbol: "NIFTY24D1024000CE".into(),
+            strike: 24_000.0,
+            option_type: messages::OptionType::CE,
+            expiry: chrono::NaiveDate::from_ymd_opt(2024, 12, 10).unwrap(),
+            mode: Mode::Paper,
+            status,
+            lots: 1,
+            lot_size: 65,
+            quantity: 65,
+            remaining_quantity: if status == PositionStatus::Open {
+                65
+            } else {
+                0
+            },
+            entry_time: t,
+            entry_premium: 100.0,
+            stop_loss_premium: 70.0,
+            target_premium: 160.0,
+            current_premium: 100.0,
+            unrealized_pnl: 0.0,
+            exit_time: None,
+            exit_premium: 0.0,
+            exit_reason: String::new(),
+            realized_pnl: 0.0,
+            updated_at: t + chrono::Duration::minutes(version as i64),
+            strategy: "ma_crossover".into(),
+            charges: Default::default(),
+            net_pnl: 0.0,
+        }
+    }
+
+    #[test]
+    fn positions_in_the_old_layout_are_rebuilt_keyed_by_entry_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        let a = signal(1_700_000_900, "NIFTY", Action::Buy);
+        let b = signal(1_700_001_800, "NIFTY", Action::Sell);
+        let (a1, a2) = (
+            position(&a, 1, PositionStatus::Open),
+            position(&a, 2, PositionStatus::Closed),
+        );
+        let b1 = position(&b, 1, PositionStatus::Open);
+        {
+            let s = SqliteStore::open(&path).unwrap();
+            // The layout before: rowid table keyed by (position id, version), indexed by signal.
+            s.conn
+                .execute_batch(
+                    "DROP TABLE positions;
+                     CREATE TABLE positions (
+                        position_id TEXT NOT NULL, version INTEGER NOT NULL, signal_id TEXT NOT NULL,
+                        body TEXT NOT NULL, status TEXT NOT NULL, updated_at INTEGER NOT NULL,
+                        PRIMARY KEY (position_id, version));
+                     CREATE INDEX positions_signal ON positions(signal_id);",
+                )
+                .unwrap();
+            for p in [&a1, &a2, &b1] {
+                s.conn
+                    .execute(
+                        "INSERT INTO positions VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                        params![
+                            p.position_id.to_string(),
+                            p.version,
+                            p.signal_id.to_string(),
+                            serde_json::to_string(p).unwrap(),
+                            if p.status == PositionStatus::Open {
+                                "OPEN"
+                            } else {
+                                "CLOSED"
+                            },
+                            p.updated_at.timestamp()
+                        ],
+                    )
+                    .unwrap();
+            }
+        }
+        // No decisions in the file: the positions answer "was it decided?" (the old question).
+        let mut s = SqliteStore::open(&path).unwrap();
+        assert!(s.orphans);
+        let sql: String = s
+            .conn
+            .query_row(
+                "SELECT sql FROM sqlite_master WHERE name = 'positions'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(sql.contains("WITHOUT ROWID"), "{sql}");
+        let keys: Vec<(i64, String, i64)> = s
+            .conn
+            .prepare("SELECT entry_time, position_id, version FROM positions")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        let t = |p: &PositionRecord| (p.entry_time.timestamp(), p.position_id.to_string());
+        assert_eq!(
+            keys,
+            vec![
+                (t(&a1).0, t(&a1).1, 1),
+                (t(&a2).0, t(&a2).1, 2),
+                (t(&b1).0, t(&b1).1, 1)
+            ]
+        );
+        let idx: i64 = s
+            .conn
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE name = 'positions_signal'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(idx, 0);
+        // Latest versions, as before.
+        assert_eq!(s.open_positions().unwrap(), vec![b1.clone()]);
+        assert_eq!(
+            s.positions_by_signal(a.signal_id).unwrap(),
+            vec![a2.clone()]
+        );
+        assert_eq!(
+            s.signals_processed(&[SignalKey::of(&a), SignalKey::of(&b)])
+                .unwrap(),
+            vec![true, true]
+        );
+        // Rows written now go under their entry time; a repeat is still ignored.
+        s.write(&[Row::Position(Box::new(a2.clone()))]).unwrap();
+        assert!(s
+            .row_counts()
+            .unwrap()
+            .contains(&("positions".to_string(), 3)));
+    }
+
+    #[test]
+    fn a_decided_signal_is_found_by_its_decision_alone() {
+        let mut s = SqliteStore::in_memory().unwrap();
+        assert!(!s.orphans && !s.untimed);
+        let a = signal(1_700_000_900, "NIFTY", Action::Buy);
+        let b = signal(1_700_001_800, "NIFTY", Action::Sell);
+        let decided = |sig: &Signal, time: i64| {
+            Row::Decision(Box::new(ExecutorDecision {
+                signal_id: sig.signal_id,
+                decided_at: sig.timestamp,
+                symbol: sig.symbol.clone(),
+                mode: Mode::Paper,
+                outcome: messages::Outcome::Rejected(RejectReason::WeakSignal),
+                underlying_price: sig.price,
+                detail: String::new(),
+                strategy: sig.strategy.clone(),
+                signal_time: time,
+            }))
+        };
+        s.write(&[
+            Row::Position(Box::new(position(&a, 1, PositionStatus::Open))),
+            decided(&a, a.metadata.candle_time.timestamp()),
+        ])
+        .unwrap();
+        assert_eq!(
+            s.signals_processed(&[SignalKey::of(&a), SignalKey::of(&b)])
+                .unwrap(),
+            vec![true, false]
+        );
+        // A decision without its signal's time (from an older file) is still found.
+        s.write(&[decided(&b, 0)]).unwrap();
+        assert!(s.untimed);
+        assert!(s.is_signal_processed(SignalKey::of(&b)).unwrap());
     }
 
     #[test]
