@@ -394,8 +394,9 @@ pub async fn replay_with(
         dropped += r.dropped;
         // Paper positions open at their signal's data time: let every signal of this batch be
         // decided before the next batch moves prices on (only batches that raised signals).
+        // Their rows are committed with the next batch's signals, while it is worked on.
         if paper && r.signals > 0 {
-            engine.drain().await?;
+            engine.settle().await?;
         }
         bar.inc(n as u64);
     }

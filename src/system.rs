@@ -447,6 +447,16 @@ impl Engine {
     /// Waits until everything sent into the engine so far has gone all the way through and
     /// is committed: a barrier passed down the pipeline in order.
     pub async fn drain(&self) -> Result<(), MailboxError> {
+        self.settle().await?;
+        self.db.send(Drain).await?;
+        Ok(())
+    }
+
+    /// Waits until everything sent into the engine so far is decided: every signal committed
+    /// and decided, every position it opened handed to PositionManager. The rows they wrote
+    /// (decisions, positions) may still wait for DbWriter's next commit, which takes them in
+    /// the order they were sent, ahead of anything sent later.
+    pub async fn settle(&self) -> Result<(), MailboxError> {
         self.data.send(Drain).await?;
         for (_, s) in &self.strategies {
             s.send(Drain).await?;
@@ -454,7 +464,6 @@ impl Engine {
         self.signals.send(Drain).await?;
         self.executor.send(Drain).await?;
         self.positions.send(Drain).await?;
-        self.db.send(Drain).await?;
         Ok(())
     }
 
