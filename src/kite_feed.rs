@@ -535,14 +535,13 @@ pub async fn login(cfg: &Config, request_token: &str) -> Result<String, AppError
 }
 
 /// Compares the broker's net positions and orders with the engine's open positions: known ones
-/// are adopted (they keep being monitored), anything else is flagged for the operator.
+/// are adopted (they keep being monitored), anything else is flagged for the operator. (While
+/// running, the Broker compares them again every `kite.reconcile_seconds`:
+/// `actors::reconcile`.)
 pub fn reconcile(net: &[Position], orders: &[OrderState], known: &[PositionRecord]) -> Vec<String> {
     let mut out = Vec::new();
     // What the engine holds of a position: after partial exits, less than it bought.
-    let held = |k: &PositionRecord| match k.remaining_quantity {
-        0 => k.quantity as i64,
-        n => n as i64,
-    };
+    let held = actors::reconcile::held;
     for p in net.iter().filter(|p| p.quantity != 0) {
         match known.iter().find(|k| k.option_symbol == p.tradingsymbol) {
             Some(k) if held(k) == p.quantity => out.push(format!(

@@ -42,6 +42,8 @@ struct Inner {
     disagreements: u64,
     /// Orders finished on a push before their next poll.
     finished_by_push: u64,
+    /// Tags of the orders whose rejection was pushed (and raised).
+    rejected_tags: HashSet<String>,
 }
 
 /// The board (shared: `Arc<OrderBoard>`).
@@ -94,6 +96,11 @@ impl OrderBoard {
         let seq = g.seq;
         let id = u.order_id.clone();
         let followed = g.followed.contains_key(&id);
+        if u.status == "REJECTED" {
+            if let Some(t) = &u.tag {
+                g.rejected_tags.insert(t.clone());
+            }
+        }
         let previous = match g.latest.insert(id.clone(), (seq, u)) {
             Some((_, old)) => Some(old.status),
             None => {
@@ -169,6 +176,12 @@ impl OrderBoard {
         fresh
     }
 
+    /// Was the rejection of an order carrying one of `tags` pushed?
+    pub fn rejection_raised(&self, tags: &[String]) -> bool {
+        let g = self.lock();
+        tags.iter().any(|t| g.rejected_tags.contains(t))
+    }
+
     /// Notes an order finished on a push before its next REST poll.
     pub fn finished_by_push(&self) {
         self.lock().finished_by_push += 1;
@@ -213,6 +226,11 @@ mod tests {
         assert_eq!(b.latest("A").unwrap().1.status, "REJECTED");
         assert_eq!(b.seq_of("A"), 2);
         assert_eq!(b.followed(), HashSet::from(["A".to_string()]));
+        assert!(!b.rejection_raised(&["t".into()]), "no tag");
+        let mut tagged = update("B", "REJECTED");
+        tagged.tag = Some("t".into());
+        b.push(tagged);
+        assert!(b.rejection_raised(&["x".into(), "t".into()]));
         drop(g);
         assert!(!b.is_followed("A"), "the guard unregisters");
     }

@@ -522,6 +522,15 @@ impl Handler<PlaceEntry> for Broker {
         }
         guard(self.m, ctx, |_| self.stats.entries_placed += 1);
         self.entries.insert(id, Vec::new());
+        // The entry's orders' tags: a rejection already raised on a push is not raised again.
+        let tags: Vec<String> =
+            (0..crate::options::slicing::slices(p.quantity, p.option.lot_size, p.freeze_qty)
+                .map(|s| s.len())
+                .unwrap_or(1)
+                .max(1))
+                .map(|i| crate::live_orders::entry_tag(&id, i))
+                .collect();
+        let symbol = p.option.tradingsymbol.clone();
         let (client, cfg, board) = (self.client.clone(), self.cfg.clone(), self.board.clone());
         let fut = async move { enter(&client, &board, &cfg, &p).await };
         Box::pin(fut.into_actor(self).map(move |r, act, _| {
@@ -546,7 +555,22 @@ impl Handler<PlaceEntry> for Broker {
                         act.audit_alarm("entry_alarm", a);
                     }
                 }
-                EntryResult::Refused { .. } => act.stats.entries_refused += 1,
+                EntryResult::Refused { reason, detail } => {
+                    act.stats.entries_refused += 1;
+                    // Rejected (by the exchange, or the order refused at placement) and not
+                    // already raised when it was pushed: raised now, with the reason.
+                    if *reason == RejectReason::OrderRejected && !act.board.rejection_raised(&tags)
+                    {
+                        let a = Alarm::new(
+                            AlarmKind::OrderRejected,
+                            format!("entry for signal {id} REJECTED: {detail}"),
+                        )
+                        .symbol(symbol)
+                        .signal(id)
+                        .order(tags.join(","));
+                        act.audit_alarm("order_rejected", a);
+                    }
+                }
             }
             for w in act.entries.remove(&id).unwrap_or_default() {
                 let _ = w.send(r.clone());

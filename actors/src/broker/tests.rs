@@ -634,7 +634,7 @@ async fn a_pushed_fill_completes_the_entry() {
 #[actix_rt::test]
 async fn when_the_push_and_rest_disagree_rest_wins() {
     // Pushed COMPLETE, but REST has it REJECTED: the entry is refused for REST's reason.
-    let (_s, b, done, _reads, _seen, answer) =
+    let (_s, b, done, _reads, seen, answer) =
         entry_waiting_for_a_push("REJECTED", 0, "RMS: blocked").await;
     done.store(true, Ordering::SeqCst);
     b.do_send(pushed("COMPLETE", 150, None));
@@ -645,6 +645,16 @@ async fn when_the_push_and_rest_disagree_rest_wins() {
     );
     let st = b.send(GetBrokerStats).await.unwrap();
     assert_eq!((st.push_disagreements, st.entries_filled), (1, 0));
+    // The rejection REST gave is an alarm too (none was pushed).
+    let alarms = seen.lock().unwrap().clone();
+    assert_eq!(alarms.len(), 1, "{alarms:?}");
+    assert_eq!(alarms[0].kind, AlarmKind::OrderRejected);
+    assert_eq!(alarms[0].signal_id, Some(Uuid::from_u128(11).to_string()));
+    assert!(
+        alarms[0].message.contains("P1 REJECTED: RMS: blocked"),
+        "{}",
+        alarms[0].message
+    );
 }
 
 #[actix_rt::test]
