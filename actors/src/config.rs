@@ -872,13 +872,6 @@ impl Config {
                 "must be 1 to 3600 (seconds without a tick before the stream is taken as dead)",
             ));
         }
-        if k.reconcile_seconds > 86_400 {
-            return Err(bad(
-                "kite.reconcile_seconds",
-                k.reconcile_seconds.to_string(),
-                "must be 0 (off) or 1 to 86400 (seconds between reconciliations)",
-            ));
-        }
         if k.order_poll_millis < 100 {
             return Err(bad(
                 "kite.order_poll_millis",
@@ -1289,11 +1282,7 @@ mod tests {
                 "must be 1 to 3600",
             ),
             ("entry_fill_timeout_seconds", serde_json::json!(0), ">= 1"),
-            (
-                "reconcile_seconds",
-                serde_json::json!(86_401),
-                "must be 0 (off) or 1 to 86400",
-            ),
+            ("reconcile_seconds", serde_json::json!(86_401), "<= 86400"),
             (
                 "reconcile_seconds",
                 serde_json::json!(-5),

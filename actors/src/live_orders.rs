@@ -90,10 +90,14 @@ pub async fn wait_for_terminal(
         let last = client.order_history(id).await?.pop();
         let elapsed = start.elapsed();
         if let (Some(s), Some((seq, p))) = (&last, board.latest(id)) {
-            if p.is_terminal()
-                && (s.status != p.status || s.filled_quantity != p.filled_quantity)
-                && board.disagree(id, seq)
-            {
+            // A final state REST contradicts, or does not show although it was pushed before
+            // this read began (one pushed during the read wakes the next read at once).
+            let differs = if s.is_terminal() {
+                s.status != p.status || s.filled_quantity != p.filled_quantity
+            } else {
+                seq <= seen
+            };
+            if p.is_terminal() && differs && board.disagree(id, seq) {
                 log::warn!(
                     "{NAME}: order {id}: KiteTicker pushed {} (filled {}), REST says {} (filled {}): following REST",
                     p.status, p.filled_quantity, s.status, s.filled_quantity
