@@ -370,15 +370,16 @@ async fn a_pushed_rejection_reaches_the_book_and_an_alarm_at_once() {
     let (desk, s, ws_url) = scripted(Script::Reject(WHY), Vec::new()).await;
     let dir = tempfile::tempdir().unwrap();
     let stderr = run_live(dir.path(), &s, &ws_url, "6", |_| {});
-    let d = desk.lock().unwrap();
-    assert_eq!(d.orders.len(), 1, "one entry order:\n{stderr}");
-    assert_eq!(d.orders[0].form["transaction_type"], "BUY");
-    assert_eq!(
-        d.reads.get("ENTRY1"),
-        Some(&2),
-        "read after placement (OPEN), and once more when the rejection was pushed: no poll ran"
-    );
-    drop(d);
+    {
+        let d = desk.lock().unwrap();
+        assert_eq!(d.orders.len(), 1, "one entry order:\n{stderr}");
+        assert_eq!(d.orders[0].form["transaction_type"], "BUY");
+        assert_eq!(
+            d.reads.get("ENTRY1"),
+            Some(&2),
+            "read after placement (OPEN), and once more when the rejection was pushed: no poll ran"
+        );
+    }
 
     // The book: the signal's decision is a rejection, for the exchange's reason.
     let db = rusqlite::Connection::open(dir.path().join("alphastocks.db")).unwrap();
@@ -429,10 +430,11 @@ async fn a_pushed_fill_completes_the_entry() {
     let (desk, s, ws_url) = scripted(Script::Fill, Vec::new()).await;
     let dir = tempfile::tempdir().unwrap();
     let stderr = run_live(dir.path(), &s, &ws_url, "6", |_| {});
-    let d = desk.lock().unwrap();
-    assert_eq!(d.reads.get("ENTRY1"), Some(&2), "{stderr}");
-    let qty = d.orders[0].form["quantity"].clone();
-    drop(d);
+    let qty = {
+        let d = desk.lock().unwrap();
+        assert_eq!(d.reads.get("ENTRY1"), Some(&2), "{stderr}");
+        d.orders[0].form["quantity"].clone()
+    };
     let db = rusqlite::Connection::open(dir.path().join("alphastocks.db")).unwrap();
     let (outcome, _, detail) = decision(&db, &stderr);
     assert_eq!(outcome, "opened", "{detail}");
