@@ -429,6 +429,52 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn text_frames_are_routed_as_typed_order_messages() {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let redact = |s: &str| s.replace("SECRET", "***");
+        route_text(
+            r#"{"type":"order","data":{"order_id":"7","status":"REJECTED","quantity":75,
+                "status_message":"RMS: blocked"}}"#,
+            Some(&tx),
+            &redact,
+        );
+        route_text("{not json", Some(&tx), &redact);
+        route_text(
+            r#"{"type":"error","data":"token SECRET invalid"}"#,
+            Some(&tx),
+            &redact,
+        );
+        route_text(r#"{"type":"message","data":"hi"}"#, Some(&tx), &redact);
+        // Without a channel: logged only, nothing breaks.
+        route_text("{not json", None, &redact);
+        let mut got = Vec::new();
+        while let Ok(m) = rx.try_recv() {
+            got.push(m);
+        }
+        assert_eq!(got.len(), 3, "{got:?}");
+        match &got[0] {
+            OrderPushed::Update(u) => assert_eq!(
+                (
+                    u.order_id.as_str(),
+                    u.status.as_str(),
+                    u.status_message.as_deref()
+                ),
+                ("7", "REJECTED", Some("RMS: blocked"))
+            ),
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            matches!(&got[1], OrderPushed::Unreadable(e) if e.contains("not a JSON message")),
+            "{got:?}"
+        );
+        assert_eq!(
+            got[2],
+            OrderPushed::TickerError("token *** invalid".into()),
+            "scrubbed"
+        );
+    }
+
+    #[test]
     fn subscription_messages() {
         assert_eq!(
             subscribe_message(&[256_265, 260_105]),
