@@ -17,13 +17,10 @@ use tokio::sync::watch;
 /// How many orders' latest updates are kept (Kite allows 5000 orders a day).
 pub const KEEP: usize = 10_000;
 
-/// What a push changed.
+/// What a push changed: the status pushed before for this order, if any.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pushed {
-    /// The status pushed before for this order, if any.
     pub previous: Option<String>,
-    /// The order is being followed now.
-    pub followed: bool,
 }
 
 #[derive(Default)]
@@ -95,7 +92,6 @@ impl OrderBoard {
         g.seq += 1;
         let seq = g.seq;
         let id = u.order_id.clone();
-        let followed = g.followed.contains_key(&id);
         if u.status == "REJECTED" {
             if let Some(t) = &u.tag {
                 g.rejected_tags.insert(t.clone());
@@ -116,7 +112,7 @@ impl OrderBoard {
         };
         drop(g);
         self.changed.send_replace(seq);
-        Pushed { previous, followed }
+        Pushed { previous }
     }
 
     /// The latest update pushed for order `id`, with its sequence number.
@@ -211,18 +207,11 @@ mod tests {
     #[test]
     fn pushes_keep_the_latest_state_and_say_what_came_before() {
         let b = OrderBoard::new();
-        let first = b.push(update("A", "OPEN"));
-        assert_eq!(
-            first,
-            Pushed {
-                previous: None,
-                followed: false
-            }
-        );
+        assert_eq!(b.push(update("A", "OPEN")), Pushed { previous: None });
         let g = b.follow("A");
+        assert!(b.is_followed("A"));
         let second = b.push(update("A", "REJECTED"));
         assert_eq!(second.previous.as_deref(), Some("OPEN"));
-        assert!(second.followed);
         assert_eq!(b.latest("A").unwrap().1.status, "REJECTED");
         assert_eq!(b.seq_of("A"), 2);
         assert_eq!(b.followed(), HashSet::from(["A".to_string()]));
