@@ -49,6 +49,8 @@ pub struct KiteFeed {
     running: Vec<(Timeframe, Vec<Candle>)>,
     /// `kite.ticker_silence_seconds`.
     silence: u64,
+    /// With `kite.ticker`: the order updates the stream is pushed, until taken.
+    order_updates: Option<tokio::sync::mpsc::UnboundedReceiver<messages::msg::OrderPushed>>,
 }
 
 fn kite_err(context: &str) -> impl FnOnce(KiteError) -> AppError + '_ {
@@ -216,16 +218,12 @@ impl KiteFeed {
                 log::warn!("kite: reconcile: cannot read the broker's positions and orders ({e}); nothing adopted or flagged")
             }
         }
-        let ticker = if cfg.kite.ticker {
-            Some(start_ticker(
-                cfg,
-                &client,
-                &creds_for_ticker()?,
-                &keys,
-                &tokens,
-            )?)
+        let (ticker, order_updates) = if cfg.kite.ticker {
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            let t = start_ticker(cfg, &client, &creds_for_ticker()?, &keys, &tokens, tx)?;
+            (Some(t), Some(rx))
         } else {
-            None
+            (None, None)
         };
         Ok(KiteFeed {
             client,
@@ -236,12 +234,21 @@ impl KiteFeed {
             clock,
             running,
             silence: cfg.kite.ticker_silence_seconds,
+            order_updates,
         })
     }
 
     /// The client (shared with the Broker): its access token and the token's state.
     pub fn client(&self) -> Arc<KiteClient> {
         self.client.clone()
+    }
+
+    /// The order updates KiteTicker pushes, as they arrive (once; `None` after, or without
+    /// the ticker).
+    pub fn take_order_updates(
+        &mut self,
+    ) -> Option<tokio::sync::mpsc::UnboundedReceiver<messages::msg::OrderPushed>> {
+        self.order_updates.take()
     }
 
     /// The history candles whose interval was still running at start, per timeframe (once;
@@ -528,14 +535,13 @@ pub async fn login(cfg: &Config, request_token: &str) -> Result<String, AppError
 }
 
 /// Compares the broker's net positions and orders with the engine's open positions: known ones
-/// are adopted (they keep being monitored), anything else is flagged for the operator.
+/// are adopted (they keep being monitored), anything else is flagged for the operator. (While
+/// running, the Broker compares them again every `kite.reconcile_seconds`:
+/// `actors::reconcile`.)
 pub fn reconcile(net: &[Position], orders: &[OrderState], known: &[PositionRecord]) -> Vec<String> {
     let mut out = Vec::new();
     // What the engine holds of a position: after partial exits, less than it bought.
-    let held = |k: &PositionRecord| match k.remaining_quantity {
-        0 => k.quantity as i64,
-        n => n as i64,
-    };
+    let held = actors::reconcile::held;
     for p in net.iter().filter(|p| p.quantity != 0) {
         match known.iter().find(|k| k.option_symbol == p.tradingsymbol) {
             Some(k) if held(k) == p.quantity => out.push(format!(

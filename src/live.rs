@@ -255,6 +255,17 @@ pub async fn run(mut cfg: Config, opts: RunOptions) -> Result<(), AppError> {
         ));
     }
     let feed = engine.feed();
+    if let (Some(k), Some(broker)) = (kite.as_mut(), engine.broker.clone()) {
+        if let Some(mut pushed) = k.take_order_updates() {
+            // Order updates reach the Broker the moment the stream reads them, not at the
+            // loop's next turn.
+            actix_rt::spawn(async move {
+                while let Some(m) = pushed.recv().await {
+                    broker.do_send(m);
+                }
+            });
+        }
+    }
     if let Some(k) = kite.as_mut() {
         // History ended mid-interval: that candle continues as the forming one.
         for (timeframe, candles) in k.take_running() {

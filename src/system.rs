@@ -261,9 +261,11 @@ impl Engine {
                 let mut bcfg = BrokerConfig::from_config(cfg, trade.chain.clone());
                 bcfg.alarms = alarms.clone();
                 let (b, db6, r) = (b.clone(), tdb.clone(), reg.clone());
+                let book = TrackedRecipient::new(positions.clone().recipient(), pm);
                 let addr = Supervisor::start_in_arbiter(&net.handle(), move |_| {
                     Broker::new(bcfg, b.client, b.nfo, db6, r.broker)
                         .with_reply_metrics(r.position_manager)
+                        .with_book(book.clone())
                 });
                 Tracked::new(positions.clone(), reg.position_manager).do_send(UseBroker(
                     addr.clone().recipient(),

@@ -6,95 +6,17 @@
 mod common;
 mod kite_support;
 
+use kite_support::market::*;
+use kite_support::ticker::*;
+use kite_support::{engine_at, KEY, TOKEN};
+
 use std::collections::HashMap;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 
-use chrono::{Duration, TimeZone, Utc};
+use chrono::{Duration, Utc};
 use wiremock::matchers::{method, path, path_regex};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
-
-const KEY: &str = "kitetestkey42";
-const TOKEN: &str = "accesstokenSECRET99";
-
-fn ist(ts: i64) -> String {
-    let t = chrono::FixedOffset::east_opt(19_800)
-        .unwrap()
-        .timestamp_opt(ts, 0)
-        .unwrap();
-    t.format("%Y-%m-%dT%H:%M:%S%z").to_string()
-}
-
-/// 12 days × 25 candles of 15 minutes, ending before today.
-fn candles() -> serde_json::Value {
-    let today = Utc::now().date_naive();
-    let mut out = Vec::new();
-    let mut price = 24_000.0;
-    for d in (1..=12).rev() {
-        let day = today - Duration::days(d);
-        let open = day.and_hms_opt(3, 45, 0).unwrap().and_utc().timestamp(); // 09:15 IST
-        for k in 0..25 {
-            price += if (d + k) % 3 == 0 { -12.5 } else { 9.0 };
-            out.push(serde_json::json!([
-                ist(open + k * 900),
-                price,
-                price + 5.0,
-                price - 5.0,
-                price + 1.0,
-                1000
-            ]));
-        }
-    }
-    serde_json::json!({"status": "success", "data": {"candles": out}})
-}
-
-fn nfo_dump() -> String {
-    let mut s = String::from("instrument_token,exchange_token,tradingsymbol,name,last_price,expiry,strike,tick_size,lot_size,instrument_type,segment,exchange\n");
-    let today = Utc::now().date_naive();
-    let mut token = 10_000;
-    for w in 0..4 {
-        let e = today + Duration::days(2 + 7 * w);
-        for k in 0..5 {
-            let strike = 23_900 + 50 * k;
-            for t in ["CE", "PE"] {
-                token += 1;
-                s.push_str(&format!(
-                    "{token},{},NIFTYX{strike}{t},NIFTY,0,{e},{strike},0.05,75,{t},NFO-OPT,NFO\n",
-                    token / 256
-                ));
-            }
-        }
-    }
-    s
-}
-
-/// Instrument dumps, history, and `quote` answering `/quote`.
-async fn server(quote: impl Respond + 'static) -> MockServer {
-    let s = MockServer::start().await;
-    kite_support::mount_instruments(&s, nfo_dump()).await;
-    Mock::given(method("GET"))
-        .and(path_regex(r"^/instruments/historical/256265/15minute$"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(candles()))
-        .mount(&s)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/quote"))
-        .respond_with(quote)
-        .mount(&s)
-        .await;
-    s
-}
-
-/// The engine binary aimed at the Kite server `uri`, with test credentials.
-fn engine_at(uri: &str) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_alphastocks"));
-    c.current_dir(common::root())
-        .env("RUST_LOG", "info")
-        .env("KITE_BASE_URL", uri)
-        .env("KITE_API_KEY", KEY)
-        .env("KITE_ACCESS_TOKEN", TOKEN);
-    c
-}
 
 fn run_engine(dir: &std::path::Path, uri: &str) -> std::process::Output {
     run_engine_with(dir, uri, |_| {})
@@ -367,16 +289,6 @@ struct Placed {
 }
 
 type Shared = Arc<Mutex<Book>>;
-
-/// The first weekday on or after today: the live session the script trades in.
-fn session_day() -> chrono::NaiveDate {
-    use chrono::Datelike;
-    let mut d = Utc::now().date_naive();
-    while d.weekday().num_days_from_monday() >= 5 {
-        d += Duration::days(1);
-    }
-    d
-}
 
 struct Quotes(Shared);
 
@@ -1478,123 +1390,6 @@ async fn sliced_exit_orders_that_filled_while_the_engine_was_down_are_each_booke
     assert_eq!(charges.brokerage, 3 * 2000);
 }
 
-/// One index packet in full mode (32 bytes): token, last price in paise, exchange time.
-fn index_full(token: u32, paise: u32, ts: u32) -> Vec<u8> {
-    let mut p = vec![0u8; 32];
-    p[0..4].copy_from_slice(&token.to_be_bytes());
-    p[4..8].copy_from_slice(&paise.to_be_bytes());
-    p[28..32].copy_from_slice(&ts.to_be_bytes());
-    let mut f = 1u16.to_be_bytes().to_vec();
-    f.extend((p.len() as u16).to_be_bytes());
-    f.extend(p);
-    f
-}
-
-/// What a scripted KiteTicker saw: each connection's URI and the text messages it received.
-type TickerLog = Arc<Mutex<Vec<(String, Vec<String>)>>>;
-
-/// One option packet in full mode (184 bytes): token, last price in paise.
-fn option_full(token: u32, paise: u32) -> Vec<u8> {
-    let mut p = vec![0u8; 184];
-    p[0..4].copy_from_slice(&token.to_be_bytes());
-    p[4..8].copy_from_slice(&paise.to_be_bytes());
-    let mut f = 1u16.to_be_bytes().to_vec();
-    f.extend((p.len() as u16).to_be_bytes());
-    f.extend(p);
-    f
-}
-
-/// A KiteTicker of our own on its own thread. Each round is one connection: it takes the two
-/// subscription messages, sends the round's frames, then closes — except the last round, which
-/// heartbeats until the engine goes, and answers a later subscription of `option.0` with that
-/// option at `option.1` paise.
-fn ticker_server(rounds: Vec<Vec<Vec<u8>>>) -> (String, TickerLog) {
-    ticker_server_with(rounds, None)
-}
-
-fn ticker_server_with(
-    rounds: Vec<Vec<Vec<u8>>>,
-    option: Option<(u32, u32)>,
-) -> (String, TickerLog) {
-    use futures_util::{SinkExt, StreamExt};
-    use tokio_tungstenite::tungstenite::Message;
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let url = format!("ws://{}", listener.local_addr().unwrap());
-    let seen: TickerLog = Arc::default();
-    let log = seen.clone();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            let last = rounds.len() - 1;
-            for (n, frames) in rounds.into_iter().enumerate() {
-                let (tcp, _) = listener.accept().await.unwrap();
-                let entry = log.clone();
-                // tungstenite's callback signature has a large error type: not ours to shrink.
-                #[allow(clippy::result_large_err)]
-                let keep_uri =
-                    move |req: &tokio_tungstenite::tungstenite::handshake::server::Request,
-                          resp| {
-                        entry
-                            .lock()
-                            .unwrap()
-                            .push((req.uri().to_string(), Vec::new()));
-                        Ok(resp)
-                    };
-                let mut ws = tokio_tungstenite::accept_hdr_async(tcp, keep_uri)
-                    .await
-                    .unwrap();
-                for _ in 0..2 {
-                    if let Some(Ok(Message::Text(t))) = ws.next().await {
-                        if let Some(c) = log.lock().unwrap().last_mut() {
-                            c.1.push(t.to_string());
-                        }
-                    }
-                }
-                for f in frames {
-                    if ws.send(Message::binary(f)).await.is_err() {
-                        return;
-                    }
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                }
-                if n < last {
-                    let _ = ws.close(None).await;
-                    continue;
-                }
-                loop {
-                    tokio::select! {
-                        m = ws.next() => match m {
-                            Some(Ok(Message::Text(t))) => {
-                                let t = t.to_string();
-                                if let Some(c) = log.lock().unwrap().last_mut() {
-                                    c.1.push(t.clone());
-                                }
-                                if let Some((token, paise)) = option {
-                                    if t.contains("subscribe") && t.contains(&token.to_string()) {
-                                        let _ = ws.send(Message::binary(option_full(token, paise))).await;
-                                    }
-                                }
-                            }
-                            Some(Ok(_)) => {}
-                            _ => break,
-                        },
-                        _ = tokio::time::sleep(std::time::Duration::from_millis(300)) => {
-                            if ws.send(Message::binary(vec![0u8])).await.is_err() {
-                                break;
-                            }
-                        }
-                    }
-                }
-            }
-        });
-    });
-    (url, seen)
-}
-
 /// Runs the engine on the kite feed with the ticker at `ws_url` for `secs`; stdout, stderr.
 async fn run_streaming(s: &MockServer, ws_url: &str, secs: &str) -> (String, String) {
     let dir = tempfile::tempdir().unwrap();
@@ -1639,11 +1434,6 @@ async fn run_streaming_in(
     (stdout, stderr)
 }
 
-/// A `/quote` answer with no data.
-fn no_quotes() -> ResponseTemplate {
-    ResponseTemplate::new(200).set_body_json(serde_json::json!({"status": "success", "data": {}}))
-}
-
 /// The number before `what` in the engine's closing `stopped:` line.
 fn stopped_count(stdout: &str, what: &str) -> u64 {
     let line = stdout
@@ -1657,18 +1447,6 @@ fn stopped_count(stdout: &str, what: &str) -> u64 {
         .unwrap()
         .parse()
         .unwrap()
-}
-
-/// NIFTY 50 ticks from 09:16 of the session day, five minutes apart, from tick `from`.
-fn nifty_ticks(from: u32, n: u32) -> Vec<Vec<u8>> {
-    let open = session_day()
-        .and_hms_opt(3, 46, 0)
-        .unwrap()
-        .and_utc()
-        .timestamp();
-    (from..from + n)
-        .map(|k| index_full(256_265, 2_400_000 + 500 * k, (open + 300 * k as i64) as u32))
-        .collect()
 }
 
 #[actix_rt::test]

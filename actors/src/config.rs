@@ -112,6 +112,10 @@ pub struct KiteConfig {
     /// the stream is retried (each step this long after the last). Also how recently a held
     /// option must have streamed for its `/quote` poll to stop. 1 to 3600.
     pub ticker_silence_seconds: u64,
+    /// Every this many seconds the broker's positions and open orders are compared with the
+    /// book; a difference seen at two looks in a row is an alarm. 0 turns it off; else 1 to
+    /// 86400 (each look is two REST reads).
+    pub reconcile_seconds: u64,
 }
 
 /// An order type the live path places.
@@ -151,6 +155,7 @@ impl Default for KiteConfig {
             ticker: false,
             ticker_url: "wss://ws.kite.trade".into(),
             ticker_silence_seconds: 30,
+            reconcile_seconds: 300,
         }
     }
 }
@@ -1277,6 +1282,12 @@ mod tests {
                 "must be 1 to 3600",
             ),
             ("entry_fill_timeout_seconds", serde_json::json!(0), ">= 1"),
+            ("reconcile_seconds", serde_json::json!(86_401), "<= 86400"),
+            (
+                "reconcile_seconds",
+                serde_json::json!(-5),
+                "reconcile_seconds",
+            ),
             (
                 "exit_retry_initial_seconds",
                 serde_json::json!(0.0),

@@ -13,7 +13,10 @@
 //!
 //! - One actor per file: [`data_manager`], [`strategy`], [`signal_manager`],
 //!   [`options_executor`], [`position_manager`], [`db_writer`], and with Kite Connect
-//!   [`broker`] (listed option chains, live entry and exit orders).
+//!   [`broker`] (listed option chains, live entry and exit orders, order updates pushed over
+//!   KiteTicker, periodic reconciliation).
+//! - [`live_orders`] (placing and following orders), [`order_board`] (the order updates
+//!   pushed), [`reconcile`] (the broker's book against the engine's): the Broker's plain code.
 //! - [`notifier`] posts alarms to webhooks ([`alerts`]: formats, rate limit, retries).
 //! - [`supervisor`]: panics become supervised restarts with the mailbox kept.
 //! - [`logic`]: indicators, candle aggregation, sessions — plain code, no actix.
@@ -36,7 +39,9 @@ pub mod metrics;
 pub mod notifier;
 pub mod options;
 pub mod options_executor;
+pub mod order_board;
 pub mod position_manager;
+pub mod reconcile;
 pub mod signal_manager;
 pub mod stats;
 pub mod store;

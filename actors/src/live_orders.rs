@@ -6,9 +6,12 @@
 //! reported on its own (each is one executed order for the charges).
 //!
 //! Async functions over a [`KiteClient`], no actor state: the Broker ([`crate::broker`])
-//! decides what a result means (an alarm, a retry, the position's fill).
+//! decides what a result means (an alarm, a retry, the position's fill). An order is read
+//! over REST every `poll`, and at once when KiteTicker pushes a final state for it (the
+//! [`OrderBoard`]); what REST says is what counts.
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use chrono::{SubsecRound, Utc};
 use futures_util::future::join_all;
@@ -22,6 +25,7 @@ use crate::kite::{Position, STATUS_REJECTED};
 use crate::options::position::value_paise;
 use crate::options::sizing::{paise, rupees};
 use crate::options::slicing::{slice_tag, slices};
+use crate::order_board::OrderBoard;
 
 const NAME: &str = "broker";
 /// How long a cancelled order is followed until it reports its final state.
@@ -66,14 +70,73 @@ pub enum Attempt {
     Failed(String),
 }
 
+/// Reads order `id`'s history every `poll` until it is terminal or `max_wait` has passed, and
+/// at once when KiteTicker pushes a final state for it (`board`); returns the last state REST
+/// gave (check [`OrderState::is_terminal`]). REST is the authority: a pushed final state REST
+/// does not confirm is a disagreement, logged and counted, and the order is followed on.
+pub async fn wait_for_terminal(
+    client: &KiteClient,
+    board: &Arc<OrderBoard>,
+    id: &str,
+    poll: Duration,
+    max_wait: Duration,
+) -> Result<OrderState, KiteError> {
+    let _following = board.follow(id);
+    let start = Instant::now();
+    // The push that woke the last read (0: a poll did).
+    let mut woke = 0;
+    loop {
+        let seen = board.seq_of(id);
+        let last = client.order_history(id).await?.pop();
+        let elapsed = start.elapsed();
+        if let (Some(s), Some((seq, p))) = (&last, board.latest(id)) {
+            // A final state REST contradicts, or does not show although it was pushed before
+            // this read began (one pushed during the read wakes the next read at once).
+            let differs = if s.is_terminal() {
+                s.status != p.status || s.filled_quantity != p.filled_quantity
+            } else {
+                seq <= seen
+            };
+            if p.is_terminal() && differs && board.disagree(id, seq) {
+                log::warn!(
+                    "{NAME}: order {id}: KiteTicker pushed {} (filled {}), REST says {} (filled {}): following REST",
+                    p.status, p.filled_quantity, s.status, s.filled_quantity
+                );
+            }
+        }
+        match last {
+            Some(state) if state.is_terminal() => {
+                if woke > 0 {
+                    board.finished_by_push();
+                }
+                return Ok(state);
+            }
+            Some(state) if elapsed >= max_wait => return Ok(state),
+            None if elapsed >= max_wait => {
+                return Err(KiteError::data(format!(
+                    "order {id} has no history after {max_wait:?}"
+                )))
+            }
+            _ => {
+                let nap = poll.min(max_wait.saturating_sub(elapsed));
+                tokio::select! {
+                    _ = tokio::time::sleep(nap) => woke = 0,
+                    seq = board.final_pushed(id, seen) => woke = seq,
+                }
+            }
+        }
+    }
+}
+
 /// Follows order `id` until it is terminal; cancels it after `wait` and follows the cancel.
 pub async fn follow(
     client: &KiteClient,
+    board: &Arc<OrderBoard>,
     id: &str,
     poll: Duration,
     wait: Duration,
 ) -> Result<OrderState, KiteError> {
-    let state = client.wait_for_terminal(id, poll, wait).await?;
+    let state = wait_for_terminal(client, board, id, poll, wait).await?;
     if state.is_terminal() {
         return Ok(state);
     }
@@ -85,7 +148,7 @@ pub async fn follow(
     if let Err(e) = client.cancel_order("regular", id).await {
         log::warn!("{NAME}: cancel of order {id} failed ({e}); following it");
     }
-    client.wait_for_terminal(id, poll, AFTER_CANCEL).await
+    wait_for_terminal(client, board, id, poll, AFTER_CANCEL).await
 }
 
 /// What a filled order traded: its quantity and Σ price × quantity over its trades in paise
@@ -127,6 +190,7 @@ pub async fn filled_value(client: &KiteClient, s: &OrderState) -> (u32, i64) {
 /// per slice in order, its final state or why it has none.
 async fn place_and_follow(
     client: &KiteClient,
+    board: &Arc<OrderBoard>,
     reqs: &[OrderRequest],
     mut ids: Vec<Option<String>>,
     todo: &[usize],
@@ -154,7 +218,7 @@ async fn place_and_follow(
     }
     let followed = join_all(ids.iter().map(|id| async move {
         match id {
-            Some(id) => Some(follow(client, id, poll, wait).await),
+            Some(id) => Some(follow(client, board, id, poll, wait).await),
             None => None,
         }
     }))
@@ -189,7 +253,12 @@ fn slice_name(i: usize, n: usize) -> String {
 /// segment's net; their placement; then every slice followed together. The position is what
 /// the slices filled: a slice that executed nothing (rejected, cancelled unfilled) is named in
 /// `shortfall`; nothing filled at all is a refusal, for the first slice's reason.
-pub async fn enter(client: &KiteClient, cfg: &BrokerConfig, p: &PlaceEntry) -> EntryResult {
+pub async fn enter(
+    client: &KiteClient,
+    board: &Arc<OrderBoard>,
+    cfg: &BrokerConfig,
+    p: &PlaceEntry,
+) -> EntryResult {
     let refused = |reason, detail: String| EntryResult::Refused { reason, detail };
     let sym = &p.option.tradingsymbol;
     let parts = match slices(p.quantity, p.option.lot_size, p.freeze_qty) {
@@ -315,7 +384,8 @@ pub async fn enter(client: &KiteClient, cfg: &BrokerConfig, p: &PlaceEntry) -> E
             todo.clear();
         }
     }
-    let states = place_and_follow(client, &reqs, ids, &todo, cfg.poll, cfg.fill_timeout).await;
+    let states =
+        place_and_follow(client, board, &reqs, ids, &todo, cfg.poll, cfg.fill_timeout).await;
     let mut filled: Vec<(String, u32, i64)> = Vec::new();
     for (i, st) in states.into_iter().enumerate() {
         let name = slice_name(i, n);
@@ -401,6 +471,7 @@ fn held_of(net: &[Position], req: &OrderRequest) -> i64 {
 /// was found or placed, or a single failure when nothing could be placed.
 pub async fn sell(
     client: &KiteClient,
+    board: &Arc<OrderBoard>,
     reqs: &[OrderRequest],
     poll: Duration,
     wait: Duration,
@@ -461,7 +532,7 @@ pub async fn sell(
     let placed: Vec<usize> = (0..n)
         .filter(|i| ids[*i].is_some() || todo.contains(i))
         .collect();
-    let states = place_and_follow(client, &reqs, ids, &todo, poll, wait).await;
+    let states = place_and_follow(client, board, &reqs, ids, &todo, poll, wait).await;
     for (i, st) in states.into_iter().enumerate() {
         if !placed.contains(&i) {
             continue;

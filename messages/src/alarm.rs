@@ -35,11 +35,17 @@ pub enum AlarmKind {
     StoreDisconnected,
     /// An actor restarted more than the allowed number of times in the window.
     RestartStorm,
+    /// The exchange rejected an order (pushed over KiteTicker the moment it happened), with
+    /// the exchange's reason.
+    OrderRejected,
+    /// Periodic reconciliation found the broker's positions or open orders differing from the
+    /// book (the same difference at two looks in a row).
+    BookDivergence,
 }
 
 impl AlarmKind {
     /// Every kind, in declaration order.
-    pub const ALL: [AlarmKind; 11] = [
+    pub const ALL: [AlarmKind; 13] = [
         AlarmKind::ExitNotFilled,
         AlarmKind::ExitUnmanaged,
         AlarmKind::EntryShortfall,
@@ -51,6 +57,8 @@ impl AlarmKind {
         AlarmKind::FeedSilent,
         AlarmKind::StoreDisconnected,
         AlarmKind::RestartStorm,
+        AlarmKind::OrderRejected,
+        AlarmKind::BookDivergence,
     ];
 
     /// The snake_case name (as in JSON).
@@ -67,6 +75,8 @@ impl AlarmKind {
             AlarmKind::FeedSilent => "feed_silent",
             AlarmKind::StoreDisconnected => "store_disconnected",
             AlarmKind::RestartStorm => "restart_storm",
+            AlarmKind::OrderRejected => "order_rejected",
+            AlarmKind::BookDivergence => "book_divergence",
         }
     }
 
@@ -79,7 +89,9 @@ impl AlarmKind {
             | AlarmKind::TokenRejected
             | AlarmKind::FeedSilent
             | AlarmKind::StoreDisconnected
-            | AlarmKind::RestartStorm => Severity::Critical,
+            | AlarmKind::RestartStorm
+            | AlarmKind::OrderRejected
+            | AlarmKind::BookDivergence => Severity::Critical,
             AlarmKind::EntryShortfall
             | AlarmKind::DailyLossHalt
             | AlarmKind::ProfitLockHalt

@@ -511,6 +511,47 @@ pub struct PlaceExit {
     pub reply_to: Recipient<ExitFilled>,
 }
 
+/// One order's state as KiteTicker pushed it (a text frame `{"type":"order","data":{…}}`),
+/// checked: a non-empty id and status, a finite non-negative average price, no more filled
+/// than ordered.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct OrderUpdate {
+    pub order_id: String,
+    /// Kite's status (`OPEN`, `COMPLETE`, `CANCELLED`, `REJECTED`, `UPDATE`, ...).
+    pub status: String,
+    /// The exchange's or the broker's reason (a rejection's).
+    pub status_message: Option<String>,
+    pub tradingsymbol: String,
+    pub exchange: String,
+    pub transaction_type: String,
+    pub product: String,
+    pub quantity: u64,
+    pub filled_quantity: u64,
+    pub pending_quantity: u64,
+    pub average_price: f64,
+    pub tag: Option<String>,
+}
+
+impl OrderUpdate {
+    /// COMPLETE, CANCELLED or REJECTED.
+    pub fn is_terminal(&self) -> bool {
+        matches!(self.status.as_str(), "COMPLETE" | "CANCELLED" | "REJECTED")
+    }
+}
+
+/// What KiteTicker pushed about orders (its text frames), routed to the Broker the moment it
+/// arrives. The Broker follows its orders with it; its REST follow-up stays the authority.
+#[derive(Message, Debug, Clone, PartialEq)]
+#[rtype(result = "()")]
+pub enum OrderPushed {
+    /// An order's new state.
+    Update(OrderUpdate),
+    /// A text frame that could not be read (logged where it arrived): why. Counted.
+    Unreadable(String),
+    /// The ticker's own `{"type":"error"}` message. Logged and counted.
+    TickerError(String),
+}
+
 /// Ask the broker for its counters.
 #[derive(Message, Debug, Clone, Copy)]
 #[rtype(result = "BrokerStats")]
@@ -528,6 +569,32 @@ pub struct BrokerStats {
     pub exit_alarms: u64,
     /// Exits still being worked.
     pub exits_pending: u64,
+    /// Order updates KiteTicker pushed (readable ones).
+    #[serde(default)]
+    pub order_updates: u64,
+    /// Text frames that could not be read as an order update.
+    #[serde(default)]
+    pub order_updates_unreadable: u64,
+    /// The ticker's own error messages.
+    #[serde(default)]
+    pub ticker_errors: u64,
+    /// Rejections learnt from a push (each one an alarm).
+    #[serde(default)]
+    pub rejections_pushed: u64,
+    /// A pushed final state the REST follow-up did not confirm (REST wins).
+    #[serde(default)]
+    pub push_disagreements: u64,
+    /// Orders a push finished before their next REST poll was due.
+    #[serde(default)]
+    pub finished_by_push: u64,
+    /// Periodic reconciliations done, failed (the broker unreadable), and the differences
+    /// raised as alarms.
+    #[serde(default)]
+    pub reconciliations: u64,
+    #[serde(default)]
+    pub reconcile_failures: u64,
+    #[serde(default)]
+    pub divergences: u64,
 }
 
 // ---------------------------------------------------------------- DbWriter

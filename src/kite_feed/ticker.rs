@@ -1,5 +1,6 @@
-//! The KiteTicker side of [`KiteFeed`]: the stream, the options followed on it, and the
-//! silence watch it drives (resubscribe, reconnect, REST fallback: `actors::kite::silence`).
+//! The KiteTicker side of [`KiteFeed`]: the stream, the options followed on it, the silence
+//! watch it drives (resubscribe, reconnect, REST fallback: `actors::kite::silence`), and the
+//! order updates it is pushed (handed on as they arrive: [`KiteFeed::take_order_updates`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -30,19 +31,23 @@ pub(super) struct TickerFeed {
     /// The escalation when an underlying goes quiet.
     pub(super) watch: SilenceWatch,
     pub(super) steps: Vec<(usize, Step)>,
+    /// Where the stream hands the order updates it is pushed (to the Broker).
+    pub(super) orders: tokio::sync::mpsc::UnboundedSender<messages::msg::OrderPushed>,
 }
 
 pub(super) fn creds_for_ticker() -> Result<Credentials, AppError> {
     Credentials::from_env().map_err(kite_err("credentials"))
 }
 
-/// Starts the KiteTicker stream (on the caller's arbiter) for the underlyings' index tokens.
+/// Starts the KiteTicker stream (on the caller's arbiter) for the underlyings' index tokens;
+/// the order updates it is pushed go to `orders`.
 pub(super) fn start_ticker(
     cfg: &Config,
     client: &Arc<KiteClient>,
     creds: &Credentials,
     keys: &[(SymbolId, String)],
     tokens: &BTreeMap<String, u64>,
+    orders: tokio::sync::mpsc::UnboundedSender<messages::msg::OrderPushed>,
 ) -> Result<TickerFeed, AppError> {
     let mut symbols = HashMap::new();
     let mut streamed = Vec::new();
@@ -60,6 +65,7 @@ pub(super) fn start_ticker(
         client,
         creds,
         streamed.iter().map(|(_, t)| *t).collect(),
+        orders.clone(),
     )?;
     Ok(TickerFeed {
         rx,
@@ -74,6 +80,7 @@ pub(super) fn start_ticker(
         options: HashMap::new(),
         option_last: HashMap::new(),
         steps: Vec::new(),
+        orders,
     })
 }
 
@@ -82,13 +89,14 @@ type TickerChannels = (
     tokio::sync::mpsc::UnboundedSender<TickerCommand>,
 );
 
-/// Spawns one KiteTicker stream (on the caller's arbiter) of `tokens`; it stops when the
-/// returned sender or receiver is dropped.
+/// Spawns one KiteTicker stream (on the caller's arbiter) of `tokens`, its order updates to
+/// `orders`; it stops when the returned sender or receiver is dropped.
 fn spawn_stream(
     cfg: &Config,
     client: &Arc<KiteClient>,
     creds: &Credentials,
     tokens: Vec<u32>,
+    orders: tokio::sync::mpsc::UnboundedSender<messages::msg::OrderPushed>,
 ) -> Result<TickerChannels, AppError> {
     let base = std::env::var("KITE_TICKER_URL")
         .ok()
@@ -118,6 +126,7 @@ fn spawn_stream(
                 "KiteTicker refused the connection (HTTP 403)",
             )
         }),
+        orders: Some(orders),
     };
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let (add, add_rx) = tokio::sync::mpsc::unbounded_channel();
@@ -136,7 +145,13 @@ impl KiteFeed {
         };
         let mut all: Vec<u32> = old.symbols.keys().copied().collect();
         all.extend(old.options.keys().copied());
-        let (rx, add) = spawn_stream(cfg, &self.client, &self.client.credentials(), all)?;
+        let (rx, add) = spawn_stream(
+            cfg,
+            &self.client,
+            &self.client.credentials(),
+            all,
+            old.orders.clone(),
+        )?;
         log::info!("kite ticker: restarted with the new access token");
         self.ticker = Some(TickerFeed { rx, add, ..old });
         Ok(())

@@ -1,5 +1,12 @@
-//! What the tests against a local stand-in of Kite share: the instrument dumps and their mounts.
+//! What the tests against a local stand-in of Kite share: the instrument dumps and their
+//! mounts, the history and quotes ([`market`]), a scripted KiteTicker ([`ticker`]), and the
+//! engine binary aimed at the stand-in.
 #![allow(dead_code)]
+
+pub mod market;
+pub mod ticker;
+
+use std::process::Command;
 
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -34,4 +41,18 @@ pub async fn mount_instruments(s: &MockServer, nfo: String) {
             .mount(s)
             .await;
     }
+}
+
+pub const KEY: &str = "kitetestkey42";
+pub const TOKEN: &str = "accesstokenSECRET99";
+
+/// The engine binary aimed at the Kite server `uri`, with test credentials.
+pub fn engine_at(uri: &str) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_alphastocks"));
+    c.current_dir(std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+        .env("RUST_LOG", "info")
+        .env("KITE_BASE_URL", uri)
+        .env("KITE_API_KEY", KEY)
+        .env("KITE_ACCESS_TOKEN", TOKEN);
+    c
 }

@@ -181,6 +181,13 @@ impl Config {
                 100.0,
                 60_000.0,
             ),
+            // 0 is off.
+            c(
+                "kite.reconcile_seconds",
+                n(k.reconcile_seconds),
+                0.0,
+                86_400.0,
+            ),
             c(
                 "kite.exit_retry_initial_seconds",
                 k.exit_retry_initial_seconds,
@@ -508,6 +515,7 @@ mod tests {
             ("kite.timeout_seconds", json!(0)),
             ("kite.instruments_max_age_hours", json!(u64::MAX)),
             ("kite.order_poll_millis", json!(u64::MAX)),
+            ("kite.reconcile_seconds", json!(86_401)),
             ("kite.exit_retry_max_seconds", json!(1e300)),
             ("paper.slippage_ticks", json!(4_000_000_000u32)),
             ("paper.chain.strikes_each_side", json!(4_000_000_000u32)),

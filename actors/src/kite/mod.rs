@@ -11,6 +11,7 @@
 //! - [`token`]: the access token's state (accepted, refused, replaced) and the check of a new one.
 //! - [`silence`]: the escalation when a connected ticker goes quiet for an underlying.
 //! - [`ticker`]: KiteTicker's binary packets and subscription messages (the WebSocket feed).
+//! - [`order_updates`]: KiteTicker's text frames (order updates pushed, the ticker's errors).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), actors::kite::KiteError> {
@@ -32,6 +33,7 @@ mod fuzz;
 pub mod historical;
 pub mod instruments;
 pub mod market;
+pub mod order_updates;
 pub mod orders;
 pub mod portfolio;
 pub mod ratelimit;
@@ -51,6 +53,7 @@ pub use instruments::{
     DEFAULT_INSTRUMENT_CACHE_MAX_AGE,
 };
 pub use market::{Depth, DepthLevel, Ltp, Ohlc, OhlcQuote, Quote, QUOTE_BATCH};
+pub use order_updates::{parse_text, TickerText};
 pub use orders::{
     tag_for, OrderRequest, OrderState, OrderType, Trade, TransactionType, STATUS_CANCELLED,
     STATUS_COMPLETE, STATUS_REJECTED,

@@ -14,8 +14,10 @@
 //! | 44 | quote | token, last price, last qty, average, volume, buy/sell qty, open, high, low, close |
 //! | 184 | full | the 44, last trade time at 44, OI at 48, exchange timestamp at 60, depth from 64 |
 //!
-//! Text frames carry order updates and errors (`{"type":"order"|"error", …}`); they are logged,
-//! not acted on (orders are followed through the REST API).
+//! Text frames carry order updates and errors (`{"type":"order"|"error", …}`): read by
+//! [`super::order_updates::parse_text`] and handed, the moment they arrive, to the connection's
+//! `orders` channel (the Broker follows its orders with them; a frame that cannot be read is
+//! logged and handed on as [`OrderPushed::Unreadable`], to be counted).
 //!
 //! [`stream`] keeps one connection: it subscribes every token in full mode, adds tokens asked
 //! for later, hands each frame's ticks to a channel, and reconnects with a doubling wait (1 s
@@ -29,7 +31,10 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 use tokio_tungstenite::tungstenite::Message;
 
+use messages::msg::OrderPushed;
+
 use super::error::KiteError;
+use super::order_updates::{parse_text, TickerText};
 
 /// How long the connection may stay silent before it is taken as dead.
 const SILENCE: Duration = Duration::from_secs(10);
@@ -181,6 +186,47 @@ pub struct TickerConnection {
     pub redact: Box<dyn Fn(&str) -> String + Send>,
     /// Called when the server refuses the handshake with 403 (the access token refused).
     pub refused: Box<dyn Fn() + Send>,
+    /// Where the order updates of text frames go (`None`: logged only).
+    pub orders: Option<UnboundedSender<OrderPushed>>,
+}
+
+/// Reads one text frame and hands what it says about orders to `orders`: an update, the
+/// ticker's error, or why the frame could not be read (logged here, counted there). `redact`
+/// scrubs credentials out of what is logged.
+pub fn route_text(
+    text: &str,
+    orders: Option<&UnboundedSender<OrderPushed>>,
+    redact: &dyn Fn(&str) -> String,
+) {
+    let pushed = match parse_text(text) {
+        Ok(TickerText::Order(u)) => {
+            log::debug!(
+                "kite ticker: order {} {} (filled {}/{})",
+                u.order_id,
+                u.status,
+                u.filled_quantity,
+                u.quantity
+            );
+            OrderPushed::Update(u)
+        }
+        Ok(TickerText::Error(e)) => {
+            let e = redact(&e);
+            log::warn!("kite ticker: the server says: {e}");
+            OrderPushed::TickerError(e)
+        }
+        Ok(TickerText::Other(kind)) => {
+            log::debug!("kite ticker: a {kind:?} message, not acted on");
+            return;
+        }
+        Err(e) => {
+            let e = redact(&e.to_string());
+            log::warn!("kite ticker: {e}; frame skipped");
+            OrderPushed::Unreadable(e)
+        }
+    };
+    if let Some(tx) = orders {
+        let _ = tx.send(pushed);
+    }
 }
 
 /// Streams ticks into `out` until `out` or `add` is closed, doing what `add` asks
@@ -237,7 +283,7 @@ pub async fn stream(
                                 Err(e) => log::warn!("kite ticker: {e}; frame skipped"),
                             },
                             Ok(Some(Ok(Message::Text(t)))) => {
-                                log::debug!("kite ticker: {}", (conn.redact)(t.as_str()))
+                                route_text(t.as_str(), conn.orders.as_ref(), &conn.redact)
                             }
                             Ok(Some(Ok(Message::Close(_)))) | Ok(None) => {
                                 log::warn!("kite ticker: closed by the server; reconnecting");
@@ -380,6 +426,52 @@ pub(crate) mod tests {
         // Currency segment (3) prices have 7 decimals.
         let cds = parse_packet(&packet(8, &[(0, 0x0100_0003), (4, 832_512_500)])).unwrap();
         assert!((cds.last_price - 83.25125).abs() < 1e-9);
+    }
+
+    #[test]
+    fn text_frames_are_routed_as_typed_order_messages() {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let redact = |s: &str| s.replace("SECRET", "***");
+        route_text(
+            r#"{"type":"order","data":{"order_id":"7","status":"REJECTED","quantity":75,
+                "status_message":"RMS: blocked"}}"#,
+            Some(&tx),
+            &redact,
+        );
+        route_text("{not json", Some(&tx), &redact);
+        route_text(
+            r#"{"type":"error","data":"token SECRET invalid"}"#,
+            Some(&tx),
+            &redact,
+        );
+        route_text(r#"{"type":"message","data":"hi"}"#, Some(&tx), &redact);
+        // Without a channel: logged only, nothing breaks.
+        route_text("{not json", None, &redact);
+        let mut got = Vec::new();
+        while let Ok(m) = rx.try_recv() {
+            got.push(m);
+        }
+        assert_eq!(got.len(), 3, "{got:?}");
+        match &got[0] {
+            OrderPushed::Update(u) => assert_eq!(
+                (
+                    u.order_id.as_str(),
+                    u.status.as_str(),
+                    u.status_message.as_deref()
+                ),
+                ("7", "REJECTED", Some("RMS: blocked"))
+            ),
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            matches!(&got[1], OrderPushed::Unreadable(e) if e.contains("not a JSON message")),
+            "{got:?}"
+        );
+        assert_eq!(
+            got[2],
+            OrderPushed::TickerError("token *** invalid".into()),
+            "scrubbed"
+        );
     }
 
     #[test]
