@@ -324,7 +324,7 @@ mod tests {
         let b = Divergence::MissingOrder {
             order_id: "9".into(),
         };
-        assert_eq!(confirmed(&[], &[a.clone()]), vec![]);
+        assert_eq!(confirmed(&[], std::slice::from_ref(&a)), vec![]);
         assert_eq!(
             confirmed(&[a.clone(), b.clone()], &[a.clone()]),
             vec![a.clone()]
