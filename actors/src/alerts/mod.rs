@@ -166,47 +166,53 @@ impl Sink {
 }
 
 /// The engine's other secrets, scrubbed from alarms too (an error text may quote one).
-pub const ENGINE_SECRET_VARS: [&str; 4] = [
+pub const ENGINE_SECRET_VARS: [&str; 5] = [
     crate::kite::credentials::ENV_API_SECRET,
     crate::kite::credentials::ENV_ACCESS_TOKEN,
     crate::kite::credentials::ENV_API_KEY,
     "CLICKHOUSE_PASSWORD",
+    "ALPHASTOCKS_DASHBOARD_TOKEN",
 ];
 
-/// Where an actor raises alarms: the Notifier, or nowhere when alerts are off. Cloning is
-/// cheap; raising never waits.
+/// Where an actor raises alarms: the Notifier and any watcher (the dashboard), or nowhere when
+/// alerts are off and nothing watches. Cloning is cheap; raising never waits.
 #[derive(Clone, Default)]
-pub struct AlarmSink(Option<Recipient<RaiseAlarm>>);
+pub struct AlarmSink(Vec<Recipient<RaiseAlarm>>);
 
 impl std::fmt::Debug for AlarmSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.0.is_some() {
-            "AlarmSink(on)"
-        } else {
-            "AlarmSink(off)"
-        })
+        write!(f, "AlarmSink({} recipients)", self.0.len())
     }
 }
 
 impl AlarmSink {
     /// Alarms go to `to`.
     pub fn new(to: Recipient<RaiseAlarm>) -> Self {
-        AlarmSink(Some(to))
+        AlarmSink(vec![to])
     }
 
     /// Alerts off.
     pub fn off() -> Self {
-        AlarmSink(None)
+        AlarmSink(Vec::new())
+    }
+
+    /// Alarms go to `to` as well (a watcher such as the dashboard).
+    pub fn and(mut self, to: Recipient<RaiseAlarm>) -> Self {
+        self.0.push(to);
+        self
     }
 
     pub fn is_on(&self) -> bool {
-        self.0.is_some()
+        !self.0.is_empty()
     }
 
-    /// Hands `a` to the Notifier (fire and forget).
+    /// Hands `a` to the Notifier and the watchers (fire and forget).
     pub fn raise(&self, a: Alarm) {
-        if let Some(r) = &self.0 {
-            r.do_send(RaiseAlarm(a));
+        if let Some((last, rest)) = self.0.split_last() {
+            for r in rest {
+                r.do_send(RaiseAlarm(a.clone()));
+            }
+            last.do_send(RaiseAlarm(a));
         }
     }
 }
