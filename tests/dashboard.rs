@@ -647,6 +647,17 @@ fn a_token_guards_the_dashboard_and_is_never_shown() {
     let mut resp = String::new();
     s.read_to_string(&mut resp).unwrap();
     assert!(resp.starts_with("HTTP/1.1 405 "), "{resp}");
+    // A head too long, or not HTTP: refused with the reason, and the server serves on.
+    let long = "x".repeat(9 * 1024);
+    assert_eq!(get(&hp, "/snapshot", &[("X-Filler", &long)]).0, 431);
+    let mut s = std::net::TcpStream::connect(&hp).unwrap();
+    s.write_all(b"HELLO\r\n\r\n").unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    assert!(
+        resp.starts_with("HTTP/1.1 400 ") && resp.contains("bad request line"),
+        "{resp}"
+    );
     let (code, js) = get(&hp, "/dashboard.js", &[]);
     assert_eq!(code, 200);
     assert!(js.contains("EventSource"));

@@ -190,10 +190,11 @@ pub fn refusal(status: u16, reason: &str) -> Vec<u8> {
     )
 }
 
-/// The head of the event stream (the reconnect delay once set, in milliseconds).
-pub fn events_head() -> &'static [u8] {
-    b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nReferrer-Policy: no-referrer\r\nX-Accel-Buffering: no\r\nConnection: keep-alive\r\n\r\nretry: 3000\n\n"
-}
+/// The head of the event stream.
+pub const EVENTS_HEAD: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nReferrer-Policy: no-referrer\r\nX-Accel-Buffering: no\r\nConnection: keep-alive\r\n\r\n";
+
+/// The stream's first line: a page that lost it reconnects after 3 s.
+pub const EVENTS_RETRY: &[u8] = b"retry: 3000\n\n";
 
 /// One Server-Sent Event carrying a snapshot (JSON has no raw newline, so one `data:` line).
 pub fn event(json: &str) -> Vec<u8> {

@@ -71,9 +71,27 @@ async fn read_head(stream: &mut TcpStream) -> Option<Vec<u8>> {
     match tokio::time::timeout(HEAD_TIMEOUT, read).await {
         Ok(Some(true)) => Some(buf),
         Ok(Some(false)) => {
-            let _ = stream
-                .write_all(&http::refusal(431, "Request Header Fields Too Large"))
-                .await;
+            if write(
+                stream,
+                &http::refusal(431, "Request Header Fields Too Large"),
+            )
+            .await
+            {
+                // Said and closed for writing; what the client still sends is read and dropped
+                // (a little, briefly), so that closing does not reset the connection before
+                // the client has read why.
+                let _ = stream.shutdown().await;
+                let drain = async {
+                    let mut left = 64 * 1024usize;
+                    while left > 0 {
+                        match stream.read(&mut chunk).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => left = left.saturating_sub(n),
+                        }
+                    }
+                };
+                let _ = tokio::time::timeout(Duration::from_secs(1), drain).await;
+            }
             None
         }
         _ => None,
@@ -140,30 +158,43 @@ async fn connection(mut stream: TcpStream, access: &Access, snapshots: Snapshots
         }
         Route::Events => {
             if head_only {
-                http::events_head().to_vec()
+                http::EVENTS_HEAD.to_vec()
             } else {
                 events(stream, snapshots).await;
                 return;
             }
         }
     };
-    let _ = stream.write_all(&out).await;
-    let _ = stream.shutdown().await;
+    if write(&mut stream, &out).await {
+        let _ = stream.shutdown().await;
+    }
 }
 
-/// The event stream: the current snapshot, then each new one, until a write fails (the page
-/// was closed) or the publisher is gone (the engine stopped).
+/// The event stream: the current snapshot, then each new one, until a write fails or stalls
+/// for [`WRITE_TIMEOUT`] (the page was closed, or a client does not read: its slot is freed)
+/// or the publisher is gone (the engine stopped).
 async fn events(mut stream: TcpStream, mut snapshots: Snapshots) {
-    if stream.write_all(http::events_head()).await.is_err() {
+    if !write(&mut stream, http::EVENTS_HEAD).await || !write(&mut stream, http::EVENTS_RETRY).await
+    {
         return;
     }
     loop {
         let s = snapshots.borrow_and_update().clone();
-        if !s.is_empty() && stream.write_all(&http::event(&s)).await.is_err() {
+        if !s.is_empty() && !write(&mut stream, &http::event(&s)).await {
             return;
         }
         if snapshots.changed().await.is_err() {
             return;
         }
     }
+}
+
+/// The longest one write to a page may take.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+async fn write(stream: &mut TcpStream, bytes: &[u8]) -> bool {
+    matches!(
+        tokio::time::timeout(WRITE_TIMEOUT, stream.write_all(bytes)).await,
+        Ok(Ok(()))
+    )
 }
