@@ -674,6 +674,66 @@ fn a_token_guards_the_dashboard_and_is_never_shown() {
 }
 
 #[test]
+fn alarms_reach_the_dashboard_without_any_webhook() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), "127.0.0.1:0");
+    // Positions held six minutes of data time at most, and a day halted by its first closed
+    // trade whichever way it went: the next signal is rejected and the halt is an alarm.
+    let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&cfg).unwrap()).unwrap();
+    v["rules"]["max_hold_hours"] = 0.1.into();
+    v["rules"]["halt_after_consecutive_losses"] = 1.into();
+    v["rules"]["daily_profit_lock_pct"] = 0.001.into();
+    v["options_trading"]["risk_management"]["max_daily_loss_pct"] = 0.001.into();
+    assert!(v["alerts"]["webhooks"]
+        .as_array()
+        .is_none_or(|w| w.is_empty()));
+    let cfg = common::write_config(dir.path(), &v);
+    let engine = start(&cfg, None);
+    let hp = engine.host_port();
+    let snap = wait_for("an alarm on the dashboard", || {
+        let (code, body) = get(&hp, "/snapshot", &[]);
+        let s: Value = serde_json::from_str(&body).ok().filter(|_| code == 200)?;
+        (!s["alarms"].as_array()?.is_empty()).then_some(s)
+    });
+    let alarm = &snap["alarms"][0];
+    let kind = alarm["kind"].as_str().unwrap();
+    assert!(
+        [
+            "daily_loss_halt",
+            "profit_lock_halt",
+            "consecutive_loss_halt"
+        ]
+        .contains(&kind),
+        "{alarm}"
+    );
+    assert!(
+        alarm["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("paper mode: "),
+        "{alarm}"
+    );
+    // The rejected signal it names is among the decisions, with the halt as its reason.
+    let signal = alarm["signal_id"].as_str().unwrap();
+    let reason = match kind {
+        "daily_loss_halt" => "daily_loss_halt",
+        "profit_lock_halt" => "daily_profit_lock",
+        _ => "consecutive_losses",
+    };
+    assert!(
+        snap["decisions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["signal_id"] == signal
+                && d["outcome"] == "rejected"
+                && d["reason"] == reason),
+        "{snap}"
+    );
+    engine.stop(&dir.path().join("control.sock"));
+}
+
+#[test]
 fn a_bad_dashboard_address_is_refused_naming_the_field() {
     let dir = tempfile::tempdir().unwrap();
     for bad in ["127.0.0.1", "localhost:9180", "127.0.0.1:70000"] {

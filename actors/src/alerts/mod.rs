@@ -222,6 +222,56 @@ mod tests {
     use super::*;
     use messages::AlarmKind;
 
+    use actix::prelude::*;
+
+    struct Seen(std::sync::Arc<std::sync::Mutex<Vec<Alarm>>>);
+    impl Actor for Seen {
+        type Context = Context<Self>;
+    }
+    impl Handler<RaiseAlarm> for Seen {
+        type Result = ();
+        fn handle(&mut self, m: RaiseAlarm, _: &mut Context<Self>) {
+            self.0.lock().unwrap().push(m.0);
+        }
+    }
+    /// Answered after every message queued before it (a mailbox is first in, first out).
+    #[derive(Message)]
+    #[rtype(result = "()")]
+    struct Flushed;
+    impl Handler<Flushed> for Seen {
+        type Result = ();
+        fn handle(&mut self, _: Flushed, _: &mut Context<Self>) {}
+    }
+
+    #[test]
+    fn every_alarm_reaches_the_notifier_and_each_watcher() {
+        let sys = actix::System::new();
+        let (a, b) = (Default::default(), Default::default());
+        let got = |s: &std::sync::Arc<std::sync::Mutex<Vec<Alarm>>>| -> Vec<String> {
+            s.lock()
+                .unwrap()
+                .iter()
+                .map(|x| x.message.clone())
+                .collect()
+        };
+        sys.block_on(async {
+            assert!(!AlarmSink::off().is_on());
+            let watcher = Seen(std::sync::Arc::clone(&b)).start();
+            let notifier = Seen(std::sync::Arc::clone(&a)).start();
+            // A watcher alone turns the alarms on (the dashboard without webhooks).
+            let only = AlarmSink::off().and(watcher.clone().recipient());
+            assert!(only.is_on());
+            only.raise(Alarm::new(AlarmKind::FeedSilent, "first"));
+            let both =
+                AlarmSink::new(notifier.clone().recipient()).and(watcher.clone().recipient());
+            both.raise(Alarm::new(AlarmKind::FeedSilent, "second"));
+            watcher.send(Flushed).await.unwrap();
+            notifier.send(Flushed).await.unwrap();
+        });
+        assert_eq!(got(&a), vec!["second"]);
+        assert_eq!(got(&b), vec!["first", "second"]);
+    }
+
     #[test]
     fn secrets_come_from_the_environment_and_are_never_shown() {
         let cfg: AlertsConfig = serde_json::from_value(serde_json::json!({"webhooks": [
