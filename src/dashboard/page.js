@@ -86,6 +86,11 @@
     points.forEach((p, i) => (i ? ctx.lineTo(X(p[0]), Y(p[1])) : ctx.moveTo(X(p[0]), Y(p[1]))));
     if (points.length === 1) ctx.lineTo(X(points[0][0]) - 6, Y(points[0][1]));
     ctx.stroke();
+    // The range, top and bottom, in rupees.
+    ctx.fillStyle = ZERO_COLOUR;
+    ctx.font = "12px sans-serif";
+    ctx.fillText(money(y1), pad + 4, pad + 10);
+    ctx.fillText(money(y0), pad + 4, cv.height - pad - 4);
   }
 
   function render(s) {
@@ -130,8 +135,8 @@
       { v: (r) => String(r.depth), num: true },
       { v: (r) => String(r.max_depth), num: true },
       { v: (r) => num(r.per_second, 1), num: true },
-      { v: (r) => num(r.p50_ms, 3), num: true },
-      { v: (r) => num(r.p99_ms, 3), num: true },
+      { v: (r) => (r.latency_samples > 0 ? num(r.p50_ms, 3) : "—"), num: true },
+      { v: (r) => (r.latency_samples > 0 ? num(r.p99_ms, 3) : "—"), num: true },
       { v: (r) => String(r.restarts), num: true, cls: (r) => (r.restarts > 0 ? "neg" : "") },
       { v: (r) => r.last_error || "", wrap: true },
     ], (r) => r.actor);

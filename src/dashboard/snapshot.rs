@@ -181,6 +181,8 @@ pub fn build(i: &Inputs) -> Value {
                 "per_second": (r * 10.0).round() / 10.0,
                 "p50_ms": ms(a.latency_p50_ns),
                 "p99_ms": ms(a.latency_p99_ns),
+                // Handlers timed (one in 64): none yet, no latency to show.
+                "latency_samples": a.latency_samples,
                 "handled": a.handled,
                 "restarts": a.restarts,
                 "dropped": a.dropped,
@@ -487,6 +489,7 @@ mod tests {
         assert_eq!(v["actors"][0]["per_second"], 12.3);
         assert_eq!(v["actors"][0]["p50_ms"], 1.5);
         assert_eq!(v["actors"][0]["p99_ms"], 20.0);
+        assert_eq!(v["actors"][0]["latency_samples"], 5);
         assert_eq!(v["actors"][0]["max_depth"], 9);
         assert_eq!(v["actors"][0]["last_error"], "boom");
         assert_eq!(v["positions"][0]["mark"], 110.0);
