@@ -5,6 +5,9 @@
 //! ends (its clock starts after the last stored candle and each price at its last close), so
 //! consecutive runs extend one continuous market.
 //!
+//! With `dashboard.listen` set (loopback by default) it serves the read-only web dashboard
+//! ([`crate::dashboard`]).
+//!
 //! With `alerts` on, the loop raises its own alarms: the broker refusing the access token, the
 //! broker's feed silent while the market is open (`alerts.feed_silent_seconds`), and the store
 //! disconnected with its outbox growing.
@@ -64,6 +67,8 @@ pub async fn run(mut cfg: Config, opts: RunOptions) -> Result<(), AppError> {
     let sim = cfg.feed.simulated.clone();
     let tf = cfg.strategies.finest();
     let backend = opts.store.unwrap_or(cfg.storage.backend);
+    // The dashboard's address and token are checked before anything starts.
+    let dashboard = crate::dashboard::plan(&cfg.dashboard)?;
     // The broker: instruments into the config, history into the store, before the actors start.
     let mut kite = if opts.kite {
         Some(
@@ -73,23 +78,26 @@ pub async fn run(mut cfg: Config, opts: RunOptions) -> Result<(), AppError> {
     } else {
         None
     };
-    let engine = Engine::start(EngineOptions {
-        config: cfg.clone(),
-        symbols: symbols.clone(),
-        mode: opts.mode,
-        clock: if opts.kite {
-            Clock::Wall(opts.clock)
-        } else {
-            Clock::Data
+    let engine = Engine::start_watched(
+        EngineOptions {
+            config: cfg.clone(),
+            symbols: symbols.clone(),
+            mode: opts.mode,
+            clock: if opts.kite {
+                Clock::Wall(opts.clock)
+            } else {
+                Clock::Data
+            },
+            load_history: cfg.data_collection.historical.enabled,
+            persist_candles: cfg.storage.persist_candles,
+            backend: opts.store.unwrap_or(cfg.storage.backend),
+            metrics: cfg.metrics.enabled,
+            broker: kite.as_ref().map(|k| k.broker_setup()),
+            replay: false,
+            event_level: log::Level::Info,
         },
-        load_history: cfg.data_collection.historical.enabled,
-        persist_candles: cfg.storage.persist_candles,
-        backend: opts.store.unwrap_or(cfg.storage.backend),
-        metrics: cfg.metrics.enabled,
-        broker: kite.as_ref().map(|k| k.broker_setup()),
-        replay: false,
-        event_level: log::Level::Info,
-    })?;
+        dashboard.as_ref().map(|d| d.alarms()),
+    )?;
 
     // Resume after stored history: start prices at the last closes, clock after the last candle.
     let mut start = match sim.start_date {
@@ -208,6 +216,23 @@ pub async fn run(mut cfg: Config, opts: RunOptions) -> Result<(), AppError> {
             ""
         }
     );
+    if let Some(d) = dashboard {
+        // Read-only and not needed to trade: a port taken is reported, the engine runs on.
+        match d.start(&engine, control.clone()).await {
+            Ok((addr, locked)) => crate::outln!(
+                " web:   http://{addr}/{} (read-only dashboard)",
+                if locked {
+                    "?token=… (the token in ALPHASTOCKS_DASHBOARD_TOKEN)"
+                } else {
+                    ""
+                }
+            ),
+            Err(e) => {
+                log::error!("dashboard: {e}; the engine runs without it");
+                crate::outln!(" web:   NOT serving: {e}");
+            }
+        }
+    }
     log::info!("SYSTEM READY");
 
     let streaming = kite.as_ref().is_some_and(|k| k.streams());

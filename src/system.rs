@@ -152,6 +152,15 @@ pub fn open_store(cfg: &Config, backend: StorageBackend) -> actors::Result<Box<d
 impl Engine {
     /// Starts every actor (inside a running actix `System`).
     pub fn start(opts: EngineOptions) -> actors::Result<Engine> {
+        Engine::start_watched(opts, None)
+    }
+
+    /// [`Engine::start`], every alarm also told to `watcher` (the dashboard), with or without
+    /// webhooks configured.
+    pub fn start_watched(
+        opts: EngineOptions,
+        watcher: Option<actix::Recipient<messages::RaiseAlarm>>,
+    ) -> actors::Result<Engine> {
         let cfg = &opts.config;
         let mut store = open_store(cfg, opts.backend)?;
         // Recovery reads the server's rows plus the outbox: without the server the view is
@@ -204,6 +213,10 @@ impl Engine {
             (Some(addr.clone()), AlarmSink::new(addr.recipient()))
         } else {
             (None, AlarmSink::off())
+        };
+        let alarms = match watcher {
+            Some(w) => alarms.and(w),
+            None => alarms,
         };
 
         let session = Session::new(&cfg.market.session().map_err(|(p, v, r)| {

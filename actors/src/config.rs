@@ -14,7 +14,12 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 
 mod bounds;
+mod dashboard;
 pub use bounds::{MAX_CAPITAL, MAX_PRICE, MIN_PRICE};
+pub use dashboard::{
+    dashboard_token, DashboardConfig, DASHBOARD_TOKEN_ENV, DEFAULT_DASHBOARD_LISTEN,
+    MIN_TOKEN_CHARS,
+};
 
 /// The whole config file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -40,6 +45,9 @@ pub struct Config {
     /// The control socket of `run`.
     #[serde(default)]
     pub control: ControlConfig,
+    /// The read-only web dashboard of `run` (loopback by default; off when `listen` is empty).
+    #[serde(default)]
+    pub dashboard: DashboardConfig,
     /// The Kite Connect broker (`run --feed kite`).
     #[serde(default)]
     pub kite: KiteConfig,
@@ -930,6 +938,9 @@ impl Config {
                 ));
             }
         }
+        self.dashboard
+            .address()
+            .map_err(|(p, v, r)| bad(&p, v, &r))?;
         if self.positions.monitor_interval_seconds == 0 {
             return Err(bad(
                 "positions.monitor_interval_seconds",

@@ -3,14 +3,15 @@
 //! - Owns: the entry rules (seed §4.6), the engine clock (data time in replay and simulation),
 //!   the ids it has decided on, its counters by outcome and rejection reason.
 //! - Handles: [`SignalGenerated`] (from SignalManager), [`SubscribeActivations`],
-//!   [`SubscribeProbes`],
+//!   [`SubscribeProbes`], [`SubscribeDecisions`],
 //!   [`GetExecutorStats`], [`SetTrading`], [`SetStrategyPaused`] (one instance's new signals
 //!   rejected as `strategy_paused`), [`InjectPanic`], [`Drain`], [`GetRestarts`].
 //! - Sends: [`AreSignalsProcessed`] (when the signal came without the answer) and [`Persist`]
 //!   (its decision) to DbWriter;
 //!   [`GetRiskSnapshot`] and [`OpenPosition`] to PositionManager; [`GetOptionChain`] and
 //!   [`PlaceEntry`] to the Broker (with a broker connection); [`SignalActivated`] to
-//!   subscribers; a [`SignalProbe`] per decision to probe subscribers (latency benchmark;
+//!   subscribers; [`DecisionMade`] (each recorded decision) to decision subscribers (the
+//!   dashboard; none by default); a [`SignalProbe`] per decision to probe subscribers (latency benchmark;
 //!   none by default); [`messages::RaiseAlarm`] to the Notifier when a daily halt (loss
 //!   limit, profit lock, losing streak) first stops entries on a session day.
 //!
@@ -154,6 +155,8 @@ pub struct OptionsExecutor {
     subscribers: Vec<Recipient<SignalActivated>>,
     /// Latency probes (benchmarks): told when each signal is decided.
     probes: Vec<Recipient<SignalProbe>>,
+    /// Told each recorded decision (the dashboard).
+    decision_subscribers: Vec<Recipient<DecisionMade>>,
     stats: ExecutorStats,
     decided: HashSet<Uuid>,
     /// Signals waiting for the store's answer, with the engine time at their arrival.
@@ -257,6 +260,7 @@ impl OptionsExecutor {
             m,
             subscribers: Vec::new(),
             probes: Vec::new(),
+            decision_subscribers: Vec::new(),
             stats,
             decided: HashSet::new(),
             pending: InOrder::default(),
@@ -1100,7 +1104,7 @@ impl OptionsExecutor {
                 .map(|p| Row::Position(Box::new(p)))
                 .into_iter()
                 .collect();
-            rows.push(Row::Decision(Box::new(ExecutorDecision {
+            let decision = ExecutorDecision {
                 signal_id: s.signal_id,
                 decided_at,
                 symbol: s.symbol.clone(),
@@ -1110,7 +1114,14 @@ impl OptionsExecutor {
                 detail,
                 strategy: s.strategy.clone(),
                 signal_time: s.metadata.candle_time.timestamp(),
-            })));
+            };
+            if !self.decision_subscribers.is_empty() {
+                let d = Arc::new(decision.clone());
+                for sub in &self.decision_subscribers {
+                    sub.do_send(DecisionMade(d.clone()));
+                }
+            }
+            rows.push(Row::Decision(Box::new(decision)));
             self.db.do_send(Persist(rows));
         }
     }
@@ -1271,6 +1282,15 @@ impl Handler<SubscribeActivations> for OptionsExecutor {
     fn handle(&mut self, msg: SubscribeActivations, _ctx: &mut Context<Self>) {
         self.m.count_handled();
         self.subscribers.push(msg.0);
+    }
+}
+
+impl Handler<SubscribeDecisions> for OptionsExecutor {
+    type Result = ();
+
+    fn handle(&mut self, msg: SubscribeDecisions, _ctx: &mut Context<Self>) {
+        self.m.count_handled();
+        self.decision_subscribers.push(msg.0);
     }
 }
 

@@ -289,6 +289,17 @@ pub struct SignalActivated {
 #[rtype(result = "()")]
 pub struct SubscribeActivations(pub Recipient<SignalActivated>);
 
+/// A decision the executor recorded (logged, opened or rejected, with its reason in words),
+/// sent to decision subscribers (the dashboard) as it is persisted. Carries the decision.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct DecisionMade(pub Arc<crate::ExecutorDecision>);
+
+/// Subscribe to [`DecisionMade`].
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SubscribeDecisions(pub Recipient<DecisionMade>);
+
 /// Ask the executor for its counters.
 #[derive(Message, Debug, Clone, Copy)]
 #[rtype(result = "ExecutorStats")]

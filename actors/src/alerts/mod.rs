@@ -166,47 +166,53 @@ impl Sink {
 }
 
 /// The engine's other secrets, scrubbed from alarms too (an error text may quote one).
-pub const ENGINE_SECRET_VARS: [&str; 4] = [
+pub const ENGINE_SECRET_VARS: [&str; 5] = [
     crate::kite::credentials::ENV_API_SECRET,
     crate::kite::credentials::ENV_ACCESS_TOKEN,
     crate::kite::credentials::ENV_API_KEY,
     "CLICKHOUSE_PASSWORD",
+    "ALPHASTOCKS_DASHBOARD_TOKEN",
 ];
 
-/// Where an actor raises alarms: the Notifier, or nowhere when alerts are off. Cloning is
-/// cheap; raising never waits.
+/// Where an actor raises alarms: the Notifier and any watcher (the dashboard), or nowhere when
+/// alerts are off and nothing watches. Cloning is cheap; raising never waits.
 #[derive(Clone, Default)]
-pub struct AlarmSink(Option<Recipient<RaiseAlarm>>);
+pub struct AlarmSink(Vec<Recipient<RaiseAlarm>>);
 
 impl std::fmt::Debug for AlarmSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.0.is_some() {
-            "AlarmSink(on)"
-        } else {
-            "AlarmSink(off)"
-        })
+        write!(f, "AlarmSink({} recipients)", self.0.len())
     }
 }
 
 impl AlarmSink {
     /// Alarms go to `to`.
     pub fn new(to: Recipient<RaiseAlarm>) -> Self {
-        AlarmSink(Some(to))
+        AlarmSink(vec![to])
     }
 
     /// Alerts off.
     pub fn off() -> Self {
-        AlarmSink(None)
+        AlarmSink(Vec::new())
+    }
+
+    /// Alarms go to `to` as well (a watcher such as the dashboard).
+    pub fn and(mut self, to: Recipient<RaiseAlarm>) -> Self {
+        self.0.push(to);
+        self
     }
 
     pub fn is_on(&self) -> bool {
-        self.0.is_some()
+        !self.0.is_empty()
     }
 
-    /// Hands `a` to the Notifier (fire and forget).
+    /// Hands `a` to the Notifier and the watchers (fire and forget).
     pub fn raise(&self, a: Alarm) {
-        if let Some(r) = &self.0 {
-            r.do_send(RaiseAlarm(a));
+        if let Some((last, rest)) = self.0.split_last() {
+            for r in rest {
+                r.do_send(RaiseAlarm(a.clone()));
+            }
+            last.do_send(RaiseAlarm(a));
         }
     }
 }
@@ -215,6 +221,56 @@ impl AlarmSink {
 mod tests {
     use super::*;
     use messages::AlarmKind;
+
+    use actix::prelude::*;
+
+    struct Seen(std::sync::Arc<std::sync::Mutex<Vec<Alarm>>>);
+    impl Actor for Seen {
+        type Context = Context<Self>;
+    }
+    impl Handler<RaiseAlarm> for Seen {
+        type Result = ();
+        fn handle(&mut self, m: RaiseAlarm, _: &mut Context<Self>) {
+            self.0.lock().unwrap().push(m.0);
+        }
+    }
+    /// Answered after every message queued before it (a mailbox is first in, first out).
+    #[derive(Message)]
+    #[rtype(result = "()")]
+    struct Flushed;
+    impl Handler<Flushed> for Seen {
+        type Result = ();
+        fn handle(&mut self, _: Flushed, _: &mut Context<Self>) {}
+    }
+
+    #[test]
+    fn every_alarm_reaches_the_notifier_and_each_watcher() {
+        let sys = actix::System::new();
+        let (a, b) = (Default::default(), Default::default());
+        let got = |s: &std::sync::Arc<std::sync::Mutex<Vec<Alarm>>>| -> Vec<String> {
+            s.lock()
+                .unwrap()
+                .iter()
+                .map(|x| x.message.clone())
+                .collect()
+        };
+        sys.block_on(async {
+            assert!(!AlarmSink::off().is_on());
+            let watcher = Seen(std::sync::Arc::clone(&b)).start();
+            let notifier = Seen(std::sync::Arc::clone(&a)).start();
+            // A watcher alone turns the alarms on (the dashboard without webhooks).
+            let only = AlarmSink::off().and(watcher.clone().recipient());
+            assert!(only.is_on());
+            only.raise(Alarm::new(AlarmKind::FeedSilent, "first"));
+            let both =
+                AlarmSink::new(notifier.clone().recipient()).and(watcher.clone().recipient());
+            both.raise(Alarm::new(AlarmKind::FeedSilent, "second"));
+            watcher.send(Flushed).await.unwrap();
+            notifier.send(Flushed).await.unwrap();
+        });
+        assert_eq!(got(&a), vec!["second"]);
+        assert_eq!(got(&b), vec!["first", "second"]);
+    }
 
     #[test]
     fn secrets_come_from_the_environment_and_are_never_shown() {
