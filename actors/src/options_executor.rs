@@ -860,7 +860,8 @@ impl OptionsExecutor {
             |e| t.chain.expiry_ts(e),
         )
         .map_err(|e| (RejectReason::NoEligibleStrike, e))?;
-        let quotes = t.chain.chain(
+        // Only the strikes the selection looks at are priced.
+        let quotes = t.chain.chain_near(
             &t.calendar,
             &s.symbol,
             spec,
@@ -868,6 +869,7 @@ impl OptionsExecutor {
             option_type(s.action),
             s.price,
             at,
+            t.selection.max_strikes_from_atm,
         );
         self.size_trade(s, at, expiry, &quotes)
     }

@@ -124,9 +124,26 @@ impl ChainModel {
         spot: f64,
         now: i64,
     ) -> Vec<Quote> {
+        self.chain_near(cal, name, spec, expiry, kind, spot, now, u32::MAX)
+    }
+
+    /// [`chain`](Self::chain) at the listed strikes at most `max_steps` from ATM only: the
+    /// quotes a strike selection that looks no further needs, the same as the whole chain's.
+    #[allow(clippy::too_many_arguments)]
+    pub fn chain_near(
+        &self,
+        cal: &ExpiryCalendar,
+        name: &str,
+        spec: &UnderlyingSpec,
+        expiry: NaiveDate,
+        kind: OptionType,
+        spot: f64,
+        now: i64,
+        max_steps: u32,
+    ) -> Vec<Quote> {
         let step = spec.strike_step;
         let atm = (spot / step).round() * step;
-        let n = self.spec.strikes_each_side as i32;
+        let n = self.spec.strikes_each_side.min(max_steps) as i32;
         // The symbol's expiry part once for the chain (it looks up the monthly expiry).
         let prefix = tradingsymbol_prefix(cal, name, expiry);
         (-n..=n)
@@ -159,6 +176,34 @@ mod tests {
             rate: 0.065,
             div_yield: 0.0,
             session: Session::nse(),
+        }
+    }
+
+    #[test]
+    fn a_near_chain_is_the_whole_chain_near_atm() {
+        let m = model();
+        let cal = ExpiryCalendar::with(Weekday::Tue, []);
+        let spec = UnderlyingSpec {
+            lot_size: 65,
+            strike_step: 50.0,
+            tick_size: 0.05,
+            weekly: true,
+            freeze_qty: None,
+        };
+        let exp = NaiveDate::from_ymd_opt(2025, 12, 9).unwrap();
+        let now = m.expiry_ts(exp) - 5 * 86_400;
+        for spot in [24_010.0, 24_024.99, 24_025.0, 60.0] {
+            let all = m.chain(&cal, "NIFTY", &spec, exp, OptionType::PE, spot, now);
+            for max in [0, 1, 3, 5, 9] {
+                let near = m.chain_near(&cal, "NIFTY", &spec, exp, OptionType::PE, spot, now, max);
+                let want: Vec<Quote> = all
+                    .iter()
+                    .filter(|q| q.steps_from_atm.unsigned_abs() <= max)
+                    .cloned()
+                    .collect();
+                assert_eq!(near, want, "spot {spot} max {max}");
+                assert!(!near.is_empty() || spot < 50.0 * max as f64);
+            }
         }
     }
 
