@@ -146,14 +146,12 @@ impl ChainModel {
         let n = self.spec.strikes_each_side.min(max_steps) as i32;
         // The symbol's expiry part once for the chain (it looks up the monthly expiry).
         let prefix = tradingsymbol_prefix(cal, name, expiry);
-        (-n..=n)
-            .map(|i| atm + i as f64 * step)
-            .filter(|k| *k > 0.0)
-            .map(|k| {
-                let c = contract_at(&prefix, name, spec, expiry, k, kind);
-                self.quote(c, spot, now, step)
-            })
-            .collect()
+        let mut quotes = Vec::with_capacity(2 * n.max(0) as usize + 1);
+        for k in (-n..=n).map(|i| atm + i as f64 * step).filter(|k| *k > 0.0) {
+            let c = contract_at(&prefix, name, spec, expiry, k, kind);
+            quotes.push(self.quote(c, spot, now, step));
+        }
+        quotes
     }
 }
 
