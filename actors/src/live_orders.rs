@@ -159,14 +159,21 @@ async fn place_and_follow(
         }
     }))
     .await;
+    let counters = client.api_counters();
     followed
         .into_iter()
         .zip(placement)
         .zip(ids)
         .map(|((f, placed), id)| match (f, placed) {
-            (Some(Ok(s)), _) => Ok(s),
+            (Some(Ok(s)), _) => {
+                counters.order_final(&s.status);
+                Ok(s)
+            }
             (Some(Err(e)), _) => Err((format!("following order {}", id.unwrap_or_default()), e)),
-            (None, Some(e)) => Err(("placement".to_string(), e)),
+            (None, Some(e)) => {
+                counters.order_failed();
+                Err(("placement".to_string(), e))
+            }
             (None, None) => Err((
                 "placement".to_string(),
                 KiteError::input("not placed (nothing left to place it for)"),

@@ -13,15 +13,28 @@
 //! Everything is an atomic in a struct each actor and its senders share: no lock on the hot
 //! path. The latency histogram is HDR-style: log₂ buckets each split into 8 linear
 //! sub-buckets (≤ 12.5 % relative error), one atomic add per recorded value.
+//!
+//! Time in mailbox is sampled the same way, by sequence number ([`mailbox`]): the sampled
+//! sends stamp the clock, the matching handler reads it. Both durations are also counted in
+//! fixed Prometheus buckets ([`prom`]); [`Registry::prometheus`] is the whole exposition,
+//! with the trading series of [`trading`].
 
 use std::sync::atomic::{AtomicU64, Ordering, Ordering::Relaxed};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use actix::dev::ToEnvelope;
 use actix::prelude::*;
 use messages::MetricSample;
 use serde::Serialize;
+
+pub mod mailbox;
+pub mod prom;
+pub mod trading;
+
+use mailbox::MailboxClock;
+use prom::{Kind, PromHistogram, Text};
+use trading::{FeedTicks, KiteApiCounters, SignalCounts, Trading};
 
 const SUB: u32 = 8;
 const BUCKETS: usize = 64 * SUB as usize;
@@ -110,6 +123,11 @@ pub struct ActorMetrics {
     restarts: AtomicU64,
     dropped: AtomicU64,
     latency: Histogram,
+    latency_buckets: PromHistogram,
+    /// Time from send to handler start, of the sampled messages.
+    mailbox: Histogram,
+    mailbox_buckets: PromHistogram,
+    clock: MailboxClock,
     last_error: Mutex<Option<String>>,
     /// Counting on (the default); off only to measure its cost.
     enabled: bool,
@@ -126,29 +144,37 @@ impl ActorMetrics {
             restarts: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             latency: Histogram::default(),
+            latency_buckets: PromHistogram::default(),
+            mailbox: Histogram::default(),
+            mailbox_buckets: PromHistogram::default(),
+            clock: MailboxClock::default(),
             last_error: Mutex::new(None),
             enabled,
         }
     }
 
-    /// A message was queued for this actor.
+    /// A message was queued for this actor (a sampled one is stamped for its time in mailbox).
     #[inline]
     pub fn on_send(&self) {
         if self.enabled {
-            let s = self.sent.fetch_add(1, Relaxed) + 1;
-            let depth = s.saturating_sub(self.handled.load(Relaxed));
+            let seq = self.sent.fetch_add(1, Relaxed);
+            self.clock.sent(seq);
+            let depth = (seq + 1).saturating_sub(self.handled.load(Relaxed));
             self.max_depth.fetch_max(depth, Relaxed);
         }
     }
 
-    /// A handler starts; returns the start time when this one is sampled.
+    /// A handler starts; returns its start time and sequence number when this one is sampled.
     #[inline]
-    pub fn on_handle(&self) -> Option<Instant> {
+    pub fn on_handle(&self) -> Option<Sampled> {
         if !self.enabled {
             return None;
         }
-        let n = self.handled.fetch_add(1, Relaxed);
-        n.is_multiple_of(SAMPLE_EVERY).then(Instant::now)
+        let seq = self.handled.fetch_add(1, Relaxed);
+        seq.is_multiple_of(SAMPLE_EVERY).then(|| Sampled {
+            at: Instant::now(),
+            seq,
+        })
     }
 
     /// A message handled without timing it (queries and barriers outside [`crate::supervisor::guard`]):
@@ -160,12 +186,24 @@ impl ActorMetrics {
         }
     }
 
-    /// A sampled handler finished.
+    /// A sampled handler finished: its latency, and how long it waited in the mailbox when
+    /// its send was stamped.
     #[inline]
-    pub fn on_done(&self, started: Option<Instant>) {
-        if let Some(t) = started {
-            self.latency.record(t.elapsed().as_nanos() as u64);
+    pub fn on_done(&self, started: Option<Sampled>) {
+        if let Some(s) = started {
+            let ns = s.at.elapsed().as_nanos() as u64;
+            self.latency.record(ns);
+            self.latency_buckets.record(ns);
+            if let Some(w) = self.clock.waited(s.seq, s.at) {
+                self.mailbox.record(w);
+                self.mailbox_buckets.record(w);
+            }
         }
+    }
+
+    /// The handler latency and time in mailbox in fixed Prometheus buckets.
+    pub fn buckets(&self) -> (prom::Buckets, prom::Buckets) {
+        (self.latency_buckets.read(), self.mailbox_buckets.read())
     }
 
     /// A send counted by [`ActorMetrics::on_send`] that was refused (mailbox full or closed):
@@ -212,11 +250,22 @@ impl ActorMetrics {
             latency_p99_ns: self.latency.quantile(0.99),
             latency_max_ns: self.latency.max(),
             latency_samples: self.latency.count(),
+            mailbox_p50_ns: self.mailbox.quantile(0.50),
+            mailbox_p99_ns: self.mailbox.quantile(0.99),
+            mailbox_max_ns: self.mailbox.max(),
+            mailbox_samples: self.mailbox.count(),
             restarts: self.restarts.load(Relaxed),
             dropped: self.dropped.load(Relaxed),
             last_error: self.last_error.lock().ok().and_then(|g| g.clone()),
         }
     }
+}
+
+/// A handler being timed: when it started, and its sequence number (to find its send's stamp).
+#[derive(Debug, Clone, Copy)]
+pub struct Sampled {
+    at: Instant,
+    seq: u64,
 }
 
 /// One actor's figures.
@@ -231,6 +280,12 @@ pub struct ActorSnapshot {
     pub latency_p99_ns: u64,
     pub latency_max_ns: u64,
     pub latency_samples: u64,
+    /// Time in mailbox (send to handler start) of the sampled messages: median, 99th
+    /// percentile, longest, and how many were measured.
+    pub mailbox_p50_ns: u64,
+    pub mailbox_p99_ns: u64,
+    pub mailbox_max_ns: u64,
+    pub mailbox_samples: u64,
     pub restarts: u64,
     pub dropped: u64,
     pub last_error: Option<String>,
@@ -343,6 +398,15 @@ pub struct Registry {
     broker_running: &'static std::sync::atomic::AtomicBool,
     /// The KiteTicker silence watch (`--feed kite` with `kite.ticker`).
     pub feed: &'static FeedCounters,
+    /// Decisions, the book and the store (set by the actors that know them).
+    pub trading: &'static Trading,
+    /// Signals per strategy instance (one per [`Registry::add_strategy`]).
+    pub signals: SignalCounts,
+    /// Kite Connect calls, rate-limit waits and orders: the broker client's counters, once
+    /// [`Registry::attach_kite`] is called (`--feed kite`).
+    kite_api: &'static OnceLock<Arc<KiteApiCounters>>,
+    /// Ticks per underlying, once [`Registry::set_symbols`] is called.
+    ticks: &'static OnceLock<FeedTicks>,
     enabled: bool,
 }
 
@@ -361,8 +425,73 @@ impl Registry {
             broker: m("broker"),
             broker_running: Box::leak(Box::new(std::sync::atomic::AtomicBool::new(false))),
             feed: Box::leak(Box::default()),
+            trading: Box::leak(Box::default()),
+            signals: SignalCounts::default(),
+            kite_api: Box::leak(Box::default()),
+            ticks: Box::leak(Box::default()),
             enabled,
         }
+    }
+
+    /// The underlyings, in symbol id order, whose ticks [`Registry::ticks`] counts (the first
+    /// call counts; every clone shares them).
+    pub fn set_symbols(&self, names: Vec<String>) {
+        let _ = self.ticks.set(FeedTicks::new(names));
+    }
+
+    /// The feed's tick counters, once the symbols are set.
+    pub fn ticks(&self) -> Option<&'static FeedTicks> {
+        self.ticks.get()
+    }
+
+    /// Exports the broker client's counters (the first call counts; every clone shares them).
+    pub fn attach_kite(&self, c: Arc<KiteApiCounters>) {
+        let _ = self.kite_api.set(c);
+    }
+
+    /// The whole Prometheus exposition: per actor the mailbox series of [`prometheus`], handler
+    /// latency and time in mailbox as histograms; the KiteTicker silence watch; signals,
+    /// decisions, the book and the store; ticks per underlying; Kite calls and orders.
+    pub fn prometheus(&self) -> String {
+        let snaps = self.snapshot();
+        let mut t = Text::default();
+        t.raw(&prometheus(&snaps));
+        let actors: Vec<&'static ActorMetrics> = snaps
+            .iter()
+            .filter_map(|s| self.all().into_iter().find(|m| m.name == s.actor))
+            .collect();
+        let buckets: Vec<_> = actors.iter().map(|m| (m.name, m.buckets())).collect();
+        for (name, help, which) in [
+            (
+                "alphastocks_actor_handler_latency_seconds",
+                "Handler time, of one handler in 64 (sampled).",
+                0,
+            ),
+            (
+                "alphastocks_actor_mailbox_time_seconds",
+                "Time from send to handler start, of one message in 64 (sampled).",
+                1,
+            ),
+        ] {
+            t.family(name, Kind::Histogram, help);
+            for (actor, (latency, mailbox)) in &buckets {
+                let b = if which == 0 { latency } else { mailbox };
+                t.histogram(name, &[("actor", actor)], b);
+            }
+        }
+        t.raw(&self.feed.prometheus());
+        self.signals.prometheus(&mut t);
+        self.trading.prometheus(&mut t);
+        if let Some(f) = self.ticks.get() {
+            f.prometheus(&mut t, std::time::SystemTime::now());
+        }
+        // Without a broker the Kite series read zero (no call made), so a dashboard's panels
+        // show 0 rather than no data.
+        match self.kite_api.get() {
+            Some(k) => k.prometheus(&mut t),
+            None => KiteApiCounters::default().prometheus(&mut t),
+        }
+        t.finish()
     }
 
     /// Counters for the strategy instance `name` (row `strategy:NAME`). Call before the
@@ -371,6 +500,7 @@ impl Registry {
         let label: &'static str = Box::leak(format!("strategy:{name}").into_boxed_str());
         let m: &'static ActorMetrics = Box::leak(Box::new(ActorMetrics::new(label, self.enabled)));
         self.strategies.push(m);
+        self.signals.add(&label["strategy:".len()..]);
         m
     }
 
@@ -480,7 +610,11 @@ pub fn prometheus(snaps: &[ActorSnapshot]) -> String {
     for (name, kind, help, f) in series {
         out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));
         for s in snaps {
-            out.push_str(&format!("{name}{{actor=\"{}\"}} {}\n", s.actor, f(s)));
+            out.push_str(&format!(
+                "{name}{{actor=\"{}\"}} {}\n",
+                prom::escape(s.actor),
+                f(s)
+            ));
         }
     }
     out
@@ -665,6 +799,93 @@ mod tests {
         for v in [0u64, 1, 7, 8, 9, 1023, 1024, u64::MAX / 2] {
             assert!(bucket_floor(bucket_of(v)) <= v, "{v}");
         }
+    }
+
+    #[test]
+    fn time_in_mailbox_of_the_sampled_messages() {
+        let m = ActorMetrics::new("x", true);
+        for _ in 0..130 {
+            m.on_send();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        for _ in 0..130 {
+            let t = m.on_handle();
+            m.on_done(t);
+        }
+        let s = m.snapshot();
+        // Messages 0, 64 and 128 are sampled, on both sides.
+        assert_eq!((s.latency_samples, s.mailbox_samples), (3, 3));
+        assert!(s.mailbox_p50_ns >= 2_000_000, "{s:?}");
+        assert!(s.mailbox_max_ns >= s.mailbox_p99_ns && s.mailbox_p99_ns >= s.mailbox_p50_ns);
+        let (latency, mailbox) = m.buckets();
+        assert_eq!((latency.count, mailbox.count), (3, 3));
+        let ms = prom::BOUNDS_NS
+            .iter()
+            .position(|&b| b == 1_000_000)
+            .unwrap();
+        assert_eq!(mailbox.cumulative[ms], 0, "all waited ≥ 2 ms: {mailbox:?}");
+        assert!(mailbox.sum_ns >= 6_000_000);
+    }
+
+    #[test]
+    fn the_registry_exposes_histograms_and_trading_series() {
+        let mut reg = Registry::new(true);
+        reg.add_strategy("ema");
+        reg.set_symbols(vec!["NIFTY".into()]);
+        for _ in 0..65 {
+            reg.data_manager.on_send();
+            let t = reg.data_manager.on_handle();
+            reg.data_manager.on_done(t);
+        }
+        reg.signals.count("ema");
+        reg.trading.decision(messages::Outcome::Logged);
+        let p = reg.prometheus();
+        for line in [
+            "# TYPE alphastocks_actor_handler_latency_seconds histogram\n",
+            "alphastocks_actor_handler_latency_seconds_bucket{actor=\"data_manager\",le=\"+Inf\"} 2\n",
+            "alphastocks_actor_handler_latency_seconds_count{actor=\"data_manager\"} 2\n",
+            "alphastocks_actor_mailbox_time_seconds_count{actor=\"data_manager\"} 2\n",
+            "alphastocks_actor_mailbox_time_seconds_count{actor=\"strategy:ema\"} 0\n",
+            "alphastocks_signals_total{strategy=\"ema\"} 1\n",
+            "alphastocks_executor_decisions_total{outcome=\"logged\",reason=\"\"} 1\n",
+            "alphastocks_feed_ticks_total{symbol=\"NIFTY\"} 0\n",
+            "alphastocks_kite_api_calls_total{endpoint=\"order\",result=\"ok\"} 0\n",
+            "alphastocks_actor_messages_sent_total{actor=\"data_manager\"} 65\n",
+        ] {
+            assert!(p.contains(line), "{line} in\n{p}");
+        }
+        // The broker's rows only once it runs.
+        assert!(!p.contains("actor=\"broker\""));
+    }
+
+    struct Echo(&'static ActorMetrics);
+    impl Actor for Echo {
+        type Context = Context<Self>;
+    }
+    #[derive(Message)]
+    #[rtype(result = "()")]
+    struct Ping;
+    impl Handler<Ping> for Echo {
+        type Result = ();
+        fn handle(&mut self, _: Ping, ctx: &mut Context<Self>) {
+            crate::supervisor::guard(self.0, ctx, |_| ());
+        }
+    }
+
+    #[actix_rt::test]
+    async fn a_real_mailbox_is_timed_through_tracked_sends() {
+        let m: &'static ActorMetrics = Box::leak(Box::new(ActorMetrics::new("echo", true)));
+        let a = Tracked::new(Echo(m).start(), m);
+        // Queued before the actor runs (same thread): they wait in the mailbox in order.
+        for _ in 0..200 {
+            a.do_send(Ping);
+        }
+        a.send(Ping).await.unwrap();
+        let s = m.snapshot();
+        assert_eq!((s.sent, s.handled), (201, 201));
+        // Messages 0, 64, 128 and 192 were stamped at their send and read at their handler.
+        assert_eq!(s.mailbox_samples, 4, "{s:?}");
+        assert!(s.mailbox_max_ns > 0, "{s:?}");
     }
 
     #[test]

@@ -91,6 +91,8 @@ pub struct KiteClient {
     /// What the broker last said of the access token.
     token: std::sync::Mutex<super::token::TokenStatus>,
     limiter: Limiter,
+    /// Calls and rate-limit waits by endpoint class, orders by final status (exported).
+    api: std::sync::Arc<crate::metrics::trading::KiteApiCounters>,
     pub(super) retry: RetryPolicy,
     pub(super) idempotency: IdempotencyPolicy,
 }
@@ -133,6 +135,7 @@ impl KiteClient {
             credentials: RwLock::new(credentials),
             token: Default::default(),
             limiter: Limiter::new(&limits)?,
+            api: Default::default(),
             retry: RetryPolicy::default(),
             idempotency: IdempotencyPolicy::default(),
         })
@@ -203,6 +206,7 @@ impl KiteClient {
             credentials: RwLock::new(creds),
             token: Default::default(),
             limiter: Limiter::new(&RateLimits::default())?,
+            api: self.api.clone(),
             retry: self.retry.clone(),
             idempotency: self.idempotency.clone(),
         })
@@ -227,6 +231,11 @@ impl KiteClient {
     /// True once an access token is known.
     pub fn has_access_token(&self) -> bool {
         self.creds().access_token.is_some()
+    }
+
+    /// Its calls, rate-limit waits and followed orders, counted (shared with a trial client).
+    pub fn api_counters(&self) -> &std::sync::Arc<crate::metrics::trading::KiteApiCounters> {
+        &self.api
     }
 
     pub(super) fn creds(&self) -> std::sync::RwLockReadGuard<'_, Credentials> {
@@ -257,7 +266,21 @@ impl KiteClient {
         query: &[(&str, String)],
         payload: &Payload<'_>,
     ) -> Result<Vec<u8>, KiteError> {
-        self.limiter.acquire(class).await?;
+        let waited = self.limiter.acquire(class).await?;
+        self.api.waited(class, waited);
+        let res = self.send_once_now(method, path, query, payload).await;
+        self.api.call(class, res.is_ok());
+        res
+    }
+
+    /// [`Self::send_once`] after the rate limit.
+    async fn send_once_now(
+        &self,
+        method: &Method,
+        path: &str,
+        query: &[(&str, String)],
+        payload: &Payload<'_>,
+    ) -> Result<Vec<u8>, KiteError> {
         let url = format!("{}{}", self.base_url, path);
         let mut rb = self
             .http
