@@ -10,7 +10,9 @@
 //!   final status of the orders followed (the `KiteClient` owns them).
 //! - [`FeedTicks`]: ticks per underlying and the time since the last one (the `run` loop).
 
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{
+    fence, AtomicI64, AtomicU64, Ordering::Acquire, Ordering::Relaxed, Ordering::Release,
+};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use messages::{Outcome, RejectReason};
@@ -18,16 +20,15 @@ use messages::{Outcome, RejectReason};
 use super::prom::{Kind, Text};
 use crate::kite::ratelimit::EndpointClass;
 
-fn rupees(paise: &AtomicI64) -> f64 {
-    paise.load(Relaxed) as f64 / 100.0
-}
-
 /// Decisions, the book and the store.
 #[derive(Default)]
 pub struct Trading {
     logged: AtomicU64,
     opened: AtomicU64,
     rejected: [AtomicU64; RejectReason::ALL.len()],
+    /// A sequence lock over the book's figures (odd while PositionManager writes them), so a
+    /// scrape reads one consistent book: open + closed = opened, total = realized + unrealized.
+    book_seq: AtomicU64,
     open_positions: AtomicU64,
     positions_opened: AtomicU64,
     positions_closed: AtomicU64,
@@ -83,8 +84,11 @@ impl Trading {
         .fetch_add(1, Relaxed);
     }
 
-    /// The book after a change.
+    /// The book after a change (one writer: PositionManager).
     pub fn set_book(&self, b: &Book) {
+        let v = self.book_seq.load(Relaxed);
+        self.book_seq.store(v.wrapping_add(1), Relaxed);
+        fence(Release);
         self.open_positions.store(b.open_positions, Relaxed);
         self.positions_opened.store(b.opened, Relaxed);
         self.positions_closed.store(b.closed, Relaxed);
@@ -95,6 +99,29 @@ impl Trading {
         self.unrealized_paise.store(b.unrealized_paise, Relaxed);
         self.unrealized_net_paise
             .store(b.unrealized_net_paise, Relaxed);
+        self.book_seq.store(v.wrapping_add(2), Release);
+    }
+
+    /// The book as last published, read consistently.
+    pub fn book(&self) -> Book {
+        loop {
+            let v = self.book_seq.load(Acquire);
+            let b = Book {
+                open_positions: self.open_positions.load(Relaxed),
+                opened: self.positions_opened.load(Relaxed),
+                closed: self.positions_closed.load(Relaxed),
+                realized_net_paise: self.realized_net_paise.load(Relaxed),
+                realized_gross_paise: self.realized_gross_paise.load(Relaxed),
+                charges_paise: self.charges_paise.load(Relaxed),
+                unrealized_paise: self.unrealized_paise.load(Relaxed),
+                unrealized_net_paise: self.unrealized_net_paise.load(Relaxed),
+            };
+            fence(Acquire);
+            if v % 2 == 0 && self.book_seq.load(Relaxed) == v {
+                return b;
+            }
+            std::hint::spin_loop();
+        }
     }
 
     /// The store's state.
@@ -107,13 +134,10 @@ impl Trading {
         self.failed_commits.store(s.failed_commits, Relaxed);
     }
 
-    /// Open positions now (for tests and the dashboard).
-    pub fn open_positions(&self) -> u64 {
-        self.open_positions.load(Relaxed)
-    }
-
-    /// The decision and book series.
+    /// The decision and book series. The book is read first: a position is opened only after
+    /// its decision was counted, so the decisions read afterwards include all its entries.
     pub fn prometheus(&self, t: &mut Text) {
+        let b = self.book();
         let n = "alphastocks_executor_decisions_total";
         t.family(
             n,
@@ -138,54 +162,55 @@ impl Trading {
             );
         }
         let u = |a: &AtomicU64| a.load(Relaxed) as f64;
+        let r = |p: i64| p as f64 / 100.0;
         for (name, kind, help, v) in [
             (
                 "alphastocks_positions_open",
                 Kind::Gauge,
                 "Option positions open now.",
-                u(&self.open_positions),
+                b.open_positions as f64,
             ),
             (
                 "alphastocks_positions_opened_total",
                 Kind::Counter,
                 "Option positions opened since start.",
-                u(&self.positions_opened),
+                b.opened as f64,
             ),
             (
                 "alphastocks_positions_closed_total",
                 Kind::Counter,
                 "Option positions closed since start.",
-                u(&self.positions_closed),
+                b.closed as f64,
             ),
             (
                 "alphastocks_pnl_realized_net_rupees",
                 Kind::Gauge,
                 "Net realized P&L (gross less charges) of the positions closed since start, rupees.",
-                rupees(&self.realized_net_paise),
+                r(b.realized_net_paise),
             ),
             (
                 "alphastocks_pnl_realized_gross_rupees",
                 Kind::Gauge,
                 "Gross realized P&L (before charges) of the positions closed since start, rupees.",
-                rupees(&self.realized_gross_paise),
+                r(b.realized_gross_paise),
             ),
             (
                 "alphastocks_charges_rupees",
                 Kind::Gauge,
                 "Charges of the closed positions' fills since start, rupees.",
-                rupees(&self.charges_paise),
+                r(b.charges_paise),
             ),
             (
                 "alphastocks_pnl_unrealized_rupees",
                 Kind::Gauge,
                 "Unrealized P&L of the open positions at their last marks, rupees.",
-                rupees(&self.unrealized_paise),
+                r(b.unrealized_paise),
             ),
             (
                 "alphastocks_pnl_unrealized_net_rupees",
                 Kind::Gauge,
                 "Open positions at their last marks: partial exits' P&L plus unrealized P&L, less the charges paid so far, rupees.",
-                rupees(&self.unrealized_net_paise),
+                r(b.unrealized_net_paise),
             ),
             (
                 "alphastocks_store_connected",
@@ -507,6 +532,7 @@ mod tests {
             outbox_pending: 7,
             ..Default::default()
         });
+        assert_eq!(tr.book().realized_net_paise, -12_345);
         let mut t = Text::default();
         tr.prometheus(&mut t);
         let s = t.finish();

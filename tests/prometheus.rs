@@ -1,0 +1,609 @@
+//! The Prometheus endpoint of a running engine (`metrics.listen`): its text parses as the
+//! exposition format (a strict parser below: one `# TYPE` before each family's samples, label
+//! syntax and escapes, no duplicate series, counters ending in `_total`), its histograms are
+//! well formed (buckets ascending and cumulative, `+Inf` last and equal to `_count`, `_sum`
+//! present), its figures agree with the engine's store and control socket, and every series
+//! the shipped Grafana dashboard (docs/grafana/alphastocks.json) queries is exported.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+// ---------------------------------------------------------------- the exposition format
+
+#[derive(Debug, Clone, PartialEq)]
+struct Sample {
+    name: String,
+    labels: BTreeMap<String, String>,
+    value: f64,
+}
+
+#[derive(Debug, Default)]
+struct Family {
+    kind: String,
+    help: Option<String>,
+    samples: Vec<Sample>,
+}
+
+fn is_name(s: &str) -> bool {
+    let mut c = s.chars();
+    matches!(c.next(), Some(f) if f.is_ascii_alphabetic() || f == '_' || f == ':')
+        && c.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+}
+
+fn is_label_name(s: &str) -> bool {
+    is_name(s) && !s.contains(':')
+}
+
+fn parse_value(s: &str) -> Result<f64, String> {
+    match s {
+        "+Inf" => Ok(f64::INFINITY),
+        "-Inf" => Ok(f64::NEG_INFINITY),
+        "NaN" => Ok(f64::NAN),
+        _ => s.parse::<f64>().map_err(|e| format!("value {s:?}: {e}")),
+    }
+}
+
+/// `{a="x",b="y\"z"} rest` → labels and `rest`.
+fn parse_labels(s: &str) -> Result<(BTreeMap<String, String>, &str), String> {
+    let mut labels = BTreeMap::new();
+    let b = s.as_bytes();
+    let mut i = 1; // past '{'
+    loop {
+        if b.get(i) == Some(&b'}') {
+            return Ok((labels, &s[i + 1..]));
+        }
+        let eq = s[i..].find('=').ok_or("label without '='")? + i;
+        let name = &s[i..eq];
+        if !is_label_name(name) {
+            return Err(format!("bad label name {name:?}"));
+        }
+        if b.get(eq + 1) != Some(&b'"') {
+            return Err(format!("label {name} value not quoted"));
+        }
+        let mut v = String::new();
+        let mut j = eq + 2;
+        loop {
+            match b.get(j) {
+                None => return Err(format!("label {name}: unterminated value")),
+                Some(b'"') => break,
+                Some(b'\\') => {
+                    match b.get(j + 1) {
+                        Some(b'\\') => v.push('\\'),
+                        Some(b'"') => v.push('"'),
+                        Some(b'n') => v.push('\n'),
+                        other => return Err(format!("label {name}: bad escape {other:?}")),
+                    }
+                    j += 2;
+                }
+                Some(_) => {
+                    let ch = s[j..].chars().next().unwrap();
+                    v.push(ch);
+                    j += ch.len_utf8();
+                }
+            }
+        }
+        if labels.insert(name.to_string(), v).is_some() {
+            return Err(format!("label {name} twice"));
+        }
+        i = j + 1;
+        match b.get(i) {
+            Some(b',') => i += 1,
+            Some(b'}') => {}
+            other => return Err(format!("after label {name}: {other:?}")),
+        }
+    }
+}
+
+/// The family a sample name belongs to, given the family being read.
+fn belongs(sample: &str, family: &str, kind: &str) -> bool {
+    if kind == "histogram" {
+        ["_bucket", "_sum", "_count"]
+            .iter()
+            .any(|s| sample.strip_suffix(s) == Some(family))
+    } else {
+        sample == family
+    }
+}
+
+/// Parses text format 0.0.4 strictly; families by name.
+fn parse(text: &str) -> Result<BTreeMap<String, Family>, String> {
+    if !text.ends_with('\n') {
+        return Err("does not end with a newline".into());
+    }
+    let mut fams: BTreeMap<String, Family> = BTreeMap::new();
+    let mut current: Option<String> = None;
+    let mut seen = BTreeSet::new();
+    for (n, line) in text.lines().enumerate() {
+        let at = |e: String| format!("line {}: {e}: {line:?}", n + 1);
+        if line.is_empty() {
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("# ") {
+            let mut parts = rest.splitn(3, ' ');
+            let (kw, name, tail) = (parts.next(), parts.next(), parts.next());
+            match (kw, name) {
+                (Some("HELP"), Some(name)) => {
+                    let f = fams.entry(name.to_string()).or_default();
+                    if f.help.replace(tail.unwrap_or("").to_string()).is_some() {
+                        return Err(at("HELP twice".into()));
+                    }
+                }
+                (Some("TYPE"), Some(name)) => {
+                    if !is_name(name) {
+                        return Err(at("bad family name".into()));
+                    }
+                    let kind = tail.unwrap_or("");
+                    if !["counter", "gauge", "histogram", "summary", "untyped"].contains(&kind) {
+                        return Err(at(format!("unknown type {kind:?}")));
+                    }
+                    let f = fams.entry(name.to_string()).or_default();
+                    if !f.kind.is_empty() || !f.samples.is_empty() {
+                        return Err(at("TYPE twice or after samples".into()));
+                    }
+                    f.kind = kind.to_string();
+                    current = Some(name.to_string());
+                }
+                _ => {} // a comment
+            }
+            continue;
+        }
+        if line.starts_with('#') {
+            continue;
+        }
+        let name_end = line.find(['{', ' ']).ok_or_else(|| at("no value".into()))?;
+        let name = &line[..name_end];
+        if !is_name(name) {
+            return Err(at("bad metric name".into()));
+        }
+        let (labels, rest) = if line[name_end..].starts_with('{') {
+            parse_labels(&line[name_end..]).map_err(at)?
+        } else {
+            (BTreeMap::new(), &line[name_end..])
+        };
+        let mut rest = rest
+            .strip_prefix(' ')
+            .ok_or_else(|| at("no space before the value".into()))?
+            .split(' ');
+        let value = parse_value(rest.next().unwrap_or("")).map_err(at)?;
+        if let Some(ts) = rest.next() {
+            ts.parse::<i64>()
+                .map_err(|e| at(format!("timestamp: {e}")))?;
+        }
+        if rest.next().is_some() {
+            return Err(at("trailing text".into()));
+        }
+        let fam = current
+            .as_ref()
+            .ok_or_else(|| at("sample before any TYPE".into()))?;
+        let f = fams.get_mut(fam).unwrap();
+        if !belongs(name, fam, &f.kind) {
+            return Err(at(format!(
+                "sample outside its family's group (current family {fam})"
+            )));
+        }
+        if !seen.insert((name.to_string(), format!("{labels:?}"))) {
+            return Err(at("duplicate series".into()));
+        }
+        f.samples.push(Sample {
+            name: name.to_string(),
+            labels,
+            value,
+        });
+    }
+    for (name, f) in &fams {
+        if f.kind.is_empty() {
+            return Err(format!("{name}: HELP without TYPE"));
+        }
+        if f.help.is_none() {
+            return Err(format!("{name}: no HELP"));
+        }
+    }
+    Ok(fams)
+}
+
+/// Counters end in `_total` and never go below 0; histograms: per series, buckets ascending
+/// and cumulative, `+Inf` last and equal to `_count`, `_sum` present and ≥ 0.
+fn check_semantics(fams: &BTreeMap<String, Family>) -> Result<(), String> {
+    for (name, f) in fams {
+        match f.kind.as_str() {
+            "counter" => {
+                if !name.ends_with("_total") {
+                    return Err(format!("counter {name} does not end in _total"));
+                }
+                if let Some(s) = f.samples.iter().find(|s| !(s.value >= 0.0)) {
+                    return Err(format!("counter below 0: {s:?}"));
+                }
+            }
+            "histogram" => {
+                let mut series: BTreeMap<String, (Vec<(f64, f64)>, Option<f64>, Option<f64>)> =
+                    BTreeMap::new();
+                for s in &f.samples {
+                    let mut key = s.labels.clone();
+                    let le = key.remove("le");
+                    let e = series.entry(format!("{key:?}")).or_default();
+                    if s.name.ends_with("_bucket") {
+                        let le = le.ok_or_else(|| format!("{name}: bucket without le"))?;
+                        e.0.push((parse_value(&le)?, s.value));
+                    } else if s.name.ends_with("_sum") {
+                        e.1 = Some(s.value);
+                    } else {
+                        e.2 = Some(s.value);
+                    }
+                }
+                if series.is_empty() {
+                    return Err(format!("{name}: no series"));
+                }
+                for (k, (buckets, sum, count)) in series {
+                    let what = format!("{name}{k}");
+                    if buckets.len() < 2 {
+                        return Err(format!("{what}: {} buckets", buckets.len()));
+                    }
+                    for w in buckets.windows(2) {
+                        if !(w[0].0 < w[1].0) {
+                            return Err(format!("{what}: le not ascending: {w:?}"));
+                        }
+                        if w[0].1 > w[1].1 {
+                            return Err(format!("{what}: buckets not cumulative: {w:?}"));
+                        }
+                    }
+                    let (le, inf) = *buckets.last().unwrap();
+                    if le != f64::INFINITY {
+                        return Err(format!("{what}: last bucket le={le}, not +Inf"));
+                    }
+                    if count != Some(inf) {
+                        return Err(format!("{what}: _count {count:?} != +Inf bucket {inf}"));
+                    }
+                    if !sum.is_some_and(|s| s >= 0.0) {
+                        return Err(format!("{what}: _sum {sum:?}"));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn the_parser_refuses_what_prometheus_refuses() {
+    let good = "# HELP a_total A.\n# TYPE a_total counter\na_total{x=\"1\\\"\"} 2\n";
+    assert!(parse(good).is_ok());
+    for (bad, why) in [
+        ("a_total 1\n", "sample before any TYPE"),
+        (
+            "# HELP a_total A.\n# TYPE a_total counter\na_total 1\na_total 2\n",
+            "duplicate series",
+        ),
+        (
+            "# HELP a_total A.\n# TYPE a_total counter\na_total{x=1} 2\n",
+            "not quoted",
+        ),
+        (
+            "# HELP a_total A.\n# TYPE a_total counter\na_total{x=\"\\t\"} 2\n",
+            "bad escape",
+        ),
+        (
+            "# HELP a A.\n# TYPE a gauge\n# HELP b B.\n# TYPE b gauge\na 1\n",
+            "outside its family",
+        ),
+        ("# HELP a A.\n# TYPE a gauge\na one\n", "value"),
+        ("# HELP a A.\n# TYPE a gauge\na 1", "newline"),
+    ] {
+        let e = parse(bad).unwrap_err();
+        assert!(e.contains(why), "{bad:?}: {e}");
+    }
+    let h = |body: &str| {
+        check_semantics(&parse(&format!("# HELP h H.\n# TYPE h histogram\n{body}")).unwrap())
+    };
+    assert!(h("h_bucket{le=\"1\"} 1\nh_bucket{le=\"+Inf\"} 2\nh_sum 3\nh_count 2\n").is_ok());
+    for (body, why) in [
+        (
+            "h_bucket{le=\"1\"} 3\nh_bucket{le=\"+Inf\"} 2\nh_sum 3\nh_count 2\n",
+            "not cumulative",
+        ),
+        (
+            "h_bucket{le=\"1\"} 1\nh_bucket{le=\"+Inf\"} 2\nh_sum 3\nh_count 3\n",
+            "_count",
+        ),
+        (
+            "h_bucket{le=\"1\"} 1\nh_bucket{le=\"2\"} 2\nh_sum 3\nh_count 2\n",
+            "+Inf",
+        ),
+        (
+            "h_bucket{le=\"1\"} 1\nh_bucket{le=\"+Inf\"} 2\nh_count 2\n",
+            "_sum",
+        ),
+    ] {
+        let e = h(body).unwrap_err();
+        assert!(e.contains(why), "{body:?}: {e}");
+    }
+    let c = parse("# HELP c C.\n# TYPE c counter\nc 1\n").unwrap();
+    assert!(check_semantics(&c).unwrap_err().contains("_total"));
+}
+
+// ---------------------------------------------------------------- the dashboard
+
+/// Every metric name the dashboard's PromQL uses: panel targets and template queries.
+fn dashboard_metrics(dash: &serde_json::Value) -> BTreeSet<String> {
+    fn walk(v: &serde_json::Value, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                for (k, v) in m {
+                    match (k.as_str(), v) {
+                        ("expr" | "definition", serde_json::Value::String(s)) => {
+                            out.push(s.clone())
+                        }
+                        _ => walk(v, out),
+                    }
+                }
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|v| walk(v, out)),
+            _ => {}
+        }
+    }
+    let mut exprs = Vec::new();
+    walk(dash, &mut exprs);
+    let mut names = BTreeSet::new();
+    for e in exprs {
+        // Identifiers: metric names, functions, labels; the engine's all start alphastocks_.
+        let mut cur = String::new();
+        for c in e.chars().chain([' ']) {
+            if c.is_ascii_alphanumeric() || c == '_' || c == ':' {
+                cur.push(c);
+            } else {
+                if cur.starts_with("alphastocks_") {
+                    names.insert(std::mem::take(&mut cur));
+                }
+                cur.clear();
+            }
+        }
+    }
+    names
+}
+
+// ---------------------------------------------------------------- a running engine
+
+struct Engine(Child);
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+fn scrape(addr: &str) -> Result<String, String> {
+    let mut s = std::net::TcpStream::connect(addr).map_err(|e| e.to_string())?;
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        .map_err(|e| e.to_string())?;
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).map_err(|e| e.to_string())?;
+    let (head, body) = resp.split_once("\r\n\r\n").ok_or("no header end")?;
+    if !head.starts_with("HTTP/1.1 200") || !head.contains("text/plain; version=0.0.4") {
+        return Err(format!("bad response head: {head}"));
+    }
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Content-Length: "))
+        .ok_or("no Content-Length")?
+        .parse()
+        .map_err(|e| format!("Content-Length: {e}"))?;
+    if len != body.len() {
+        return Err(format!("Content-Length {len}, body {}", body.len()));
+    }
+    Ok(body.to_string())
+}
+
+fn value(fams: &BTreeMap<String, Family>, name: &str, labels: &[(&str, &str)]) -> f64 {
+    let fam = fams
+        .iter()
+        .find(|(f, fam)| belongs(name, f, &fam.kind))
+        .unwrap_or_else(|| panic!("no family for {name}"))
+        .1;
+    fam.samples
+        .iter()
+        .find(|s| {
+            s.name == name
+                && labels
+                    .iter()
+                    .all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v))
+        })
+        .unwrap_or_else(|| panic!("no sample {name}{labels:?}"))
+        .value
+}
+
+fn sum(fams: &BTreeMap<String, Family>, name: &str) -> f64 {
+    fams[name].samples.iter().map(|s| s.value).sum()
+}
+
+fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
+    let t = Instant::now();
+    while !f() {
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn config(dir: &Path, listen: &str) -> std::path::PathBuf {
+    let mut v = common::default_json();
+    v["storage"]["data_dir"] = dir.to_string_lossy().into_owned().into();
+    v["strategies"]["ma_crossover"]["timeframe"] = "minute".into();
+    v["feed"]["simulated"]["speed"] = 6000.0.into();
+    v["feed"]["simulated"]["start_date"] = "2024-03-04".into();
+    v["metrics"]["listen"] = listen.into();
+    // Every signal strong enough: paper positions open and close within seconds.
+    v["options_trading"]["entry_filters"]["min_signal_strength"] = 0.0.into();
+    v["options_trading"]["entry_filters"]["min_expected_move_pct"] = 0.0.into();
+    v["rules"]["max_trades_per_day"] = 10_000.into();
+    v["rules"]["daily_profit_lock_pct"] = 900.0.into();
+    common::write_config(dir, &v)
+}
+
+#[test]
+fn a_running_engine_exports_every_series_the_dashboard_uses() {
+    let dash: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(common::root().join("docs/grafana/alphastocks.json")).unwrap(),
+    )
+    .unwrap();
+    let used = dashboard_metrics(&dash);
+    assert!(used.len() >= 25, "{used:?}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let cfg = config(dir.path(), &addr);
+    let db = dir.path().join("alphastocks.db");
+    let mut engine = Engine(
+        Command::new(env!("CARGO_BIN_EXE_alphastocks"))
+            .current_dir(common::root())
+            .args(["run", "--mode", "paper", "--config"])
+            .arg(&cfg)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for("the metrics endpoint", || scrape(&addr).is_ok());
+    // Until positions were opened and closed.
+    wait_for("closed positions", || {
+        let f = parse(&scrape(&addr).unwrap()).unwrap();
+        value(&f, "alphastocks_positions_closed_total", &[]) > 0.0
+    });
+    let text = scrape(&addr).unwrap();
+    let fams = parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    check_semantics(&fams).unwrap_or_else(|e| panic!("{e}\n{text}"));
+
+    // Every series of the dashboard is exported.
+    let exported: BTreeSet<&str> = fams
+        .values()
+        .flat_map(|f| f.samples.iter().map(|s| s.name.as_str()))
+        .collect();
+    let missing: Vec<_> = used
+        .iter()
+        .filter(|n| !exported.contains(n.as_str()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "the dashboard uses {missing:?}, not exported:\n{text}"
+    );
+
+    // The figures are the engine's.
+    for h in [
+        "alphastocks_actor_handler_latency_seconds",
+        "alphastocks_actor_mailbox_time_seconds",
+    ] {
+        assert_eq!(fams[h].kind, "histogram");
+        let n = value(&fams, &format!("{h}_count"), &[("actor", "data_manager")]);
+        assert!(n > 0.0, "{h}: no sample of data_manager");
+    }
+    // One handler in 64 is timed (the histograms are read after the counters; a sampled
+    // handler may still be running).
+    let handled = value(
+        &fams,
+        "alphastocks_actor_messages_handled_total",
+        &[("actor", "data_manager")],
+    );
+    let timed = value(
+        &fams,
+        "alphastocks_actor_handler_latency_seconds_count",
+        &[("actor", "data_manager")],
+    );
+    assert!(
+        timed >= (handled / 64.0).ceil() - 1.0,
+        "{timed} of {handled}"
+    );
+    assert!(
+        value(
+            &fams,
+            "alphastocks_feed_ticks_total",
+            &[("symbol", "NIFTY")]
+        ) > 0.0
+    );
+    assert!(
+        value(
+            &fams,
+            "alphastocks_feed_silence_seconds",
+            &[("symbol", "NIFTY")]
+        ) < 30.0
+    );
+    // Published signals are stored first; decisions follow published signals.
+    let signals = value(
+        &fams,
+        "alphastocks_signals_total",
+        &[("strategy", "ma_crossover")],
+    );
+    let decisions = sum(&fams, "alphastocks_executor_decisions_total");
+    assert!(
+        signals >= decisions && decisions > 0.0,
+        "{signals} {decisions}"
+    );
+    assert!(signals <= common::count(&db, "trading_signals") as f64);
+    assert_eq!(value(&fams, "alphastocks_store_connected", &[]), 1.0);
+    assert_eq!(value(&fams, "alphastocks_store_outbox_rows", &[]), 0.0);
+    // No broker: no call made, every endpoint at 0.
+    assert_eq!(sum(&fams, "alphastocks_kite_api_calls_total"), 0.0);
+    // The book: what was opened is open or closed.
+    let (open, opened, closed) = (
+        value(&fams, "alphastocks_positions_open", &[]),
+        value(&fams, "alphastocks_positions_opened_total", &[]),
+        value(&fams, "alphastocks_positions_closed_total", &[]),
+    );
+    assert_eq!(open + closed, opened, "{text}");
+    assert!(
+        closed > 0.0 && open <= 3.0,
+        "max_concurrent_positions is 3: {text}"
+    );
+    // Net = gross − charges, to the paisa.
+    let paise = |n: &str| (value(&fams, n, &[]) * 100.0).round() as i64;
+    assert_eq!(
+        paise("alphastocks_pnl_realized_net_rupees"),
+        paise("alphastocks_pnl_realized_gross_rupees") - paise("alphastocks_charges_rupees")
+    );
+    assert!(paise("alphastocks_charges_rupees") > 0);
+    // The book is read before the decisions, and every position opened was decided first.
+    assert!(
+        value(
+            &fams,
+            "alphastocks_executor_decisions_total",
+            &[("outcome", "opened")]
+        ) >= opened
+    );
+
+    // Stopped (drained and flushed), the store holds at least what was counted.
+    let stop = Command::new(env!("CARGO_BIN_EXE_alphastocks"))
+        .current_dir(common::root())
+        .args(["ctl", "--config"])
+        .arg(&cfg)
+        .arg("shutdown")
+        .output()
+        .unwrap();
+    assert!(stop.status.success());
+    let t = Instant::now();
+    while engine.0.try_wait().unwrap().is_none() {
+        assert!(t.elapsed() < Duration::from_secs(30), "engine did not stop");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let c = rusqlite::Connection::open(&db).unwrap();
+    let positions =
+        |sql: &str| -> f64 { c.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap() as f64 };
+    assert!(positions("SELECT COUNT(DISTINCT position_id) FROM positions") >= opened);
+    assert!(
+        positions("SELECT COUNT(DISTINCT position_id) FROM positions WHERE status = 'CLOSED'")
+            >= closed
+    );
+    assert!(signals <= common::count(&db, "trading_signals") as f64);
+}
