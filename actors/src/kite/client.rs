@@ -467,6 +467,57 @@ mod tests {
     }
 
     #[actix_rt::test]
+    async fn calls_and_rate_limit_waits_are_counted_by_endpoint_class() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/quote"))
+            .respond_with(ok(serde_json::json!({})))
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/down"))
+            .respond_with(err(503, "NetworkException", "down"))
+            .mount(&server)
+            .await;
+        // Quotes 10 a second: of three asked at once, the second waits 0.1 s, the third 0.2 s.
+        let limits = RateLimits {
+            quote_per_sec: 10.0,
+            ..testkit::fast_limits()
+        };
+        let c = KiteClient::new(
+            &server.uri(),
+            testkit::creds(),
+            limits,
+            Duration::from_secs(2),
+        )
+        .unwrap()
+        .with_retry(RetryPolicy {
+            max_retries: 1,
+            base_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(1),
+        });
+        let quote = || c.get::<serde_json::Value>(EndpointClass::Quote, "/quote", &[]);
+        let (a, b, d) = futures_util::future::join3(quote(), quote(), quote()).await;
+        assert!(a.is_ok() && b.is_ok() && d.is_ok());
+        // A 503 is retried once: two requests, both failed.
+        c.get::<serde_json::Value>(EndpointClass::Other, "/down", &[])
+            .await
+            .unwrap_err();
+        let k = c.api_counters();
+        assert_eq!(k.calls(EndpointClass::Quote), (3, 0));
+        assert_eq!(k.calls(EndpointClass::Other), (0, 2));
+        assert_eq!(k.calls(EndpointClass::Order), (0, 0));
+        let (waits, waited) = k.waits(EndpointClass::Quote);
+        assert_eq!(waits, 2);
+        // About 0.3 s in all, less the moments between the three reservations.
+        assert!(waited >= Duration::from_millis(200), "{waited:?}");
+        assert_eq!(k.waits(EndpointClass::Other).0, 0);
+        // A trial client (a new token being tried) counts into the same series.
+        let trial = c.with_trial_token("tt8other").unwrap();
+        assert!(std::sync::Arc::ptr_eq(trial.api_counters(), k));
+    }
+
+    #[actix_rt::test]
     async fn every_error_type_maps_over_http() {
         let server = MockServer::start().await;
         let cases = [

@@ -360,6 +360,23 @@ impl KiteApiCounters {
         (self.ok[i].load(Relaxed), self.errors[i].load(Relaxed))
     }
 
+    /// Requests to `class` that waited for the rate limit, and how long in all.
+    pub fn waits(&self, class: EndpointClass) -> (u64, Duration) {
+        let i = class_index(class);
+        (
+            self.waits[i].load(Relaxed),
+            Duration::from_nanos(self.wait_ns[i].load(Relaxed)),
+        )
+    }
+
+    /// Orders counted under `status` (one of [`ORDER_STATUSES`]).
+    pub fn orders(&self, status: &str) -> u64 {
+        ORDER_STATUSES
+            .iter()
+            .position(|s| *s == status)
+            .map_or(0, |i| self.orders[i].load(Relaxed))
+    }
+
     /// The Kite series.
     pub fn prometheus(&self, t: &mut Text) {
         let n = "alphastocks_kite_api_calls_total";
