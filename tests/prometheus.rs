@@ -206,6 +206,9 @@ fn parse(text: &str) -> Result<BTreeMap<String, Family>, String> {
     Ok(fams)
 }
 
+/// One histogram series: (le, cumulative count) per bucket, `_sum`, `_count`.
+type Series = (Vec<(f64, f64)>, Option<f64>, Option<f64>);
+
 /// Counters end in `_total` and never go below 0; histograms: per series, buckets ascending
 /// and cumulative, `+Inf` last and equal to `_count`, `_sum` present and ≥ 0.
 fn check_semantics(fams: &BTreeMap<String, Family>) -> Result<(), String> {
@@ -215,13 +218,12 @@ fn check_semantics(fams: &BTreeMap<String, Family>) -> Result<(), String> {
                 if !name.ends_with("_total") {
                     return Err(format!("counter {name} does not end in _total"));
                 }
-                if let Some(s) = f.samples.iter().find(|s| !(s.value >= 0.0)) {
+                if let Some(s) = f.samples.iter().find(|s| s.value.is_nan() || s.value < 0.0) {
                     return Err(format!("counter below 0: {s:?}"));
                 }
             }
             "histogram" => {
-                let mut series: BTreeMap<String, (Vec<(f64, f64)>, Option<f64>, Option<f64>)> =
-                    BTreeMap::new();
+                let mut series: BTreeMap<String, Series> = BTreeMap::new();
                 for s in &f.samples {
                     let mut key = s.labels.clone();
                     let le = key.remove("le");
@@ -244,7 +246,7 @@ fn check_semantics(fams: &BTreeMap<String, Family>) -> Result<(), String> {
                         return Err(format!("{what}: {} buckets", buckets.len()));
                     }
                     for w in buckets.windows(2) {
-                        if !(w[0].0 < w[1].0) {
+                        if w[0].0.partial_cmp(&w[1].0) != Some(std::cmp::Ordering::Less) {
                             return Err(format!("{what}: le not ascending: {w:?}"));
                         }
                         if w[0].1 > w[1].1 {

@@ -117,7 +117,7 @@ impl Trading {
                 unrealized_net_paise: self.unrealized_net_paise.load(Relaxed),
             };
             fence(Acquire);
-            if v % 2 == 0 && self.book_seq.load(Relaxed) == v {
+            if v.is_multiple_of(2) && self.book_seq.load(Relaxed) == v {
                 return b;
             }
             std::hint::spin_loop();
