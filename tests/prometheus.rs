@@ -6,6 +6,7 @@
 //! the shipped Grafana dashboard (docs/grafana/alphastocks.json) queries is exported.
 
 mod common;
+mod kite_support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
@@ -608,4 +609,101 @@ fn a_running_engine_exports_every_series_the_dashboard_uses() {
             >= closed
     );
     assert!(signals <= common::count(&db, "trading_signals") as f64);
+}
+
+#[actix_rt::test]
+async fn a_kite_fed_engine_counts_its_api_calls_by_endpoint() {
+    use wiremock::matchers::{method, path, path_regex};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let s = MockServer::start().await;
+    kite_support::mount_instruments(&s, kite_support::nfo_dump_one_strike()).await;
+    Mock::given(method("GET"))
+        .and(path_regex(r"^/instruments/historical/"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(serde_json::json!({"status": "success", "data": {"candles": []}})),
+        )
+        .mount(&s)
+        .await;
+    let ts = chrono::DateTime::from_timestamp(chrono::Utc::now().timestamp() + 19_800, 0)
+        .unwrap()
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string();
+    Mock::given(method("GET"))
+        .and(path("/quote"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "status": "success", "data": {"NSE:NIFTY 50": {
+            "instrument_token": 256265, "timestamp": ts, "last_price": 24010.5,
+            "ohlc": {"open": 24000.0, "high": 24050.0, "low": 23950.0, "close": 23990.0}}}})))
+        .mount(&s)
+        .await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut v = common::default_json();
+    v["storage"]["data_dir"] = dir.path().to_string_lossy().into_owned().into();
+    v["data_collection"]["realtime"]["interval_seconds"] = 1.into();
+    v["data_collection"]["historical"]["default_lookback_days"] = 5.into();
+    v["metrics"]["listen"] = addr.clone().into();
+    let cfg = common::write_config(dir.path(), &v);
+    let mut engine = Engine(
+        Command::new(env!("CARGO_BIN_EXE_alphastocks"))
+            .current_dir(common::root())
+            .env("KITE_BASE_URL", s.uri())
+            .env("KITE_API_KEY", "kitetestkey42")
+            .env("KITE_ACCESS_TOKEN", "accesstokenSECRET99")
+            .args(["run", "--feed", "kite", "--mode", "paper", "--config"])
+            .arg(&cfg)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for("the metrics endpoint", || scrape(&addr).is_ok());
+    wait_for("two quote polls", || {
+        let f = parse(&scrape(&addr).unwrap()).unwrap();
+        value(
+            &f,
+            "alphastocks_kite_api_calls_total",
+            &[("endpoint", "quote"), ("result", "ok")],
+        ) >= 2.0
+    });
+    let text = scrape(&addr).unwrap();
+    let fams = parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    check_semantics(&fams).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    // Counted when answered: never more than the stand-in received, per endpoint.
+    let received = s.received_requests().await.unwrap();
+    let got = |f: &dyn Fn(&str) -> bool| received.iter().filter(|r| f(r.url.path())).count() as f64;
+    let calls = |endpoint: &str| {
+        value(
+            &fams,
+            "alphastocks_kite_api_calls_total",
+            &[("endpoint", endpoint), ("result", "ok")],
+        )
+    };
+    assert!(calls("quote") >= 2.0 && calls("quote") <= got(&|p| p == "/quote"));
+    assert!(calls("historical") <= got(&|p| p.starts_with("/instruments/historical/")));
+    // The instrument dumps (NFO, NSE) are `other` calls.
+    assert!(calls("other") >= 2.0, "{text}");
+    assert_eq!(
+        sum(&fams, "alphastocks_orders_total"),
+        0.0,
+        "paper: no order"
+    );
+    // The broker actor runs, and its rows are in the histograms.
+    assert!(text.contains("alphastocks_actor_handler_latency_seconds_count{actor=\"broker\"}"));
+    assert!(
+        value(
+            &fams,
+            "alphastocks_feed_ticks_total",
+            &[("symbol", "NIFTY")]
+        ) >= 1.0
+    );
+    let _ = engine.0.kill();
+    let _ = engine.0.wait();
 }

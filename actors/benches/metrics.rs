@@ -20,7 +20,9 @@ fn bench(c: &mut Criterion) {
                 black_box(m).on_done(t);
             })
         });
-        g.bench_function(format!("send_{name}"), |b| b.iter(|| black_box(m).on_send()));
+        g.bench_function(format!("send_{name}"), |b| {
+            b.iter(|| black_box(m).on_send())
+        });
     }
     g.finish();
 }
