@@ -404,6 +404,32 @@ fn scrape(addr: &str) -> Result<String, String> {
     Ok(body.to_string())
 }
 
+/// Prometheus's own linter (`promtool check metrics`: the format, and naming: `_total`
+/// counters, base units, snake case) passes `text` without a word. `scripts/setup.sh --test`
+/// installs promtool.
+fn promtool_accepts(text: &str) {
+    let mut p = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("promtool not found ({e}): install it with `bash scripts/setup.sh --test`")
+        });
+    p.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    let out = p.wait_with_output().unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && said.trim().is_empty(),
+        "promtool check metrics: {said}"
+    );
+}
+
 fn value(fams: &BTreeMap<String, Family>, name: &str, labels: &[(&str, &str)]) -> f64 {
     let fam = fams
         .iter()
@@ -489,6 +515,7 @@ fn a_running_engine_exports_every_series_the_dashboard_uses() {
     let text = scrape(&addr).unwrap();
     let fams = parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
     check_semantics(&fams).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    promtool_accepts(&text);
 
     // Every series of the dashboard is exported.
     let exported: BTreeSet<&str> = fams
