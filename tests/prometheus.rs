@@ -3,7 +3,9 @@
 //! syntax and escapes, no duplicate series, counters ending in `_total`), its histograms are
 //! well formed (buckets ascending and cumulative, `+Inf` last and equal to `_count`, `_sum`
 //! present), its figures agree with the engine's store and control socket, and every series
-//! the shipped Grafana dashboard (docs/grafana/alphastocks.json) queries is exported.
+//! the shipped Grafana dashboard (docs/grafana/alphastocks.json) queries is exported; the
+//! dashboard itself is well formed (unique ids, no overlapping panels) and its PromQL parses
+//! (`promtool check rules`), and the exposition passes `promtool check metrics`.
 
 mod common;
 mod kite_support;
@@ -369,6 +371,111 @@ fn dashboard_metrics(dash: &serde_json::Value) -> BTreeSet<String> {
     names
 }
 
+fn dashboard() -> serde_json::Value {
+    serde_json::from_str(
+        &std::fs::read_to_string(common::root().join("docs/grafana/alphastocks.json")).unwrap(),
+    )
+    .unwrap()
+}
+
+/// Every PromQL expression of the dashboard, with Grafana's variables replaced by values
+/// Prometheus accepts.
+fn dashboard_exprs(dash: &serde_json::Value) -> Vec<String> {
+    let mut out = Vec::new();
+    for p in dash["panels"].as_array().unwrap() {
+        for t in p["targets"].as_array().into_iter().flatten() {
+            out.push(t["expr"].as_str().unwrap().to_string());
+        }
+    }
+    for v in dash["templating"]["list"].as_array().unwrap() {
+        if let Some(d) = v["definition"].as_str() {
+            // label_values(METRIC, LABEL) is Grafana's; its metric is a selector.
+            let inner = d
+                .strip_prefix("label_values(")
+                .and_then(|r| r.split(',').next())
+                .unwrap();
+            out.push(inner.to_string());
+        }
+    }
+    out.into_iter()
+        .map(|e| {
+            e.replace("$__rate_interval", "1m")
+                .replace("$__range", "1h")
+                .replace("$actor", ".*")
+        })
+        .collect()
+}
+
+#[test]
+fn the_dashboard_is_well_formed_and_its_promql_parses() {
+    let dash = dashboard();
+    assert_eq!(dash["uid"], "alphastocks-engine");
+    assert_eq!(dash["__inputs"][0]["pluginId"], "prometheus");
+    let panels = dash["panels"].as_array().unwrap();
+    let mut ids = BTreeSet::new();
+    let mut cells = BTreeSet::new();
+    for p in panels {
+        let id = p["id"].as_u64().unwrap();
+        assert!(ids.insert(id), "panel id {id} twice");
+        let g = &p["gridPos"];
+        let (x, y, w, h) = (
+            g["x"].as_u64().unwrap(),
+            g["y"].as_u64().unwrap(),
+            g["w"].as_u64().unwrap(),
+            g["h"].as_u64().unwrap(),
+        );
+        assert!(x + w <= 24 && w > 0 && h > 0, "panel {id}: {g}");
+        // No two panels overlap.
+        for cx in x..x + w {
+            for cy in y..y + h {
+                assert!(
+                    cells.insert((cx, cy)),
+                    "panel {id} overlaps another at {cx},{cy}"
+                );
+            }
+        }
+        if p["type"] == "row" {
+            continue;
+        }
+        assert_eq!(p["datasource"]["uid"], "${datasource}", "panel {id}");
+        let targets = p["targets"].as_array().unwrap();
+        assert!(!targets.is_empty(), "panel {id} has no query");
+        let refs: BTreeSet<_> = targets
+            .iter()
+            .map(|t| t["refId"].as_str().unwrap())
+            .collect();
+        assert_eq!(refs.len(), targets.len(), "panel {id}: refIds repeat");
+    }
+    // Each expression parses as PromQL: promtool checks them as recording rules.
+    let exprs = dashboard_exprs(&dash);
+    assert!(exprs.len() >= 30, "{}", exprs.len());
+    let mut rules = String::from("groups:\n  - name: dashboard\n    rules:\n");
+    for (i, e) in exprs.iter().enumerate() {
+        rules.push_str(&format!(
+            "      - record: dashboard:expr{i}\n        expr: {}\n",
+            serde_json::to_string(e).unwrap()
+        ));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("rules.yml");
+    std::fs::write(&f, &rules).unwrap();
+    let out = Command::new("promtool")
+        .args(["check", "rules"])
+        .arg(&f)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("promtool not found ({e}): install it with `bash scripts/setup.sh --test`")
+        });
+    assert!(
+        out.status.success(),
+        "{}{}\n{rules}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout)
+        .contains(&format!("SUCCESS: {} rules found", exprs.len())));
+}
+
 // ---------------------------------------------------------------- a running engine
 
 struct Engine(Child);
@@ -480,11 +587,7 @@ fn config(dir: &Path, listen: &str) -> std::path::PathBuf {
 
 #[test]
 fn a_running_engine_exports_every_series_the_dashboard_uses() {
-    let dash: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(common::root().join("docs/grafana/alphastocks.json")).unwrap(),
-    )
-    .unwrap();
-    let used = dashboard_metrics(&dash);
+    let used = dashboard_metrics(&dashboard());
     assert!(used.len() >= 25, "{used:?}");
 
     let dir = tempfile::tempdir().unwrap();
