@@ -1,8 +1,8 @@
 //! The Prometheus endpoint of a running engine (`metrics.listen`): its text parses as the
-//! exposition format (a strict parser, tests/prom_support: one `# TYPE` before each family's samples, label
-//! syntax and escapes, no duplicate series, counters ending in `_total`), its histograms are
-//! well formed (buckets ascending and cumulative, `+Inf` last and equal to `_count`, `_sum`
-//! present), it passes `promtool check metrics`, its figures agree with each other and with
+//! exposition format (a strict parser, tests/prom_support: one `# TYPE` before each family's
+//! samples, label syntax and escapes, no duplicate series, counters ending in `_total`), its
+//! histograms are well formed (buckets ascending and cumulative, `+Inf` last and equal to
+//! `_count`, `_sum` present), it passes `promtool check metrics`, its figures agree with each other and with
 //! the engine's store, and every series the shipped Grafana dashboard
 //! (docs/grafana/alphastocks.json) queries is exported; the dashboard itself is well formed
 //! (unique ids, no overlapping panels) and its PromQL parses (`promtool check rules`). A
