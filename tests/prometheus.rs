@@ -419,7 +419,8 @@ fn a_running_engine_exports_every_series_the_dashboard_uses() {
             &[("symbol", "NIFTY")]
         ) < 30.0
     );
-    // Published signals are stored first; decisions follow published signals.
+    // Published signals are stored first; decisions follow published signals (and a scrape
+    // reads the decisions before the signals).
     let signals = value(
         &fams,
         "alphastocks_signals_total",

@@ -38,8 +38,11 @@ impl Registry {
             }
         }
         t.raw(&self.feed.prometheus());
-        self.signals.prometheus(&mut t);
+        // Read in the pipeline's reverse order — the book, then the decisions, then the
+        // signals — so one scrape never shows more decisions than signals, nor more positions
+        // opened than entries decided.
         self.trading.prometheus(&mut t);
+        self.signals.prometheus(&mut t);
         if let Some(f) = self.ticks.get() {
             f.prometheus(&mut t, std::time::SystemTime::now());
         }

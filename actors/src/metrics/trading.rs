@@ -81,7 +81,8 @@ impl Trading {
             Outcome::Opened => &self.opened,
             Outcome::Rejected(r) => &self.rejected[r as usize],
         }
-        .fetch_add(1, Relaxed);
+        // Release / Acquire: a scrape that sees a decision sees its signal's count too.
+        .fetch_add(1, Release);
     }
 
     /// The book after a change (one writer: PositionManager).
@@ -147,18 +148,18 @@ impl Trading {
         t.sample(
             n,
             &[("outcome", "logged"), ("reason", "")],
-            self.logged.load(Relaxed) as f64,
+            self.logged.load(Acquire) as f64,
         );
         t.sample(
             n,
             &[("outcome", "opened"), ("reason", "")],
-            self.opened.load(Relaxed) as f64,
+            self.opened.load(Acquire) as f64,
         );
         for (r, c) in RejectReason::ALL.iter().zip(&self.rejected) {
             t.sample(
                 n,
                 &[("outcome", "rejected"), ("reason", r.as_str())],
-                c.load(Relaxed) as f64,
+                c.load(Acquire) as f64,
             );
         }
         let u = |a: &AtomicU64| a.load(Relaxed) as f64;
