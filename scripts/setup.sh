@@ -25,7 +25,7 @@ if [ -n "$need_promtool" ]; then
   # Only the tool, taken out of Debian's prometheus package: installing the package would also
   # install and start a Prometheus server.
   tmp=$(mktemp -d)
-  chmod 755 "$tmp"
+  chmod 777 "$tmp" # apt fetches as its own user (_apt) into it
   (cd "$tmp" && apt-get download -q prometheus && dpkg-deb -x prometheus_*.deb x)
   $SUDO install -m 755 "$tmp/x/usr/bin/promtool" /usr/local/bin/promtool
   rm -rf "$tmp"
