@@ -730,8 +730,7 @@ pub async fn serve_prometheus(addr: &str, metrics: Registry) -> Result<(), AppEr
             let Ok((mut s, _)) = l.accept().await else {
                 continue;
             };
-            let body =
-                actors::metrics::prometheus(&metrics.snapshot()) + &metrics.feed.prometheus();
+            let body = metrics.prometheus();
             actix_rt::spawn(async move {
                 let mut buf = [0u8; 1024];
                 let _ = tokio::io::AsyncReadExt::read(&mut s, &mut buf).await;

@@ -390,6 +390,12 @@ pub async fn run(mut cfg: Config, opts: RunOptions) -> Result<(), AppError> {
             log::error!("feed: ALARM {msg}");
             alarms.raise(Alarm::new(AlarmKind::FeedSilent, msg));
         }
+        if let Some(f) = engine.metrics.ticks() {
+            let at = std::time::SystemTime::now();
+            for t in &ticks {
+                f.tick(t.symbol.0 as usize, at);
+            }
+        }
         if engine.metrics.data_manager.depth() < FEED_MAX_DEPTH {
             // Whatever was coalesced while DataManager was behind, then every new tick in order.
             let mut batch: Vec<_> = latest.iter_mut().filter_map(Option::take).collect();

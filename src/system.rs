@@ -188,9 +188,14 @@ impl Engine {
             .enabled()
             .map(|(name, _)| reg.add_strategy(name))
             .collect();
+        // Ticks per underlying, and the broker client's calls, for the metrics endpoint.
+        reg.set_symbols(opts.symbols.iter().map(|(_, s)| s.to_string()).collect());
+        if let Some(b) = &opts.broker {
+            reg.attach_kite(b.client.api_counters().clone());
+        }
         let r = reg.clone();
         let db = Supervisor::start_in_arbiter(&io.handle(), move |_| {
-            DbWriter::new(store, batch_rows, flush, r.db_writer)
+            DbWriter::new(store, batch_rows, flush, r.db_writer).with_trading(r.trading)
         });
         let tdb = Tracked::new(db.clone(), reg.db_writer);
 
@@ -262,6 +267,7 @@ impl Engine {
         let positions = Supervisor::start_in_arbiter(&pipeline.handle(), move |_| {
             PositionManager::new(pm_cfg, db5, r.position_manager)
                 .with_alarms(sink)
+                .with_trading(r.trading)
                 .with_broker_metrics(r.broker)
         });
         let pm = reg.position_manager;
@@ -324,7 +330,9 @@ impl Engine {
             TrackedRecipient::new(positions.clone().recipient(), pm),
         );
         let executor = Supervisor::start_in_arbiter(&pipeline.handle(), move |_| {
-            let ex = OptionsExecutor::new(ex_cfg, db4, to_pm, r.options_executor).with_alarms(sink);
+            let ex = OptionsExecutor::new(ex_cfg, db4, to_pm, r.options_executor)
+                .with_alarms(sink)
+                .with_trading(r.trading);
             match link {
                 Some(l) => ex.with_broker(l),
                 None => ex,
@@ -336,7 +344,9 @@ impl Engine {
         let to_ex = TrackedRecipient::new(executor.clone().recipient(), reg.options_executor);
         let event_level = opts.event_level;
         let signals = Supervisor::start_in_arbiter(&pipeline.handle(), move |_| {
-            SignalManager::new(db2, to_ex, export, r.signal_manager).with_event_level(event_level)
+            SignalManager::new(db2, to_ex, export, r.signal_manager)
+                .with_event_level(event_level)
+                .with_signal_counts(r.signals.clone())
         });
 
         // One supervised Strategy actor per enabled instance, each with its metrics row.

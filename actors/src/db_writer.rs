@@ -36,6 +36,9 @@ use crate::store::Store;
 use crate::supervisor::{guard, guard_wake, note_restart};
 
 const NAME: &str = "db_writer";
+/// How often at most DbWriter publishes the store's state for the metrics endpoint (asking the
+/// store for its outbox is a query).
+const STORE_GAUGES_EVERY: Duration = Duration::from_secs(1);
 /// How often the store gives back its cached clean pages (between commits). SQLite's 64 MiB
 /// cache is sized for a big batch's dirty pages; left alone, the pages a long run's commits
 /// touch (1,000 symbols' candles land on 1,000 different leaves) fill it, ~5 MB a minute.
@@ -146,6 +149,10 @@ pub struct DbWriter {
     last_release: std::time::Instant,
     stats: WriterStats,
     restarts: u64,
+    /// Where the store's state is published for the metrics endpoint (at most once a
+    /// [`STORE_GAUGES_EVERY`]), and when it last was.
+    trading: Option<&'static crate::metrics::trading::Trading>,
+    published: Option<std::time::Instant>,
     m: &'static ActorMetrics,
 }
 
@@ -171,8 +178,37 @@ impl DbWriter {
             acks: Rc::default(),
             last_release: std::time::Instant::now(),
             restarts: 0,
+            trading: None,
+            published: None,
             m,
         }
+    }
+
+    /// Publishes the store's state (connected, outbox, pending rows, commits) in `t` (the
+    /// registry's trading series), at most once a [`STORE_GAUGES_EVERY`].
+    pub fn with_trading(mut self, t: &'static crate::metrics::trading::Trading) -> Self {
+        self.trading = Some(t);
+        self
+    }
+
+    fn publish(&mut self) {
+        let Some(t) = self.trading else { return };
+        if self
+            .published
+            .is_some_and(|at| at.elapsed() < STORE_GAUGES_EVERY)
+        {
+            return;
+        }
+        self.published = Some(std::time::Instant::now());
+        let h = self.store.health();
+        t.set_store(&crate::metrics::trading::Store {
+            connected: h.connected,
+            outbox_pending: h.outbox_pending,
+            pending_rows: self.pending_rows() as u64,
+            rows_committed: self.stats.rows_committed,
+            commits: self.stats.commits,
+            failed_commits: self.stats.failed_commits,
+        });
     }
 
     /// An unsupervised DbWriter over an in-memory SQLite store (unit tests).
@@ -311,12 +347,15 @@ impl Actor for DbWriter {
         // A restart cancelled the scheduled commit, if any: the next awaited Persist schedules
         // one again (the waiters themselves are answered by `restarting()`'s flush).
         self.acks.borrow_mut().commit_scheduled = false;
+        self.published = None;
+        self.publish();
         ctx.run_interval(self.flush_interval, |act, ctx| {
             if act.pending_rows() > 0 || !act.acks.borrow().waiters.is_empty() {
                 guard_wake(act.m, ctx, |_| {
                     let _ = act.flush();
                 });
             }
+            act.publish();
             if act.pending_rows() == 0 && act.last_release.elapsed() >= RELEASE_MEMORY_EVERY {
                 act.last_release = std::time::Instant::now();
                 act.store.release_memory();

@@ -223,14 +223,21 @@ async fn place_and_follow(
         }
     }))
     .await;
+    let counters = client.api_counters();
     followed
         .into_iter()
         .zip(placement)
         .zip(ids)
         .map(|((f, placed), id)| match (f, placed) {
-            (Some(Ok(s)), _) => Ok(s),
+            (Some(Ok(s)), _) => {
+                counters.order_final(&s.status);
+                Ok(s)
+            }
             (Some(Err(e)), _) => Err((format!("following order {}", id.unwrap_or_default()), e)),
-            (None, Some(e)) => Err(("placement".to_string(), e)),
+            (None, Some(e)) => {
+                counters.order_failed();
+                Err(("placement".to_string(), e))
+            }
             (None, None) => Err((
                 "placement".to_string(),
                 KiteError::input("not placed (nothing left to place it for)"),
@@ -560,4 +567,75 @@ pub async fn sell(
         });
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kite::testkit::{client, ok};
+    use crate::kite::{OrderType, TransactionType};
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer};
+
+    fn state(id: &str, status: &str) -> serde_json::Value {
+        serde_json::json!([{
+            "order_id": id, "status": status, "tradingsymbol": "NIFTY25D0924000CE",
+            "exchange": "NFO", "transaction_type": "SELL", "order_type": "LIMIT",
+            "quantity": 75, "filled_quantity": if status == "COMPLETE" { 75 } else { 0 },
+            "average_price": 101.0, "tag": "t"
+        }])
+    }
+
+    #[actix_rt::test]
+    async fn every_order_followed_is_counted_by_its_final_status() {
+        let s = MockServer::start().await;
+        for (id, status) in [("A1", "COMPLETE"), ("R1", "REJECTED")] {
+            Mock::given(method("GET"))
+                .and(path(format!("/orders/{id}")))
+                .respond_with(ok(state(id, status)))
+                .mount(&s)
+                .await;
+        }
+        let c = client(&s);
+        let req = OrderRequest::new(
+            "NFO",
+            "NIFTY25D0924000CE",
+            TransactionType::Sell,
+            OrderType::Limit,
+            75,
+            "NRML",
+        );
+        // Two found in the book and followed; the third cannot be placed (no tag).
+        let ids = vec![Some("A1".to_string()), Some("R1".to_string()), None];
+        let got = place_and_follow(
+            &c,
+            &[req.clone(), req.clone(), req],
+            ids,
+            &[2],
+            Duration::from_millis(1),
+            Duration::from_secs(2),
+        )
+        .await;
+        assert!(
+            matches!(&got[0], Ok(st) if st.status == "COMPLETE"),
+            "{got:?}"
+        );
+        assert!(
+            matches!(&got[1], Ok(st) if st.status == "REJECTED"),
+            "{got:?}"
+        );
+        assert!(
+            matches!(&got[2], Err((what, _)) if what == "placement"),
+            "{got:?}"
+        );
+        let k = c.api_counters();
+        let counted: Vec<u64> = crate::metrics::trading::ORDER_STATUSES
+            .iter()
+            .map(|st| k.orders(st))
+            .collect();
+        // complete, cancelled, rejected, open, failed
+        assert_eq!(counted, vec![1, 0, 1, 0, 1]);
+        // Two order histories asked, both answered.
+        assert_eq!(k.calls(crate::kite::EndpointClass::Other), (2, 0));
+    }
 }

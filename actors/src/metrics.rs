@@ -13,15 +13,31 @@
 //! Everything is an atomic in a struct each actor and its senders share: no lock on the hot
 //! path. The latency histogram is HDR-style: log₂ buckets each split into 8 linear
 //! sub-buckets (≤ 12.5 % relative error), one atomic add per recorded value.
+//!
+//! Time in mailbox is sampled the same way, by sequence number ([`mailbox`]): the sampled
+//! sends stamp the clock, the matching handler reads it. Both durations are also counted in
+//! fixed Prometheus buckets ([`prom`]); [`Registry::prometheus`] is the whole exposition,
+//! with the trading series of [`trading`].
 
 use std::sync::atomic::{AtomicU64, Ordering, Ordering::Relaxed};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use actix::dev::ToEnvelope;
 use actix::prelude::*;
 use messages::MetricSample;
 use serde::Serialize;
+
+mod exposition;
+pub mod mailbox;
+pub mod prom;
+pub mod trading;
+
+pub use exposition::prometheus;
+
+use mailbox::MailboxClock;
+use prom::PromHistogram;
+use trading::{FeedTicks, KiteApiCounters, SignalCounts, Trading};
 
 const SUB: u32 = 8;
 const BUCKETS: usize = 64 * SUB as usize;
@@ -110,6 +126,11 @@ pub struct ActorMetrics {
     restarts: AtomicU64,
     dropped: AtomicU64,
     latency: Histogram,
+    latency_buckets: PromHistogram,
+    /// Time from send to handler start, of the sampled messages.
+    mailbox: Histogram,
+    mailbox_buckets: PromHistogram,
+    clock: MailboxClock,
     last_error: Mutex<Option<String>>,
     /// Counting on (the default); off only to measure its cost.
     enabled: bool,
@@ -126,29 +147,37 @@ impl ActorMetrics {
             restarts: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             latency: Histogram::default(),
+            latency_buckets: PromHistogram::default(),
+            mailbox: Histogram::default(),
+            mailbox_buckets: PromHistogram::default(),
+            clock: MailboxClock::default(),
             last_error: Mutex::new(None),
             enabled,
         }
     }
 
-    /// A message was queued for this actor.
+    /// A message was queued for this actor (a sampled one is stamped for its time in mailbox).
     #[inline]
     pub fn on_send(&self) {
         if self.enabled {
-            let s = self.sent.fetch_add(1, Relaxed) + 1;
-            let depth = s.saturating_sub(self.handled.load(Relaxed));
+            let seq = self.sent.fetch_add(1, Relaxed);
+            self.clock.sent(seq);
+            let depth = (seq + 1).saturating_sub(self.handled.load(Relaxed));
             self.max_depth.fetch_max(depth, Relaxed);
         }
     }
 
-    /// A handler starts; returns the start time when this one is sampled.
+    /// A handler starts; returns its start time and sequence number when this one is sampled.
     #[inline]
-    pub fn on_handle(&self) -> Option<Instant> {
+    pub fn on_handle(&self) -> Option<Sampled> {
         if !self.enabled {
             return None;
         }
-        let n = self.handled.fetch_add(1, Relaxed);
-        n.is_multiple_of(SAMPLE_EVERY).then(Instant::now)
+        let seq = self.handled.fetch_add(1, Relaxed);
+        seq.is_multiple_of(SAMPLE_EVERY).then(|| Sampled {
+            at: Instant::now(),
+            seq,
+        })
     }
 
     /// A message handled without timing it (queries and barriers outside [`crate::supervisor::guard`]):
@@ -160,12 +189,24 @@ impl ActorMetrics {
         }
     }
 
-    /// A sampled handler finished.
+    /// A sampled handler finished: its latency, and how long it waited in the mailbox when
+    /// its send was stamped.
     #[inline]
-    pub fn on_done(&self, started: Option<Instant>) {
-        if let Some(t) = started {
-            self.latency.record(t.elapsed().as_nanos() as u64);
+    pub fn on_done(&self, started: Option<Sampled>) {
+        if let Some(s) = started {
+            let ns = s.at.elapsed().as_nanos() as u64;
+            self.latency.record(ns);
+            self.latency_buckets.record(ns);
+            if let Some(w) = self.clock.waited(s.seq, s.at) {
+                self.mailbox.record(w);
+                self.mailbox_buckets.record(w);
+            }
         }
+    }
+
+    /// The handler latency and time in mailbox in fixed Prometheus buckets.
+    pub fn buckets(&self) -> (prom::Buckets, prom::Buckets) {
+        (self.latency_buckets.read(), self.mailbox_buckets.read())
     }
 
     /// A send counted by [`ActorMetrics::on_send`] that was refused (mailbox full or closed):
@@ -212,11 +253,22 @@ impl ActorMetrics {
             latency_p99_ns: self.latency.quantile(0.99),
             latency_max_ns: self.latency.max(),
             latency_samples: self.latency.count(),
+            mailbox_p50_ns: self.mailbox.quantile(0.50),
+            mailbox_p99_ns: self.mailbox.quantile(0.99),
+            mailbox_max_ns: self.mailbox.max(),
+            mailbox_samples: self.mailbox.count(),
             restarts: self.restarts.load(Relaxed),
             dropped: self.dropped.load(Relaxed),
             last_error: self.last_error.lock().ok().and_then(|g| g.clone()),
         }
     }
+}
+
+/// A handler being timed: when it started, and its sequence number (to find its send's stamp).
+#[derive(Debug, Clone, Copy)]
+pub struct Sampled {
+    at: Instant,
+    seq: u64,
 }
 
 /// One actor's figures.
@@ -231,6 +283,12 @@ pub struct ActorSnapshot {
     pub latency_p99_ns: u64,
     pub latency_max_ns: u64,
     pub latency_samples: u64,
+    /// Time in mailbox (send to handler start) of the sampled messages: median, 99th
+    /// percentile, longest, and how many were measured.
+    pub mailbox_p50_ns: u64,
+    pub mailbox_p99_ns: u64,
+    pub mailbox_max_ns: u64,
+    pub mailbox_samples: u64,
     pub restarts: u64,
     pub dropped: u64,
     pub last_error: Option<String>,
@@ -343,6 +401,15 @@ pub struct Registry {
     broker_running: &'static std::sync::atomic::AtomicBool,
     /// The KiteTicker silence watch (`--feed kite` with `kite.ticker`).
     pub feed: &'static FeedCounters,
+    /// Decisions, the book and the store (set by the actors that know them).
+    pub trading: &'static Trading,
+    /// Signals per strategy instance (one per [`Registry::add_strategy`]).
+    pub signals: SignalCounts,
+    /// Kite Connect calls, rate-limit waits and orders: the broker client's counters, once
+    /// [`Registry::attach_kite`] is called (`--feed kite`).
+    kite_api: &'static OnceLock<Arc<KiteApiCounters>>,
+    /// Ticks per underlying, once [`Registry::set_symbols`] is called.
+    ticks: &'static OnceLock<FeedTicks>,
     enabled: bool,
 }
 
@@ -361,8 +428,28 @@ impl Registry {
             broker: m("broker"),
             broker_running: Box::leak(Box::new(std::sync::atomic::AtomicBool::new(false))),
             feed: Box::leak(Box::default()),
+            trading: Box::leak(Box::default()),
+            signals: SignalCounts::default(),
+            kite_api: Box::leak(Box::default()),
+            ticks: Box::leak(Box::default()),
             enabled,
         }
+    }
+
+    /// The underlyings, in symbol id order, whose ticks [`Registry::ticks`] counts (the first
+    /// call counts; every clone shares them).
+    pub fn set_symbols(&self, names: Vec<String>) {
+        let _ = self.ticks.set(FeedTicks::new(names));
+    }
+
+    /// The feed's tick counters, once the symbols are set.
+    pub fn ticks(&self) -> Option<&'static FeedTicks> {
+        self.ticks.get()
+    }
+
+    /// Exports the broker client's counters (the first call counts; every clone shares them).
+    pub fn attach_kite(&self, c: Arc<KiteApiCounters>) {
+        let _ = self.kite_api.set(c);
     }
 
     /// Counters for the strategy instance `name` (row `strategy:NAME`). Call before the
@@ -371,6 +458,7 @@ impl Registry {
         let label: &'static str = Box::leak(format!("strategy:{name}").into_boxed_str());
         let m: &'static ActorMetrics = Box::leak(Box::new(ActorMetrics::new(label, self.enabled)));
         self.strategies.push(m);
+        self.signals.add(&label["strategy:".len()..]);
         m
     }
 
@@ -410,80 +498,6 @@ impl Registry {
     pub fn get(&self, name: &str) -> Option<&'static ActorMetrics> {
         self.all().into_iter().find(|m| m.name == name)
     }
-}
-
-/// The Prometheus text exposition of `snaps`.
-pub fn prometheus(snaps: &[ActorSnapshot]) -> String {
-    let mut out = String::new();
-    type Series = (
-        &'static str,
-        &'static str,
-        &'static str,
-        fn(&ActorSnapshot) -> f64,
-    );
-    let series: [Series; 9] = [
-        (
-            "alphastocks_actor_messages_sent_total",
-            "counter",
-            "Messages queued for the actor.",
-            |s| s.sent as f64,
-        ),
-        (
-            "alphastocks_actor_messages_handled_total",
-            "counter",
-            "Messages the actor handled.",
-            |s| s.handled as f64,
-        ),
-        (
-            "alphastocks_actor_mailbox_depth",
-            "gauge",
-            "Messages queued and not yet handled.",
-            |s| s.depth as f64,
-        ),
-        (
-            "alphastocks_actor_mailbox_max_depth",
-            "gauge",
-            "Largest depth seen.",
-            |s| s.max_depth as f64,
-        ),
-        (
-            "alphastocks_actor_handler_latency_p50_seconds",
-            "gauge",
-            "Median handler time (sampled).",
-            |s| s.latency_p50_ns as f64 / 1e9,
-        ),
-        (
-            "alphastocks_actor_handler_latency_p99_seconds",
-            "gauge",
-            "99th percentile handler time (sampled).",
-            |s| s.latency_p99_ns as f64 / 1e9,
-        ),
-        (
-            "alphastocks_actor_handler_latency_max_seconds",
-            "gauge",
-            "Longest handler time (sampled).",
-            |s| s.latency_max_ns as f64 / 1e9,
-        ),
-        (
-            "alphastocks_actor_restarts_total",
-            "counter",
-            "Supervisor restarts.",
-            |s| s.restarts as f64,
-        ),
-        (
-            "alphastocks_actor_dropped_total",
-            "counter",
-            "Messages dropped or coalesced at a full mailbox.",
-            |s| s.dropped as f64,
-        ),
-    ];
-    for (name, kind, help, f) in series {
-        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));
-        for s in snaps {
-            out.push_str(&format!("{name}{{actor=\"{}\"}} {}\n", s.actor, f(s)));
-        }
-    }
-    out
 }
 
 /// An address whose sends are counted in the receiver's metrics.
@@ -665,6 +679,65 @@ mod tests {
         for v in [0u64, 1, 7, 8, 9, 1023, 1024, u64::MAX / 2] {
             assert!(bucket_floor(bucket_of(v)) <= v, "{v}");
         }
+    }
+
+    #[test]
+    fn time_in_mailbox_of_the_sampled_messages() {
+        let m = ActorMetrics::new("x", true);
+        for _ in 0..130 {
+            m.on_send();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        for _ in 0..130 {
+            let t = m.on_handle();
+            m.on_done(t);
+        }
+        let s = m.snapshot();
+        // Messages 0, 64 and 128 are sampled, on both sides.
+        assert_eq!((s.latency_samples, s.mailbox_samples), (3, 3));
+        // Each waited ≥ 2 ms: the maximum is exact, a quantile is its bucket's floor (within
+        // an eighth below).
+        assert!(s.mailbox_max_ns >= 2_000_000, "{s:?}");
+        assert!(s.mailbox_p50_ns >= 2_000_000 * 7 / 8, "{s:?}");
+        assert!(s.mailbox_max_ns >= s.mailbox_p99_ns && s.mailbox_p99_ns >= s.mailbox_p50_ns);
+        let (latency, mailbox) = m.buckets();
+        assert_eq!((latency.count, mailbox.count), (3, 3));
+        let ms = prom::BOUNDS_NS
+            .iter()
+            .position(|&b| b == 1_000_000)
+            .unwrap();
+        assert_eq!(mailbox.cumulative[ms], 0, "all waited ≥ 2 ms: {mailbox:?}");
+        assert!(mailbox.sum_ns >= 6_000_000);
+    }
+
+    struct Echo(&'static ActorMetrics);
+    impl Actor for Echo {
+        type Context = Context<Self>;
+    }
+    #[derive(Message)]
+    #[rtype(result = "()")]
+    struct Ping;
+    impl Handler<Ping> for Echo {
+        type Result = ();
+        fn handle(&mut self, _: Ping, ctx: &mut Context<Self>) {
+            crate::supervisor::guard(self.0, ctx, |_| ());
+        }
+    }
+
+    #[actix_rt::test]
+    async fn a_real_mailbox_is_timed_through_tracked_sends() {
+        let m: &'static ActorMetrics = Box::leak(Box::new(ActorMetrics::new("echo", true)));
+        let a = Tracked::new(Echo(m).start(), m);
+        // Queued before the actor runs (same thread): they wait in the mailbox in order.
+        for _ in 0..200 {
+            a.do_send(Ping);
+        }
+        a.send(Ping).await.unwrap();
+        let s = m.snapshot();
+        assert_eq!((s.sent, s.handled), (201, 201));
+        // Messages 0, 64, 128 and 192 were stamped at their send and read at their handler.
+        assert_eq!(s.mailbox_samples, 4, "{s:?}");
+        assert!(s.mailbox_max_ns > 0, "{s:?}");
     }
 
     #[test]

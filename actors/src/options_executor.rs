@@ -185,6 +185,8 @@ pub struct OptionsExecutor {
     alarms: crate::alerts::AlarmSink,
     /// The halts already alarmed, with the session day they stopped: one alarm a day each.
     halts_alarmed: Vec<(messages::AlarmKind, i64)>,
+    /// Where decisions are counted for the metrics endpoint (by outcome and reason).
+    trading: Option<&'static crate::metrics::trading::Trading>,
     m: &'static ActorMetrics,
 }
 
@@ -278,7 +280,14 @@ impl OptionsExecutor {
             restarts: 0,
             alarms: crate::alerts::AlarmSink::off(),
             halts_alarmed: Vec::new(),
+            trading: None,
         }
+    }
+
+    /// Counts every decision by outcome and reason in `t` (the registry's trading series).
+    pub fn with_trading(mut self, t: &'static crate::metrics::trading::Trading) -> Self {
+        self.trading = Some(t);
+        self
     }
 
     /// Daily halts (loss limit, profit lock, losing streak) raised as alarms to `sink`.
@@ -1069,6 +1078,9 @@ impl OptionsExecutor {
                 messages::bump(&mut c.rejected_by_reason, r.as_str());
             }
         });
+        if let Some(t) = self.trading {
+            t.decision(outcome);
+        }
         match outcome {
             Outcome::Logged => self.stats.logged += 1,
             Outcome::Opened => self.stats.opened += 1,

@@ -163,6 +163,8 @@ pub struct PositionManager {
     restarts: u64,
     /// Where alarms go (off unless `alerts` is configured).
     alarms: AlarmSink,
+    /// Where the book's figures are published for the metrics endpoint.
+    trading: Option<&'static crate::metrics::trading::Trading>,
     m: &'static ActorMetrics,
 }
 
@@ -270,7 +272,15 @@ impl PositionManager {
             perf_day: None,
             restarts: 0,
             alarms: AlarmSink::off(),
+            trading: None,
         }
+    }
+
+    /// Publishes the book (open positions, realized and unrealized P&L) in `t` after every
+    /// change (the registry's trading series).
+    pub fn with_trading(mut self, t: &'static crate::metrics::trading::Trading) -> Self {
+        self.trading = Some(t);
+        self
     }
 
     /// Live exits nothing here can sell raised as alarms to `sink`.
@@ -296,6 +306,24 @@ impl PositionManager {
     fn refresh_summary(&mut self) {
         self.summary.open_positions = self.open.len() as u32;
         self.summary.unrealized_pnl = self.open.iter().map(|h| h.pos.record.unrealized_pnl).sum();
+        if let Some(t) = self.trading {
+            let (mut unrealized, mut net) = (0i64, 0i64);
+            for h in &self.open {
+                let u = paise(h.pos.record.unrealized_pnl);
+                unrealized += u;
+                net += u + h.pos.net_paise();
+            }
+            t.set_book(&crate::metrics::trading::Book {
+                open_positions: self.open.len() as u64,
+                opened: self.summary.opened,
+                closed: self.summary.closed,
+                realized_net_paise: self.net_paise,
+                realized_gross_paise: self.net_paise + self.charges_paise,
+                charges_paise: self.charges_paise,
+                unrealized_paise: unrealized,
+                unrealized_net_paise: net,
+            });
+        }
     }
 
     fn persist(&self, r: &PositionRecord) {

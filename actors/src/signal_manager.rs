@@ -57,6 +57,8 @@ pub struct SignalManager {
     export_path: PathBuf,
     export_dirty: bool,
     published: u64,
+    /// Signals published per strategy instance, for the metrics endpoint.
+    counts: crate::metrics::trading::SignalCounts,
     restarts: u64,
     m: &'static ActorMetrics,
     /// The level of the line each signal logs (see [`SignalManager::with_event_level`]).
@@ -86,9 +88,16 @@ impl SignalManager {
             export_path,
             export_dirty: false,
             published: 0,
+            counts: Default::default(),
             restarts: 0,
             event_level: log::Level::Info,
         }
+    }
+
+    /// Counts every signal published in `counts` (the registry's, per strategy instance).
+    pub fn with_signal_counts(mut self, counts: crate::metrics::trading::SignalCounts) -> Self {
+        self.counts = counts;
+        self
     }
 
     /// Logs each signal's line at `level` (`Info` by default, as a live run does; a replay,
@@ -204,6 +213,7 @@ impl SignalManager {
     fn release(&mut self, seq: u64, answer: (bool, Option<bool>)) {
         for (signal, (_persisted, processed)) in self.pending.complete(seq, answer) {
             self.published += 1;
+            self.counts.count(&signal.strategy);
             self.executor.do_send(SignalGenerated {
                 signal: signal.clone(),
                 processed,

@@ -84,6 +84,34 @@ pub enum RejectReason {
 }
 
 impl RejectReason {
+    /// Every reason, in declaration order: `ALL[r as usize] == r` (counters indexed by reason).
+    pub const ALL: [RejectReason; 24] = [
+        RejectReason::AlreadyProcessed,
+        RejectReason::InvalidUnderlying,
+        RejectReason::TooOld,
+        RejectReason::TradingDisabled,
+        RejectReason::WeakSignal,
+        RejectReason::SmallExpectedMove,
+        RejectReason::MaxPositions,
+        RejectReason::StoreUnavailable,
+        RejectReason::NoEligibleStrike,
+        RejectReason::ZeroLots,
+        RejectReason::DailyLossHalt,
+        RejectReason::ConsecutiveLosses,
+        RejectReason::NoInstrument,
+        RejectReason::Paused,
+        RejectReason::Halted,
+        RejectReason::InsufficientMargin,
+        RejectReason::OrderRejected,
+        RejectReason::OrderNotFilled,
+        RejectReason::BrokerError,
+        RejectReason::Interrupted,
+        RejectReason::StrategyPaused,
+        RejectReason::StrategyMaxPositions,
+        RejectReason::MaxTradesPerDay,
+        RejectReason::DailyProfitLock,
+    ];
+
     /// Stable snake_case name (as stored and logged).
     pub fn as_str(self) -> &'static str {
         match self {

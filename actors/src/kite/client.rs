@@ -91,6 +91,8 @@ pub struct KiteClient {
     /// What the broker last said of the access token.
     token: std::sync::Mutex<super::token::TokenStatus>,
     limiter: Limiter,
+    /// Calls and rate-limit waits by endpoint class, orders by final status (exported).
+    api: std::sync::Arc<crate::metrics::trading::KiteApiCounters>,
     pub(super) retry: RetryPolicy,
     pub(super) idempotency: IdempotencyPolicy,
 }
@@ -133,6 +135,7 @@ impl KiteClient {
             credentials: RwLock::new(credentials),
             token: Default::default(),
             limiter: Limiter::new(&limits)?,
+            api: Default::default(),
             retry: RetryPolicy::default(),
             idempotency: IdempotencyPolicy::default(),
         })
@@ -203,6 +206,7 @@ impl KiteClient {
             credentials: RwLock::new(creds),
             token: Default::default(),
             limiter: Limiter::new(&RateLimits::default())?,
+            api: self.api.clone(),
             retry: self.retry.clone(),
             idempotency: self.idempotency.clone(),
         })
@@ -227,6 +231,11 @@ impl KiteClient {
     /// True once an access token is known.
     pub fn has_access_token(&self) -> bool {
         self.creds().access_token.is_some()
+    }
+
+    /// Its calls, rate-limit waits and followed orders, counted (shared with a trial client).
+    pub fn api_counters(&self) -> &std::sync::Arc<crate::metrics::trading::KiteApiCounters> {
+        &self.api
     }
 
     pub(super) fn creds(&self) -> std::sync::RwLockReadGuard<'_, Credentials> {
@@ -257,7 +266,21 @@ impl KiteClient {
         query: &[(&str, String)],
         payload: &Payload<'_>,
     ) -> Result<Vec<u8>, KiteError> {
-        self.limiter.acquire(class).await?;
+        let waited = self.limiter.acquire(class).await?;
+        self.api.waited(class, waited);
+        let res = self.send_once_now(method, path, query, payload).await;
+        self.api.call(class, res.is_ok());
+        res
+    }
+
+    /// [`Self::send_once`] after the rate limit.
+    async fn send_once_now(
+        &self,
+        method: &Method,
+        path: &str,
+        query: &[(&str, String)],
+        payload: &Payload<'_>,
+    ) -> Result<Vec<u8>, KiteError> {
         let url = format!("{}{}", self.base_url, path);
         let mut rb = self
             .http
@@ -441,6 +464,57 @@ mod tests {
             reqs[0].headers["authorization"],
             format!("token {KEY}:{TOKEN}").as_str()
         );
+    }
+
+    #[actix_rt::test]
+    async fn calls_and_rate_limit_waits_are_counted_by_endpoint_class() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/quote"))
+            .respond_with(ok(serde_json::json!({})))
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/down"))
+            .respond_with(err(503, "NetworkException", "down"))
+            .mount(&server)
+            .await;
+        // Quotes 10 a second: of three asked at once, the second waits 0.1 s, the third 0.2 s.
+        let limits = RateLimits {
+            quote_per_sec: 10.0,
+            ..testkit::fast_limits()
+        };
+        let c = KiteClient::new(
+            &server.uri(),
+            testkit::creds(),
+            limits,
+            Duration::from_secs(2),
+        )
+        .unwrap()
+        .with_retry(RetryPolicy {
+            max_retries: 1,
+            base_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(1),
+        });
+        let quote = || c.get::<serde_json::Value>(EndpointClass::Quote, "/quote", &[]);
+        let (a, b, d) = futures_util::future::join3(quote(), quote(), quote()).await;
+        assert!(a.is_ok() && b.is_ok() && d.is_ok());
+        // A 503 is retried once: two requests, both failed.
+        c.get::<serde_json::Value>(EndpointClass::Other, "/down", &[])
+            .await
+            .unwrap_err();
+        let k = c.api_counters();
+        assert_eq!(k.calls(EndpointClass::Quote), (3, 0));
+        assert_eq!(k.calls(EndpointClass::Other), (0, 2));
+        assert_eq!(k.calls(EndpointClass::Order), (0, 0));
+        let (waits, waited) = k.waits(EndpointClass::Quote);
+        assert_eq!(waits, 2);
+        // About 0.3 s in all, less the moments between the three reservations.
+        assert!(waited >= Duration::from_millis(200), "{waited:?}");
+        assert_eq!(k.waits(EndpointClass::Other).0, 0);
+        // A trial client (a new token being tried) counts into the same series.
+        let trial = c.with_trial_token("tt8other").unwrap();
+        assert!(std::sync::Arc::ptr_eq(trial.api_counters(), k));
     }
 
     #[actix_rt::test]

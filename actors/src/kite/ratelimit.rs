@@ -285,10 +285,11 @@ impl Limiter {
         })
     }
 
-    /// Wait until `class` has a token and take it. Fails only when the order day cap is used up.
-    /// Reads reserve their slot first and then sleep until it (first come, first served);
-    /// orders, with their per-minute and per-day windows, retry after the wait.
-    pub async fn acquire(&self, class: EndpointClass) -> Result<(), KiteError> {
+    /// Wait until `class` has a token and take it; returns how long it waited. Fails only when
+    /// the order day cap is used up. Reads reserve their slot first and then sleep until it
+    /// (first come, first served); orders, with their per-minute and per-day windows, retry
+    /// after the wait.
+    pub async fn acquire(&self, class: EndpointClass) -> Result<Duration, KiteError> {
         if class != EndpointClass::Order {
             let wait = {
                 let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
@@ -297,16 +298,20 @@ impl Limiter {
             if !wait.is_zero() {
                 tokio::time::sleep(wait).await;
             }
-            return Ok(());
+            return Ok(wait);
         }
+        let mut waited = Duration::ZERO;
         loop {
             let wait = {
                 let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
                 state.try_acquire(class, self.origin.elapsed())?
             };
             match wait {
-                None => return Ok(()),
-                Some(d) => tokio::time::sleep(d).await,
+                None => return Ok(waited),
+                Some(d) => {
+                    tokio::time::sleep(d).await;
+                    waited += d;
+                }
             }
         }
     }
