@@ -609,6 +609,7 @@ mod tests {
         let ids = vec![Some("A1".to_string()), Some("R1".to_string()), None];
         let got = place_and_follow(
             &c,
+            &OrderBoard::new(),
             &[req.clone(), req.clone(), req],
             ids,
             &[2],
