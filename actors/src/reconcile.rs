@@ -326,7 +326,7 @@ mod tests {
         };
         assert_eq!(confirmed(&[], std::slice::from_ref(&a)), vec![]);
         assert_eq!(
-            confirmed(&[a.clone(), b.clone()], &[a.clone()]),
+            confirmed(&[a.clone(), b.clone()], std::slice::from_ref(&a)),
             vec![a.clone()]
         );
         // A changed quantity is a new difference.
