@@ -170,6 +170,9 @@ pub struct OptionsExecutor {
     /// The decision waiting for PositionManager's answer (put back in front after a restart).
     deciding: Option<(Arc<Signal>, i64, Result<bool, String>)>,
     drain_waiters: Vec<oneshot::Sender<()>>,
+    /// Decisions of signals refused at validation while [`pump`](Self::pump) runs: one
+    /// `Persist` for the run of them (sent before the pump waits on anything, and at its end).
+    refused_rows: Option<Vec<Row>>,
     data_now: i64,
     open_positions: u32,
     /// Operator: no new signals taken (`ctl pause`).
@@ -271,6 +274,7 @@ impl OptionsExecutor {
             to_decide: std::collections::VecDeque::new(),
             deciding: None,
             drain_waiters: Vec::new(),
+            refused_rows: None,
             data_now: i64::MIN,
             open_positions: 0,
             paused: false,
@@ -415,8 +419,12 @@ impl OptionsExecutor {
         }
         while let Some((signal, at, answer)) = self.to_decide.pop_front() {
             match self.validate(&signal, at, answer) {
-                Err(reason) => self.record(&signal, at, Outcome::Rejected(reason), String::new()),
+                Err(reason) => {
+                    self.refused_rows.get_or_insert_with(Vec::new);
+                    self.record(&signal, at, Outcome::Rejected(reason), String::new());
+                }
                 Ok(()) => {
+                    self.send_refused();
                     let q = GetRiskSnapshot {
                         at,
                         day_start: self.cfg.trade.chain.session.open_of(at),
@@ -443,10 +451,18 @@ impl OptionsExecutor {
                 }
             }
         }
+        self.send_refused();
         if self.pending.is_empty() {
             for w in self.drain_waiters.drain(..) {
                 let _ = w.send(());
             }
+        }
+    }
+
+    /// Sends the rows of the refusals gathered by [`pump`](Self::pump), in one `Persist`.
+    fn send_refused(&mut self) {
+        if let Some(rows) = self.refused_rows.take().filter(|r| !r.is_empty()) {
+            self.db.do_send(Persist(rows));
         }
     }
 
@@ -1136,7 +1152,10 @@ impl OptionsExecutor {
                 }
             }
             rows.push(Row::Decision(Box::new(decision)));
-            self.db.do_send(Persist(rows));
+            match &mut self.refused_rows {
+                Some(gathered) => gathered.append(&mut rows),
+                None => self.db.do_send(Persist(rows)),
+            }
         }
     }
 }
