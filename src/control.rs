@@ -6,7 +6,8 @@
 //!   live one is never stolen, and a path holding anything but a socket is refused, never
 //!   removed) and the optional Prometheus endpoint.
 //! - Handles: [`ControlLine`] — one line of JSON from `alphastocks ctl`, answered with one line;
-//!   [`BrokerHalt`] from the run loop (the access token refused).
+//!   [`BrokerHalt`] from the run loop (the access token refused); [`MarketClosed`] from the run
+//!   loop (the trading calendar says today is closed, or open again).
 //! - Sends: [`SetTrading`] to OptionsExecutor; [`FlattenAll`] to PositionManager;
 //!   [`InjectPanic`] to any actor (only with `--allow-fault-injection`); [`Persist`] of an
 //!   [`AuditEvent`] for every command to DbWriter; [`GetWriterStats`], [`GetPositionSummary`]
@@ -53,6 +54,12 @@ pub use kite::KiteControl;
 #[derive(Message)]
 #[rtype(result = "String")]
 pub struct ControlLine(pub String);
+
+/// The trading calendar's verdict on the engine's day: `Some(why)` closed (a holiday or a
+/// weekend: no new orders, `ctl status` says `closed`), `None` open.
+#[derive(Message, Debug, Clone, PartialEq)]
+#[rtype(result = "()")]
+pub struct MarketClosed(pub Option<String>);
 
 /// The broker refused the session (token error): halt, as the kill switch does, until a new
 /// token is accepted (`ctl kite token`).
@@ -133,6 +140,8 @@ pub struct ControlActor {
     halted: bool,
     /// The broker refused the token: lifted only by a new token the broker accepts.
     broker_halted: bool,
+    /// Today is closed by the trading calendar (why): no new orders until an open day.
+    closed: Option<String>,
     kite: Option<KiteControl>,
     started: Instant,
     feed: String,
@@ -166,6 +175,7 @@ impl ControlActor {
             paused: false,
             halted: false,
             broker_halted: false,
+            closed: None,
             kite: None,
             started: Instant::now(),
             feed: feed.to_string(),
@@ -185,6 +195,8 @@ impl ControlActor {
     fn trading_state(&self) -> &'static str {
         if self.halted || self.broker_halted {
             "halted"
+        } else if self.closed.is_some() {
+            "closed"
         } else if self.paused {
             "paused"
         } else {
@@ -209,7 +221,7 @@ impl ControlActor {
     fn set_trading(&self) {
         self.executor.do_send(SetTrading {
             paused: Some(self.paused),
-            halted: Some(self.halted || self.broker_halted),
+            halted: Some(self.halted || self.broker_halted || self.closed.is_some()),
             mode: Some(self.mode),
         });
     }
@@ -274,6 +286,22 @@ impl Handler<BrokerHalt> for ControlActor {
             self.broker_halted = true;
             self.set_trading();
             self.audit("halt", format!("broker: {}", msg.0), true);
+        }
+    }
+}
+
+impl Handler<MarketClosed> for ControlActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: MarketClosed, _ctx: &mut Context<Self>) {
+        if self.closed != msg.0 {
+            let detail = match &msg.0 {
+                Some(why) => format!("calendar: {why}: no trading today"),
+                None => "calendar: an open trading day".to_string(),
+            };
+            self.closed = msg.0;
+            self.set_trading();
+            self.audit("calendar", detail, true);
         }
     }
 }
@@ -362,6 +390,10 @@ impl Handler<ControlLine> for ControlActor {
                 let mut v = json!({"trading": self.trading_state()});
                 if self.broker_halted {
                     v["note"] = json!("still halted: the broker refused the access token; give a new one with `ctl kite token`");
+                } else if let Some(why) = &self.closed {
+                    v["note"] = json!(format!(
+                        "still closed: {why} (the trading calendar; market.holiday_files)"
+                    ));
                 }
                 done(ok(v))
             }
@@ -549,6 +581,9 @@ impl Handler<ControlLine> for ControlActor {
                     "trading": self.trading_state(),
                     "uptime_secs": self.started.elapsed().as_secs(),
                 });
+                if let Some(why) = &self.closed {
+                    base["market_closed"] = json!(why);
+                }
                 if let Some(k) = &self.kite {
                     base["kite_token"] = k.client.token_status().to_json();
                     base["kite_ticker"] = self.metrics.feed.to_json();

@@ -15,6 +15,7 @@ use actix::Actor;
 use actors::alerts::limit::{Lasting, OutboxWatch};
 use actors::config::Config;
 use actors::feed::sim::SimMarket;
+use actors::logic::calendar::{Holiday, TradingCalendar};
 use actors::logic::clock::LiveClock;
 use actors::logic::session::Session;
 use actors::options_executor::Clock;
@@ -61,6 +62,23 @@ pub async fn run(mut cfg: Config, opts: RunOptions) -> Result<(), AppError> {
             .session()
             .map_err(|(p, v, r)| AppError::Usage(format!("config: at `{p}`: value {v} {r}")))?,
     );
+    // The trading calendar: the session's weekdays minus the holidays (files and config). The
+    // files' holidays also move option expiries (instruments.holidays).
+    let file_holidays = cfg.market.load_holidays()?;
+    let mut holidays: Vec<Holiday> = cfg
+        .instruments
+        .holidays
+        .iter()
+        .map(|d| Holiday {
+            date: *d,
+            name: String::new(),
+        })
+        .collect();
+    holidays.extend(file_holidays);
+    cfg.instruments.holidays = holidays.iter().map(|h| h.date).collect();
+    cfg.instruments.holidays.sort();
+    cfg.instruments.holidays.dedup();
+    let calendar = TradingCalendar::new(&session, holidays);
     let sim = cfg.feed.simulated.clone();
     let tf = cfg.strategies.finest();
     let backend = opts.store.unwrap_or(cfg.storage.backend);
@@ -195,6 +213,12 @@ pub async fn run(mut cfg: Config, opts: RunOptions) -> Result<(), AppError> {
         });
     }
     let control = control.start();
+    // On the broker's clock, a day the calendar says is closed takes no trades (the simulated
+    // market keeps its own data time, where the calendar does not apply).
+    let mut calendar_day = None;
+    if opts.kite {
+        check_calendar(&calendar, opts.clock.now(), &mut calendar_day, &control);
+    }
     crate::control::serve(listener, control.clone());
     if let Some(addr) = &cfg.metrics.listen {
         crate::control::serve_prometheus(addr, engine.metrics.clone()).await?;
@@ -288,6 +312,9 @@ pub async fn run(mut cfg: Config, opts: RunOptions) -> Result<(), AppError> {
         if deadline.is_some_and(|d| Instant::now() >= d) {
             log::info!("run: duration reached, shutting down");
             break;
+        }
+        if opts.kite {
+            check_calendar(&calendar, opts.clock.now(), &mut calendar_day, &control);
         }
         ticks.clear();
         match kite.as_mut() {
@@ -445,6 +472,29 @@ pub async fn run(mut cfg: Config, opts: RunOptions) -> Result<(), AppError> {
         d.ticks, d.candles_closed, x.received, x.logged, x.opened, x.rejected
     );
     Ok(())
+}
+
+/// Tells the control actor whether the engine's day trades, when the day changes (and at the
+/// first look): a closed day is logged as an error and takes no new orders.
+fn check_calendar(
+    calendar: &TradingCalendar,
+    now: i64,
+    seen: &mut Option<chrono::NaiveDate>,
+    control: &actix::Addr<crate::control::ControlActor>,
+) {
+    let day = calendar.date_of(now);
+    if *seen == Some(day) {
+        return;
+    }
+    *seen = Some(day);
+    let closed = calendar.closed_reason(day);
+    match &closed {
+        Some(why) => log::error!(
+            "calendar: MARKET CLOSED: {why}: the engine takes no trades today (`ctl status` says closed; the holidays are in market.holiday_files)"
+        ),
+        None => log::info!("calendar: {day} is a trading day"),
+    }
+    control.do_send(crate::control::MarketClosed(closed));
 }
 
 /// Looks at the store's health every `every` until the engine stops: the server down and the
