@@ -24,6 +24,7 @@ use messages::msg::*;
 use messages::{Alarm, AlarmKind, Mode, Symbols};
 
 use crate::error::AppError;
+use crate::kite_feed::nfo::RefreshOutcome;
 use crate::system::{Engine, EngineOptions};
 
 /// How to run.
@@ -40,7 +41,12 @@ pub struct RunOptions {
     pub kite: bool,
     /// The engine's time with a broker feed (the machine's clock, or a rehearsal clock).
     pub clock: LiveClock,
+    /// Trade on days the calendar says are closed (`--ignore-calendar`).
+    pub ignore_calendar: bool,
 }
+
+/// `ALPHASTOCKS_IGNORE_CALENDAR=1` is `run --ignore-calendar`.
+pub const ENV_IGNORE_CALENDAR: &str = "ALPHASTOCKS_IGNORE_CALENDAR";
 
 /// DataManager depth above which the live feed coalesces: it keeps only the latest tick per
 /// symbol until the mailbox drains (counted as drops). Nothing persisted is ever dropped: ticks
@@ -85,8 +91,10 @@ pub async fn run(mut cfg: Config, opts: RunOptions) -> Result<(), AppError> {
     // The broker: instruments into the config, history into the store, before the actors start.
     let mut kite = if opts.kite {
         Some(
-            crate::kite_feed::KiteFeed::prepare(&mut cfg, &symbols, backend, opts.clock, &session)
-                .await?,
+            crate::kite_feed::KiteFeed::prepare(
+                &mut cfg, &symbols, backend, opts.clock, &session, &calendar,
+            )
+            .await?,
         )
     } else {
         None
@@ -216,8 +224,17 @@ pub async fn run(mut cfg: Config, opts: RunOptions) -> Result<(), AppError> {
     // On the broker's clock, a day the calendar says is closed takes no trades (the simulated
     // market keeps its own data time, where the calendar does not apply).
     let mut calendar_day = None;
-    if opts.kite {
+    let enforce_calendar = opts.kite && !opts.ignore_calendar;
+    if enforce_calendar {
         check_calendar(&calendar, opts.clock.now(), &mut calendar_day, &control);
+    } else if opts.kite {
+        let day = calendar.date_of(opts.clock.now());
+        log::warn!(
+            "calendar: IGNORED (--ignore-calendar): trading whatever the calendar says ({})",
+            calendar
+                .closed_reason(day)
+                .unwrap_or_else(|| format!("{day} is a trading day"))
+        );
     }
     crate::control::serve(listener, control.clone());
     if let Some(addr) = &cfg.metrics.listen {
@@ -279,6 +296,9 @@ pub async fn run(mut cfg: Config, opts: RunOptions) -> Result<(), AppError> {
         ));
     }
     let feed = engine.feed();
+    if let Some(a) = kite.as_mut().and_then(|k| k.take_start_alarm()) {
+        alarms.raise(a);
+    }
     if let (Some(k), Some(broker)) = (kite.as_mut(), engine.broker.clone()) {
         if let Some(mut pushed) = k.take_order_updates() {
             // Order updates reach the Broker the moment the stream reads them, not at the
@@ -313,7 +333,7 @@ pub async fn run(mut cfg: Config, opts: RunOptions) -> Result<(), AppError> {
             log::info!("run: duration reached, shutting down");
             break;
         }
-        if opts.kite {
+        if enforce_calendar {
             check_calendar(&calendar, opts.clock.now(), &mut calendar_day, &control);
         }
         ticks.clear();
@@ -327,6 +347,24 @@ pub async fn run(mut cfg: Config, opts: RunOptions) -> Result<(), AppError> {
                             "kite ticker: cannot restart ({e}); the underlyings are not streamed"
                         );
                     }
+                }
+                match k.poll_instruments(opts.clock.now(), &cfg) {
+                    Some(RefreshOutcome::Refreshed {
+                        summary,
+                        differences,
+                    }) => {
+                        log::info!("kite: instrument dump NFO refreshed: {summary}");
+                        for d in differences {
+                            log::warn!("kite: the refreshed instrument dump disagrees with the running config: {d} (new orders take the contract's own lot and tick; the config's values change at the next start)");
+                        }
+                    }
+                    Some(RefreshOutcome::Failed { message, alarm }) => {
+                        log::error!("kite: {}{message}", if alarm { "ALARM " } else { "" });
+                        if alarm {
+                            alarms.raise(Alarm::new(AlarmKind::InstrumentsRefreshFailed, message));
+                        }
+                    }
+                    None => {}
                 }
                 let open = engine.positions.send(GetOpenOptions).await?;
                 let now_ms = began.elapsed().as_millis() as u64;

@@ -161,6 +161,26 @@ impl TradingCalendar {
         self.closed_reason(date).is_none()
     }
 
+    /// Local midnight of `date` (exchange time), as Unix seconds.
+    pub fn midnight(&self, date: NaiveDate) -> i64 {
+        (i64::from(date.num_days_from_ce()) - 719_163) * 86_400 - self.offset
+    }
+
+    /// The first trading day strictly after `date` (within ten years; `date` itself if none).
+    pub fn next_open(&self, date: NaiveDate) -> NaiveDate {
+        let mut d = date;
+        for _ in 0..3660 {
+            match d.succ_opt() {
+                Some(n) => d = n,
+                None => return date,
+            }
+            if self.is_open(d) {
+                return d;
+            }
+        }
+        date
+    }
+
     /// The last trading day strictly before `date` (within ten years; `date` itself if none).
     pub fn previous_open(&self, date: NaiveDate) -> NaiveDate {
         let mut d = date;
@@ -251,5 +271,9 @@ mod tests {
         assert_eq!(c.date_of(ts), d("2026-01-26"));
         // Tuesday 2026-01-27 ← Friday the 23rd (Monday the 26th is a holiday).
         assert_eq!(c.previous_open(d("2026-01-27")), d("2026-01-23"));
+        assert_eq!(c.next_open(d("2026-01-23")), d("2026-01-27"));
+        assert_eq!(c.date_of(c.midnight(d("2026-01-26"))), d("2026-01-26"));
+        assert_eq!(c.date_of(c.midnight(d("2026-01-26")) - 1), d("2026-01-25"));
+        assert_eq!(c.midnight(d("2026-01-26")), ts - 16_200);
     }
 }
