@@ -1,8 +1,9 @@
 //! `run --feed kite`: Kite Connect as the market-data source of the live engine.
 //!
 //! At start: credentials from the environment (never logged); the NFO instrument dump (cached
-//! under the data directory, refreshed after `kite.instruments_max_age_hours`) sets each
-//! underlying's lot size, tick and strike step — data, not constants; the NSE dump gives the
+//! under the data directory, refreshed atomically before each trading day's open: [`nfo`])
+//! sets each underlying's lot size, tick and strike step — data, not constants, disagreements
+//! with the config logged; the NSE dump gives the
 //! quote instruments' tokens; history is backfilled to `default_lookback_days` at the strategy
 //! timeframe through a DbWriter, so DataManager starts warm. Then quotes of every underlying's
 //! quote instrument are polled every `data_collection.realtime.interval_seconds` (at most 500 a
