@@ -296,3 +296,75 @@ pub fn differences(cfg: &Config, nfo: &[Instrument], today: NaiveDate) -> Vec<St
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    /// NIFTY options: the near expiry at lot 65 with strikes 50 apart, a far month still at
+    /// the old lot 75 with strikes 100 apart.
+    fn nfo() -> Vec<Instrument> {
+        let mut text = String::from("instrument_token,exchange_token,tradingsymbol,name,last_price,expiry,strike,tick_size,lot_size,instrument_type,segment,exchange\n");
+        let mut token = 1;
+        for (expiry, lot, strikes) in [
+            ("2026-12-29", 75, [24_000, 24_100, 24_200]),
+            ("2026-12-08", 65, [24_000, 24_050, 24_100]),
+        ] {
+            for k in strikes {
+                for t in ["CE", "PE"] {
+                    text.push_str(&format!(
+                        "{token},{token},NIFTYX{k}{t},NIFTY,0,{expiry},{k},0.05,{lot},{t},NFO-OPT,NFO\n"
+                    ));
+                    token += 1;
+                }
+            }
+        }
+        parse_instruments(text.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn the_nearest_expiry_sets_lot_tick_and_strike_step_and_differences_are_named() {
+        let today = d("2026-12-01");
+        let v = crate::kite_feed::dump_values(&nfo(), "NIFTY", today).unwrap();
+        assert_eq!(v.lot_size, 65);
+        assert_eq!(v.tick_size, 0.05);
+        assert_eq!(v.strike_step, Some(50.0));
+        assert!(!v.weekly);
+        assert_eq!(
+            crate::kite_feed::dump_values(&nfo(), "BANKNIFTY", today),
+            None
+        );
+        let mut cfg = actors::config::Config::default_config().unwrap();
+        cfg.instruments
+            .underlyings
+            .get_mut("NIFTY")
+            .unwrap()
+            .lot_size = 75;
+        cfg.instruments
+            .underlyings
+            .get_mut("NIFTY")
+            .unwrap()
+            .strike_step = 100.0;
+        assert_eq!(
+            differences(&cfg, &nfo(), today),
+            vec![
+                "NIFTY: lot_size 65 in the dump, 75 in the config".to_string(),
+                "NIFTY: strike_step 50 in the dump, 100 in the config".to_string(),
+            ]
+        );
+        // Applied: the dump wins; BANKNIFTY (not in the dump) keeps the config's values.
+        let bank = cfg.instruments.underlyings["BANKNIFTY"].clone();
+        let notes = crate::kite_feed::apply_instruments(&mut cfg, &nfo(), today);
+        assert_eq!(
+            notes,
+            vec!["NIFTY: lot 65 step 50 tick 0.05 weekly false (from the instrument dump)"]
+        );
+        assert_eq!(cfg.instruments.underlyings["NIFTY"].lot_size, 65);
+        assert_eq!(cfg.instruments.underlyings["BANKNIFTY"], bank);
+        assert!(differences(&cfg, &nfo(), today).is_empty());
+    }
+}
