@@ -225,6 +225,11 @@ pub async fn run(mut cfg: Config, opts: RunOptions) -> Result<(), AppError> {
     // market keeps its own data time, where the calendar does not apply).
     let mut calendar_day = None;
     let enforce_calendar = opts.kite && !opts.ignore_calendar;
+    // The market is open: session hours of a day the calendar opens (silence is normal on a
+    // holiday: no silence alarm, no resubscribing).
+    let market_open = |t: i64| {
+        session.contains(t) && (!enforce_calendar || calendar.is_open(calendar.date_of(t)))
+    };
     if enforce_calendar {
         check_calendar(&calendar, opts.clock.now(), &mut calendar_day, &control);
     } else if opts.kite {
@@ -374,7 +379,7 @@ pub async fn run(mut cfg: Config, opts: RunOptions) -> Result<(), AppError> {
                     ticks = t;
                     mark_options(&engine, marks, opts.clock.now());
                     // A quiet stream: resubscribe, reconnect, REST fallback (market hours only).
-                    let market_open = session.contains(opts.clock.now());
+                    let market_open = market_open(opts.clock.now());
                     for (symbol, msg) in k.watch_stream(now_ms, market_open, engine.metrics.feed) {
                         alarms.raise(Alarm::new(AlarmKind::FeedSilent, msg).symbol(symbol));
                     }
@@ -419,7 +424,7 @@ pub async fn run(mut cfg: Config, opts: RunOptions) -> Result<(), AppError> {
         if opts.kite
             && alarms.is_on()
             && silent.observe(
-                ticks.is_empty() && session.contains(now),
+                ticks.is_empty() && market_open(now),
                 began.elapsed().as_millis() as u64,
             )
         {

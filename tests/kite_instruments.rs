@@ -312,8 +312,9 @@ async fn before_the_open_a_failed_refresh_alarms_keeps_the_cache_and_the_retry_r
     assert!(failed < refreshed, "{log}");
 }
 
-/// Runs the engine on `day` at 10:00 IST with the calendar enforced; returns `ctl status`
-/// and the log.
+/// Runs the engine on `day` at 10:00 IST with the calendar enforced and no quotes for 7 s
+/// (`alerts.feed_silent_seconds` 5); returns `ctl status`, the `ctl resume` answer, the
+/// calendar's audit rows and the alarms posted, and the log.
 async fn status_on(day: &str) -> (serde_json::Value, String) {
     let s = stand_in(
         None,
@@ -321,7 +322,9 @@ async fn status_on(day: &str) -> (serde_json::Value, String) {
     )
     .await;
     let dir = tempfile::tempdir().unwrap();
-    let cfg = config(dir.path(), &s.uri(), |_| {});
+    let cfg = config(dir.path(), &s.uri(), |v| {
+        v["alerts"]["feed_silent_seconds"] = 5.into();
+    });
     let log_path = dir.path().join("engine.log");
     let mut child = kite_support::engine_at(&s.uri())
         .env_remove("ALPHASTOCKS_IGNORE_CALENDAR")
@@ -359,13 +362,16 @@ async fn status_on(day: &str) -> (serde_json::Value, String) {
     let resumed: serde_json::Value =
         serde_json::from_slice(&ctl("resume").stdout).unwrap_or_default();
     let status = serde_json::json!({"status": status, "resume": resumed});
+    // Silence long enough for the feed's alarm on an open day.
+    tokio::time::sleep(Duration::from_secs(7)).await;
     assert!(ctl("shutdown").status.success());
     assert!(child.wait().unwrap().success());
     let log = std::fs::read_to_string(&log_path).unwrap();
     let db = dir.path().join("alphastocks.db");
     let calendar_rows = common::count(&db, "audit_events WHERE action = 'calendar'");
+    let kinds: Vec<String> = alarms(&s).await.into_iter().map(|a| a.0).collect();
     (
-        serde_json::json!({"ctl": status, "calendar_audit_rows": calendar_rows}),
+        serde_json::json!({"ctl": status, "calendar_audit_rows": calendar_rows, "alarms": kinds}),
         log,
     )
 }
@@ -393,7 +399,9 @@ async fn a_day_the_holiday_file_closes_takes_no_trades_and_ctl_status_says_so() 
         "{log}"
     );
     assert_eq!(v["calendar_audit_rows"], 1, "{v}");
-    // The next day trades.
+    // A holiday's silence is normal: no alarm.
+    assert_eq!(v["alarms"], serde_json::json!([]), "{v}");
+    // The next day trades, and its silence in market hours is an alarm.
     let (v, log) = status_on("2026-01-27").await;
     assert_eq!(v["ctl"]["status"]["trading"], "active", "{v}");
     assert!(v["ctl"]["status"].get("market_closed").is_none(), "{v}");
@@ -401,6 +409,7 @@ async fn a_day_the_holiday_file_closes_takes_no_trades_and_ctl_status_says_so() 
         log.contains("calendar: 2026-01-27 is a trading day"),
         "{log}"
     );
+    assert_eq!(v["alarms"], serde_json::json!(["feed_silent"]), "{v}");
 }
 
 #[test]
