@@ -6,7 +6,8 @@
 //!   live one is never stolen, and a path holding anything but a socket is refused, never
 //!   removed) and the optional Prometheus endpoint.
 //! - Handles: [`ControlLine`] — one line of JSON from `alphastocks ctl`, answered with one line;
-//!   [`BrokerHalt`] from the run loop (the access token refused).
+//!   [`BrokerHalt`] from the run loop (the access token refused); [`MarketClosed`] from the run
+//!   loop (the trading calendar says today is closed, or open again).
 //! - Sends: [`SetTrading`] to OptionsExecutor; [`FlattenAll`] to PositionManager;
 //!   [`InjectPanic`] to any actor (only with `--allow-fault-injection`); [`Persist`] of an
 //!   [`AuditEvent`] for every command to DbWriter; [`GetWriterStats`], [`GetPositionSummary`]
@@ -56,6 +57,12 @@ use status::{progress_of, strategy_rows};
 #[derive(Message)]
 #[rtype(result = "String")]
 pub struct ControlLine(pub String);
+
+/// The trading calendar's verdict on the engine's day: `Some(why)` closed (a holiday or a
+/// weekend: no new orders, `ctl status` says `closed`), `None` open.
+#[derive(Message, Debug, Clone, PartialEq)]
+#[rtype(result = "()")]
+pub struct MarketClosed(pub Option<String>);
 
 /// The broker refused the session (token error): halt, as the kill switch does, until a new
 /// token is accepted (`ctl kite token`).
@@ -136,6 +143,8 @@ pub struct ControlActor {
     halted: bool,
     /// The broker refused the token: lifted only by a new token the broker accepts.
     broker_halted: bool,
+    /// Today is closed by the trading calendar (why): no new orders until an open day.
+    closed: Option<String>,
     kite: Option<KiteControl>,
     started: Instant,
     feed: String,
@@ -169,6 +178,7 @@ impl ControlActor {
             paused: false,
             halted: false,
             broker_halted: false,
+            closed: None,
             kite: None,
             started: Instant::now(),
             feed: feed.to_string(),
@@ -188,6 +198,8 @@ impl ControlActor {
     fn trading_state(&self) -> &'static str {
         if self.halted || self.broker_halted {
             "halted"
+        } else if self.closed.is_some() {
+            "closed"
         } else if self.paused {
             "paused"
         } else {
@@ -212,7 +224,7 @@ impl ControlActor {
     fn set_trading(&self) {
         self.executor.do_send(SetTrading {
             paused: Some(self.paused),
-            halted: Some(self.halted || self.broker_halted),
+            halted: Some(self.halted || self.broker_halted || self.closed.is_some()),
             mode: Some(self.mode),
         });
     }
@@ -277,6 +289,22 @@ impl Handler<BrokerHalt> for ControlActor {
             self.broker_halted = true;
             self.set_trading();
             self.audit("halt", format!("broker: {}", msg.0), true);
+        }
+    }
+}
+
+impl Handler<MarketClosed> for ControlActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: MarketClosed, _ctx: &mut Context<Self>) {
+        if self.closed != msg.0 {
+            let detail = match &msg.0 {
+                Some(why) => format!("calendar: {why}: no trading today"),
+                None => "calendar: an open trading day".to_string(),
+            };
+            self.closed = msg.0;
+            self.set_trading();
+            self.audit("calendar", detail, true);
         }
     }
 }
@@ -365,6 +393,10 @@ impl Handler<ControlLine> for ControlActor {
                 let mut v = json!({"trading": self.trading_state()});
                 if self.broker_halted {
                     v["note"] = json!("still halted: the broker refused the access token; give a new one with `ctl kite token`");
+                } else if let Some(why) = &self.closed {
+                    v["note"] = json!(format!(
+                        "still closed: {why} (the trading calendar; market.holiday_files)"
+                    ));
                 }
                 done(ok(v))
             }

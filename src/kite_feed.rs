@@ -1,8 +1,9 @@
 //! `run --feed kite`: Kite Connect as the market-data source of the live engine.
 //!
 //! At start: credentials from the environment (never logged); the NFO instrument dump (cached
-//! under the data directory, refreshed after `kite.instruments_max_age_hours`) sets each
-//! underlying's lot size, tick and strike step — data, not constants; the NSE dump gives the
+//! under the data directory, refreshed atomically before each trading day's open: [`nfo`])
+//! sets each underlying's lot size, tick and strike step — data, not constants, disagreements
+//! with the config logged; the NSE dump gives the
 //! quote instruments' tokens; history is backfilled to `default_lookback_days` at the strategy
 //! timeframe through a DbWriter, so DataManager starts warm. Then quotes of every underlying's
 //! quote instrument are polled every `data_collection.realtime.interval_seconds` (at most 500 a
@@ -30,7 +31,9 @@ use messages::{
 
 use crate::error::AppError;
 
+pub mod nfo;
 mod ticker;
+use nfo::NfoDump;
 use ticker::{creds_for_ticker, start_ticker, TickerFeed};
 
 /// The broker feed, ready to poll.
@@ -38,7 +41,10 @@ pub struct KiteFeed {
     client: Arc<KiteClient>,
     /// With `kite.ticker`: the WebSocket's ticks.
     ticker: Option<TickerFeed>,
-    nfo: Arc<Vec<Instrument>>,
+    /// The NFO dump, refreshed before each open.
+    nfo: NfoDump,
+    /// The alarm of a refresh that failed at start (raised once the Notifier runs).
+    start_alarm: Option<messages::Alarm>,
     /// (symbol id, quote instrument key such as `NSE:NIFTY 50`).
     keys: Vec<(SymbolId, String)>,
     last_volume: HashMap<SymbolId, f64>,
@@ -57,47 +63,83 @@ fn kite_err(context: &str) -> impl FnOnce(KiteError) -> AppError + '_ {
     move |e| AppError::Usage(format!("kite: {context}: {e}"))
 }
 
-/// Sets lot size, tick and strike step of each underlying from the NFO dump.
-pub fn apply_instruments(cfg: &mut Config, nfo: &[Instrument]) -> Vec<String> {
+/// What the dump says of one underlying's options: the lot and tick of its contracts, the
+/// strike step (the smallest gap between strikes of the nearest expiry), and whether weekly
+/// expiries are listed (three or more within 35 days).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DumpValues {
+    pub lot_size: u32,
+    pub tick_size: f64,
+    pub strike_step: Option<f64>,
+    pub weekly: bool,
+}
+
+/// [`DumpValues`] of `name`, or `None` when the dump lists no options of it.
+pub fn dump_values(nfo: &[Instrument], name: &str, today: chrono::NaiveDate) -> Option<DumpValues> {
+    let opts: Vec<&Instrument> = nfo
+        .iter()
+        .filter(|i| i.name == name && (i.instrument_type == "CE" || i.instrument_type == "PE"))
+        .collect();
+    let nearest = opts
+        .iter()
+        .filter_map(|i| i.expiry)
+        .filter(|e| *e >= today)
+        .min();
+    // The lot and tick of the nearest expiry's contracts (after a lot revision, far months
+    // may still carry the old lot), else of any.
+    let first = opts
+        .iter()
+        .find(|i| nearest.is_some() && i.expiry == nearest)
+        .or(opts.first())?;
+    let mut strikes: Vec<f64> = opts
+        .iter()
+        .filter(|i| i.expiry == nearest)
+        .map(|i| i.strike)
+        .collect();
+    strikes.sort_by(|a, b| a.total_cmp(b));
+    strikes.dedup();
+    let step = strikes
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .filter(|d| *d > 0.0)
+        .fold(f64::INFINITY, f64::min);
+    let expiries: std::collections::BTreeSet<_> = opts
+        .iter()
+        .filter_map(|i| i.expiry)
+        .filter(|e| *e >= today && (*e - today).num_days() <= 35)
+        .collect();
+    Some(DumpValues {
+        lot_size: first.lot_size,
+        tick_size: first.tick_size,
+        strike_step: step.is_finite().then_some(step),
+        weekly: expiries.len() >= 3,
+    })
+}
+
+/// Sets lot size, tick and strike step of each underlying from the NFO dump (the config's
+/// values stay for an underlying the dump does not list; the freeze quantity always comes
+/// from the config: Kite's dump has none). Where the dump disagrees with the config, a
+/// warning says so. Returns one note per underlying changed.
+pub fn apply_instruments(
+    cfg: &mut Config,
+    nfo: &[Instrument],
+    today: chrono::NaiveDate,
+) -> Vec<String> {
+    for d in nfo::differences(cfg, nfo, today) {
+        log::warn!("kite: the instrument dump disagrees with the config: {d} (the dump's is used)");
+    }
     let mut notes = Vec::new();
-    let today = chrono::Utc::now().date_naive();
     for (name, spec) in cfg.instruments.underlyings.iter_mut() {
-        let opts: Vec<&Instrument> = nfo
-            .iter()
-            .filter(|i| &i.name == name && (i.instrument_type == "CE" || i.instrument_type == "PE"))
-            .collect();
-        let Some(first) = opts.first() else {
+        let Some(d) = dump_values(nfo, name, today) else {
             continue;
         };
-        let nearest = opts
-            .iter()
-            .filter_map(|i| i.expiry)
-            .filter(|e| *e >= today)
-            .min();
-        let mut strikes: Vec<f64> = opts
-            .iter()
-            .filter(|i| i.expiry == nearest)
-            .map(|i| i.strike)
-            .collect();
-        strikes.sort_by(|a, b| a.total_cmp(b));
-        strikes.dedup();
-        let step = strikes
-            .windows(2)
-            .map(|w| w[1] - w[0])
-            .filter(|d| *d > 0.0)
-            .fold(f64::INFINITY, f64::min);
-        let expiries: std::collections::BTreeSet<_> = opts
-            .iter()
-            .filter_map(|i| i.expiry)
-            .filter(|e| *e >= today && (*e - today).num_days() <= 35)
-            .collect();
         let before = (spec.lot_size, spec.strike_step, spec.tick_size, spec.weekly);
-        spec.lot_size = first.lot_size;
-        spec.tick_size = first.tick_size;
-        if step.is_finite() {
+        spec.lot_size = d.lot_size;
+        spec.tick_size = d.tick_size;
+        if let Some(step) = d.strike_step {
             spec.strike_step = step;
         }
-        spec.weekly = expiries.len() >= 3;
+        spec.weekly = d.weekly;
         let after = (spec.lot_size, spec.strike_step, spec.tick_size, spec.weekly);
         if before != after {
             notes.push(format!(
@@ -117,6 +159,7 @@ impl KiteFeed {
         backend: StorageBackend,
         clock: LiveClock,
         session: &Session,
+        calendar: &actors::logic::calendar::TradingCalendar,
     ) -> Result<KiteFeed, AppError> {
         let creds = Credentials::from_env().map_err(kite_err("credentials"))?;
         creds
@@ -134,14 +177,9 @@ impl KiteFeed {
         );
         let max_age = Duration::from_secs(cfg.kite.instruments_max_age_hours * 3600);
         let dir = cfg.storage.data_dir.clone();
-        let c = client.clone();
-        let nfo =
-            load_or_fetch_instruments(&dir.join("instruments_NFO.csv"), max_age, || async move {
-                c.instruments_csv(Some("NFO")).await
-            })
-            .await
-            .map_err(kite_err("instrument dump NFO"))?;
-        for n in apply_instruments(cfg, &nfo) {
+        let (nfo, start_alarm) = NfoDump::load(cfg, &client, clock, calendar.clone()).await?;
+        let today = calendar.date_of(clock.now());
+        for n in apply_instruments(cfg, &nfo.shared.get(), today) {
             log::info!("kite: {n}");
         }
         let c = client.clone();
@@ -228,7 +266,8 @@ impl KiteFeed {
         Ok(KiteFeed {
             client,
             ticker,
-            nfo: Arc::new(nfo),
+            nfo,
+            start_alarm,
             keys,
             last_volume,
             clock,
@@ -236,6 +275,17 @@ impl KiteFeed {
             silence: cfg.kite.ticker_silence_seconds,
             order_updates,
         })
+    }
+
+    /// The alarm of an instrument refresh that failed at start (once).
+    pub fn take_start_alarm(&mut self) -> Option<messages::Alarm> {
+        self.start_alarm.take()
+    }
+
+    /// Starts the NFO dump's refresh when due; the outcome of one that finished.
+    pub fn poll_instruments(&mut self, now: i64, cfg: &Config) -> Option<nfo::RefreshOutcome> {
+        let client = self.client.clone();
+        self.nfo.poll(now, &client, cfg)
     }
 
     /// The client (shared with the Broker): its access token and the token's state.
@@ -261,7 +311,7 @@ impl KiteFeed {
     pub fn broker_setup(&self) -> crate::system::BrokerSetup {
         crate::system::BrokerSetup {
             client: self.client.clone(),
-            nfo: self.nfo.clone(),
+            nfo: self.nfo.shared.clone(),
         }
     }
 

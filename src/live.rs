@@ -18,6 +18,7 @@ use actix::Actor;
 use actors::alerts::limit::{Lasting, OutboxWatch};
 use actors::config::Config;
 use actors::feed::sim::SimMarket;
+use actors::logic::calendar::{Holiday, TradingCalendar};
 use actors::logic::clock::LiveClock;
 use actors::logic::session::Session;
 use actors::options_executor::Clock;
@@ -26,6 +27,7 @@ use messages::msg::*;
 use messages::{Alarm, AlarmKind, Mode, Symbols};
 
 use crate::error::AppError;
+use crate::kite_feed::nfo::RefreshOutcome;
 use crate::system::{Engine, EngineOptions};
 
 /// How to run.
@@ -42,7 +44,12 @@ pub struct RunOptions {
     pub kite: bool,
     /// The engine's time with a broker feed (the machine's clock, or a rehearsal clock).
     pub clock: LiveClock,
+    /// Trade on days the calendar says are closed (`--ignore-calendar`).
+    pub ignore_calendar: bool,
 }
+
+/// `ALPHASTOCKS_IGNORE_CALENDAR=1` is `run --ignore-calendar`.
+pub const ENV_IGNORE_CALENDAR: &str = "ALPHASTOCKS_IGNORE_CALENDAR";
 
 /// DataManager depth above which the live feed coalesces: it keeps only the latest tick per
 /// symbol until the mailbox drains (counted as drops). Nothing persisted is ever dropped: ticks
@@ -64,6 +71,23 @@ pub async fn run(mut cfg: Config, opts: RunOptions) -> Result<(), AppError> {
             .session()
             .map_err(|(p, v, r)| AppError::Usage(format!("config: at `{p}`: value {v} {r}")))?,
     );
+    // The trading calendar: the session's weekdays minus the holidays (files and config). The
+    // files' holidays also move option expiries (instruments.holidays).
+    let file_holidays = cfg.market.load_holidays()?;
+    let mut holidays: Vec<Holiday> = cfg
+        .instruments
+        .holidays
+        .iter()
+        .map(|d| Holiday {
+            date: *d,
+            name: String::new(),
+        })
+        .collect();
+    holidays.extend(file_holidays);
+    cfg.instruments.holidays = holidays.iter().map(|h| h.date).collect();
+    cfg.instruments.holidays.sort();
+    cfg.instruments.holidays.dedup();
+    let calendar = TradingCalendar::new(&session, holidays);
     let sim = cfg.feed.simulated.clone();
     let tf = cfg.strategies.finest();
     let backend = opts.store.unwrap_or(cfg.storage.backend);
@@ -72,8 +96,10 @@ pub async fn run(mut cfg: Config, opts: RunOptions) -> Result<(), AppError> {
     // The broker: instruments into the config, history into the store, before the actors start.
     let mut kite = if opts.kite {
         Some(
-            crate::kite_feed::KiteFeed::prepare(&mut cfg, &symbols, backend, opts.clock, &session)
-                .await?,
+            crate::kite_feed::KiteFeed::prepare(
+                &mut cfg, &symbols, backend, opts.clock, &session, &calendar,
+            )
+            .await?,
         )
     } else {
         None
@@ -203,6 +229,26 @@ pub async fn run(mut cfg: Config, opts: RunOptions) -> Result<(), AppError> {
         });
     }
     let control = control.start();
+    // On the broker's clock, a day the calendar says is closed takes no trades (the simulated
+    // market keeps its own data time, where the calendar does not apply).
+    let mut calendar_day = None;
+    let enforce_calendar = opts.kite && !opts.ignore_calendar;
+    // The market is open: session hours of a day the calendar opens (silence is normal on a
+    // holiday: no silence alarm, no resubscribing).
+    let market_open = |t: i64| {
+        session.contains(t) && (!enforce_calendar || calendar.is_open(calendar.date_of(t)))
+    };
+    if enforce_calendar {
+        check_calendar(&calendar, opts.clock.now(), &mut calendar_day, &control);
+    } else if opts.kite {
+        let day = calendar.date_of(opts.clock.now());
+        log::warn!(
+            "calendar: IGNORED (--ignore-calendar): trading whatever the calendar says ({})",
+            calendar
+                .closed_reason(day)
+                .unwrap_or_else(|| format!("{day} is a trading day"))
+        );
+    }
     crate::control::serve(listener, control.clone());
     if let Some(addr) = &cfg.metrics.listen {
         crate::control::serve_prometheus(addr, engine.metrics.clone()).await?;
@@ -280,6 +326,9 @@ pub async fn run(mut cfg: Config, opts: RunOptions) -> Result<(), AppError> {
         ));
     }
     let feed = engine.feed();
+    if let Some(a) = kite.as_mut().and_then(|k| k.take_start_alarm()) {
+        alarms.raise(a);
+    }
     if let (Some(k), Some(broker)) = (kite.as_mut(), engine.broker.clone()) {
         if let Some(mut pushed) = k.take_order_updates() {
             // Order updates reach the Broker the moment the stream reads them, not at the
@@ -314,6 +363,9 @@ pub async fn run(mut cfg: Config, opts: RunOptions) -> Result<(), AppError> {
             log::info!("run: duration reached, shutting down");
             break;
         }
+        if enforce_calendar {
+            check_calendar(&calendar, opts.clock.now(), &mut calendar_day, &control);
+        }
         ticks.clear();
         match kite.as_mut() {
             None => market.step(&mut ticks),
@@ -326,6 +378,24 @@ pub async fn run(mut cfg: Config, opts: RunOptions) -> Result<(), AppError> {
                         );
                     }
                 }
+                match k.poll_instruments(opts.clock.now(), &cfg) {
+                    Some(RefreshOutcome::Refreshed {
+                        summary,
+                        differences,
+                    }) => {
+                        log::info!("kite: instrument dump NFO refreshed: {summary}");
+                        for d in differences {
+                            log::warn!("kite: the refreshed instrument dump disagrees with the running config: {d} (new orders take the contract's own lot and tick; the config's values change at the next start)");
+                        }
+                    }
+                    Some(RefreshOutcome::Failed { message, alarm }) => {
+                        log::error!("kite: {}{message}", if alarm { "ALARM " } else { "" });
+                        if alarm {
+                            alarms.raise(Alarm::new(AlarmKind::InstrumentsRefreshFailed, message));
+                        }
+                    }
+                    None => {}
+                }
                 let open = engine.positions.send(GetOpenOptions).await?;
                 let now_ms = began.elapsed().as_millis() as u64;
                 if streaming {
@@ -334,7 +404,7 @@ pub async fn run(mut cfg: Config, opts: RunOptions) -> Result<(), AppError> {
                     ticks = t;
                     mark_options(&engine, marks, opts.clock.now());
                     // A quiet stream: resubscribe, reconnect, REST fallback (market hours only).
-                    let market_open = session.contains(opts.clock.now());
+                    let market_open = market_open(opts.clock.now());
                     for (symbol, msg) in k.watch_stream(now_ms, market_open, engine.metrics.feed) {
                         alarms.raise(Alarm::new(AlarmKind::FeedSilent, msg).symbol(symbol));
                     }
@@ -379,7 +449,7 @@ pub async fn run(mut cfg: Config, opts: RunOptions) -> Result<(), AppError> {
         if opts.kite
             && alarms.is_on()
             && silent.observe(
-                ticks.is_empty() && session.contains(now),
+                ticks.is_empty() && market_open(now),
                 began.elapsed().as_millis() as u64,
             )
         {
@@ -476,6 +546,29 @@ pub async fn run(mut cfg: Config, opts: RunOptions) -> Result<(), AppError> {
         d.ticks, d.candles_closed, x.received, x.logged, x.opened, x.rejected
     );
     Ok(())
+}
+
+/// Tells the control actor whether the engine's day trades, when the day changes (and at the
+/// first look): a closed day is logged as an error and takes no new orders.
+fn check_calendar(
+    calendar: &TradingCalendar,
+    now: i64,
+    seen: &mut Option<chrono::NaiveDate>,
+    control: &actix::Addr<crate::control::ControlActor>,
+) {
+    let day = calendar.date_of(now);
+    if *seen == Some(day) {
+        return;
+    }
+    *seen = Some(day);
+    let closed = calendar.closed_reason(day);
+    match &closed {
+        Some(why) => log::error!(
+            "calendar: MARKET CLOSED: {why}: the engine takes no trades today (`ctl status` says closed; the holidays are in market.holiday_files)"
+        ),
+        None => log::info!("calendar: {day} is a trading day"),
+    }
+    control.do_send(crate::control::MarketClosed(closed));
 }
 
 /// Looks at the store's health every `every` until the engine stops: the server down and the

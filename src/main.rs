@@ -60,6 +60,11 @@ enum Cmd {
         /// Rehearsal: engine seconds per wall-clock second (with --clock-start; default 1).
         #[arg(long)]
         clock_speed: Option<f64>,
+        /// With --feed kite: trade even on a day the trading calendar says is closed (a
+        /// special session the holiday files do not know, or a rehearsal against a scripted
+        /// broker on any date); logged as a warning. Also set by ALPHASTOCKS_IGNORE_CALENDAR=1.
+        #[arg(long)]
+        ignore_calendar: bool,
     },
     /// The charges of one option round trip (brokerage, STT, exchange, SEBI, stamp duty, GST)
     /// as JSON, at the rates of `--date` from the config's `charges.schedule`.
@@ -790,6 +795,7 @@ fn dispatch(cli: Cli) -> Result<(), AppError> {
             confirm_live,
             clock_start,
             clock_speed,
+            ignore_calendar,
         } => {
             let mut cfg = load(config.as_deref())?;
             if let Some(d) = data_dir {
@@ -807,6 +813,8 @@ fn dispatch(cli: Cli) -> Result<(), AppError> {
                 store,
                 allow_fault_injection,
                 kite: feed == FeedArg::Kite,
+                ignore_calendar: ignore_calendar
+                    || std::env::var_os(live::ENV_IGNORE_CALENDAR).is_some_and(|v| v == "1"),
             };
             actix::System::new().block_on(live::run(cfg, opts))
         }

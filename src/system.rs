@@ -62,12 +62,13 @@ pub struct EngineOptions {
 #[derive(Clone)]
 pub struct BrokerSetup {
     pub client: std::sync::Arc<actors::kite::KiteClient>,
-    pub nfo: std::sync::Arc<Vec<actors::kite::Instrument>>,
+    /// The NFO dump (the daily refresh replaces it in place).
+    pub nfo: actors::kite::SharedDump,
 }
 
 impl std::fmt::Debug for BrokerSetup {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "BrokerSetup({} NFO instruments)", self.nfo.len())
+        write!(f, "BrokerSetup({} NFO instruments)", self.nfo.get().len())
     }
 }
 

@@ -153,6 +153,8 @@ async fn an_expired_token_halts_and_alarms_and_a_new_one_over_ctl_resumes() {
             .env("KITE_BASE_URL", s.uri())
             .env("KITE_API_KEY", KEY)
             .env("KITE_ACCESS_TOKEN", OLD)
+            // The scripted day is today, whatever the calendar says of the machine's date.
+            .env("ALPHASTOCKS_IGNORE_CALENDAR", "1")
             .args(["run", "--feed", "kite", "--mode", "paper"])
             .args(["--duration", "60", "--config"])
             .arg(&cfg)
@@ -452,6 +454,8 @@ async fn a_token_refused_to_the_ticker_halts_and_a_new_one_restarts_it() {
             .env("KITE_TICKER_URL", ws)
             .env("KITE_API_KEY", KEY)
             .env("KITE_ACCESS_TOKEN", OLD)
+            // The scripted day is today, whatever the calendar says of the machine's date.
+            .env("ALPHASTOCKS_IGNORE_CALENDAR", "1")
             .args(["run", "--feed", "kite", "--mode", "paper"])
             .args(["--duration", "60", "--config"])
             .arg(&cfg)

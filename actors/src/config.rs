@@ -15,11 +15,13 @@ use crate::error::{Error, Result};
 
 mod bounds;
 mod dashboard;
+mod holidays;
 pub use bounds::{MAX_CAPITAL, MAX_PRICE, MIN_PRICE};
 pub use dashboard::{
     dashboard_token, DashboardConfig, DASHBOARD_TOKEN_ENV, DEFAULT_DASHBOARD_LISTEN,
     MIN_TOKEN_CHARS,
 };
+pub use holidays::MAX_HOLIDAY_FILE_BYTES;
 
 /// The whole config file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -91,6 +93,10 @@ pub struct KiteConfig {
     pub quote_instruments: BTreeMap<String, String>,
     /// Re-download the instrument dump when the cached one is older than this.
     pub instruments_max_age_hours: u64,
+    /// When the NFO dump is refreshed each trading day (exchange time `HH:MM`, before
+    /// `market.session_open`; Kite regenerates it early each morning). At start, a cached
+    /// dump older than the last such instant is refreshed too.
+    pub instruments_refresh_at: String,
     /// Live orders only when this is true (and credentials exist and the operator confirmed).
     pub live_trading_enabled: bool,
     /// Order product (`MIS` intraday, `NRML` carry forward).
@@ -150,6 +156,7 @@ impl Default for KiteConfig {
                 .map(|(a, b)| (a.to_string(), b.to_string()))
                 .collect(),
             instruments_max_age_hours: 24,
+            instruments_refresh_at: "08:45".into(),
             live_trading_enabled: false,
             product: "NRML".into(),
             exchange: "NFO".into(),
@@ -169,6 +176,14 @@ impl Default for KiteConfig {
 }
 
 impl KiteConfig {
+    /// `instruments_refresh_at` as seconds after local midnight (`None` if it is not `HH:MM`).
+    pub fn refresh_at_secs(&self) -> Option<i64> {
+        use chrono::Timelike;
+        NaiveTime::parse_from_str(&self.instruments_refresh_at, "%H:%M")
+            .ok()
+            .map(|t| i64::from(t.num_seconds_from_midnight()))
+    }
+
     /// The quote instrument of `underlying`.
     pub fn quote_instrument(&self, underlying: &str) -> String {
         self.quote_instruments
@@ -578,6 +593,11 @@ pub struct Market {
     pub session_close: String,
     /// Trading weekdays (`Mon` … `Sun`).
     pub trading_days: Vec<String>,
+    /// Exchange holidays as data: CSV files (`date,name`, `#` comments), one per year, e.g.
+    /// `config/holidays/nse-2026.csv`. Relative paths are from the working directory. Read by
+    /// `run`, which refuses to trade on a closed day (docs/configuration.md).
+    #[serde(default)]
+    pub holiday_files: Vec<PathBuf>,
 }
 
 /// PositionManager.
@@ -848,10 +868,33 @@ impl Config {
                 "must be >= 1",
             ));
         }
-        self.market
+        let session = self
+            .market
             .session()
             .map_err(|(json_path, value, reason)| bad(json_path, value, &reason))?;
         let k = &self.kite;
+        match k.refresh_at_secs() {
+            None => {
+                return Err(bad(
+                    "kite.instruments_refresh_at",
+                    format!("{:?}", k.instruments_refresh_at),
+                    "is not a time HH:MM (exchange time)",
+                ))
+            }
+            Some(at) => {
+                use chrono::Timelike;
+                if at >= i64::from(session.open.num_seconds_from_midnight()) {
+                    return Err(bad(
+                        "kite.instruments_refresh_at",
+                        format!("{:?}", k.instruments_refresh_at),
+                        &format!(
+                            "must be before market.session_open ({})",
+                            self.market.session_open
+                        ),
+                    ));
+                }
+            }
+        }
         if !["MIS", "NRML", "CNC"].contains(&k.product.as_str()) {
             return Err(bad(
                 "kite.product",

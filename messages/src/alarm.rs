@@ -41,11 +41,14 @@ pub enum AlarmKind {
     /// Periodic reconciliation found the broker's positions or open orders differing from the
     /// book (the same difference at two looks in a row).
     BookDivergence,
+    /// The daily refresh of the instrument dump failed (download, truncated or empty dump, an
+    /// underlying missing, stale contracts): trading continues from the cached dump.
+    InstrumentsRefreshFailed,
 }
 
 impl AlarmKind {
     /// Every kind, in declaration order.
-    pub const ALL: [AlarmKind; 13] = [
+    pub const ALL: [AlarmKind; 14] = [
         AlarmKind::ExitNotFilled,
         AlarmKind::ExitUnmanaged,
         AlarmKind::EntryShortfall,
@@ -59,6 +62,7 @@ impl AlarmKind {
         AlarmKind::RestartStorm,
         AlarmKind::OrderRejected,
         AlarmKind::BookDivergence,
+        AlarmKind::InstrumentsRefreshFailed,
     ];
 
     /// The snake_case name (as in JSON).
@@ -77,6 +81,7 @@ impl AlarmKind {
             AlarmKind::RestartStorm => "restart_storm",
             AlarmKind::OrderRejected => "order_rejected",
             AlarmKind::BookDivergence => "book_divergence",
+            AlarmKind::InstrumentsRefreshFailed => "instruments_refresh_failed",
         }
     }
 
@@ -91,7 +96,8 @@ impl AlarmKind {
             | AlarmKind::StoreDisconnected
             | AlarmKind::RestartStorm
             | AlarmKind::OrderRejected
-            | AlarmKind::BookDivergence => Severity::Critical,
+            | AlarmKind::BookDivergence
+            | AlarmKind::InstrumentsRefreshFailed => Severity::Critical,
             AlarmKind::EntryShortfall
             | AlarmKind::DailyLossHalt
             | AlarmKind::ProfitLockHalt

@@ -42,6 +42,9 @@ impl ControlActor {
             "halted": self.halted || self.broker_halted,
             "uptime_secs": self.started.elapsed().as_secs(),
         });
+        if let Some(why) = &self.closed {
+            base["market_closed"] = json!(why);
+        }
         if let Some(k) = &self.kite {
             base["kite_token"] = k.client.token_status().to_json();
             base["kite_ticker"] = self.metrics.feed.to_json();

@@ -174,7 +174,13 @@ impl KiteFeed {
             if feed.options.values().any(|s| s == sym) {
                 continue;
             }
-            match self.nfo.iter().find(|i| &i.tradingsymbol == sym) {
+            match self
+                .nfo
+                .shared
+                .get()
+                .iter()
+                .find(|i| &i.tradingsymbol == sym)
+            {
                 Some(i) => {
                     let token = i.instrument_token as u32;
                     feed.options.insert(token, sym.clone());

@@ -53,6 +53,30 @@ pub fn nfo_dump() -> String {
             }
         }
     }
+    // One strike of every other underlying the default config trades (the refresh checks
+    // that each is listed), at the config's lot, expiring in a month.
+    let e = today + Duration::days(30);
+    for (k, (name, lot)) in [
+        ("BANKNIFTY", 30),
+        ("FINNIFTY", 60),
+        ("MIDCPNIFTY", 120),
+        ("RELIANCE", 500),
+        ("TCS", 175),
+        ("INFY", 400),
+        ("HDFCBANK", 550),
+        ("ICICIBANK", 700),
+    ]
+    .iter()
+    .enumerate()
+    {
+        for (j, t) in ["CE", "PE"].iter().enumerate() {
+            let token = 30_000 + 2 * k + j;
+            s.push_str(&format!(
+                "{token},{},{name}X1000{t},{name},0,{e},1000,0.05,{lot},{t},NFO-OPT,NFO\n",
+                token / 256
+            ));
+        }
+    }
     s
 }
 

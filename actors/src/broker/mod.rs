@@ -58,7 +58,7 @@ use uuid::Uuid;
 use crate::alerts::AlarmSink;
 use crate::config::{ExpiryPreference, LiveOrderType, Rules};
 use crate::db_writer::DbWriter;
-use crate::kite::{Instrument, KiteClient, OrderRequest, OrderType, TransactionType};
+use crate::kite::{KiteClient, OrderRequest, OrderType, SharedDump, TransactionType};
 use crate::live_orders::{enter, exit_slice_tag, sell, Attempt};
 pub use crate::live_orders::{exit_tag, filled_value};
 use crate::metrics::TrackedRecipient;
@@ -173,7 +173,8 @@ struct ExitJob {
 pub struct Broker {
     cfg: BrokerConfig,
     client: Arc<KiteClient>,
-    dump: Arc<Vec<Instrument>>,
+    /// The NFO dump, replaced whole by the daily refresh.
+    dump: SharedDump,
     db: Tracked<DbWriter>,
     /// Positions whose exit is being worked.
     exits: HashSet<Uuid>,
@@ -202,14 +203,14 @@ impl Broker {
     pub fn new(
         cfg: BrokerConfig,
         client: Arc<KiteClient>,
-        dump: Arc<Vec<Instrument>>,
+        dump: impl Into<SharedDump>,
         db: Tracked<DbWriter>,
         m: &'static ActorMetrics,
     ) -> Self {
         Broker {
             cfg,
             client,
-            dump,
+            dump: dump.into(),
             db,
             exits: HashSet::new(),
             entries: HashMap::new(),
@@ -420,7 +421,8 @@ impl Handler<GetOptionChain> for Broker {
             let today = chrono::DateTime::from_timestamp(q.at + c.chain.session.offset, 0)
                 .map(|d| d.date_naive())
                 .unwrap_or_default();
-            let listed = expiries(&self.dump, &q.underlying, today, c.expiry_preference);
+            let dump = self.dump.get();
+            let listed = expiries(&dump, &q.underlying, today, c.expiry_preference);
             let expiry = choose_from(listed, q.at, c.expiry_cutoff_hours, &c.rules, |e| {
                 c.chain.expiry_ts(e)
             })
@@ -431,7 +433,7 @@ impl Handler<GetOptionChain> for Broker {
                 )
             })?;
             let picked: Vec<MarketOption> = around_atm(
-                &self.dump,
+                &dump,
                 &q.underlying,
                 expiry,
                 q.kind,

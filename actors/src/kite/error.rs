@@ -121,7 +121,7 @@ impl KiteError {
     }
 
     /// A locally detected data problem (status 0).
-    pub(crate) fn data(message: impl Into<String>) -> KiteError {
+    pub fn data(message: impl Into<String>) -> KiteError {
         KiteError::Data {
             status: LOCAL_STATUS,
             message: message.into(),

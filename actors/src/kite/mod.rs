@@ -8,6 +8,7 @@
 //! - [`ratelimit`]: per-endpoint-class token buckets and order caps.
 //! - [`session`], [`instruments`], [`market`], [`historical`], [`orders`], [`portfolio`]:
 //!   the endpoints and their types.
+//! - [`refresh`]: the NFO dump refreshed before each open, atomically, and shared.
 //! - [`token`]: the access token's state (accepted, refused, replaced) and the check of a new one.
 //! - [`silence`]: the escalation when a connected ticker goes quiet for an underlying.
 //! - [`ticker`]: KiteTicker's binary packets and subscription messages (the WebSocket feed).
@@ -37,6 +38,7 @@ pub mod order_updates;
 pub mod orders;
 pub mod portfolio;
 pub mod ratelimit;
+pub mod refresh;
 pub mod session;
 pub mod silence;
 #[cfg(test)]
@@ -62,6 +64,7 @@ pub use portfolio::{
     AvailableMargin, Margins, OrderMargin, Position, Positions, SegmentMargin, UtilisedMargin,
 };
 pub use ratelimit::{EndpointClass, Limiter, RateLimiter, RateLimits, TokenBucket, WindowCap};
+pub use refresh::{check_dump, refresh_dump, SharedDump};
 pub use session::{session_checksum, Session};
 pub use ticker::{mode_message, parse_frame, subscribe_message, TickerMode, TickerTick};
 pub use token::{validate_access_token, TokenState, TokenStatus};

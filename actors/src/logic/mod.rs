@@ -2,6 +2,7 @@
 //!
 //! - [`ema`]: the incremental exponential moving average (TA-Lib seeding).
 //! - [`session`]: exchange-session arithmetic (trading days, candle buckets aligned to the open).
+//! - [`calendar`]: open and closed exchange days (weekdays and the holiday files).
 //! - [`aggregator`]: ticks and bars → candles of one timeframe, with invalid input rejected.
 //! - [`crossover`]: the EMA fast/slow crossover detector and its signal levels.
 //! - [`price`]: rounding to the exchange tick.
@@ -12,6 +13,7 @@
 
 pub mod aggregator;
 pub mod backfill;
+pub mod calendar;
 pub mod clock;
 pub mod crossover;
 pub mod ema;
