@@ -748,6 +748,23 @@ impl Store for SqliteStore {
         if keys.len() < 2 {
             return keys.iter().map(|k| self.is_signal_processed(*k)).collect();
         }
+        // No decision in the batch's span of signal times (a first run over new data): none
+        // of them was decided, and one range count says so instead of a probe per signal.
+        if !self.orphans && !self.untimed {
+            let lo = keys.iter().map(|k| k.candle_time).min().unwrap_or(0);
+            let hi = keys.iter().map(|k| k.candle_time).max().unwrap_or(0);
+            let any: bool = self
+                .conn
+                .prepare_cached(
+                    "SELECT EXISTS (SELECT 1 FROM executor_decisions
+                     WHERE signal_time BETWEEN ?1 AND ?2)",
+                )
+                .and_then(|mut st| st.query_row(params![lo, hi], |r| r.get(0)))
+                .map_err(|e| Error::store(B, "query executor_decisions", e))?;
+            if !any {
+                return Ok(vec![false; keys.len()]);
+            }
+        }
         // One read transaction for the batch (one snapshot, one set of locks).
         self.conn
             .execute_batch("BEGIN")
@@ -1204,6 +1221,21 @@ mod tests {
             s.signals_processed(&[SignalKey::of(&a), SignalKey::of(&b)])
                 .unwrap(),
             vec![true, false]
+        );
+        // A batch whose span holds no decision at all (the range count's answer).
+        let c = signal(1_700_002_700, "NIFTY", Action::Buy);
+        let d = signal(1_700_003_600, "NIFTY", Action::Sell);
+        assert_eq!(
+            s.signals_processed(&[SignalKey::of(&c), SignalKey::of(&d)])
+                .unwrap(),
+            vec![false, false]
+        );
+        s.write(&[decided(&d, d.metadata.candle_time.timestamp())])
+            .unwrap();
+        assert_eq!(
+            s.signals_processed(&[SignalKey::of(&b), SignalKey::of(&c), SignalKey::of(&d)])
+                .unwrap(),
+            vec![false, false, true]
         );
         // A decision without its signal's time (from an older file) is still found.
         s.write(&[decided(&b, 0)]).unwrap();
