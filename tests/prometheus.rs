@@ -527,10 +527,14 @@ async fn a_kite_fed_engine_counts_its_api_calls_by_endpoint() {
     v["data_collection"]["realtime"]["interval_seconds"] = 1.into();
     v["data_collection"]["historical"]["default_lookback_days"] = 5.into();
     v["metrics"]["listen"] = addr.clone().into();
+    // The stand-in's dump lists NIFTY's options only; the machine's clock may fall on a
+    // weekend or an exchange holiday.
+    v["options_trading"]["entry_filters"]["valid_underlyings"] = serde_json::json!(["NIFTY"]);
     let cfg = common::write_config(dir.path(), &v);
     let mut engine = Engine(
         Command::new(env!("CARGO_BIN_EXE_alphastocks"))
             .current_dir(common::root())
+            .env("ALPHASTOCKS_IGNORE_CALENDAR", "1")
             .env("KITE_BASE_URL", s.uri())
             .env("KITE_API_KEY", "kitetestkey42")
             .env("KITE_ACCESS_TOKEN", "accesstokenSECRET99")
