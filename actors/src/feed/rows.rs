@@ -36,6 +36,10 @@ pub struct Rows<R: Read> {
     /// The line number of `carry`'s first byte.
     line: u64,
     ready: VecDeque<ParsedRow>,
+    /// Chunk and row buffers kept from round to round (a fresh megabyte each time cost its
+    /// page faults).
+    spare: Vec<Vec<u8>>,
+    out: [Vec<ParsedRow>; 2],
     eof: bool,
     /// One reader from here on, and what to add to its line numbers.
     seq: Option<(OneReader<R>, u64)>,
@@ -60,6 +64,8 @@ impl<R: Read> Rows<R> {
             carry: Vec::new(),
             line: 1,
             ready: VecDeque::new(),
+            spare: Vec::new(),
+            out: [Vec::new(), Vec::new()],
             eof,
             seq: None,
             rec: csv::ByteRecord::new(),
@@ -143,29 +149,36 @@ impl<R: Read> Rows<R> {
             if !plain(&self.carry[..cut]) {
                 return self.sequential(parts);
             }
-            let rest = self.carry.split_off(cut);
-            let part = std::mem::replace(&mut self.carry, rest);
+            // The whole lines go out in `part`; the rest stays in `carry` (a recycled buffer).
+            let mut part = self.spare.pop().unwrap_or_default();
+            part.clear();
+            part.extend_from_slice(&self.carry[cut..]);
+            std::mem::swap(&mut part, &mut self.carry);
+            part.truncate(cut);
             let first = self.line;
             self.line += memchr::memchr_iter(b'\n', &part).count() as u64;
             parts.push((part, first));
         }
+        let [mine, theirs] = &mut self.out;
         let parsed = match parts.as_slice() {
             [] => return Ok(()),
-            [(a, la)] => vec![parse_chunk(a, *la)],
+            [(a, la)] => [parse_chunk(a, *la, mine), Ok(())],
             [(a, la), (b, lb)] => std::thread::scope(|s| {
-                let other = s.spawn(|| parse_chunk(b, *lb));
-                let mine = parse_chunk(a, *la);
-                vec![
-                    mine,
-                    other
-                        .join()
-                        .unwrap_or_else(|_| Err((*lb, "the parsing thread failed".into()))),
-                ]
+                let other = s.spawn(|| parse_chunk(b, *lb, theirs));
+                let done = parse_chunk(a, *la, mine);
+                let joined = other
+                    .join()
+                    .unwrap_or_else(|_| Err((*lb, "the parsing thread failed".into())));
+                [done, joined]
             }),
             _ => unreachable!("at most two parts"),
         };
-        for p in parsed {
-            self.ready.extend(p?);
+        for (part, _) in parts {
+            self.spare.push(part);
+        }
+        for (p, out) in parsed.into_iter().zip(self.out.iter_mut()) {
+            p?;
+            self.ready.extend(out.drain(..));
         }
         Ok(())
     }
@@ -248,16 +261,20 @@ fn fill(src: &mut impl Read, buf: &mut Vec<u8>, want: usize) -> std::io::Result<
     Ok(end)
 }
 
-/// The rows of whole lines `bytes`, whose first line is `first`. A row's line is counted from
+/// The rows of whole lines `bytes`, whose first line is `first`, into `out`. A row's line is counted from
 /// the line ends before its first byte (the `csv` reader's own count leaves out blank lines and
 /// the first `\r\n`).
-fn parse_chunk(bytes: &[u8], first: u64) -> std::result::Result<Vec<ParsedRow>, RowError> {
+fn parse_chunk(
+    bytes: &[u8],
+    first: u64,
+    out: &mut Vec<ParsedRow>,
+) -> std::result::Result<(), RowError> {
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
         .from_reader(bytes);
     let mut rec = csv::ByteRecord::new();
-    let mut out = Vec::with_capacity(bytes.len() / 48 + 1);
+    out.clear();
     let (mut at, mut line) = (0usize, first);
     let mut line_of = |byte: usize| {
         // `csv` puts a row after blank lines (or after a `\r\n`'s `\r`) at their start.
@@ -272,7 +289,7 @@ fn parse_chunk(bytes: &[u8], first: u64) -> std::result::Result<Vec<ParsedRow>, 
             (line, format!("unreadable row: {e}"))
         })?;
         if !more {
-            return Ok(out);
+            return Ok(());
         }
         let line = rec.position().map_or(first, |p| line_of(p.byte() as usize));
         out.push((line, parse_row(&rec)));
