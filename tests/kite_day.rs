@@ -5,8 +5,9 @@
 //!
 //! - 08:45 the pre-open refresh of the NFO dump fails (the dump lacks NIFTY): an alarm, the
 //!   cached dump kept; 08:50 the retry succeeds;
-//! - from the open, KiteTicker streams the index for six minutes, then goes quiet (connected,
-//!   heartbeats only): the engine resubscribes, reconnects, falls back to REST quotes, alarms;
+//! - KiteTicker's stream starts mid-candle (09:22:30, the 09:15 candle half gone) and runs
+//!   past the 09:30 close, then goes quiet (connected, heartbeats only): the engine
+//!   resubscribes, reconnects, falls back to REST quotes, alarms;
 //! - the ticks make a signal: the entry order is placed live and the exchange's rejection is
 //!   pushed over KiteTicker: an alarm at once;
 //! - the broker holds a call the engine never bought: reconciliation finds it, an alarm;
@@ -40,7 +41,7 @@ const SPEED: f64 = 120.0;
 const RUN_SECS: f64 = 39.0;
 const WHY: &str = "RMS:Margin Exceeds,Required:60000.00, Available:900.00 for entity account";
 /// The index's last streamed level, in rupees (the REST fallback quotes it too).
-const LAST: f64 = 24_025.0;
+const LAST: f64 = 24_050.0;
 
 /// Unix seconds of `hh:mm:ss` IST on the session day.
 fn at(hms: &str) -> i64 {
@@ -48,10 +49,6 @@ fn at(hms: &str) -> i64 {
     session_day().and_time(t).and_utc().timestamp() - 19_800
 }
 
-/// Wall seconds after the engine's start at which its clock reads `hms`.
-fn wall(hms: &str) -> f64 {
-    (at(hms) - at("08:40:00")) as f64 / SPEED
-}
 
 /// The stand-in's exchange and account.
 struct Desk {
@@ -63,6 +60,8 @@ struct Desk {
     calls: Vec<(String, String)>,
     /// Frames for the ticker's newest connection.
     pushes: tokio::sync::mpsc::UnboundedSender<Message>,
+    /// When the engine asked for history, and its clock then (the `to` of the request).
+    history_at: Option<(Instant, i64)>,
 }
 
 type Shared = Arc<Mutex<Desk>>;
@@ -138,6 +137,24 @@ impl Respond for History {
             let _ = d.pushes.send(Message::text(push.to_string()));
         }
         ResponseTemplate::new(200).set_body_json(json!({"status": "success", "data": [answer]}))
+    }
+}
+
+/// The history of the days before (all closed), noting when the engine asked.
+struct Backfill(Shared);
+
+impl Respond for Backfill {
+    fn respond(&self, req: &Request) -> ResponseTemplate {
+        let to = req
+            .url
+            .query_pairs()
+            .find(|(k, _)| k == "to")
+            .and_then(|(_, v)| chrono::NaiveDateTime::parse_from_str(&v, "%Y-%m-%d %H:%M:%S").ok())
+            .map(|t| t.and_utc().timestamp() - 19_800);
+        if let Some(to) = to {
+            self.0.lock().unwrap().history_at = Some((Instant::now(), to));
+        }
+        ResponseTemplate::new(200).set_body_json(candles())
     }
 }
 
@@ -220,7 +237,7 @@ async fn stand_in(desk: &Shared) -> MockServer {
         &s,
         "GET",
         r"^/instruments/historical/256265/15minute$",
-        ResponseTemplate::new(200).set_body_json(candles()),
+        Backfill(desk.clone()),
     )
     .await;
     route(&s, "GET", "^/quote$", Quotes).await;
@@ -405,6 +422,7 @@ async fn a_compressed_trading_day_against_a_scripted_kite() {
         expired: false,
         calls: Vec::new(),
         pushes: tx.clone(),
+        history_at: None,
     }));
     let (ws_url, conns) = ticker(rx);
     let s = stand_in(&desk).await;
@@ -459,10 +477,20 @@ async fn a_compressed_trading_day_against_a_scripted_kite() {
     );
     let deadline = began + Duration::from_secs(80);
 
-    // From 09:15:30, six ticks a minute apart, rising 5 points each; then a quiet socket.
-    for k in 0..6u32 {
-        let hms = format!("09:{:02}:30", 15 + k);
-        let due = began + Duration::from_secs_f64(wall(&hms));
+    // The instant the engine's clock read 08:40, from when it asked for history and its clock
+    // then (the start and the clock's origin are apart by the process's start-up).
+    let origin = loop {
+        if let Some((when, to)) = desk.lock().unwrap().history_at {
+            break when - Duration::from_secs_f64((to - at("08:40:00")) as f64 / SPEED);
+        }
+        assert!(Instant::now() < deadline, "no history asked for");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    // From 09:22:30 (mid-candle), eleven ticks a minute apart, rising 5 points each, to
+    // 09:32:30; then a quiet socket.
+    for k in 0..11u32 {
+        let hms = format!("09:{:02}:30", 22 + k);
+        let due = origin + Duration::from_secs_f64((at(&hms) - at("08:40:00")) as f64 / SPEED);
         tokio::time::sleep(due.saturating_duration_since(Instant::now())).await;
         let ts = at(&hms) as u32;
         let _ = tx.send(Message::binary(index_full(
@@ -585,7 +613,10 @@ async fn a_compressed_trading_day_against_a_scripted_kite() {
         "{kinds:?}"
     );
 
-    // The candles: the 09:15 interval holds every streamed tick and closed at 09:30.
+    // The candles: the 09:15 interval, its stream begun mid-way, holds its eight ticks (opened
+    // by the first, closed by the 09:29:30 one: nothing of it stored before its close); the
+    // 09:30 one opens with the 09:30:30 tick and ends at the level the stream and then REST
+    // quoted.
     let db = rusqlite::Connection::open(dir.path().join("alphastocks.db")).unwrap();
     let stored: Vec<(i64, f64, f64, f64, f64)> = db
         .prepare("SELECT timestamp, open, high, low, close FROM historical_data WHERE symbol = 'NIFTY' AND timeframe = '15minute' AND timestamp >= ?1 ORDER BY timestamp")
@@ -595,8 +626,13 @@ async fn a_compressed_trading_day_against_a_scripted_kite() {
         .collect::<Result<_, _>>()
         .unwrap();
     assert_eq!(
-        stored.first(),
-        Some(&(at("09:15:00"), 24_000.0, LAST, 24_000.0, LAST)),
+        stored.get(..2),
+        Some(
+            &[
+                (at("09:15:00"), 24_000.0, 24_035.0, 24_000.0, 24_035.0),
+                (at("09:30:00"), 24_040.0, LAST, 24_040.0, LAST)
+            ][..]
+        ),
         "{stored:?}\n{log}"
     );
 
