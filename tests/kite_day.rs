@@ -428,20 +428,27 @@ async fn a_compressed_trading_day_against_a_scripted_kite() {
     let s = stand_in(&desk).await;
     let dir = tempfile::tempdir().unwrap();
 
-    // Yesterday's dump, cached after yesterday's refresh instant: current at 08:40.
+    // Yesterday's dump, cached after the last refresh instant before the session's 08:40 and
+    // younger than a day (`kite.instruments_max_age_hours`, on the machine's clock): written
+    // now, or at 00:30 IST of the session day when that is still ahead (a weekend's run).
     let cache = dir.path().join("instruments_NFO.csv");
     std::fs::write(&cache, nfo_dump()).unwrap();
+    let written = std::time::SystemTime::now()
+        .max(std::time::UNIX_EPOCH + Duration::from_secs(at("00:30:00") as u64));
     std::fs::File::options()
         .write(true)
         .open(&cache)
         .unwrap()
-        .set_modified(std::time::UNIX_EPOCH + Duration::from_secs(at("00:30:00") as u64))
+        .set_modified(written)
         .unwrap();
 
     let mut v = common::default_json();
     v["storage"]["data_dir"] = dir.path().to_string_lossy().into_owned().into();
     v["data_collection"]["realtime"]["interval_seconds"] = 1.into();
     v["data_collection"]["historical"]["default_lookback_days"] = 30.into();
+    // The session day is a weekday; with no holiday file it trades whatever the exchange's
+    // circular says of the machine's date (the pre-open refresh is scheduled on trading days).
+    v["market"]["holiday_files"] = json!([]);
     let o = &mut v["options_trading"];
     o["entry_filters"]["valid_underlyings"] = json!(["NIFTY"]);
     o["entry_filters"]["min_signal_strength"] = 0.0.into();
