@@ -1,7 +1,7 @@
 //! A compressed trading day against a scripted Kite of our own (REST through wiremock,
 //! KiteTicker through tokio-tungstenite): one engine process in live mode on the rehearsal
-//! clock at 120× (allowed because every Kite address is on this machine), from 08:40 to 09:58
-//! IST of the session day in about 40 s:
+//! clock at 120× (allowed because every Kite address is on this machine), from 08:40 to 10:04
+//! IST of the session day in 42 s:
 //!
 //! - 08:45 the pre-open refresh of the NFO dump fails (the dump lacks NIFTY): an alarm, the
 //!   cached dump kept; 08:50 the retry succeeds;
@@ -37,8 +37,8 @@ use wiremock::{Match, Mock, MockServer, Request, Respond, ResponseTemplate};
 const OLD: &str = "oldTOKENmorning0001";
 const NEW: &str = "newTOKENafter6am0002";
 const SPEED: f64 = 120.0;
-/// Wall seconds the engine runs: 08:40 → 09:58 at 120×.
-const RUN_SECS: f64 = 39.0;
+/// Wall seconds the engine runs: 08:40 → 10:04 at 120×.
+const RUN_SECS: f64 = 42.0;
 const WHY: &str = "RMS:Margin Exceeds,Required:60000.00, Available:900.00 for entity account";
 /// The index's last streamed level, in rupees (the REST fallback quotes it too).
 const LAST: f64 = 24_050.0;
@@ -454,10 +454,12 @@ async fn a_compressed_trading_day_against_a_scripted_kite() {
     o["entry_filters"]["min_expected_move_pct"] = 0.0.into();
     o["position_sizing"]["account_capital"] = 1_000_000.0.into();
     // An order read over REST once a minute: its end within the day comes from the push.
-    // Silence is 2 wall seconds (4 engine minutes); reconciliation every wall second.
+    // Silence is 3 wall seconds (6 engine minutes: the 7½ minutes from the open to the first
+    // tick bring a resubscription, never a reconnect that could lose a tick); reconciliation
+    // every wall second.
     v["kite"] = json!({"live_trading_enabled": true, "ticker": true,
         "order_poll_millis": 60_000, "entry_fill_timeout_seconds": 3600,
-        "ticker_silence_seconds": 2, "reconcile_seconds": 1});
+        "ticker_silence_seconds": 3, "reconcile_seconds": 1});
     v["alerts"] = json!({"webhooks": [{"kind": "json", "url": format!("{}/alerts", s.uri())}],
         "feed_silent_seconds": 600});
     let cfg = common::write_config(dir.path(), &v);
@@ -492,12 +494,16 @@ async fn a_compressed_trading_day_against_a_scripted_kite() {
         assert!(Instant::now() < deadline, "no history asked for");
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
+    // Sleeps until the engine's clock reads `hms`.
+    let until = |hms: &str| {
+        let due = origin + Duration::from_secs_f64((at(hms) - at("08:40:00")) as f64 / SPEED);
+        tokio::time::sleep(due.saturating_duration_since(Instant::now()))
+    };
     // From 09:22:30 (mid-candle), eleven ticks a minute apart, rising 5 points each, to
     // 09:32:30; then a quiet socket.
     for k in 0..11u32 {
         let hms = format!("09:{:02}:30", 22 + k);
-        let due = origin + Duration::from_secs_f64((at(&hms) - at("08:40:00")) as f64 / SPEED);
-        tokio::time::sleep(due.saturating_duration_since(Instant::now())).await;
+        until(&hms).await;
         let ts = at(&hms) as u32;
         let _ = tx.send(Message::binary(index_full(
             256_265,
@@ -506,9 +512,10 @@ async fn a_compressed_trading_day_against_a_scripted_kite() {
         )));
     }
 
-    // The signal's entry is rejected, pushed: then the token expires (the morning's 06:00, or
-    // a master logout).
+    // The signal's entry is rejected, pushed: then, at 09:35 (the stream's ticks all read),
+    // the token expires (the morning's 06:00, or a master logout).
     alarm_of(&s, "order_rejected", deadline, &log_path).await;
+    until("09:35:00").await;
     desk.lock().unwrap().expired = true;
     alarm_of(&s, "token_rejected", deadline, &log_path).await;
     let ctl = |args: &[&str], stdin: Option<&str>| {
