@@ -683,11 +683,20 @@ async fn a_compressed_trading_day_against_a_scripted_kite() {
         common::count(&dir.path().join("alphastocks.db"), "positions"),
         0
     );
-    assert!(
-        common::count(
-            &dir.path().join("alphastocks.db"),
-            "audit_events WHERE action = 'reconcile_alarm'"
-        ) >= 1
+    let audited = |what: &str| common::count(&dir.path().join("alphastocks.db"), what);
+    assert_eq!(audited("audit_events WHERE action = 'reconcile_alarm'"), 1);
+    assert_eq!(
+        audited("audit_events WHERE action = 'order_rejected' AND detail LIKE '%ENTRY1%'"),
+        1
+    );
+    // The token's halt, and its end by the new token.
+    assert_eq!(
+        audited("audit_events WHERE action = 'halt' AND detail LIKE 'broker: %'"),
+        1
+    );
+    assert_eq!(
+        audited("audit_events WHERE action = 'kite_token' AND ok = 1 AND detail LIKE '%the broker''s halt is lifted%'"),
+        1
     );
     assert!(began.elapsed() < Duration::from_secs(90));
 }
