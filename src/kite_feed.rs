@@ -59,6 +59,14 @@ pub struct KiteFeed {
     order_updates: Option<tokio::sync::mpsc::UnboundedReceiver<messages::msg::OrderPushed>>,
 }
 
+/// KiteTicker's address: `KITE_TICKER_URL` if set and not empty, else `kite.ticker_url`.
+pub fn ticker_url_from_env(cfg: &Config) -> String {
+    std::env::var("KITE_TICKER_URL")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .unwrap_or_else(|| cfg.kite.ticker_url.clone())
+}
+
 fn kite_err(context: &str) -> impl FnOnce(KiteError) -> AppError + '_ {
     move |e| AppError::Usage(format!("kite: {context}: {e}"))
 }

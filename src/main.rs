@@ -741,12 +741,13 @@ fn mode_of(cfg: &Config, cli: Option<Mode>, kite: bool, confirmed: bool) -> Resu
 }
 
 /// The live clock of `run`: the machine's, or a rehearsal clock from `--clock-start` and
-/// `--clock-speed` (kite feed only, never live).
+/// `--clock-speed` (kite feed only; live only against a Kite stand-in on this machine).
 fn live_clock(
     start: Option<&str>,
     speed: Option<f64>,
     mode: Mode,
     feed: FeedArg,
+    cfg: &Config,
 ) -> Result<actors::logic::clock::LiveClock, AppError> {
     use actors::logic::clock::LiveClock;
     let Some(start) = start else {
@@ -757,16 +758,18 @@ fn live_clock(
         }
         return Ok(LiveClock::system());
     };
-    if mode == Mode::Live {
-        return Err(AppError::Usage(
-            "--clock-start: a rehearsal clock never trades live (use --mode logging or paper)"
-                .into(),
-        ));
-    }
     if feed != FeedArg::Kite {
         return Err(AppError::Usage(
             "--clock-start: a rehearsal clock is for --feed kite (the simulated market has its own clock: feed.simulated.start_date and speed)".into(),
         ));
+    }
+    if mode == Mode::Live {
+        // A fake clock never trades a real account: live only against a local stand-in.
+        actors::logic::clock::live_rehearsal_allowed(
+            &actors::kite::KiteClient::base_url_from_env(&cfg.kite.base_url),
+            &alphastocks::kite_feed::ticker_url_from_env(cfg),
+        )
+        .map_err(AppError::Usage)?;
     }
     let t = chrono::DateTime::parse_from_rfc3339(start).map_err(|e| {
         AppError::Usage(format!(
@@ -802,7 +805,7 @@ fn dispatch(cli: Cli) -> Result<(), AppError> {
                 cfg.storage.data_dir = d;
             }
             let mode = mode_of(&cfg, mode, feed == FeedArg::Kite, confirm_live)?;
-            let clock = live_clock(clock_start.as_deref(), clock_speed, mode, feed)?;
+            let clock = live_clock(clock_start.as_deref(), clock_speed, mode, feed, &cfg)?;
             // Before the store is opened: a control.socket path holding a file (or another
             // engine's live socket) refuses the run here.
             alphastocks::control::check_socket_path(&cfg.storage.resolve(&cfg.control.socket))?;

@@ -249,7 +249,7 @@ async fn starts_at_the_open_mid_candle_and_before_a_close_give_the_same_candles_
 }
 
 #[test]
-fn a_rehearsal_clock_is_refused_live_and_without_a_broker_feed() {
+fn a_rehearsal_clock_is_refused_live_against_the_real_kite_and_without_a_broker_feed() {
     let run = |args: &[&str]| {
         std::process::Command::new(env!("CARGO_BIN_EXE_alphastocks"))
             .current_dir(common::root())
@@ -258,31 +258,50 @@ fn a_rehearsal_clock_is_refused_live_and_without_a_broker_feed() {
             .output()
             .unwrap()
     };
-    // Live, with every live safeguard satisfied: still refused.
+    // Live, with every live safeguard satisfied, at Kite's own address: still refused.
     let dir = tempfile::tempdir().unwrap();
     let mut v = common::default_json();
     v["kite"]["live_trading_enabled"] = true.into();
     let cfg = common::write_config(dir.path(), &v);
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_alphastocks"))
-        .current_dir(common::root())
-        .env("KITE_API_KEY", "kitetestkey42")
-        .env("KITE_ACCESS_TOKEN", "accesstoken42")
-        .args([
-            "run",
-            "--feed",
-            "kite",
-            "--mode",
-            "live",
-            "--confirm-live",
-            "--config",
-        ])
-        .arg(&cfg)
-        .args(["--clock-start", "2025-12-01T09:40:00+05:30"])
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains("a rehearsal clock never trades live"), "{err}");
+    // At Kite's own addresses, and with a local REST stand-in but the real KiteTicker: each
+    // is refused naming the setting (a fake clock never trades a real account).
+    for (base, says) in [
+        (None, "kite.base_url is \"https://api.kite.trade\""),
+        (
+            Some("http://127.0.0.1:9"),
+            "kite.ticker_url is \"wss://ws.kite.trade\"",
+        ),
+    ] {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_alphastocks"));
+        c.current_dir(common::root())
+            .env_remove("KITE_BASE_URL")
+            .env_remove("KITE_TICKER_URL")
+            .env("KITE_API_KEY", "kitetestkey42")
+            .env("KITE_ACCESS_TOKEN", "accesstoken42");
+        if let Some(b) = base {
+            c.env("KITE_BASE_URL", b);
+        }
+        let out = c
+            .args([
+                "run",
+                "--feed",
+                "kite",
+                "--mode",
+                "live",
+                "--confirm-live",
+                "--config",
+            ])
+            .arg(&cfg)
+            .args(["--clock-start", "2025-12-01T09:40:00+05:30"])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(
+            err.contains(&format!("--clock-start: a rehearsal clock trades live only against a local stand-in of Kite, and {says}, not a loopback address")),
+            "{err}"
+        );
+    }
     for (args, says) in [
         (
             &[

@@ -98,10 +98,7 @@ fn spawn_stream(
     tokens: Vec<u32>,
     orders: tokio::sync::mpsc::UnboundedSender<messages::msg::OrderPushed>,
 ) -> Result<TickerChannels, AppError> {
-    let base = std::env::var("KITE_TICKER_URL")
-        .ok()
-        .filter(|v| !v.trim().is_empty())
-        .unwrap_or_else(|| cfg.kite.ticker_url.clone());
+    let base = super::ticker_url_from_env(cfg);
     let token = creds
         .require_access_token()
         .map_err(kite_err("credentials"))?;
