@@ -238,27 +238,15 @@ fn plain(bytes: &[u8]) -> bool {
     memchr::memchr_iter(b'\r', bytes).all(|i| bytes.get(i + 1) == Some(&b'\n'))
 }
 
-/// Reads into `buf` until it holds `want` bytes or the source ends; true at the end.
+/// Reads into `buf` until it holds `want` bytes or the source ends; true at the end. (Into
+/// the vector's spare room as it grows: a small file never costs a whole chunk.)
 fn fill(src: &mut impl Read, buf: &mut Vec<u8>, want: usize) -> std::io::Result<bool> {
-    let start = buf.len();
-    buf.resize(start.max(want), 0);
-    let mut n = start;
-    let end = loop {
-        if n == buf.len() {
-            break false;
-        }
-        match src.read(&mut buf[n..]) {
-            Ok(0) => break true,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => {
-                buf.truncate(n);
-                return Err(e);
-            }
-        }
-    };
-    buf.truncate(n);
-    Ok(end)
+    let need = want.saturating_sub(buf.len());
+    if need == 0 {
+        return Ok(false);
+    }
+    let got = (&mut *src).take(need as u64).read_to_end(buf)?;
+    Ok(got < need)
 }
 
 /// The rows of whole lines `bytes`, whose first line is `first`, into `out`. A row's line is counted from
