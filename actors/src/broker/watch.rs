@@ -139,8 +139,13 @@ impl Broker {
                 product: &self.cfg.product,
             },
         );
+        // A difference is a WARN line when first seen; while it lasts, a DEBUG line per look.
         for d in &found {
-            log::warn!("{NAME}: reconcile: {d}");
+            if self.last_found.contains(d) {
+                log::debug!("{NAME}: reconcile: still: {d}");
+            } else {
+                log::warn!("{NAME}: reconcile: {d}");
+            }
         }
         let sure = confirmed(&self.last_found, &found);
         let fresh: Vec<Divergence> = sure
