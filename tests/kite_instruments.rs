@@ -272,6 +272,32 @@ async fn a_refresh_that_succeeds_replaces_the_cache_and_the_dumps_lot_wins_over_
 }
 
 #[actix_rt::test]
+async fn a_refresh_failed_at_start_after_the_open_is_retried_until_one_succeeds() {
+    let new = dump("NIFTY", "2026-12-08", 65);
+    let s = stand_in(
+        Some(ResponseTemplate::new(200).set_body_string(dump("BANKNIFTY", "2026-12-29", 30))),
+        ResponseTemplate::new(200).set_body_string(new.clone()),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), &s.uri(), |_| {});
+    let old = dump("NIFTY", "2026-12-01", 75);
+    let cache = write_cache(dir.path(), &old, unix("2026-11-30T09:00:00+05:30"));
+    // 10:00 → 10:12 IST at 120× (6 s): the refresh at start fails, the retry 5 minutes later
+    // (after the open) replaces the cache.
+    let log = run(&cfg, &s.uri(), &format!("{DAY}T10:00:00+05:30"), 120.0, 6.0).await;
+    assert_eq!(nfo_requests(&s).await, 2, "{log}");
+    let got = alarms(&s).await;
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].0, "instruments_refresh_failed");
+    assert_eq!(std::fs::read_to_string(&cache).unwrap(), new, "{log}");
+    no_temporary_files(dir.path());
+    let failed = log.find("could not be refreshed").unwrap();
+    let refreshed = log.find("instrument dump NFO refreshed").unwrap();
+    assert!(failed < refreshed, "{log}");
+}
+
+#[actix_rt::test]
 async fn before_the_open_a_failed_refresh_alarms_keeps_the_cache_and_the_retry_replaces_it() {
     let new = dump("NIFTY", "2026-12-08", 65);
     // The first download of the morning lacks NIFTY (a dump not fully generated yet).

@@ -8,8 +8,9 @@
 //! ([`actors::kite::refresh_dump`]): downloaded to a temporary file beside the cache, parsed
 //! and checked (rows, every traded underlying's options, nothing expired), only then renamed
 //! over it. A failed refresh leaves the cached file as it was, keeps trading from it and raises
-//! an `instruments_refresh_failed` alarm (once per refresh instant; retried every
-//! [`RETRY_SECS`] until the open). Only with no usable cached dump at all is a failure at
+//! an `instruments_refresh_failed` alarm (once per refresh instant) and is retried every
+//! [`RETRY_SECS`] until one succeeds — a failure at start too, and after the open (yesterday's
+//! dump lacks the day's new contracts). Only with no usable cached dump at all is a failure at
 //! start fatal.
 
 use std::path::{Path, PathBuf};
@@ -58,8 +59,6 @@ pub struct NfoDump {
     underlyings: Vec<String>,
     /// `kite.instruments_refresh_at`, seconds after local midnight.
     at: i64,
-    /// `market.session_open`, seconds after local midnight (retries stop there).
-    open: i64,
     calendar: TradingCalendar,
     /// The next refresh, Unix seconds on the engine's clock.
     next: i64,
@@ -103,14 +102,6 @@ impl NfoDump {
     ) -> Result<(NfoDump, Option<Alarm>), AppError> {
         let cache = cfg.storage.data_dir.join("instruments_NFO.csv");
         let at = cfg.kite.refresh_at_secs().unwrap_or(8 * 3600 + 45 * 60);
-        let open = cfg
-            .market
-            .session()
-            .map(|s| {
-                use chrono::Timelike;
-                i64::from(s.open.num_seconds_from_midnight())
-            })
-            .unwrap_or(9 * 3600 + 15 * 60);
         let underlyings = cfg.options_trading.entry_filters.valid_underlyings.clone();
         let now = clock.now();
         let today = calendar.date_of(now);
@@ -121,7 +112,6 @@ impl NfoDump {
             cache,
             underlyings,
             at,
-            open,
             next: next_due(&calendar, now, at),
             calendar,
             alarmed: None,
@@ -157,6 +147,7 @@ impl NfoDump {
                     log::error!("kite: ALARM {msg}");
                     dump.shared.replace(Arc::new(list));
                     dump.alarmed = Some(due);
+                    dump.next = now + RETRY_SECS;
                     Ok((
                         dump,
                         Some(Alarm::new(AlarmKind::InstrumentsRefreshFailed, msg)),
@@ -248,12 +239,7 @@ impl NfoDump {
                 }
             }
             Err(e) => {
-                let open_today = self.calendar.midnight(self.calendar.date_of(now)) + self.open;
-                self.next = if now + RETRY_SECS < open_today {
-                    now + RETRY_SECS
-                } else {
-                    next_due(&self.calendar, now, self.at)
-                };
+                self.next = now + RETRY_SECS;
                 let alarm = self.alarmed != Some(due);
                 self.alarmed = Some(due);
                 RefreshOutcome::Failed {
