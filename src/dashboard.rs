@@ -99,16 +99,14 @@ impl Dashboard {
             .unwrap_or(0.0);
         self.last_look = Some(Instant::now());
         let rates = self.rates.update(&actors, secs);
-        // The day's equity at the engine's data time: net realized today plus unrealized.
+        // The day's equity at the engine's data time: net realized today plus the open
+        // positions' net (the figure the header and the position rows show).
         let data_time = status
             .get("data_time")
             .and_then(Value::as_str)
             .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
-        let num = |k: &str| status.get(k).and_then(Value::as_f64);
-        if let (Some(t), Some(r), Some(u)) =
-            (data_time, num("day_realized_pnl"), num("unrealized_pnl"))
-        {
-            self.curve.observe(t.timestamp(), r + u);
+        if let (Some(t), Some(v)) = (data_time, snapshot::day_net(&status, open.as_deref())) {
+            self.curve.observe(t.timestamp(), v);
         }
         let json = snapshot::build(&Inputs {
             status: &status,

@@ -103,7 +103,7 @@
     $("data-time").textContent = time(f.data_time);
     const p = s.pnl || {};
     setMoney("day-realized", p.day_realized);
-    setMoney("unrealized", p.unrealized);
+    setMoney("unrealized", p.open_net ?? p.unrealized);
     setMoney("day-net", p.day_net);
     $("open-count").textContent = p.open_positions === null || p.open_positions === undefined ? "—" : String(p.open_positions);
     $("equity-day").textContent = s.equity && s.equity.day ? s.equity.day : "";

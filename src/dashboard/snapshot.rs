@@ -51,8 +51,25 @@ impl Recent {
     }
 }
 
-/// The day's equity: net realized P&L of the trading day plus the open positions' unrealized,
-/// one point per data time; a new IST day starts a new curve.
+/// The open positions' net P&L: each one's mark P&L plus what it realized, less every charge
+/// so far (its row's "net P&L").
+pub fn open_net(positions: &[PositionRecord]) -> f64 {
+    round2(positions.iter().map(|p| p.unrealized_pnl + p.net_pnl).sum())
+}
+
+/// The day's net: the day's realized net P&L (from `status`) plus the open positions' net when
+/// they are known (the rows the page shows), else `status`'s unrealized P&L.
+pub fn day_net(status: &Value, positions: Option<&[PositionRecord]>) -> Option<f64> {
+    let realized = status.get("day_realized_pnl").and_then(Value::as_f64)?;
+    let open = match positions {
+        Some(ps) => open_net(ps),
+        None => status.get("unrealized_pnl").and_then(Value::as_f64)?,
+    };
+    Some(round2(realized + open))
+}
+
+/// The day's equity: net realized P&L of the trading day plus the open positions' net, one
+/// point per data time; a new IST day starts a new curve.
 #[derive(Default)]
 pub struct EquityCurve {
     day: Option<NaiveDate>,
@@ -239,11 +256,8 @@ pub fn build(i: &Inputs) -> Value {
             })
             .collect()
     });
-    let num = |k: &str| st.get(k).and_then(Value::as_f64);
-    let day_net = match (num("day_realized_pnl"), num("unrealized_pnl")) {
-        (Some(r), Some(u)) => Some(round2(r + u)),
-        _ => None,
-    };
+    let day_net = day_net(st, i.positions);
+    let open = i.positions.map(open_net);
     json!({
         "at": i.at.with_timezone(&ist()).to_rfc3339(),
         "state": {
@@ -269,6 +283,7 @@ pub fn build(i: &Inputs) -> Value {
             "day_realized": get("day_realized_pnl"),
             "day_charges": get("day_charges"),
             "unrealized": get("unrealized_pnl"),
+            "open_net": open,
             "day_net": day_net,
             "realized_total": get("realized_pnl"),
             "open_positions": get("open_positions"),
@@ -498,7 +513,9 @@ mod tests {
         assert_eq!(v["actors"][0]["last_error"], "boom");
         assert_eq!(v["positions"][0]["mark"], 110.0);
         assert_eq!(v["positions"][0]["net_pnl"], 726.4);
-        assert_eq!(v["pnl"]["day_net"], 1950.25);
+        // Realized 1200.25 plus the open position's net (750 − 23.60), as its row shows.
+        assert_eq!(v["pnl"]["open_net"], 726.4);
+        assert_eq!(v["pnl"]["day_net"], 1926.65);
         assert_eq!(v["equity"]["points"][0][1], 1950.25);
         assert_eq!(v["equity"]["day"], "2024-03-04");
         assert_eq!(v["signals"].as_array().unwrap().len(), KEEP);
