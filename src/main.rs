@@ -54,7 +54,8 @@ enum Cmd {
         #[arg(long, default_value = "simulated")]
         feed: FeedArg,
         /// Rehearsal with --feed kite against a scripted broker: the engine's clock starts at
-        /// this time (RFC 3339, e.g. 2025-12-01T09:40:00+05:30) instead of now. Never live.
+        /// this time (RFC 3339, e.g. 2025-12-01T09:40:00+05:30) instead of now. Live mode only
+        /// against Kite on this machine (a local stand-in: localhost, 127.0.0.0/8, ::1).
         #[arg(long)]
         clock_start: Option<String>,
         /// Rehearsal: engine seconds per wall-clock second (with --clock-start; default 1).
