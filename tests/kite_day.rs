@@ -290,85 +290,73 @@ type Conns = Arc<Mutex<Vec<(String, Vec<String>)>>>;
 /// receives, and sends the frames given on `rx` to the newest one.
 fn ticker(mut rx: tokio::sync::mpsc::UnboundedReceiver<Message>) -> (String, Conns) {
     use futures_util::{SinkExt, StreamExt};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let url = format!("ws://{}", listener.local_addr().unwrap());
     let conns: Conns = Arc::default();
     let log = conns.clone();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            let newest = Arc::new(AtomicUsize::new(0));
-            // Frames go to the newest connection's own queue.
-            let queues: Arc<Mutex<Vec<tokio::sync::mpsc::UnboundedSender<Message>>>> =
-                Arc::default();
-            let q = queues.clone();
-            let n = newest.clone();
-            tokio::spawn(async move {
-                while let Some(m) = rx.recv().await {
-                    let i = n.load(SeqCst);
-                    if let Some(tx) = q.lock().unwrap().get(i) {
-                        let _ = tx.send(m);
-                    }
+    let url = kite_support::ticker::serve_loopback(move |listener| async move {
+        let newest = Arc::new(AtomicUsize::new(0));
+        // Frames go to the newest connection's own queue.
+        let queues: Arc<Mutex<Vec<tokio::sync::mpsc::UnboundedSender<Message>>>> = Arc::default();
+        let q = queues.clone();
+        let n = newest.clone();
+        tokio::spawn(async move {
+            while let Some(m) = rx.recv().await {
+                let i = n.load(SeqCst);
+                if let Some(tx) = q.lock().unwrap().get(i) {
+                    let _ = tx.send(m);
                 }
-            });
-            loop {
-                let Ok((tcp, _)) = listener.accept().await else {
-                    return;
+            }
+        });
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
+            let entry = log.clone();
+            #[allow(clippy::result_large_err)]
+            let keep_uri =
+                move |req: &tokio_tungstenite::tungstenite::handshake::server::Request, resp| {
+                    entry
+                        .lock()
+                        .unwrap()
+                        .push((req.uri().to_string(), Vec::new()));
+                    Ok(resp)
                 };
-                let entry = log.clone();
-                #[allow(clippy::result_large_err)]
-                let keep_uri =
-                    move |req: &tokio_tungstenite::tungstenite::handshake::server::Request,
-                          resp| {
-                        entry
-                            .lock()
-                            .unwrap()
-                            .push((req.uri().to_string(), Vec::new()));
-                        Ok(resp)
-                    };
-                let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(tcp, keep_uri).await else {
-                    continue;
-                };
-                let (tx, mut own) = tokio::sync::mpsc::unbounded_channel();
-                let me = {
-                    let mut q = queues.lock().unwrap();
-                    q.push(tx);
-                    q.len() - 1
-                };
-                newest.store(me, SeqCst);
-                let log = log.clone();
-                tokio::spawn(async move {
-                    loop {
-                        tokio::select! {
-                            m = ws.next() => match m {
-                                Some(Ok(Message::Text(t))) => {
-                                    if let Some(c) = log.lock().unwrap().get_mut(me) {
-                                        c.1.push(t.to_string());
-                                    }
-                                }
-                                Some(Ok(_)) => {}
-                                _ => return,
-                            },
-                            Some(m) = own.recv() => {
-                                if ws.send(m).await.is_err() {
-                                    return;
+            let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(tcp, keep_uri).await else {
+                continue;
+            };
+            let (tx, mut own) = tokio::sync::mpsc::unbounded_channel();
+            let me = {
+                let mut q = queues.lock().unwrap();
+                q.push(tx);
+                q.len() - 1
+            };
+            newest.store(me, SeqCst);
+            let log = log.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        m = ws.next() => match m {
+                            Some(Ok(Message::Text(t))) => {
+                                if let Some(c) = log.lock().unwrap().get_mut(me) {
+                                    c.1.push(t.to_string());
                                 }
                             }
-                            _ = tokio::time::sleep(Duration::from_millis(300)) => {
-                                if ws.send(Message::binary(vec![0u8])).await.is_err() {
-                                    return;
-                                }
+                            Some(Ok(_)) => {}
+                            _ => return,
+                        },
+                        Some(m) = own.recv() => {
+                            if ws.send(m).await.is_err() {
+                                return;
+                            }
+                        }
+                        _ = tokio::time::sleep(Duration::from_millis(300)) => {
+                            if ws.send(Message::binary(vec![0u8])).await.is_err() {
+                                return;
                             }
                         }
                     }
-                });
-            }
-        });
+                }
+            });
+        }
     });
     (url, conns)
 }

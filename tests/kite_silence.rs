@@ -44,57 +44,47 @@ fn index_full(paise: u32, ts: u32) -> Vec<u8> {
 fn ticker(seen: Shared) -> String {
     use futures_util::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::Message;
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let url = format!("ws://{}", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            loop {
-                let Ok((tcp, _)) = listener.accept().await else {
-                    return;
-                };
-                let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else {
-                    continue;
-                };
-                let n = {
-                    let mut s = seen.lock().unwrap();
-                    s.conns.push((Instant::now(), Vec::new()));
-                    s.conns.len() - 1
-                };
-                let seen = seen.clone();
-                tokio::spawn(async move {
-                    let mut ticks = if n == 0 { 5 } else { 0 };
-                    let ts = 1_764_563_400u32; // 2025-12-01 10:00 IST
-                    loop {
-                        tokio::select! {
-                            m = ws.next() => match m {
-                                Some(Ok(Message::Text(t))) => {
-                                    seen.lock().unwrap().conns[n].1.push((Instant::now(), t.to_string()));
-                                }
-                                Some(Ok(_)) => {}
-                                _ => return,
-                            },
-                            _ = tokio::time::sleep(std::time::Duration::from_millis(100)) => {
-                                let frame = if ticks > 0 {
-                                    ticks -= 1;
-                                    index_full(2_400_000 + 500 * ticks, ts + 5 - ticks)
-                                } else {
-                                    vec![0u8]
-                                };
-                                if ws.send(Message::binary(frame)).await.is_err() {
-                                    return;
-                                }
+    let url = kite_support::ticker::serve_loopback(move |listener| async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
+            let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else {
+                continue;
+            };
+            let n = {
+                let mut s = seen.lock().unwrap();
+                s.conns.push((Instant::now(), Vec::new()));
+                s.conns.len() - 1
+            };
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                let mut ticks = if n == 0 { 5 } else { 0 };
+                let ts = 1_764_563_400u32; // 2025-12-01 10:00 IST
+                loop {
+                    tokio::select! {
+                        m = ws.next() => match m {
+                            Some(Ok(Message::Text(t))) => {
+                                seen.lock().unwrap().conns[n].1.push((Instant::now(), t.to_string()));
+                            }
+                            Some(Ok(_)) => {}
+                            _ => return,
+                        },
+                        _ = tokio::time::sleep(std::time::Duration::from_millis(100)) => {
+                            let frame = if ticks > 0 {
+                                ticks -= 1;
+                                index_full(2_400_000 + 500 * ticks, ts + 5 - ticks)
+                            } else {
+                                vec![0u8]
+                            };
+                            if ws.send(Message::binary(frame)).await.is_err() {
+                                return;
                             }
                         }
                     }
-                });
-            }
-        });
+                }
+            });
+        }
     });
     url
 }

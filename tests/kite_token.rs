@@ -357,73 +357,62 @@ fn ticker(conns: Conns, expired: Arc<std::sync::atomic::AtomicBool>) -> String {
     use futures_util::{SinkExt, StreamExt};
     use std::sync::atomic::Ordering::SeqCst;
     use tokio_tungstenite::tungstenite::Message;
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let url = format!("ws://{}", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            loop {
-                let Ok((tcp, _)) = listener.accept().await else {
-                    return;
+    let url = kite_support::ticker::serve_loopback(move |listener| async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
+            let log = conns.clone();
+            let refuse = expired.clone();
+            #[allow(clippy::result_large_err)]
+            let keep_uri =
+                move |req: &tokio_tungstenite::tungstenite::handshake::server::Request, resp| {
+                    let uri = req.uri().to_string();
+                    if refuse.load(SeqCst) && uri.contains(OLD) {
+                        return Err(tokio_tungstenite::tungstenite::http::Response::builder()
+                            .status(403)
+                            .body(Some("TokenException".to_string()))
+                            .unwrap());
+                    }
+                    log.lock().unwrap().push((uri, true, Vec::new()));
+                    Ok(resp)
                 };
-                let log = conns.clone();
-                let refuse = expired.clone();
-                #[allow(clippy::result_large_err)]
-                let keep_uri =
-                    move |req: &tokio_tungstenite::tungstenite::handshake::server::Request,
-                          resp| {
-                        let uri = req.uri().to_string();
-                        if refuse.load(SeqCst) && uri.contains(OLD) {
-                            return Err(tokio_tungstenite::tungstenite::http::Response::builder()
-                                .status(403)
-                                .body(Some("TokenException".to_string()))
-                                .unwrap());
-                        }
-                        log.lock().unwrap().push((uri, true, Vec::new()));
-                        Ok(resp)
-                    };
-                let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(tcp, keep_uri).await else {
-                    continue;
-                };
-                let n = conns.lock().unwrap().len() - 1;
-                let conns = conns.clone();
-                let expired = expired.clone();
-                tokio::spawn(async move {
-                    let mut k = 0u32;
-                    loop {
-                        tokio::select! {
-                            m = ws.next() => match m {
-                                Some(Ok(Message::Text(t))) => conns.lock().unwrap()[n].2.push(t.to_string()),
-                                Some(Ok(_)) => {}
-                                _ => break,
-                            },
-                            _ = tokio::time::sleep(Duration::from_millis(100)) => {
-                                if expired.load(SeqCst) && conns.lock().unwrap()[n].0.contains(OLD) {
-                                    let _ = ws.close(None).await;
-                                    break;
-                                }
-                                k += 1;
-                                let mut p = vec![0u8; 32];
-                                p[0..4].copy_from_slice(&256_265u32.to_be_bytes());
-                                p[4..8].copy_from_slice(&(2_400_000 + k).to_be_bytes());
-                                let mut f = 1u16.to_be_bytes().to_vec();
-                                f.extend((p.len() as u16).to_be_bytes());
-                                f.extend(p);
-                                if ws.send(Message::binary(f)).await.is_err() {
-                                    break;
-                                }
+            let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(tcp, keep_uri).await else {
+                continue;
+            };
+            let n = conns.lock().unwrap().len() - 1;
+            let conns = conns.clone();
+            let expired = expired.clone();
+            tokio::spawn(async move {
+                let mut k = 0u32;
+                loop {
+                    tokio::select! {
+                        m = ws.next() => match m {
+                            Some(Ok(Message::Text(t))) => conns.lock().unwrap()[n].2.push(t.to_string()),
+                            Some(Ok(_)) => {}
+                            _ => break,
+                        },
+                        _ = tokio::time::sleep(Duration::from_millis(100)) => {
+                            if expired.load(SeqCst) && conns.lock().unwrap()[n].0.contains(OLD) {
+                                let _ = ws.close(None).await;
+                                break;
+                            }
+                            k += 1;
+                            let mut p = vec![0u8; 32];
+                            p[0..4].copy_from_slice(&256_265u32.to_be_bytes());
+                            p[4..8].copy_from_slice(&(2_400_000 + k).to_be_bytes());
+                            let mut f = 1u16.to_be_bytes().to_vec();
+                            f.extend((p.len() as u16).to_be_bytes());
+                            f.extend(p);
+                            if ws.send(Message::binary(f)).await.is_err() {
+                                break;
                             }
                         }
                     }
-                    conns.lock().unwrap()[n].1 = false;
-                });
-            }
-        });
+                }
+                conns.lock().unwrap()[n].1 = false;
+            });
+        }
     });
     url
 }

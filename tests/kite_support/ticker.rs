@@ -47,6 +47,28 @@ async fn next_push(pushes: &mut Option<UnboundedReceiver<String>>) -> String {
     std::future::pending().await
 }
 
+/// A server on a loopback port, for the stand-in's sockets: `body` runs with its listener on a
+/// thread of its own (a current-thread runtime); returns the `ws://` URL.
+pub fn serve_loopback<F, Fut>(body: F) -> String
+where
+    F: FnOnce(tokio::net::TcpListener) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()>,
+{
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let url = format!("ws://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            body(tokio::net::TcpListener::from_std(listener).unwrap()).await;
+        });
+    });
+    url
+}
+
 fn serve(
     rounds: Vec<Vec<Vec<u8>>>,
     option: Option<(u32, u32)>,
@@ -54,84 +76,73 @@ fn serve(
 ) -> (String, TickerLog) {
     use futures_util::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::Message;
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let url = format!("ws://{}", listener.local_addr().unwrap());
     let seen: TickerLog = Arc::default();
     let log = seen.clone();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            let last = rounds.len() - 1;
-            for (n, frames) in rounds.into_iter().enumerate() {
-                let (tcp, _) = listener.accept().await.unwrap();
-                let entry = log.clone();
-                // tungstenite's callback signature has a large error type: not ours to shrink.
-                #[allow(clippy::result_large_err)]
-                let keep_uri =
-                    move |req: &tokio_tungstenite::tungstenite::handshake::server::Request,
-                          resp| {
-                        entry
-                            .lock()
-                            .unwrap()
-                            .push((req.uri().to_string(), Vec::new()));
-                        Ok(resp)
-                    };
-                let mut ws = tokio_tungstenite::accept_hdr_async(tcp, keep_uri)
-                    .await
-                    .unwrap();
-                for _ in 0..2 {
-                    if let Some(Ok(Message::Text(t))) = ws.next().await {
-                        if let Some(c) = log.lock().unwrap().last_mut() {
-                            c.1.push(t.to_string());
-                        }
+    let url = serve_loopback(move |listener| async move {
+        let last = rounds.len() - 1;
+        for (n, frames) in rounds.into_iter().enumerate() {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let entry = log.clone();
+            // tungstenite's callback signature has a large error type: not ours to shrink.
+            #[allow(clippy::result_large_err)]
+            let keep_uri =
+                move |req: &tokio_tungstenite::tungstenite::handshake::server::Request, resp| {
+                    entry
+                        .lock()
+                        .unwrap()
+                        .push((req.uri().to_string(), Vec::new()));
+                    Ok(resp)
+                };
+            let mut ws = tokio_tungstenite::accept_hdr_async(tcp, keep_uri)
+                .await
+                .unwrap();
+            for _ in 0..2 {
+                if let Some(Ok(Message::Text(t))) = ws.next().await {
+                    if let Some(c) = log.lock().unwrap().last_mut() {
+                        c.1.push(t.to_string());
                     }
                 }
-                for f in frames {
-                    if ws.send(Message::binary(f)).await.is_err() {
-                        return;
-                    }
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            for f in frames {
+                if ws.send(Message::binary(f)).await.is_err() {
+                    return;
                 }
-                if n < last {
-                    let _ = ws.close(None).await;
-                    continue;
-                }
-                loop {
-                    tokio::select! {
-                        m = ws.next() => match m {
-                            Some(Ok(Message::Text(t))) => {
-                                let t = t.to_string();
-                                if let Some(c) = log.lock().unwrap().last_mut() {
-                                    c.1.push(t.clone());
-                                }
-                                if let Some((token, paise)) = option {
-                                    if t.contains("subscribe") && t.contains(&token.to_string()) {
-                                        let _ = ws.send(Message::binary(option_full(token, paise))).await;
-                                    }
-                                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            if n < last {
+                let _ = ws.close(None).await;
+                continue;
+            }
+            loop {
+                tokio::select! {
+                    m = ws.next() => match m {
+                        Some(Ok(Message::Text(t))) => {
+                            let t = t.to_string();
+                            if let Some(c) = log.lock().unwrap().last_mut() {
+                                c.1.push(t.clone());
                             }
-                            Some(Ok(_)) => {}
-                            _ => break,
-                        },
-                        t = next_push(&mut pushes) => {
-                            if ws.send(Message::text(t)).await.is_err() {
-                                break;
+                            if let Some((token, paise)) = option {
+                                if t.contains("subscribe") && t.contains(&token.to_string()) {
+                                    let _ = ws.send(Message::binary(option_full(token, paise))).await;
+                                }
                             }
                         }
-                        _ = tokio::time::sleep(std::time::Duration::from_millis(300)) => {
-                            if ws.send(Message::binary(vec![0u8])).await.is_err() {
-                                break;
-                            }
+                        Some(Ok(_)) => {}
+                        _ => break,
+                    },
+                    t = next_push(&mut pushes) => {
+                        if ws.send(Message::text(t)).await.is_err() {
+                            break;
+                        }
+                    }
+                    _ = tokio::time::sleep(std::time::Duration::from_millis(300)) => {
+                        if ws.send(Message::binary(vec![0u8])).await.is_err() {
+                            break;
                         }
                     }
                 }
             }
-        });
+        }
     });
     (url, seen)
 }
