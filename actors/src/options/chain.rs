@@ -177,17 +177,22 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_near_chain_is_the_whole_chain_near_atm() {
-        let m = model();
-        let cal = ExpiryCalendar::with(Weekday::Tue, []);
-        let spec = UnderlyingSpec {
-            lot_size: 65,
+    /// NIFTY's contract spec with lot `lot` (strikes 50 apart, weekly).
+    fn nifty(lot: u32) -> UnderlyingSpec {
+        UnderlyingSpec {
+            lot_size: lot,
             strike_step: 50.0,
             tick_size: 0.05,
             weekly: true,
             freeze_qty: None,
-        };
+        }
+    }
+
+    #[test]
+    fn a_near_chain_is_the_whole_chain_near_atm() {
+        let m = model();
+        let cal = ExpiryCalendar::with(Weekday::Tue, []);
+        let spec = nifty(65);
         let exp = NaiveDate::from_ymd_opt(2025, 12, 9).unwrap();
         let now = m.expiry_ts(exp) - 5 * 86_400;
         for spot in [24_010.0, 24_024.99, 24_025.0, 60.0] {
@@ -209,13 +214,7 @@ mod tests {
     fn chain_is_priced_and_deterministic() {
         let m = model();
         let cal = ExpiryCalendar::with(Weekday::Tue, []);
-        let spec = UnderlyingSpec {
-            lot_size: 65,
-            strike_step: 50.0,
-            tick_size: 0.05,
-            weekly: true,
-            freeze_qty: None,
-        };
+        let spec = nifty(65);
         let exp = NaiveDate::from_ymd_opt(2025, 12, 9).unwrap();
         let now = m.expiry_ts(exp) - 5 * 86_400;
         let calls = m.chain(&cal, "NIFTY", &spec, exp, OptionType::CE, 24_010.0, now);
@@ -249,13 +248,7 @@ mod tests {
     #[test]
     fn a_chains_symbols_are_those_of_each_contract() {
         let m = model();
-        let spec = UnderlyingSpec {
-            lot_size: 75,
-            strike_step: 50.0,
-            tick_size: 0.05,
-            weekly: true,
-            freeze_qty: None,
-        };
+        let spec = nifty(75);
         let cal = ExpiryCalendar::with(chrono::Weekday::Thu, []);
         // A weekly and a monthly expiry (the last Thursday of December 2024).
         for exp in [
