@@ -187,19 +187,85 @@ pub(crate) fn show_time(t: i64) -> String {
         .unwrap_or_else(|| t.to_string())
 }
 
+/// `b` without the ASCII bytes `str::trim` takes as white space at either end (other
+/// white space stays, and sends the field to the general readers).
+fn trim_ascii(mut b: &[u8]) -> &[u8] {
+    let white = |c: &u8| matches!(c, b' ' | b'\t' | b'\n' | b'\x0B' | b'\x0C' | b'\r');
+    while let [first, rest @ ..] = b {
+        if !white(first) {
+            break;
+        }
+        b = rest;
+    }
+    while let [rest @ .., last] = b {
+        if !white(last) {
+            break;
+        }
+        b = rest;
+    }
+    b
+}
+
+/// Powers of ten that are exact in an `f64`.
+const EXACT_POW10: [f64; 16] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+];
+
+/// A plain decimal — digits with at most one `.`, at most 15 digits in all — as the `f64`
+/// `str::parse` gives for it: the digits as an integer below 10^15 and the power of ten
+/// are both exact, and one division of exact operands is correctly rounded, as `parse` is
+/// (the classic fast path of decimal-to-binary conversion). `None` for anything else: a
+/// sign, an exponent, more digits, no digit.
+fn plain_decimal(b: &[u8]) -> Option<f64> {
+    let (mut m, mut digits, mut frac, mut dot) = (0u64, 0usize, 0usize, false);
+    for &c in b {
+        match c {
+            b'0'..=b'9' => {
+                m = m * 10 + u64::from(c - b'0');
+                digits += 1;
+                frac += usize::from(dot);
+                if digits > 15 {
+                    return None;
+                }
+            }
+            b'.' if !dot => dot = true,
+            _ => return None,
+        }
+    }
+    if digits == 0 {
+        return None;
+    }
+    Some(m as f64 / EXACT_POW10[frac])
+}
+
 /// One parsed row, or why it is refused.
 pub(crate) fn parse_row(rec: &csv::ByteRecord) -> std::result::Result<Bar, String> {
-    if rec.len() != 6 {
-        return Err(format!("expected 6 fields, found {}", rec.len()));
+    let mut fields: [&[u8]; 6] = [&[]; 6];
+    for (slot, f) in fields.iter_mut().zip(rec.iter()) {
+        *slot = f;
     }
-    let field = |i: usize| std::str::from_utf8(&rec[i]).map_or("\u{fffd}", str::trim);
+    parse_fields(&fields, rec.len())
+}
+
+/// [`parse_row`] of a row's first six fields (`found`: how many the row has).
+///
+/// The common forms are read straight from the bytes — an RFC 3339 time in its plain form, a
+/// plain decimal number ([`plain_decimal`]) — and give exactly what the general readers give;
+/// anything else goes through those (as text, trimmed).
+pub(crate) fn parse_fields(fields: &[&[u8]; 6], found: usize) -> std::result::Result<Bar, String> {
+    if found != 6 {
+        return Err(format!("expected 6 fields, found {found}"));
+    }
+    let field = |i: usize| std::str::from_utf8(fields[i]).map_or("\u{fffd}", str::trim);
     let clip = |s: &str| -> String { s.chars().take(40).collect() };
-    let ts = parse_timestamp(field(0)).ok_or_else(|| {
-        format!(
-            "timestamp {:?} is not RFC 3339 with an offset or epoch seconds",
-            clip(field(0))
-        )
-    })?;
+    let ts = rfc3339_plain(trim_ascii(fields[0]))
+        .or_else(|| parse_timestamp(field(0)))
+        .ok_or_else(|| {
+            format!(
+                "timestamp {:?} is not RFC 3339 with an offset or epoch seconds",
+                clip(field(0))
+            )
+        })?;
     if !(TIME_RANGE.0..TIME_RANGE.1).contains(&ts) {
         return Err(format!(
             "timestamp {:?} ({}) is outside the years 2000–2199",
@@ -209,10 +275,14 @@ pub(crate) fn parse_row(rec: &csv::ByteRecord) -> std::result::Result<Bar, Strin
     }
     let mut v = [0f64; 5];
     for (k, slot) in v.iter_mut().enumerate() {
-        let s = field(k + 1);
-        *slot = s
-            .parse::<f64>()
-            .map_err(|_| format!("{} {:?} is not a number", HEADER[k + 1], clip(s)))?;
+        *slot = match plain_decimal(trim_ascii(fields[k + 1])) {
+            Some(x) => x,
+            None => {
+                let s = field(k + 1);
+                s.parse::<f64>()
+                    .map_err(|_| format!("{} {:?} is not a number", HEADER[k + 1], clip(s)))?
+            }
+        };
     }
     let (min, max) = (crate::config::MIN_PRICE, crate::config::MAX_PRICE);
     for (k, p) in v[..4].iter().enumerate() {
@@ -329,8 +399,57 @@ mod tests {
             proptest::prop_assert!(plain.is_none() || plain == chrono, "{s}: {plain:?} vs {chrono:?}");
             proptest::prop_assert_eq!(parse_timestamp(&s), chrono, "{}", s);
         }
+
+        /// A plain decimal reads to the very bits `str::parse` gives; other text is left to it.
+        #[test]
+        fn plain_decimals_read_as_str_parse_reads_them(
+            int in "[0-9]{0,16}", frac in proptest::option::of("[0-9]{0,16}"),
+            other in "[0-9.eE+-]{0,12}",
+        ) {
+            let s = match &frac {
+                Some(f) => format!("{int}.{f}"),
+                None => int.clone(),
+            };
+            let want = s.parse::<f64>().ok().map(f64::to_bits);
+            let got = plain_decimal(s.as_bytes()).map(f64::to_bits);
+            let digits = int.len() + frac.as_ref().map_or(0, String::len);
+            if (1..=15).contains(&digits) {
+                proptest::prop_assert_eq!(got, want, "{}", s);
+            } else {
+                proptest::prop_assert_eq!(got, None, "{}", s);
+            }
+            if let Some(x) = plain_decimal(other.as_bytes()) {
+                proptest::prop_assert_eq!(Some(x.to_bits()), other.parse::<f64>().ok().map(f64::to_bits), "{}", other);
+            }
+        }
     }
     use super::*;
+
+    #[test]
+    fn fields_read_alike_whatever_path_they_take() {
+        let row = |f: [&str; 6]| {
+            let b: [&[u8]; 6] = f.map(str::as_bytes);
+            parse_fields(&b, 6)
+        };
+        let bar = row([
+            " 2024-01-01T09:15:00+05:30\r",
+            "\u{a0}100",
+            "1.5e2",
+            "\x0B99.5 ",
+            "+100.25",
+            "10.",
+        ])
+        .unwrap();
+        assert_eq!(bar.ts, 1_704_080_700);
+        assert_eq!(
+            [bar.open, bar.high, bar.low, bar.close, bar.volume],
+            [100.0, 150.0, 99.5, 100.25, 10.0]
+        );
+        let e = row(["1704080700", "1", "2", "0.5", "1", "0"]).unwrap();
+        assert_eq!(e.ts, 1_704_080_700);
+        let e = row(["1704080700", "1", "2", "0.5", "1.2.3", "1"]).unwrap_err();
+        assert!(e.contains("close \"1.2.3\" is not a number"), "{e}");
+    }
 
     fn p() -> &'static Path {
         Path::new("t.csv")
