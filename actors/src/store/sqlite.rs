@@ -145,6 +145,18 @@ pub struct SqliteStore {
     /// The file holds decisions rebuilt without their signal's time (0): "was this signal
     /// decided?" also looks there.
     untimed: bool,
+    /// Where a row's JSON is written (kept from row to row: a position's body grows to ~700
+    /// bytes, a fresh string reallocated its way there for every row).
+    json: Vec<u8>,
+}
+
+/// `value` as JSON, written into `json` ("" if it cannot be written).
+fn json_into<'a, T: serde::Serialize + ?Sized>(json: &'a mut Vec<u8>, value: &T) -> &'a str {
+    json.clear();
+    if serde_json::to_writer(&mut *json, value).is_err() {
+        json.clear();
+    }
+    std::str::from_utf8(json).unwrap_or_default()
 }
 
 impl SqliteStore {
@@ -224,6 +236,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             conn,
             orphans,
+            json: Vec::new(),
             untimed,
         })
     }
@@ -569,12 +582,14 @@ impl Store for SqliteStore {
                 )
                 .map_err(|e| Error::store(B, "prepare position insert", e))?;
             let now = Utc::now().timestamp();
+            let json = &mut self.json;
+            let (mut id_a, mut id_b) = (Uuid::encode_buffer(), Uuid::encode_buffer());
             for row in rows {
                 let r = match row {
                     Row::Signal(s) => {
-                        let meta = serde_json::to_string(&s.metadata).unwrap_or_default();
+                        let meta = json_into(json, &s.metadata);
                         sig.execute(params![
-                            s.signal_id.to_string(),
+                            s.signal_id.hyphenated().encode_lower(&mut id_a) as &str,
                             s.timestamp.timestamp(),
                             s.symbol,
                             s.strategy,
@@ -605,7 +620,7 @@ impl Store for SqliteStore {
                         let (outcome, reason) = outcome_parts(&d.outcome);
                         untimed |= d.signal_time == 0;
                         dec.execute(params![
-                            d.signal_id.to_string(),
+                            d.signal_id.hyphenated().encode_lower(&mut id_a) as &str,
                             d.decided_at.timestamp(),
                             d.symbol,
                             d.mode.as_str(),
@@ -650,15 +665,15 @@ impl Store for SqliteStore {
                             ])
                         }),
                     Row::Position(p) => {
-                        let body = serde_json::to_string(p.as_ref()).unwrap_or_default();
+                        let body = json_into(json, p.as_ref());
                         let status = match p.status {
                             PositionStatus::Open => "OPEN",
                             PositionStatus::Closed => "CLOSED",
                         };
                         pos.execute(params![
-                            p.position_id.to_string(),
+                            p.position_id.hyphenated().encode_lower(&mut id_a) as &str,
                             p.version as i64,
-                            p.signal_id.to_string(),
+                            p.signal_id.hyphenated().encode_lower(&mut id_b) as &str,
                             body,
                             status,
                             p.updated_at.timestamp(),
