@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use messages::Bar;
 
 use super::replay::ReadOptions;
-use super::stream::{batch, open, scan_into, Counts, NextBar, Scan};
+use super::stream::{open, scan_into, Counts, NextBar, Scan};
 use crate::error::{Error, Result};
 
 /// Judges the file `path` (see [`scan`](super::stream::scan)) and keeps the bars it kept in an unnamed temporary
@@ -45,7 +45,7 @@ pub fn scan_file_spilled(
 }
 
 /// Buffer of a spill file, each way.
-const SPILL_BUFFER: usize = 32 * 1024;
+const SPILL_BUFFER: usize = 256 * 1024;
 
 /// Bytes of a bar in a spill file: the time and the five prices/volume, little-endian.
 const SPILLED_BAR: usize = 48;
@@ -104,9 +104,49 @@ impl SpilledBars {
         self.last_ts
     }
 
-    /// Up to `max` (at least 1) next bars; empty at the end.
+    /// Up to `max` (at least 1) next bars; empty at the end. Read in blocks of
+    /// [`BLOCK_BARS`], not bar by bar.
     pub fn next_batch(&mut self, max: usize) -> Result<Vec<Bar>> {
-        batch(self, max)
+        let n = usize::try_from(self.left)
+            .unwrap_or(usize::MAX)
+            .min(max.max(1));
+        let mut out = Vec::with_capacity(n);
+        let mut block = [0u8; SPILLED_BAR * BLOCK_BARS];
+        while out.len() < n {
+            let k = (n - out.len()).min(BLOCK_BARS);
+            let bytes = &mut block[..k * SPILLED_BAR];
+            self.r.read_exact(bytes).map_err(|source| Error::Spill {
+                path: self.path.clone(),
+                source,
+            })?;
+            out.extend(bytes.chunks_exact(SPILLED_BAR).map(decode));
+        }
+        self.left -= n as u64;
+        if let Some(b) = out.last() {
+            self.last_ts = Some(b.ts);
+        }
+        Ok(out)
+    }
+}
+
+/// Bars read from a spill file at once.
+const BLOCK_BARS: usize = 256;
+
+/// The bar in `buf` ([`SPILLED_BAR`] bytes, as [`Spill::push`] wrote it).
+fn decode(buf: &[u8]) -> Bar {
+    let word = |k: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&buf[8 * k..8 * k + 8]);
+        w
+    };
+    let f = |k: usize| f64::from_bits(u64::from_le_bytes(word(k)));
+    Bar {
+        ts: i64::from_le_bytes(word(0)),
+        open: f(1),
+        high: f(2),
+        low: f(3),
+        close: f(4),
+        volume: f(5),
     }
 }
 
@@ -121,20 +161,7 @@ impl NextBar for SpilledBars {
             source,
         })?;
         self.left -= 1;
-        let word = |k: usize| {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(&buf[8 * k..8 * k + 8]);
-            w
-        };
-        let f = |k: usize| f64::from_bits(u64::from_le_bytes(word(k)));
-        let b = Bar {
-            ts: i64::from_le_bytes(word(0)),
-            open: f(1),
-            high: f(2),
-            low: f(3),
-            close: f(4),
-            volume: f(5),
-        };
+        let b = decode(&buf);
         self.last_ts = Some(b.ts);
         Ok(Some(b))
     }

@@ -77,7 +77,7 @@ impl<R: Read> NextBar for BarStream<R> {
 
 pub(super) fn batch(src: &mut impl NextBar, max: usize) -> Result<Vec<Bar>> {
     let max = max.max(1);
-    let mut out = Vec::with_capacity(max.min(4096));
+    let mut out = Vec::with_capacity(max.min(1 << 16));
     while out.len() < max {
         match src.next_bar()? {
             Some(b) => out.push(b),
@@ -557,7 +557,7 @@ impl<S: NextBar> Merge<S> {
     /// Up to `max` (at least 1) next bars with their stream's index; empty at the end.
     pub fn next_batch(&mut self, max: usize) -> Result<Vec<(SymbolId, Bar)>> {
         let max = max.max(1);
-        let mut out = Vec::with_capacity(max.min(4096));
+        let mut out = Vec::with_capacity(max.min(1 << 16));
         while out.len() < max {
             let Some(Reverse((_, k))) = self.order.pop() else {
                 break;

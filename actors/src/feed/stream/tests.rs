@@ -335,9 +335,15 @@ fn spilled_bars_are_the_bars_kept_bit_for_bit() {
         let (sc, mut spilled) = scan_file_spilled(&f, o, 10).unwrap();
         assert_eq!(sc.counts.bars as usize, want.bars.len());
         assert_eq!(sc.skipped[..], want.skipped[..sc.skipped.len()]);
+        // Batches of every size (several read blocks, part of one, one bar) and single bars.
         let mut got = Vec::new();
-        loop {
-            let b = spilled.next_batch(1000).unwrap();
+        for k in 0.. {
+            let b = match k % 4 {
+                0 => spilled.next_batch(1000).unwrap(),
+                1 => spilled.next_bar().unwrap().into_iter().collect(),
+                2 => spilled.next_batch(1).unwrap(),
+                _ => spilled.next_batch(37).unwrap(),
+            };
             if b.is_empty() {
                 break;
             }
