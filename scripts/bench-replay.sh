@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The signal-heavy replay benchmark (issue 12): 912,500 fifteen-minute bars replayed at their
+# The signal-heavy replay benchmark (issue 12): 1,000,000 fifteen-minute bars replayed at their
 # own timeframe (every bar a candle, a crossover every ~20 candles), whole process (start-up,
 # CSV read and final flush included), SQLite store, a fresh data directory per run.
 #
@@ -19,7 +19,7 @@ command -v /usr/bin/time >/dev/null || { echo "bench-replay: needs /usr/bin/time
 dir="$(mktemp -d /tmp/alphastocks-bench.XXXXXX)"
 trap 'rm -rf "$dir"' EXIT
 data="$dir/s15.csv"
-"$BIN" data sample --out "$data" --days 36500 --interval 15minute --seed 7 >/dev/null 2>&1
+"$BIN" data sample --out "$data" --days 40000 --interval 15minute --seed 7 >/dev/null 2>&1
 bars=$(( $(wc -l <"$data") - 1 ))
 echo "file: $bars fifteen-minute bars (seed 7)"
 for mode in paper logging; do

@@ -643,8 +643,8 @@ enum DataCmd {
         /// First price, rupees.
         #[arg(long, default_value = "24000", value_parser = parse_price)]
         start_price: f64,
-        /// Trading days (weekdays, NSE session 09:15-15:30 IST).
-        #[arg(long, default_value_t = 250, value_parser = clap::value_parser!(u32).range(1..=36_500))]
+        /// Trading days (weekdays, NSE session 09:15-15:30 IST), up to 40,000.
+        #[arg(long, default_value_t = 250, value_parser = clap::value_parser!(u32).range(1..=40_000))]
         days: u32,
         /// Bar timeframe (intraday).
         #[arg(long, default_value = "15minute")]
@@ -1364,6 +1364,9 @@ fn symbol_from_file(p: &Path) -> Result<String, AppError> {
 /// The most bars `data sample` builds.
 const SAMPLE_MAX_BARS: usize = 10_000_000;
 
+/// 2200-01-01T00:00:00Z: a sample ends before it (a replay reads 2000–2199).
+const SAMPLE_END: i64 = 7_258_118_400;
+
 fn sample(
     out: &Path,
     start_price: f64,
@@ -1402,6 +1405,13 @@ fn sample(
     let sub = (interval.seconds() / 60).max(1) as usize;
     let mut m = SimMarket::new(seed, session, volatility, 60, vec![start_price], start);
     let bars = m.bars(total, interval.seconds(), sub);
+    // A replay reads times up to the end of 2199.
+    if let Some(last) = bars.last().filter(|b| b.ts >= SAMPLE_END) {
+        return Err(AppError::Usage(format!(
+            "sample: --from {from} with --days {days} ends on {}, past 2199 (the last year a replay reads): ask for fewer days or an earlier --from",
+            chrono::DateTime::from_timestamp(last.ts, 0).map_or_else(|| last.ts.to_string(), |t| t.date_naive().to_string())
+        )));
+    }
     let ist = FixedOffset::east_opt(19_800).ok_or_else(|| AppError::Usage("offset".into()))?;
     let io = |source| AppError::Io {
         context: format!("cannot write {}", out.display()),

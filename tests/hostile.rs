@@ -163,6 +163,21 @@ fn absurd_command_line_numbers_are_usage_errors() {
             "--days 36500",
         ),
         (
+            vec![
+                "data",
+                "sample",
+                "--out",
+                &out,
+                "--days",
+                "40000",
+                "--from",
+                "2100-01-01",
+                "--interval",
+                "60minute",
+            ],
+            "past 2199",
+        ),
+        (
             vec!["data", "sample", "--out", &out, "--start-price", "1e308"],
             "--start-price",
         ),
