@@ -1364,8 +1364,8 @@ fn symbol_from_file(p: &Path) -> Result<String, AppError> {
 /// The most bars `data sample` builds.
 const SAMPLE_MAX_BARS: usize = 10_000_000;
 
-/// 2200-01-01T00:00:00Z: a sample ends before it (a replay reads 2000–2199).
-const SAMPLE_END: i64 = 7_258_118_400;
+/// A sample ends before the first time a replay refuses (2200-01-01).
+const SAMPLE_END: i64 = actors::feed::replay::TIME_RANGE.1;
 
 fn sample(
     out: &Path,

@@ -12,7 +12,7 @@ use std::io::{Cursor, Read};
 
 use messages::Bar;
 
-use super::replay::{parse_fields, parse_row, HEADER};
+use super::fields::{parse_fields, parse_row, HEADER};
 
 /// Bytes of a chunk (a round parses two).
 pub const CHUNK: usize = 1 << 20;

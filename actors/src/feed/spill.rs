@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 
 use messages::Bar;
 
-use super::replay::ReadOptions;
-use super::stream::{open, scan_into, Counts, NextBar, Scan};
+use super::stream::{open, scan_into, BarSink, Counts, NextBar, Scan};
+use super::verdict::ReadOptions;
 use crate::error::{Error, Result};
 
 /// Judges the file `path` (see [`scan`](super::stream::scan)) and keeps the bars it kept in an unnamed temporary
@@ -51,13 +51,13 @@ const SPILL_BUFFER: usize = 256 * 1024;
 const SPILLED_BAR: usize = 48;
 
 /// Where the scan writes the bars it keeps.
-pub(super) struct Spill {
+struct Spill {
     w: BufWriter<std::fs::File>,
     path: PathBuf,
 }
 
-impl Spill {
-    pub(super) fn push(&mut self, b: &Bar) -> Result<()> {
+impl BarSink for Spill {
+    fn push(&mut self, b: &Bar) -> Result<()> {
         let mut buf = [0u8; SPILLED_BAR];
         buf[..8].copy_from_slice(&b.ts.to_le_bytes());
         for (k, v) in [b.open, b.high, b.low, b.close, b.volume]
@@ -72,8 +72,7 @@ impl Spill {
         })
     }
 
-    /// Forgets what was written (the scan starts again).
-    pub(super) fn clear(&mut self) -> Result<()> {
+    fn clear(&mut self) -> Result<()> {
         let err = |source| Error::Spill {
             path: self.path.clone(),
             source,

@@ -24,8 +24,8 @@ use std::sync::Arc;
 
 use messages::{Bar, SymbolId};
 
-use super::replay::{longest_increasing, show_time, ReadOptions, RowPolicy, SkippedRow, MAX_JUMP};
 use super::rows::Rows;
+use super::verdict::{longest_increasing, show_time, ReadOptions, RowPolicy, SkippedRow, MAX_JUMP};
 use crate::error::{Error, Result};
 
 /// Rows (kept for time order) that decide the bar length: the smallest positive gap among
@@ -108,13 +108,20 @@ pub fn scan<R: Read>(
     scan_into(open, path, opts, keep_skipped, None)
 }
 
+/// Where a scan writes the bars it keeps ([`SpilledBars`](super::spill::SpilledBars)' file).
+pub(super) trait BarSink {
+    fn push(&mut self, b: &Bar) -> Result<()>;
+    /// Forgets what was pushed (the scan starts again).
+    fn clear(&mut self) -> Result<()>;
+}
+
 /// [`scan`], writing the bars kept into `spill`.
 pub(super) fn scan_into<R: Read>(
     open: impl Fn() -> Result<R>,
     path: &Path,
     opts: ReadOptions,
     keep_skipped: usize,
-    mut spill: Option<&mut super::spill::Spill>,
+    mut spill: Option<&mut dyn BarSink>,
 ) -> Result<Scan> {
     let mut s = BarStream::new(open()?, path, opts, None, None, keep_skipped)?;
     while let Some(b) = s.next_bar()? {

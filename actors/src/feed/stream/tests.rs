@@ -1,7 +1,8 @@
 //! The streamed reader against the whole-file reader it replaced, and its memory bounds.
 
 use super::*;
-use crate::feed::replay::{parse_row, parse_timestamp, read_with, ReplayData, HEADER};
+use crate::feed::fields::{parse_row, parse_timestamp, HEADER};
+use crate::feed::replay::{read_with, ReplayData};
 use crate::feed::spill::scan_file_spilled;
 use crate::logic::session::Session;
 use proptest::prelude::*;
