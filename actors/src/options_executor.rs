@@ -44,8 +44,8 @@ use actix::prelude::*;
 use chrono::{TimeZone, Utc};
 use messages::msg::*;
 use messages::{
-    EntryResult, ExecutorDecision, ExecutorStats, MarketOption, Mode, Outcome, PositionRecord,
-    PositionStatus, RejectReason, Row, Signal, SignalKey,
+    EntryResult, ExecutorDecision, ExecutorStats, Mode, Outcome, PositionRecord, RejectReason, Row,
+    Signal, SignalKey,
 };
 use tokio::sync::oneshot;
 use uuid::Uuid;
@@ -53,13 +53,12 @@ use uuid::Uuid;
 use crate::config::{Rules, StrikeSelection};
 use crate::db_writer::DbWriter;
 use crate::logic::inorder::InOrder;
-use crate::logic::price::round_to_tick;
 use crate::metrics::{ActorMetrics, Tracked, TrackedRecipient};
-use crate::options::chain::{ChainModel, Quote};
+use crate::options::chain::ChainModel;
 use crate::options::instruments::ExpiryCalendar;
 use crate::options::listed::to_quotes;
-use crate::options::sizing::{exit_levels, size, SizingInput};
-use crate::options::strike::{choose_expiry, option_type, select};
+use crate::options::sizing::exit_levels;
+use crate::options::strike::option_type;
 use crate::supervisor::{guard, note_restart};
 
 const NAME: &str = "options_executor";
@@ -127,13 +126,6 @@ pub struct ExecutorConfig {
     /// The level of the line each decision logs (PAPER, LOGGING-ONLY, rejected): `Info` in a
     /// live run, `Debug` in a replay (which prints a summary) unless asked for them.
     pub event_level: log::Level,
-}
-
-/// A sized trade: in words, as a position record, and as the option to order.
-struct Planned {
-    detail: String,
-    record: PositionRecord,
-    option: MarketOption,
 }
 
 /// The broker's handles: the listed chain and live entries.
@@ -539,7 +531,7 @@ impl OptionsExecutor {
         ctx: &mut Context<Self>,
     ) -> bool {
         log::debug!("{NAME}: {} at {at}: book {snap:?}", s.signal_id);
-        let spec = match self.limits(s, snap) {
+        let spec = match plan::limits(&self.cfg, s, &snap, &mut self.stats.daily_caps) {
             Ok(spec) => spec,
             Err((reason, detail)) => {
                 self.record(s, at, Outcome::Rejected(reason), detail);
@@ -547,7 +539,7 @@ impl OptionsExecutor {
             }
         };
         let Some(broker) = self.broker.clone() else {
-            let planned = self.synthetic(s, at, &spec);
+            let planned = plan::synthetic(&self.cfg, s, at, &spec);
             return self.act(s, at, planned, ctx);
         };
         // The listed chain, quoted now.
@@ -575,7 +567,7 @@ impl OptionsExecutor {
                                 t.chain.div_yield,
                                 |e| t.chain.expiry_ts(e),
                             );
-                            act.size_trade(&s, at, chain.expiry, &quotes)
+                            plan::size_trade(&act.cfg, &s, at, chain.expiry, &quotes)
                         }
                         Ok(Err(e)) => Err(e),
                         Err(e) => Err((
@@ -598,7 +590,7 @@ impl OptionsExecutor {
         &mut self,
         s: &Arc<Signal>,
         at: i64,
-        planned: Result<Planned, (RejectReason, String)>,
+        planned: Result<plan::Planned, (RejectReason, String)>,
         ctx: &mut Context<Self>,
     ) -> bool {
         let p = match planned {
@@ -681,7 +673,7 @@ impl OptionsExecutor {
         &mut self,
         s: &Arc<Signal>,
         at: i64,
-        p: Planned,
+        p: plan::Planned,
         res: Result<EntryResult, MailboxError>,
     ) {
         match res {
@@ -761,291 +753,6 @@ impl OptionsExecutor {
             sub.do_send(event.clone());
         }
         self.activations.do_send(event);
-    }
-
-    /// The book's limits: open positions, the day's loss, the losing streak; then the
-    /// underlying's contract data.
-    fn limits(
-        &mut self,
-        s: &Signal,
-        snap: RiskSnapshot,
-    ) -> Result<crate::config::UnderlyingSpec, (RejectReason, String)> {
-        let t = &self.cfg.trade;
-        if snap.open_positions >= self.cfg.max_concurrent_positions {
-            return Err((
-                RejectReason::MaxPositions,
-                format!(
-                    "{} positions open, max_concurrent_positions {}",
-                    snap.open_positions, self.cfg.max_concurrent_positions
-                ),
-            ));
-        }
-        if let Some(n) = self
-            .cfg
-            .instance_risk
-            .get(&s.strategy)
-            .and_then(|r| r.max_concurrent_positions)
-            .filter(|n| snap.strategy_open_positions >= *n)
-        {
-            return Err((
-                RejectReason::StrategyMaxPositions,
-                format!(
-                    "{} positions of {} open, its risk.max_concurrent_positions {n}",
-                    snap.strategy_open_positions, s.strategy
-                ),
-            ));
-        }
-        let loss_limit = t.capital * t.max_daily_loss_pct / 100.0;
-        if snap.day_realized_pnl <= -loss_limit {
-            return Err((
-                RejectReason::DailyLossHalt,
-                format!(
-                    "today's net realized P&L (after charges) ₹{:.2} reached the daily loss limit of {}% of capital (₹{:.2}): no new entries until the next session",
-                    snap.day_realized_pnl, t.max_daily_loss_pct, loss_limit
-                ),
-            ));
-        }
-        // The configured caps are set at construction; here the day as this decision sees it.
-        let caps = &mut self.stats.daily_caps;
-        caps.trades_today = snap.trades_today;
-        caps.day_realized_pnl = snap.day_realized_pnl;
-        caps.locked = false;
-        if let Some(n) = t
-            .rules
-            .max_trades_per_day
-            .filter(|n| snap.trades_today >= *n)
-        {
-            caps.locked = true;
-            return Err((
-                RejectReason::MaxTradesPerDay,
-                format!(
-                    "{} entries today (rules.max_trades_per_day {n}): no new entries until the next session",
-                    snap.trades_today
-                ),
-            ));
-        }
-        if let Some(at) = caps
-            .profit_lock_at
-            .filter(|at| snap.day_realized_pnl >= *at)
-        {
-            caps.locked = true;
-            return Err((
-                RejectReason::DailyProfitLock,
-                format!(
-                    "today's net realized P&L ₹{:.2} reached the profit lock of {}% of capital (₹{at:.2}): no new entries until the next session",
-                    snap.day_realized_pnl,
-                    t.rules.daily_profit_lock_pct.unwrap_or_default()
-                ),
-            ));
-        }
-        if let Some(n) = t
-            .rules
-            .halt_after_consecutive_losses
-            .filter(|n| snap.consecutive_losses_today >= *n)
-        {
-            return Err((
-                RejectReason::ConsecutiveLosses,
-                format!(
-                    "{} losing trades in a row today (halt after {n})",
-                    snap.consecutive_losses_today
-                ),
-            ));
-        }
-        t.underlyings.get(&s.symbol).cloned().ok_or_else(|| {
-            (
-                RejectReason::NoInstrument,
-                format!(
-                    "no contract data for {} in instruments.underlyings",
-                    s.symbol
-                ),
-            )
-        })
-    }
-
-    /// Expiry and chain from the synthetic model (no broker), then the trade.
-    fn synthetic(
-        &self,
-        s: &Signal,
-        at: i64,
-        spec: &crate::config::UnderlyingSpec,
-    ) -> Result<Planned, (RejectReason, String)> {
-        let t = &self.cfg.trade;
-        let session = &t.chain.session;
-        let today = chrono::DateTime::from_timestamp(at + session.offset, 0)
-            .map(|d| d.date_naive())
-            .unwrap_or_default();
-        let expiry = choose_expiry(
-            &t.calendar,
-            today,
-            at,
-            spec.weekly,
-            t.selection.expiry_preference,
-            t.expiry_cutoff_hours,
-            &t.rules,
-            |e| t.chain.expiry_ts(e),
-        )
-        .map_err(|e| (RejectReason::NoEligibleStrike, e))?;
-        // Only the strikes the selection looks at are priced.
-        let quotes = t.chain.chain_near(
-            &t.calendar,
-            &s.symbol,
-            spec,
-            expiry,
-            option_type(s.action),
-            s.price,
-            at,
-            t.selection.max_strikes_from_atm,
-        );
-        self.size_trade(s, at, expiry, &quotes)
-    }
-
-    /// Strike, sizing and the position record of a trade on `quotes` (one expiry, one type).
-    fn size_trade(
-        &self,
-        s: &Signal,
-        at: i64,
-        expiry: chrono::NaiveDate,
-        quotes: &[Quote],
-    ) -> Result<Planned, (RejectReason, String)> {
-        let t = &self.cfg.trade;
-        let sel = select(quotes, &t.selection, &t.rules)
-            .map_err(|e| (RejectReason::NoEligibleStrike, e))?;
-        let q = &sel.quote;
-        let tick = q.contract.tick_size;
-        let lot_size = q.contract.lot_size;
-        let entry = round_to_tick(q.ltp + t.slippage_ticks as f64 * tick, tick);
-        let sz = size(&SizingInput {
-            entry,
-            lot_size,
-            tick,
-            capital: t.capital,
-            risk_per_trade_pct: self
-                .cfg
-                .instance_risk
-                .get(&s.strategy)
-                .and_then(|r| r.risk_per_trade_pct)
-                .map_or(t.risk_per_trade_pct, |p| p.min(t.risk_per_trade_pct)),
-            max_position_size_pct: t.max_position_size_pct,
-            stop_loss_pct: t.stop_loss_pct,
-            target_multiplier: t.target_multiplier,
-            max_lots_per_trade: t.rules.max_lots_per_trade,
-        })
-        .map_err(|e| {
-            (
-                RejectReason::ZeroLots,
-                format!("{} @ {entry}: {e}", q.contract.tradingsymbol),
-            )
-        })?;
-        // The orders the freeze quantity slices it into (a contract whose lot outgrew the
-        // configured freeze quantity cannot be ordered at all).
-        let freeze = t.freeze_of(&s.symbol);
-        let orders = crate::options::slicing::slices(sz.quantity, lot_size, freeze)
-            .map_err(|e| {
-                (
-                    RejectReason::NoInstrument,
-                    format!(
-                        "{}: instruments.underlyings.{}.freeze_qty: {e}",
-                        q.contract.tradingsymbol, s.symbol
-                    ),
-                )
-            })?
-            .len();
-        let sliced = if orders > 1 {
-            format!(
-                " in {orders} orders (freeze quantity {})",
-                freeze.unwrap_or_default()
-            )
-        } else {
-            String::new()
-        };
-        let detail = format!(
-            "{} (strike {} {}, expiry {}, ltp {}, iv {:.4}, delta {:.3}, score {:.1}) | {} lots × {} = {}{sliced} @ {} | SL {} target {} | P&L at SL ₹{:.2}, at target ₹{:.2}",
-            q.contract.tradingsymbol,
-            q.contract.strike,
-            if q.contract.kind == messages::OptionType::CE { "CE" } else { "PE" },
-            expiry,
-            q.ltp,
-            q.iv,
-            q.delta,
-            sel.score,
-            sz.lots,
-            lot_size,
-            sz.quantity,
-            sz.entry,
-            sz.stop,
-            sz.target,
-            -(sz.entry - sz.stop) * sz.quantity as f64,
-            (sz.target - sz.entry) * sz.quantity as f64
-        );
-        let when = chrono::DateTime::from_timestamp(at, 0).unwrap_or(s.timestamp);
-        let record = PositionRecord {
-            position_id: Uuid::new_v5(&messages::SIGNAL_NAMESPACE, s.signal_id.as_bytes()),
-            version: 1,
-            signal_id: s.signal_id,
-            symbol: s.symbol.clone(),
-            option_symbol: q.contract.tradingsymbol.clone(),
-            strike: q.contract.strike,
-            option_type: q.contract.kind,
-            expiry,
-            mode: self.cfg.mode,
-            status: PositionStatus::Open,
-            lots: sz.lots,
-            lot_size,
-            quantity: sz.quantity,
-            remaining_quantity: sz.quantity,
-            entry_time: when,
-            entry_premium: sz.entry,
-            stop_loss_premium: sz.stop,
-            target_premium: sz.target,
-            current_premium: sz.entry,
-            unrealized_pnl: 0.0,
-            exit_time: None,
-            exit_premium: 0.0,
-            exit_reason: String::new(),
-            realized_pnl: 0.0,
-            updated_at: when,
-            strategy: s.strategy.clone(),
-            charges: Default::default(),
-            net_pnl: 0.0,
-        };
-        let mut record = record;
-        let t = &self.cfg.trade;
-        crate::options::position::charge_entry(&mut record, &t.costs, t.freeze_of(&s.symbol));
-        let option = MarketOption {
-            tradingsymbol: q.contract.tradingsymbol.clone(),
-            exchange: "NFO".into(),
-            underlying: s.symbol.clone(),
-            expiry,
-            strike: q.contract.strike,
-            kind: q.contract.kind,
-            lot_size,
-            tick_size: tick,
-            ltp: q.ltp,
-            bid: q.bid,
-            ask: q.ask,
-            volume: q.volume,
-            oi: q.oi,
-        };
-        Ok(Planned {
-            detail,
-            record,
-            option,
-        })
-    }
-
-    /// The synthetic plan in paper terms (tests): the trade in words and, in paper mode, the
-    /// record.
-    #[cfg(test)]
-    fn plan(
-        &mut self,
-        s: &Signal,
-        at: i64,
-        snap: RiskSnapshot,
-    ) -> Result<(String, Option<PositionRecord>), (RejectReason, String)> {
-        let spec = self.limits(s, snap)?;
-        let p = self.synthetic(s, at, &spec)?;
-        let paper = self.cfg.mode == Mode::Paper;
-        Ok((p.detail, paper.then_some(p.record)))
     }
 
     /// Counts, logs and persists one decision.
@@ -1378,5 +1085,6 @@ impl Handler<GetRestarts> for OptionsExecutor {
     }
 }
 
+mod plan;
 #[cfg(test)]
 mod tests;

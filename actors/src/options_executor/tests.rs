@@ -1,4 +1,5 @@
 use super::*;
+use crate::logic::price::round_to_tick;
 
 fn cfg() -> ExecutorConfig {
     let c = crate::config::Config::default_config().unwrap();
@@ -36,6 +37,19 @@ fn signal(symbol: &str, confidence: f64, moved: f64, ts: i64) -> Signal {
             ema_slow: 1.0,
         },
     }
+}
+
+/// The synthetic plan in paper terms, as the executor makes it without a broker: the trade in
+/// words and, in paper mode, the record.
+fn plan_of(
+    cfg: &ExecutorConfig,
+    s: &Signal,
+    at: i64,
+    snap: RiskSnapshot,
+) -> Result<(String, Option<PositionRecord>), (RejectReason, String)> {
+    let spec = plan::limits(cfg, s, &snap, &mut messages::DailyCaps::default())?;
+    let p = plan::synthetic(cfg, s, at, &spec)?;
+    Ok((p.detail, (cfg.mode == Mode::Paper).then_some(p.record)))
 }
 
 fn executor(c: ExecutorConfig) -> OptionsExecutor {
@@ -88,16 +102,18 @@ async fn daily_caps_stop_new_entries_for_the_day() {
         day_realized_pnl: pnl,
         ..Default::default()
     };
-    assert!(ex.limits(&s, snap(1, 0.0)).is_ok());
+    assert!(plan::limits(&ex.cfg, &s, &snap(1, 0.0), &mut ex.stats.daily_caps).is_ok());
     assert!(!ex.stats.daily_caps.locked);
-    let (r, detail) = ex.limits(&s, snap(2, 0.0)).unwrap_err();
+    let (r, detail) =
+        plan::limits(&ex.cfg, &s, &snap(2, 0.0), &mut ex.stats.daily_caps).unwrap_err();
     assert_eq!(r, RejectReason::MaxTradesPerDay);
     assert!(detail.contains("2 entries today"), "{detail}");
     assert!(ex.stats.daily_caps.locked);
     // The lock at 1 % of capital, on the day's net P&L.
     let at = capital / 100.0;
-    assert!(ex.limits(&s, snap(1, at - 0.01)).is_ok());
-    let (r, detail) = ex.limits(&s, snap(1, at)).unwrap_err();
+    assert!(plan::limits(&ex.cfg, &s, &snap(1, at - 0.01), &mut ex.stats.daily_caps).is_ok());
+    let (r, detail) =
+        plan::limits(&ex.cfg, &s, &snap(1, at), &mut ex.stats.daily_caps).unwrap_err();
     assert_eq!(r, RejectReason::DailyProfitLock);
     assert!(detail.contains(&format!("₹{at:.2}")), "{detail}");
     let caps = &ex.stats.daily_caps;
@@ -265,11 +281,11 @@ async fn an_entry_above_the_freeze_quantity_is_charged_one_brokerage_per_slice()
     }
     // One lot per order.
     nifty(&mut c).freeze_qty = Some(65);
-    let mut ex = executor(c.clone());
+    let ex = executor(c.clone());
     let at = 1_733_891_400;
     let mut s = signal("NIFTY", 0.7, 2.0, at);
     s.price = 24_010.0;
-    let (detail, rec) = ex.plan(&s, at, RiskSnapshot::default()).unwrap();
+    let (detail, rec) = plan_of(&ex.cfg, &s, at, RiskSnapshot::default()).unwrap();
     let rec = rec.unwrap();
     assert!(rec.lots > 1, "{detail}");
     assert!(
@@ -294,9 +310,7 @@ async fn an_entry_above_the_freeze_quantity_is_charged_one_brokerage_per_slice()
     assert_eq!(rec.charges.total, one.total * i64::from(rec.lots));
     // The same trade without a limit: one order.
     nifty(&mut c).freeze_qty = None;
-    let (_, whole) = executor(c.clone())
-        .plan(&s, at, RiskSnapshot::default())
-        .unwrap();
+    let (_, whole) = plan_of(&c, &s, at, RiskSnapshot::default()).unwrap();
     let whole = whole.unwrap();
     assert_eq!(
         (whole.quantity, whole.charges.brokerage),
@@ -304,9 +318,7 @@ async fn an_entry_above_the_freeze_quantity_is_charged_one_brokerage_per_slice()
     );
     // A freeze quantity below the contract's lot cannot be ordered at all.
     nifty(&mut c).freeze_qty = Some(64);
-    let (r, why) = executor(c)
-        .plan(&s, at, RiskSnapshot::default())
-        .unwrap_err();
+    let (r, why) = plan_of(&c, &s, at, RiskSnapshot::default()).unwrap_err();
     assert_eq!(r, RejectReason::NoInstrument);
     assert!(
         why.contains("instruments.underlyings.NIFTY.freeze_qty")
@@ -354,21 +366,21 @@ async fn plan_applies_risk_limits_strike_and_size() {
         ..Default::default()
     };
     assert_eq!(
-        ex.plan(&s, at, open3).unwrap_err().0,
+        plan_of(&ex.cfg, &s, at, open3).unwrap_err().0,
         RejectReason::MaxPositions
     );
     let lost = RiskSnapshot {
         day_realized_pnl: -5_000.0,
         ..Default::default()
     };
-    let (r, why) = ex.plan(&s, at, lost).unwrap_err();
+    let (r, why) = plan_of(&ex.cfg, &s, at, lost).unwrap_err();
     assert_eq!(r, RejectReason::DailyLossHalt);
     assert!(
         why.contains("₹-5000.00") && why.contains("₹5000.00"),
         "{why}"
     );
     // The seed's ₹1,00,000 cannot risk 30 % of an ATM weekly NIFTY lot within 2 %.
-    let (r, why) = ex.plan(&s, at, RiskSnapshot::default()).unwrap_err();
+    let (r, why) = plan_of(&ex.cfg, &s, at, RiskSnapshot::default()).unwrap_err();
     assert_eq!(r, RejectReason::ZeroLots);
     assert!(
         why.contains("one lot of 65 risks") && why.contains("more than 2% of capital (₹2000.00)"),
@@ -376,7 +388,7 @@ async fn plan_applies_risk_limits_strike_and_size() {
     );
     // With ₹10,00,000 it trades: the ATM call of the next weekly.
     ex.cfg.trade.capital = 1_000_000.0;
-    let (detail, rec) = ex.plan(&s, at, RiskSnapshot::default()).unwrap();
+    let (detail, rec) = plan_of(&ex.cfg, &s, at, RiskSnapshot::default()).unwrap();
     let rec = rec.unwrap();
     assert_eq!(rec.option_symbol, "NIFTY24D1724000CE", "{detail}");
     assert_eq!(
@@ -422,7 +434,7 @@ async fn plan_applies_risk_limits_strike_and_size() {
     // A SELL signal buys the put.
     let mut sell = s.clone();
     sell.action = messages::Action::Sell;
-    let (_, rec) = ex.plan(&sell, at, RiskSnapshot::default()).unwrap();
+    let (_, rec) = plan_of(&ex.cfg, &sell, at, RiskSnapshot::default()).unwrap();
     assert_eq!(rec.unwrap().option_symbol, "NIFTY24D1724000PE");
     // Consecutive losses halt when the rule is on.
     ex.cfg.trade.rules.halt_after_consecutive_losses = Some(2);
@@ -431,7 +443,7 @@ async fn plan_applies_risk_limits_strike_and_size() {
         ..Default::default()
     };
     assert_eq!(
-        ex.plan(&s, at, streak).unwrap_err().0,
+        plan_of(&ex.cfg, &s, at, streak).unwrap_err().0,
         RejectReason::ConsecutiveLosses
     );
 }
