@@ -28,9 +28,9 @@ pub struct CrossoverParams {
     pub target_multiplier: f64,
 }
 
-/// A detected crossover with its levels: a strategy [`Detection`](crate::strategies::Detection)
+/// A detected crossover with its levels: a strategy [`Detection`](super::detection::Detection)
 /// (`ema_fast` and `ema_slow` are the two EMAs).
-pub type Cross = crate::strategies::Detection;
+pub type Cross = super::detection::Detection;
 
 /// Crossover state of one symbol.
 #[derive(Debug, Clone, Copy, PartialEq)]

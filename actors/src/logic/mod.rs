@@ -5,6 +5,7 @@
 //! - [`calendar`]: open and closed exchange days (weekdays and the holiday files).
 //! - [`aggregator`]: ticks and bars → candles of one timeframe, with invalid input rejected.
 //! - [`crossover`]: the EMA fast/slow crossover detector and its signal levels.
+//! - [`detection`]: what a strategy kind detects on a candle (its signal before the id).
 //! - [`price`]: rounding to the exchange tick.
 //! - [`backfill`]: broker history at start-up split into closed candles and the running one.
 //! - [`clock`]: the live engine's clock (the machine's, or a faster rehearsal clock).
@@ -16,6 +17,7 @@ pub mod backfill;
 pub mod calendar;
 pub mod clock;
 pub mod crossover;
+pub mod detection;
 pub mod ema;
 pub mod inorder;
 pub mod price;

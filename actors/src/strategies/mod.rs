@@ -8,32 +8,14 @@
 //! Adding a kind: one new file in this folder with the type, its parameters (a serde struct
 //! with defaults) and a `build` function, plus one line in [`KINDS`]. Nothing else changes.
 
-use messages::{Action, Candle};
+use messages::Candle;
 use serde::de::DeserializeOwned;
 
 pub mod crossover;
 pub mod ema5_alert;
 pub mod instances;
 
-/// What a strategy detected on a candle: a signal before it gets its id.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Detection {
-    pub action: Action,
-    /// Open time of the candle it was detected on.
-    pub candle_time: i64,
-    /// Entry price on the underlying.
-    pub price: f64,
-    pub stop_loss: f64,
-    pub target: f64,
-    /// Strength in [0, 1] (each kind documents its formula).
-    pub strength: f64,
-    /// |target − price| / price × 100.
-    pub expected_move_pct: f64,
-    /// The two indicator values stored with the signal (`ema_fast`, `ema_slow`; each kind says
-    /// what they are).
-    pub ema_fast: f64,
-    pub ema_slow: f64,
-}
+pub use crate::logic::detection::Detection;
 
 /// One symbol's state of a strategy kind. Every method is O(1) and allocation-free per candle.
 pub trait StrategyKind: Send + std::fmt::Debug {
