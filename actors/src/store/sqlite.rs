@@ -150,6 +150,12 @@ pub struct SqliteStore {
     json: Vec<u8>,
 }
 
+/// Page size of a new store file. The rows are appended in key order and commits are
+/// batches: 16 KiB pages mean fewer pages, splits and WAL frames (each its own write) for the
+/// same rows. Measured on the signal-heavy paper replay (1M bars, 115 k rows): 0.92× the wall
+/// and CPU of 4 KiB pages; a live commit of one signal writes a few pages more bytes, in µs.
+const PAGE_SIZE: i64 = 16_384;
+
 /// `value` as JSON, written into `json` ("" if it cannot be written).
 fn json_into<'a, T: serde::Serialize + ?Sized>(json: &'a mut Vec<u8>, value: &T) -> &'a str {
     json.clear();
@@ -180,6 +186,10 @@ impl SqliteStore {
     }
 
     fn init(conn: Connection) -> Result<Self> {
+        // Asked before anything is written: it sets a new file's page size and leaves an
+        // existing file's as it is.
+        conn.pragma_update(None, "page_size", PAGE_SIZE)
+            .map_err(|e| Error::store(B, "page_size", e))?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(|e| Error::store(B, "journal_mode=WAL", e))?;
         conn.pragma_update(None, "synchronous", "NORMAL")

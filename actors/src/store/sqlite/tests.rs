@@ -651,3 +651,39 @@ fn file_store_survives_reopen() {
     let mut again = SqliteStore::open(&p).unwrap();
     assert_eq!(again.signals(&SignalQuery::default()).unwrap(), vec![sig]);
 }
+
+#[test]
+fn a_new_store_has_16_kib_pages_and_an_older_file_keeps_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let page =
+        |c: &Connection| -> i64 { c.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap() };
+    let fresh = dir.path().join("new.db");
+    let mut s = SqliteStore::open(&fresh).unwrap();
+    s.write(&[Row::Signal(Box::new(signal(
+        1_700_000_900,
+        "NIFTY",
+        Action::Buy,
+    )))])
+    .unwrap();
+    assert_eq!(page(&s.conn), PAGE_SIZE);
+    drop(s);
+    // A file made with SQLite's default 4 KiB pages (as before) opens, keeps them and its rows.
+    let old = dir.path().join("old.db");
+    {
+        let c = Connection::open(&old).unwrap();
+        c.pragma_update(None, "page_size", 4096).unwrap();
+        c.pragma_update(None, "journal_mode", "WAL").unwrap();
+        c.execute_batch(DDL).unwrap();
+    }
+    let a = signal(1_700_000_900, "NIFTY", Action::Buy);
+    let mut s = SqliteStore::open(&old).unwrap();
+    s.write(&[Row::Signal(Box::new(a.clone()))]).unwrap();
+    drop(s);
+    let mut s = SqliteStore::open(&old).unwrap();
+    assert_eq!(page(&s.conn), 4096);
+    let got = s.signals(&SignalQuery::default()).unwrap();
+    assert_eq!(
+        got.iter().map(|x| x.signal_id).collect::<Vec<_>>(),
+        [a.signal_id]
+    );
+}
