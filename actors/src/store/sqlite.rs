@@ -156,6 +156,9 @@ pub struct SqliteStore {
 /// and CPU of 4 KiB pages; a live commit of one signal writes a few pages more bytes, in µs.
 const PAGE_SIZE: i64 = 16_384;
 
+/// WAL bytes between automatic checkpoints.
+const WAL_CHECKPOINT_BYTES: i64 = 40 << 20;
+
 /// `value` as JSON, written into `json` ("" if it cannot be written).
 fn json_into<'a, T: serde::Serialize + ?Sized>(json: &'a mut Vec<u8>, value: &T) -> &'a str {
     json.clear();
@@ -199,8 +202,16 @@ impl SqliteStore {
         // batched inserts).
         conn.pragma_update(None, "cache_size", -65_536)
             .map_err(|e| Error::store(B, "cache_size", e))?;
-        conn.pragma_update(None, "wal_autocheckpoint", 10_000)
-            .map_err(|e| Error::store(B, "wal_autocheckpoint", e))?;
+        // The threshold is in pages: ~40 MiB whatever the file's page size.
+        let page: i64 = conn
+            .query_row("PRAGMA page_size", [], |r| r.get(0))
+            .map_err(|e| Error::store(B, "page_size", e))?;
+        conn.pragma_update(
+            None,
+            "wal_autocheckpoint",
+            WAL_CHECKPOINT_BYTES / page.max(512),
+        )
+        .map_err(|e| Error::store(B, "wal_autocheckpoint", e))?;
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(|e| Error::store(B, "busy_timeout", e))?;
         conn.execute_batch(DDL)

@@ -666,6 +666,11 @@ fn a_new_store_has_16_kib_pages_and_an_older_file_keeps_its_own() {
     )))])
     .unwrap();
     assert_eq!(page(&s.conn), PAGE_SIZE);
+    let ckpt = |c: &Connection| -> i64 {
+        c.query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0))
+            .unwrap()
+    };
+    assert_eq!(ckpt(&s.conn) * PAGE_SIZE, WAL_CHECKPOINT_BYTES);
     drop(s);
     // A file made with SQLite's default 4 KiB pages (as before) opens, keeps them and its rows.
     let old = dir.path().join("old.db");
@@ -681,6 +686,7 @@ fn a_new_store_has_16_kib_pages_and_an_older_file_keeps_its_own() {
     drop(s);
     let mut s = SqliteStore::open(&old).unwrap();
     assert_eq!(page(&s.conn), 4096);
+    assert_eq!(ckpt(&s.conn) * 4096, WAL_CHECKPOINT_BYTES);
     let got = s.signals(&SignalQuery::default()).unwrap();
     assert_eq!(
         got.iter().map(|x| x.signal_id).collect::<Vec<_>>(),
