@@ -96,8 +96,19 @@ pub async fn run(mut cfg: Config, opts: RunOptions) -> Result<(), AppError> {
     // The broker: instruments into the config, history into the store, before the actors start.
     let mut kite = if opts.kite {
         Some(
+            // The instrument refresh's schedule: every day when told to ignore the calendar
+            // (a special session on a holiday still refreshes before its open).
             crate::kite_feed::KiteFeed::prepare(
-                &mut cfg, &symbols, backend, opts.clock, &session, &calendar,
+                &mut cfg,
+                &symbols,
+                backend,
+                opts.clock,
+                &session,
+                &if opts.ignore_calendar {
+                    calendar.every_day()
+                } else {
+                    calendar.clone()
+                },
             )
             .await?,
         )

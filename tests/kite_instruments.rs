@@ -272,6 +272,36 @@ async fn a_refresh_that_succeeds_replaces_the_cache_and_the_dumps_lot_wins_over_
 }
 
 #[actix_rt::test]
+async fn with_the_calendar_ignored_a_holiday_refreshes_the_dump_as_a_trading_day_would() {
+    // Monday 26 January 2026 is Republic Day in config/holidays/nse-2026.csv. The cache was
+    // written on Friday the 23rd after that day's refresh instant: current by the calendar
+    // (Friday is the last trading day), stale for a special session run on the holiday with
+    // --ignore-calendar (the engine's own runs set ALPHASTOCKS_IGNORE_CALENDAR=1). Its age
+    // is judged on the rehearsal's clock: three days, well under kite.instruments_max_age_hours.
+    let new = dump("NIFTY", "2026-01-27", 65);
+    let s = stand_in(
+        None,
+        ResponseTemplate::new(200).set_body_string(new.clone()),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), &s.uri(), |v| {
+        v["kite"]["instruments_max_age_hours"] = 96.into();
+    });
+    let cache = write_cache(
+        dir.path(),
+        &dump("NIFTY", "2026-01-27", 75),
+        unix("2026-01-23T09:00:00+05:30"),
+    );
+    let log = run(&cfg, &s.uri(), "2026-01-26T10:00:00+05:30", 1.0, 2.5).await;
+    assert_eq!(nfo_requests(&s).await, 1, "{log}");
+    assert_eq!(std::fs::read_to_string(&cache).unwrap(), new, "{log}");
+    assert!(log.contains("instrument dump NFO refreshed"), "{log}");
+    assert!(log.contains("calendar: IGNORED"), "{log}");
+    assert!(alarms(&s).await.is_empty());
+}
+
+#[actix_rt::test]
 async fn a_refresh_failed_at_start_after_the_open_is_retried_until_one_succeeds() {
     let new = dump("NIFTY", "2026-12-08", 65);
     let s = stand_in(

@@ -2,7 +2,8 @@
 //!
 //! At start the cached dump (`instruments_NFO.csv` under the data directory) is used when it
 //! was written since the last refresh instant (`kite.instruments_refresh_at` of the latest
-//! trading day, on the engine's clock) and is younger than `kite.instruments_max_age_hours`;
+//! trading day) and is younger than `kite.instruments_max_age_hours`, both on the engine's clock
+//! (a rehearsal's `--clock-start` time, not the machine's);
 //! otherwise it is refreshed first. While the engine runs, the dump is refreshed at that time
 //! of every trading day, before the open. A refresh is atomic
 //! ([`actors::kite::refresh_dump`]): downloaded to a temporary file beside the cache, parsed
@@ -84,11 +85,13 @@ fn written_at(cache: &Path) -> String {
         .unwrap_or_else(|_| "at an unknown time".into())
 }
 
-fn younger_than(cache: &Path, max_age: Duration) -> bool {
+fn younger_than(cache: &Path, max_age: Duration, now: i64) -> bool {
     std::fs::metadata(cache)
         .and_then(|m| m.modified())
-        .map(|t| t.elapsed().unwrap_or(Duration::ZERO) < max_age)
-        .unwrap_or(false)
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .and_then(|d| i64::try_from(d.as_secs()).ok())
+        .is_some_and(|written| now.saturating_sub(written) < max_age.as_secs() as i64)
 }
 
 impl NfoDump {
@@ -117,7 +120,7 @@ impl NfoDump {
             alarmed: None,
             inflight: None,
         };
-        let current = written_since(&dump.cache, due) && younger_than(&dump.cache, max_age);
+        let current = written_since(&dump.cache, due) && younger_than(&dump.cache, max_age, now);
         if current {
             match read_cache(&dump.cache)
                 .and_then(|l| check_dump(&l, &dump.underlyings, today).map(|s| (l, s)))

@@ -135,6 +135,16 @@ impl TradingCalendar {
         }
     }
 
+    /// The same exchange time with every day open: what `--ignore-calendar` trades on (a
+    /// special session on a holiday or a weekend).
+    pub fn every_day(&self) -> Self {
+        TradingCalendar {
+            days: 0x7F,
+            offset: self.offset,
+            holidays: BTreeMap::new(),
+        }
+    }
+
     /// The exchange date of `ts` (Unix seconds).
     pub fn date_of(&self, ts: i64) -> NaiveDate {
         let days = (ts + self.offset).div_euclid(86_400);
@@ -275,5 +285,10 @@ mod tests {
         assert_eq!(c.date_of(c.midnight(d("2026-01-26"))), d("2026-01-26"));
         assert_eq!(c.date_of(c.midnight(d("2026-01-26")) - 1), d("2026-01-25"));
         assert_eq!(c.midnight(d("2026-01-26")), ts - 16_200);
+        // --ignore-calendar: the holiday and the weekend open, the exchange time kept.
+        let all = c.every_day();
+        assert!(all.is_open(d("2026-01-26")) && all.is_open(d("2026-01-24")));
+        assert_eq!(all.previous_open(d("2026-01-27")), d("2026-01-26"));
+        assert_eq!(all.date_of(ts), d("2026-01-26"));
     }
 }
