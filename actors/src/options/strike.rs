@@ -89,11 +89,21 @@ pub fn choose_from(
     ))
 }
 
+/// Why a quote was passed over (its text is written only when no strike is eligible).
+enum Refused {
+    Volume,
+    Oi,
+    Spread(f64),
+    Premium,
+}
+
 /// Picks the best strike of `quotes` (one expiry, one type) or says why none is eligible.
+/// The chosen quote is cloned once, and the refusals' text is written only when nothing is
+/// chosen.
 pub fn select(quotes: &[Quote], sel: &StrikeSelection, rules: &Rules) -> Result<Selection, String> {
-    let mut best: Option<Selection> = None;
-    let mut why = Vec::new();
-    for q in quotes {
+    let mut best: Option<(usize, f64)> = None;
+    let mut refused: Vec<(usize, Refused)> = Vec::new();
+    for (i, q) in quotes.iter().enumerate() {
         // Steps on the out-of-the-money side: up for calls, down for puts.
         let otm = match q.contract.kind {
             OptionType::CE => q.steps_from_atm,
@@ -103,64 +113,71 @@ pub fn select(quotes: &[Quote], sel: &StrikeSelection, rules: &Rules) -> Result<
             continue;
         }
         if q.volume < sel.min_volume {
-            why.push(format!(
-                "{} volume {} < {}",
-                q.contract.tradingsymbol, q.volume, sel.min_volume
-            ));
+            refused.push((i, Refused::Volume));
             continue;
         }
         if q.oi < sel.min_oi {
-            why.push(format!(
-                "{} OI {} < {}",
-                q.contract.tradingsymbol, q.oi, sel.min_oi
-            ));
+            refused.push((i, Refused::Oi));
             continue;
         }
         let spread_pct = (q.ask - q.bid) / q.ltp * 100.0;
         if rules.max_spread_pct.is_some_and(|m| spread_pct > m) {
-            why.push(format!(
-                "{} spread {spread_pct:.2}% > {}%",
-                q.contract.tradingsymbol,
-                rules.max_spread_pct.unwrap_or_default()
-            ));
+            refused.push((i, Refused::Spread(spread_pct)));
             continue;
         }
         if rules.min_premium.is_some_and(|m| q.ltp < m)
             || rules.max_premium.is_some_and(|m| q.ltp > m)
         {
-            why.push(format!(
-                "{} premium {} outside the premium range",
-                q.contract.tradingsymbol, q.ltp
-            ));
+            refused.push((i, Refused::Premium));
             continue;
         }
         let target = if sel.prefer_atm { 0 } else { 1 };
         let score = 100.0 - 15.0 * (otm - target).abs() as f64
             + 10.0 * (q.oi as f64 / (10.0 * sel.min_oi.max(1) as f64)).min(1.0)
             - spread_pct;
-        let better = match &best {
+        let better = match best {
             None => true,
-            Some(b) => {
-                score > b.score
-                    || (score == b.score
+            Some((b, b_score)) => {
+                let b = &quotes[b];
+                score > b_score
+                    || (score == b_score
                         && (q.steps_from_atm.abs(), q.contract.strike)
-                            < (b.quote.steps_from_atm.abs(), b.quote.contract.strike))
+                            < (b.steps_from_atm.abs(), b.contract.strike))
             }
         };
         if better {
-            best = Some(Selection {
-                quote: q.clone(),
-                score,
-            });
+            best = Some((i, score));
         }
     }
-    best.ok_or_else(|| {
-        if why.is_empty() {
-            format!("no strike within {} steps of ATM", sel.max_strikes_from_atm)
-        } else {
-            format!("no eligible strike: {}", why.join("; "))
-        }
-    })
+    if let Some((i, score)) = best {
+        return Ok(Selection {
+            quote: quotes[i].clone(),
+            score,
+        });
+    }
+    if refused.is_empty() {
+        return Err(format!(
+            "no strike within {} steps of ATM",
+            sel.max_strikes_from_atm
+        ));
+    }
+    let why: Vec<String> = refused
+        .iter()
+        .map(|(i, r)| {
+            let q = &quotes[*i];
+            let name = &q.contract.tradingsymbol;
+            match r {
+                Refused::Volume => format!("{name} volume {} < {}", q.volume, sel.min_volume),
+                Refused::Oi => format!("{name} OI {} < {}", q.oi, sel.min_oi),
+                Refused::Spread(spread_pct) => format!(
+                    "{name} spread {spread_pct:.2}% > {}%",
+                    rules.max_spread_pct.unwrap_or_default()
+                ),
+                Refused::Premium => format!("{name} premium {} outside the premium range", q.ltp),
+            }
+        })
+        .collect();
+    Err(format!("no eligible strike: {}", why.join("; ")))
 }
 
 #[cfg(test)]
