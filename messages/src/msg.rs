@@ -703,6 +703,12 @@ pub struct WriterStats {
 #[error("store: {0}")]
 pub struct StoreFailure(pub String);
 
+/// A live feed stops handing ticks on (`run` is shutting down); the reply comes once it has
+/// stopped, so nothing it sends can arrive after a drain that follows.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct StopFeed;
+
 // ---------------------------------------------------------------- every actor
 
 /// Fault injection: the receiving actor panics inside its handler (tests and `ctl crash`).
