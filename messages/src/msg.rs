@@ -256,6 +256,8 @@ pub struct SubscribeSignals(pub Recipient<SignalGenerated>);
 pub enum ProbeStage {
     /// SignalManager began handling the strategy's [`SignalDetected`].
     Detected,
+    /// The DbWriter's commit of the signal came back to SignalManager (it publishes now).
+    Committed,
     /// The executor decided the signal (logged, opened or rejected), after its commit.
     Decided,
 }
