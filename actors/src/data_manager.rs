@@ -12,17 +12,14 @@
 //!   [`GetRestarts`].
 //! - Sends: [`JudgeCandles`] and [`HistoryLoaded`] to each Strategy instance (its timeframe
 //!   and its symbols only); their replies, merged in time order, as [`SignalDetected`] to
-//!   SignalManager (a batch only one instance takes goes `direct`: the instance sends its
-//!   detections itself); the finest timeframe's [`CandlesUpdated`] to PositionManager;
+//!   SignalManager; the finest timeframe's [`CandlesUpdated`] to PositionManager;
 //!   [`LoadHistory`] and [`Persist`] (a batch's closed candles, when `persist_candles`, once
 //!   its detections are with SignalManager) to DbWriter.
 //!
 //! Invalid ticks and bars (NaN, price ≤ 0, negative volume, out of order, outside the session)
 //! are counted by reason and dropped with a log line; they never stop the actor.
 
-use std::cell::Cell;
 use std::collections::VecDeque;
-use std::rc::Rc;
 
 use actix::prelude::*;
 use messages::msg::*;
@@ -90,8 +87,6 @@ pub struct DataManager {
     db: Tracked<DbWriter>,
     /// Closed candles of the batch being finished, for the store (sent by [`Self::forward`]).
     to_persist: Vec<Row>,
-    /// Batches whose detections are being merged (see [`Self::forward`]).
-    merging: Rc<Cell<usize>>,
     stats: DataStats,
     restarts: u64,
     m: &'static ActorMetrics,
@@ -135,7 +130,6 @@ impl DataManager {
             signals_to,
             db,
             to_persist: Vec::new(),
-            merging: Rc::new(Cell::new(0)),
             stats: DataStats::default(),
             restarts: 0,
             m,
@@ -435,20 +429,9 @@ impl Handler<MixedBarsReceived> for DataManager {
 }
 
 impl DataManager {
-    /// Sends the batch's events to each instance (its timeframe, its symbols), then to
-    /// PositionManager (the finest timeframe); the reply waits until every instance has taken
+    /// Sends the batch's events to PositionManager (the finest timeframe) and to each
+    /// instance (its timeframe, its symbols); the reply waits until every instance has taken
     /// them, so a feed that awaits it never outruns the pipeline.
-    ///
-    /// PositionManager is told after the instances are asked, in the same handler: its
-    /// mailbox has the batch's prices before any message a signal of this batch can bring
-    /// it (the executor's risk question comes after the signal's commit), and the strategy
-    /// runs first on this thread, so a signal does not wait for PositionManager's turn.
-    ///
-    /// A batch that only one instance takes (and no earlier batch still being merged) is
-    /// judged `direct`: the instance hands its detections to SignalManager itself, in its
-    /// order, which is the merged order — one hop fewer, the same sequence. Otherwise the
-    /// replies are merged here in time order (instances in config order, each one's own
-    /// order kept). Batches under merge are counted: a direct batch never overtakes one.
     ///
     /// The batch's closed candles go to the store after its detections went to SignalManager
     /// (and, when there were any, after SignalManager had its turn on this thread): waking
@@ -464,11 +447,12 @@ impl DataManager {
             }
             return Box::pin(async move { report });
         }
-        let to_positions = match (&self.positions_to, batch.first()) {
-            (Some(_), Some(finest)) if !finest.is_empty() => Some(finest.clone()),
-            _ => None,
-        };
-        let mut jobs: Vec<(usize, Vec<CandleEvent>)> = Vec::new();
+        if let (Some(p), Some(finest)) = (&self.positions_to, batch.first()) {
+            if !finest.is_empty() {
+                p.do_send(CandlesUpdated(finest.clone()));
+            }
+        }
+        let mut asks = Vec::new();
         for (frame, mut events) in self.frames.iter().zip(batch) {
             if events.is_empty() {
                 continue;
@@ -491,41 +475,26 @@ impl DataManager {
                         .collect()
                 };
                 if !mine.is_empty() {
-                    jobs.push((r, mine));
+                    asks.push(route.candles.send(JudgeCandles(mine)));
                 }
             }
         }
-        let direct = judged_directly(jobs.len(), self.merging.get());
-        let asks: Vec<_> = jobs
-            .into_iter()
-            .map(|(r, events)| self.routes[r].candles.send(JudgeCandles { events, direct }))
-            .collect();
-        if let (Some(p), Some(events)) = (&self.positions_to, to_positions) {
-            p.do_send(CandlesUpdated(events));
-        }
-        let merging = (!direct && !asks.is_empty()).then(|| Merging::new(&self.merging));
         let (signals_to, db) = (self.signals_to.clone(), self.db.clone());
         Box::pin(async move {
             let mut found: Vec<SignalDetected> = Vec::new();
-            let mut sent = 0;
             for req in asks {
                 match req.await {
-                    Ok(j) => {
-                        found.extend(j.detected);
-                        sent += j.sent;
-                    }
+                    Ok(d) => found.extend(d),
                     Err(e) => log::error!("{NAME}: a strategy did not take a candle batch: {e}"),
                 }
             }
             // In time order across instances; one instance's own order is kept (stable sort,
             // instances in config order): the same batch always gives the same sequence.
             found.sort_by_key(|d| d.at);
-            report.signals = sent + found.len() as u64;
+            report.signals = found.len() as u64;
             for d in found {
                 signals_to.do_send(d);
             }
-            // Merged and handed on: a later batch may go direct again.
-            drop(merging);
             if !rows.is_empty() {
                 if report.signals > 0 {
                     tokio::task::yield_now().await;
@@ -534,30 +503,6 @@ impl DataManager {
             }
             report
         })
-    }
-}
-
-/// Whether a batch asked of `asked` instances is judged `direct` (the instance sends its
-/// detections to SignalManager itself) while `merging` earlier batches wait for their merge:
-/// only a batch of one instance, and never ahead of a batch still being merged.
-pub fn judged_directly(asked: usize, merging: usize) -> bool {
-    asked == 1 && merging == 0
-}
-
-/// One batch whose detections are being merged, counted until dropped (sent on, or the
-/// future dropped).
-struct Merging(Rc<Cell<usize>>);
-
-impl Merging {
-    fn new(count: &Rc<Cell<usize>>) -> Self {
-        count.set(count.get() + 1);
-        Merging(count.clone())
-    }
-}
-
-impl Drop for Merging {
-    fn drop(&mut self) {
-        self.0.set(self.0.get().saturating_sub(1));
     }
 }
 
@@ -720,37 +665,5 @@ impl Handler<GetRestarts> for DataManager {
     fn handle(&mut self, _: GetRestarts, _ctx: &mut Context<Self>) -> u64 {
         self.m.count_handled();
         self.restarts
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_a_lone_instance_goes_direct_and_never_ahead_of_a_merge() {
-        assert!(judged_directly(1, 0));
-        assert!(
-            !judged_directly(2, 0),
-            "two instances: merged in time order"
-        );
-        assert!(!judged_directly(0, 0), "nothing asked");
-        assert!(
-            !judged_directly(1, 1),
-            "an earlier batch still merging: this one waits its turn"
-        );
-    }
-
-    #[test]
-    fn a_merge_is_counted_until_dropped() {
-        let count = Rc::new(Cell::new(0));
-        let a = Merging::new(&count);
-        let b = Merging::new(&count);
-        assert_eq!(count.get(), 2);
-        drop(a);
-        assert_eq!(count.get(), 1);
-        drop(b);
-        assert_eq!(count.get(), 0);
-        assert!(judged_directly(1, count.get()));
     }
 }

@@ -4,15 +4,12 @@
 //!   trades (the kind's own O(1) state, e.g. two incremental EMAs for `ma_crossover`).
 //! - Handles: [`JudgeCandles`] (closed candles update the state and may signal; forming ones
 //!   are judged without changing it; the reply is what it detected, which DataManager merges
-//!   in time order with the other instances' and hands to SignalManager — or, when this
-//!   instance is the batch's only one, it sends them to SignalManager itself and replies with
-//!   their count),
+//!   in time order with the other instances' and hands to SignalManager),
 //!   [`HistoryLoaded`] (warm-up, never signals), [`UseDataSource`], [`GetStrategyProgress`]
 //!   (candles taken per symbol against the warm-up, signals), [`InjectPanic`], [`Drain`],
 //!   [`GetRestarts`].
-//! - Sends: [`SignalDetected`] to SignalManager (a batch it judges alone, and what a rebuild
-//!   detects); [`GetCandles`] to DataManager after a restart, to rebuild its state from the
-//!   history.
+//! - Sends: [`GetCandles`] to DataManager after a restart, to rebuild its state from the
+//!   history, and what the rebuild detects as [`SignalDetected`] to SignalManager.
 //!
 //! Every instance is its own supervised actor with its own metrics row (`strategy:NAME`):
 //! a panic in one restarts that one only. DataManager feeds it only its timeframe's candles
@@ -155,11 +152,9 @@ impl Strategy {
         }
     }
 
-    /// Judges the batch; what it detects goes to SignalManager now (`direct`) or into the
-    /// reply, in detection order either way.
-    fn on_candles(&mut self, msg: &JudgeCandles) -> Judged {
-        let mut out = Judged::default();
-        for e in &msg.events {
+    fn on_candles(&mut self, msg: &JudgeCandles) -> Vec<SignalDetected> {
+        let mut out = Vec::new();
+        for e in &msg.0 {
             let sym = e.candle.symbol.0 as usize;
             let Some(Some(st)) = self.states.get_mut(sym) else {
                 continue;
@@ -176,13 +171,7 @@ impl Strategy {
                 }
             }
             if let Some(x) = hit {
-                let d = self.detected(x, self.spec.symbols.name(e.candle.symbol), e.at);
-                if msg.direct {
-                    self.signals_to.do_send(d);
-                    out.sent += 1;
-                } else {
-                    out.detected.push(d);
-                }
+                out.push(self.detected(x, self.spec.symbols.name(e.candle.symbol), e.at));
             }
         }
         out

@@ -178,27 +178,12 @@ pub struct SymbolProgress {
 pub struct CandlesUpdated(pub Vec<CandleEvent>);
 
 /// Candle updates of one ingest batch for one strategy instance (its timeframe, its symbols),
-/// in data order. The instance replies once it has taken them, with what it detected in
-/// detection order; DataManager merges the replies of every instance in time order before
-/// SignalManager sees them, so signals of several instances reach the executor as they
-/// happened. When the instance is the batch's only one (and no earlier batch is still being
-/// merged), its own order is the merged order: `direct` asks it to hand its detections to
-/// SignalManager itself, a hop sooner, and reply with their count only.
+/// in data order. The instance replies with what it detected, in detection order; DataManager
+/// merges the replies of every instance in time order before SignalManager sees them, so
+/// signals of several instances reach the executor as they happened.
 #[derive(Message, Debug, Clone)]
-#[rtype(result = "Judged")]
-pub struct JudgeCandles {
-    pub events: Vec<CandleEvent>,
-    pub direct: bool,
-}
-
-/// Reply to [`JudgeCandles`].
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Judged {
-    /// What was detected, in detection order (empty when sent directly).
-    pub detected: Vec<SignalDetected>,
-    /// How many were sent to SignalManager directly.
-    pub sent: u64,
-}
+#[rtype(result = "Vec<SignalDetected>")]
+pub struct JudgeCandles(pub Vec<CandleEvent>);
 
 /// Where a restarted Strategy asks for candles to rebuild its indicators.
 #[derive(Message)]
