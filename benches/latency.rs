@@ -259,6 +259,7 @@ async fn case(n: usize, secs: f64, flush_ms: u64, on_pipeline: bool) {
     } = collector.send(Take).await.unwrap();
     let stats = engine.data.send(GetDataStats).await.unwrap();
     let w = engine.db.send(GetWriterStats).await.unwrap();
+    let actors = engine.metrics.snapshot();
     engine.shutdown().await;
 
     // The tick that closes symbol s's 1-minute candle opened at c is s's first tick at or
@@ -313,6 +314,21 @@ async fn case(n: usize, secs: f64, flush_ms: u64, on_pipeline: bool) {
         w.commits,
         fmt(Duration::from_micros(w.commit_micros / w.commits.max(1))),
     );
+    // Handler time and time in mailbox, sampled 1 message in 64 (DataManager's handler time
+    // is the ingest; its hand-off to the instances is not in it).
+    let ns = Duration::from_nanos;
+    for a in actors.iter().filter(|a| a.latency_samples > 0) {
+        println!(
+            "{:>21}  {:<20} handler p50 {} p99 {}; in mailbox p50 {} p99 {} ({} sampled)",
+            "",
+            a.actor,
+            fmt(ns(a.latency_p50_ns)),
+            fmt(ns(a.latency_p99_ns)),
+            fmt(ns(a.mailbox_p50_ns)),
+            fmt(ns(a.mailbox_p99_ns)),
+            a.latency_samples,
+        );
+    }
 }
 
 fn main() {

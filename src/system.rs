@@ -461,8 +461,8 @@ impl Engine {
     }
 
     /// The arbiter (thread) the market-data path runs on: a feed spawned there hands its
-    /// ticks to DataManager without a cross-thread wake-up (the latency benchmark's
-    /// `--feed-on-pipeline`).
+    /// ticks to DataManager without a cross-thread wake-up (`run`'s simulated feed, the
+    /// latency benchmark's feeder).
     pub fn pipeline_arbiter(&self) -> actix::ArbiterHandle {
         self.pipeline.handle()
     }
