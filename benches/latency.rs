@@ -10,19 +10,24 @@
 //!
 //! - **detected**: until SignalManager handles the strategy's `SignalDetected`;
 //! - **decided**: until the executor decides the signal — after SignalManager had it committed
-//!   by DbWriter and published it.
+//!   by DbWriter and published it. The commit's instant (DbWriter's ack back at SignalManager)
+//!   is printed too, to tell the store's share from the executor's.
 //!
 //! Both instants are taken inside the actors' handlers and reported through `SubscribeProbes`
 //! (sent only to subscribers; nothing is measured or sent without one). Each size runs with
 //! `storage.flush_interval_ms` 1 and with the default 200: DbWriter commits a signal as soon
 //! as its mailbox is empty, so the interval should not matter (it did before group commit).
 //!
-//! The feeder runs on the System's thread, as `run`'s feed does, so each batch crosses to the
-//! pipeline's thread; with `--feed-on-pipeline` it (and the probes' collector) runs on the
-//! pipeline's own thread instead: no cross-thread wake-up between the feed and DataManager.
+//! The feeder (and the probes' collector) runs on the pipeline's thread, where `run`'s
+//! simulated feed runs: no cross-thread wake-up between the feed and DataManager. With
+//! `--feed-on-system` it runs on the System's thread instead (where the feeds ran before),
+//! so each batch crosses to the pipeline's thread.
 //!
-//! Run: `cargo bench --bench latency` (optionally `-- SECONDS [--feed-on-pipeline]`, default
-//! 20 s per case).
+//! Run: `cargo bench --bench latency` (optionally `-- SECONDS [--feed-on-system]
+//! [--symbols N] [--flush MS]`: seconds per case, default 20; only the cases of N symbols,
+//! of flush interval MS). At 1 000 symbols a run needs ≥ 15 s: the EMA 3/8 signals after 8
+//! closed 1-minute candles per symbol, and 100 000 ticks/s over 1 000 symbols is 100 data
+//! seconds per wall second.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -40,10 +45,14 @@ const RATE: f64 = 100_000.0;
 /// Epoch seconds of 2024-01-01 00:00 UTC: the simulated market starts at that day's open.
 const START: i64 = 1_704_067_200;
 
+type Probed = Vec<(String, i64, Instant)>;
+
 /// Records the probes' instants, keyed by (symbol, candle open time).
+#[derive(Default)]
 struct Collector {
-    detected: Vec<(String, i64, Instant)>,
-    decided: Vec<(String, i64, Instant)>,
+    detected: Probed,
+    committed: Probed,
+    decided: Probed,
 }
 
 impl Actor for Collector {
@@ -55,6 +64,7 @@ impl Handler<SignalProbe> for Collector {
     fn handle(&mut self, p: SignalProbe, _: &mut Context<Self>) {
         let v = match p.stage {
             ProbeStage::Detected => &mut self.detected,
+            ProbeStage::Committed => &mut self.committed,
             ProbeStage::Decided => &mut self.decided,
         };
         v.push((p.symbol, p.candle_time, p.at));
@@ -62,16 +72,13 @@ impl Handler<SignalProbe> for Collector {
 }
 
 #[derive(Message)]
-#[rtype(result = "(Vec<(String, i64, Instant)>, Vec<(String, i64, Instant)>)")]
+#[rtype(result = "Collector")]
 struct Take;
 
 impl Handler<Take> for Collector {
     type Result = MessageResult<Take>;
     fn handle(&mut self, _: Take, _: &mut Context<Self>) -> Self::Result {
-        MessageResult((
-            std::mem::take(&mut self.detected),
-            std::mem::take(&mut self.decided),
-        ))
+        MessageResult(std::mem::take(self))
     }
 }
 
@@ -190,7 +197,7 @@ async fn feed_ticks(
 }
 
 /// One case: `n` symbols for `secs` seconds; prints the percentiles. With `on_pipeline` the
-/// feeder (and the probes' collector) run on the pipeline's thread instead of the System's.
+/// feeder (and the probes' collector) run on the pipeline's thread, else on the System's.
 async fn case(n: usize, secs: f64, flush_ms: u64, on_pipeline: bool) {
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(n, dir.path(), flush_ms);
@@ -210,14 +217,10 @@ async fn case(n: usize, secs: f64, flush_ms: u64, on_pipeline: bool) {
         event_level: log::Level::Info,
     })
     .unwrap();
-    let new_collector = || Collector {
-        detected: Vec::new(),
-        decided: Vec::new(),
-    };
     let collector = if on_pipeline {
-        Collector::start_in_arbiter(&engine.pipeline_arbiter(), move |_| new_collector())
+        Collector::start_in_arbiter(&engine.pipeline_arbiter(), |_| Collector::default())
     } else {
-        new_collector().start()
+        Collector::default().start()
     };
     engine
         .signals
@@ -249,9 +252,14 @@ async fn case(n: usize, secs: f64, flush_ms: u64, on_pipeline: bool) {
         wall,
     } = fed;
     engine.drain().await.unwrap();
-    let (detected, decided) = collector.send(Take).await.unwrap();
+    let Collector {
+        detected,
+        committed,
+        decided,
+    } = collector.send(Take).await.unwrap();
     let stats = engine.data.send(GetDataStats).await.unwrap();
     let w = engine.db.send(GetWriterStats).await.unwrap();
+    let actors = engine.metrics.snapshot();
     engine.shutdown().await;
 
     // The tick that closes symbol s's 1-minute candle opened at c is s's first tick at or
@@ -272,15 +280,15 @@ async fn case(n: usize, secs: f64, flush_ms: u64, on_pipeline: bool) {
         d.sort();
         d
     };
-    let (det, dec) = (lat(&detected), lat(&decided));
+    let (det, com, dec) = (lat(&detected), lat(&committed), lat(&decided));
     round_trips.sort();
     println!(
         "{n:>5} symbols, flush {flush_ms:>3} ms{}: {} ticks in {:.2} s ({:.0}/s), {} candles; \
          tick→detected n={} p50 {} p99 {} max {}; tick→decided n={} p50 {} p99 {} max {}",
         if on_pipeline {
-            ", feed on the pipeline's thread"
-        } else {
             ""
+        } else {
+            ", feed on the System's thread"
         },
         stats.ticks,
         wall.as_secs_f64(),
@@ -296,21 +304,54 @@ async fn case(n: usize, secs: f64, flush_ms: u64, on_pipeline: bool) {
         fmt(pct(&dec, 1.0)),
     );
     println!(
-        "{:>21}  round trip to DataManager (no-op) p50 {} p99 {}; DbWriter: {} commits, mean {} each",
+        "{:>21}  tick→committed p50 {} p99 {}; round trip to DataManager (no-op) p50 {} p99 {}; \
+         DbWriter: {} commits, mean {} each",
         "",
+        fmt(pct(&com, 0.50)),
+        fmt(pct(&com, 0.99)),
         fmt(pct(&round_trips, 0.50)),
         fmt(pct(&round_trips, 0.99)),
         w.commits,
         fmt(Duration::from_micros(w.commit_micros / w.commits.max(1))),
     );
+    // Handler time and time in mailbox, sampled 1 message in 64 (DataManager's handler time
+    // is the ingest; its hand-off to the instances is not in it).
+    let ns = Duration::from_nanos;
+    for a in actors.iter().filter(|a| a.latency_samples > 0) {
+        println!(
+            "{:>21}  {:<20} handler p50 {} p99 {}; in mailbox p50 {} p99 {} ({} sampled)",
+            "",
+            a.actor,
+            fmt(ns(a.latency_p50_ns)),
+            fmt(ns(a.latency_p99_ns)),
+            fmt(ns(a.mailbox_p50_ns)),
+            fmt(ns(a.mailbox_p99_ns)),
+            a.latency_samples,
+        );
+    }
 }
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let secs: f64 = args.iter().find_map(|a| a.parse().ok()).unwrap_or(20.0);
-    let on_pipeline = args.iter().any(|a| a == "--feed-on-pipeline");
+    // Seconds: the first number that is not a flag's value.
+    let secs: f64 = (0..args.len())
+        .filter(|&i| i == 0 || !matches!(args[i - 1].as_str(), "--symbols" | "--flush"))
+        .find_map(|i| args[i].parse().ok())
+        .unwrap_or(20.0);
+    let on_pipeline = !args.iter().any(|a| a == "--feed-on-system");
+    let after = |flag: &str| -> Option<u64> {
+        let i = args.iter().position(|a| a == flag)?;
+        args.get(i + 1)?.parse().ok()
+    };
+    let (only_n, only_flush) = (after("--symbols"), after("--flush"));
+    if let Ok(load) = std::fs::read_to_string("/proc/loadavg") {
+        println!("load average at start: {}", load.trim());
+    }
     actix::System::new().block_on(async move {
         for (n, flush) in [(1, 1), (1000, 1), (1, 200), (1000, 200)] {
+            if only_n.is_some_and(|o| o != n as u64) || only_flush.is_some_and(|f| f != flush) {
+                continue;
+            }
             case(n, secs, flush, on_pipeline).await;
         }
     });

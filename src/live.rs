@@ -12,6 +12,8 @@
 //! broker's feed silent while the market is open (`alerts.feed_silent_seconds`), and the store
 //! disconnected with its outbox growing.
 
+use std::sync::atomic::{AtomicI64, Ordering::Relaxed};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::Actor;
@@ -20,8 +22,11 @@ use actors::config::Config;
 use actors::feed::sim::SimMarket;
 use actors::logic::calendar::{Holiday, TradingCalendar};
 use actors::logic::clock::LiveClock;
+use actors::logic::coalesce::{Coalescer, Gate};
 use actors::logic::session::Session;
+use actors::metrics::ActorMetrics;
 use actors::options_executor::Clock;
+use actors::sim_feed::SimFeed;
 use chrono::SubsecRound;
 use messages::msg::*;
 use messages::{Alarm, AlarmKind, Mode, Symbols};
@@ -162,7 +167,7 @@ pub async fn run(mut cfg: Config, opts: RunOptions) -> Result<(), AppError> {
             None => prices.push(base),
         }
     }
-    let mut market = SimMarket::new(
+    let market = SimMarket::new(
         sim.seed ^ start as u64,
         session,
         sim.annual_volatility,
@@ -322,7 +327,7 @@ pub async fn run(mut cfg: Config, opts: RunOptions) -> Result<(), AppError> {
     let sample_every = (cfg.metrics.persist_every_seconds > 0)
         .then(|| Duration::from_secs(cfg.metrics.persist_every_seconds));
     let mut ticks = Vec::with_capacity(symbols.len());
-    let mut latest: Vec<Option<messages::Tick>> = vec![None; symbols.len()];
+    let mut gate = Coalescer::new(symbols.len());
     // Alarms of the loop itself.
     let alarms = engine.alarms.clone();
     let began = Instant::now();
@@ -363,6 +368,23 @@ pub async fn run(mut cfg: Config, opts: RunOptions) -> Result<(), AppError> {
             }
         }
     }
+    // The simulated market steps on the pipeline's arbiter, DataManager's thread: its ticks
+    // reach DataManager without waking another thread. Its data time is for the status line.
+    let sim_now = Arc::new(AtomicI64::new(0));
+    let sim_feed = (!opts.kite).then(|| {
+        let (to, data_m, ticks_m, now) = (
+            feed.clone(),
+            engine.metrics.data_manager,
+            engine.metrics.ticks(),
+            sim_now.clone(),
+        );
+        let n = symbols.len();
+        let m: &'static ActorMetrics = Box::leak(Box::new(ActorMetrics::new("sim_feed", true)));
+        actix::Supervisor::start_in_arbiter(&engine.pipeline_arbiter(), move |_| {
+            SimFeed::new(market, n, to, step, FEED_MAX_DEPTH, data_m, now, m)
+                .with_tick_metrics(ticks_m)
+        })
+    });
     loop {
         tokio::select! {
             _ = ticker.tick() => {}
@@ -379,7 +401,8 @@ pub async fn run(mut cfg: Config, opts: RunOptions) -> Result<(), AppError> {
         }
         ticks.clear();
         match kite.as_mut() {
-            None => market.step(&mut ticks),
+            // The simulated market's ticks go from its own actor (above).
+            None => {}
             Some(k) => {
                 while resumed_rx.try_recv().is_ok() {
                     log::info!("kite: a new access token was accepted: the feed resumes");
@@ -455,7 +478,7 @@ pub async fn run(mut cfg: Config, opts: RunOptions) -> Result<(), AppError> {
         let now = if opts.kite {
             opts.clock.now()
         } else {
-            ticks.iter().map(|t| t.ts).max().unwrap_or(0)
+            sim_now.load(Relaxed)
         };
         if opts.kite
             && alarms.is_on()
@@ -471,26 +494,22 @@ pub async fn run(mut cfg: Config, opts: RunOptions) -> Result<(), AppError> {
             log::error!("feed: ALARM {msg}");
             alarms.raise(Alarm::new(AlarmKind::FeedSilent, msg));
         }
-        if let Some(f) = engine.metrics.ticks() {
-            let at = std::time::SystemTime::now();
-            for t in &ticks {
-                f.tick(t.symbol.0 as usize, at);
-            }
-        }
-        if engine.metrics.data_manager.depth() < FEED_MAX_DEPTH {
-            // Whatever was coalesced while DataManager was behind, then every new tick in order.
-            let mut batch: Vec<_> = latest.iter_mut().filter_map(Option::take).collect();
-            batch.extend(ticks.iter().copied());
-            feed.do_send(TicksReceived(batch));
-            feed.do_send(AdvanceClock { now });
-        } else {
-            // Behind: keep only the latest tick per symbol until the mailbox drains.
-            for t in &ticks {
-                let slot = &mut latest[t.symbol.0 as usize];
-                if slot.is_some() {
-                    engine.metrics.data_manager.on_drop(1);
+        if opts.kite {
+            if let Some(f) = engine.metrics.ticks() {
+                let at = std::time::SystemTime::now();
+                for t in &ticks {
+                    f.tick(t.symbol.0 as usize, at);
                 }
-                *slot = Some(*t);
+            }
+            // Behind: keep only the latest tick per symbol until the mailbox drains; then
+            // whatever was kept, and every new tick in order.
+            let behind = engine.metrics.data_manager.depth() >= FEED_MAX_DEPTH;
+            match gate.offer(&ticks, behind) {
+                Gate::Send(batch) => {
+                    feed.do_send(TicksReceived(batch));
+                    feed.do_send(AdvanceClock { now });
+                }
+                Gate::Held { dropped } => engine.metrics.data_manager.on_drop(dropped),
             }
         }
         if sample_every.is_some_and(|every| last_sample.elapsed() >= every) {
@@ -533,6 +552,12 @@ pub async fn run(mut cfg: Config, opts: RunOptions) -> Result<(), AppError> {
                 x.rejected,
                 store
             );
+        }
+    }
+    if let Some(f) = &sim_feed {
+        // No tick after this: the drain below is the last word.
+        if let Err(e) = f.send(StopFeed).await {
+            log::error!("run: the simulated feed did not stop cleanly: {e}");
         }
     }
     if streaming {

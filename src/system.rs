@@ -3,7 +3,9 @@
 //! Arbiters: the market-data path (DataManager → Strategy → SignalManager → OptionsExecutor →
 //! PositionManager) shares one arbiter, so a candle's trip is a same-thread hop; DbWriter,
 //! which blocks on the store, has its own; the Notifier (alarms to webhooks, `alerts`) shares
-//! it, so no post ever waits in the pipeline. Feeds run on the caller's (the System's) arbiter.
+//! it, so no post ever waits in the pipeline. `run`'s simulated feed runs on the pipeline's
+//! arbiter too (its ticks reach DataManager without waking another thread); the broker's
+//! feed and the replays' readers run on the caller's (the System's).
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -459,8 +461,8 @@ impl Engine {
     }
 
     /// The arbiter (thread) the market-data path runs on: a feed spawned there hands its
-    /// ticks to DataManager without a cross-thread wake-up (the latency benchmark's
-    /// `--feed-on-pipeline`).
+    /// ticks to DataManager without a cross-thread wake-up (`run`'s simulated feed, the
+    /// latency benchmark's feeder).
     pub fn pipeline_arbiter(&self) -> actix::ArbiterHandle {
         self.pipeline.handle()
     }

@@ -1,6 +1,6 @@
 //! Latency probes (`SubscribeProbes`): SignalManager reports each detection as it arrives and
-//! the executor each decision, with the instant taken in their handlers — what
-//! `benches/latency.rs` measures with.
+//! each commit as the DbWriter acknowledges it, the executor each decision, with the instant
+//! taken in their handlers — what `benches/latency.rs` measures with.
 
 mod common;
 
@@ -99,21 +99,27 @@ fn every_detection_and_every_decision_is_probed_in_order() {
         engine.shutdown().await;
 
         let of = |stage| -> Vec<&Seen> { probes.iter().filter(|p| p.0 == stage).collect() };
-        let (detected, decided) = (of(ProbeStage::Detected), of(ProbeStage::Decided));
+        let (detected, committed, decided) = (
+            of(ProbeStage::Detected),
+            of(ProbeStage::Committed),
+            of(ProbeStage::Decided),
+        );
         assert!(published.len() > 100, "{}", published.len());
         // Every published signal was probed once when detected and once when decided, in the
         // order published.
         let keys =
             |v: &[&Seen]| -> Vec<(String, i64)> { v.iter().map(|p| (p.1.clone(), p.2)).collect() };
         assert_eq!(keys(&detected), published);
+        assert_eq!(keys(&committed), published);
         assert_eq!(keys(&decided), published);
         assert_eq!(decided.len() as u64, stats.received);
         assert!(detected.iter().all(|p| p.1 == "NIFTY"));
         let distinct: BTreeSet<i64> = detected.iter().map(|p| p.2).collect();
         assert_eq!(distinct.len(), detected.len(), "one probe per signal");
-        // A signal is decided after it was detected.
-        for (d, x) in detected.iter().zip(&decided) {
-            assert!(x.3 >= d.3, "decided before detected: {d:?} {x:?}");
+        // A signal is committed after it was detected, and decided after its commit.
+        for ((d, c), x) in detected.iter().zip(&committed).zip(&decided) {
+            assert!(c.3 >= d.3, "committed before detected: {d:?} {c:?}");
+            assert!(x.3 >= c.3, "decided before committed: {c:?} {x:?}");
         }
     });
 }

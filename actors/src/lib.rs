@@ -20,7 +20,8 @@
 //! - [`notifier`] posts alarms to webhooks ([`alerts`]: formats, rate limit, retries).
 //! - [`supervisor`]: panics become supervised restarts with the mailbox kept.
 //! - [`logic`]: indicators, candle aggregation, sessions — plain code, no actix.
-//! - [`feed`]: the replay CSV reader and the simulated market.
+//! - [`feed`]: the replay CSV reader and the simulated market; [`sim_feed`] steps the latter
+//!   for `run` on the pipeline's arbiter.
 //! - [`store`]: the storage trait and the embedded SQLite store.
 //! - [`config`]: the config file.
 
@@ -43,6 +44,7 @@ pub mod order_board;
 pub mod position_manager;
 pub mod reconcile;
 pub mod signal_manager;
+pub mod sim_feed;
 pub mod stats;
 pub mod store;
 pub mod strategies;

@@ -8,8 +8,8 @@
 //! - Sends: [`PersistSignals`] and [`QuerySignals`] to DbWriter; [`SignalGenerated`] to
 //!   subscribers (OptionsExecutor, recorders) — only after the DbWriter committed the signal,
 //!   and in the order the signals were detected, with the DbWriter's word on whether the
-//!   executor already decided it; a [`SignalProbe`] per detection to probe subscribers
-//!   (latency benchmark; none by default).
+//!   executor already decided it; a [`SignalProbe`] per detection and per commit to probe
+//!   subscribers (latency benchmark; none by default).
 //!
 //! Ids are UUID v5 over (symbol, strategy, candle time, action): a crossover detected again —
 //! after a restart, or in a re-run — has the same id, so it is never published twice in a run
@@ -212,6 +212,17 @@ impl SignalManager {
 
     fn release(&mut self, seq: u64, answer: (bool, Option<bool>)) {
         for (signal, (_persisted, processed)) in self.pending.complete(seq, answer) {
+            if !self.probes.is_empty() {
+                let at = std::time::Instant::now();
+                for p in &self.probes {
+                    p.do_send(SignalProbe {
+                        stage: ProbeStage::Committed,
+                        symbol: signal.symbol.clone(),
+                        candle_time: signal.metadata.candle_time.timestamp(),
+                        at,
+                    });
+                }
+            }
             self.published += 1;
             self.counts.count(&signal.strategy);
             self.executor.do_send(SignalGenerated {

@@ -241,6 +241,8 @@ pub struct SubscribeSignals(pub Recipient<SignalGenerated>);
 pub enum ProbeStage {
     /// SignalManager began handling the strategy's [`SignalDetected`].
     Detected,
+    /// The DbWriter's commit of the signal came back to SignalManager (it publishes now).
+    Committed,
     /// The executor decided the signal (logged, opened or rejected), after its commit.
     Decided,
 }
@@ -702,6 +704,12 @@ pub struct WriterStats {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[error("store: {0}")]
 pub struct StoreFailure(pub String);
+
+/// A live feed stops handing ticks on (`run` is shutting down); the reply comes once it has
+/// stopped, so nothing it sends can arrive after a drain that follows.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct StopFeed;
 
 // ---------------------------------------------------------------- every actor
 

@@ -36,6 +36,15 @@ struct Slot {
     last_ts: i64,
 }
 
+/// Whether `ts` falls in `b`, a bucket of intraday timeframe `tf` made from a time in the
+/// session: then `ts` is in the session too and its bucket is `b` (an intraday bucket lies
+/// between one trading day's open and close). A day bucket starts at midnight, before the
+/// open, so it never answers for the session.
+#[inline]
+pub fn in_intraday_bucket(tf: Timeframe, b: &Bucket, ts: i64) -> bool {
+    tf != Timeframe::Day && ts >= b.start && ts < b.end
+}
+
 /// Candle aggregation for a fixed set of symbols.
 #[derive(Debug, Clone)]
 pub struct Aggregator {
@@ -105,11 +114,18 @@ impl Aggregator {
         if t.ts < slot.last_ts {
             return Err(Reject::OutOfOrder);
         }
-        if !session.contains(t.ts) {
-            return Err(Reject::OutsideSession);
-        }
+        // Most ticks fall in their symbol's forming candle: then the session and the bucket
+        // need no working out (no division on the way).
+        let bucket = match slot.forming {
+            Some((_, b)) if in_intraday_bucket(tf, &b, t.ts) => b,
+            _ => {
+                if !session.contains(t.ts) {
+                    return Err(Reject::OutsideSession);
+                }
+                session.bucket(tf, t.ts)
+            }
+        };
         slot.last_ts = t.ts;
-        let bucket = session.bucket(tf, t.ts);
         let candle = match &mut slot.forming {
             Some((c, b)) if b.start == bucket.start => {
                 if t.price > c.high {
@@ -692,5 +708,42 @@ mod tests {
             a.resume_forming(&good, at, &mut out),
             Err(Reject::OutOfOrder)
         );
+    }
+
+    proptest::proptest! {
+        /// The tick fast path's premise: a time inside the forming candle's intraday bucket
+        /// is in the session and has that bucket (for every timeframe, around the open, the
+        /// close, nights and weekends); a day bucket never answers for the session.
+        #[test]
+        fn a_time_inside_an_intraday_bucket_is_in_the_session_with_that_bucket(
+            day in 0i64..14,
+            into_session in 0i64..22_500,
+            later in 0i64..4 * 3_600,
+            tf in proptest::sample::select(vec![
+                Timeframe::Minute1,
+                Timeframe::Minute3,
+                Timeframe::Minute5,
+                Timeframe::Minute10,
+                Timeframe::Minute15,
+                Timeframe::Minute30,
+                Timeframe::Minute60,
+                Timeframe::Day,
+            ]),
+        ) {
+            let s = Session::nse();
+            // A time in the session of a day from 2024-01-01 (a Monday) on.
+            let first = s.open_of(t("2024-01-01T12:00:00+05:30") + day * 86_400) + into_session;
+            proptest::prop_assume!(s.contains(first));
+            let b = s.bucket(tf, first);
+            let ts = first + later;
+            if in_intraday_bucket(tf, &b, ts) {
+                proptest::prop_assert!(s.contains(ts));
+                proptest::prop_assert_eq!(s.bucket(tf, ts), b);
+            }
+            proptest::prop_assert_eq!(
+                in_intraday_bucket(tf, &b, ts),
+                tf != Timeframe::Day && ts < b.end
+            );
+        }
     }
 }

@@ -11,11 +11,13 @@
 //! - [`clock`]: the live engine's clock (the machine's, or a faster rehearsal clock).
 //! - [`inorder`]: a queue that completes asynchronous work strictly in arrival order.
 //! - [`recent`]: the underlying prices seen lately (PositionManager's catch-up of new positions).
+//! - [`coalesce`]: a live feed's latest-tick-per-symbol gate while DataManager is behind.
 
 pub mod aggregator;
 pub mod backfill;
 pub mod calendar;
 pub mod clock;
+pub mod coalesce;
 pub mod crossover;
 pub mod detection;
 pub mod ema;
