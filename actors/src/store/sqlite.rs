@@ -4,6 +4,9 @@
 //! of the engine (it is in the WAL file); only a power loss of the machine can take the last
 //! commits. Keys make every write idempotent (`INSERT OR IGNORE`), so replays and restarts
 //! never duplicate rows.
+//!
+//! A file store copies its WAL into the database file from a thread of its own
+//! (`checkpointer`), so no commit a signal waits for also pays for a checkpoint's copy and sync.
 
 use std::path::Path;
 
@@ -148,6 +151,16 @@ pub struct SqliteStore {
     /// Where a row's JSON is written (kept from row to row: a position's body grows to ~700
     /// bytes, a fresh string reallocated its way there for every row).
     json: Vec<u8>,
+    /// Checkpoints the WAL on its own thread (a file store; none in memory).
+    checkpointer: Option<checkpointer::Checkpointer>,
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        // The checkpointer's connection closes first: the writer's, closing last, checkpoints
+        // what is left and removes the WAL, as a lone connection did.
+        self.checkpointer.take();
+    }
 }
 
 /// Page size of a new store file. The rows are appended in key order and commits are
@@ -156,8 +169,11 @@ pub struct SqliteStore {
 /// and CPU of 4 KiB pages; a live commit of one signal writes a few pages more bytes, in µs.
 const PAGE_SIZE: i64 = 16_384;
 
-/// WAL bytes between automatic checkpoints.
+/// WAL bytes between automatic checkpoints (a store without the checkpointer thread).
 const WAL_CHECKPOINT_BYTES: i64 = 40 << 20;
+
+/// WAL bytes after which a commit checkpoints itself although the checkpointer runs.
+const BACKSTOP_CHECKPOINT_BYTES: i64 = 4 * WAL_CHECKPOINT_BYTES;
 
 /// `value` as JSON, written into `json` ("" if it cannot be written).
 fn json_into<'a, T: serde::Serialize + ?Sized>(json: &'a mut Vec<u8>, value: &T) -> &'a str {
@@ -179,7 +195,24 @@ impl SqliteStore {
         }
         let conn = Connection::open(path)
             .map_err(|e| Error::store(B, format!("open {}", path.display()), e))?;
-        Self::init(conn)
+        let mut store = Self::init(conn)?;
+        store.checkpointer = checkpointer::Checkpointer::start(path);
+        if store.checkpointer.is_some() {
+            // The writer's own checkpoint only as a backstop, should the thread fall behind.
+            let page: i64 = store
+                .conn
+                .query_row("PRAGMA page_size", [], |r| r.get(0))
+                .map_err(|e| Error::store(B, "page_size", e))?;
+            store
+                .conn
+                .pragma_update(
+                    None,
+                    "wal_autocheckpoint",
+                    BACKSTOP_CHECKPOINT_BYTES / page.max(512),
+                )
+                .map_err(|e| Error::store(B, "wal_autocheckpoint", e))?;
+        }
+        Ok(store)
     }
 
     /// An in-memory database (tests).
@@ -258,6 +291,7 @@ impl SqliteStore {
             conn,
             orphans,
             json: Vec::new(),
+            checkpointer: None,
             untimed,
         })
     }
@@ -706,6 +740,9 @@ impl Store for SqliteStore {
             }
         }
         tx.commit().map_err(|e| Error::store(B, "commit", e))?;
+        if let Some(c) = &self.checkpointer {
+            c.committed();
+        }
         self.untimed |= untimed;
         Ok(())
     }
@@ -912,5 +949,6 @@ impl Store for SqliteStore {
     }
 }
 
+mod checkpointer;
 #[cfg(test)]
 mod tests;
