@@ -281,6 +281,19 @@ async fn case(n: usize, secs: f64, flush_ms: u64, on_pipeline: bool) {
         d
     };
     let (det, com, dec) = (lat(&detected), lat(&committed), lat(&decided));
+    // Signals come in bursts (every symbol's candle closes on the same minute): the slowest
+    // decision of each minute tells a one-off stall from a steady cost.
+    let mut minutes: std::collections::BTreeMap<i64, Duration> = Default::default();
+    for (s, c, at) in &decided {
+        if let Some(o) = origin(s, *c) {
+            let e = minutes.entry(*c).or_default();
+            *e = (*e).max(at.saturating_duration_since(o));
+        }
+    }
+    let over = minutes
+        .values()
+        .filter(|d| **d > Duration::from_millis(2))
+        .count();
     round_trips.sort();
     println!(
         "{n:>5} symbols, flush {flush_ms:>3} ms{}: {} ticks in {:.2} s ({:.0}/s), {} candles; \
@@ -305,7 +318,8 @@ async fn case(n: usize, secs: f64, flush_ms: u64, on_pipeline: bool) {
     );
     println!(
         "{:>21}  tick→committed p50 {} p99 {}; round trip to DataManager (no-op) p50 {} p99 {}; \
-         DbWriter: {} commits, mean {} each",
+         DbWriter: {} commits, mean {} each; slowest decision of a minute over 2 ms in {} of {} \
+         minutes (worst {})",
         "",
         fmt(pct(&com, 0.50)),
         fmt(pct(&com, 0.99)),
@@ -313,6 +327,9 @@ async fn case(n: usize, secs: f64, flush_ms: u64, on_pipeline: bool) {
         fmt(pct(&round_trips, 0.99)),
         w.commits,
         fmt(Duration::from_micros(w.commit_micros / w.commits.max(1))),
+        over,
+        minutes.len(),
+        fmt(minutes.values().max().copied().unwrap_or_default()),
     );
     // Handler time and time in mailbox, sampled 1 message in 64 (DataManager's handler time
     // is the ingest; its hand-off to the instances is not in it).

@@ -197,8 +197,14 @@ impl Engine {
             reg.attach_kite(b.client.api_counters().clone());
         }
         let r = reg.clone();
+        let replay = opts.replay;
         let db = Supervisor::start_in_arbiter(&io.handle(), move |_| {
-            DbWriter::new(store, batch_rows, flush, r.db_writer).with_trading(r.trading)
+            let db = DbWriter::new(store, batch_rows, flush, r.db_writer).with_trading(r.trading);
+            if replay {
+                db.whole_batches()
+            } else {
+                db
+            }
         });
         let tdb = Tracked::new(db.clone(), reg.db_writer);
 

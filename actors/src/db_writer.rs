@@ -12,11 +12,13 @@
 //! soon as the mailbox is empty: SignalManager's [`PersistSignals`] (signals wait for their
 //! commit before they are published) in a transaction of the signals alone, an awaited
 //! [`Persist`] (`send`) together with every row that arrived before it. Rows sent without
-//! awaiting (`do_send`: candles, decisions, positions) wait for the next full commit. Under
-//! load the batch grows while messages keep arriving. A full commit happens when `batch_rows`
-//! are pending, every `flush_interval` while rows are pending, on [`Flush`] (and the queries,
-//! which read what was accepted), for an awaited [`Persist`], and when the actor stops. A
-//! write is answered only once its rows are committed. A failed commit keeps every row pending
+//! awaiting (`do_send`: candles, decisions, positions) are committed oldest first, at most
+//! `CHUNK_ROWS` to a transaction (a replay's: `batch_rows`), when a message takes them to `batch_rows` and every
+//! `flush_interval` (the rest of the interval's a chunk at a time after the messages that came
+//! meanwhile): an awaited signal never waits behind a thousand candles. Everything pending is
+//! committed in one transaction on [`Flush`] (and the queries, which read what was accepted),
+//! for an awaited [`Persist`], and when the actor stops. A write is answered only once its
+//! rows are committed. A failed commit keeps every row pending
 //! and retries on the next tick: nothing accepted is dropped. The store is blocking, so
 //! DbWriter runs on its own arbiter (thread) and never stalls the market-data path.
 
@@ -43,6 +45,11 @@ const STORE_GAUGES_EVERY: Duration = Duration::from_secs(1);
 /// cache is sized for a big batch's dirty pages; left alone, the pages a long run's commits
 /// touch (1,000 symbols' candles land on 1,000 different leaves) fill it, ~5 MB a minute.
 const RELEASE_MEMORY_EVERY: Duration = Duration::from_secs(30);
+
+/// The most rows a commit nobody waits for carries (the batch threshold's and the interval's):
+/// a signal that arrives meanwhile waits for one such commit (~0.4 ms for 256 candles on
+/// different symbols) instead of a whole batch's (1.5–2.8 ms for 1,000).
+const CHUNK_ROWS: usize = 256;
 
 /// A sender awaiting a commit, with what it is answered on success.
 enum Waiter {
@@ -146,6 +153,10 @@ pub struct DbWriter {
     signals: Vec<Row>,
     pending_decisions: HashSet<Uuid>,
     acks: Rc<RefCell<Acks>>,
+    /// The most rows in a commit nobody waits for ([`CHUNK_ROWS`]; a replay's, `batch_rows`).
+    chunk_rows: usize,
+    /// The rest of an interval's commit is scheduled, a chunk at a time, after the mailbox.
+    trickling: bool,
     last_release: std::time::Instant,
     stats: WriterStats,
     restarts: u64,
@@ -176,6 +187,8 @@ impl DbWriter {
             signals: Vec::new(),
             pending_decisions: HashSet::new(),
             acks: Rc::default(),
+            chunk_rows: CHUNK_ROWS,
+            trickling: false,
             last_release: std::time::Instant::now(),
             restarts: 0,
             trading: None,
@@ -188,6 +201,14 @@ impl DbWriter {
     /// registry's trading series), at most once a [`STORE_GAUGES_EVERY`].
     pub fn with_trading(mut self, t: &'static crate::metrics::trading::Trading) -> Self {
         self.trading = Some(t);
+        self
+    }
+
+    /// Commits nobody waits for carry up to `batch_rows` each: for a replay, where no signal's
+    /// latency is measured by the clock and fewer, bigger transactions are faster (7% of a
+    /// signal-heavy paper replay's wall time).
+    pub fn whole_batches(mut self) -> Self {
+        self.chunk_rows = self.batch_rows;
         self
     }
 
@@ -299,6 +320,63 @@ impl DbWriter {
         self.pending.len() + self.signals.len()
     }
 
+    /// Commits the oldest `chunk_rows` rows nobody waits for (in the order they came), in one
+    /// transaction; answers nobody. On failure they stay pending.
+    fn commit_chunk(&mut self) -> Result<u64, StoreFailure> {
+        let k = self.pending.len().min(self.chunk_rows);
+        if k == 0 {
+            return Ok(0);
+        }
+        let t0 = std::time::Instant::now();
+        let res = self.store.write(&self.pending[..k]);
+        self.stats.commit_micros += t0.elapsed().as_micros() as u64;
+        match res {
+            Ok(()) => {
+                self.stats.rows_committed += k as u64;
+                self.stats.commits += 1;
+                for r in self.pending.drain(..k) {
+                    if let Row::Decision(d) = r {
+                        self.pending_decisions.remove(&d.signal_id);
+                    }
+                }
+                Ok(k as u64)
+            }
+            Err(e) => {
+                self.stats.failed_commits += 1;
+                log::error!("{NAME}: commit of {k} rows failed: {e}; kept pending, retrying");
+                Err(StoreFailure(e.to_string()))
+            }
+        }
+    }
+
+    /// Brings the rows pending back under `batch_rows`, a chunk at a time: what a handler
+    /// does when a message took them over it.
+    fn trim(&mut self) {
+        while self.pending_rows() >= self.batch_rows {
+            if self.pending.is_empty() {
+                // Signals alone over the threshold (sent without awaiting): all at once.
+                let _ = self.flush();
+                return;
+            }
+            if self.commit_chunk().is_err() {
+                return;
+            }
+        }
+    }
+
+    /// The interval's commit: a chunk now, the rest a chunk at a time, each after the messages
+    /// that arrived meanwhile (an awaited signal's commit goes between two chunks).
+    fn trickle(&mut self, ctx: &mut Context<Self>) {
+        if self.commit_chunk().is_err() || self.pending.is_empty() || self.trickling {
+            return;
+        }
+        self.trickling = true;
+        ctx.spawn(actix::fut::ready(()).map(|(), act: &mut DbWriter, ctx| {
+            act.trickling = false;
+            guard_wake(act.m, ctx, |ctx| act.trickle(ctx));
+        }));
+    }
+
     /// Everything accepted is committed: every waiting sender is answered.
     fn answer_waiters(&mut self) {
         for w in self.acks.borrow_mut().waiters.drain(..) {
@@ -333,9 +411,7 @@ impl DbWriter {
             }
         }
         self.pending.extend(rows);
-        if self.pending_rows() >= self.batch_rows {
-            let _ = self.flush();
-        }
+        self.trim();
     }
 }
 
@@ -347,13 +423,17 @@ impl Actor for DbWriter {
         // A restart cancelled the scheduled commit, if any: the next awaited Persist schedules
         // one again (the waiters themselves are answered by `restarting()`'s flush).
         self.acks.borrow_mut().commit_scheduled = false;
+        self.trickling = false;
         self.published = None;
         self.publish();
         ctx.run_interval(self.flush_interval, |act, ctx| {
-            if act.pending_rows() > 0 || !act.acks.borrow().waiters.is_empty() {
+            if !act.signals.is_empty() || !act.acks.borrow().waiters.is_empty() {
+                // Someone waits (a commit failed and is retried): everything, answered.
                 guard_wake(act.m, ctx, |_| {
                     let _ = act.flush();
                 });
+            } else if !act.pending.is_empty() {
+                guard_wake(act.m, ctx, |ctx| act.trickle(ctx));
             }
             act.publish();
             if act.pending_rows() == 0 && act.last_release.elapsed() >= RELEASE_MEMORY_EVERY {
@@ -400,9 +480,7 @@ impl Handler<PersistSignals> for DbWriter {
                 .ok();
             self.signals
                 .extend(msg.0.into_iter().map(|s| Row::Signal(Box::new(s))));
-            if self.pending_rows() >= self.batch_rows {
-                let _ = self.flush();
-            }
+            self.trim();
             processed
         })
         .flatten();
@@ -579,6 +657,63 @@ mod tests {
             .unwrap()
             .query_row("SELECT COUNT(*) FROM historical_data", [], |r| r.get(0))
             .unwrap()
+    }
+
+    /// The candles' times another connection sees committed, oldest first.
+    fn stored_times(dir: &Path) -> Vec<i64> {
+        let c = rusqlite::Connection::open(dir.join("a.db")).unwrap();
+        let mut q = c
+            .prepare("SELECT timestamp FROM historical_data ORDER BY timestamp")
+            .unwrap();
+        let v = q.query_map([], |r| r.get(0)).unwrap();
+        v.map(|t| t.unwrap()).collect()
+    }
+
+    #[actix_rt::test]
+    async fn rows_over_the_threshold_are_committed_a_chunk_at_a_time_oldest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = writer(dir.path()).start();
+        // 1,100 rows nobody waits for take the writer over its 1,000: the oldest CHUNK_ROWS
+        // go in one transaction, which brings it back under; the rest wait.
+        db.do_send(Persist((0..1100).map(candle).collect()));
+        let s = db.send(GetWriterStats).await.unwrap();
+        assert_eq!(
+            (s.commits, s.rows_committed, s.pending),
+            (1, CHUNK_ROWS as u64, 1100 - CHUNK_ROWS as u64)
+        );
+        let want: Vec<i64> = (0..CHUNK_ROWS as i64)
+            .map(|i| 1_700_000_000 + 60 * i)
+            .collect();
+        assert_eq!(stored_times(dir.path()), want);
+        // A replay's writer commits whole batches.
+        let dir = tempfile::tempdir().unwrap();
+        let db = writer(dir.path()).whole_batches().start();
+        db.do_send(Persist((0..1100).map(candle).collect()));
+        let s = db.send(GetWriterStats).await.unwrap();
+        assert_eq!((s.commits, s.rows_committed, s.pending), (1, 1000, 100));
+        assert_eq!(stored_times(dir.path()).len(), 1000);
+    }
+
+    #[actix_rt::test]
+    async fn the_interval_commits_what_is_pending_a_chunk_at_a_time_to_the_last_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("a.db")).unwrap();
+        let m = crate::metrics::Registry::new(true).db_writer;
+        let db = DbWriter::new(Box::new(store), 10_000, Duration::from_millis(50), m).start();
+        let n = 2 * CHUNK_ROWS + 88;
+        db.do_send(Persist((0..n as i64).map(candle).collect()));
+        assert_eq!(db.send(GetWriterStats).await.unwrap().commits, 0);
+        // One interval: a chunk at its tick, the rest a chunk at a time after the mailbox.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let s = loop {
+            let s = db.send(GetWriterStats).await.unwrap();
+            if s.pending == 0 || std::time::Instant::now() > deadline {
+                break s;
+            }
+            actix_rt::time::sleep(Duration::from_millis(10)).await;
+        };
+        assert_eq!((s.commits, s.rows_committed, s.pending), (3, n as u64, 0));
+        assert_eq!(stored(dir.path()), n as i64);
     }
 
     #[actix_rt::test]
