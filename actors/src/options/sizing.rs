@@ -21,6 +21,19 @@ pub fn rupees(paise: i64) -> f64 {
     paise as f64 / 100.0
 }
 
+/// Paise written as rupees with two decimals (`-1852.50`), from the integer: exact, and
+/// without the float formatter's slow exact mode (`{:.2}` of an `f64`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rupees(pub i64);
+
+impl std::fmt::Display for Rupees {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let a = self.0.unsigned_abs();
+        let sign = if self.0 < 0 { "-" } else { "" };
+        write!(f, "{sign}{}.{:02}", a / 100, a % 100)
+    }
+}
+
 /// Inputs of a sizing decision.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SizingInput {
@@ -118,21 +131,21 @@ pub fn size(i: &SizingInput) -> Result<Sizing, String> {
     if lots <= 0 {
         return Err(if by_risk == 0 {
             format!(
-                "one lot of {} risks ₹{:.2} down to the stop ({} → {}), more than {}% of capital (₹{:.2})",
+                "one lot of {} risks ₹{} down to the stop ({} → {}), more than {}% of capital (₹{})",
                 i.lot_size,
-                rupees(risk_per_lot_p),
+                Rupees(risk_per_lot_p),
                 i.entry,
                 stop,
                 i.risk_per_trade_pct,
-                rupees(risk_budget_p)
+                Rupees(risk_budget_p)
             )
         } else {
             format!(
-                "one lot of {} costs ₹{:.2}, more than max_position_size_pct {}% of capital (₹{:.2})",
+                "one lot of {} costs ₹{}, more than max_position_size_pct {}% of capital (₹{})",
                 i.lot_size,
-                rupees(cost_per_lot_p),
+                Rupees(cost_per_lot_p),
                 i.max_position_size_pct,
-                rupees(size_budget_p)
+                Rupees(size_budget_p)
             )
         });
     }
@@ -152,6 +165,32 @@ pub fn size(i: &SizingInput) -> Result<Sizing, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rupees_are_written_from_paise_as_the_float_formatter_writes_them() {
+        for (p, want) in [
+            (0, "0.00"),
+            (5, "0.05"),
+            (-5, "-0.05"),
+            (-50, "-0.50"),
+            (185_250, "1852.50"),
+            (-123_456_789, "-1234567.89"),
+            (i64::MIN, "-92233720368547758.08"),
+        ] {
+            assert_eq!(Rupees(p).to_string(), want);
+        }
+        // Below 2^53 paise the same text as `{:.2}` of the rupees' f64 (what it replaced).
+        let mut x: i64 = 1;
+        for _ in 0..200_000 {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            let p = (x >> 20) % 100_000_000_000;
+            assert_eq!(
+                Rupees(p).to_string(),
+                format!("{:.2}", rupees(p)),
+                "{p} paise"
+            );
+        }
+    }
 
     fn input(entry: f64, capital: f64) -> SizingInput {
         SizingInput {

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::ExecutorConfig;
 use crate::logic::price::round_to_tick;
 use crate::options::chain::Quote;
-use crate::options::sizing::{size, SizingInput};
+use crate::options::sizing::{paise, size, Rupees, SizingInput};
 use crate::options::strike::{choose_expiry, option_type, select};
 
 /// A sized trade: in words, as a position record, and as the option to order.
@@ -214,7 +214,7 @@ pub(super) fn size_trade(
         String::new()
     };
     let detail = format!(
-        "{} (strike {} {}, expiry {}, ltp {}, iv {:.4}, delta {:.3}, score {:.1}) | {} lots × {} = {}{sliced} @ {} | SL {} target {} | P&L at SL ₹{:.2}, at target ₹{:.2}",
+        "{} (strike {} {}, expiry {}, ltp {}, iv {:.4}, delta {:.3}, score {:.1}) | {} lots × {} = {}{sliced} @ {} | SL {} target {} | P&L at SL ₹{}, at target ₹{}",
         q.contract.tradingsymbol,
         q.contract.strike,
         if q.contract.kind == messages::OptionType::CE { "CE" } else { "PE" },
@@ -229,8 +229,8 @@ pub(super) fn size_trade(
         sz.entry,
         sz.stop,
         sz.target,
-        -(sz.entry - sz.stop) * sz.quantity as f64,
-        (sz.target - sz.entry) * sz.quantity as f64
+        Rupees((paise(sz.stop) - paise(sz.entry)).saturating_mul(i64::from(sz.quantity))),
+        Rupees((paise(sz.target) - paise(sz.entry)).saturating_mul(i64::from(sz.quantity)))
     );
     let when = chrono::DateTime::from_timestamp(at, 0).unwrap_or(s.timestamp);
     let record = PositionRecord {
