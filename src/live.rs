@@ -24,7 +24,6 @@ use actors::logic::calendar::{Holiday, TradingCalendar};
 use actors::logic::clock::LiveClock;
 use actors::logic::coalesce::{Coalescer, Gate};
 use actors::logic::session::Session;
-use actors::metrics::ActorMetrics;
 use actors::options_executor::Clock;
 use actors::sim_feed::SimFeed;
 use chrono::SubsecRound;
@@ -379,11 +378,15 @@ pub async fn run(mut cfg: Config, opts: RunOptions) -> Result<(), AppError> {
             sim_now.clone(),
         );
         let n = symbols.len();
-        let m: &'static ActorMetrics = Box::leak(Box::new(ActorMetrics::new("sim_feed", true)));
-        actix::Supervisor::start_in_arbiter(&engine.pipeline_arbiter(), move |_| {
+        // In the registry: the control socket's metrics, Prometheus and the dashboard list it.
+        let m = engine.metrics.sim_feed;
+        engine.metrics.sim_feed_started();
+        let addr = actix::Supervisor::start_in_arbiter(&engine.pipeline_arbiter(), move |_| {
             SimFeed::new(market, n, to, step, FEED_MAX_DEPTH, data_m, now, m)
                 .with_tick_metrics(ticks_m)
-        })
+        });
+        // Requests to it are counted sent, as its handlers count them handled.
+        actors::metrics::Tracked::new(addr, m)
     });
     loop {
         tokio::select! {

@@ -228,8 +228,16 @@ fn control_socket_drives_a_running_engine() {
     wait_for("signals", || common::count(&db, "trading_signals") > 0);
     assert_progress_shown(&cfg);
     let m = metrics(&sock);
-    assert_eq!(m.len(), 6, "six actors (no broker without --feed kite)");
+    assert_eq!(
+        m.len(),
+        7,
+        "six actors and the simulated feed (no broker without --feed kite)"
+    );
     assert!(actor(&m, "data_manager")["handled"].as_u64().unwrap() > 0);
+    assert!(
+        actor(&m, "sim_feed")["handled"].as_u64().unwrap() > 0,
+        "{m:?}"
+    );
     let table = String::from_utf8(ctl(&cfg, &["metrics"]).stdout).unwrap();
     assert!(
         table.contains("p99 µs") && table.contains("position_manager"),

@@ -19,7 +19,9 @@
 //! fixed Prometheus buckets ([`prom`]); [`Registry::prometheus`] is the whole exposition,
 //! with the trading series of [`trading`].
 
-use std::sync::atomic::{AtomicU64, Ordering, Ordering::Relaxed};
+use std::sync::atomic::{
+    AtomicU64, Ordering, Ordering::Acquire, Ordering::Relaxed, Ordering::Release,
+};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
@@ -173,7 +175,7 @@ impl ActorMetrics {
         if !self.enabled {
             return None;
         }
-        let seq = self.handled.fetch_add(1, Relaxed);
+        let seq = self.handled.fetch_add(1, Release);
         seq.is_multiple_of(SAMPLE_EVERY).then(|| Sampled {
             at: Instant::now(),
             seq,
@@ -185,7 +187,7 @@ impl ActorMetrics {
     #[inline]
     pub fn count_handled(&self) {
         if self.enabled {
-            self.handled.fetch_add(1, Relaxed);
+            self.handled.fetch_add(1, Release);
         }
     }
 
@@ -243,10 +245,16 @@ impl ActorMetrics {
 
     /// A copy of the figures.
     pub fn snapshot(&self) -> ActorSnapshot {
+        // Handled first, then sent: a message is counted sent before it is counted handled
+        // (the Release of the handled count publishes the sent one), so the pair read never
+        // shows more handled than sent — an actor that sends to itself on another thread (the
+        // simulated feed's step) does both within nanoseconds of each other.
+        let handled = self.handled.load(Acquire);
+        let sent = self.sent.load(Acquire);
         ActorSnapshot {
             actor: self.name,
-            sent: self.sent.load(Relaxed),
-            handled: self.handled.load(Relaxed),
+            sent,
+            handled,
             depth: self.depth(),
             max_depth: self.max_depth.load(Relaxed),
             latency_p50_ns: self.latency.quantile(0.50),
@@ -388,6 +396,9 @@ impl FeedCounters {
 /// The metrics of every actor of one engine.
 #[derive(Clone)]
 pub struct Registry {
+    /// Only with `run`'s simulated feed: see [`Registry::sim_feed_started`].
+    pub sim_feed: &'static ActorMetrics,
+    sim_feed_running: &'static std::sync::atomic::AtomicBool,
     pub data_manager: &'static ActorMetrics,
     /// One per strategy instance (`strategy:NAME`), in instance order: see
     /// [`Registry::add_strategy`].
@@ -419,6 +430,8 @@ impl Registry {
     pub fn new(enabled: bool) -> Self {
         let m = |n| &*Box::leak(Box::new(ActorMetrics::new(n, enabled)));
         Registry {
+            sim_feed: m("sim_feed"),
+            sim_feed_running: Box::leak(Box::new(std::sync::atomic::AtomicBool::new(false))),
             data_manager: m("data_manager"),
             strategies: Vec::new(),
             signal_manager: m("signal_manager"),
@@ -468,9 +481,16 @@ impl Registry {
             .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
+    /// The simulated feed's actor runs (`run` without a broker): its metrics are reported from
+    /// now on.
+    pub fn sim_feed_started(&self) {
+        self.sim_feed_running
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// All actors, pipeline order.
     pub fn all(&self) -> Vec<&'static ActorMetrics> {
-        let mut v = vec![self.data_manager];
+        let mut v = vec![self.sim_feed, self.data_manager];
         v.extend(self.strategies.iter().copied());
         v.extend([
             self.signal_manager,
@@ -482,14 +502,15 @@ impl Registry {
         v
     }
 
-    /// Snapshots of all running actors (the broker only with a broker connection).
+    /// Snapshots of all running actors (the broker only with a broker connection, the
+    /// simulated feed only when it runs).
     pub fn snapshot(&self) -> Vec<ActorSnapshot> {
-        let broker = self
-            .broker_running
-            .load(std::sync::atomic::Ordering::Relaxed);
+        let on = |f: &std::sync::atomic::AtomicBool| f.load(std::sync::atomic::Ordering::Relaxed);
+        let (broker, sim) = (on(self.broker_running), on(self.sim_feed_running));
         self.all()
             .iter()
             .filter(|m| broker || m.name != self.broker.name)
+            .filter(|m| sim || m.name != self.sim_feed.name)
             .map(|m| m.snapshot())
             .collect()
     }
