@@ -496,7 +496,7 @@ pub(crate) enum CtlCmd {
     /// Make ACTOR's handler panic (engine started with --allow-fault-injection).
     Crash {
         /// data_manager, strategy:NAME, signal_manager, options_executor, position_manager,
-        /// db_writer or broker.
+        /// db_writer, broker (with --feed kite) or sim_feed (the simulated feed).
         actor: String,
     },
     /// The strategy instances (list), or stop/restart one taking new signals (pause NAME,

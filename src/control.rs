@@ -7,7 +7,8 @@
 //!   removed) and the optional Prometheus endpoint.
 //! - Handles: [`ControlLine`] — one line of JSON from `alphastocks ctl`, answered with one line;
 //!   [`BrokerHalt`] from the run loop (the access token refused); [`MarketClosed`] from the run
-//!   loop (the trading calendar says today is closed, or open again).
+//!   loop (the trading calendar says today is closed, or open again); [`SimFeedStarted`] from
+//!   the run loop (the simulated feed's address, for `ctl crash sim_feed`).
 //! - Sends: [`SetTrading`] to OptionsExecutor; [`FlattenAll`] to PositionManager;
 //!   [`InjectPanic`] to any actor (only with `--allow-fault-injection`); [`Persist`] of an
 //!   [`AuditEvent`] for every command to DbWriter; [`GetWriterStats`], [`GetPositionSummary`]
@@ -63,6 +64,12 @@ pub struct ControlLine(pub String);
 #[derive(Message, Debug, Clone, PartialEq)]
 #[rtype(result = "()")]
 pub struct MarketClosed(pub Option<String>);
+
+/// `run`'s simulated feed runs (started after the control socket): `ctl crash sim_feed` reaches
+/// it.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SimFeedStarted(pub Tracked<actors::sim_feed::SimFeed>);
 
 /// The broker refused the session (token error): halt, as the kill switch does, until a new
 /// token is accepted (`ctl kite token`).
@@ -151,6 +158,7 @@ pub struct ControlActor {
     allow_faults: bool,
     shutdown: mpsc::UnboundedSender<()>,
     broker: Option<Tracked<actors::broker::Broker>>,
+    sim_feed: Option<Tracked<actors::sim_feed::SimFeed>>,
     live_enabled: bool,
 }
 
@@ -185,6 +193,7 @@ impl ControlActor {
             allow_faults,
             shutdown,
             broker: engine.broker.clone(),
+            sim_feed: None,
             live_enabled,
         }
     }
@@ -290,6 +299,14 @@ impl Handler<BrokerHalt> for ControlActor {
             self.set_trading();
             self.audit("halt", format!("broker: {}", msg.0), true);
         }
+    }
+}
+
+impl Handler<SimFeedStarted> for ControlActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: SimFeedStarted, _ctx: &mut Context<Self>) {
+        self.sim_feed = Some(msg.0);
     }
 }
 
@@ -490,10 +507,14 @@ impl Handler<ControlLine> for ControlActor {
                         .broker
                         .as_ref()
                         .is_some_and(|b| b.try_send(InjectPanic).is_ok()),
+                    "sim_feed" => self
+                        .sim_feed
+                        .as_ref()
+                        .is_some_and(|f| f.try_send(InjectPanic).is_ok()),
                     other => {
                         self.audit("crash", format!("unknown actor {other:?}"), false);
                         return done(err(format!(
-                            "unknown actor {other:?}: expected data_manager, strategy, strategy:NAME, signal_manager, options_executor, position_manager, db_writer or broker"
+                            "unknown actor {other:?}: expected data_manager, strategy, strategy:NAME, signal_manager, options_executor, position_manager, db_writer, broker or sim_feed"
                         )));
                     }
                 };

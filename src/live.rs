@@ -388,6 +388,9 @@ pub async fn run(mut cfg: Config, opts: RunOptions) -> Result<(), AppError> {
         // Requests to it are counted sent, as its handlers count them handled.
         actors::metrics::Tracked::new(addr, m)
     });
+    if let Some(f) = &sim_feed {
+        control.do_send(crate::control::SimFeedStarted(f.clone()));
+    }
     loop {
         tokio::select! {
             _ = ticker.tick() => {}

@@ -260,6 +260,7 @@ fn control_socket_drives_a_running_engine() {
         "options_executor",
         "position_manager",
         "db_writer",
+        "sim_feed",
     ] {
         let before = common::count(&db, "trading_signals");
         let out = ctl(&cfg, &["crash", a]);
