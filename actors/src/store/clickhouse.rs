@@ -772,6 +772,10 @@ impl Store for ClickHouseStore {
         self.outbox.release_memory();
     }
 
+    fn bulk_writes(&mut self) {
+        self.outbox.bulk_writes();
+    }
+
     fn health(&mut self) -> StoreHealth {
         StoreHealth {
             backend: B.to_string(),

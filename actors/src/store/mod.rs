@@ -66,6 +66,11 @@ pub trait Store: Send {
     /// between commits, now and then.
     fn release_memory(&mut self) {}
 
+    /// The writes are a bulk load (a replay, an import) that nobody waits for row by row: no
+    /// background work for latency's sake (SQLite's checkpoint thread) — it costs CPU a bulk
+    /// load would rather spend writing.
+    fn bulk_writes(&mut self) {}
+
     /// What a restarted engine reloads.
     fn recovery(&mut self, since: i64) -> Result<Recovery> {
         let q = SignalQuery {

@@ -199,20 +199,20 @@ impl SqliteStore {
         store.checkpointer = checkpointer::Checkpointer::start(path);
         if store.checkpointer.is_some() {
             // The writer's own checkpoint only as a backstop, should the thread fall behind.
-            let page: i64 = store
-                .conn
-                .query_row("PRAGMA page_size", [], |r| r.get(0))
-                .map_err(|e| Error::store(B, "page_size", e))?;
-            store
-                .conn
-                .pragma_update(
-                    None,
-                    "wal_autocheckpoint",
-                    BACKSTOP_CHECKPOINT_BYTES / page.max(512),
-                )
-                .map_err(|e| Error::store(B, "wal_autocheckpoint", e))?;
+            store.checkpoint_every(BACKSTOP_CHECKPOINT_BYTES)?;
         }
         Ok(store)
+    }
+
+    /// The writer checkpoints itself every `bytes` of WAL (the threshold is in pages).
+    fn checkpoint_every(&self, bytes: i64) -> Result<()> {
+        let page: i64 = self
+            .conn
+            .query_row("PRAGMA page_size", [], |r| r.get(0))
+            .map_err(|e| Error::store(B, "page_size", e))?;
+        self.conn
+            .pragma_update(None, "wal_autocheckpoint", bytes / page.max(512))
+            .map_err(|e| Error::store(B, "wal_autocheckpoint", e))
     }
 
     /// An in-memory database (tests).
@@ -235,16 +235,6 @@ impl SqliteStore {
         // batched inserts).
         conn.pragma_update(None, "cache_size", -65_536)
             .map_err(|e| Error::store(B, "cache_size", e))?;
-        // The threshold is in pages: ~40 MiB whatever the file's page size.
-        let page: i64 = conn
-            .query_row("PRAGMA page_size", [], |r| r.get(0))
-            .map_err(|e| Error::store(B, "page_size", e))?;
-        conn.pragma_update(
-            None,
-            "wal_autocheckpoint",
-            WAL_CHECKPOINT_BYTES / page.max(512),
-        )
-        .map_err(|e| Error::store(B, "wal_autocheckpoint", e))?;
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(|e| Error::store(B, "busy_timeout", e))?;
         conn.execute_batch(DDL)
@@ -287,13 +277,16 @@ impl SqliteStore {
                 |r| r.get(0),
             )
             .map_err(|e| Error::store(B, "check decisions without a time", e))?;
-        Ok(SqliteStore {
+        let store = SqliteStore {
             conn,
             orphans,
             json: Vec::new(),
             checkpointer: None,
             untimed,
-        })
+        };
+        // ~40 MiB whatever the file's page size.
+        store.checkpoint_every(WAL_CHECKPOINT_BYTES)?;
+        Ok(store)
     }
 }
 
@@ -916,6 +909,15 @@ impl Store for SqliteStore {
             &format!("status = 'CLOSED' AND updated_at >= {since}"),
             None,
         )
+    }
+
+    fn bulk_writes(&mut self) {
+        // No thread: the writer checkpoints itself every ~40 MiB, as a lone connection does.
+        if self.checkpointer.take().is_some() {
+            if let Err(e) = self.checkpoint_every(WAL_CHECKPOINT_BYTES) {
+                log::warn!("sqlite: {e}; the backstop's threshold stays");
+            }
+        }
     }
 
     fn release_memory(&mut self) {

@@ -744,3 +744,22 @@ fn the_checkpointer_thread_moves_committed_pages_into_the_file() {
     let mut again = SqliteStore::open(&p).unwrap();
     assert_eq!(again.history("S7", tf, 1000).unwrap().len(), 400);
 }
+
+#[test]
+fn a_bulk_load_checkpoints_in_the_writer_without_the_thread() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut st = SqliteStore::open(&dir.path().join("a.db")).unwrap();
+    let ckpt = |c: &Connection| -> i64 {
+        c.query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0))
+            .unwrap()
+    };
+    assert!(st.checkpointer.is_some());
+    assert_eq!(ckpt(&st.conn) * PAGE_SIZE, BACKSTOP_CHECKPOINT_BYTES);
+    st.bulk_writes();
+    assert!(st.checkpointer.is_none(), "no thread for a bulk load");
+    assert_eq!(ckpt(&st.conn) * PAGE_SIZE, WAL_CHECKPOINT_BYTES);
+    // Writes go on as before.
+    let s = signal(1_700_000_900, "NIFTY", Action::Buy);
+    st.write(&[Row::Signal(Box::new(s.clone()))]).unwrap();
+    assert_eq!(st.signals(&SignalQuery::default()).unwrap(), vec![s]);
+}
