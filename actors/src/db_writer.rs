@@ -13,14 +13,15 @@
 //! commit before they are published) in a transaction of the signals alone, an awaited
 //! [`Persist`] (`send`) together with every row that arrived before it. Rows sent without
 //! awaiting (`do_send`: candles, decisions, positions) are committed oldest first, at most
-//! `CHUNK_ROWS` to a transaction (a replay's: `batch_rows`), when a message takes them to `batch_rows` and every
-//! `flush_interval` (the rest of the interval's a chunk at a time after the messages that came
-//! meanwhile): an awaited signal never waits behind a thousand candles. Everything pending is
-//! committed in one transaction on [`Flush`] (and the queries, which read what was accepted),
-//! for an awaited [`Persist`], and when the actor stops. A write is answered only once its
-//! rows are committed. A failed commit keeps every row pending
-//! and retries on the next tick: nothing accepted is dropped. The store is blocking, so
-//! DbWriter runs on its own arbiter (thread) and never stalls the market-data path.
+//! `CHUNK_ROWS` to a transaction (a replay's or an import's: `batch_rows`), when a message
+//! takes them to `batch_rows` and every `flush_interval` (the rest of the interval's a chunk
+//! at a time after the messages that came meanwhile): an awaited signal never waits behind a
+//! thousand candles. Everything pending is committed in one transaction on [`Flush`] (and the
+//! queries, which read what was accepted), for an awaited [`Persist`], and when the actor
+//! stops. A write is answered only once its rows are committed. A failed commit keeps every
+//! row pending and retries on the next tick: nothing accepted is dropped. The store is
+//! blocking, so DbWriter runs on its own arbiter (thread) and never stalls the market-data
+//! path.
 
 use std::cell::RefCell;
 use std::collections::HashSet;
