@@ -284,7 +284,7 @@ async fn stand_in(desk: &Shared) -> MockServer {
 }
 
 /// Each ticker connection: its URI (the credentials in it) and the text messages it received.
-type Conns = Arc<Mutex<Vec<(String, Vec<String>)>>>;
+type Conns = kite_support::ticker::TickerLog;
 
 /// A KiteTicker of our own: accepts every connection, heartbeats on each, records what each
 /// receives, and sends the frames given on `rx` to the newest one.
@@ -310,17 +310,7 @@ fn ticker(mut rx: tokio::sync::mpsc::UnboundedReceiver<Message>) -> (String, Con
             let Ok((tcp, _)) = listener.accept().await else {
                 return;
             };
-            let entry = log.clone();
-            #[allow(clippy::result_large_err)]
-            let keep_uri =
-                move |req: &tokio_tungstenite::tungstenite::handshake::server::Request, resp| {
-                    entry
-                        .lock()
-                        .unwrap()
-                        .push((req.uri().to_string(), Vec::new()));
-                    Ok(resp)
-                };
-            let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(tcp, keep_uri).await else {
+            let Ok(mut ws) = kite_support::ticker::accept_logged(tcp, &log).await else {
                 continue;
             };
             let (tx, mut own) = tokio::sync::mpsc::unbounded_channel();

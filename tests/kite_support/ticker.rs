@@ -11,6 +11,28 @@ use super::market::option_full;
 /// What a scripted KiteTicker saw: each connection's URI and the text messages it received.
 pub type TickerLog = Arc<Mutex<Vec<(String, Vec<String>)>>>;
 
+/// Accepts a KiteTicker connection on `tcp`, recording its URI (the credentials in it) in
+/// `log` with no messages yet.
+pub async fn accept_logged(
+    tcp: tokio::net::TcpStream,
+    log: &TickerLog,
+) -> Result<
+    tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
+    tokio_tungstenite::tungstenite::Error,
+> {
+    let entry = log.clone();
+    // tungstenite's callback signature has a large error type: not ours to shrink.
+    #[allow(clippy::result_large_err)]
+    let keep_uri = move |req: &tokio_tungstenite::tungstenite::handshake::server::Request, resp| {
+        entry
+            .lock()
+            .unwrap()
+            .push((req.uri().to_string(), Vec::new()));
+        Ok(resp)
+    };
+    tokio_tungstenite::accept_hdr_async(tcp, keep_uri).await
+}
+
 /// A KiteTicker of our own on its own thread. Each round is one connection: it takes the two
 /// subscription messages, sends the round's frames, then closes — except the last round, which
 /// heartbeats until the engine goes, and answers a later subscription of `option.0` with that
@@ -82,20 +104,7 @@ fn serve(
         let last = rounds.len() - 1;
         for (n, frames) in rounds.into_iter().enumerate() {
             let (tcp, _) = listener.accept().await.unwrap();
-            let entry = log.clone();
-            // tungstenite's callback signature has a large error type: not ours to shrink.
-            #[allow(clippy::result_large_err)]
-            let keep_uri =
-                move |req: &tokio_tungstenite::tungstenite::handshake::server::Request, resp| {
-                    entry
-                        .lock()
-                        .unwrap()
-                        .push((req.uri().to_string(), Vec::new()));
-                    Ok(resp)
-                };
-            let mut ws = tokio_tungstenite::accept_hdr_async(tcp, keep_uri)
-                .await
-                .unwrap();
+            let mut ws = accept_logged(tcp, &log).await.unwrap();
             for _ in 0..2 {
                 if let Some(Ok(Message::Text(t))) = ws.next().await {
                     if let Some(c) = log.lock().unwrap().last_mut() {

@@ -719,16 +719,7 @@ mod tests {
             day in 0i64..14,
             into_session in 0i64..22_500,
             later in 0i64..4 * 3_600,
-            tf in proptest::sample::select(vec![
-                Timeframe::Minute1,
-                Timeframe::Minute3,
-                Timeframe::Minute5,
-                Timeframe::Minute10,
-                Timeframe::Minute15,
-                Timeframe::Minute30,
-                Timeframe::Minute60,
-                Timeframe::Day,
-            ]),
+            tf in proptest::sample::select(Timeframe::ALL.to_vec()),
         ) {
             let s = Session::nse();
             // A time in the session of a day from 2024-01-01 (a Monday) on.
