@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use actors::config::StorageBackend;
 use alphastocks::replay;
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use messages::{Mode, Timeframe};
 
 #[derive(Parser)]
@@ -18,6 +18,22 @@ use messages::{Mode, Timeframe};
 pub(crate) struct Cli {
     #[command(subcommand)]
     pub(crate) cmd: Cmd,
+}
+
+/// The bars a replay or a sweep runs on.
+#[derive(Args)]
+pub(crate) struct BarsInput {
+    /// CSV with header timestamp,open,high,low,close,volume. Repeat for several symbols, as
+    /// SYMBOL=FILE, or give a directory of SYMBOL.csv files: their bars are merged in time
+    /// order into one run with one portfolio.
+    #[arg(long, required = true)]
+    pub(crate) data: Vec<String>,
+    /// Symbol of a single file (default: the file name's first word, upper-cased).
+    #[arg(long, value_parser = parse_symbol)]
+    pub(crate) symbol: Option<String>,
+    /// Candle timeframe (default: the strategy's).
+    #[arg(long)]
+    pub(crate) timeframe: Option<Timeframe>,
 }
 
 #[derive(Subcommand)]
@@ -110,17 +126,8 @@ pub(crate) enum Cmd {
     },
     /// Push a CSV of bars through the engine as fast as it goes; writes DIR/signals.jsonl.
     Replay {
-        /// CSV with header timestamp,open,high,low,close,volume. Repeat for several symbols, as
-        /// SYMBOL=FILE, or give a directory of SYMBOL.csv files: their bars are merged in time
-        /// order into one run with one portfolio.
-        #[arg(long, required = true)]
-        data: Vec<String>,
-        /// Symbol of a single file (default: the file name's first word, upper-cased).
-        #[arg(long, value_parser = parse_symbol)]
-        symbol: Option<String>,
-        /// Candle timeframe (default: the strategy's).
-        #[arg(long)]
-        timeframe: Option<Timeframe>,
+        #[command(flatten)]
+        input: BarsInput,
         /// Config file (default: config/default.json when it exists here, else the built-in
         /// copy of it).
         #[arg(long)]
@@ -166,15 +173,8 @@ pub(crate) enum Cmd {
     /// each in its own fresh store; writes DIR/sweep.csv (one row per combination: the
     /// settings, then the tearsheet's figures), best first by --sort-by.
     Sweep {
-        /// As for `replay` (FILE, SYMBOL=FILE, or a directory; repeat for several symbols).
-        #[arg(long, required = true)]
-        data: Vec<String>,
-        /// Symbol of a single file (default: the file name's first word, upper-cased).
-        #[arg(long, value_parser = parse_symbol)]
-        symbol: Option<String>,
-        /// Candle timeframe (default: the strategy's).
-        #[arg(long)]
-        timeframe: Option<Timeframe>,
+        #[command(flatten)]
+        input: BarsInput,
         /// The config the grid varies (default: config/paper.json when it exists here, else
         /// the built-in copy of it).
         #[arg(long)]

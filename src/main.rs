@@ -239,9 +239,7 @@ fn dispatch(cli: Cli) -> Result<(), AppError> {
             actix::System::new().block_on(live::run(cfg, opts))
         }
         Cmd::Replay {
-            data,
-            symbol,
-            timeframe,
+            input,
             config,
             out,
             force,
@@ -265,11 +263,11 @@ fn dispatch(cli: Cli) -> Result<(), AppError> {
                 ));
             }
             let mode = mode_of(&cfg, mode, false, false)?;
-            let inputs = replay_inputs(&data, symbol)?;
+            let inputs = replay_inputs(&input.data, input.symbol)?;
             replay::prepare_out(&out, force)?;
             let opts = replay::ReplayOptions {
                 inputs,
-                timeframe,
+                timeframe: input.timeframe,
                 out,
                 progress: std::io::stderr().is_terminal(),
                 mode,
@@ -306,9 +304,7 @@ fn dispatch(cli: Cli) -> Result<(), AppError> {
             Ok(())
         }
         Cmd::Sweep {
-            data,
-            symbol,
-            timeframe,
+            input,
             config,
             grid,
             sort_by,
@@ -335,8 +331,8 @@ fn dispatch(cli: Cli) -> Result<(), AppError> {
                     .then(|| PathBuf::from(PAPER_CONFIG))
             });
             let opts = alphastocks::sweep::SweepOptions {
-                inputs: replay_inputs(&data, symbol)?,
-                timeframe,
+                inputs: replay_inputs(&input.data, input.symbol)?,
+                timeframe: input.timeframe,
                 config,
                 grid,
                 sort_by,
