@@ -41,7 +41,7 @@ pub async fn import(
         Duration::from_millis(cfg.storage.flush_interval_ms),
         actors::metrics::Registry::new(false).db_writer,
     )
-    .whole_batches()
+    .bulk_load()
     .start();
     let mut n = 0u64;
     // Chunks of CHUNK rows across symbols: a Persist is answered once committed, and DbWriter

@@ -551,7 +551,7 @@ impl Writer {
             Duration::from_millis(200),
             actors::metrics::Registry::new(false).db_writer,
         )
-        .whole_batches()
+        .bulk_load()
         .start();
         Ok(Writer { db, what })
     }

@@ -201,7 +201,7 @@ impl Engine {
         let db = Supervisor::start_in_arbiter(&io.handle(), move |_| {
             let db = DbWriter::new(store, batch_rows, flush, r.db_writer).with_trading(r.trading);
             if replay {
-                db.whole_batches()
+                db.bulk_load()
             } else {
                 db
             }

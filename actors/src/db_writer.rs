@@ -209,7 +209,7 @@ impl DbWriter {
     /// ([`Store::bulk_writes`]): for a replay or an import, where no signal's latency is
     /// measured by the clock and fewer, bigger transactions are faster (7% of a signal-heavy
     /// paper replay's wall time).
-    pub fn whole_batches(mut self) -> Self {
+    pub fn bulk_load(mut self) -> Self {
         self.chunk_rows = self.batch_rows;
         self.store.bulk_writes();
         self
@@ -690,7 +690,7 @@ mod tests {
         assert_eq!(stored_times(dir.path()), want);
         // A replay's writer commits whole batches.
         let dir = tempfile::tempdir().unwrap();
-        let db = writer(dir.path()).whole_batches().start();
+        let db = writer(dir.path()).bulk_load().start();
         db.do_send(Persist((0..1100).map(candle).collect()));
         let s = db.send(GetWriterStats).await.unwrap();
         assert_eq!((s.commits, s.rows_committed, s.pending), (1, 1000, 100));
