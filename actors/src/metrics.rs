@@ -393,6 +393,30 @@ impl FeedCounters {
     }
 }
 
+/// Tells every probe subscriber ([`SubscribeProbes`](messages::msg::SubscribeProbes)) that the
+/// signal of `symbol`'s candle opened at `candle_time` passed `stage`, stamped now; without a
+/// subscriber, nothing — not even the time is taken.
+#[inline]
+pub fn send_probes(
+    probes: &[actix::Recipient<messages::msg::SignalProbe>],
+    stage: messages::msg::ProbeStage,
+    symbol: &str,
+    candle_time: i64,
+) {
+    if probes.is_empty() {
+        return;
+    }
+    let at = Instant::now();
+    for p in probes {
+        p.do_send(messages::msg::SignalProbe {
+            stage,
+            symbol: symbol.to_string(),
+            candle_time,
+            at,
+        });
+    }
+}
+
 /// The metrics of every actor of one engine.
 #[derive(Clone)]
 pub struct Registry {

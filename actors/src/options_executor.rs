@@ -53,7 +53,7 @@ use uuid::Uuid;
 use crate::config::{Rules, StrikeSelection};
 use crate::db_writer::DbWriter;
 use crate::logic::inorder::InOrder;
-use crate::metrics::{ActorMetrics, Tracked, TrackedRecipient};
+use crate::metrics::{send_probes, ActorMetrics, Tracked, TrackedRecipient};
 use crate::options::chain::ChainModel;
 use crate::options::instruments::ExpiryCalendar;
 use crate::options::listed::to_quotes;
@@ -782,17 +782,12 @@ impl OptionsExecutor {
         detail: String,
         opening: Option<PositionRecord>,
     ) {
-        if !self.probes.is_empty() {
-            let at = std::time::Instant::now();
-            for p in &self.probes {
-                p.do_send(SignalProbe {
-                    stage: ProbeStage::Decided,
-                    symbol: s.symbol.clone(),
-                    candle_time: s.metadata.candle_time.timestamp(),
-                    at,
-                });
-            }
-        }
+        send_probes(
+            &self.probes,
+            ProbeStage::Decided,
+            &s.symbol,
+            s.metadata.candle_time.timestamp(),
+        );
         self.count(&s.strategy, |c| match outcome {
             Outcome::Logged => c.logged += 1,
             Outcome::Opened => c.opened += 1,

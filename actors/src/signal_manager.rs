@@ -29,7 +29,7 @@ use uuid::Uuid;
 
 use crate::db_writer::DbWriter;
 use crate::logic::inorder::InOrder;
-use crate::metrics::{ActorMetrics, Tracked, TrackedRecipient};
+use crate::metrics::{send_probes, ActorMetrics, Tracked, TrackedRecipient};
 use crate::supervisor::{guard, note_restart};
 
 const NAME: &str = "signal_manager";
@@ -212,17 +212,12 @@ impl SignalManager {
 
     fn release(&mut self, seq: u64, answer: (bool, Option<bool>)) {
         for (signal, (_persisted, processed)) in self.pending.complete(seq, answer) {
-            if !self.probes.is_empty() {
-                let at = std::time::Instant::now();
-                for p in &self.probes {
-                    p.do_send(SignalProbe {
-                        stage: ProbeStage::Committed,
-                        symbol: signal.symbol.clone(),
-                        candle_time: signal.metadata.candle_time.timestamp(),
-                        at,
-                    });
-                }
-            }
+            send_probes(
+                &self.probes,
+                ProbeStage::Committed,
+                &signal.symbol,
+                signal.metadata.candle_time.timestamp(),
+            );
             self.published += 1;
             self.counts.count(&signal.strategy);
             self.executor.do_send(SignalGenerated {
@@ -341,17 +336,12 @@ impl Handler<SignalDetected> for SignalManager {
     type Result = ();
 
     fn handle(&mut self, msg: SignalDetected, ctx: &mut Context<Self>) {
-        if !self.probes.is_empty() {
-            let at = std::time::Instant::now();
-            for p in &self.probes {
-                p.do_send(SignalProbe {
-                    stage: ProbeStage::Detected,
-                    symbol: msg.symbol.clone(),
-                    candle_time: msg.candle_time,
-                    at,
-                });
-            }
-        }
+        send_probes(
+            &self.probes,
+            ProbeStage::Detected,
+            &msg.symbol,
+            msg.candle_time,
+        );
         guard(self.m, ctx, |ctx| self.on_detected(msg, ctx));
     }
 }
