@@ -274,6 +274,7 @@ fn dispatch(cli: Cli) -> Result<(), AppError> {
                 store,
                 max_rate,
                 verbose,
+                batch_bars: None,
             };
             let rows = replay::RowOptions {
                 policy: if skip_bad_rows {

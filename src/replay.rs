@@ -22,14 +22,15 @@ use crate::error::AppError;
 use crate::recorder::{Finish, SignalRecorder};
 use crate::system::{Engine, EngineOptions};
 
-/// Bars per message into DataManager. In paper mode every batch that raised a signal is
-/// drained (each signal decided) before the next: 16 384 bars makes a quarter of the drains
-/// (and commits) 4 096 did on the signal-heavy file.
+/// Bars per message into DataManager. In paper mode the signals of a batch are decided
+/// (committed first) before the batch after next is sent: 16 384 bars makes a quarter of the
+/// commits 4 096 did on the signal-heavy file.
 pub const BATCH: usize = 16384;
 
-// A new position catches up on its batch's prices from PositionManager's ring of recent
-// prices (at most 2 events a bar): a batch must fit in it, with room to spare.
-const _: () = assert!(2 * BATCH <= actors::logic::recent::RecentPrices::CAPACITY / 2);
+// A new position catches up from PositionManager's ring of recent prices (at most 2 events a
+// bar) on up to two batches' prices (the rest of its own and the next): they must fit in it,
+// with room to spare.
+const _: () = assert!(2 * (2 * BATCH) <= actors::logic::recent::RecentPrices::CAPACITY / 2);
 
 /// One file of bars and the symbol it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,6 +98,9 @@ pub struct ReplayOptions {
     /// Log a line per signal, decision and position at INFO, as `run` does (`--verbose`);
     /// otherwise they are DEBUG lines and the replay's summary is what it says.
     pub verbose: bool,
+    /// Bars per message into DataManager: [`BATCH`] when absent (and at most that). How the
+    /// work is cut changes nothing in what a replay decides or writes; tests hold it to that.
+    pub batch_bars: Option<usize>,
 }
 
 /// What a replay does with rows it refuses (see `actors::feed::replay`).
@@ -319,7 +323,8 @@ pub async fn replay_with(
     let batch = match opts.max_rate {
         Some(r) if r > 0.0 => ((r / 10.0).ceil() as usize).clamp(1, BATCH),
         _ => BATCH,
-    };
+    }
+    .min(opts.batch_bars.unwrap_or(BATCH).max(1));
     // One symbol: its bars as they are. Several: merged in time order, ties by symbol (ids
     // follow the sorted names), so the run is the same whatever the order of --data.
     let bar_secs: Vec<i64> = scans.iter().map(|s| s.bar_secs).collect();
@@ -340,6 +345,8 @@ pub async fn replay_with(
             days.push(d);
         }
     };
+    // The signals of the last batch that raised any, being decided (paper mode).
+    let mut deciding: Option<actix_rt::task::JoinHandle<Result<(), actix::MailboxError>>> = None;
     let mut next = feed_in.next(batch)?;
     while !next.is_empty() {
         let n = next.len();
@@ -392,13 +399,26 @@ pub async fn replay_with(
         held_max = held_max.max(n + next.len());
         let r = sent.await?;
         dropped += r.dropped;
-        // Paper positions open at their signal's data time: let every signal of this batch be
-        // decided before the next batch moves prices on (only batches that raised signals).
-        // Their rows are committed with the next batch's signals, while it is worked on.
+        // Paper positions are caught up, when they open, over the prices PositionManager saw
+        // after their signal's data time, which it keeps for four batches. So the signals of
+        // batch k are decided while batch k + 1 is worked on, and batch k + 2 is sent only
+        // once they are: a position opens at most two batches of prices late. What it
+        // decides does not depend on that timing: risk is asked as of the signal's time, and
+        // PositionManager has every price up to it (DataManager hands a batch's prices on
+        // before its strategies see it).
+        if let Some(previous) = deciding.take() {
+            previous.await.map_err(|e| {
+                AppError::Failed(format!("deciding a batch's signals failed: {e}"))
+            })??;
+        }
         if paper && r.signals > 0 {
-            engine.settle().await?;
+            deciding = Some(actix_rt::spawn(engine.settle_detected()));
         }
         bar.inc(n as u64);
+    }
+    if let Some(last) = deciding.take() {
+        last.await
+            .map_err(|e| AppError::Failed(format!("deciding a batch's signals failed: {e}")))??;
     }
     let streams = feed_in.streams();
     if let Some(last) = streams

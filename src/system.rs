@@ -501,6 +501,26 @@ impl Engine {
         Ok(())
     }
 
+    /// Waits until every signal DataManager has already handed on is decided: each one
+    /// committed and decided, every position it opened handed to PositionManager. Unlike
+    /// [`Engine::settle`] it does not wait for DataManager or the strategies (a replay calls
+    /// it for a batch DataManager has answered for, whose detections are therefore sent), and
+    /// it owns what it needs, so it can be spawned and run while the next batch is worked on.
+    /// SignalManager's barrier is queued at the call, behind what was detected so far and
+    /// ahead of what DataManager detects next.
+    pub fn settle_detected(
+        &self,
+    ) -> impl std::future::Future<Output = Result<(), MailboxError>> + 'static {
+        let committed = self.signals.send(Drain);
+        let (executor, positions) = (self.executor.clone(), self.positions.clone());
+        async move {
+            committed.await?;
+            executor.send(Drain).await?;
+            positions.send(Drain).await?;
+            Ok(())
+        }
+    }
+
     /// Restart counts per actor (the broker's only when it runs).
     pub async fn restarts(&self) -> Result<Vec<(String, u64)>, MailboxError> {
         let mut v = vec![(

@@ -101,6 +101,17 @@ pub fn replay_sample(
     out: &Path,
     mode: messages::Mode,
 ) -> alphastocks::replay::ReplaySummary {
+    replay_sample_in_batches(cfg, out, mode, None)
+}
+
+/// [`replay_sample`] with `batch_bars` bars per message into DataManager (the default when
+/// `None`).
+pub fn replay_sample_in_batches(
+    cfg: Config,
+    out: &Path,
+    mode: messages::Mode,
+    batch_bars: Option<usize>,
+) -> alphastocks::replay::ReplaySummary {
     let opts = alphastocks::replay::ReplayOptions {
         inputs: vec![alphastocks::replay::ReplayInput {
             symbol: "NIFTY".into(),
@@ -113,6 +124,7 @@ pub fn replay_sample(
         store: None,
         max_rate: None,
         verbose: false,
+        batch_bars,
     };
     actix::System::new()
         .block_on(alphastocks::replay::replay(cfg, opts))

@@ -3,11 +3,11 @@
 //!
 //! One ring for all symbols, bounded by what a position can need rather than per symbol: a
 //! position opened for a signal at data time T is marked over the prices after T that arrived
-//! before its opening. A replay decides every signal of a batch before the next batch moves
-//! prices on, so those prices all belong to one batch (a replay batch is at most 16 384 bars,
+//! before its opening. A replay decides every signal of a batch before the batch after next is
+//! sent, so those prices belong to two batches at most (a replay batch is at most 16 384 bars,
 //! ≤ 2 events per bar); a live feed opens within the pipeline's latency (about a
-//! commit interval). The ring keeps [`RecentPrices::CAPACITY`] events (2× a replay batch's), in
-//! 1.5 MiB whatever the number of symbols — per-symbol rings of 16 384 prices grew to 256 MiB at
+//! commit interval). The ring keeps [`RecentPrices::CAPACITY`] events (4× a replay batch's), in
+//! 3 MiB whatever the number of symbols — per-symbol rings of 16 384 prices grew to 256 MiB at
 //! 1 000 symbols.
 
 use std::collections::VecDeque;
@@ -24,7 +24,7 @@ pub struct RecentPrices {
 
 impl RecentPrices {
     /// Events kept, all symbols together.
-    pub const CAPACITY: usize = 65_536;
+    pub const CAPACITY: usize = 131_072;
 
     /// Empty, for `symbols` symbols (ids `0..symbols`). Grows as prices arrive.
     pub fn new(symbols: usize) -> Self {
