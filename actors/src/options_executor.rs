@@ -182,6 +182,8 @@ pub struct OptionsExecutor {
     halts_alarmed: Vec<(messages::AlarmKind, i64)>,
     /// Where decisions are counted for the metrics endpoint (by outcome and reason).
     trading: Option<&'static crate::metrics::trading::Trading>,
+    /// The synthetic chain's quotes of the signal being decided (one buffer for all of them).
+    quotes: Vec<crate::options::chain::Quote>,
     m: &'static ActorMetrics,
 }
 
@@ -277,6 +279,7 @@ impl OptionsExecutor {
             alarms: crate::alerts::AlarmSink::off(),
             halts_alarmed: Vec::new(),
             trading: None,
+            quotes: Vec::new(),
         }
     }
 
@@ -539,7 +542,7 @@ impl OptionsExecutor {
             }
         };
         let Some(broker) = self.broker.clone() else {
-            let planned = plan::synthetic(&self.cfg, s, at, &spec);
+            let planned = plan::synthetic(&self.cfg, s, at, &spec, &mut self.quotes);
             return self.act(s, at, planned, ctx);
         };
         // The listed chain, quoted now.

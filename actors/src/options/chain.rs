@@ -141,17 +141,47 @@ impl ChainModel {
         now: i64,
         max_steps: u32,
     ) -> Vec<Quote> {
+        let mut quotes = Vec::new();
+        self.chain_near_into(
+            &mut quotes,
+            cal,
+            name,
+            spec,
+            expiry,
+            kind,
+            spot,
+            now,
+            max_steps,
+        );
+        quotes
+    }
+
+    /// [`chain_near`](Self::chain_near) into `quotes` (cleared first): a caller that prices a
+    /// chain per signal keeps one buffer instead of allocating a chain's worth each time.
+    #[allow(clippy::too_many_arguments)]
+    pub fn chain_near_into(
+        &self,
+        quotes: &mut Vec<Quote>,
+        cal: &ExpiryCalendar,
+        name: &str,
+        spec: &UnderlyingSpec,
+        expiry: NaiveDate,
+        kind: OptionType,
+        spot: f64,
+        now: i64,
+        max_steps: u32,
+    ) {
+        quotes.clear();
         let step = spec.strike_step;
         let atm = (spot / step).round() * step;
         let n = self.spec.strikes_each_side.min(max_steps) as i32;
         // The symbol's expiry part once for the chain (it looks up the monthly expiry).
         let prefix = tradingsymbol_prefix(cal, name, expiry);
-        let mut quotes = Vec::with_capacity(2 * n.max(0) as usize + 1);
+        quotes.reserve(2 * n.max(0) as usize + 1);
         for k in (-n..=n).map(|i| atm + i as f64 * step).filter(|k| *k > 0.0) {
             let c = contract_at(&prefix, name, spec, expiry, k, kind);
             quotes.push(self.quote(c, spot, now, step));
         }
-        quotes
     }
 }
 
@@ -207,6 +237,19 @@ mod tests {
                 assert_eq!(near, want, "spot {spot} max {max}");
                 assert!(!near.is_empty() || spot < 50.0 * max as f64);
             }
+        }
+        // One buffer for every call, as the executor keeps it: a longer chain before a shorter
+        // one leaves nothing behind.
+        let mut buf = Vec::new();
+        for (spot, max, kind) in [
+            (24_010.0, 9, OptionType::CE),
+            (24_010.0, 1, OptionType::PE),
+            (60.0, 5, OptionType::CE),
+            (24_500.0, 3, OptionType::PE),
+        ] {
+            m.chain_near_into(&mut buf, &cal, "NIFTY", &spec, exp, kind, spot, now, max);
+            let fresh = m.chain_near(&cal, "NIFTY", &spec, exp, kind, spot, now, max);
+            assert_eq!(buf, fresh, "spot {spot} max {max} {kind:?}");
         }
     }
 

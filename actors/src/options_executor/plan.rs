@@ -118,12 +118,14 @@ pub(super) fn limits(
     })
 }
 
-/// Expiry and chain from the synthetic model (no broker), then the trade.
+/// Expiry and chain from the synthetic model (no broker), then the trade. The chain is
+/// priced into `quotes` (the caller's buffer, kept between signals).
 pub(super) fn synthetic(
     cfg: &ExecutorConfig,
     s: &Signal,
     at: i64,
     spec: &crate::config::UnderlyingSpec,
+    quotes: &mut Vec<Quote>,
 ) -> Result<Planned, (RejectReason, String)> {
     let t = &cfg.trade;
     let session = &t.chain.session;
@@ -142,7 +144,8 @@ pub(super) fn synthetic(
     )
     .map_err(|e| (RejectReason::NoEligibleStrike, e))?;
     // Only the strikes the selection looks at are priced.
-    let quotes = t.chain.chain_near(
+    t.chain.chain_near_into(
+        quotes,
         &t.calendar,
         &s.symbol,
         spec,
@@ -152,7 +155,7 @@ pub(super) fn synthetic(
         at,
         t.selection.max_strikes_from_atm,
     );
-    size_trade(cfg, s, at, expiry, &quotes)
+    size_trade(cfg, s, at, expiry, quotes)
 }
 
 /// Strike, sizing and the position record of a trade on `quotes` (one expiry, one type).

@@ -48,7 +48,7 @@ fn plan_of(
     snap: RiskSnapshot,
 ) -> Result<(String, Option<PositionRecord>), (RejectReason, String)> {
     let spec = plan::limits(cfg, s, &snap, &mut messages::DailyCaps::default())?;
-    let p = plan::synthetic(cfg, s, at, &spec)?;
+    let p = plan::synthetic(cfg, s, at, &spec, &mut Vec::new())?;
     Ok((p.detail, (cfg.mode == Mode::Paper).then_some(p.record)))
 }
 
