@@ -493,65 +493,6 @@ pub async fn replay_with(
         .filter_map(|d| chrono::DateTime::from_timestamp(d * 86_400, 0))
         .map(|t| t.date_naive())
         .collect();
-    let paper_report = if paper {
-        let sheets = crate::report::write_tearsheet(
-            &opts.out,
-            &closed,
-            &days,
-            capital,
-            day_offset,
-            risk_free_pct,
-        )
-        .map_err(|source| AppError::Io {
-            context: format!("cannot write report.json into {}", opts.out.display()),
-            source,
-        })?;
-        let (lines, report) = crate::report::build(closed, capital);
-        crate::report::write(&opts.out, &lines, &report, capital).map_err(|source| {
-            AppError::Io {
-                context: format!("cannot write the paper report into {}", opts.out.display()),
-                source,
-            }
-        })?;
-        let run = crate::report_html::run_rows(&crate::report_html::Run {
-            inputs: &inputs,
-            timeframe: tf,
-            days: &days,
-            bars: fed as u64,
-            capital,
-            risk_free_pct,
-            strategies: &strategy_names,
-        });
-        let title = format!(
-            "{} · {} · paper replay",
-            inputs
-                .iter()
-                .map(|i| i.symbol.as_str())
-                .collect::<Vec<_>>()
-                .join(" + "),
-            tf
-        );
-        crate::report_html::write(
-            &opts.out,
-            &crate::report_html::Page {
-                title: &title,
-                run: &run,
-                settings: &settings,
-                sheets: &sheets.sheets,
-                daily: &sheets.daily,
-                capital,
-                trades: &lines,
-                offset: day_offset,
-            },
-        )
-        .map_err(|source| AppError::Io {
-            context: format!("cannot write report.html into {}", opts.out.display()),
-            source,
-        })?;
-        Some(report)
-    } else {
-        None
-    };
     let writer = engine.db.send(GetWriterStats).await?;
     let store = writer.health.clone();
     let mut store_signals = Some(0u64);
@@ -566,7 +507,32 @@ pub async fn replay_with(
             .ok();
         store_signals = store_signals.zip(n).map(|(a, b)| a + b);
     }
+    // The paper reports are written on a thread of their own while the engine shuts down
+    // (its last commit and the store's checkpoint), which needs nothing of them.
+    let reports = paper.then(|| {
+        let job = PaperReports {
+            out: opts.out.clone(),
+            closed,
+            days,
+            capital,
+            day_offset,
+            risk_free_pct,
+            inputs: inputs.clone(),
+            timeframe: tf,
+            bars: fed as u64,
+            strategies: strategy_names,
+            settings,
+        };
+        actix_rt::task::spawn_blocking(move || job.write())
+    });
     engine.shutdown().await;
+    let paper_report =
+        match reports {
+            Some(job) => Some(job.await.map_err(|e| {
+                AppError::Failed(format!("writing the paper reports failed: {e}"))
+            })??),
+            None => None,
+        };
     let bars = fed as u64;
     let single = inputs.len() == 1;
     let file_rows: u64 = scans.iter().map(|s| s.counts.rows).sum();
@@ -634,6 +600,94 @@ pub async fn replay_with(
         candles_per_sec: stats.candles_closed as f64 / wall.max(1e-9),
         signals_file,
     })
+}
+
+/// What the paper reports are made of: owned, so they are written on another thread.
+struct PaperReports {
+    out: PathBuf,
+    closed: Vec<messages::PositionRecord>,
+    days: Vec<chrono::NaiveDate>,
+    capital: f64,
+    day_offset: i64,
+    risk_free_pct: f64,
+    inputs: Vec<ReplayInput>,
+    timeframe: Timeframe,
+    bars: u64,
+    strategies: Vec<String>,
+    settings: Vec<(String, String)>,
+}
+
+impl PaperReports {
+    /// Writes report.json and equity_daily.csv, positions.jsonl, equity.csv and equity.svg,
+    /// then report.html; the report's figures for the summary.
+    fn write(self) -> Result<crate::report::Report, AppError> {
+        let PaperReports {
+            out,
+            closed,
+            days,
+            capital,
+            day_offset,
+            risk_free_pct,
+            inputs,
+            timeframe,
+            bars,
+            strategies,
+            settings,
+        } = self;
+        let sheets = crate::report::write_tearsheet(
+            &out,
+            &closed,
+            &days,
+            capital,
+            day_offset,
+            risk_free_pct,
+        )
+        .map_err(|source| AppError::Io {
+            context: format!("cannot write report.json into {}", out.display()),
+            source,
+        })?;
+        let (lines, report) = crate::report::build(closed, capital);
+        crate::report::write(&out, &lines, &report, capital).map_err(|source| AppError::Io {
+            context: format!("cannot write the paper report into {}", out.display()),
+            source,
+        })?;
+        let run = crate::report_html::run_rows(&crate::report_html::Run {
+            inputs: &inputs,
+            timeframe,
+            days: &days,
+            bars,
+            capital,
+            risk_free_pct,
+            strategies: &strategies,
+        });
+        let title = format!(
+            "{} · {} · paper replay",
+            inputs
+                .iter()
+                .map(|i| i.symbol.as_str())
+                .collect::<Vec<_>>()
+                .join(" + "),
+            timeframe
+        );
+        crate::report_html::write(
+            &out,
+            &crate::report_html::Page {
+                title: &title,
+                run: &run,
+                settings: &settings,
+                sheets: &sheets.sheets,
+                daily: &sheets.daily,
+                capital,
+                trades: &lines,
+                offset: day_offset,
+            },
+        )
+        .map_err(|source| AppError::Io {
+            context: format!("cannot write report.html into {}", out.display()),
+            source,
+        })?;
+        Ok(report)
+    }
 }
 
 impl ReplaySummary {
