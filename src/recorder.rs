@@ -1,7 +1,8 @@
 //! **SignalRecorder** — writes every published signal as one JSON line (`signals.jsonl`).
 //!
 //! - Owns: the output file.
-//! - Handles: [`SignalGenerated`] (subscribed at SignalManager), [`Finish`].
+//! - Handles: [`SignalsPublished`] (subscribed at SignalManager: each commit's signals in one
+//!   message), [`Finish`].
 //! - Sends: nothing.
 
 use std::fs::File;
@@ -9,7 +10,7 @@ use std::io::{BufWriter, Write};
 use std::path::Path;
 
 use actix::{Actor, Context, Handler, Message};
-use messages::msg::SignalGenerated;
+use messages::msg::SignalsPublished;
 
 /// Flushes the file; replies with the number of lines written.
 #[derive(Message)]
@@ -41,21 +42,23 @@ impl Actor for SignalRecorder {
     type Context = Context<Self>;
 }
 
-impl Handler<SignalGenerated> for SignalRecorder {
+impl Handler<SignalsPublished> for SignalRecorder {
     type Result = ();
 
-    fn handle(&mut self, msg: SignalGenerated, _ctx: &mut Context<Self>) {
-        if self.error.is_some() {
-            return;
-        }
-        let res = serde_json::to_writer(&mut self.out, msg.signal.as_ref())
-            .map_err(std::io::Error::other)
-            .and_then(|_| self.out.write_all(b"\n"));
-        match res {
-            Ok(()) => self.lines += 1,
-            Err(e) => {
-                log::error!("recorder: cannot write signals.jsonl: {e}");
-                self.error = Some(e);
+    fn handle(&mut self, msg: SignalsPublished, _ctx: &mut Context<Self>) {
+        for signal in &msg.0 {
+            if self.error.is_some() {
+                return;
+            }
+            let res = serde_json::to_writer(&mut self.out, signal.as_ref())
+                .map_err(std::io::Error::other)
+                .and_then(|_| self.out.write_all(b"\n"));
+            match res {
+                Ok(()) => self.lines += 1,
+                Err(e) => {
+                    log::error!("recorder: cannot write signals.jsonl: {e}");
+                    self.error = Some(e);
+                }
             }
         }
     }

@@ -289,7 +289,7 @@ pub async fn replay_with(
         .start();
     engine
         .signals
-        .send(SubscribeSignals(recorder.clone().recipient()))
+        .send(SubscribeSignalBatches(recorder.clone().recipient()))
         .await?;
     let positions = crate::report::PositionRecorder::default().start();
     engine

@@ -18,6 +18,8 @@ type Seen = (ProbeStage, String, i64, Instant);
 struct Collector {
     probes: Vec<Seen>,
     published: Vec<(String, i64)>,
+    /// The same signals as told in batches ([`SignalsPublished`]), one entry per message.
+    batches: Vec<Vec<(String, i64)>>,
 }
 
 impl Actor for Collector {
@@ -40,8 +42,21 @@ impl Handler<SignalGenerated> for Collector {
     }
 }
 
+impl Handler<SignalsPublished> for Collector {
+    type Result = ();
+    fn handle(&mut self, b: SignalsPublished, _: &mut Context<Self>) {
+        self.batches.push(
+            b.0.iter()
+                .map(|s| (s.symbol.clone(), s.metadata.candle_time.timestamp()))
+                .collect(),
+        );
+    }
+}
+
+type Taken = (Vec<Seen>, Vec<(String, i64)>, Vec<Vec<(String, i64)>>);
+
 #[derive(Message)]
-#[rtype(result = "(Vec<Seen>, Vec<(String, i64)>)")]
+#[rtype(result = "Taken")]
 struct Take;
 
 impl Handler<Take> for Collector {
@@ -50,6 +65,7 @@ impl Handler<Take> for Collector {
         MessageResult((
             std::mem::take(&mut self.probes),
             std::mem::take(&mut self.published),
+            std::mem::take(&mut self.batches),
         ))
     }
 }
@@ -82,6 +98,11 @@ fn every_detection_and_every_decision_is_probed_in_order() {
             .send(SubscribeSignals(c.clone().recipient()))
             .await
             .unwrap();
+        engine
+            .signals
+            .send(SubscribeSignalBatches(c.clone().recipient()))
+            .await
+            .unwrap();
         for chunk in data.bars.chunks(500) {
             engine
                 .feed()
@@ -94,7 +115,7 @@ fn every_detection_and_every_decision_is_probed_in_order() {
                 .unwrap();
         }
         engine.drain().await.unwrap();
-        let (probes, published) = c.send(Take).await.unwrap();
+        let (probes, published, batches) = c.send(Take).await.unwrap();
         let stats = engine.executor.send(GetExecutorStats).await.unwrap();
         engine.shutdown().await;
 
@@ -105,6 +126,10 @@ fn every_detection_and_every_decision_is_probed_in_order() {
             of(ProbeStage::Decided),
         );
         assert!(published.len() > 100, "{}", published.len());
+        // Batch subscribers are told the same signals in the same order, a commit's worth per
+        // message (never an empty one).
+        assert!(batches.iter().all(|b| !b.is_empty()));
+        assert_eq!(batches.concat(), published);
         // Every published signal was probed once when detected and once when decided, in the
         // order published.
         let keys =

@@ -192,7 +192,7 @@ async fn twins(dir: &std::path::Path, crash: bool) -> (Vec<(String, String)>, Ve
     let rec = SignalRecorder::create(&out).unwrap().start();
     engine
         .signals
-        .send(SubscribeSignals(rec.clone().recipient()))
+        .send(SubscribeSignalBatches(rec.clone().recipient()))
         .await
         .unwrap();
     let chunks: Vec<_> = data.bars.chunks(500).collect();

@@ -18,7 +18,7 @@ async fn run(dir: &std::path::Path, inject: bool) -> (Vec<(String, String)>, Vec
     let rec = SignalRecorder::create(&out).unwrap().start();
     engine
         .signals
-        .send(SubscribeSignals(rec.clone().recipient()))
+        .send(SubscribeSignalBatches(rec.clone().recipient()))
         .await
         .unwrap();
     let chunks: Vec<_> = data.bars.chunks(500).collect();

@@ -2,13 +2,14 @@
 //!
 //! - Owns: the cache of active signals (last 24 h of data time), the set of ids seen this run,
 //!   the subscriber list, and the JSON export (`signals.json`, the seed's fallback file).
-//! - Handles: [`SignalDetected`] (from Strategy), [`SubscribeSignals`], [`SubscribeProbes`],
-//!   [`GetSignals`],
+//! - Handles: [`SignalDetected`] (from Strategy), [`SubscribeSignals`],
+//!   [`SubscribeSignalBatches`], [`SubscribeProbes`], [`GetSignals`],
 //!   [`GetActiveSignals`], [`InjectPanic`], [`Drain`], [`GetRestarts`].
 //! - Sends: [`PersistSignals`] and [`QuerySignals`] to DbWriter; [`SignalGenerated`] to
 //!   subscribers (OptionsExecutor, recorders) — only after the DbWriter committed the signal,
 //!   and in the order the signals were detected, with the DbWriter's word on whether the
-//!   executor already decided it; a [`SignalProbe`] per detection and per commit to probe
+//!   executor already decided it; [`SignalsPublished`] (the same, one message per commit) to
+//!   batch subscribers (a replay's recorder); a [`SignalProbe`] per detection and per commit to probe
 //!   subscribers (latency benchmark; none by default).
 //!
 //! Ids are UUID v5 over (symbol, strategy, candle time, action): a crossover detected again —
@@ -41,6 +42,8 @@ pub struct SignalManager {
     /// The executor (counted in its metrics); recorders subscribe with [`SubscribeSignals`].
     executor: TrackedRecipient<SignalGenerated>,
     subscribers: Vec<Recipient<SignalGenerated>>,
+    /// Told each commit's signals in one message.
+    batch_subscribers: Vec<Recipient<SignalsPublished>>,
     /// Latency probes (benchmarks): told when each detection arrives.
     probes: Vec<Recipient<SignalProbe>>,
     seen: HashSet<Uuid>,
@@ -78,6 +81,7 @@ impl SignalManager {
             executor,
             m,
             subscribers: Vec::new(),
+            batch_subscribers: Vec::new(),
             probes: Vec::new(),
             seen: HashSet::new(),
             active: BTreeMap::new(),
@@ -211,6 +215,7 @@ impl SignalManager {
     }
 
     fn release(&mut self, seq: u64, answer: (bool, Option<bool>)) {
+        let mut published = Vec::new();
         for (signal, (_persisted, processed)) in self.pending.complete(seq, answer) {
             send_probes(
                 &self.probes,
@@ -229,6 +234,14 @@ impl SignalManager {
                     signal: signal.clone(),
                     processed,
                 });
+            }
+            if !self.batch_subscribers.is_empty() {
+                published.push(signal);
+            }
+        }
+        if !published.is_empty() {
+            for s in &self.batch_subscribers {
+                s.do_send(SignalsPublished(published.clone()));
             }
         }
         if self.pending.is_empty() {
@@ -361,6 +374,15 @@ impl Handler<SubscribeSignals> for SignalManager {
     fn handle(&mut self, msg: SubscribeSignals, _ctx: &mut Context<Self>) {
         self.m.count_handled();
         self.subscribers.push(msg.0);
+    }
+}
+
+impl Handler<SubscribeSignalBatches> for SignalManager {
+    type Result = ();
+
+    fn handle(&mut self, msg: SubscribeSignalBatches, _ctx: &mut Context<Self>) {
+        self.m.count_handled();
+        self.batch_subscribers.push(msg.0);
     }
 }
 

@@ -236,6 +236,19 @@ pub struct SignalGenerated {
 #[rtype(result = "()")]
 pub struct SubscribeSignals(pub Recipient<SignalGenerated>);
 
+/// The signals one commit made public, in the order they were detected: what
+/// [`SignalGenerated`] tells one signal at a time, in one message per commit for a subscriber
+/// that takes them in bulk (a replay's `signals.jsonl`), so a burst of signals is one hand-off
+/// to its thread instead of one per signal.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct SignalsPublished(pub Vec<Arc<Signal>>);
+
+/// Subscribe to [`SignalsPublished`].
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SubscribeSignalBatches(pub Recipient<SignalsPublished>);
+
 /// Where a [`SignalProbe`] was taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProbeStage {
