@@ -510,7 +510,7 @@ pub async fn replay_with(
     // The paper reports are written on a thread of their own while the engine shuts down
     // (its last commit and the store's checkpoint), which needs nothing of them.
     let reports = paper.then(|| {
-        let job = PaperReports {
+        let job = crate::report::PaperReports {
             out: opts.out.clone(),
             closed,
             days,
@@ -600,94 +600,6 @@ pub async fn replay_with(
         candles_per_sec: stats.candles_closed as f64 / wall.max(1e-9),
         signals_file,
     })
-}
-
-/// What the paper reports are made of: owned, so they are written on another thread.
-struct PaperReports {
-    out: PathBuf,
-    closed: Vec<messages::PositionRecord>,
-    days: Vec<chrono::NaiveDate>,
-    capital: f64,
-    day_offset: i64,
-    risk_free_pct: f64,
-    inputs: Vec<ReplayInput>,
-    timeframe: Timeframe,
-    bars: u64,
-    strategies: Vec<String>,
-    settings: Vec<(String, String)>,
-}
-
-impl PaperReports {
-    /// Writes report.json and equity_daily.csv, positions.jsonl, equity.csv and equity.svg,
-    /// then report.html; the report's figures for the summary.
-    fn write(self) -> Result<crate::report::Report, AppError> {
-        let PaperReports {
-            out,
-            closed,
-            days,
-            capital,
-            day_offset,
-            risk_free_pct,
-            inputs,
-            timeframe,
-            bars,
-            strategies,
-            settings,
-        } = self;
-        let sheets = crate::report::write_tearsheet(
-            &out,
-            &closed,
-            &days,
-            capital,
-            day_offset,
-            risk_free_pct,
-        )
-        .map_err(|source| AppError::Io {
-            context: format!("cannot write report.json into {}", out.display()),
-            source,
-        })?;
-        let (lines, report) = crate::report::build(closed, capital);
-        crate::report::write(&out, &lines, &report, capital).map_err(|source| AppError::Io {
-            context: format!("cannot write the paper report into {}", out.display()),
-            source,
-        })?;
-        let run = crate::report_html::run_rows(&crate::report_html::Run {
-            inputs: &inputs,
-            timeframe,
-            days: &days,
-            bars,
-            capital,
-            risk_free_pct,
-            strategies: &strategies,
-        });
-        let title = format!(
-            "{} · {} · paper replay",
-            inputs
-                .iter()
-                .map(|i| i.symbol.as_str())
-                .collect::<Vec<_>>()
-                .join(" + "),
-            timeframe
-        );
-        crate::report_html::write(
-            &out,
-            &crate::report_html::Page {
-                title: &title,
-                run: &run,
-                settings: &settings,
-                sheets: &sheets.sheets,
-                daily: &sheets.daily,
-                capital,
-                trades: &lines,
-                offset: day_offset,
-            },
-        )
-        .map_err(|source| AppError::Io {
-            context: format!("cannot write report.html into {}", out.display()),
-            source,
-        })?;
-        Ok(report)
-    }
 }
 
 impl ReplaySummary {

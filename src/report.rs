@@ -3,6 +3,8 @@
 //!
 //! - **PositionRecorder** (actor) collects every [`PositionClosed`] (subscribed at
 //!   PositionManager); handles [`TakePositions`]; sends nothing.
+//! - [`PaperReports`] writes every file of a paper replay's report (this module's and
+//!   report.html) from data it owns, so the replay runs it on a thread of its own.
 //! - [`Report`] is computed from the closed positions ordered by exit time (then id), so the
 //!   files are the same on every run. Money is summed in paise. Results are **net** of the
 //!   charges of each position's fills (a win is a trade with a positive net P&L; the equity
@@ -434,4 +436,85 @@ pub fn write_tearsheet(
         sheets,
         daily: equity,
     })
+}
+
+/// What the paper reports are made of: owned, so they are written on another thread.
+pub struct PaperReports {
+    pub out: std::path::PathBuf,
+    pub closed: Vec<PositionRecord>,
+    pub days: Vec<chrono::NaiveDate>,
+    pub capital: f64,
+    pub day_offset: i64,
+    pub risk_free_pct: f64,
+    pub inputs: Vec<crate::replay::ReplayInput>,
+    pub timeframe: messages::Timeframe,
+    pub bars: u64,
+    pub strategies: Vec<String>,
+    pub settings: Vec<(String, String)>,
+}
+
+impl PaperReports {
+    /// Writes report.json and equity_daily.csv, positions.jsonl, equity.csv and equity.svg,
+    /// then report.html; the report's figures for the summary.
+    pub fn write(self) -> Result<Report, crate::error::AppError> {
+        let PaperReports {
+            out,
+            closed,
+            days,
+            capital,
+            day_offset,
+            risk_free_pct,
+            inputs,
+            timeframe,
+            bars,
+            strategies,
+            settings,
+        } = self;
+        let sheets = write_tearsheet(&out, &closed, &days, capital, day_offset, risk_free_pct)
+            .map_err(|source| crate::error::AppError::Io {
+                context: format!("cannot write report.json into {}", out.display()),
+                source,
+            })?;
+        let (lines, report) = build(closed, capital);
+        write(&out, &lines, &report, capital).map_err(|source| crate::error::AppError::Io {
+            context: format!("cannot write the paper report into {}", out.display()),
+            source,
+        })?;
+        let run = crate::report_html::run_rows(&crate::report_html::Run {
+            inputs: &inputs,
+            timeframe,
+            days: &days,
+            bars,
+            capital,
+            risk_free_pct,
+            strategies: &strategies,
+        });
+        let title = format!(
+            "{} · {} · paper replay",
+            inputs
+                .iter()
+                .map(|i| i.symbol.as_str())
+                .collect::<Vec<_>>()
+                .join(" + "),
+            timeframe
+        );
+        crate::report_html::write(
+            &out,
+            &crate::report_html::Page {
+                title: &title,
+                run: &run,
+                settings: &settings,
+                sheets: &sheets.sheets,
+                daily: &sheets.daily,
+                capital,
+                trades: &lines,
+                offset: day_offset,
+            },
+        )
+        .map_err(|source| crate::error::AppError::Io {
+            context: format!("cannot write report.html into {}", out.display()),
+            source,
+        })?;
+        Ok(report)
+    }
 }
