@@ -12,7 +12,9 @@ use chrono::NaiveDate;
 use messages::OptionType;
 
 use super::bs::{greeks, BsInput};
-use super::instruments::{contract_at, tradingsymbol_prefix, ExpiryCalendar, OptionContract};
+use super::instruments::{
+    contract_at, contract_into, tradingsymbol_prefix, ExpiryCalendar, OptionContract,
+};
 use crate::config::{ChainSpec, UnderlyingSpec};
 use crate::logic::price::round_to_tick;
 use crate::logic::session::Session;
@@ -86,7 +88,26 @@ impl ChainModel {
 
     /// A full quote of one contract.
     pub fn quote(&self, c: OptionContract, spot: f64, now: i64, step: f64) -> Quote {
-        let (fair, delta, iv) = self.fair(&c, spot, now);
+        let mut q = Quote {
+            contract: c,
+            ltp: 0.0,
+            bid: 0.0,
+            ask: 0.0,
+            iv: 0.0,
+            delta: 0.0,
+            volume: 0,
+            oi: 0,
+            steps_from_atm: 0,
+            t_years: 0.0,
+        };
+        self.price(&mut q, spot, now, step);
+        q
+    }
+
+    /// Sets every figure of `q` from its contract (the quote [`quote`](Self::quote) gives).
+    fn price(&self, q: &mut Quote, spot: f64, now: i64, step: f64) {
+        let c = &q.contract;
+        let (fair, delta, iv) = self.fair(c, spot, now);
         let tick = c.tick_size;
         let ltp = round_to_tick(fair, tick).max(tick);
         let half =
@@ -98,18 +119,15 @@ impl ChainModel {
         let volume =
             (self.spec.atm_volume as f64 * (-(n.abs() as f64) / 3.0).exp() * jitter) as u64;
         let oi = (self.spec.atm_oi as f64 * (-(n.abs() as f64) / 5.0).exp() * jitter) as u64;
-        Quote {
-            t_years: ((self.expiry_ts(c.expiry) - now) as f64 / YEAR_SECS).max(0.0),
-            contract: c,
-            ltp,
-            bid: (ltp - half).max(tick),
-            ask: ltp + half,
-            iv,
-            delta,
-            volume,
-            oi,
-            steps_from_atm: n,
-        }
+        q.t_years = ((self.expiry_ts(c.expiry) - now) as f64 / YEAR_SECS).max(0.0);
+        q.ltp = ltp;
+        q.bid = (ltp - half).max(tick);
+        q.ask = ltp + half;
+        q.iv = iv;
+        q.delta = delta;
+        q.volume = volume;
+        q.oi = oi;
+        q.steps_from_atm = n;
     }
 
     /// Quotes of `kind` at every listed strike (ATM ± `strikes_each_side`) of one expiry.
@@ -156,8 +174,9 @@ impl ChainModel {
         quotes
     }
 
-    /// [`chain_near`](Self::chain_near) into `quotes` (cleared first): a caller that prices a
-    /// chain per signal keeps one buffer instead of allocating a chain's worth each time.
+    /// [`chain_near`](Self::chain_near) written over `quotes`: a caller that prices a chain
+    /// per signal keeps one buffer, whose quotes' strings are reused too, instead of
+    /// allocating a chain's worth each time.
     #[allow(clippy::too_many_arguments)]
     pub fn chain_near_into(
         &self,
@@ -171,17 +190,26 @@ impl ChainModel {
         now: i64,
         max_steps: u32,
     ) {
-        quotes.clear();
         let step = spec.strike_step;
         let atm = (spot / step).round() * step;
         let n = self.spec.strikes_each_side.min(max_steps) as i32;
         // The symbol's expiry part once for the chain (it looks up the monthly expiry).
         let prefix = tradingsymbol_prefix(cal, name, expiry);
-        quotes.reserve(2 * n.max(0) as usize + 1);
+        let mut used = 0;
         for k in (-n..=n).map(|i| atm + i as f64 * step).filter(|k| *k > 0.0) {
-            let c = contract_at(&prefix, name, spec, expiry, k, kind);
-            quotes.push(self.quote(c, spot, now, step));
+            match quotes.get_mut(used) {
+                Some(q) => {
+                    contract_into(&mut q.contract, &prefix, name, spec, expiry, k, kind);
+                    self.price(q, spot, now, step);
+                }
+                None => {
+                    let c = contract_at(&prefix, name, spec, expiry, k, kind);
+                    quotes.push(self.quote(c, spot, now, step));
+                }
+            }
+            used += 1;
         }
+        quotes.truncate(used);
     }
 }
 

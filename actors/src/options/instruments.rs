@@ -166,8 +166,15 @@ pub fn tradingsymbol_prefix(cal: &ExpiryCalendar, name: &str, expiry: NaiveDate)
 
 /// The trading symbol of `strike`/`kind` after its expiry's [`tradingsymbol_prefix`].
 pub fn tradingsymbol_at(prefix: &str, strike: f64, kind: OptionType) -> String {
-    use std::fmt::Write;
     let mut s = String::with_capacity(prefix.len() + 12);
+    tradingsymbol_into(&mut s, prefix, strike, kind);
+    s
+}
+
+/// [`tradingsymbol_at`] written over `s` (its buffer kept).
+pub fn tradingsymbol_into(s: &mut String, prefix: &str, strike: f64, kind: OptionType) {
+    use std::fmt::Write;
+    s.clear();
     s.push_str(prefix);
     // Writing into a String cannot fail.
     let _ = if strike.fract() == 0.0 {
@@ -179,7 +186,27 @@ pub fn tradingsymbol_at(prefix: &str, strike: f64, kind: OptionType) -> String {
         OptionType::CE => "CE",
         OptionType::PE => "PE",
     });
-    s
+}
+
+/// [`contract_at`] written over `c`, its strings' buffers kept (a chain priced per signal into
+/// one buffer allocates nothing once warm).
+pub fn contract_into(
+    c: &mut OptionContract,
+    prefix: &str,
+    name: &str,
+    spec: &UnderlyingSpec,
+    expiry: NaiveDate,
+    strike: f64,
+    kind: OptionType,
+) {
+    c.underlying.clear();
+    c.underlying.push_str(name);
+    c.expiry = expiry;
+    c.strike = strike;
+    c.kind = kind;
+    c.lot_size = spec.lot_size;
+    c.tick_size = spec.tick_size;
+    tradingsymbol_into(&mut c.tradingsymbol, prefix, strike, kind);
 }
 
 /// The contract of `spec`'s underlying at `strike`/`expiry`, its symbol after `prefix`, the
