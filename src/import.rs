@@ -46,7 +46,9 @@ pub async fn import(
     let mut n = 0u64;
     // Chunks of CHUNK rows across symbols: a Persist is answered once committed, and DbWriter
     // commits when CHUNK rows are pending (or at its flush interval).
-    let mut rows = symbols
+    // One shared name per symbol for all its rows.
+    let names: Vec<std::sync::Arc<str>> = symbols.iter().map(|s| s.as_str().into()).collect();
+    let mut rows = names
         .iter()
         .flat_map(|s| data.bars.iter().map(move |b| (s, b)))
         .filter(|(_, b)| b.open > 0.0 && b.high >= b.low && b.close > 0.0)

@@ -446,7 +446,7 @@ async fn backfill(
                 volume: c.volume,
             })
             .collect();
-        let name = symbols.name(*id).to_string();
+        let name: std::sync::Arc<str> = symbols.name(*id).into();
         let (running, future) = split_running(&mut candles, now, session, tf);
         if future > 0 {
             log::warn!("kite: {future} {tf} candles of {name} open after the engine's time; ignored (is this machine's clock behind?)");

@@ -645,7 +645,7 @@ mod tests {
             close: 100.5,
             volume: 10.0,
         };
-        Row::Candle(CandleRow::of("NIFTY", Timeframe::Minute1, &c))
+        Row::Candle(CandleRow::of(&"NIFTY".into(), Timeframe::Minute1, &c))
     }
 
     fn writer(dir: &Path) -> DbWriter {

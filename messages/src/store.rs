@@ -5,9 +5,11 @@ use serde::{Deserialize, Serialize};
 use crate::{Candle, ExecutorDecision, Mode, PositionRecord, Signal, SymbolId, Timeframe};
 
 /// A closed candle as stored in `historical_data` (symbol by name: the store outlives symbol ids).
+/// The name is shared: DataManager hands one `Arc` per symbol to every row of it, so a closed
+/// candle costs no allocation on the tick path (and no cross-thread free at the store).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CandleRow {
-    pub symbol: String,
+    pub symbol: std::sync::Arc<str>,
     pub interval: Timeframe,
     /// Open time, epoch seconds UTC.
     pub ts: i64,
@@ -20,9 +22,9 @@ pub struct CandleRow {
 
 impl CandleRow {
     /// The stored form of `c`, a candle of `symbol` at `interval`.
-    pub fn of(symbol: &str, interval: Timeframe, c: &Candle) -> Self {
+    pub fn of(symbol: &std::sync::Arc<str>, interval: Timeframe, c: &Candle) -> Self {
         CandleRow {
-            symbol: symbol.to_string(),
+            symbol: symbol.clone(),
             interval,
             ts: c.ts,
             open: c.open,

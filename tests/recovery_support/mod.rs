@@ -304,7 +304,7 @@ pub fn outbox_candles(rows: &[Row]) -> Candles {
     rows.iter()
         .filter_map(|r| match r {
             Row::Candle(c) => Some((
-                (c.symbol.clone(), c.interval.as_str().to_string(), c.ts),
+                (c.symbol.to_string(), c.interval.as_str().to_string(), c.ts),
                 format!("{} {} {} {}", c.open, c.high, c.low, c.close),
             )),
             _ => None,

@@ -411,7 +411,7 @@ pub(super) fn split<'a>(rows: impl IntoIterator<Item = (u64, &'a Row)>) -> Split
         match r {
             Row::Signal(x) => s.signals.push(ChSignal::from(x, version)),
             Row::Candle(c) => s.candles.push(ChCandle {
-                symbol: c.symbol.clone(),
+                symbol: c.symbol.to_string(),
                 timeframe: c.interval.as_str().to_string(),
                 timestamp: epoch(c.ts),
                 open: c.open,

@@ -675,7 +675,7 @@ impl Store for ClickHouseStore {
                 (
                     r.version,
                     CandleRow {
-                        symbol: r.symbol,
+                        symbol: r.symbol.into(),
                         interval,
                         ts: r.timestamp.timestamp(),
                         open: r.open,

@@ -456,7 +456,9 @@ impl SqliteStore {
         Ok(rows
             .into_iter()
             .filter_map(|(_, stamp, r)| match r {
-                Row::Candle(c) if c.symbol == symbol && c.interval == interval => Some((stamp, c)),
+                Row::Candle(c) if &*c.symbol == symbol && c.interval == interval => {
+                    Some((stamp, c))
+                }
                 _ => None,
             })
             .collect())
@@ -860,7 +862,7 @@ impl Store for SqliteStore {
         let mut rows = st
             .query_map(params![symbol, interval.as_str(), limit as i64], |r| {
                 Ok(CandleRow {
-                    symbol: symbol.to_string(),
+                    symbol: symbol.into(),
                     interval,
                     ts: r.get(0)?,
                     open: r.get(1)?,

@@ -36,7 +36,7 @@ fn history_is_the_same_after_the_cache_is_released() {
         .flat_map(|s| {
             (0..2000).map(move |i| {
                 Row::Candle(CandleRow {
-                    symbol: format!("S{s}"),
+                    symbol: format!("S{s}").into(),
                     interval: tf,
                     ts: 1_704_166_200 + i * 900,
                     open: 100.0 + i as f64,
@@ -711,7 +711,7 @@ fn the_checkpointer_thread_moves_committed_pages_into_the_file() {
     let rows: Vec<Row> = (0..20_000)
         .map(|i| {
             Row::Candle(CandleRow {
-                symbol: format!("S{}", i % 50),
+                symbol: format!("S{}", i % 50).into(),
                 interval: tf,
                 ts: 1_704_166_200 + i * 900,
                 open: 100.0,
