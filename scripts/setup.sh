@@ -9,7 +9,8 @@ set -euo pipefail
 need_apt=()
 need_promtool=""
 SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-command -v cc >/dev/null 2>&1 || need_apt+=(build-essential)
+# A C compiler and make: SQLite and jemalloc (the engine's allocator) are built from source.
+{ command -v cc && command -v make; } >/dev/null 2>&1 || need_apt+=(build-essential)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl ca-certificates)
 if [ "${1:-}" = "--test" ]; then
   command -v chromium >/dev/null 2>&1 || need_apt+=(chromium fonts-dejavu-core)
