@@ -41,10 +41,6 @@ use alphastocks::system::{Engine, EngineOptions};
 use messages::msg::*;
 use messages::{Mode, Symbols, Tick};
 
-/// The engine binary's allocator (src/main.rs), so the bench measures what ships.
-#[global_allocator]
-static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
-
 const RATE: f64 = 100_000.0;
 /// Epoch seconds of 2024-01-01 00:00 UTC: the simulated market starts at that day's open.
 const START: i64 = 1_704_067_200;

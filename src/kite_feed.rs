@@ -446,7 +446,7 @@ async fn backfill(
                 volume: c.volume,
             })
             .collect();
-        let name: std::sync::Arc<str> = symbols.name(*id).into();
+        let name = symbols.shared_name(*id).unwrap_or_else(|| "?".into());
         let (running, future) = split_running(&mut candles, now, session, tf);
         if future > 0 {
             log::warn!("kite: {future} {tf} candles of {name} open after the engine's time; ignored (is this machine's clock behind?)");

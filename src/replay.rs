@@ -186,6 +186,15 @@ fn progress_message(inputs: &[ReplayInput], fed: &[u64], total: &[u64]) -> Strin
         .join(" ")
 }
 
+/// Waits for a batch's signals being decided (`Engine::settle_detected`, spawned).
+async fn decided(
+    job: actix_rt::task::JoinHandle<Result<(), actix::MailboxError>>,
+) -> Result<(), AppError> {
+    job.await
+        .map_err(|e| AppError::Failed(format!("deciding a batch's signals failed: {e}")))?
+        .map_err(AppError::from)
+}
+
 /// Runs a strict replay inside a running actix `System`.
 pub async fn replay(cfg: Config, opts: ReplayOptions) -> Result<ReplaySummary, AppError> {
     replay_with(cfg, opts, RowOptions::default()).await
@@ -407,9 +416,7 @@ pub async fn replay_with(
         // PositionManager has every price up to it (DataManager hands a batch's prices on
         // before its strategies see it).
         if let Some(previous) = deciding.take() {
-            previous.await.map_err(|e| {
-                AppError::Failed(format!("deciding a batch's signals failed: {e}"))
-            })??;
+            decided(previous).await?;
         }
         if paper && r.signals > 0 {
             deciding = Some(actix_rt::spawn(engine.settle_detected()));
@@ -417,8 +424,7 @@ pub async fn replay_with(
         bar.inc(n as u64);
     }
     if let Some(last) = deciding.take() {
-        last.await
-            .map_err(|e| AppError::Failed(format!("deciding a batch's signals failed: {e}")))??;
+        decided(last).await?;
     }
     let streams = feed_in.streams();
     if let Some(last) = streams

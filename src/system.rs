@@ -495,10 +495,7 @@ impl Engine {
         for (_, s) in &self.strategies {
             s.send(Drain).await?;
         }
-        self.signals.send(Drain).await?;
-        self.executor.send(Drain).await?;
-        self.positions.send(Drain).await?;
-        Ok(())
+        self.settle_detected().await
     }
 
     /// Waits until every signal DataManager has already handed on is decided: each one

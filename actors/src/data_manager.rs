@@ -87,8 +87,6 @@ pub struct DataManager {
     db: Tracked<DbWriter>,
     /// Closed candles of the batch being finished, for the store (sent by [`Self::forward`]).
     to_persist: Vec<Row>,
-    /// Each symbol's name, shared by its candle rows.
-    names: Vec<std::sync::Arc<str>>,
     stats: DataStats,
     restarts: u64,
     m: &'static ActorMetrics,
@@ -124,9 +122,7 @@ impl DataManager {
                     .collect(),
             })
             .collect();
-        let names = cfg.symbols.iter().map(|(_, s)| s.into()).collect();
         DataManager {
-            names,
             cfg,
             frames,
             routes,
@@ -188,10 +184,10 @@ impl DataManager {
         }
         ring.push_back(*c);
         if self.cfg.persist_candles {
-            let Some(name) = self.names.get(c.symbol.0 as usize) else {
+            let Some(name) = self.cfg.symbols.shared_name(c.symbol) else {
                 return;
             };
-            persist.push(Row::Candle(CandleRow::of(name, frame.spec.timeframe, c)));
+            persist.push(Row::Candle(CandleRow::of(&name, frame.spec.timeframe, c)));
         }
     }
 

@@ -15,16 +15,16 @@ pub struct SymbolId(pub u16);
 
 /// The immutable symbol table shared by all actors (names never change after start).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Symbols(Arc<[String]>);
+pub struct Symbols(Arc<[Arc<str>]>);
 
 impl Symbols {
     /// Builds the table; duplicate names keep their first id.
     pub fn new<I: IntoIterator<Item = S>, S: Into<String>>(names: I) -> Self {
-        let mut v: Vec<String> = Vec::new();
+        let mut v: Vec<Arc<str>> = Vec::new();
         for n in names {
-            let n = n.into();
-            if !v.contains(&n) {
-                v.push(n);
+            let n: String = n.into();
+            if !v.iter().any(|x| **x == *n) {
+                v.push(n.into());
             }
         }
         Symbols(v.into())
@@ -33,12 +33,17 @@ impl Symbols {
     pub fn id(&self, name: &str) -> Option<SymbolId> {
         self.0
             .iter()
-            .position(|n| n == name)
+            .position(|n| &**n == name)
             .map(|i| SymbolId(i as u16))
     }
     /// The name of `id` (`"?"` for an id from another table).
     pub fn name(&self, id: SymbolId) -> &str {
-        self.0.get(id.0 as usize).map(String::as_str).unwrap_or("?")
+        self.0.get(id.0 as usize).map(|n| &**n).unwrap_or("?")
+    }
+    /// The name of `id`, shared (rows that carry it, such as stored candles, clone the `Arc`
+    /// instead of allocating a copy); `None` for an id from another table.
+    pub fn shared_name(&self, id: SymbolId) -> Option<Arc<str>> {
+        self.0.get(id.0 as usize).cloned()
     }
     /// Number of symbols.
     pub fn len(&self) -> usize {
@@ -53,7 +58,7 @@ impl Symbols {
         self.0
             .iter()
             .enumerate()
-            .map(|(i, n)| (SymbolId(i as u16), n.as_str()))
+            .map(|(i, n)| (SymbolId(i as u16), &**n))
     }
 }
 
@@ -195,4 +200,23 @@ pub struct CandleEvent {
     pub end_ts: i64,
     /// Data time at which this update happened (the tick or bar time, or the close).
     pub at: i64,
+}
+
+#[cfg(test)]
+mod symbol_tests {
+    use super::*;
+
+    #[test]
+    fn a_shared_name_is_the_tables_own_and_ids_from_elsewhere_have_none() {
+        let s = Symbols::new(["NIFTY", "BANKNIFTY", "NIFTY"]);
+        assert_eq!(s.len(), 2, "a duplicate keeps its first id");
+        let a = s.shared_name(SymbolId(1)).expect("known id");
+        let b = s.shared_name(SymbolId(1)).expect("known id");
+        assert_eq!(&*a, "BANKNIFTY");
+        assert!(Arc::ptr_eq(&a, &b), "one allocation per name, shared");
+        assert_eq!(s.name(SymbolId(0)), "NIFTY");
+        assert_eq!(s.id("BANKNIFTY"), Some(SymbolId(1)));
+        assert_eq!(s.shared_name(SymbolId(2)), None);
+        assert_eq!(s.name(SymbolId(2)), "?");
+    }
 }

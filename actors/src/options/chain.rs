@@ -142,23 +142,6 @@ impl ChainModel {
         spot: f64,
         now: i64,
     ) -> Vec<Quote> {
-        self.chain_near(cal, name, spec, expiry, kind, spot, now, u32::MAX)
-    }
-
-    /// [`chain`](Self::chain) at the listed strikes at most `max_steps` from ATM only: the
-    /// quotes a strike selection that looks no further needs, the same as the whole chain's.
-    #[allow(clippy::too_many_arguments)]
-    pub fn chain_near(
-        &self,
-        cal: &ExpiryCalendar,
-        name: &str,
-        spec: &UnderlyingSpec,
-        expiry: NaiveDate,
-        kind: OptionType,
-        spot: f64,
-        now: i64,
-        max_steps: u32,
-    ) -> Vec<Quote> {
         let mut quotes = Vec::new();
         self.chain_near_into(
             &mut quotes,
@@ -169,14 +152,15 @@ impl ChainModel {
             kind,
             spot,
             now,
-            max_steps,
+            u32::MAX,
         );
         quotes
     }
 
-    /// [`chain_near`](Self::chain_near) written over `quotes`: a caller that prices a chain
-    /// per signal keeps one buffer, whose quotes' strings are reused too, instead of
-    /// allocating a chain's worth each time.
+    /// [`chain`](Self::chain) at the listed strikes at most `max_steps` from ATM only (the
+    /// quotes a strike selection that looks no further needs, the same as the whole chain's),
+    /// written over `quotes`: a caller that prices a chain per signal keeps one buffer, whose
+    /// quotes' strings are reused too, instead of allocating a chain's worth each time.
     #[allow(clippy::too_many_arguments)]
     pub fn chain_near_into(
         &self,
@@ -246,6 +230,23 @@ mod tests {
         }
     }
 
+    /// The near chain into a fresh buffer.
+    #[allow(clippy::too_many_arguments)]
+    fn near(
+        m: &ChainModel,
+        cal: &ExpiryCalendar,
+        spec: &UnderlyingSpec,
+        exp: NaiveDate,
+        kind: OptionType,
+        spot: f64,
+        now: i64,
+        max: u32,
+    ) -> Vec<Quote> {
+        let mut v = Vec::new();
+        m.chain_near_into(&mut v, cal, "NIFTY", spec, exp, kind, spot, now, max);
+        v
+    }
+
     #[test]
     fn a_near_chain_is_the_whole_chain_near_atm() {
         let m = model();
@@ -256,7 +257,7 @@ mod tests {
         for spot in [24_010.0, 24_024.99, 24_025.0, 60.0] {
             let all = m.chain(&cal, "NIFTY", &spec, exp, OptionType::PE, spot, now);
             for max in [0, 1, 3, 5, 9] {
-                let near = m.chain_near(&cal, "NIFTY", &spec, exp, OptionType::PE, spot, now, max);
+                let near = near(&m, &cal, &spec, exp, OptionType::PE, spot, now, max);
                 let want: Vec<Quote> = all
                     .iter()
                     .filter(|q| q.steps_from_atm.unsigned_abs() <= max)
@@ -276,7 +277,7 @@ mod tests {
             (24_500.0, 3, OptionType::PE),
         ] {
             m.chain_near_into(&mut buf, &cal, "NIFTY", &spec, exp, kind, spot, now, max);
-            let fresh = m.chain_near(&cal, "NIFTY", &spec, exp, kind, spot, now, max);
+            let fresh = near(&m, &cal, &spec, exp, kind, spot, now, max);
             assert_eq!(buf, fresh, "spot {spot} max {max} {kind:?}");
         }
     }

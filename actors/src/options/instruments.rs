@@ -199,14 +199,14 @@ pub fn contract_into(
     strike: f64,
     kind: OptionType,
 ) {
-    c.underlying.clear();
-    c.underlying.push_str(name);
-    c.expiry = expiry;
-    c.strike = strike;
-    c.kind = kind;
-    c.lot_size = spec.lot_size;
-    c.tick_size = spec.tick_size;
-    tradingsymbol_into(&mut c.tradingsymbol, prefix, strike, kind);
+    let (mut underlying, mut symbol) = (
+        std::mem::take(&mut c.underlying),
+        std::mem::take(&mut c.tradingsymbol),
+    );
+    underlying.clear();
+    underlying.push_str(name);
+    tradingsymbol_into(&mut symbol, prefix, strike, kind);
+    *c = contract(underlying, symbol, spec, expiry, strike, kind);
 }
 
 /// The contract of `spec`'s underlying at `strike`/`expiry`, its symbol after `prefix`, the
@@ -219,14 +219,27 @@ pub fn contract_at(
     strike: f64,
     kind: OptionType,
 ) -> OptionContract {
+    let symbol = tradingsymbol_at(prefix, strike, kind);
+    contract(name.to_string(), symbol, spec, expiry, strike, kind)
+}
+
+/// The one place a contract's fields are filled.
+fn contract(
+    underlying: String,
+    tradingsymbol: String,
+    spec: &UnderlyingSpec,
+    expiry: NaiveDate,
+    strike: f64,
+    kind: OptionType,
+) -> OptionContract {
     OptionContract {
-        underlying: name.to_string(),
+        underlying,
         expiry,
         strike,
         kind,
         lot_size: spec.lot_size,
         tick_size: spec.tick_size,
-        tradingsymbol: tradingsymbol_at(prefix, strike, kind),
+        tradingsymbol,
     }
 }
 
