@@ -11,10 +11,11 @@
 //!   [`GetDataStats`], [`GetMarketStatus`] (data time, last prices), [`InjectPanic`], [`Drain`],
 //!   [`GetRestarts`].
 //! - Sends: [`JudgeCandles`] and [`HistoryLoaded`] to each Strategy instance (its timeframe
-//!   and its symbols only); their replies, merged in time order, as [`SignalDetected`] to
-//!   SignalManager; the finest timeframe's [`CandlesUpdated`] to PositionManager;
-//!   [`LoadHistory`] and [`Persist`] (a batch's closed candles, when `persist_candles`, once
-//!   its detections are with SignalManager) to DbWriter.
+//!   and its symbols only); their replies, merged in time order, as one [`SignalsDetected`]
+//!   to SignalManager; the finest timeframe's [`CandlesUpdated`] to PositionManager (after
+//!   the instances' asks, before their detections go on); [`LoadHistory`] and
+//!   [`PersistCandles`] (a batch's closed candles, when `persist_candles`, once its
+//!   detections are with SignalManager) to DbWriter.
 //!
 //! Invalid ticks and bars (NaN, price ≤ 0, negative volume, out of order, outside the session)
 //! are counted by reason and dropped with a log line; they never stop the actor.
@@ -23,9 +24,7 @@ use std::collections::VecDeque;
 
 use actix::prelude::*;
 use messages::msg::*;
-use messages::{
-    Bar, Candle, CandleEvent, CandleRow, CandleState, Row, SymbolId, Symbols, Timeframe,
-};
+use messages::{Bar, Candle, CandleEvent, CandleState, SymbolId, Symbols, Timeframe};
 
 use crate::db_writer::DbWriter;
 use crate::logic::aggregator::{Aggregator, Reject};
@@ -79,14 +78,14 @@ pub struct DataManager {
     cfg: DataManagerConfig,
     frames: Vec<Frame>,
     routes: Vec<CandleRoute>,
-    /// PositionManager: gets every batch's events of the finest timeframe before the
-    /// strategies, so its view of prices is never behind a signal's time.
+    /// PositionManager: gets every batch's events of the finest timeframe before the batch's
+    /// detections go to SignalManager, so its view of prices is never behind a signal's time.
     positions_to: Option<TrackedRecipient<CandlesUpdated>>,
     /// SignalManager: the instances' detections of each batch, merged in time order.
-    signals_to: TrackedRecipient<SignalDetected>,
+    signals_to: TrackedRecipient<SignalsDetected>,
     db: Tracked<DbWriter>,
     /// Closed candles of the batch being finished, for the store (sent by [`Self::forward`]).
-    to_persist: Vec<Row>,
+    to_persist: Vec<(Timeframe, Candle)>,
     stats: DataStats,
     restarts: u64,
     m: &'static ActorMetrics,
@@ -100,7 +99,7 @@ impl DataManager {
     pub fn new(
         cfg: DataManagerConfig,
         routes: Vec<CandleRoute>,
-        signals_to: TrackedRecipient<SignalDetected>,
+        signals_to: TrackedRecipient<SignalsDetected>,
         db: Tracked<DbWriter>,
         m: &'static ActorMetrics,
     ) -> Self {
@@ -167,8 +166,8 @@ impl DataManager {
     }
 
     /// Appends a closed candle of frame `f` to its ring (newer than the last only) and queues it
-    /// for the store.
-    fn on_closed(&mut self, f: usize, c: &Candle, persist: &mut Vec<Row>) {
+    /// for the store (a copy: the DbWriter makes its row).
+    fn on_closed(&mut self, f: usize, c: &Candle, persist: &mut Vec<(Timeframe, Candle)>) {
         self.stats.candles_closed += 1;
         let Some(frame) = self.frames.get_mut(f) else {
             return;
@@ -184,10 +183,7 @@ impl DataManager {
         }
         ring.push_back(*c);
         if self.cfg.persist_candles {
-            let Some(name) = self.cfg.symbols.shared_name(c.symbol) else {
-                return;
-            };
-            persist.push(Row::Candle(CandleRow::of(&name, frame.spec.timeframe, c)));
+            persist.push((frame.spec.timeframe, *c));
         }
     }
 
@@ -201,6 +197,11 @@ impl DataManager {
     /// store) and returns the events.
     fn finish_batch(&mut self, batch: Batch) -> Batch {
         let mut persist = std::mem::take(&mut self.to_persist);
+        if self.cfg.persist_candles {
+            // At most every event is a close: one allocation for the batch (the buffer goes
+            // to the DbWriter with them, so it cannot be kept).
+            persist.reserve(batch.iter().map(Vec::len).sum());
+        }
         for (f, events) in batch.iter().enumerate() {
             for e in events {
                 if e.state == CandleState::Closed {
@@ -428,31 +429,42 @@ impl Handler<MixedBarsReceived> for DataManager {
 }
 
 impl DataManager {
-    /// Sends the batch's events to PositionManager (the finest timeframe) and to each
-    /// instance (its timeframe, its symbols); the reply waits until every instance has taken
+    /// Sends the batch's events to each instance (its timeframe, its symbols) and to
+    /// PositionManager (the finest timeframe); the reply waits until every instance has taken
     /// them, so a feed that awaits it never outruns the pipeline.
     ///
-    /// The batch's closed candles go to the store after its detections went to SignalManager
-    /// (and, when there were any, after SignalManager had its turn on this thread): waking
-    /// DbWriter's thread is a system call that need not come before a signal.
+    /// The instances are asked first: on this thread they judge before PositionManager takes
+    /// the prices, and a detection does not wait for that. PositionManager still has the
+    /// batch's prices in its mailbox before any signal of the batch reaches SignalManager
+    /// (which is sent only once the instances answered), so no question about a signal of the
+    /// batch can reach PositionManager ahead of the prices up to it.
+    ///
+    /// The batch's detections go to SignalManager in one message; its closed candles go to the
+    /// store after that (and, when there were signals, after SignalManager had its turn on
+    /// this thread): waking DbWriter's thread is a system call that need not come before a
+    /// signal, and the DbWriter makes the rows.
     fn forward(&mut self, out: Option<(IngestReport, Batch)>) -> ResponseFuture<IngestReport> {
-        let Some((mut report, batch)) = out else {
+        let Some((mut report, mut batch)) = out else {
             return Box::pin(async { IngestReport::default() });
         };
-        let rows = std::mem::take(&mut self.to_persist);
+        let closed = std::mem::take(&mut self.to_persist);
+        let persist = (!closed.is_empty()).then(|| PersistCandles {
+            symbols: self.cfg.symbols.clone(),
+            candles: closed,
+        });
         if batch.iter().all(Vec::is_empty) {
-            if !rows.is_empty() {
-                self.db.do_send(Persist(rows));
+            if let Some(p) = persist {
+                self.db.do_send(p);
             }
             return Box::pin(async move { report });
         }
-        if let (Some(p), Some(finest)) = (&self.positions_to, batch.first()) {
-            if !finest.is_empty() {
-                p.do_send(CandlesUpdated(finest.clone()));
-            }
-        }
+        // PositionManager's copy is taken first: the last route takes the batch itself.
+        let prices = match (&self.positions_to, batch.first()) {
+            (Some(p), Some(finest)) if !finest.is_empty() => Some((p, finest.clone())),
+            _ => None,
+        };
         let mut asks = Vec::new();
-        for (frame, mut events) in self.frames.iter().zip(batch) {
+        for (frame, events) in self.frames.iter().zip(batch.iter_mut()) {
             if events.is_empty() {
                 continue;
             }
@@ -462,7 +474,7 @@ impl DataManager {
                 let mine: Vec<CandleEvent> = if route.symbols.iter().all(|b| *b) {
                     if k + 1 == n {
                         // The last route of the frame takes the batch itself.
-                        std::mem::take(&mut events)
+                        std::mem::take(events)
                     } else {
                         events.clone()
                     }
@@ -478,6 +490,9 @@ impl DataManager {
                 }
             }
         }
+        if let Some((p, events)) = prices {
+            p.do_send(CandlesUpdated(events));
+        }
         let (signals_to, db) = (self.signals_to.clone(), self.db.clone());
         Box::pin(async move {
             let mut found: Vec<SignalDetected> = Vec::new();
@@ -491,14 +506,14 @@ impl DataManager {
             // instances in config order): the same batch always gives the same sequence.
             found.sort_by_key(|d| d.at);
             report.signals = found.len() as u64;
-            for d in found {
-                signals_to.do_send(d);
+            if !found.is_empty() {
+                signals_to.do_send(SignalsDetected(found));
             }
-            if !rows.is_empty() {
+            if let Some(p) = persist {
                 if report.signals > 0 {
                     tokio::task::yield_now().await;
                 }
-                db.do_send(Persist(rows));
+                db.do_send(p);
             }
             report
         })

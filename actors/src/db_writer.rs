@@ -2,7 +2,8 @@
 //!
 //! - Owns: the [`Store`] (SQLite by default), the rows pending commit, and the callers waiting
 //!   for their rows to be committed.
-//! - Handles: [`Persist`], [`PersistSignals`], [`Flush`], [`AreSignalsProcessed`],
+//! - Handles: [`Persist`], [`PersistCandles`] (rows made here, off the market-data path),
+//!   [`PersistSignals`], [`Flush`], [`AreSignalsProcessed`],
 //!   [`QuerySignals`], [`CountSignals`], [`LoadHistory`], [`LoadRecovery`], [`LoadBook`],
 //!   [`GetWriterStats`],
 //!   [`InjectPanic`], [`Drain`], [`GetRestarts`].
@@ -31,7 +32,7 @@ use std::time::Duration;
 use actix::dev::{MessageResponse, OneshotSender};
 use actix::prelude::*;
 use messages::msg::*;
-use messages::{Row, SignalKey};
+use messages::{CandleRow, Row, SignalKey};
 use uuid::Uuid;
 
 use crate::metrics::ActorMetrics;
@@ -469,6 +470,28 @@ impl Handler<Persist> for DbWriter {
     }
 }
 
+impl Handler<PersistCandles> for DbWriter {
+    type Result = ();
+
+    fn handle(&mut self, msg: PersistCandles, ctx: &mut Context<Self>) {
+        guard(self.m, ctx, |_| {
+            let PersistCandles { symbols, candles } = msg;
+            let rows = candles.iter().filter_map(|(tf, c)| {
+                let name = symbols.shared_name(c.symbol);
+                if name.is_none() {
+                    log::error!(
+                        "{NAME}: a candle of unknown symbol id {} not stored",
+                        c.symbol.0
+                    );
+                }
+                Some(Row::Candle(CandleRow::of(&name?, *tf, c)))
+            });
+            self.pending.extend(rows);
+            self.trim();
+        });
+    }
+}
+
 impl Handler<PersistSignals> for DbWriter {
     type Result = AwaitSignals;
 
@@ -670,6 +693,50 @@ mod tests {
             .unwrap();
         let v = q.query_map([], |r| r.get(0)).unwrap();
         v.map(|t| t.unwrap()).collect()
+    }
+
+    #[actix_rt::test]
+    async fn closed_candles_are_stored_under_their_symbols_names_and_timeframes() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = writer(dir.path()).start();
+        let symbols = messages::Symbols::new(["NIFTY".to_string(), "BANKNIFTY".to_string()]);
+        let c = |sym: u16, ts: i64, close: f64| Candle {
+            symbol: SymbolId(sym),
+            ts,
+            open: 100.0,
+            high: 101.0,
+            low: 99.0,
+            close,
+            volume: 10.0,
+        };
+        db.do_send(PersistCandles {
+            symbols,
+            candles: vec![
+                (Timeframe::Minute1, c(1, 1_700_000_000, 100.25)),
+                (Timeframe::Minute15, c(0, 1_700_000_000, 100.5)),
+                // An id outside the table: logged and left out, the others are kept.
+                (Timeframe::Minute1, c(7, 1_700_000_060, 100.75)),
+            ],
+        });
+        db.send(Flush).await.unwrap().unwrap();
+        let conn = rusqlite::Connection::open(dir.path().join("a.db")).unwrap();
+        let mut q = conn
+            .prepare(
+                "SELECT symbol, timeframe, timestamp, close FROM historical_data ORDER BY symbol",
+            )
+            .unwrap();
+        let rows: Vec<(String, String, i64, f64)> = q
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect();
+        assert_eq!(
+            rows,
+            vec![
+                ("BANKNIFTY".into(), "minute".into(), 1_700_000_000, 100.25),
+                ("NIFTY".into(), "15minute".into(), 1_700_000_000, 100.5),
+            ]
+        );
     }
 
     #[actix_rt::test]

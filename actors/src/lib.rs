@@ -3,9 +3,9 @@
 //! Market data flows one way, each arrow a typed message:
 //!
 //! ```text
-//! feed ─Ticks/BarsReceived─▶ DataManager ─CandlesUpdated─▶ Strategy ─SignalDetected─▶ SignalManager
-//!                                 │                                                     │
-//!                                 └──────────── Persist ──▶ DbWriter ◀── Persist ───────┤
+//! feed ─Ticks/BarsReceived─▶ DataManager ─JudgeCandles─▶ Strategy   (detections: the reply)
+//!                                 │ └─────────── SignalsDetected (a batch's) ────▶ SignalManager
+//!                                 └──────── PersistCandles ─▶ DbWriter ◀── Persist ─────┤
 //!                                                              ▲                        │ SignalGenerated
 //!                                    AreSignalsProcessed/Persist│                        ▼
 //!                 PositionManager ◀── SignalActivated ──── OptionsExecutor ◀────────────┘

@@ -2,7 +2,8 @@
 //!
 //! - Owns: the cache of active signals (last 24 h of data time), the set of ids seen this run,
 //!   the subscriber list, and the JSON export (`signals.json`, the seed's fallback file).
-//! - Handles: [`SignalDetected`] (from Strategy), [`SubscribeSignals`],
+//! - Handles: [`SignalsDetected`] (a batch's, from DataManager), [`SignalDetected`] (one, from
+//!   a Strategy rebuilding after a restart), [`SubscribeSignals`],
 //!   [`SubscribeSignalBatches`], [`SubscribeProbes`], [`GetSignals`],
 //!   [`GetActiveSignals`], [`InjectPanic`], [`Drain`], [`GetRestarts`].
 //! - Sends: [`PersistSignals`] and [`QuerySignals`] to DbWriter; [`SignalGenerated`] to
@@ -342,6 +343,21 @@ impl SignalManager {
 impl Supervised for SignalManager {
     fn restarting(&mut self, _ctx: &mut Context<Self>) {
         note_restart(self.m, &mut self.restarts);
+    }
+}
+
+impl Handler<SignalsDetected> for SignalManager {
+    type Result = ();
+
+    fn handle(&mut self, msg: SignalsDetected, ctx: &mut Context<Self>) {
+        for d in &msg.0 {
+            send_probes(&self.probes, ProbeStage::Detected, &d.symbol, d.candle_time);
+        }
+        guard(self.m, ctx, |ctx| {
+            for d in msg.0 {
+                self.on_detected(d, ctx);
+            }
+        });
     }
 }
 

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use crate::{
     Bar, Candle, CandleEvent, CandleRow, ExecutorStats, Mode, Row, Signal, SignalQuery, SymbolId,
-    Tick, Timeframe,
+    Symbols, Tick, Timeframe,
 };
 
 // ---------------------------------------------------------------- DataManager
@@ -220,6 +220,13 @@ pub struct SignalDetected {
     pub ema_fast: f64,
     pub ema_slow: f64,
 }
+
+/// One ingest batch's detections, every instance's merged in time order (DataManager sends
+/// them in one message: one hand-off for a burst of signals on a candle boundary, and each
+/// arrives when the first does).
+#[derive(Message, Debug, Clone, PartialEq)]
+#[rtype(result = "()")]
+pub struct SignalsDetected(pub Vec<SignalDetected>);
 
 /// A new signal, persisted by the DbWriter before it is published. Carries the whole signal.
 #[derive(Message, Debug, Clone)]
@@ -631,6 +638,17 @@ pub struct BrokerStats {
 #[derive(Message, Debug, Clone)]
 #[rtype(result = "Result<(), StoreFailure>")]
 pub struct Persist(pub Vec<Row>);
+
+/// Closed candles to persist, as DataManager recorded them (timeframe, candle): the DbWriter
+/// makes their rows on its own thread, with the symbols' names from `symbols`, so a candle
+/// close costs the market-data path a copy of the candle and no more. Rides along with the
+/// next commit, like a [`Persist`] sent without awaiting.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct PersistCandles {
+    pub symbols: Symbols,
+    pub candles: Vec<(Timeframe, Candle)>,
+}
 
 /// New signals to persist, awaited like a [`Persist`]. The reply, once they are committed,
 /// also says per signal, in order, whether the executor already decided it (a decision stored
