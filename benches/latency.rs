@@ -8,7 +8,8 @@
 //! is raised by the tick that closes a candle (the first tick of the next minute). Two
 //! latencies per signal, from the moment that tick's batch was handed to DataManager:
 //!
-//! - **detected**: until SignalManager handles the strategy's `SignalDetected`;
+//! - **detected**: until SignalManager handles the batch's `SignalsDetected` (DataManager's
+//!   one message with every instance's detections of the batch);
 //! - **decided**: until the executor decides the signal — after SignalManager had it committed
 //!   by DbWriter and published it. The commit's instant (DbWriter's ack back at SignalManager)
 //!   is printed too, to tell the store's share from the executor's.

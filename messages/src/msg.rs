@@ -259,7 +259,8 @@ pub struct SubscribeSignalBatches(pub Recipient<SignalsPublished>);
 /// Where a [`SignalProbe`] was taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProbeStage {
-    /// SignalManager began handling the strategy's [`SignalDetected`].
+    /// SignalManager began handling the detection ([`SignalsDetected`], the batch holding it,
+    /// or a rebuilding strategy's [`SignalDetected`]).
     Detected,
     /// The DbWriter's commit of the signal came back to SignalManager (it publishes now).
     Committed,
