@@ -2,8 +2,8 @@
 //! timeframe a strategy instance uses.
 //!
 //! - Owns: per timeframe, an [`Aggregator`] (ticks/bars → candles aligned to the session open)
-//!   and a ring of the last `periods` closed candles per symbol (history from the store merged
-//!   with realtime); the routes to the strategy instances; the counters of accepted and
+//!   and the last `periods` closed candles per symbol ([`History`]: the store's merged with
+//!   realtime); the routes to the strategy instances; the counters of accepted and
 //!   dropped input.
 //! - Handles: [`TicksReceived`], [`BarsReceived`], [`MixedBarsReceived`] (several symbols'
 //!   bars in time order), [`RunningCandlesLoaded`] (the broker's
@@ -20,14 +20,13 @@
 //! Invalid ticks and bars (NaN, price ≤ 0, negative volume, out of order, outside the session)
 //! are counted by reason and dropped with a log line; they never stop the actor.
 
-use std::collections::VecDeque;
-
 use actix::prelude::*;
 use messages::msg::*;
 use messages::{Bar, Candle, CandleEvent, CandleState, SymbolId, Symbols, Timeframe};
 
 use crate::db_writer::DbWriter;
 use crate::logic::aggregator::{Aggregator, Reject};
+use crate::logic::history::History;
 use crate::logic::session::Session;
 use crate::metrics::{ActorMetrics, Tracked, TrackedRecipient};
 use crate::supervisor::{guard, note_restart};
@@ -68,7 +67,7 @@ pub struct CandleRoute {
 struct Frame {
     spec: FrameSpec,
     agg: Aggregator,
-    history: Vec<VecDeque<Candle>>,
+    history: History,
     /// Routes fed by this frame (indices into `routes`).
     routes: Vec<usize>,
 }
@@ -110,9 +109,7 @@ impl DataManager {
             .map(|spec| Frame {
                 spec: *spec,
                 agg: Aggregator::new(spec.timeframe, cfg.session, n, spec.include_incomplete),
-                history: (0..n)
-                    .map(|_| VecDeque::with_capacity(spec.periods.min(4096)))
-                    .collect(),
+                history: History::new(n, spec.periods),
                 routes: routes
                     .iter()
                     .enumerate()
@@ -172,16 +169,9 @@ impl DataManager {
         let Some(frame) = self.frames.get_mut(f) else {
             return;
         };
-        let Some(ring) = frame.history.get_mut(c.symbol.0 as usize) else {
-            return;
-        };
-        if ring.back().is_some_and(|last| last.ts >= c.ts) {
+        if !frame.history.push(*c) {
             return;
         }
-        if ring.len() == frame.spec.periods {
-            ring.pop_front();
-        }
-        ring.push_back(*c);
         if self.cfg.persist_candles {
             persist.push((frame.spec.timeframe, *c));
         }
@@ -324,7 +314,7 @@ impl DataManager {
                 Ok(Ok(rows)) => {
                     let loaded: Vec<Candle> = rows.iter().map(|r| r.candle(id)).collect();
                     drop(rows);
-                    let new = act.merge_history(f, id.0 as usize, &loaded);
+                    let new = act.merge_history(f, id, &loaded);
                     log::info!(
                         "{NAME}: loaded {} {timeframe} candles of {name} from the store ({new} new)",
                         loaded.len(),
@@ -354,22 +344,18 @@ impl DataManager {
 
     /// Merges stored candles (oldest first) with frame `f`'s ring: keeps one candle per time,
     /// newest `periods`. Returns how many were new.
-    fn merge_history(&mut self, f: usize, idx: usize, loaded: &[Candle]) -> usize {
+    fn merge_history(&mut self, f: usize, sym: SymbolId, loaded: &[Candle]) -> usize {
         let Some(frame) = self.frames.get_mut(f) else {
             return 0;
         };
-        let periods = frame.spec.periods;
-        let Some(ring) = frame.history.get_mut(idx) else {
-            return 0;
-        };
-        let mut all: Vec<Candle> = ring.drain(..).collect();
+        // What is held first: on equal times the held candle stays (stable sort, first kept).
+        let mut all: Vec<Candle> = frame.history.iter(sym).copied().collect();
         let before = all.len();
         all.extend_from_slice(loaded);
         all.sort_by_key(|c| c.ts);
         all.dedup_by_key(|c| c.ts);
         let new = all.len() - before;
-        let skip = all.len().saturating_sub(periods);
-        ring.extend(all.into_iter().skip(skip));
+        frame.history.replace(sym, &all);
         new
     }
 }
@@ -596,11 +582,7 @@ impl Handler<GetCandles> for DataManager {
         let Some(frame) = self.frame_of(msg.timeframe).map(|f| &self.frames[f]) else {
             return StrategyData::default();
         };
-        let closed = frame
-            .history
-            .get(msg.symbol.0 as usize)
-            .map(|r| r.iter().copied().collect())
-            .unwrap_or_default();
+        let closed = frame.history.iter(msg.symbol).copied().collect();
         let forming = if frame.spec.include_incomplete {
             frame.agg.forming(msg.symbol)
         } else {
@@ -622,13 +604,11 @@ impl DataManager {
             .iter()
             .map(|(id, name)| SymbolMarket {
                 symbol: name.to_string(),
-                last_price: frame.agg.forming(id).map(|c| c.close).or_else(|| {
-                    frame
-                        .history
-                        .get(id.0 as usize)
-                        .and_then(|h| h.back())
-                        .map(|c| c.close)
-                }),
+                last_price: frame
+                    .agg
+                    .forming(id)
+                    .map(|c| c.close)
+                    .or_else(|| frame.history.last(id).map(|c| c.close)),
                 last_at: frame.agg.last_ts(id),
             })
             .collect();

@@ -4,6 +4,7 @@
 //! - [`session`]: exchange-session arithmetic (trading days, candle buckets aligned to the open).
 //! - [`calendar`]: open and closed exchange days (weekdays and the holiday files).
 //! - [`aggregator`]: ticks and bars → candles of one timeframe, with invalid input rejected.
+//! - [`history`]: the last closed candles of every symbol (DataManager's rings, slot-major).
 //! - [`crossover`]: the EMA fast/slow crossover detector and its signal levels.
 //! - [`detection`]: what a strategy kind detects on a candle (its signal before the id).
 //! - [`price`]: rounding to the exchange tick.
@@ -21,6 +22,7 @@ pub mod coalesce;
 pub mod crossover;
 pub mod detection;
 pub mod ema;
+pub mod history;
 pub mod inorder;
 pub mod price;
 pub mod recent;
