@@ -476,18 +476,20 @@ impl Handler<PersistCandles> for DbWriter {
     fn handle(&mut self, msg: PersistCandles, ctx: &mut Context<Self>) {
         guard(self.m, ctx, |_| {
             let PersistCandles { symbols, candles } = msg;
-            let rows = candles.iter().filter_map(|(tf, c)| {
-                let name = symbols.shared_name(c.symbol);
-                if name.is_none() {
-                    log::error!(
-                        "{NAME}: a candle of unknown symbol id {} not stored",
-                        c.symbol.0
-                    );
-                }
-                Some(Row::Candle(CandleRow::of(&name?, *tf, c)))
-            });
-            self.pending.extend(rows);
-            self.trim();
+            let rows = candles
+                .iter()
+                .filter_map(|(tf, c)| {
+                    let name = symbols.shared_name(c.symbol);
+                    if name.is_none() {
+                        log::error!(
+                            "{NAME}: a candle of unknown symbol id {} not stored",
+                            c.symbol.0
+                        );
+                    }
+                    Some(Row::Candle(CandleRow::of(&name?, *tf, c)))
+                })
+                .collect();
+            self.accept(rows);
         });
     }
 }

@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 use crate::{Candle, ExecutorDecision, Mode, PositionRecord, Signal, SymbolId, Timeframe};
 
 /// A closed candle as stored in `historical_data` (symbol by name: the store outlives symbol ids).
-/// The name is shared: DataManager hands one `Arc` per symbol to every row of it, so a closed
-/// candle costs no allocation on the tick path (and no cross-thread free at the store).
+/// The name is shared: the rows of one symbol clone one `Arc` (the DbWriter takes it from the
+/// symbol table for a batch's candle rows; an import makes one per name), not a copy per row.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CandleRow {
     pub symbol: std::sync::Arc<str>,

@@ -49,11 +49,6 @@ impl History {
         self.len.get(sym.0 as usize).map_or(0, |l| *l as usize)
     }
 
-    /// Whether `sym` holds no candle.
-    pub fn is_empty(&self, sym: SymbolId) -> bool {
-        self.len(sym) == 0
-    }
-
     /// The slot of `sym`'s `i`-th oldest candle.
     fn slot(&self, s: usize, i: usize) -> usize {
         (self.head[s] as usize + i) % self.cap.max(1)
@@ -147,7 +142,7 @@ mod tests {
         assert_eq!(h.last(SymbolId(0)).map(|c| c.close), Some(6.0));
         assert_eq!(h.last(SymbolId(1)), None);
         assert_eq!((h.len(SymbolId(0)), h.len(SymbolId(2))), (4, 3));
-        assert!(h.is_empty(SymbolId(1)));
+        assert_eq!(h.len(SymbolId(1)), 0);
         // Many turns of the ring: still the newest four, in order.
         for t in 7..=103 {
             assert!(h.push(c(0, t)));
